@@ -1,0 +1,309 @@
+#include "node/config.h"
+
+#include <toml++/toml.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <set>
+#include <sstream>
+
+#include "ring/ring.h"
+#include "wire/connection.h"
+
+namespace shoal::node {
+namespace {
+
+Status Bad(std::string msg) {
+  return Status(Code::kInvalidArgument, std::move(msg));
+}
+
+// Rejects keys this version does not know: a typo must not silently fall
+// back to a default.
+Status CheckKeys(const toml::table& t, const std::set<std::string>& allowed,
+                 const std::string& where) {
+  for (const auto& [k, v] : t) {
+    if (!allowed.count(std::string(k.str()))) {
+      return Bad("unknown config key '" + where + std::string(k.str()) + "'");
+    }
+  }
+  return Status::Ok();
+}
+
+template <typename T>
+Status Read(const toml::table& t, const char* key, const std::string& where,
+            T& out) {
+  const toml::node* n = t.get(key);
+  if (n == nullptr) return Status::Ok();
+  if constexpr (std::is_same_v<T, std::string>) {
+    auto v = n->value<std::string>();
+    if (!v) return Bad("config key '" + where + key + "' must be a string");
+    out = *v;
+  } else {
+    auto v = n->value<int64_t>();
+    if (!v || *v < 0 ||
+        static_cast<uint64_t>(*v) > std::numeric_limits<T>::max()) {
+      return Bad("config key '" + where + key +
+                 "' must be a non-negative integer in range");
+    }
+    out = static_cast<T>(*v);
+  }
+  return Status::Ok();
+}
+
+Status LoadFile(const std::string& path, NodeConfig& c, std::string& sync) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream os;
+    os << "cannot read config " << path << ": " << e.description() << " at "
+       << e.source().begin;
+    return Bad(os.str());
+  }
+  Status st = CheckKeys(root,
+                        {"name", "listen", "data_dir", "metrics_listen",
+                         "log_level", "cluster", "storage", "limits"},
+                        "");
+  if (!st.ok()) return st;
+#define SHOAL_READ(tbl, key, where, field)    \
+  do {                                        \
+    Status s_ = Read(tbl, key, where, field); \
+    if (!s_.ok()) return s_;                  \
+  } while (0)
+  SHOAL_READ(root, "name", "", c.name);
+  SHOAL_READ(root, "listen", "", c.listen);
+  SHOAL_READ(root, "data_dir", "", c.data_dir);
+  SHOAL_READ(root, "metrics_listen", "", c.metrics_listen);
+  SHOAL_READ(root, "log_level", "", c.log_level);
+  if (const toml::table* cl = root["cluster"].as_table()) {
+    st = CheckKeys(*cl, {"n", "w", "r", "partitions", "members"}, "cluster.");
+    if (!st.ok()) return st;
+    SHOAL_READ(*cl, "n", "cluster.", c.n);
+    SHOAL_READ(*cl, "w", "cluster.", c.w);
+    SHOAL_READ(*cl, "r", "cluster.", c.r);
+    SHOAL_READ(*cl, "partitions", "cluster.", c.partitions);
+    if (const toml::node* m = cl->get("members")) {
+      const toml::array* arr = m->as_array();
+      if (arr == nullptr) return Bad("cluster.members must be an array");
+      c.members.clear();
+      for (const toml::node& el : *arr) {
+        const toml::table* mt = el.as_table();
+        if (mt == nullptr) {
+          return Bad("cluster.members entries must be { name, address }");
+        }
+        st = CheckKeys(*mt, {"name", "address"}, "cluster.members.");
+        if (!st.ok()) return st;
+        Member mem;
+        SHOAL_READ(*mt, "name", "cluster.members.", mem.name);
+        SHOAL_READ(*mt, "address", "cluster.members.", mem.address);
+        c.members.push_back(std::move(mem));
+      }
+    }
+  }
+  if (const toml::table* s = root["storage"].as_table()) {
+    st = CheckKeys(*s, {"map_size", "sync", "sync_interval_ms"}, "storage.");
+    if (!st.ok()) return st;
+    SHOAL_READ(*s, "map_size", "storage.", c.storage.map_size_bytes);
+    SHOAL_READ(*s, "sync", "storage.", sync);
+    uint32_t interval = static_cast<uint32_t>(c.storage.sync_interval.count());
+    SHOAL_READ(*s, "sync_interval_ms", "storage.", interval);
+    c.storage.sync_interval = std::chrono::milliseconds(interval);
+  }
+  if (const toml::table* l = root["limits"].as_table()) {
+    st = CheckKeys(
+        *l, {"max_value_bytes", "max_object_bytes", "request_timeout_ms"},
+        "limits.");
+    if (!st.ok()) return st;
+    SHOAL_READ(*l, "max_value_bytes", "limits.", c.max_value_bytes);
+    SHOAL_READ(*l, "max_object_bytes", "limits.", c.max_object_bytes);
+    SHOAL_READ(*l, "request_timeout_ms", "limits.", c.request_timeout_ms);
+  }
+#undef SHOAL_READ
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<ParsedArgs> ParseArgs(int argc, char** argv) {
+  CLI::App app{
+      "shoald: a shoal node (Dynamo-style leaderless key-value store)"};
+  std::string config_path, sync;
+  NodeConfig flags;
+  ParsedArgs out;
+  app.add_option("--config", config_path, "TOML config file");
+  auto* o_name =
+      app.add_option("--name", flags.name, "this node's member name");
+  auto* o_listen =
+      app.add_option("--listen", flags.listen, "HOST:PORT to listen on");
+  auto* o_data =
+      app.add_option("--data-dir", flags.data_dir, "data directory (LMDB)");
+  auto* o_metrics =
+      app.add_option("--metrics-listen", flags.metrics_listen,
+                     "HOST:PORT for Prometheus /metrics (\"\" = off)");
+  auto* o_log = app.add_option("--log-level", flags.log_level,
+                               "trace|debug|info|warn|error");
+  auto* o_n = app.add_option("--n", flags.n, "replicas per key");
+  auto* o_w = app.add_option("--w", flags.w, "default write quorum");
+  auto* o_r = app.add_option("--r", flags.r, "default read quorum");
+  auto* o_q = app.add_option("--partitions", flags.partitions,
+                             "partition count Q (power of two)");
+  auto* o_map = app.add_option("--map-size", flags.storage.map_size_bytes,
+                               "LMDB map size in bytes");
+  auto* o_sync = app.add_option("--sync", sync, "periodic|always|none");
+  uint32_t sync_ms = 0;
+  auto* o_sync_ms = app.add_option("--sync-interval-ms", sync_ms,
+                                   "fsync interval for sync=periodic");
+  auto* o_maxv = app.add_option("--max-value-bytes", flags.max_value_bytes,
+                                "largest value accepted");
+  auto* o_maxo = app.add_option("--max-object-bytes", flags.max_object_bytes,
+                                "largest object (all siblings) accepted");
+  auto* o_to = app.add_option("--request-timeout-ms", flags.request_timeout_ms,
+                              "default request deadline");
+  app.add_flag("--print-config", out.print_only,
+               "print the effective configuration and exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    out.help_text = app.help();
+    return out;
+  } catch (const CLI::ParseError& e) {
+    return Bad(e.what());
+  }
+
+  NodeConfig& c = out.config;
+  std::string file_sync;
+  if (!config_path.empty()) {
+    Status st = LoadFile(config_path, c, file_sync);
+    if (!st.ok()) return st;
+  }
+  if (*o_name) c.name = flags.name;
+  if (*o_listen) c.listen = flags.listen;
+  if (*o_data) c.data_dir = flags.data_dir;
+  if (*o_metrics) c.metrics_listen = flags.metrics_listen;
+  if (*o_log) c.log_level = flags.log_level;
+  if (*o_n) c.n = flags.n;
+  if (*o_w) c.w = flags.w;
+  if (*o_r) c.r = flags.r;
+  if (*o_q) c.partitions = flags.partitions;
+  if (*o_map) c.storage.map_size_bytes = flags.storage.map_size_bytes;
+  if (*o_sync_ms) c.storage.sync_interval = std::chrono::milliseconds(sync_ms);
+  if (*o_maxv) c.max_value_bytes = flags.max_value_bytes;
+  if (*o_maxo) c.max_object_bytes = flags.max_object_bytes;
+  if (*o_to) c.request_timeout_ms = flags.request_timeout_ms;
+  if (*o_sync) file_sync = sync;
+  if (!file_sync.empty()) {
+    auto p = storage::ParseSyncPolicy(file_sync);
+    if (!p) return p.status();
+    c.storage.sync = *p;
+  }
+  // Defaults that depend on other fields.
+  if (c.listen.empty()) {
+    for (const Member& m : c.members) {
+      if (m.name == c.name) c.listen = m.address;
+    }
+  }
+  if (c.data_dir.empty() && !c.name.empty()) c.data_dir = "./data-" + c.name;
+  c.storage.dir = c.data_dir;
+  return out;
+}
+
+Status Validate(const NodeConfig& c) {
+  if (c.name.empty()) return Bad("no node name (set `name` or --name)");
+  if (c.members.empty()) {
+    return Bad("no cluster members (set cluster.members in the config file)");
+  }
+  std::set<std::string> names, addresses;
+  bool self_found = false;
+  for (const Member& m : c.members) {
+    if (m.name.empty()) return Bad("a cluster member has no name");
+    if (!names.insert(m.name).second) {
+      return Bad("duplicate member name '" + m.name + "'");
+    }
+    if (!addresses.insert(m.address).second) {
+      return Bad("duplicate member address '" + m.address + "'");
+    }
+    auto ep = wire::ParseEndpoint(m.address);
+    if (!ep) return Bad("member '" + m.name + "': " + ep.status().message());
+    if (m.name == c.name) self_found = true;
+  }
+  if (!self_found) {
+    return Bad("node name '" + c.name + "' is not among cluster.members");
+  }
+  if (auto ep = wire::ParseEndpoint(c.listen); !ep) {
+    return Bad("listen: " + ep.status().message());
+  }
+  if (!c.metrics_listen.empty()) {
+    if (auto ep = wire::ParseEndpoint(c.metrics_listen); !ep) {
+      return Bad("metrics_listen: " + ep.status().message());
+    }
+  }
+  if (c.n < 1) return Bad("n must be at least 1");
+  if (c.n > c.members.size()) {
+    return Bad("n=" + std::to_string(c.n) + " exceeds the member count " +
+               std::to_string(c.members.size()));
+  }
+  if (c.w < 1 || c.w > c.n) {
+    return Bad("w=" + std::to_string(c.w) +
+               " must be between 1 and n=" + std::to_string(c.n));
+  }
+  if (c.r < 1 || c.r > c.n) {
+    return Bad("r=" + std::to_string(c.r) +
+               " must be between 1 and n=" + std::to_string(c.n));
+  }
+  std::vector<std::string> member_names(names.begin(), names.end());
+  auto ring = ring::Ring::Create(member_names, {c.partitions, c.n});
+  if (!ring) return ring.status();
+  if (c.max_value_bytes < 1 || c.max_value_bytes > c.max_object_bytes) {
+    return Bad(
+        "limits.max_value_bytes must be between 1 and "
+        "limits.max_object_bytes");
+  }
+  if (c.max_object_bytes > (1ull << 30)) {
+    return Bad("limits.max_object_bytes above 1 GiB is not supported");
+  }
+  if (c.request_timeout_ms < 1) return Bad("request_timeout_ms must be >= 1");
+  if (c.storage.map_size_bytes < (1ull << 20)) {
+    return Bad("storage.map_size must be at least 1 MiB");
+  }
+  static const std::set<std::string> kLevels = {"trace", "debug", "info",
+                                                "warn",  "error", "off"};
+  if (!kLevels.count(c.log_level)) {
+    return Bad("log_level '" + c.log_level +
+               "' is not one of trace, debug, info, warn, error, off");
+  }
+  return Status::Ok();
+}
+
+std::string ToToml(const NodeConfig& c) {
+  toml::array members;
+  for (const Member& m : c.members) {
+    members.push_back(toml::table{{"name", m.name}, {"address", m.address}});
+  }
+  toml::table root{
+      {"name", c.name},
+      {"listen", c.listen},
+      {"data_dir", c.data_dir},
+      {"metrics_listen", c.metrics_listen},
+      {"log_level", c.log_level},
+      {"cluster", toml::table{{"n", c.n},
+                              {"w", c.w},
+                              {"r", c.r},
+                              {"partitions", c.partitions},
+                              {"members", members}}},
+      {"storage",
+       toml::table{{"map_size", static_cast<int64_t>(c.storage.map_size_bytes)},
+                   {"sync", storage::SyncPolicyName(c.storage.sync)},
+                   {"sync_interval_ms",
+                    static_cast<int64_t>(c.storage.sync_interval.count())}}},
+      {"limits",
+       toml::table{
+           {"max_value_bytes", static_cast<int64_t>(c.max_value_bytes)},
+           {"max_object_bytes", static_cast<int64_t>(c.max_object_bytes)},
+           {"request_timeout_ms", c.request_timeout_ms}}},
+  };
+  std::ostringstream os;
+  os << root << "\n";
+  return os.str();
+}
+
+}  // namespace shoal::node

@@ -1,0 +1,80 @@
+// shoald's configuration: a TOML file, overridden by command-line flags.
+//
+// File format (doc/impl.md, "Configuration"; every key optional except
+// name and cluster.members):
+//
+//   name = "n1"                        # this node's member name
+//   listen = "127.0.0.1:7101"          # default: this member's address
+//   data_dir = "/var/lib/shoal/n1"     # default: ./data-<name>
+//   metrics_listen = "127.0.0.1:9101"  # Prometheus /metrics; "" = off
+//   log_level = "info"                 # trace|debug|info|warn|error
+//   [cluster]
+//   n = 3
+//   w = 2
+//   r = 2
+//   partitions = 64
+//   members = [ { name = "n1", address = "127.0.0.1:7101" }, ... ]
+//   [storage]
+//   map_size = 1073741824              # bytes
+//   sync = "periodic"                  # periodic|always|none
+//   sync_interval_ms = 100
+//   [limits]
+//   max_value_bytes = 4194304
+//   max_object_bytes = 16777216
+//   request_timeout_ms = 2000
+//
+// Thread-safety: plain values.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "storage/store.h"
+
+namespace shoal::node {
+
+struct Member {
+  std::string name;
+  std::string address;  // host:port
+};
+
+struct NodeConfig {
+  std::string name;
+  std::string listen;
+  std::string data_dir;
+  std::string metrics_listen;
+  std::string log_level = "info";
+
+  uint32_t n = 3, w = 2, r = 2;
+  uint32_t partitions = 64;
+  std::vector<Member> members;
+
+  storage::StoreOptions storage;  // .dir is filled from data_dir
+
+  uint64_t max_value_bytes = 4ull << 20;
+  uint64_t max_object_bytes = 16ull << 20;
+  uint32_t request_timeout_ms = 2000;
+};
+
+// Parses argv (--config FILE plus overriding flags; --print-config prints
+// the effective config as TOML and sets `print_only`). Errors are usage
+// errors naming the flag, key or value (kInvalidArgument); `--help` sets
+// `help_text` and returns ok.
+struct ParsedArgs {
+  NodeConfig config;
+  bool print_only = false;
+  std::string help_text;  // non-empty when --help was given
+};
+Result<ParsedArgs> ParseArgs(int argc, char** argv);
+
+// Checks cross-field rules: name is a member, 1 <= w,r <= n, partitions a
+// power of two >= member count, unique member names and addresses, limits
+// consistent (max_value_bytes <= max_object_bytes), addresses parse.
+Status Validate(const NodeConfig& config);
+
+// The effective configuration as TOML (what --print-config prints).
+std::string ToToml(const NodeConfig& config);
+
+}  // namespace shoal::node

@@ -1,0 +1,117 @@
+#include "node/config.h"
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace shoal::node {
+namespace {
+
+// Writes `text` to a temp file and returns its path.
+std::string TempConfig(const std::string& text) {
+  static int counter = 0;
+  auto path = std::filesystem::temp_directory_path() /
+              ("shoal_config_test_" + std::to_string(::getpid()) + "_" +
+               std::to_string(counter++) + ".toml");
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+Result<ParsedArgs> Parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "shoald");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  return ParseArgs(static_cast<int>(argv.size()), argv.data());
+}
+
+const char* kThreeNodes = R"(
+name = "n2"
+[cluster]
+n = 3
+w = 2
+r = 2
+partitions = 64
+members = [
+  { name = "n1", address = "127.0.0.1:7101" },
+  { name = "n2", address = "127.0.0.1:7102" },
+  { name = "n3", address = "127.0.0.1:7103" },
+]
+[storage]
+sync = "always"
+map_size = 67108864
+)";
+
+TEST_CASE("a config file is read and flags override it") {
+  const std::string path = TempConfig(kThreeNodes);
+  auto parsed = Parse({"--config", path, "--w", "3", "--sync", "none"});
+  REQUIRE(parsed.ok());
+  const NodeConfig& c = parsed->config;
+  CHECK(c.name == "n2");
+  CHECK(c.listen == "127.0.0.1:7102");  // defaults to the member address
+  CHECK(c.data_dir == "./data-n2");
+  CHECK(c.members.size() == 3);
+  CHECK(c.w == 3);  // flag wins
+  CHECK(c.r == 2);
+  CHECK(c.storage.sync == storage::SyncPolicy::kNone);  // flag wins
+  CHECK(c.storage.map_size_bytes == 67108864);
+  CHECK(Validate(c).ok());
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("--print-config output parses back to the same config") {
+  const std::string path = TempConfig(kThreeNodes);
+  auto first = Parse({"--config", path, "--print-config"});
+  REQUIRE(first.ok());
+  CHECK(first->print_only);
+  const std::string toml = ToToml(first->config);
+  const std::string again_path = TempConfig(toml);
+  auto second = Parse({"--config", again_path});
+  REQUIRE(second.ok());
+  CHECK(ToToml(second->config) == toml);
+  std::filesystem::remove(path);
+  std::filesystem::remove(again_path);
+}
+
+TEST_CASE("bad configs are rejected with errors that name the problem") {
+  auto check = [](const std::string& text, std::vector<std::string> flags,
+                  const std::string& expected) {
+    const std::string path = TempConfig(text);
+    flags.insert(flags.begin(), {"--config", path});
+    auto parsed = Parse(flags);
+    std::string message;
+    if (!parsed.ok()) {
+      message = parsed.status().message();
+    } else {
+      Status st = Validate(parsed->config);
+      REQUIRE_FALSE(st.ok());
+      message = st.message();
+    }
+    INFO("message: " << message);
+    CHECK(message.find(expected) != std::string::npos);
+    std::filesystem::remove(path);
+  };
+  check(kThreeNodes, {"--w", "4"}, "w=4 must be between 1 and n=3");
+  check(kThreeNodes, {"--r", "0"}, "r=0");
+  check(kThreeNodes, {"--n", "4"}, "n=4 exceeds the member count 3");
+  check(kThreeNodes, {"--name", "n9"}, "'n9' is not among cluster.members");
+  check(kThreeNodes, {"--partitions", "48"}, "power of two");
+  check(kThreeNodes, {"--sync", "sometimes"}, "unknown sync policy");
+  check(kThreeNodes, {"--listen", "nowhere"}, "bad address 'nowhere'");
+  check(std::string(kThreeNodes) + "\ntypo_key = 1\n", {},
+        "unknown config key 'storage.typo_key'");
+  check("name = \"n1\"\n[cluster]\nmembers = []\n", {}, "no cluster members");
+  check("name = 5\n", {}, "'name' must be a string");
+  check("name = \"n1\"\n[cluster\n", {}, "cannot read config");
+}
+
+TEST_CASE("unknown flags are usage errors") {
+  auto parsed = Parse({"--no-such-flag"});
+  REQUIRE_FALSE(parsed.ok());
+  CHECK(parsed.status().message().find("no-such-flag") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace shoal::node

@@ -1,0 +1,104 @@
+#include "node/node.h"
+
+#include <spdlog/spdlog.h>
+
+namespace shoal::node {
+
+namespace asio = boost::asio;
+
+Result<std::unique_ptr<Node>> Node::Create(asio::io_context& io,
+                                           NodeConfig config) {
+  std::vector<std::string> names;
+  for (const Member& m : config.members) names.push_back(m.name);
+  auto ring = ring::Ring::Create(names, {config.partitions, config.n});
+  if (!ring) return ring.status();
+  auto self = ring->IndexOf(config.name);
+  if (!self) return self.status();
+  config.storage.dir = config.data_dir;
+  config.storage.max_object_bytes = config.max_object_bytes;
+  auto store = storage::Store::Open(config.storage);
+  if (!store) return store.status();
+  return std::unique_ptr<Node>(new Node(io, std::move(config),
+                                        std::move(ring.value()), *self,
+                                        std::move(store.value())));
+}
+
+Node::Node(asio::io_context& io, NodeConfig config, ring::Ring ring,
+           ring::NodeIndex self, std::unique_ptr<storage::Store> store)
+    : io_(io),
+      config_(std::move(config)),
+      ring_(std::move(ring)),
+      self_(self),
+      store_(std::move(store)),
+      frame_cap_(wire::FrameCapFor(config_.max_object_bytes)),
+      peers_(io.get_executor(), ring_, self_, config_.members, frame_cap_),
+      service_(config_, ring_, self_, *store_, peers_),
+      acceptor_(io) {}
+
+Node::~Node() { Stop(); }
+
+Status Node::Start() {
+  auto ep = wire::ParseEndpoint(config_.listen);
+  if (!ep) return ep.status();
+  boost::system::error_code ec;
+  acceptor_.open(ep->protocol(), ec);
+  if (!ec) acceptor_.set_option(wire::tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(*ep, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Status(Code::kUnavailable,
+                  "cannot listen on " + config_.listen + ": " + ec.message());
+  }
+  asio::co_spawn(io_, AcceptLoop(), asio::detached);
+  asio::co_spawn(io_, peers_.MaintainLoop(std::chrono::milliseconds(250)),
+                 asio::detached);
+  spdlog::info(
+      "node {} (actor {:016x}) listening on {}, data in {}, n={} "
+      "w={} r={} partitions={}",
+      config_.name, store_->actor(), config_.listen, config_.data_dir,
+      config_.n, config_.w, config_.r, ring_.partitions());
+  return Status::Ok();
+}
+
+wire::Awaitable<void> Node::AcceptLoop() {
+  while (!stopped_) {
+    auto [ec, socket] =
+        co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      if (stopped_ || ec == asio::error::operation_aborted) co_return;
+      spdlog::warn("accept failed: {}", ec.message());
+      continue;
+    }
+    auto conn =
+        std::make_shared<wire::FramedConnection>(std::move(socket), frame_cap_);
+    connections_.insert(conn);
+    std::weak_ptr<wire::FramedConnection> weak = conn;
+    conn->Start(
+        [this, weak](wire::Message msg) {
+          if (auto c = weak.lock())
+            service_.Handle(std::move(c), std::move(msg));
+        },
+        [this, weak](const Status& why) {
+          if (auto c = weak.lock()) {
+            if (!why.ok()) spdlog::debug("{}: {}", c->remote(), why.message());
+            connections_.erase(c);
+          }
+        });
+  }
+}
+
+void Node::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  boost::system::error_code ec;
+  acceptor_.close(ec);
+  auto open = connections_;
+  for (const auto& c : open) {
+    c->Detach();
+    c->Close();
+  }
+  connections_.clear();
+  peers_.Stop();
+}
+
+}  // namespace shoal::node

@@ -1,0 +1,58 @@
+// A shoal node: wires config, ring, store, peer links, the request service
+// and the listener together. node/ only wires; the logic lives in the
+// modules it connects.
+//
+// Threads: one io_context thread (networking, coordinators, inline LMDB
+// reads) plus the store's writer thread.
+#pragma once
+
+#include <memory>
+#include <set>
+
+#include "node/config.h"
+#include "node/peers.h"
+#include "node/service.h"
+#include "ring/ring.h"
+#include "storage/store.h"
+#include "wire/connection.h"
+
+namespace shoal::node {
+
+class Node {
+ public:
+  // Opens the store and builds the ring. Errors name the problem (bad
+  // config, data directory, LMDB).
+  static Result<std::unique_ptr<Node>> Create(boost::asio::io_context& io,
+                                              NodeConfig config);
+  ~Node();
+
+  // Binds the listener (error if the address is taken) and starts accepting
+  // and keeping peer links up.
+  Status Start();
+  // Stops accepting, closes connections and peer links. The store is closed
+  // (drained and synced) when the Node is destroyed.
+  void Stop();
+
+  const NodeConfig& config() const { return config_; }
+  quorum::ActorId actor() const { return store_->actor(); }
+
+ private:
+  Node(boost::asio::io_context& io, NodeConfig config, ring::Ring ring,
+       ring::NodeIndex self, std::unique_ptr<storage::Store> store);
+  wire::Awaitable<void> AcceptLoop();
+
+  boost::asio::io_context& io_;
+  NodeConfig config_;
+  ring::Ring ring_;
+  ring::NodeIndex self_;
+  std::unique_ptr<storage::Store> store_;
+  uint64_t frame_cap_;
+  Peers peers_;
+  Service service_;
+  wire::tcp::acceptor acceptor_;
+  // Open client and peer connections, closed on Stop().
+  std::set<std::shared_ptr<wire::FramedConnection>> connections_;
+  bool stopped_ = false;
+};
+
+}  // namespace shoal::node

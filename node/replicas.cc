@@ -1,0 +1,117 @@
+#include "node/replicas.h"
+
+#include <chrono>
+
+#include "wire/codec.h"
+
+namespace shoal::node {
+
+namespace asio = boost::asio;
+
+wire::Awaitable<Result<storage::WriteResult>> AsyncWrite(storage::Store& store,
+                                                         storage::WriteOp op) {
+  using Signature = void(Result<storage::WriteResult>);
+  return asio::async_initiate<const asio::use_awaitable_t<>, Signature>(
+      [&store](auto handler, storage::WriteOp op) {
+        // The store's callback type is copyable; the coroutine's handler is
+        // move-only, so it waits in a shared_ptr until the commit is done.
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        store.Submit(std::move(op), [h](Result<storage::WriteResult> r) {
+          auto ex = asio::get_associated_executor(*h);
+          asio::post(ex,
+                     [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
+        });
+      },
+      asio::use_awaitable, std::move(op));
+}
+
+quorum::Awaitable<Result<quorum::Object>> NodeReplicas::Read(
+    ring::NodeIndex node, const std::string& key, const ring::KeyLocation& loc,
+    quorum::Deadline deadline) {
+  if (node == self_) {
+    auto r = store_.Get(key, loc);
+    if (!r) co_return r.status();
+    co_return r->value_or(quorum::Object{});
+  }
+  wire::Body request = wire::ReadRequest{key};
+  auto reply = co_await peers_.Channel(node).Call(std::move(request), deadline);
+  if (!reply) co_return reply.status();
+  if (auto* rr = std::get_if<wire::ReadReply>(&reply.value())) {
+    co_return std::move(rr->object);
+  }
+  co_return Status(Code::kInternal, "unexpected reply to a replica read");
+}
+
+quorum::Awaitable<Status> NodeReplicas::Replicate(ring::NodeIndex node,
+                                                  const std::string& key,
+                                                  const ring::KeyLocation& loc,
+                                                  const quorum::Object& object,
+                                                  quorum::Deadline deadline) {
+  if (node == self_) {
+    storage::WriteOp op;
+    op.kind = storage::WriteOp::Kind::kMerge;
+    op.key = key;
+    op.loc = loc;
+    op.incoming = object;
+    auto r = co_await AsyncWrite(store_, std::move(op));
+    co_return r.status();
+  }
+  wire::Body request = wire::ReplicateRequest{key, object};
+  auto reply = co_await peers_.Channel(node).Call(std::move(request), deadline);
+  if (!reply) co_return reply.status();
+  if (!std::holds_alternative<wire::ReplicateReply>(reply.value())) {
+    co_return Status(Code::kInternal, "unexpected reply to a replicate");
+  }
+  co_return Status::Ok();
+}
+
+quorum::Awaitable<Result<quorum::Object>> NodeReplicas::CoordinateLocally(
+    const quorum::PutArgs& args) {
+  storage::WriteOp op;
+  op.kind = storage::WriteOp::Kind::kCoordinate;
+  op.key = args.key;
+  op.loc = args.loc;
+  op.context = args.context;
+  op.value = args.value;
+  op.written_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  auto r = co_await AsyncWrite(store_, std::move(op));
+  if (!r) co_return r.status();
+  co_return std::move(r->after);
+}
+
+quorum::Awaitable<Result<quorum::VersionVector>> NodeReplicas::ForwardPut(
+    ring::NodeIndex node, const quorum::PutArgs& args) {
+  wire::PutRequest put;
+  put.key = args.key;
+  put.is_delete = !args.value.has_value();
+  if (args.value) put.value = *args.value;
+  put.context = args.raw_context;
+  put.w = args.w;
+  // The coordinator gets what is left of our deadline.
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      args.deadline - std::chrono::steady_clock::now());
+  put.timeout_ms = static_cast<uint32_t>(std::max<int64_t>(1, left.count()));
+  // The coordinator enforces the deadline; allow its error reply to arrive.
+  wire::Body request = wire::CoordinatePutRequest{std::move(put)};
+  auto reply = co_await peers_.Channel(node).Call(
+      std::move(request), args.deadline + std::chrono::milliseconds(200));
+  if (!reply) {
+    if (reply.status().code() == Code::kTimeout) {
+      Status st(Code::kTimeout,
+                "put forwarded to a primary got no answer in "
+                "time; the write may have been applied");
+      st.WithQuorum({0, args.w, 0, true});
+      co_return st;
+    }
+    co_return reply.status();
+  }
+  auto* pr = std::get_if<wire::PutReply>(&reply.value());
+  if (pr == nullptr) {
+    co_return Status(Code::kInternal, "unexpected reply to a forwarded put");
+  }
+  co_return wire::DecodeContext(pr->context);
+}
+
+}  // namespace shoal::node

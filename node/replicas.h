@@ -1,0 +1,46 @@
+// quorum::ReplicaClient over this node's store (the local replica) and its
+// peer channels (every other replica).
+//
+// Threads: the node's io_context thread. Local writes go to the store's
+// writer thread and complete back on the io_context.
+#pragma once
+
+#include "node/peers.h"
+#include "quorum/replica_client.h"
+#include "storage/store.h"
+
+namespace shoal::node {
+
+// Runs one write on the store's writer thread and resumes the calling
+// coroutine on its own executor after the commit.
+wire::Awaitable<Result<storage::WriteResult>> AsyncWrite(storage::Store& store,
+                                                         storage::WriteOp op);
+
+// All references must outlive this object.
+class NodeReplicas : public quorum::ReplicaClient {
+ public:
+  NodeReplicas(ring::NodeIndex self, storage::Store& store, Peers& peers)
+      : self_(self), store_(store), peers_(peers) {}
+
+  ring::NodeIndex self() const override { return self_; }
+  bool IsUp(ring::NodeIndex node) const override { return peers_.IsUp(node); }
+  quorum::Awaitable<Result<quorum::Object>> Read(
+      ring::NodeIndex node, const std::string& key,
+      const ring::KeyLocation& loc, quorum::Deadline deadline) override;
+  quorum::Awaitable<Status> Replicate(ring::NodeIndex node,
+                                      const std::string& key,
+                                      const ring::KeyLocation& loc,
+                                      const quorum::Object& object,
+                                      quorum::Deadline deadline) override;
+  quorum::Awaitable<Result<quorum::Object>> CoordinateLocally(
+      const quorum::PutArgs& args) override;
+  quorum::Awaitable<Result<quorum::VersionVector>> ForwardPut(
+      ring::NodeIndex node, const quorum::PutArgs& args) override;
+
+ private:
+  ring::NodeIndex self_;
+  storage::Store& store_;
+  Peers& peers_;
+};
+
+}  // namespace shoal::node

@@ -1,0 +1,217 @@
+#include "node/service.h"
+
+#include <spdlog/spdlog.h>
+
+#include "wire/codec.h"
+
+namespace shoal::node {
+
+namespace asio = boost::asio;
+
+namespace {
+// The longest deadline a client may ask for.
+constexpr uint32_t kMaxTimeoutMs = 60'000;
+
+wire::Body Error(Status st) { return wire::ErrorReply{std::move(st)}; }
+}  // namespace
+
+Service::Service(const NodeConfig& config, const ring::Ring& ring,
+                 ring::NodeIndex self, storage::Store& store, Peers& peers)
+    : config_(config),
+      ring_(ring),
+      self_(self),
+      store_(store),
+      peers_(peers),
+      replicas_(self, store, peers),
+      coordinator_(replicas_, ring),
+      started_(std::chrono::steady_clock::now()) {}
+
+void Service::Handle(std::shared_ptr<wire::FramedConnection> conn,
+                     wire::Message msg) {
+  const uint64_t id = msg.id;
+  if (auto* hello = std::get_if<wire::Hello>(&msg.body)) {
+    // A peer introducing itself: answer with who we are, so a member list
+    // that points at the wrong node is caught at connect time.
+    spdlog::debug("peer {} connected from {}", hello->node, conn->remote());
+    conn->Send(wire::Message{id, wire::Hello{ring_.members()[self_]}});
+    return;
+  }
+  asio::co_spawn(
+      conn->get_executor(), Dispatch(std::move(msg.body)),
+      [conn, id](std::exception_ptr e, wire::Body reply) {
+        if (e) {
+          std::string what = "unknown exception";
+          try {
+            std::rethrow_exception(e);
+          } catch (const std::exception& ex) {
+            what = ex.what();
+          } catch (...) {
+          }
+          spdlog::error("request {} failed with an exception: {}", id, what);
+          reply = Error(Status(Code::kInternal, "internal error: " + what));
+        }
+        conn->Send(wire::Message{id, std::move(reply)});
+      });
+}
+
+wire::Awaitable<wire::Body> Service::Dispatch(wire::Body body) {
+  if (auto* m = std::get_if<wire::GetRequest>(&body)) {
+    co_return co_await OnGet(std::move(*m));
+  }
+  if (auto* m = std::get_if<wire::PutRequest>(&body)) {
+    co_return co_await OnPut(std::move(*m), /*forwarded=*/false);
+  }
+  if (auto* m = std::get_if<wire::CoordinatePutRequest>(&body)) {
+    co_return co_await OnPut(std::move(m->put), /*forwarded=*/true);
+  }
+  if (auto* m = std::get_if<wire::ReadRequest>(&body)) {
+    co_return co_await OnRead(std::move(*m));
+  }
+  if (auto* m = std::get_if<wire::ReplicateRequest>(&body)) {
+    co_return co_await OnReplicate(std::move(*m));
+  }
+  if (std::holds_alternative<wire::StatusRequest>(body)) {
+    co_return OnStatus();
+  }
+  co_return Error(Status(Code::kInvalidArgument,
+                         "message type " + std::to_string(body.index()) +
+                             " is a reply, not a request"));
+}
+
+Status Service::CheckKey(const std::string& key) const {
+  if (key.empty()) {
+    return Status(Code::kInvalidArgument, "empty key (keys are 1..500 bytes)");
+  }
+  if (key.size() > wire::kMaxKeyBytes) {
+    return Status(Code::kTooLarge, "key of " + std::to_string(key.size()) +
+                                       " bytes exceeds the limit of " +
+                                       std::to_string(wire::kMaxKeyBytes) +
+                                       " bytes");
+  }
+  return Status::Ok();
+}
+
+Result<uint32_t> Service::Quorum(uint32_t asked, const char* name) const {
+  const uint32_t dflt = std::string_view(name) == "w" ? config_.w : config_.r;
+  if (asked == 0) return dflt;
+  if (asked > config_.n) {
+    return Status(Code::kInvalidArgument,
+                  std::string(name) + "=" + std::to_string(asked) +
+                      " exceeds n=" + std::to_string(config_.n));
+  }
+  return asked;
+}
+
+quorum::Deadline Service::DeadlineFor(uint32_t timeout_ms) const {
+  if (timeout_ms == 0) timeout_ms = config_.request_timeout_ms;
+  timeout_ms = std::min(timeout_ms, kMaxTimeoutMs);
+  return std::chrono::steady_clock::now() +
+         std::chrono::milliseconds(timeout_ms);
+}
+
+wire::Awaitable<wire::Body> Service::OnGet(wire::GetRequest req) {
+  if (Status st = CheckKey(req.key); !st.ok()) co_return Error(st);
+  const ring::KeyLocation loc = ring_.Locate(req.key);
+  if (req.local) {
+    // Diagnostic: this node's own stored copy, no quorum, no repair.
+    auto r = store_.Get(req.key, loc);
+    if (!r) co_return Error(r.status());
+    co_return wire::GetReply{r->value_or(quorum::Object{})};
+  }
+  auto r = Quorum(req.r, "r");
+  if (!r) co_return Error(r.status());
+  quorum::GetArgs args{std::move(req.key), loc, *r,
+                       DeadlineFor(req.timeout_ms)};
+  auto got = co_await coordinator_.Get(std::move(args));
+  if (!got) co_return Error(got.status());
+  co_return wire::GetReply{std::move(got.value())};
+}
+
+wire::Awaitable<wire::Body> Service::OnPut(wire::PutRequest req,
+                                           bool forwarded) {
+  if (Status st = CheckKey(req.key); !st.ok()) co_return Error(st);
+  if (!req.is_delete && req.value.size() > config_.max_value_bytes) {
+    co_return Error(
+        Status(Code::kTooLarge, "value of " + std::to_string(req.value.size()) +
+                                    " bytes exceeds the limit of " +
+                                    std::to_string(config_.max_value_bytes) +
+                                    " bytes (limits.max_value_bytes)"));
+  }
+  auto w = Quorum(req.w, "w");
+  if (!w) co_return Error(w.status());
+  auto ctx = wire::DecodeContext(req.context);
+  if (!ctx) co_return Error(ctx.status());
+
+  quorum::PutArgs args;
+  args.loc = ring_.Locate(req.key);
+  args.key = std::move(req.key);
+  if (!req.is_delete) args.value = std::move(req.value);
+  args.context = std::move(ctx.value());
+  args.raw_context = std::move(req.context);
+  args.w = *w;
+  args.timeout_ms = req.timeout_ms;
+  args.deadline = DeadlineFor(req.timeout_ms);
+  // (No co_await inside ?: — GCC 12 miscompiles it; see doc/impl.md.)
+  Result<quorum::VersionVector> vv = Status(Code::kInternal, "unset");
+  if (forwarded) {
+    vv = co_await coordinator_.CoordinatePut(std::move(args));
+  } else {
+    vv = co_await coordinator_.Put(std::move(args));
+  }
+  if (!vv) co_return Error(vv.status());
+  co_return wire::PutReply{wire::EncodeContext(*vv)};
+}
+
+wire::Awaitable<wire::Body> Service::OnRead(wire::ReadRequest req) {
+  if (Status st = CheckKey(req.key); !st.ok()) co_return Error(st);
+  auto r = store_.Get(req.key, ring_.Locate(req.key));
+  if (!r) co_return Error(r.status());
+  co_return wire::ReadReply{r->value_or(quorum::Object{})};
+}
+
+wire::Awaitable<wire::Body> Service::OnReplicate(wire::ReplicateRequest req) {
+  if (Status st = CheckKey(req.key); !st.ok()) co_return Error(st);
+  storage::WriteOp op;
+  op.kind = storage::WriteOp::Kind::kMerge;
+  op.loc = ring_.Locate(req.key);
+  op.key = std::move(req.key);
+  op.incoming = std::move(req.object);
+  auto r = co_await AsyncWrite(store_, std::move(op));
+  if (!r) co_return Error(r.status());
+  co_return wire::ReplicateReply{};
+}
+
+wire::Body Service::OnStatus() {
+  wire::StatusReply s;
+  s.node = ring_.members()[self_];
+  s.actor = store_.actor();
+  s.n = config_.n;
+  s.w = config_.w;
+  s.r = config_.r;
+  s.partitions = ring_.partitions();
+  s.uptime_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now() - started_)
+                    .count();
+  const auto stats = store_.Stats();
+  s.keys = stats.keys;
+  s.storage_bytes = stats.used_bytes;
+  s.map_size_bytes = stats.map_size_bytes;
+  const auto now = wire::Clock::now();
+  for (ring::NodeIndex i = 0; i < ring_.members().size(); ++i) {
+    wire::MemberStatus m;
+    m.name = ring_.members()[i];
+    m.address = peers_.Address(i);
+    m.is_self = i == self_;
+    m.up = peers_.IsUp(i);
+    if (auto heard = peers_.LastHeard(i)) {
+      m.last_heard_ms_ago =
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - *heard)
+              .count();
+    }
+    m.partitions_owned = static_cast<uint32_t>(ring_.PartitionsOf(i).size());
+    s.members.push_back(std::move(m));
+  }
+  return s;
+}
+
+}  // namespace shoal::node

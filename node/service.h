@@ -1,0 +1,56 @@
+// Turns incoming frames into work: validates each request, runs it (a
+// coordinator for client requests, the store for peer requests) and sends
+// the reply on the connection it came from.
+//
+// Every request runs as its own coroutine on the io_context; the one place
+// an unexpected exception is caught is that coroutine's completion, which
+// turns it into an `internal` error reply.
+//
+// Threads: the node's io_context thread.
+#pragma once
+
+#include <chrono>
+#include <memory>
+
+#include "node/config.h"
+#include "node/peers.h"
+#include "node/replicas.h"
+#include "quorum/coordinator.h"
+#include "ring/ring.h"
+#include "storage/store.h"
+#include "wire/connection.h"
+
+namespace shoal::node {
+
+// All references must outlive the Service and every request it started.
+class Service {
+ public:
+  Service(const NodeConfig& config, const ring::Ring& ring,
+          ring::NodeIndex self, storage::Store& store, Peers& peers);
+
+  // Handles one decoded frame from `conn`.
+  void Handle(std::shared_ptr<wire::FramedConnection> conn, wire::Message msg);
+
+ private:
+  wire::Awaitable<wire::Body> Dispatch(wire::Body body);
+  wire::Awaitable<wire::Body> OnGet(wire::GetRequest req);
+  wire::Awaitable<wire::Body> OnPut(wire::PutRequest req, bool forwarded);
+  wire::Awaitable<wire::Body> OnRead(wire::ReadRequest req);
+  wire::Awaitable<wire::Body> OnReplicate(wire::ReplicateRequest req);
+  wire::Body OnStatus();
+
+  Status CheckKey(const std::string& key) const;
+  Result<uint32_t> Quorum(uint32_t asked, const char* name) const;
+  quorum::Deadline DeadlineFor(uint32_t timeout_ms) const;
+
+  const NodeConfig& config_;
+  const ring::Ring& ring_;
+  ring::NodeIndex self_;
+  storage::Store& store_;
+  Peers& peers_;
+  NodeReplicas replicas_;
+  quorum::Coordinator coordinator_;
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace shoal::node

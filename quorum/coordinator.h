@@ -1,0 +1,63 @@
+// Get and put coordinators: one request's path through the replicas.
+//
+// Put (Dynamo §4.5, doc/impl.md "A put"):
+//   1. route: a node that is not one of the key's primaries forwards the put
+//      to the first reachable primary (the next one only if it could not be
+//      reached at all, so a put is never coordinated twice);
+//   2. the coordinator's atomic new-dot step on its own replica (one ack);
+//   3. the resulting object goes to the other primaries, which merge it;
+//   4. answer once w acks are in, or fail as soon as w cannot be reached or
+//      at the deadline ("may have been applied": the local write stands);
+//   5. slower replicas keep going after the answer.
+// Get (doc/impl.md "A get"):
+//   1. ask every primary for its own copy (the local one inline);
+//   2. answer with the DVV merge of the first r replies;
+//   3. keep listening until every primary answered or the deadline, merge
+//      everything, and push the merged object to each replica whose copy was
+//      missing or older (read repair).
+//
+// Threads: the node's io_context thread. Replica tasks that outlive the
+// answer share its state through a shared_ptr and end by the deadline.
+#pragma once
+
+#include "base/result.h"
+#include "quorum/replica_client.h"
+#include "quorum/version.h"
+#include "ring/ring.h"
+
+namespace shoal::quorum {
+
+// Observations a coordinator reports (metrics hang off these later).
+class CoordinatorObserver {
+ public:
+  virtual ~CoordinatorObserver() = default;
+  // One replica's freshness in a get, known after the repair phase.
+  enum class Freshness { kCurrent, kStale, kMissing };
+  virtual void ReplicaFreshness(Freshness f) {}
+  virtual void ReadRepairSent(bool ok) {}
+};
+
+// Both references must outlive every coroutine started by the calls below
+// (they are node-lifetime objects).
+class Coordinator {
+ public:
+  Coordinator(ReplicaClient& replicas, const ring::Ring& ring,
+              CoordinatorObserver* observer = nullptr)
+      : replicas_(replicas), ring_(ring), observer_(observer) {}
+
+  // Routes (forwarding if needed) and coordinates a put; returns the version
+  // vector of the stored object after the write (the new context).
+  Awaitable<Result<VersionVector>> Put(PutArgs args);
+  // Coordinates a put here; the caller is one of the key's primaries (or a
+  // forwarded request that must not be forwarded again).
+  Awaitable<Result<VersionVector>> CoordinatePut(PutArgs args);
+  // Reads with quorum r and starts read repair.
+  Awaitable<Result<Object>> Get(GetArgs args);
+
+ private:
+  ReplicaClient& replicas_;
+  const ring::Ring& ring_;
+  CoordinatorObserver* observer_;
+};
+
+}  // namespace shoal::quorum

@@ -1,0 +1,94 @@
+// The consistent-hash ring: key -> partition -> preference list.
+//
+// A fixed number of partitions Q (a power of two) is claimed by the S
+// members so that:
+//  (a) every member owns floor(Q/S) or ceil(Q/S) partitions (the first
+//      Q mod S members by sorted name own the larger share), and
+//  (b) every window of k = min(n, S) consecutive partitions has k distinct
+//      owners. Windows are circular (Q-1 wraps to 0) whenever some
+//      balanced claim allows it, i.e. when ceil(Q/S) * k <= Q. When
+//      ceil(Q/S) * k > Q none does (e.g. S = n = 3, Q = 64: owners would
+//      have to repeat with period 3, which does not divide 64); the claim is
+//      then round-robin (p mod S) and (b) holds only for windows that do not
+//      wrap (start p in 0..Q-k). The primaries of the last k-1 partitions
+//      then reach past a repeated owner, so they are still k distinct
+//      members, but not the owners of k consecutive partitions.
+// The claim is a pure function of (sorted member names, Q, n): every node
+// computes the same ring from the same member list. It is not designed to
+// minimise movement when membership changes.
+//
+// Pure: no I/O, no clocks, no globals. Thread-safety: a Ring is immutable
+// after construction and safe to share between threads.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+
+namespace shoal::ring {
+
+// Index into Ring::members() (members are kept sorted by name).
+using NodeIndex = uint32_t;
+
+// Where a key lives. Derived from one XXH3-64 hash of the key:
+// partition = top log2(Q) bits, segment = low 32 bits (so a Merkle leaf of
+// any width up to 2^32 is a contiguous range of segments).
+struct KeyLocation {
+  uint64_t hash = 0;
+  uint32_t partition = 0;
+  uint32_t segment = 0;
+};
+
+// XXH3_64bits of the key bytes.
+uint64_t HashKey(std::string_view key);
+
+struct RingOptions {
+  uint32_t partitions = 64;  // Q: power of two, 1..65536, >= member count
+  uint32_t n = 3;            // replicas per key, >= 1
+};
+
+class Ring {
+ public:
+  // Builds the claim. Errors (kInvalidArgument) name the problem: no members,
+  // duplicate names, Q not a power of two or out of range, Q < member count,
+  // n == 0.
+  static Result<Ring> Create(std::vector<std::string> members,
+                             RingOptions options);
+
+  const std::vector<std::string>& members() const { return members_; }
+  uint32_t partitions() const { return partitions_; }
+  uint32_t n() const { return n_; }
+
+  // Index of a member by name, or error kNotFound.
+  Result<NodeIndex> IndexOf(std::string_view name) const;
+
+  KeyLocation Locate(std::string_view key) const;
+  uint32_t PartitionOf(uint64_t hash) const;
+
+  // Owner of partition p (p < partitions()).
+  NodeIndex Owner(uint32_t partition) const { return owners_[partition]; }
+  // Partitions owned by a member (node < members().size()), ascending.
+  std::vector<uint32_t> PartitionsOf(NodeIndex node) const;
+
+  // Every member, in preference order for partition p: the distinct owners
+  // met walking p, p+1, ... (wrapping), then any member owning nothing. The
+  // first min(n, S) are the primaries; the rest are fallbacks in order.
+  // Requires partition < partitions(). Precomputed: Q * S entries in all.
+  std::vector<NodeIndex> PreferenceList(uint32_t partition) const;
+  // The first min(n, S) entries of PreferenceList(partition).
+  std::vector<NodeIndex> Primaries(uint32_t partition) const;
+
+ private:
+  Ring() = default;
+  std::vector<std::string> members_;
+  std::vector<NodeIndex> owners_;                   // partition -> owner
+  std::vector<std::vector<NodeIndex>> preference_;  // partition -> all members
+  uint32_t partitions_ = 0;
+  uint32_t n_ = 0;
+  uint32_t partition_shift_ = 0;  // 64 - log2(Q); 64 means Q == 1
+};
+
+}  // namespace shoal::ring

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs everything shoal needs to build and test, from Debian 12 packages.
+# Idempotent: when every package is already installed it does nothing and
+# touches no network.
+set -euo pipefail
+
+PACKAGES=(
+  g++ make cmake pkg-config python3
+  libboost1.81-dev capnproto libcapnp-dev liblmdb-dev libxxhash-dev
+  doctest-dev prometheus-cpp-dev libcli11-dev libtomlplusplus-dev
+  libspdlog-dev nlohmann-json3-dev
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: missing packages: ${missing[*]}" >&2
+  echo "setup: run as root (or install them with apt-get) and try again" >&2
+  exit 1
+fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,636 @@
+// LMDB-backed Store: inline reads, one writer thread with group commit.
+//
+// Why things are done the way they are (contracts live in store.h):
+// - Every write is a read-merge-write done by the writer thread inside its
+//   own write transaction, so two racing writes to one key are serialized
+//   and neither loses the other's sibling. Ops later in a batch see the puts
+//   of earlier ops of the same batch (LMDB txns read their own writes).
+// - A batch is all-or-nothing on disk: a transaction-wide LMDB error
+//   (MDB_MAP_FULL and friends) aborts it and fails every op in it. Errors
+//   that concern one op only (its stored value does not decode, its key is
+//   too long) are detected before anything is put, so the rest proceeds.
+// - Completions run after the commit returned, so an ack never precedes
+//   the commit. Under kPeriodic the fsync comes after the completions.
+
+#include "storage/store.h"
+
+#include <fcntl.h>
+#include <lmdb.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <system_error>
+#include <utility>
+
+#include "wire/codec.h"
+
+namespace shoal::storage {
+namespace {
+
+constexpr char kObjectsDb[] = "objects";
+constexpr char kMetaDb[] = "meta";
+constexpr char kActorKey[] = "actor";
+// boot id of the machine that opened the directory last, then '0' while it
+// is open or '1' after a clean close.
+constexpr char kSessionKey[] = "session";
+constexpr char kFormatKey[] = "format";
+constexpr char kLockFile[] = "LOCK";
+constexpr size_t kStorageKeyPrefixBytes = 6;
+// A write txn keeps its dirty pages in memory until the commit: bound a
+// batch by payload too, so 512 ops of 4 MiB values do not make one 2 GiB
+// transaction (nor hit MDB_TXN_FULL).
+constexpr size_t kMaxBatchBytes = 64u << 20;
+
+size_t ApproxBytes(const WriteOp& op) {
+  size_t bytes = op.key.size();
+  if (op.kind == WriteOp::Kind::kCoordinate) {
+    bytes += op.value ? op.value->size() : 0;
+  } else {
+    bytes += op.incoming.ValueBytes();
+  }
+  return bytes;
+}
+
+MDB_val ValOf(std::string_view bytes) {
+  MDB_val v;
+  v.mv_size = bytes.size();
+  v.mv_data = const_cast<char*>(bytes.data());
+  return v;
+}
+
+std::string_view ViewOf(const MDB_val& v) {
+  return std::string_view(static_cast<const char*>(v.mv_data), v.mv_size);
+}
+
+template <typename T>
+std::string EncodeLittleEndian(T value) {
+  std::string out(sizeof(T), '\0');
+  for (size_t i = 0; i < sizeof(T); ++i) {
+    out[i] = static_cast<char>((value >> (8 * i)) & 0xff);
+  }
+  return out;
+}
+
+template <typename T>
+std::optional<T> DecodeLittleEndian(std::string_view bytes) {
+  if (bytes.size() != sizeof(T)) return std::nullopt;
+  T value = 0;
+  for (size_t i = 0; i < sizeof(T); ++i) {
+    value |= static_cast<T>(static_cast<uint8_t>(bytes[i])) << (8 * i);
+  }
+  return value;
+}
+
+// The kernel's id of the current boot; changes on every reboot.
+std::string BootId() {
+  std::ifstream in("/proc/sys/kernel/random/boot_id");
+  std::string id;
+  std::getline(in, id);
+  return id.empty() ? std::string("unknown-boot") : id;
+}
+
+quorum::ActorId MintActor() {
+  std::random_device rd;
+  quorum::ActorId actor = 0;
+  while (actor == 0) {
+    actor = (static_cast<uint64_t>(rd()) << 32) ^ static_cast<uint64_t>(rd());
+  }
+  return actor;
+}
+
+Status KeyTooLarge(size_t key_bytes, size_t max_key_bytes) {
+  return Status(Code::kTooLarge,
+                "key of " + std::to_string(key_bytes) +
+                    " bytes is over the storage limit of " +
+                    std::to_string(max_key_bytes - kStorageKeyPrefixBytes) +
+                    " bytes");
+}
+
+Status CorruptObject(std::string_view key, const ring::KeyLocation& loc,
+                     const Status& decode_error) {
+  return Status(Code::kCorruption,
+                "stored object for a key of " + std::to_string(key.size()) +
+                    " bytes in partition " + std::to_string(loc.partition) +
+                    " does not decode: " + decode_error.message());
+}
+
+}  // namespace
+
+Result<SyncPolicy> ParseSyncPolicy(std::string_view name) {
+  if (name == "periodic") return SyncPolicy::kPeriodic;
+  if (name == "always") return SyncPolicy::kAlways;
+  if (name == "none") return SyncPolicy::kNone;
+  return Status(Code::kInvalidArgument,
+                "unknown sync policy '" + std::string(name) +
+                    "' (expected periodic, always or none)");
+}
+
+const char* SyncPolicyName(SyncPolicy policy) {
+  switch (policy) {
+    case SyncPolicy::kPeriodic:
+      return "periodic";
+    case SyncPolicy::kAlways:
+      return "always";
+    case SyncPolicy::kNone:
+      return "none";
+  }
+  return "unknown";
+}
+
+std::string EncodeStorageKey(std::string_view key,
+                             const ring::KeyLocation& loc) {
+  SHOAL_REQUIRE(loc.partition < 65536, "partition does not fit in 16 bits");
+  std::string out;
+  out.reserve(kStorageKeyPrefixBytes + key.size());
+  out.push_back(static_cast<char>((loc.partition >> 8) & 0xff));
+  out.push_back(static_cast<char>(loc.partition & 0xff));
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    out.push_back(static_cast<char>((loc.segment >> shift) & 0xff));
+  }
+  out.append(key);
+  return out;
+}
+
+Store::Store(const StoreOptions& options) : options_(options) {}
+
+Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
+  if (options.dir.empty()) {
+    return Status(Code::kInvalidArgument, "storage dir is empty");
+  }
+  if (options.max_batch == 0) {
+    return Status(Code::kInvalidArgument, "storage max_batch must be >= 1");
+  }
+  if (options.map_size_bytes == 0) {
+    return Status(Code::kInvalidArgument, "storage map_size must be > 0");
+  }
+  if (options.sync == SyncPolicy::kPeriodic &&
+      options.sync_interval.count() <= 0) {
+    return Status(Code::kInvalidArgument,
+                  "storage sync_interval must be > 0 for sync policy "
+                  "'periodic'");
+  }
+  std::unique_ptr<Store> store(new Store(options));
+  Status status = store->Init();
+  if (!status.ok()) return status;  // ~Store releases what Init acquired
+  store->last_sync_ = std::chrono::steady_clock::now();
+  store->writer_ = std::thread(&Store::WriterLoop, store.get());
+  return Result<std::unique_ptr<Store>>(std::move(store));
+}
+
+Status Store::LockDir() {
+  const std::string path =
+      (std::filesystem::path(options_.dir) / kLockFile).string();
+  lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0) {
+    return Status(Code::kInternal, "cannot open storage lock file '" + path +
+                                       "': " + std::strerror(errno));
+  }
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    if (err == EWOULDBLOCK) {
+      return Status(Code::kInvalidArgument,
+                    "storage dir '" + options_.dir +
+                        "' is already open (lock file '" + path + "' is held)");
+    }
+    return Status(Code::kInternal, "cannot lock storage lock file '" + path +
+                                       "': " + std::strerror(err));
+  }
+  return Status::Ok();
+}
+
+Status Store::Init() {
+  const std::string& dir = options_.dir;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return Status(Code::kInternal,
+                  "cannot create storage dir '" + dir + "': " + ec.message());
+  }
+  if (Status s = LockDir(); !s.ok()) return s;
+
+  auto lmdb_error = [&dir](const char* what, int rc) {
+    const Code code = (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
+                          ? Code::kCorruption
+                          : Code::kInternal;
+    return Status(code, std::string(what) + " failed for storage dir '" + dir +
+                            "': " + mdb_strerror(rc));
+  };
+  int rc = mdb_env_create(&env_);
+  if (rc != 0) {
+    env_ = nullptr;
+    return lmdb_error("mdb_env_create", rc);
+  }
+  if ((rc = mdb_env_set_maxdbs(env_, 8)) != 0) {
+    return lmdb_error("mdb_env_set_maxdbs", rc);
+  }
+  if ((rc = mdb_env_set_mapsize(env_, options_.map_size_bytes)) != 0) {
+    return lmdb_error("mdb_env_set_mapsize", rc);
+  }
+  if ((rc = mdb_env_set_maxreaders(env_, 256)) != 0) {
+    return lmdb_error("mdb_env_set_maxreaders", rc);
+  }
+  unsigned int flags = MDB_NOTLS;
+  if (options_.sync != SyncPolicy::kAlways) flags |= MDB_NOSYNC;
+  if ((rc = mdb_env_open(env_, dir.c_str(), flags, 0644)) != 0) {
+    return lmdb_error("mdb_env_open", rc);  // ~Store calls mdb_env_close
+  }
+  max_key_bytes_ = static_cast<size_t>(mdb_env_get_maxkeysize(env_));
+  MDB_envinfo info;
+  if ((rc = mdb_env_info(env_, &info)) != 0) {
+    return lmdb_error("mdb_env_info", rc);
+  }
+  map_size_ = info.me_mapsize;
+  return InitMeta();
+}
+
+// Opens the named databases and reads (or creates) the actor and format
+// records in one write transaction.
+Status Store::InitMeta() {
+  const std::string& dir = options_.dir;
+  auto lmdb_error = [&dir](const char* what, int rc) {
+    return Status(Code::kInternal, std::string(what) +
+                                       " failed for storage dir '" + dir +
+                                       "': " + mdb_strerror(rc));
+  };
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+  if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
+  auto fail = [&](Status s) {
+    mdb_txn_abort(txn);
+    return s;
+  };
+  if ((rc = mdb_dbi_open(txn, kObjectsDb, MDB_CREATE, &objects_dbi_)) != 0) {
+    return fail(lmdb_error("opening database 'objects'", rc));
+  }
+  if ((rc = mdb_dbi_open(txn, kMetaDb, MDB_CREATE, &meta_dbi_)) != 0) {
+    return fail(lmdb_error("opening database 'meta'", rc));
+  }
+
+  bool minted = false;
+  MDB_val key = ValOf(kFormatKey);
+  MDB_val val;
+  rc = mdb_get(txn, meta_dbi_, &key, &val);
+  if (rc == 0) {
+    const std::optional<uint32_t> found =
+        DecodeLittleEndian<uint32_t>(ViewOf(val));
+    if (!found || *found != kFormatVersion) {
+      return fail(Status(
+          Code::kCorruption,
+          "storage dir '" + dir + "' has format version " +
+              (found ? std::to_string(*found)
+                     : "<" + std::to_string(val.mv_size) + " bad bytes>") +
+              " but this build reads format version " +
+              std::to_string(kFormatVersion)));
+    }
+  } else if (rc == MDB_NOTFOUND) {
+    const std::string bytes = EncodeLittleEndian<uint32_t>(kFormatVersion);
+    val = ValOf(bytes);
+    if ((rc = mdb_put(txn, meta_dbi_, &key, &val, 0)) != 0) {
+      return fail(lmdb_error("storing the format version", rc));
+    }
+    minted = true;
+  } else {
+    return fail(lmdb_error("reading the format version", rc));
+  }
+
+  key = ValOf(kActorKey);
+  rc = mdb_get(txn, meta_dbi_, &key, &val);
+  if (rc == 0) {
+    const std::optional<uint64_t> found =
+        DecodeLittleEndian<uint64_t>(ViewOf(val));
+    if (!found || *found == 0) {
+      return fail(Status(Code::kCorruption,
+                         "storage dir '" + dir + "' has an invalid actor id (" +
+                             std::to_string(val.mv_size) + " bytes)"));
+    }
+    actor_ = *found;
+  } else if (rc == MDB_NOTFOUND) {
+    actor_ = MintActor();
+    const std::string bytes = EncodeLittleEndian<uint64_t>(actor_);
+    val = ValOf(bytes);
+    if ((rc = mdb_put(txn, meta_dbi_, &key, &val, 0)) != 0) {
+      return fail(lmdb_error("storing the actor id", rc));
+    }
+    minted = true;
+  } else {
+    return fail(lmdb_error("reading the actor id", rc));
+  }
+
+  // Session guard (doc/storage.md, "Actor ids"): without fsync per commit a
+  // machine crash can lose the last acknowledged writes, and with them the
+  // highest dots this actor issued. Reissuing those dots for different values
+  // would make replicas silently disagree (Riak's kv679). So when the last
+  // session did not close cleanly and the machine has rebooted since, this
+  // directory takes a new actor. A killed process (same boot) loses nothing.
+  key = ValOf(kSessionKey);
+  rc = mdb_get(txn, meta_dbi_, &key, &val);
+  const std::string boot = CurrentBoot();
+  if (rc == 0 && !minted) {
+    const std::string_view session = ViewOf(val);
+    const bool clean = !session.empty() && session.back() == '1';
+    const std::string_view last_boot = session.substr(0, session.size() - 1);
+    if (!clean && last_boot != boot) {
+      actor_ = MintActor();
+      const std::string bytes = EncodeLittleEndian<uint64_t>(actor_);
+      MDB_val akey = ValOf(kActorKey);
+      val = ValOf(bytes);
+      if ((rc = mdb_put(txn, meta_dbi_, &akey, &val, 0)) != 0) {
+        return fail(lmdb_error("storing the actor id", rc));
+      }
+      actor_reminted_ = true;
+    }
+  } else if (rc != 0 && rc != MDB_NOTFOUND) {
+    return fail(lmdb_error("reading the session record", rc));
+  }
+  if (Status st = PutSession(txn, boot, /*clean=*/false); !st.ok()) {
+    return fail(st);
+  }
+
+  rc = mdb_txn_commit(txn);  // frees txn whatever the outcome
+  if (rc != 0) return lmdb_error("committing the meta records", rc);
+  // Synced at once, whatever the policy: the directory's identity and the
+  // "session open" mark must not wait for the next periodic sync.
+  rc = mdb_env_sync(env_, 1);
+  if (rc != 0) return lmdb_error("syncing the meta records", rc);
+  return Status::Ok();
+}
+
+Status Store::PutSession(MDB_txn* txn, const std::string& boot, bool clean) {
+  const std::string record = boot + (clean ? "1" : "0");
+  MDB_val key = ValOf(kSessionKey);
+  MDB_val val = ValOf(record);
+  const int rc = mdb_put(txn, meta_dbi_, &key, &val, 0);
+  if (rc != 0) return WriteError("storing the session record", rc);
+  return Status::Ok();
+}
+
+std::string Store::CurrentBoot() const {
+  return options_.TEST_boot_id.empty() ? BootId() : options_.TEST_boot_id;
+}
+
+void Store::MarkClosedCleanly() {
+  MDB_txn* txn = nullptr;
+  if (mdb_txn_begin(env_, nullptr, 0, &txn) != 0) return;
+  if (!PutSession(txn, CurrentBoot(), /*clean=*/true).ok()) {
+    mdb_txn_abort(txn);
+    return;
+  }
+  if (mdb_txn_commit(txn) == 0) mdb_env_sync(env_, 1);
+}
+
+Store::~Store() {
+  if (writer_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    writer_.join();  // the loop drains the queue before it exits
+  }
+  if (env_ != nullptr) {
+    // A no-op unless something was committed without a sync (harmless if
+    // mdb_env_open failed). Errors have nobody left to report to.
+    mdb_env_sync(env_, 1);
+    if (meta_dbi_ != 0) MarkClosedCleanly();
+    if (objects_dbi_ != 0) mdb_dbi_close(env_, objects_dbi_);
+    if (meta_dbi_ != 0) mdb_dbi_close(env_, meta_dbi_);
+    mdb_env_close(env_);
+  }
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
+
+Result<std::optional<quorum::Object>> Store::Get(
+    std::string_view key, const ring::KeyLocation& loc) const {
+  const std::string skey = EncodeStorageKey(key, loc);
+  if (skey.size() > max_key_bytes_) {
+    return KeyTooLarge(key.size(), max_key_bytes_);
+  }
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+  if (rc == MDB_READERS_FULL) {
+    return Status(Code::kOverloaded,
+                  std::string("storage read: ") + mdb_strerror(rc));
+  }
+  if (rc != 0) {
+    return Status(Code::kInternal, "storage read in '" + options_.dir +
+                                       "': " + mdb_strerror(rc));
+  }
+  MDB_val k = ValOf(skey);
+  MDB_val v;
+  rc = mdb_get(txn, objects_dbi_, &k, &v);
+  if (rc == MDB_NOTFOUND) {
+    mdb_txn_abort(txn);
+    return std::optional<quorum::Object>();
+  }
+  if (rc != 0) {
+    mdb_txn_abort(txn);
+    return Status(Code::kInternal, "storage read in '" + options_.dir +
+                                       "': " + mdb_strerror(rc));
+  }
+  // DecodeObject copies out of the map, so the txn can end right after.
+  Result<quorum::Object> decoded = wire::DecodeObject(ViewOf(v));
+  mdb_txn_abort(txn);
+  if (!decoded.ok()) return CorruptObject(key, loc, decoded.status());
+  return std::optional<quorum::Object>(std::move(decoded).value());
+}
+
+void Store::Submit(WriteOp op, WriteCallback done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(Pending{std::move(op), std::move(done)});
+  }
+  cv_.notify_one();
+}
+
+StoreStats Store::Stats() const {
+  StoreStats stats;
+  stats.sync_failures = sync_failures_.load(std::memory_order_relaxed);
+  stats.map_size_bytes = map_size_;
+  MDB_envinfo info;
+  MDB_stat env_stat;
+  if (mdb_env_info(env_, &info) == 0 && mdb_env_stat(env_, &env_stat) == 0) {
+    stats.map_size_bytes = info.me_mapsize;
+    stats.used_bytes =
+        (static_cast<uint64_t>(info.me_last_pgno) + 1) * env_stat.ms_psize;
+  }
+  MDB_txn* txn = nullptr;
+  if (mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn) == 0) {
+    MDB_stat db_stat;
+    if (mdb_stat(txn, objects_dbi_, &db_stat) == 0) {
+      stats.keys = db_stat.ms_entries;
+    }
+    mdb_txn_abort(txn);
+  }
+  return stats;
+}
+
+std::vector<std::string> Store::TEST_StorageKeys() const {
+  std::vector<std::string> keys;
+  MDB_txn* txn = nullptr;
+  SHOAL_ASSERT(mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn) == 0,
+               "TEST_StorageKeys: mdb_txn_begin");
+  MDB_cursor* cursor = nullptr;
+  SHOAL_ASSERT(mdb_cursor_open(txn, objects_dbi_, &cursor) == 0,
+               "TEST_StorageKeys: mdb_cursor_open");
+  MDB_val k;
+  MDB_val v;
+  for (int rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+    keys.emplace_back(ViewOf(k));
+  }
+  mdb_cursor_close(cursor);
+  mdb_txn_abort(txn);
+  return keys;
+}
+
+void Store::WriterLoop() {
+  const bool periodic = options_.sync == SyncPolicy::kPeriodic;
+  std::deque<Pending> batch;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      auto ready = [this] { return !queue_.empty() || stopping_; };
+      if (periodic && unsynced_) {
+        cv_.wait_until(lock, last_sync_ + options_.sync_interval, ready);
+      } else {
+        cv_.wait(lock, ready);
+      }
+      if (queue_.empty() && stopping_) break;  // drained
+      // At least one op; then up to max_batch ops or kMaxBatchBytes.
+      size_t bytes = 0;
+      while (!queue_.empty() && batch.size() < options_.max_batch &&
+             (batch.empty() || bytes < kMaxBatchBytes)) {
+        bytes += ApproxBytes(queue_.front().op);
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    if (!batch.empty()) {
+      ApplyBatch(batch);
+      batch.clear();
+    }
+    // Reached after every batch and on the idle wake-up at the deadline.
+    if (periodic && unsynced_ &&
+        std::chrono::steady_clock::now() >=
+            last_sync_ + options_.sync_interval) {
+      SyncNow();
+    }
+  }
+}
+
+void Store::SyncNow() {
+  // TODO(perf): this fsync blocks the next batch; mdb_env_sync could run on
+  // its own thread, as LMDB allows it concurrently with a write txn.
+  const int rc = mdb_env_sync(env_, 1);
+  last_sync_ = std::chrono::steady_clock::now();
+  if (rc == 0) {
+    unsynced_ = false;
+  } else {
+    // Keep unsynced_ so the next deadline retries. After a failed fsync
+    // Linux may have dropped the dirty pages: this only counts the failure.
+    sync_failures_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+Status Store::WriteError(const char* what, int rc) const {
+  if (rc == MDB_MAP_FULL) {
+    return Status(Code::kStorageFull,
+                  "storage full: LMDB map of " + std::to_string(map_size_) +
+                      " bytes is full (storage.map_size); reads still work");
+  }
+  return Status(Code::kInternal, std::string("storage write (") + what +
+                                     ") in '" + options_.dir +
+                                     "': " + mdb_strerror(rc));
+}
+
+Result<WriteResult> Store::ApplyOne(MDB_txn* txn, WriteOp& op,
+                                    Status* batch_error) {
+  const std::string skey = EncodeStorageKey(op.key, op.loc);
+  if (skey.size() > max_key_bytes_) {
+    return KeyTooLarge(op.key.size(), max_key_bytes_);
+  }
+  MDB_val k = ValOf(skey);
+  MDB_val v;
+  WriteResult out;
+  int rc = mdb_get(txn, objects_dbi_, &k, &v);
+  if (rc == 0) {
+    Result<quorum::Object> decoded = wire::DecodeObject(ViewOf(v));
+    if (!decoded.ok()) return CorruptObject(op.key, op.loc, decoded.status());
+    out.before = std::move(decoded).value();
+  } else if (rc != MDB_NOTFOUND) {
+    *batch_error = WriteError("mdb_get", rc);
+    return *batch_error;
+  }
+
+  if (op.kind == WriteOp::Kind::kCoordinate) {
+    out.after = quorum::NewWrite(out.before, op.context, actor_,
+                                 std::move(op.value), op.written_at_ms);
+    // Only a client's write is refused for size: a merge of replicas' states
+    // is always taken, or replicas could never converge.
+    const uint64_t bytes = out.after.ValueBytes();
+    if (options_.max_object_bytes != 0 && bytes > options_.max_object_bytes) {
+      return Status(Code::kTooLarge,
+                    "the object would hold " + std::to_string(bytes) +
+                        " bytes of sibling values, over the limit of " +
+                        std::to_string(options_.max_object_bytes) +
+                        " (limits.max_object_bytes); resolve its siblings by "
+                        "writing with the context of a read");
+    }
+  } else {
+    out.after = quorum::Sync(out.before, op.incoming);
+  }
+  out.changed = !(out.after == out.before);
+  if (!out.changed) return out;
+
+  const std::string encoded = wire::EncodeObject(out.after);
+  MDB_val val = ValOf(encoded);
+  rc = mdb_put(txn, objects_dbi_, &k, &val, 0);
+  if (rc != 0) {
+    *batch_error = WriteError("mdb_put", rc);
+    return *batch_error;
+  }
+  return out;
+}
+
+void Store::ApplyBatch(std::deque<Pending>& batch) {
+  std::vector<Result<WriteResult>> results;
+  results.reserve(batch.size());
+  Status batch_error;
+
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+  if (rc != 0) {
+    batch_error = WriteError("mdb_txn_begin", rc);
+  } else {
+    for (Pending& p : batch) {
+      results.push_back(ApplyOne(txn, p.op, &batch_error));
+      if (!batch_error.ok()) break;
+    }
+    if (batch_error.ok()) {
+      rc = mdb_txn_commit(txn);  // frees txn whatever the outcome
+      if (rc != 0) batch_error = WriteError("mdb_txn_commit", rc);
+    } else {
+      mdb_txn_abort(txn);
+    }
+  }
+  if (batch_error.ok() && options_.sync != SyncPolicy::kAlways) {
+    for (const Result<WriteResult>& r : results) {
+      if (r.ok() && r->changed) unsynced_ = true;
+    }
+  }
+
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (batch_error.ok()) {
+      batch[i].done(std::move(results[i]));
+    } else {
+      batch[i].done(batch_error);
+    }
+  }
+}
+
+}  // namespace shoal::storage

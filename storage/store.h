@@ -1,0 +1,199 @@
+// The node's durable store: one LMDB environment per data directory.
+//
+// Named databases:
+//   objects  key = partition:u16be | segment:u32be | user key
+//            value = wire::EncodeObject(object)
+//   meta     "actor" -> u64 little-endian (minted when the directory is new)
+//            "format" -> u32 little-endian (kFormatVersion)
+// so a partition and any Merkle segment range are one cursor range scan and
+// a point get is one lookup (doc/storage.md).
+//
+// Threads: reads run inline on the caller's thread (read-only transactions,
+// MDB_NOTLS, so any thread may read). Writes are queued to one writer thread
+// that applies each op's read-merge-write inside one write transaction and
+// commits a whole batch at once (group commit); a write's completion runs
+// only after its batch committed. Sync policy (doc/storage.md):
+//   kPeriodic: commits do not fsync; the writer fsyncs every sync_interval
+//              while there are unsynced commits. A killed process loses
+//              nothing acknowledged; a machine crash may lose up to about
+//              one interval.
+//   kAlways:   every batch commit fsyncs before its completions run.
+//   kNone:     never fsyncs while running (the OS writes back when it
+//              likes); only a clean close syncs.
+// With kPeriodic and kNone a machine crash may also leave the environment
+// unreadable: LMDB without fsync does not order its page and meta writes.
+// When the map is full, the batch fails with kStorageFull; reads still work.
+//
+// Ownership: Store owns the environment and the writer thread; the
+// destructor drains queued writes, syncs, and joins the thread. At most one
+// Store may have a directory open at a time (enforced with an flock on
+// <dir>/LOCK, across processes too).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "base/result.h"
+#include "quorum/version.h"
+#include "ring/ring.h"
+
+struct MDB_env;
+struct MDB_txn;
+
+namespace shoal::storage {
+
+inline constexpr uint32_t kFormatVersion = 1;
+
+enum class SyncPolicy { kPeriodic, kAlways, kNone };
+// "periodic" | "always" | "none"
+Result<SyncPolicy> ParseSyncPolicy(std::string_view name);
+const char* SyncPolicyName(SyncPolicy policy);
+
+struct StoreOptions {
+  std::string dir;                       // created if missing
+  uint64_t map_size_bytes = 1ull << 30;  // LMDB map size
+  SyncPolicy sync = SyncPolicy::kPeriodic;
+  std::chrono::milliseconds sync_interval{100};  // for kPeriodic
+  size_t max_batch = 512;  // ops per group commit (also capped at ~64 MiB)
+  // A coordinated write whose object would hold more sibling value bytes
+  // fails with kTooLarge; 0 = no limit. Merges are never refused.
+  uint64_t max_object_bytes = 0;
+  // Test hook: the boot id to record instead of the kernel's.
+  std::string TEST_boot_id;
+};
+
+// One atomic read-merge-write on a key, applied by the writer thread.
+struct WriteOp {
+  enum class Kind {
+    kCoordinate,  // quorum::NewWrite(stored, context, actor, value, written_at)
+    kMerge,       // quorum::Sync(stored, incoming)
+  };
+  Kind kind = Kind::kMerge;
+  std::string key;
+  ring::KeyLocation loc;
+  // kCoordinate
+  quorum::VersionVector context;
+  std::optional<std::string> value;  // nullopt = tombstone
+  int64_t written_at_ms = 0;
+  // kMerge
+  quorum::Object incoming;
+};
+
+struct WriteResult {
+  quorum::Object before;  // stored object before the op (empty if none)
+  quorum::Object after;   // stored object after the op
+  bool changed = false;   // false when the op changed nothing (not rewritten)
+};
+
+struct StoreStats {
+  uint64_t keys = 0;        // entries in `objects`
+  uint64_t used_bytes = 0;  // pages in use * page size
+  uint64_t map_size_bytes = 0;
+  uint64_t sync_failures = 0;  // mdb_env_sync errors since Open (kPeriodic)
+};
+
+using WriteCallback = std::function<void(Result<WriteResult>)>;
+
+class Store {
+ public:
+  // Opens (creating if needed) the environment in options.dir and starts the
+  // writer thread. Errors name the directory and the LMDB error:
+  // kInvalidArgument for bad options or a directory already in use,
+  // kCorruption for a format version mismatch or a non-LMDB file, kInternal
+  // otherwise.
+  static Result<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // This data directory's actor id: minted at creation, and minted anew when
+  // the previous session ended in a machine crash (see InitMeta). Never
+  // reused.
+  quorum::ActorId actor() const { return actor_; }
+  // True when Open minted a new actor for an existing directory because its
+  // last session did not close cleanly before a reboot.
+  bool actor_reminted() const { return actor_reminted_; }
+
+  // The stored object for a key, or nullopt. Any thread. Errors: kCorruption
+  // when the stored bytes do not decode, kTooLarge for a key over LMDB's key
+  // limit, kOverloaded when all reader slots are busy, kInternal otherwise.
+  Result<std::optional<quorum::Object>> Get(std::string_view key,
+                                            const ring::KeyLocation& loc) const;
+
+  // Queues a write. `done` runs on the writer thread after the batch holding
+  // the op committed (or failed); it must be cheap, must not throw and must
+  // not block waiting for another write (posting to an executor is the
+  // intended use; calling Submit from it is fine). Any thread, but not
+  // concurrently with the destructor.
+  // Errors: kStorageFull (the whole batch failed; nothing of it is visible),
+  // kCorruption (this op's stored object does not decode; the rest of the
+  // batch proceeds), kTooLarge (key over LMDB's limit; this op only),
+  // kInternal (other LMDB errors; the whole batch failed).
+  void Submit(WriteOp op, WriteCallback done);
+
+  // Any thread.
+  StoreStats Stats() const;
+
+  // Test hook: every raw LMDB key of `objects`, in LMDB order.
+  std::vector<std::string> TEST_StorageKeys() const;
+
+ private:
+  struct Pending {
+    WriteOp op;
+    WriteCallback done;
+  };
+  explicit Store(const StoreOptions& options);
+  Status Init();
+  Status LockDir();
+  Status InitMeta();
+  Status PutSession(MDB_txn* txn, const std::string& boot, bool clean);
+  void MarkClosedCleanly();
+  std::string CurrentBoot() const;
+  void WriterLoop();
+  void ApplyBatch(std::deque<Pending>& batch);
+  // One op inside the batch's write transaction. An error that poisons the
+  // whole transaction is stored in *batch_error (the op's result is then
+  // irrelevant); any other error fails this op only.
+  Result<WriteResult> ApplyOne(MDB_txn* txn, WriteOp& op, Status* batch_error);
+  Status WriteError(const char* what, int rc) const;
+  void SyncNow();  // writer thread
+
+  StoreOptions options_;
+  int lock_fd_ = -1;
+  MDB_env* env_ = nullptr;
+  unsigned int objects_dbi_ = 0;
+  unsigned int meta_dbi_ = 0;
+  size_t max_key_bytes_ = 0;
+  uint64_t map_size_ = 0;  // the map size LMDB actually uses
+  quorum::ActorId actor_ = 0;
+  bool actor_reminted_ = false;
+
+  // Writer thread only (and the destructor after the join).
+  bool unsynced_ = false;  // commits since the last mdb_env_sync
+  std::chrono::steady_clock::time_point last_sync_;
+
+  std::atomic<uint64_t> sync_failures_{0};  // written by the writer thread
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;  // guarded by mu_
+  bool stopping_ = false;      // guarded by mu_
+  std::thread writer_;
+};
+
+// The LMDB key for a user key: partition:u16be | segment:u32be | key.
+std::string EncodeStorageKey(std::string_view key,
+                             const ring::KeyLocation& loc);
+
+}  // namespace shoal::storage

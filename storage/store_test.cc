@@ -1,0 +1,594 @@
+// Tests for storage::Store: every case uses its own fresh temporary
+// directory, removed at the end. A few cases poke the LMDB environment
+// directly (with no Store open on it) to plant bad bytes.
+#include "storage/store.h"
+
+#include <doctest/doctest.h>
+#include <lmdb.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <future>
+#include <latch>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace shoal::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A fresh directory under the system temp dir, removed on destruction.
+class TempDir {
+ public:
+  TempDir() {
+    static std::atomic<uint64_t> counter{0};
+    std::random_device rd;
+    path_ = fs::temp_directory_path() /
+            ("shoal-store-test-" + std::to_string(::getpid()) + "-" +
+             std::to_string(counter++) + "-" + std::to_string(rd()));
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  std::string str() const { return path_.string(); }
+  void Wipe() const { fs::remove_all(path_); }
+
+ private:
+  fs::path path_;
+};
+
+ring::KeyLocation Loc(uint32_t partition, uint32_t segment) {
+  ring::KeyLocation loc;
+  loc.partition = partition;
+  loc.segment = segment;
+  loc.hash = (uint64_t{partition} << 48) | segment;
+  return loc;
+}
+
+StoreOptions Options(const TempDir& dir,
+                     SyncPolicy sync = SyncPolicy::kPeriodic) {
+  StoreOptions o;
+  o.dir = dir.str();
+  o.sync = sync;
+  o.map_size_bytes = 64ull << 20;
+  return o;
+}
+
+std::unique_ptr<Store> MustOpen(const StoreOptions& options) {
+  Result<std::unique_ptr<Store>> store = Store::Open(options);
+  REQUIRE_MESSAGE(store.ok(), store.status().ToString());
+  return std::move(store).value();
+}
+
+WriteOp Coordinate(std::string key, ring::KeyLocation loc,
+                   std::optional<std::string> value,
+                   quorum::VersionVector context = {}) {
+  WriteOp op;
+  op.kind = WriteOp::Kind::kCoordinate;
+  op.key = std::move(key);
+  op.loc = loc;
+  op.context = std::move(context);
+  op.value = std::move(value);
+  op.written_at_ms = 1700000000000;
+  return op;
+}
+
+WriteOp Merge(std::string key, ring::KeyLocation loc, quorum::Object incoming) {
+  WriteOp op;
+  op.kind = WriteOp::Kind::kMerge;
+  op.key = std::move(key);
+  op.loc = loc;
+  op.incoming = std::move(incoming);
+  return op;
+}
+
+// Submits one op and blocks until its completion ran.
+Result<WriteResult> Write(Store& store, WriteOp op) {
+  std::promise<Result<WriteResult>> promise;
+  std::future<Result<WriteResult>> future = promise.get_future();
+  store.Submit(std::move(op), [&promise](Result<WriteResult> r) {
+    promise.set_value(std::move(r));
+  });
+  return future.get();
+}
+
+quorum::Object MustGet(const Store& store, std::string_view key,
+                       const ring::KeyLocation& loc) {
+  Result<std::optional<quorum::Object>> got = store.Get(key, loc);
+  REQUIRE_MESSAGE(got.ok(), got.status().ToString());
+  REQUIRE(got->has_value());
+  return **got;
+}
+
+// Writes raw bytes into a named database of a closed store's environment.
+void PutRaw(const TempDir& dir, const char* db, std::string_view key,
+            std::string_view value) {
+  MDB_env* env = nullptr;
+  REQUIRE(mdb_env_create(&env) == 0);
+  REQUIRE(mdb_env_set_maxdbs(env, 8) == 0);
+  REQUIRE(mdb_env_open(env, dir.str().c_str(), 0, 0644) == 0);
+  MDB_txn* txn = nullptr;
+  REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+  MDB_dbi dbi;
+  REQUIRE(mdb_dbi_open(txn, db, 0, &dbi) == 0);
+  MDB_val k{key.size(), const_cast<char*>(key.data())};
+  MDB_val v{value.size(), const_cast<char*>(value.data())};
+  REQUIRE(mdb_put(txn, dbi, &k, &v, 0) == 0);
+  REQUIRE(mdb_txn_commit(txn) == 0);
+  mdb_env_close(env);
+}
+
+TEST_CASE("the actor is minted once per data directory") {
+  TempDir dir;
+  quorum::ActorId first = 0;
+  {
+    auto store = MustOpen(Options(dir));
+    first = store->actor();
+    CHECK(first != 0);
+  }
+  {
+    auto store = MustOpen(Options(dir));
+    CHECK(store->actor() == first);
+  }
+  dir.Wipe();
+  {
+    auto store = MustOpen(Options(dir));
+    CHECK(store->actor() != 0);
+    CHECK(store->actor() != first);
+  }
+}
+
+// Opens the store in a child process, writes one key and dies without
+// closing it: the "session" stays marked open, as after a crash.
+void CrashWhileOpen(const StoreOptions& options, const std::string& key) {
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    auto store = Store::Open(options);
+    if (!store.ok()) ::_exit(3);
+    auto r = Write(**store, Coordinate(key, Loc(1, 1), std::string("v")));
+    ::_exit(r.ok() ? 0 : 4);  // no destructor: no clean close
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("a crash followed by a reboot gives the directory a new actor") {
+  TempDir dir;
+  StoreOptions boot_a = Options(dir);
+  boot_a.TEST_boot_id = "boot-a";
+  StoreOptions boot_b = Options(dir);
+  boot_b.TEST_boot_id = "boot-b";
+  quorum::ActorId first = 0;
+  {
+    auto store = MustOpen(boot_a);
+    first = store->actor();
+  }
+  SUBCASE("a clean close keeps the actor across a reboot") {
+    auto store = MustOpen(boot_b);
+    CHECK(store->actor() == first);
+    CHECK_FALSE(store->actor_reminted());
+  }
+  SUBCASE("a killed process on the same boot keeps the actor") {
+    CrashWhileOpen(boot_a, "k");
+    auto store = MustOpen(boot_a);
+    CHECK(store->actor() == first);
+    CHECK_FALSE(store->actor_reminted());
+    CHECK(MustGet(*store, "k", Loc(1, 1)).Found());
+  }
+  SUBCASE("an unclean session before a reboot mints a new actor") {
+    CrashWhileOpen(boot_a, "k");
+    auto store = MustOpen(boot_b);
+    CHECK(store->actor() != first);
+    CHECK(store->actor() != 0);
+    CHECK(store->actor_reminted());
+    // The data stays; only new dots use the new actor.
+    CHECK(MustGet(*store, "k", Loc(1, 1)).Found());
+  }
+}
+
+TEST_CASE("a coordinated write over the object limit fails with kTooLarge") {
+  TempDir dir;
+  StoreOptions options = Options(dir);
+  options.max_object_bytes = 1000;
+  auto store = MustOpen(options);
+  REQUIRE(
+      Write(*store, Coordinate("k", Loc(0, 0), std::string(600, 'a'))).ok());
+  // A blind write would keep both siblings: 1200 bytes.
+  auto r = Write(*store, Coordinate("k", Loc(0, 0), std::string(600, 'b')));
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == Code::kTooLarge);
+  CHECK(r.status().message().find("limits.max_object_bytes") !=
+        std::string::npos);
+  // A merge bringing the same concurrent sibling is taken (replicas must
+  // converge).
+  quorum::Object other = quorum::NewWrite({}, {}, 42, std::string(600, 'c'), 1);
+  auto merged = Write(*store, Merge("k", Loc(0, 0), other));
+  REQUIRE(merged.ok());
+  CHECK(merged->after.siblings.size() == 2);
+}
+
+TEST_CASE("a directory can be open in one store only") {
+  TempDir dir;
+  auto store = MustOpen(Options(dir));
+  Result<std::unique_ptr<Store>> second = Store::Open(Options(dir));
+  REQUIRE_FALSE(second.ok());
+  CHECK(second.status().code() == Code::kInvalidArgument);
+  CHECK(second.status().message().find("already open") != std::string::npos);
+}
+
+TEST_CASE("a different format version is refused") {
+  TempDir dir;
+  { auto store = MustOpen(Options(dir)); }
+  PutRaw(dir, "meta", "format", std::string("\x02\x00\x00\x00", 4));
+  Result<std::unique_ptr<Store>> store = Store::Open(Options(dir));
+  REQUIRE_FALSE(store.ok());
+  CHECK(store.status().code() == Code::kCorruption);
+  const std::string& msg = store.status().message();
+  CHECK(msg.find("format version 2") != std::string::npos);
+  CHECK(msg.find("format version 1") != std::string::npos);
+  CHECK(msg.find(dir.str()) != std::string::npos);
+}
+
+TEST_CASE("bad options are refused") {
+  TempDir dir;
+  StoreOptions o = Options(dir);
+  o.max_batch = 0;
+  CHECK(Store::Open(o).status().code() == Code::kInvalidArgument);
+  o = Options(dir);
+  o.dir.clear();
+  CHECK(Store::Open(o).status().code() == Code::kInvalidArgument);
+}
+
+TEST_CASE("coordinate then merge then a no-op merge") {
+  TempDir dir;
+  auto store = MustOpen(Options(dir));
+  const auto loc = Loc(3, 77);
+
+  Result<std::optional<quorum::Object>> missing = store->Get("k", loc);
+  REQUIRE(missing.ok());
+  CHECK_FALSE(missing->has_value());
+
+  Result<WriteResult> put = Write(*store, Coordinate("k", loc, "a"));
+  REQUIRE_MESSAGE(put.ok(), put.status().ToString());
+  CHECK(put->changed);
+  CHECK(put->before == quorum::Object());
+  REQUIRE(put->after.siblings.size() == 1);
+  CHECK(put->after.siblings[0].dot == quorum::Dot{store->actor(), 1});
+  CHECK(put->after.siblings[0].value == "a");
+  CHECK(MustGet(*store, "k", loc) == put->after);
+
+  // A concurrent write coordinated elsewhere becomes a sibling.
+  quorum::Object other;
+  other.vv.Add({42, 1});
+  quorum::Sibling s;
+  s.dot = {42, 1};
+  s.value = "b";
+  other.siblings.push_back(s);
+  Result<WriteResult> merged = Write(*store, Merge("k", loc, other));
+  REQUIRE_MESSAGE(merged.ok(), merged.status().ToString());
+  CHECK(merged->changed);
+  CHECK(merged->before == put->after);
+  CHECK(merged->after.siblings.size() == 2);
+  CHECK(MustGet(*store, "k", loc) == merged->after);
+
+  // Merging it again, or merging an older state, changes nothing.
+  Result<WriteResult> again = Write(*store, Merge("k", loc, other));
+  REQUIRE(again.ok());
+  CHECK_FALSE(again->changed);
+  CHECK(again->after == again->before);
+  Result<WriteResult> older = Write(*store, Merge("k", loc, put->after));
+  REQUIRE(older.ok());
+  CHECK_FALSE(older->changed);
+
+  // A write with the merged context replaces both siblings.
+  Result<WriteResult> resolve =
+      Write(*store, Coordinate("k", loc, "c", merged->after.vv));
+  REQUIRE(resolve.ok());
+  REQUIRE(resolve->after.siblings.size() == 1);
+  CHECK(resolve->after.siblings[0].value == "c");
+
+  // A delete is a tombstone sibling.
+  Result<WriteResult> del =
+      Write(*store, Coordinate("k", loc, std::nullopt, resolve->after.vv));
+  REQUIRE(del.ok());
+  quorum::Object stored = MustGet(*store, "k", loc);
+  REQUIRE(stored.siblings.size() == 1);
+  CHECK(stored.siblings[0].tombstone);
+  CHECK_FALSE(stored.Found());
+  CHECK(store->Stats().keys == 1);
+}
+
+TEST_CASE("storage survives reopen under every sync policy") {
+  for (SyncPolicy policy :
+       {SyncPolicy::kPeriodic, SyncPolicy::kAlways, SyncPolicy::kNone}) {
+    CAPTURE(SyncPolicyName(policy));
+    TempDir dir;
+    constexpr int kKeys = 1000;
+    std::map<std::string, std::pair<ring::KeyLocation, quorum::Object>> written;
+    std::mutex written_mu;
+    std::atomic<int> failures{0};
+    quorum::ActorId actor = 0;
+    {
+      auto store = MustOpen(Options(dir, policy));
+      actor = store->actor();
+      std::latch done(kKeys);
+      for (int i = 0; i < kKeys; ++i) {
+        const std::string key = "key-" + std::to_string(i);
+        const auto loc = Loc(i % 64, static_cast<uint32_t>(i * 2654435761u));
+        store->Submit(Coordinate(key, loc, "value-" + std::to_string(i)),
+                      [&, key, loc](Result<WriteResult> r) {
+                        if (r.ok()) {
+                          std::lock_guard<std::mutex> lock(written_mu);
+                          written[key] = {loc, r->after};
+                        } else {
+                          ++failures;
+                        }
+                        done.count_down();
+                      });
+      }
+      done.wait();
+    }
+    REQUIRE(failures == 0);
+    REQUIRE(written.size() == kKeys);
+    auto store = MustOpen(Options(dir, policy));
+    CHECK(store->actor() == actor);
+    CHECK(store->Stats().keys == kKeys);
+    int mismatches = 0;
+    for (const auto& [key, entry] : written) {
+      Result<std::optional<quorum::Object>> got = store->Get(key, entry.first);
+      if (!got.ok() || !got->has_value() || **got != entry.second) {
+        ++mismatches;
+      }
+    }
+    CHECK(mismatches == 0);
+  }
+}
+
+TEST_CASE("group commit: 5000 queued ops all land") {
+  TempDir dir;
+  StoreOptions options = Options(dir);
+  auto store = MustOpen(options);
+  constexpr int kOps = 5000;
+  std::latch done(kOps);
+  std::atomic<int> failures{0};
+  for (int i = 0; i < kOps; ++i) {
+    store->Submit(
+        Coordinate("g" + std::to_string(i), Loc(i % 16, i), std::to_string(i)),
+        [&](Result<WriteResult> r) {
+          if (!r.ok() || !r->changed) ++failures;
+          done.count_down();
+        });
+  }
+  done.wait();
+  CHECK(failures == 0);
+  CHECK(store->Stats().keys == kOps);
+  int missing = 0;
+  for (int i = 0; i < kOps; ++i) {
+    Result<std::optional<quorum::Object>> got =
+        store->Get("g" + std::to_string(i), Loc(i % 16, i));
+    if (!got.ok() || !got->has_value() || (*got)->siblings.size() != 1 ||
+        (*got)->siblings[0].value != std::to_string(i)) {
+      ++missing;
+    }
+  }
+  CHECK(missing == 0);
+}
+
+TEST_CASE("racing blind writes to one key never lose a sibling") {
+  TempDir dir;
+  auto store = MustOpen(Options(dir));
+  constexpr int kPerThread = 200;
+  const auto loc = Loc(9, 1234);
+  std::latch done(2 * kPerThread);
+  std::atomic<int> failures{0};
+  auto writer = [&](int thread) {
+    for (int i = 0; i < kPerThread; ++i) {
+      store->Submit(
+          Coordinate("hot", loc,
+                     std::to_string(thread) + "/" + std::to_string(i)),
+          [&](Result<WriteResult> r) {
+            if (!r.ok()) ++failures;
+            done.count_down();
+          });
+    }
+  };
+  std::thread a(writer, 0);
+  std::thread b(writer, 1);
+  a.join();
+  b.join();
+  done.wait();
+  CHECK(failures == 0);
+  quorum::Object stored = MustGet(*store, "hot", loc);
+  CHECK(stored.siblings.size() == 2 * kPerThread);
+  CHECK(stored.vv.Get(store->actor()) == 2 * kPerThread);
+}
+
+TEST_CASE("a full map fails writes with kStorageFull and keeps reads") {
+  TempDir dir;
+  StoreOptions options = Options(dir);
+  options.map_size_bytes = 1ull << 20;
+  auto store = MustOpen(options);
+  const std::string value(16 << 10, 'x');
+  std::vector<int> acked;
+  std::optional<Status> full;
+  int failed_index = -1;
+  for (int i = 0; i < 1000 && !full; ++i) {
+    Result<WriteResult> r = Write(
+        *store, Coordinate("f" + std::to_string(i), Loc(i % 4, i), value));
+    if (r.ok()) {
+      acked.push_back(i);
+    } else {
+      full = r.status();
+      failed_index = i;
+    }
+  }
+  REQUIRE(full.has_value());
+  CHECK(full->code() == Code::kStorageFull);
+  CHECK(full->message().find("storage full") != std::string::npos);
+  CHECK(full->message().find("1048576") != std::string::npos);
+  CHECK_FALSE(acked.empty());
+
+  // Every acknowledged write is readable; the failed one left nothing.
+  for (int i : acked) {
+    quorum::Object o = MustGet(*store, "f" + std::to_string(i), Loc(i % 4, i));
+    REQUIRE(o.siblings.size() == 1);
+    CHECK(o.siblings[0].value == value);
+  }
+  Result<std::optional<quorum::Object>> failed = store->Get(
+      "f" + std::to_string(failed_index), Loc(failed_index % 4, failed_index));
+  REQUIRE(failed.ok());
+  CHECK_FALSE(failed->has_value());
+  Result<std::optional<quorum::Object>> fresh = store->Get("never", Loc(1, 1));
+  REQUIRE(fresh.ok());
+  CHECK_FALSE(fresh->has_value());
+
+  StoreStats stats = store->Stats();
+  CHECK(stats.keys == acked.size());
+  CHECK(stats.map_size_bytes == options.map_size_bytes);
+  CHECK(stats.used_bytes <= stats.map_size_bytes);
+  store.reset();  // destroys cleanly
+
+  // And the data is still there after a reopen.
+  store = MustOpen(options);
+  CHECK(store->Stats().keys == acked.size());
+}
+
+TEST_CASE("a corrupt stored object fails only its own op") {
+  TempDir dir;
+  const auto bad_loc = Loc(7, 99);
+  { auto store = MustOpen(Options(dir)); }
+  PutRaw(dir, "objects", EncodeStorageKey("bad", bad_loc), "garbage");
+  auto store = MustOpen(Options(dir));
+
+  Result<std::optional<quorum::Object>> got = store->Get("bad", bad_loc);
+  REQUIRE_FALSE(got.ok());
+  CHECK(got.status().code() == Code::kCorruption);
+  CHECK(got.status().message().find("key of 3 bytes") != std::string::npos);
+  CHECK(got.status().message().find("partition 7") != std::string::npos);
+
+  // Submitted back to back so that they normally share a batch; the result
+  // is the same if they do not.
+  std::latch done(3);
+  std::optional<Result<WriteResult>> before_bad, bad, after_bad;
+  auto keep = [&done](std::optional<Result<WriteResult>>& slot) {
+    return [&done, &slot](Result<WriteResult> r) {
+      slot.emplace(std::move(r));
+      done.count_down();
+    };
+  };
+  store->Submit(Coordinate("ok1", Loc(7, 1), "v"), keep(before_bad));
+  store->Submit(Coordinate("bad", bad_loc, "v"), keep(bad));
+  store->Submit(Coordinate("ok2", Loc(7, 100), "v"), keep(after_bad));
+  done.wait();
+  CHECK(before_bad->ok());
+  CHECK(after_bad->ok());
+  REQUIRE_FALSE(bad->ok());
+  CHECK(bad->status().code() == Code::kCorruption);
+  CHECK(MustGet(*store, "ok1", Loc(7, 1)).siblings.size() == 1);
+  CHECK(MustGet(*store, "ok2", Loc(7, 100)).siblings.size() == 1);
+  CHECK(store->Get("bad", bad_loc).status().code() == Code::kCorruption);
+}
+
+TEST_CASE("keys over the LMDB key limit are refused with kTooLarge") {
+  TempDir dir;
+  auto store = MustOpen(Options(dir));
+  const std::string longest(505, 'k');
+  const std::string too_long(506, 'k');
+  CHECK(Write(*store, Coordinate(longest, Loc(1, 1), "v")).ok());
+  CHECK(MustGet(*store, longest, Loc(1, 1)).siblings.size() == 1);
+  CHECK(store->Get(too_long, Loc(1, 1)).status().code() == Code::kTooLarge);
+  CHECK(Write(*store, Coordinate(too_long, Loc(1, 1), "v")).status().code() ==
+        Code::kTooLarge);
+}
+
+TEST_CASE("storage key layout") {
+  const std::string encoded = EncodeStorageKey("ab", Loc(0x0102, 0x03040506));
+  CHECK(encoded == std::string("\x01\x02\x03\x04\x05\x06"
+                               "ab",
+                               8));
+  CHECK(EncodeStorageKey("", Loc(0xffff, 0xffffffff)) ==
+        std::string(6, '\xff'));
+  CHECK(EncodeStorageKey("z", Loc(0, 0)) == std::string("\0\0\0\0\0\0z", 7));
+
+  // Each partition is one contiguous range in LMDB order, ordered by
+  // segment inside, whatever the user key bytes.
+  TempDir dir;
+  auto store = MustOpen(Options(dir));
+  struct Entry {
+    std::string key;
+    uint32_t partition;
+    uint32_t segment;
+  };
+  std::vector<Entry> entries;
+  const std::vector<uint32_t> partitions = {0, 1, 2, 255, 256, 65535};
+  const std::vector<std::string> keys = {"", "a", "\xff\xff\xff",
+                                         std::string(3, '\0'), "zzzz"};
+  for (uint32_t p : partitions) {
+    for (uint32_t seg : {0u, 7u, 0x01000000u, 0xffffffffu}) {
+      for (const std::string& k : keys) entries.push_back({k, p, seg});
+    }
+  }
+  std::mt19937 rng(7);
+  std::shuffle(entries.begin(), entries.end(), rng);
+  std::latch done(static_cast<std::ptrdiff_t>(entries.size()));
+  for (const Entry& e : entries) {
+    store->Submit(Coordinate(e.key, Loc(e.partition, e.segment), "v"),
+                  [&done](Result<WriteResult>) { done.count_down(); });
+  }
+  done.wait();
+
+  const std::vector<std::string> raw = store->TEST_StorageKeys();
+  REQUIRE(raw.size() == entries.size());
+  std::vector<std::pair<uint32_t, uint32_t>> order;
+  for (const std::string& k : raw) {
+    REQUIRE(k.size() >= 6);
+    auto byte = [&k](size_t i) { return static_cast<uint8_t>(k[i]); };
+    const uint32_t p = (uint32_t{byte(0)} << 8) | byte(1);
+    const uint32_t s = (uint32_t{byte(2)} << 24) | (uint32_t{byte(3)} << 16) |
+                       (uint32_t{byte(4)} << 8) | byte(5);
+    order.emplace_back(p, s);
+  }
+  CHECK(std::is_sorted(order.begin(), order.end()));
+  for (uint32_t p : partitions) {
+    auto first = std::find_if(order.begin(), order.end(),
+                              [p](auto& e) { return e.first == p; });
+    auto count = std::count_if(order.begin(), order.end(),
+                               [p](auto& e) { return e.first == p; });
+    REQUIRE(first != order.end());
+    CHECK(std::all_of(first, first + count,
+                      [p](auto& e) { return e.first == p; }));
+  }
+}
+
+TEST_CASE("sync policy names") {
+  for (SyncPolicy p :
+       {SyncPolicy::kPeriodic, SyncPolicy::kAlways, SyncPolicy::kNone}) {
+    Result<SyncPolicy> parsed = ParseSyncPolicy(SyncPolicyName(p));
+    REQUIRE(parsed.ok());
+    CHECK(*parsed == p);
+  }
+  Result<SyncPolicy> bad = ParseSyncPolicy("sometimes");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().code() == Code::kInvalidArgument);
+  CHECK(bad.status().message() ==
+        "unknown sync policy 'sometimes' (expected periodic, always or none)");
+  CHECK_FALSE(ParseSyncPolicy("").ok());
+  CHECK_FALSE(ParseSyncPolicy("Always").ok());
+}
+
+}  // namespace
+}  // namespace shoal::storage

@@ -1,0 +1,29 @@
+# Operator requests: status and (later) hints, anti-entropy, faults.
+@0xfdcbea942433830f;
+
+$import "/capnp/c++.capnp".namespace("shoal::wire::schema");
+
+struct StatusRequest {}
+
+struct MemberStatus {
+  name @0 :Text;
+  address @1 :Text;           # host:port of its client/peer listener
+  up @2 :Bool;                # as seen by the node that answers
+  isSelf @3 :Bool;
+  lastHeardMsAgo @4 :Int64;   # -1 = never heard
+  partitionsOwned @5 :UInt32;
+}
+
+struct StatusReply {
+  node @0 :Text;
+  actor @1 :UInt64;
+  n @2 :UInt32;
+  w @3 :UInt32;
+  r @4 :UInt32;
+  partitions @5 :UInt32;
+  uptimeMs @6 :UInt64;
+  members @7 :List(MemberStatus);
+  keys @8 :UInt64;            # objects stored locally (tombstones included)
+  storageBytes @9 :UInt64;    # LMDB pages in use, in bytes
+  mapSizeBytes @10 :UInt64;   # LMDB map size
+}

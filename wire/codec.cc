@@ -1,0 +1,508 @@
+// Cap'n Proto <-> C++ conversion. Every capnp accessor may throw
+// kj::Exception on malformed input; the public decoders catch it here, at
+// the single edge where outside bytes enter, and turn it into a Status.
+#include "wire/codec.h"
+
+#include <capnp/message.h>
+#include <capnp/serialize-packed.h>
+#include <capnp/serialize.h>
+#include <kj/exception.h>
+#include <kj/io.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "wire/frame.capnp.h"
+
+namespace shoal::wire {
+namespace {
+
+namespace sc = ::shoal::wire::schema;
+
+// Appends everything written to it to a byte vector.
+class VectorOutput : public kj::OutputStream {
+ public:
+  explicit VectorOutput(std::vector<uint8_t>& out) : out_(out) {}
+  void write(const void* buffer, size_t size) override {
+    const auto* p = static_cast<const uint8_t*>(buffer);
+    out_.insert(out_.end(), p, p + size);
+  }
+
+ private:
+  std::vector<uint8_t>& out_;
+};
+
+kj::ArrayPtr<const kj::byte> Bytes(const std::string& s) {
+  return kj::arrayPtr(reinterpret_cast<const kj::byte*>(s.data()), s.size());
+}
+
+std::string ToString(capnp::Data::Reader d) {
+  return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
+}
+
+// ---- version data ----
+
+void FillDots(capnp::List<sc::Dot>::Builder list,
+              const std::vector<quorum::Dot>& dots) {
+  for (size_t i = 0; i < dots.size(); ++i) {
+    list[i].setActor(dots[i].actor);
+    list[i].setCounter(dots[i].counter);
+  }
+}
+
+void FillObject(sc::Object::Builder b, const quorum::Object& o) {
+  FillDots(b.initVv(o.vv.entries().size()), o.vv.entries());
+  auto sibs = b.initSiblings(o.siblings.size());
+  for (size_t i = 0; i < o.siblings.size(); ++i) {
+    const quorum::Sibling& s = o.siblings[i];
+    auto sb = sibs[i];
+    auto dot = sb.initDot();
+    dot.setActor(s.dot.actor);
+    dot.setCounter(s.dot.counter);
+    sb.setWrittenAtMs(s.written_at_ms);
+    sb.setTombstone(s.tombstone);
+    if (!s.value.empty()) sb.setValue(Bytes(s.value));
+  }
+}
+
+// Reads a version vector, rejecting anything our encoder never writes.
+Result<quorum::VersionVector> ReadVv(capnp::List<sc::Dot>::Reader list,
+                                     const char* what) {
+  std::vector<quorum::Dot> dots;
+  dots.reserve(list.size());
+  for (auto d : list) {
+    quorum::Dot dot{d.getActor(), d.getCounter()};
+    if (dot.counter == 0) {
+      return Status(
+          Code::kCorruption,
+          std::string(what) + ": version vector entry with counter 0");
+    }
+    if (!dots.empty() && !(dots.back().actor < dot.actor)) {
+      return Status(
+          Code::kCorruption,
+          std::string(what) + ": version vector actors not sorted and unique");
+    }
+    dots.push_back(dot);
+  }
+  return quorum::VersionVector::FromEntries(std::move(dots));
+}
+
+Result<quorum::Object> ReadObject(sc::Object::Reader r) {
+  auto vv = ReadVv(r.getVv(), "object");
+  if (!vv) return vv.status();
+  quorum::Object o;
+  o.vv = std::move(vv.value());
+  auto sibs = r.getSiblings();
+  o.siblings.reserve(sibs.size());
+  for (auto s : sibs) {
+    quorum::Sibling sib;
+    sib.dot = {s.getDot().getActor(), s.getDot().getCounter()};
+    sib.written_at_ms = s.getWrittenAtMs();
+    sib.tombstone = s.getTombstone();
+    sib.value = ToString(s.getValue());
+    o.siblings.push_back(std::move(sib));
+  }
+  Status st = ValidateObject(o);
+  if (!st.ok()) return st;
+  return o;
+}
+
+Code CodeFromWire(sc::ErrorCode c) {
+  switch (c) {
+    case sc::ErrorCode::OK:
+      return Code::kInternal;  // an error must not be ok
+    case sc::ErrorCode::NOT_FOUND:
+      return Code::kNotFound;
+    case sc::ErrorCode::INVALID_ARGUMENT:
+      return Code::kInvalidArgument;
+    case sc::ErrorCode::TOO_LARGE:
+      return Code::kTooLarge;
+    case sc::ErrorCode::UNAVAILABLE:
+      return Code::kUnavailable;
+    case sc::ErrorCode::TIMEOUT:
+      return Code::kTimeout;
+    case sc::ErrorCode::OVERLOADED:
+      return Code::kOverloaded;
+    case sc::ErrorCode::CORRUPTION:
+      return Code::kCorruption;
+    case sc::ErrorCode::STORAGE_FULL:
+      return Code::kStorageFull;
+    case sc::ErrorCode::INTERNAL:
+      return Code::kInternal;
+  }
+  return Code::kInternal;  // a code from a newer peer
+}
+
+sc::ErrorCode CodeToWire(Code c) {
+  switch (c) {
+    case Code::kOk:
+      return sc::ErrorCode::INTERNAL;
+    case Code::kNotFound:
+      return sc::ErrorCode::NOT_FOUND;
+    case Code::kInvalidArgument:
+      return sc::ErrorCode::INVALID_ARGUMENT;
+    case Code::kTooLarge:
+      return sc::ErrorCode::TOO_LARGE;
+    case Code::kUnavailable:
+      return sc::ErrorCode::UNAVAILABLE;
+    case Code::kTimeout:
+      return sc::ErrorCode::TIMEOUT;
+    case Code::kOverloaded:
+      return sc::ErrorCode::OVERLOADED;
+    case Code::kCorruption:
+      return sc::ErrorCode::CORRUPTION;
+    case Code::kStorageFull:
+      return sc::ErrorCode::STORAGE_FULL;
+    case Code::kInternal:
+      return sc::ErrorCode::INTERNAL;
+  }
+  return sc::ErrorCode::INTERNAL;
+}
+
+// ---- message bodies: C++ -> capnp ----
+
+void FillPut(sc::PutRequest::Builder b, const PutRequest& m) {
+  b.setKey(Bytes(m.key));
+  if (!m.is_delete) b.setValue(Bytes(m.value));
+  b.setDelete(m.is_delete);
+  if (!m.context.empty()) b.setContext(Bytes(m.context));
+  b.setW(static_cast<uint8_t>(std::min<uint32_t>(m.w, 255)));
+  b.setTimeoutMs(m.timeout_ms);
+}
+
+PutRequest ReadPut(sc::PutRequest::Reader r) {
+  PutRequest m;
+  m.key = ToString(r.getKey());
+  m.is_delete = r.getDelete();
+  if (!m.is_delete) m.value = ToString(r.getValue());
+  m.context = ToString(r.getContext());
+  m.w = r.getW();
+  m.timeout_ms = r.getTimeoutMs();
+  return m;
+}
+
+struct BodyWriter {
+  sc::Frame::Builder f;
+  void operator()(const ErrorReply& m) {
+    auto e = f.initError();
+    e.setCode(CodeToWire(m.status.code()));
+    e.setMessage(m.status.message());
+    if (m.status.quorum()) {
+      const QuorumInfo& q = *m.status.quorum();
+      e.setHasQuorum(true);
+      e.setAcked(q.acked);
+      e.setRequired(q.required);
+      e.setContacted(q.contacted);
+      e.setMaybeApplied(q.maybe_applied);
+    }
+  }
+  void operator()(const GetRequest& m) {
+    auto b = f.initGet();
+    b.setKey(Bytes(m.key));
+    b.setR(static_cast<uint8_t>(std::min<uint32_t>(m.r, 255)));
+    b.setTimeoutMs(m.timeout_ms);
+    b.setLocal(m.local);
+  }
+  void operator()(const GetReply& m) {
+    FillObject(f.initGetReply().initObject(), m.object);
+  }
+  void operator()(const PutRequest& m) { FillPut(f.initPut(), m); }
+  void operator()(const PutReply& m) {
+    auto b = f.initPutReply();
+    if (!m.context.empty()) b.setContext(Bytes(m.context));
+  }
+  void operator()(const Hello& m) {
+    auto b = f.initHello();
+    b.setNode(m.node);
+    b.setProtocolVersion(m.protocol_version);
+  }
+  void operator()(const ReadRequest& m) { f.initRead().setKey(Bytes(m.key)); }
+  void operator()(const ReadReply& m) {
+    FillObject(f.initReadReply().initObject(), m.object);
+  }
+  void operator()(const ReplicateRequest& m) {
+    auto b = f.initReplicate();
+    b.setKey(Bytes(m.key));
+    FillObject(b.initObject(), m.object);
+  }
+  void operator()(const ReplicateReply&) { f.initReplicateReply(); }
+  void operator()(const CoordinatePutRequest& m) {
+    FillPut(f.initCoordinatePut().initPut(), m.put);
+  }
+  void operator()(const StatusRequest&) { f.initStatus(); }
+  void operator()(const StatusReply& m) {
+    auto b = f.initStatusReply();
+    b.setNode(m.node);
+    b.setActor(m.actor);
+    b.setN(m.n);
+    b.setW(m.w);
+    b.setR(m.r);
+    b.setPartitions(m.partitions);
+    b.setUptimeMs(m.uptime_ms);
+    b.setKeys(m.keys);
+    b.setStorageBytes(m.storage_bytes);
+    b.setMapSizeBytes(m.map_size_bytes);
+    auto members = b.initMembers(m.members.size());
+    for (size_t i = 0; i < m.members.size(); ++i) {
+      const MemberStatus& s = m.members[i];
+      members[i].setName(s.name);
+      members[i].setAddress(s.address);
+      members[i].setUp(s.up);
+      members[i].setIsSelf(s.is_self);
+      members[i].setLastHeardMsAgo(s.last_heard_ms_ago);
+      members[i].setPartitionsOwned(s.partitions_owned);
+    }
+  }
+};
+
+// ---- capnp -> C++ (may throw kj::Exception; caught by the caller) ----
+
+Result<Message> ReadFrame(sc::Frame::Reader f) {
+  Message msg;
+  msg.id = f.getId();
+  switch (f.which()) {
+    case sc::Frame::ERROR: {
+      auto e = f.getError();
+      Status st(CodeFromWire(e.getCode()), e.getMessage().cStr());
+      if (e.getHasQuorum()) {
+        st.WithQuorum({e.getAcked(), e.getRequired(), e.getContacted(),
+                       e.getMaybeApplied()});
+      }
+      msg.body = ErrorReply{std::move(st)};
+      break;
+    }
+    case sc::Frame::GET: {
+      auto r = f.getGet();
+      msg.body = GetRequest{ToString(r.getKey()), r.getR(), r.getTimeoutMs(),
+                            r.getLocal()};
+      break;
+    }
+    case sc::Frame::GET_REPLY: {
+      auto o = ReadObject(f.getGetReply().getObject());
+      if (!o) return o.status();
+      msg.body = GetReply{std::move(o.value())};
+      break;
+    }
+    case sc::Frame::PUT:
+      msg.body = ReadPut(f.getPut());
+      break;
+    case sc::Frame::PUT_REPLY:
+      msg.body = PutReply{ToString(f.getPutReply().getContext())};
+      break;
+    case sc::Frame::HELLO: {
+      auto h = f.getHello();
+      msg.body = Hello{h.getNode().cStr(), h.getProtocolVersion()};
+      break;
+    }
+    case sc::Frame::READ:
+      msg.body = ReadRequest{ToString(f.getRead().getKey())};
+      break;
+    case sc::Frame::READ_REPLY: {
+      auto o = ReadObject(f.getReadReply().getObject());
+      if (!o) return o.status();
+      msg.body = ReadReply{std::move(o.value())};
+      break;
+    }
+    case sc::Frame::REPLICATE: {
+      auto r = f.getReplicate();
+      auto o = ReadObject(r.getObject());
+      if (!o) return o.status();
+      msg.body = ReplicateRequest{ToString(r.getKey()), std::move(o.value())};
+      break;
+    }
+    case sc::Frame::REPLICATE_REPLY:
+      msg.body = ReplicateReply{};
+      break;
+    case sc::Frame::COORDINATE_PUT:
+      msg.body = CoordinatePutRequest{ReadPut(f.getCoordinatePut().getPut())};
+      break;
+    case sc::Frame::STATUS:
+      msg.body = StatusRequest{};
+      break;
+    case sc::Frame::STATUS_REPLY: {
+      auto r = f.getStatusReply();
+      StatusReply s;
+      s.node = r.getNode().cStr();
+      s.actor = r.getActor();
+      s.n = r.getN();
+      s.w = r.getW();
+      s.r = r.getR();
+      s.partitions = r.getPartitions();
+      s.uptime_ms = r.getUptimeMs();
+      s.keys = r.getKeys();
+      s.storage_bytes = r.getStorageBytes();
+      s.map_size_bytes = r.getMapSizeBytes();
+      for (auto m : r.getMembers()) {
+        s.members.push_back({m.getName().cStr(), m.getAddress().cStr(),
+                             m.getUp(), m.getIsSelf(), m.getLastHeardMsAgo(),
+                             m.getPartitionsOwned()});
+      }
+      msg.body = std::move(s);
+      break;
+    }
+    default:
+      return Status(Code::kInvalidArgument,
+                    "unknown message type " +
+                        std::to_string(static_cast<int>(f.which())) +
+                        " (newer protocol?)");
+  }
+  return msg;
+}
+
+capnp::ReaderOptions OptionsFor(uint64_t frame_cap) {
+  capnp::ReaderOptions opts;
+  // Every word of a valid frame is visited about once; twice the cap leaves
+  // room for legitimate re-reads and stops pointer-amplification bombs.
+  opts.traversalLimitInWords = std::max<uint64_t>(2 * frame_cap / 8, 1024);
+  opts.nestingLimit = 16;
+  return opts;
+}
+
+}  // namespace
+
+void AppendFrame(const Message& msg, std::vector<uint8_t>& out) {
+  capnp::MallocMessageBuilder builder;
+  auto f = builder.initRoot<sc::Frame>();
+  f.setId(msg.id);
+  std::visit(BodyWriter{f}, msg.body);
+
+  const size_t header_at = out.size();
+  out.resize(header_at + kFrameHeaderBytes);
+  VectorOutput stream(out);
+  capnp::writeMessage(stream, builder);
+  const uint32_t len =
+      static_cast<uint32_t>(out.size() - header_at - kFrameHeaderBytes);
+  out[header_at + 0] = static_cast<uint8_t>(len);
+  out[header_at + 1] = static_cast<uint8_t>(len >> 8);
+  out[header_at + 2] = static_cast<uint8_t>(len >> 16);
+  out[header_at + 3] = static_cast<uint8_t>(len >> 24);
+}
+
+uint32_t ReadFrameLength(const uint8_t header[kFrameHeaderBytes]) {
+  return static_cast<uint32_t>(header[0]) |
+         static_cast<uint32_t>(header[1]) << 8 |
+         static_cast<uint32_t>(header[2]) << 16 |
+         static_cast<uint32_t>(header[3]) << 24;
+}
+
+Result<uint32_t> CheckFrameLength(uint32_t length, uint64_t frame_cap) {
+  if (length > frame_cap) {
+    return Status(Code::kTooLarge, "frame of " + std::to_string(length) +
+                                       " bytes exceeds the frame cap of " +
+                                       std::to_string(frame_cap) + " bytes");
+  }
+  if (length == 0 || length % 8 != 0) {
+    return Status(Code::kCorruption, "bad frame length " +
+                                         std::to_string(length) +
+                                         " (must be a positive multiple of 8)");
+  }
+  return length;
+}
+
+Result<Message> DecodeFrameBody(std::span<const uint64_t> body,
+                                uint64_t frame_cap) {
+  try {
+    kj::ArrayPtr<const capnp::word> words(
+        reinterpret_cast<const capnp::word*>(body.data()), body.size());
+    capnp::FlatArrayMessageReader reader(words, OptionsFor(frame_cap));
+    if (reader.getEnd() != words.end()) {
+      return Status(Code::kCorruption,
+                    "malformed frame: trailing bytes after the message");
+    }
+    return ReadFrame(reader.getRoot<sc::Frame>());
+  } catch (const kj::Exception& e) {
+    return Status(Code::kCorruption,
+                  std::string("malformed frame: ") + e.getDescription().cStr());
+  }
+}
+
+std::string EncodeContext(const quorum::VersionVector& vv) {
+  if (vv.empty()) return {};
+  capnp::MallocMessageBuilder builder;
+  FillDots(builder.initRoot<sc::Context>().initVv(vv.entries().size()),
+           vv.entries());
+  std::vector<uint8_t> out;
+  VectorOutput stream(out);
+  capnp::writePackedMessage(stream, builder);
+  return std::string(out.begin(), out.end());
+}
+
+Result<quorum::VersionVector> DecodeContext(std::string_view bytes) {
+  if (bytes.empty()) return quorum::VersionVector();
+  const Status bad(Code::kInvalidArgument,
+                   "context is not a valid shoal context (pass the context a "
+                   "get returned, unchanged)");
+  if (bytes.size() > 64 * 1024) return bad;
+  try {
+    kj::ArrayInputStream in(kj::arrayPtr(
+        reinterpret_cast<const kj::byte*>(bytes.data()), bytes.size()));
+    capnp::ReaderOptions opts;
+    opts.traversalLimitInWords = 64 * 1024;
+    opts.nestingLimit = 8;
+    capnp::PackedMessageReader reader(in, opts);
+    if (in.tryGetReadBuffer().size() != 0) return bad;
+    auto vv = ReadVv(reader.getRoot<sc::Context>().getVv(), "context");
+    if (!vv) return bad;
+    return vv;
+  } catch (const kj::Exception&) {
+    return bad;
+  }
+}
+
+std::string EncodeObject(const quorum::Object& object) {
+  capnp::MallocMessageBuilder builder;
+  FillObject(builder.initRoot<sc::Object>(), object);
+  std::vector<uint8_t> out;
+  out.reserve(capnp::computeSerializedSizeInWords(builder) * 8);
+  VectorOutput stream(out);
+  capnp::writeMessage(stream, builder);
+  return std::string(out.begin(), out.end());
+}
+
+Result<quorum::Object> DecodeObject(std::string_view bytes) {
+  if (bytes.empty() || bytes.size() % 8 != 0) {
+    return Status(Code::kCorruption,
+                  "stored object of " + std::to_string(bytes.size()) +
+                      " bytes is not a whole number of words");
+  }
+  // LMDB values are not 8-byte aligned: copy into words first.
+  std::vector<capnp::word> words(bytes.size() / 8);
+  std::memcpy(words.data(), bytes.data(), bytes.size());
+  try {
+    capnp::ReaderOptions opts;
+    opts.traversalLimitInWords = 2 * words.size() + 1024;
+    opts.nestingLimit = 8;
+    capnp::FlatArrayMessageReader reader(
+        kj::arrayPtr(words.data(), words.size()), opts);
+    auto o = ReadObject(reader.getRoot<sc::Object>());
+    if (!o) return o.status();
+    return o;
+  } catch (const kj::Exception& e) {
+    return Status(Code::kCorruption,
+                  std::string("stored object does not decode: ") +
+                      e.getDescription().cStr());
+  }
+}
+
+Status ValidateObject(const quorum::Object& object) {
+  for (size_t i = 0; i < object.siblings.size(); ++i) {
+    const quorum::Sibling& s = object.siblings[i];
+    if (s.dot.counter == 0) {
+      return Status(Code::kCorruption, "object: sibling dot with counter 0");
+    }
+    if (i > 0 && !(object.siblings[i - 1].dot < s.dot)) {
+      return Status(Code::kCorruption,
+                    "object: siblings not sorted by unique dot");
+    }
+    if (!object.vv.Covers(s.dot)) {
+      return Status(Code::kCorruption,
+                    "object: sibling dot not covered by its version vector");
+    }
+    if (s.tombstone && !s.value.empty()) {
+      return Status(Code::kCorruption, "object: tombstone with a value");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace shoal::wire

@@ -1,0 +1,101 @@
+// The messages shoal nodes and clients exchange, as plain C++ values.
+//
+// Only wire/ touches Cap'n Proto: frames are decoded into these structs at
+// the edge (codec.h), so a malformed frame fails in one place and business
+// code never meets a lazily-throwing capnp reader.
+//
+// Thread-safety: plain values.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "base/result.h"
+#include "quorum/version.h"
+
+namespace shoal::wire {
+
+inline constexpr uint32_t kProtocolVersion = 1;
+
+// ---- client ----
+struct GetRequest {
+  std::string key;
+  uint32_t r = 0;           // 0 = cluster default
+  uint32_t timeout_ms = 0;  // 0 = node default
+  bool local = false;       // diagnostic: this node's own copy only
+};
+struct GetReply {
+  quorum::Object object;  // merged; not found = no live sibling
+};
+struct PutRequest {
+  std::string key;
+  std::string value;
+  bool is_delete = false;
+  std::string context;  // packed Context bytes; empty = blind write
+  uint32_t w = 0;
+  uint32_t timeout_ms = 0;
+};
+struct PutReply {
+  std::string context;  // packed Context after the write
+};
+
+// ---- peer ----
+struct Hello {
+  std::string node;
+  uint32_t protocol_version = kProtocolVersion;
+};
+struct ReadRequest {
+  std::string key;
+};
+struct ReadReply {
+  quorum::Object object;  // empty when the replica holds nothing
+};
+struct ReplicateRequest {
+  std::string key;
+  quorum::Object object;
+};
+struct ReplicateReply {};
+struct CoordinatePutRequest {
+  PutRequest put;
+};
+
+// ---- admin ----
+struct StatusRequest {};
+struct MemberStatus {
+  std::string name;
+  std::string address;
+  bool up = false;
+  bool is_self = false;
+  int64_t last_heard_ms_ago = -1;
+  uint32_t partitions_owned = 0;
+};
+struct StatusReply {
+  std::string node;
+  uint64_t actor = 0;
+  uint32_t n = 0, w = 0, r = 0, partitions = 0;
+  uint64_t uptime_ms = 0;
+  std::vector<MemberStatus> members;
+  uint64_t keys = 0;
+  uint64_t storage_bytes = 0;
+  uint64_t map_size_bytes = 0;
+};
+
+// ---- any reply ----
+struct ErrorReply {
+  Status status;  // never OK
+};
+
+using Body =
+    std::variant<ErrorReply, GetRequest, GetReply, PutRequest, PutReply, Hello,
+                 ReadRequest, ReadReply, ReplicateRequest, ReplicateReply,
+                 CoordinatePutRequest, StatusRequest, StatusReply>;
+
+struct Message {
+  uint64_t id = 0;  // request id; a reply carries its request's id
+  Body body;
+};
+
+}  // namespace shoal::wire
