@@ -16,23 +16,37 @@ Result<std::unique_ptr<Node>> Node::Create(asio::io_context& io,
   if (!self) return self.status();
   config.storage.dir = config.data_dir;
   config.storage.max_object_bytes = config.max_object_bytes;
+  auto metrics = metrics::Metrics::Create(config.metrics_listen);
+  if (!metrics) return metrics.status();
   auto store = storage::Store::Open(config.storage);
   if (!store) return store.status();
-  return std::unique_ptr<Node>(new Node(io, std::move(config),
-                                        std::move(ring.value()), *self,
-                                        std::move(store.value())));
+  if ((*store)->actor_reminted()) {
+    spdlog::warn(
+        "{}: the last session ended without a clean close before a "
+        "reboot; unsynced writes may be lost, so this node now uses "
+        "a new actor id {:016x}",
+        config.data_dir, (*store)->actor());
+  }
+  return std::unique_ptr<Node>(
+      new Node(io, std::move(config), std::move(ring.value()), *self,
+               std::move(store.value()), std::move(metrics.value())));
 }
 
 Node::Node(asio::io_context& io, NodeConfig config, ring::Ring ring,
-           ring::NodeIndex self, std::unique_ptr<storage::Store> store)
+           ring::NodeIndex self, std::unique_ptr<storage::Store> store,
+           std::unique_ptr<metrics::Metrics> metrics)
     : io_(io),
       config_(std::move(config)),
       ring_(std::move(ring)),
       self_(self),
       store_(std::move(store)),
+      metrics_(std::move(metrics)),
+      request_probe_(metrics_->registry()),
+      quorum_probe_(metrics_->registry()),
       frame_cap_(wire::FrameCapFor(config_.max_object_bytes)),
       peers_(io.get_executor(), ring_, self_, config_.members, frame_cap_),
-      service_(config_, ring_, self_, *store_, peers_),
+      service_(config_, ring_, self_, *store_, peers_, request_probe_,
+               quorum_probe_),
       acceptor_(io) {}
 
 Node::~Node() { Stop(); }

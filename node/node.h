@@ -9,6 +9,7 @@
 #include <memory>
 #include <set>
 
+#include "metrics/metrics.h"
 #include "node/config.h"
 #include "node/peers.h"
 #include "node/service.h"
@@ -38,7 +39,8 @@ class Node {
 
  private:
   Node(boost::asio::io_context& io, NodeConfig config, ring::Ring ring,
-       ring::NodeIndex self, std::unique_ptr<storage::Store> store);
+       ring::NodeIndex self, std::unique_ptr<storage::Store> store,
+       std::unique_ptr<metrics::Metrics> metrics);
   wire::Awaitable<void> AcceptLoop();
 
   boost::asio::io_context& io_;
@@ -46,6 +48,9 @@ class Node {
   ring::Ring ring_;
   ring::NodeIndex self_;
   std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<metrics::Metrics> metrics_;
+  metrics::RequestProbe request_probe_;
+  metrics::QuorumProbe quorum_probe_;
   uint64_t frame_cap_;
   Peers peers_;
   Service service_;

@@ -16,14 +16,16 @@ wire::Body Error(Status st) { return wire::ErrorReply{std::move(st)}; }
 }  // namespace
 
 Service::Service(const NodeConfig& config, const ring::Ring& ring,
-                 ring::NodeIndex self, storage::Store& store, Peers& peers)
+                 ring::NodeIndex self, storage::Store& store, Peers& peers,
+                 metrics::RequestProbe& requests, metrics::QuorumProbe& quorum)
     : config_(config),
       ring_(ring),
       self_(self),
       store_(store),
       peers_(peers),
+      requests_(requests),
       replicas_(self, store, peers),
-      coordinator_(replicas_, ring),
+      coordinator_(replicas_, ring, &quorum),
       started_(std::chrono::steady_clock::now()) {}
 
 void Service::Handle(std::shared_ptr<wire::FramedConnection> conn,
@@ -109,7 +111,44 @@ quorum::Deadline Service::DeadlineFor(uint32_t timeout_ms) const {
          std::chrono::milliseconds(timeout_ms);
 }
 
+namespace {
+Code ResultCode(const wire::Body& reply) {
+  if (const auto* e = std::get_if<wire::ErrorReply>(&reply)) {
+    return e->status.code();
+  }
+  return Code::kOk;
+}
+}  // namespace
+
 wire::Awaitable<wire::Body> Service::OnGet(wire::GetRequest req) {
+  const auto start = std::chrono::steady_clock::now();
+  const bool local = req.local;
+  wire::Body reply = co_await Get(std::move(req));
+  if (!local) {
+    requests_.Request(metrics::RequestProbe::Op::kGet, ResultCode(reply),
+                      std::chrono::steady_clock::now() - start);
+    if (const auto* got = std::get_if<wire::GetReply>(&reply)) {
+      requests_.Siblings(got->object.LiveSiblings().size());
+    }
+  }
+  co_return reply;
+}
+
+wire::Awaitable<wire::Body> Service::OnPut(wire::PutRequest req,
+                                           bool forwarded) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto op = req.is_delete ? metrics::RequestProbe::Op::kDelete
+                                : metrics::RequestProbe::Op::kPut;
+  wire::Body reply = co_await Put(std::move(req), forwarded);
+  // A forwarded put is counted where the client sent it.
+  if (!forwarded) {
+    requests_.Request(op, ResultCode(reply),
+                      std::chrono::steady_clock::now() - start);
+  }
+  co_return reply;
+}
+
+wire::Awaitable<wire::Body> Service::Get(wire::GetRequest req) {
   if (Status st = CheckKey(req.key); !st.ok()) co_return Error(st);
   const ring::KeyLocation loc = ring_.Locate(req.key);
   if (req.local) {
@@ -127,8 +166,7 @@ wire::Awaitable<wire::Body> Service::OnGet(wire::GetRequest req) {
   co_return wire::GetReply{std::move(got.value())};
 }
 
-wire::Awaitable<wire::Body> Service::OnPut(wire::PutRequest req,
-                                           bool forwarded) {
+wire::Awaitable<wire::Body> Service::Put(wire::PutRequest req, bool forwarded) {
   if (Status st = CheckKey(req.key); !st.ok()) co_return Error(st);
   if (!req.is_delete && req.value.size() > config_.max_value_bytes) {
     co_return Error(

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <memory>
 
+#include "metrics/metrics.h"
 #include "node/config.h"
 #include "node/peers.h"
 #include "node/replicas.h"
@@ -26,15 +27,19 @@ namespace shoal::node {
 class Service {
  public:
   Service(const NodeConfig& config, const ring::Ring& ring,
-          ring::NodeIndex self, storage::Store& store, Peers& peers);
+          ring::NodeIndex self, storage::Store& store, Peers& peers,
+          metrics::RequestProbe& requests, metrics::QuorumProbe& quorum);
 
   // Handles one decoded frame from `conn`.
   void Handle(std::shared_ptr<wire::FramedConnection> conn, wire::Message msg);
 
  private:
   wire::Awaitable<wire::Body> Dispatch(wire::Body body);
+  // Client requests, timed and counted by result.
   wire::Awaitable<wire::Body> OnGet(wire::GetRequest req);
   wire::Awaitable<wire::Body> OnPut(wire::PutRequest req, bool forwarded);
+  wire::Awaitable<wire::Body> Get(wire::GetRequest req);
+  wire::Awaitable<wire::Body> Put(wire::PutRequest req, bool forwarded);
   wire::Awaitable<wire::Body> OnRead(wire::ReadRequest req);
   wire::Awaitable<wire::Body> OnReplicate(wire::ReplicateRequest req);
   wire::Body OnStatus();
@@ -48,6 +53,7 @@ class Service {
   ring::NodeIndex self_;
   storage::Store& store_;
   Peers& peers_;
+  metrics::RequestProbe& requests_;
   NodeReplicas replicas_;
   quorum::Coordinator coordinator_;
   std::chrono::steady_clock::time_point started_;
