@@ -111,7 +111,7 @@ quorum::Awaitable<Result<quorum::VersionVector>> NodeReplicas::ForwardPut(
   if (pr == nullptr) {
     co_return Status(Code::kInternal, "unexpected reply to a forwarded put");
   }
-  co_return wire::DecodeContext(pr->context);
+  co_return wire::DecodeContext(pr->context, args.loc.hash);
 }
 
 }  // namespace shoal::node

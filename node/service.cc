@@ -155,7 +155,9 @@ wire::Awaitable<wire::Body> Service::Get(wire::GetRequest req) {
     // Diagnostic: this node's own stored copy, no quorum, no repair.
     auto r = store_.Get(req.key, loc);
     if (!r) co_return Error(r.status());
-    co_return wire::GetReply{r->value_or(quorum::Object{})};
+    quorum::Object object = r->value_or(quorum::Object{});
+    std::string context = wire::EncodeContext(object.vv, loc.hash);
+    co_return wire::GetReply{std::move(object), std::move(context)};
   }
   auto r = Quorum(req.r, "r");
   if (!r) co_return Error(r.status());
@@ -163,7 +165,8 @@ wire::Awaitable<wire::Body> Service::Get(wire::GetRequest req) {
                        DeadlineFor(req.timeout_ms)};
   auto got = co_await coordinator_.Get(std::move(args));
   if (!got) co_return Error(got.status());
-  co_return wire::GetReply{std::move(got.value())};
+  std::string context = wire::EncodeContext(got->vv, loc.hash);
+  co_return wire::GetReply{std::move(got.value()), std::move(context)};
 }
 
 wire::Awaitable<wire::Body> Service::Put(wire::PutRequest req, bool forwarded) {
@@ -177,11 +180,12 @@ wire::Awaitable<wire::Body> Service::Put(wire::PutRequest req, bool forwarded) {
   }
   auto w = Quorum(req.w, "w");
   if (!w) co_return Error(w.status());
-  auto ctx = wire::DecodeContext(req.context);
-  if (!ctx) co_return Error(ctx.status());
-
   quorum::PutArgs args;
   args.loc = ring_.Locate(req.key);
+  const uint64_t key_hash = args.loc.hash;
+  auto ctx = wire::DecodeContext(req.context, args.loc.hash);
+  if (!ctx) co_return Error(ctx.status());
+
   args.key = std::move(req.key);
   if (!req.is_delete) args.value = std::move(req.value);
   args.context = std::move(ctx.value());
@@ -197,7 +201,7 @@ wire::Awaitable<wire::Body> Service::Put(wire::PutRequest req, bool forwarded) {
     vv = co_await coordinator_.Put(std::move(args));
   }
   if (!vv) co_return Error(vv.status());
-  co_return wire::PutReply{wire::EncodeContext(*vv)};
+  co_return wire::PutReply{wire::EncodeContext(*vv, key_hash)};
 }
 
 wire::Awaitable<wire::Body> Service::OnRead(wire::ReadRequest req) {

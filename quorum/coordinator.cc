@@ -69,12 +69,17 @@ Awaitable<Result<VersionVector>> Coordinator::Put(PutArgs args) {
   // 1. Route to the first primary we can reach. Only a primary that could
   // not be reached at all is skipped; any answer from a coordinator, success
   // or failure, is final (retrying elsewhere would write a second dot).
-  std::string unreachable;
+  // Primaries believed up go first; the others are still tried (a peer
+  // that is really down fails fast), so a stale "down" never blocks a put.
+  std::vector<ring::NodeIndex> order;
   for (ring::NodeIndex p : primaries) {
-    if (!replicas_.IsUp(p)) {
-      unreachable += (unreachable.empty() ? "" : ", ") + ring_.members()[p];
-      continue;
-    }
+    if (replicas_.IsUp(p)) order.push_back(p);
+  }
+  for (ring::NodeIndex p : primaries) {
+    if (!replicas_.IsUp(p)) order.push_back(p);
+  }
+  std::string unreachable;
+  for (ring::NodeIndex p : order) {
     auto r = co_await replicas_.ForwardPut(p, args);
     if (r.ok() || r.status().code() != Code::kUnavailable ||
         r.status().quorum()) {
@@ -82,7 +87,8 @@ Awaitable<Result<VersionVector>> Coordinator::Put(PutArgs args) {
     }
     unreachable += (unreachable.empty() ? "" : ", ") + ring_.members()[p];
   }
-  Status st(Code::kUnavailable, "put failed: no primary of partition " +
+  Status st(Code::kUnavailable, std::string(args.value ? "put" : "delete") +
+                                    " failed: no primary of partition " +
                                     std::to_string(args.loc.partition) +
                                     " is reachable to coordinate it (" +
                                     unreachable + ")");
@@ -120,12 +126,16 @@ Awaitable<Result<VersionVector>> Coordinator::CoordinatePut(PutArgs args) {
         asio::detached);
   }
 
-  // 4. Wait for w acks, an impossible quorum, or the deadline.
+  // 4. Wait for w acks, an impossible quorum, or the deadline. A failure
+  // waits for the replicas still out (within the deadline) so the error
+  // tells exactly how many acknowledged.
   co_await fan->WaitDecided(deadline);
   if (fan->tally.Decision() == QuorumTally::State::kMet) {
     co_return object->vv;
   }
-  co_return fan->tally.FailureStatus("put", /*maybe_applied=*/true);
+  co_await fan->WaitAll(deadline);
+  co_return fan->tally.FailureStatus(args.value ? "put" : "delete",
+                                     /*maybe_applied=*/true);
 }
 
 Awaitable<Result<Object>> Coordinator::Get(GetArgs args) {
@@ -159,6 +169,7 @@ Awaitable<Result<Object>> Coordinator::Get(GetArgs args) {
     }
     answer = std::move(merged);
   } else {
+    co_await fan->WaitAll(deadline);  // count every reply in the error
     answer = fan->tally.FailureStatus("get", /*maybe_applied=*/false);
   }
 

@@ -6,8 +6,9 @@
 //      reached at all, so a put is never coordinated twice);
 //   2. the coordinator's atomic new-dot step on its own replica (one ack);
 //   3. the resulting object goes to the other primaries, which merge it;
-//   4. answer once w acks are in, or fail as soon as w cannot be reached or
-//      at the deadline ("may have been applied": the local write stands);
+//   4. answer once w acks are in; once w cannot be reached, wait for the
+//      replicas still out (up to the deadline) and fail with the exact
+//      count ("may have been applied": the local write stands);
 //   5. slower replicas keep going after the answer.
 // Get (doc/impl.md "A get"):
 //   1. ask every primary for its own copy (the local one inline);

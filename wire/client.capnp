@@ -13,6 +13,7 @@ struct GetRequest {
 
 struct GetReply {
   object @0 :Obj.Object;  # merged object; not found = no live (non-tombstone) sibling
+  context @1 :Data;       # packed Context for a later put of this key ("" if none)
 }
 
 struct PutRequest {

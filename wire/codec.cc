@@ -204,7 +204,9 @@ struct BodyWriter {
     b.setLocal(m.local);
   }
   void operator()(const GetReply& m) {
-    FillObject(f.initGetReply().initObject(), m.object);
+    auto b = f.initGetReply();
+    FillObject(b.initObject(), m.object);
+    if (!m.context.empty()) b.setContext(Bytes(m.context));
   }
   void operator()(const PutRequest& m) { FillPut(f.initPut(), m); }
   void operator()(const PutReply& m) {
@@ -278,9 +280,10 @@ Result<Message> ReadFrame(sc::Frame::Reader f) {
       break;
     }
     case sc::Frame::GET_REPLY: {
-      auto o = ReadObject(f.getGetReply().getObject());
+      auto r = f.getGetReply();
+      auto o = ReadObject(r.getObject());
       if (!o) return o.status();
-      msg.body = GetReply{std::move(o.value())};
+      msg.body = GetReply{std::move(o.value()), ToString(r.getContext())};
       break;
     }
     case sc::Frame::PUT:
@@ -416,18 +419,20 @@ Result<Message> DecodeFrameBody(std::span<const uint64_t> body,
   }
 }
 
-std::string EncodeContext(const quorum::VersionVector& vv) {
+std::string EncodeContext(const quorum::VersionVector& vv, uint64_t key_hash) {
   if (vv.empty()) return {};
   capnp::MallocMessageBuilder builder;
-  FillDots(builder.initRoot<sc::Context>().initVv(vv.entries().size()),
-           vv.entries());
+  auto root = builder.initRoot<sc::Context>();
+  FillDots(root.initVv(vv.entries().size()), vv.entries());
+  root.setKeyHash(key_hash);
   std::vector<uint8_t> out;
   VectorOutput stream(out);
   capnp::writePackedMessage(stream, builder);
   return std::string(out.begin(), out.end());
 }
 
-Result<quorum::VersionVector> DecodeContext(std::string_view bytes) {
+Result<quorum::VersionVector> DecodeContext(std::string_view bytes,
+                                            uint64_t key_hash) {
   if (bytes.empty()) return quorum::VersionVector();
   const Status bad(Code::kInvalidArgument,
                    "context is not a valid shoal context (pass the context a "
@@ -441,8 +446,14 @@ Result<quorum::VersionVector> DecodeContext(std::string_view bytes) {
     opts.nestingLimit = 8;
     capnp::PackedMessageReader reader(in, opts);
     if (in.tryGetReadBuffer().size() != 0) return bad;
-    auto vv = ReadVv(reader.getRoot<sc::Context>().getVv(), "context");
+    auto root = reader.getRoot<sc::Context>();
+    auto vv = ReadVv(root.getVv(), "context");
     if (!vv) return bad;
+    if (!vv->empty() && root.getKeyHash() != key_hash) {
+      return Status(Code::kInvalidArgument,
+                    "the context was read from another key (pass the context "
+                    "a get of this key returned)");
+    }
     return vv;
   } catch (const kj::Exception&) {
     return bad;

@@ -53,11 +53,16 @@ Result<Message> DecodeFrameBody(std::span<const uint64_t> body,
 // Reads a u32 little-endian frame header.
 uint32_t ReadFrameLength(const uint8_t header[kFrameHeaderBytes]);
 
-// Client contexts.
-std::string EncodeContext(const quorum::VersionVector& vv);
+// Client contexts: a version vector bound to the key it was read from
+// (key_hash = ring::HashKey(key)), so a context pasted onto another key is
+// refused instead of silently marking that key's writes as seen.
+// An empty vector encodes to "".
+std::string EncodeContext(const quorum::VersionVector& vv, uint64_t key_hash);
 // Errors: kInvalidArgument naming the problem ("context is not a valid
-// shoal context: ..."). Empty bytes decode to an empty vector.
-Result<quorum::VersionVector> DecodeContext(std::string_view bytes);
+// shoal context ..." or "... was read from another key"). Empty bytes decode
+// to an empty vector.
+Result<quorum::VersionVector> DecodeContext(std::string_view bytes,
+                                            uint64_t key_hash);
 
 // Stored objects (the LMDB value format).
 std::string EncodeObject(const quorum::Object& object);

@@ -34,6 +34,9 @@
 namespace shoal::wire {
 namespace {
 
+// The key hash every context in these tests is bound to.
+constexpr uint64_t kCtxKeyHash = 0x1234abcd5678ef00ull;
+
 namespace sc = ::shoal::wire::schema;
 using quorum::Dot;
 using quorum::Object;
@@ -146,6 +149,7 @@ void ExpectSame(const Object& a, const Object& b) {
 }
 void ExpectSame(const GetReply& a, const GetReply& b) {
   ExpectSame(a.object, b.object);
+  CHECK(a.context == b.context);
 }
 void ExpectSame(const PutRequest& a, const PutRequest& b) {
   CHECK(a.key == b.key);
@@ -250,7 +254,7 @@ PutRequest SamplePut() {
   PutRequest p;
   p.key = kBinaryKey;
   p.value = std::string("v\0\xff", 3);
-  p.context = EncodeContext(SampleObject().vv);
+  p.context = EncodeContext(SampleObject().vv, kCtxKeyHash);
   p.w = 3;
   p.timeout_ms = 2500;
   return p;
@@ -273,17 +277,19 @@ std::vector<Message> SampleMessages() {
   }
   out.push_back({0, GetRequest{kBinaryKey, 2, 1500, true}});
   out.push_back({4, GetRequest{"k", 0, 0, false}});
-  out.push_back({5, GetReply{SampleObject()}});
+  out.push_back({5, GetReply{SampleObject(),
+                             EncodeContext(SampleObject().vv, kCtxKeyHash)}});
   out.push_back({6, GetReply{Object{}}});
   out.push_back({7, SamplePut()});
   {
     PutRequest del;
     del.key = "gone";
     del.is_delete = true;
-    del.context = EncodeContext(VersionVector::FromEntries({{3, 1}}));
+    del.context =
+        EncodeContext(VersionVector::FromEntries({{3, 1}}), kCtxKeyHash);
     out.push_back({8, del});
   }
-  out.push_back({9, PutReply{EncodeContext(SampleObject().vv)}});
+  out.push_back({9, PutReply{EncodeContext(SampleObject().vv, kCtxKeyHash)}});
   out.push_back({10, PutReply{""}});
   out.push_back({11, Hello{"node-a", kProtocolVersion}});
   out.push_back({12, ReadRequest{kBinaryKey}});
@@ -386,9 +392,12 @@ std::string StoredObject(const std::vector<Dot>& vv,
                      bytes.size());
 }
 
-std::string PackedContext(const std::vector<Dot>& vv) {
+std::string PackedContext(const std::vector<Dot>& vv,
+                          uint64_t key_hash = kCtxKeyHash) {
   capnp::MallocMessageBuilder builder;
-  auto list = builder.initRoot<sc::Context>().initVv(vv.size());
+  auto root = builder.initRoot<sc::Context>();
+  root.setKeyHash(key_hash);
+  auto list = root.initVv(vv.size());
   for (size_t i = 0; i < vv.size(); ++i) {
     SetDot(list[i], vv[i].actor, vv[i].counter);
   }
@@ -937,7 +946,7 @@ const std::string kContextError = "context is not a valid shoal context";
 void ExpectBadContext(std::string_view bytes) {
   Result<VersionVector> r = Status(Code::kInternal, "not run");
   try {
-    r = DecodeContext(bytes);
+    r = DecodeContext(bytes, kCtxKeyHash);
   } catch (...) {
     FAIL("an exception escaped DecodeContext");
   }
@@ -957,24 +966,25 @@ TEST_CASE("contexts round-trip") {
       SampleObject().vv,
   };
   for (const VersionVector& vv : vvs) {
-    const std::string bytes = EncodeContext(vv);
+    const std::string bytes = EncodeContext(vv, kCtxKeyHash);
     CHECK_FALSE(bytes.empty());
-    auto r = DecodeContext(bytes);
+    auto r = DecodeContext(bytes, kCtxKeyHash);
     REQUIRE_MESSAGE(r.ok(), r.status().ToString());
     CHECK(r.value() == vv);
   }
   // Packed: a three-actor context stays small.
-  CHECK(EncodeContext(VersionVector::FromEntries({{1, 1}, {2, 2}, {3, 3}}))
+  CHECK(EncodeContext(VersionVector::FromEntries({{1, 1}, {2, 2}, {3, 3}}),
+                      kCtxKeyHash)
             .size() < 64);
 }
 
 TEST_CASE("an empty context is empty bytes, both ways") {
-  CHECK(EncodeContext(VersionVector()).empty());
-  auto r = DecodeContext("");
+  CHECK(EncodeContext(VersionVector(), kCtxKeyHash).empty());
+  auto r = DecodeContext("", kCtxKeyHash);
   REQUIRE(r.ok());
   CHECK(r->empty());
   // A well-formed context message with no entries is empty too.
-  auto r2 = DecodeContext(PackedContext({}));
+  auto r2 = DecodeContext(PackedContext({}), kCtxKeyHash);
   REQUIRE(r2.ok());
   CHECK(r2->empty());
 }
@@ -993,7 +1003,7 @@ TEST_CASE("garbage contexts are invalid arguments") {
 }
 
 TEST_CASE("truncated contexts are invalid arguments") {
-  const std::string good = EncodeContext(SampleObject().vv);
+  const std::string good = EncodeContext(SampleObject().vv, kCtxKeyHash);
   for (size_t cut = 1; cut < good.size(); ++cut) {
     CAPTURE(cut);
     ExpectBadContext(std::string_view(good).substr(0, cut));
@@ -1001,24 +1011,35 @@ TEST_CASE("truncated contexts are invalid arguments") {
 }
 
 TEST_CASE("a context with bytes after the message is invalid") {
-  const std::string good = EncodeContext(SampleObject().vv);
+  const std::string good = EncodeContext(SampleObject().vv, kCtxKeyHash);
   ExpectBadContext(good + '\0');
   ExpectBadContext(good + "x");
   ExpectBadContext(good + good);
 }
 
 TEST_CASE("base64 text passed as a context is invalid") {
-  const std::string good = EncodeContext(SampleObject().vv);
+  const std::string good = EncodeContext(SampleObject().vv, kCtxKeyHash);
   ExpectBadContext(Base64(good));
-  ExpectBadContext(Base64(EncodeContext(VersionVector::FromEntries({{1, 1}}))));
+  ExpectBadContext(
+      Base64(EncodeContext(VersionVector::FromEntries({{1, 1}}), kCtxKeyHash)));
   ExpectBadContext("AAAAAAEAAAA=");
   ExpectBadContext("g2wAAAABaAJtAAAACGEAAAAAYQFqag==");
   ExpectBadContext("not a context");
 }
 
+TEST_CASE("a context read from another key is refused") {
+  const std::string other = EncodeContext(SampleObject().vv, kCtxKeyHash + 1);
+  auto r = DecodeContext(other, kCtxKeyHash);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == Code::kInvalidArgument);
+  CHECK(r.status().message().find("read from another key") !=
+        std::string::npos);
+  CHECK(DecodeContext(other, kCtxKeyHash + 1).ok());
+}
+
 TEST_CASE("contexts that break the version-vector rules are invalid") {
   // The helper builds a valid context when given one.
-  auto ok = DecodeContext(PackedContext({{1, 1}, {2, 5}}));
+  auto ok = DecodeContext(PackedContext({{1, 1}, {2, 5}}), kCtxKeyHash);
   REQUIRE(ok.ok());
   CHECK(ok.value() == VersionVector::FromEntries({{1, 1}, {2, 5}}));
 

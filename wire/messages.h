@@ -29,6 +29,7 @@ struct GetRequest {
 };
 struct GetReply {
   quorum::Object object;  // merged; not found = no live sibling
+  std::string context;    // packed Context bound to the key; "" if none
 };
 struct PutRequest {
   std::string key;

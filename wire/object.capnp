@@ -24,5 +24,6 @@ struct Object {
 # A client context: the version vector a get returned, opaque to clients.
 # Serialized *packed* (doc/wire.md) so it stays short in base64.
 struct Context {
-  vv @0 :List(Dot);  # sorted by actor, counters >= 1, no duplicate actors
+  vv @0 :List(Dot);    # sorted by actor, counters >= 1, no duplicate actors
+  keyHash @1 :UInt64;  # XXH3-64 of the key the context was read from
 }

@@ -1,0 +1,713 @@
+#include "quorum/coordinator.h"
+
+#include <doctest/doctest.h>
+
+#include <boost/asio.hpp>
+#include <chrono>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+// Coordinators driven through an in-memory ReplicaClient: every replica is a
+// std::map on one io_context the test runs to completion, so "slow", "never
+// answers" and "unreachable" are deterministic (steady_timers, no threads).
+
+namespace shoal::quorum {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using ring::NodeIndex;
+using F = CoordinatorObserver::Freshness;
+
+constexpr int64_t kWrittenAt = 1'700'000'000'000;
+
+// How a replica answers the calls addressed to it.
+enum class Mode {
+  kImmediate,    // answers at once
+  kDelayed,      // answers after `delay`
+  kUnreachable,  // kUnavailable at once, nothing applied
+  kSilent,       // never answers: kTimeout at the deadline, nothing applied
+};
+
+struct Replica {
+  ActorId actor = 0;
+  std::map<std::string, Object> store;
+  Mode mode = Mode::kImmediate;
+  std::chrono::milliseconds delay{0};
+  bool up = true;  // what IsUp() reports (independent of `mode`)
+  std::optional<Clock::time_point> last_write_at;
+};
+
+class Cluster;
+
+// One node's view of the cluster: self() is that node.
+class FakeReplicas final : public ReplicaClient {
+ public:
+  FakeReplicas(Cluster& cluster, NodeIndex self)
+      : cluster_(cluster), self_(self) {}
+
+  NodeIndex self() const override { return self_; }
+  bool IsUp(NodeIndex node) const override;
+  Awaitable<Result<Object>> Read(NodeIndex node, const std::string& key,
+                                 const ring::KeyLocation& loc,
+                                 Deadline deadline) override;
+  Awaitable<Status> Replicate(NodeIndex node, const std::string& key,
+                              const ring::KeyLocation& loc,
+                              const Object& object, Deadline deadline) override;
+  Awaitable<Result<Object>> CoordinateLocally(const PutArgs& args) override;
+  Awaitable<Result<VersionVector>> ForwardPut(NodeIndex node,
+                                              const PutArgs& args) override;
+
+ private:
+  Cluster& cluster_;
+  NodeIndex self_;
+};
+
+ring::Ring MakeRing(size_t members, uint32_t partitions) {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < members; ++i) names.push_back("n" + std::to_string(i));
+  auto r = ring::Ring::Create(
+      std::move(names), ring::RingOptions{.partitions = partitions, .n = 3});
+  REQUIRE(r.ok());
+  return std::move(r).value();
+}
+
+class Cluster {
+ public:
+  explicit Cluster(size_t members = 5, uint32_t partitions = 64)
+      : ring(MakeRing(members, partitions)), nodes(members) {
+    for (size_t i = 0; i < members; ++i) {
+      nodes[i].actor = 100 + i;
+      clients.push_back(
+          std::make_unique<FakeReplicas>(*this, static_cast<NodeIndex>(i)));
+      coordinators.push_back(
+          std::make_unique<Coordinator>(*clients.back(), ring));
+    }
+  }
+
+  // Waits as `node`'s mode says; OK when the call goes through.
+  Awaitable<Status> Gate(NodeIndex node, Deadline deadline) {
+    const Replica& r = nodes[node];
+    if (r.mode == Mode::kUnreachable) {
+      Status st(Code::kUnavailable,
+                "n" + std::to_string(node) + " unreachable");
+      co_return st;
+    }
+    if (r.mode == Mode::kSilent) {
+      asio::steady_timer t(io, deadline);
+      co_await t.async_wait(asio::use_awaitable);
+      Status st(Code::kTimeout, "n" + std::to_string(node) + " did not answer");
+      co_return st;
+    }
+    if (r.mode == Mode::kDelayed) {
+      asio::steady_timer t(io, r.delay);
+      co_await t.async_wait(asio::use_awaitable);
+    }
+    co_return Status::Ok();
+  }
+
+  Object Stored(NodeIndex node, const std::string& key) const {
+    auto it = nodes[node].store.find(key);
+    return it == nodes[node].store.end() ? Object{} : it->second;
+  }
+  bool Holds(NodeIndex node, const std::string& key) const {
+    return nodes[node].store.count(key) != 0;
+  }
+  void Store(NodeIndex node, const std::string& key, Object obj) {
+    nodes[node].store[key] = std::move(obj);
+    nodes[node].last_write_at = Clock::now();
+  }
+
+  // First key ("key-<i>") whose primaries satisfy `pred`.
+  std::string KeyWhere(
+      const std::function<bool(const std::vector<NodeIndex>&)>& pred) const {
+    for (int i = 0; i < 100000; ++i) {
+      std::string key = "key-" + std::to_string(i);
+      if (pred(ring.Primaries(ring.Locate(key).partition))) return key;
+    }
+    FAIL("no key satisfies the predicate");
+    return {};
+  }
+  std::vector<NodeIndex> PrimariesOf(const std::string& key) const {
+    return ring.Primaries(ring.Locate(key).partition);
+  }
+
+  asio::io_context io;
+  ring::Ring ring;
+  std::vector<Replica> nodes;
+  std::vector<std::unique_ptr<FakeReplicas>> clients;
+  std::vector<std::unique_ptr<Coordinator>> coordinators;
+  std::vector<NodeIndex> forwarded;  // ForwardPut targets, in call order
+  std::map<NodeIndex, Status> forward_script;  // canned ForwardPut answers
+};
+
+bool FakeReplicas::IsUp(NodeIndex node) const {
+  return node == self_ || cluster_.nodes[node].up;
+}
+
+Awaitable<Result<Object>> FakeReplicas::Read(NodeIndex node,
+                                             const std::string& key,
+                                             const ring::KeyLocation& loc,
+                                             Deadline deadline) {
+  Status gate = co_await cluster_.Gate(node, deadline);
+  if (!gate.ok()) co_return gate;
+  co_return cluster_.Stored(node, key);
+}
+
+Awaitable<Status> FakeReplicas::Replicate(NodeIndex node,
+                                          const std::string& key,
+                                          const ring::KeyLocation& loc,
+                                          const Object& object,
+                                          Deadline deadline) {
+  Status gate = co_await cluster_.Gate(node, deadline);
+  if (!gate.ok()) co_return gate;
+  cluster_.Store(node, key, Sync(cluster_.Stored(node, key), object));
+  co_return Status::Ok();
+}
+
+Awaitable<Result<Object>> FakeReplicas::CoordinateLocally(const PutArgs& args) {
+  Object obj = NewWrite(cluster_.Stored(self_, args.key), args.context,
+                        cluster_.nodes[self_].actor, args.value, kWrittenAt);
+  cluster_.Store(self_, args.key, obj);
+  co_return obj;
+}
+
+Awaitable<Result<VersionVector>> FakeReplicas::ForwardPut(NodeIndex node,
+                                                          const PutArgs& args) {
+  cluster_.forwarded.push_back(node);
+  if (auto it = cluster_.forward_script.find(node);
+      it != cluster_.forward_script.end()) {
+    Status canned = it->second;
+    co_return canned;
+  }
+  Status gate = co_await cluster_.Gate(node, args.deadline);
+  if (!gate.ok()) co_return gate;
+  PutArgs copy = args;
+  auto r = co_await cluster_.coordinators[node]->CoordinatePut(std::move(copy));
+  co_return r;
+}
+
+struct RecordingObserver final : CoordinatorObserver {
+  void ReplicaFreshness(Freshness f) override { ++freshness[f]; }
+  void ReadRepairSent(bool ok) override {
+    ++(ok ? repairs_ok : repairs_failed);
+  }
+  int count(Freshness f) const {
+    auto it = freshness.find(f);
+    return it == freshness.end() ? 0 : it->second;
+  }
+  std::map<Freshness, int> freshness;
+  int repairs_ok = 0;
+  int repairs_failed = 0;
+};
+
+// A coordinator call's answer and when it arrived.
+template <typename T>
+struct Answer {
+  std::optional<Result<T>> result;
+  Clock::time_point at;
+  const Result<T>& operator*() const { return *result; }
+  const Result<T>* operator->() const { return &*result; }
+};
+
+template <typename T>
+Awaitable<void> Capture(Awaitable<Result<T>> op, Answer<T>* out,
+                        std::function<void()> on_answer) {
+  auto r = co_await std::move(op);
+  out->at = Clock::now();
+  out->result.emplace(std::move(r));
+  if (on_answer) on_answer();
+}
+
+// Starts `op`, runs the io_context until every task (including the replica
+// tasks that outlive the answer) has finished.
+template <typename T>
+Answer<T> RunToEnd(Cluster& c, Awaitable<Result<T>> op,
+                   std::function<void()> on_answer = {}) {
+  Answer<T> answer;
+  asio::co_spawn(c.io, Capture(std::move(op), &answer, std::move(on_answer)),
+                 [](std::exception_ptr e) {
+                   if (e) std::rethrow_exception(e);
+                 });
+  c.io.run();
+  c.io.restart();
+  REQUIRE(answer.result.has_value());
+  return answer;
+}
+
+PutArgs MakePut(const Cluster& c, const std::string& key,
+                std::optional<std::string> value, uint32_t w,
+                std::chrono::milliseconds timeout = 5s) {
+  PutArgs a;
+  a.key = key;
+  a.loc = c.ring.Locate(key);
+  a.value = std::move(value);
+  a.w = w;
+  a.timeout_ms = static_cast<uint32_t>(timeout.count());
+  a.deadline = Clock::now() + timeout;
+  return a;
+}
+
+GetArgs MakeGet(const Cluster& c, const std::string& key, uint32_t r,
+                std::chrono::milliseconds timeout = 5s) {
+  GetArgs a;
+  a.key = key;
+  a.loc = c.ring.Locate(key);
+  a.r = r;
+  a.deadline = Clock::now() + timeout;
+  return a;
+}
+
+bool Contains(const std::vector<NodeIndex>& v, NodeIndex x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+// The primaries of `key` other than `self`, in preference order.
+std::vector<NodeIndex> Others(const Cluster& c, const std::string& key,
+                              NodeIndex self) {
+  std::vector<NodeIndex> out;
+  for (NodeIndex p : c.PrimariesOf(key)) {
+    if (p != self) out.push_back(p);
+  }
+  return out;
+}
+
+std::string KeyWithPrimary(const Cluster& c, NodeIndex self) {
+  return c.KeyWhere([&](const auto& p) { return Contains(p, self); });
+}
+std::string KeyWithoutPrimary(const Cluster& c, NodeIndex self) {
+  return c.KeyWhere([&](const auto& p) { return !Contains(p, self); });
+}
+
+Object Write(const Object& base, ActorId actor, const std::string& value) {
+  return NewWrite(base, base.vv, actor, value, kWrittenAt);
+}
+
+std::vector<std::string> LiveValues(const Object& o) {
+  std::vector<std::string> out;
+  for (const Sibling* s : o.LiveSiblings()) out.push_back(s->value);
+  return out;
+}
+
+// ---------------------------------------------------------------- puts
+
+TEST_CASE(
+    "put w=2, all healthy: answers with the new dot; slower replicas "
+    "finish after the answer") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  const auto others = Others(c, key, self);
+  REQUIRE(others.size() == 2);
+  c.nodes[others[1]].mode = Mode::kDelayed;
+  c.nodes[others[1]].delay = 30ms;
+
+  bool slow_held_at_answer = true;
+  const auto start = Clock::now();
+  auto ans = RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, "v1", 2)),
+                      [&] { slow_held_at_answer = c.Holds(others[1], key); });
+
+  REQUIRE(ans->ok());
+  const Dot dot{c.nodes[self].actor, 1};
+  CHECK(ans->value().Covers(dot));
+  CHECK(ans->value() == c.Stored(self, key).vv);
+  CHECK(ans.at - start < 30ms);
+  CHECK_FALSE(slow_held_at_answer);
+  CHECK(c.forwarded.empty());  // self is a primary: coordinated here
+
+  for (NodeIndex p : c.PrimariesOf(key)) {
+    CAPTURE(p);
+    REQUIRE(c.Holds(p, key));
+    const Object o = c.Stored(p, key);
+    CHECK(o.HasDot(dot));
+    CHECK(LiveValues(o) == std::vector<std::string>{"v1"});
+    CHECK(o.SameCausalState(c.Stored(self, key)));
+  }
+  for (NodeIndex n = 0; n < c.nodes.size(); ++n) {
+    if (!Contains(c.PrimariesOf(key), n)) CHECK_FALSE(c.Holds(n, key));
+  }
+}
+
+TEST_CASE("put w=3 with one replica unreachable fails with the exact count") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  const auto others = Others(c, key, self);
+
+  SUBCASE("the other replica immediate") {
+    c.nodes[others[0]].mode = Mode::kUnreachable;
+  }
+  SUBCASE("the other replica slow: the answer waits for its ack") {
+    c.nodes[others[0]].mode = Mode::kDelayed;
+    c.nodes[others[0]].delay = 50ms;
+    c.nodes[others[1]].mode = Mode::kUnreachable;
+  }
+  const auto start = Clock::now();
+  auto ans = RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, "v", 3)));
+
+  REQUIRE_FALSE(ans->ok());
+  const Status& st = ans->status();
+  CHECK(st.code() == Code::kUnavailable);
+  REQUIRE(st.quorum().has_value());
+  CHECK(st.quorum()->acked == 2);
+  CHECK(st.quorum()->required == 3);
+  CHECK(st.quorum()->contacted == 3);
+  CHECK(st.quorum()->maybe_applied);
+  CHECK(st.message().find("put failed") != std::string::npos);
+  CHECK(st.message().find("2 of 3") != std::string::npos);
+  CHECK(st.message().find("w=3") != std::string::npos);
+  if (c.nodes[others[0]].mode == Mode::kDelayed) {
+    CHECK(ans.at - start >= 50ms);
+  }
+  // The write stands where it was applied ("may have been applied").
+  CHECK(c.Holds(self, key));
+}
+
+TEST_CASE("put w=2 with two silent replicas times out at the deadline") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  for (NodeIndex p : Others(c, key, self)) c.nodes[p].mode = Mode::kSilent;
+
+  const auto start = Clock::now();
+  auto ans =
+      RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, "v", 2, 100ms)));
+
+  REQUIRE_FALSE(ans->ok());
+  const Status& st = ans->status();
+  CHECK(st.code() == Code::kTimeout);
+  CHECK(ans.at - start >= 100ms);
+  CHECK(ans.at - start < 2s);
+  REQUIRE(st.quorum().has_value());
+  CHECK(st.quorum()->acked == 1);
+  CHECK(st.quorum()->required == 2);
+  CHECK(st.quorum()->contacted == 3);
+  CHECK(st.quorum()->maybe_applied);
+  CHECK(st.message().find("timed out") != std::string::npos);
+  CHECK(st.message().find("1 of 3") != std::string::npos);
+}
+
+TEST_CASE(
+    "put w=2: answers on the fast ack; the delayed replica still "
+    "applies it afterwards") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  const auto others = Others(c, key, self);
+  const NodeIndex slow = others[0];
+  c.nodes[slow].mode = Mode::kDelayed;
+  c.nodes[slow].delay = 200ms;
+
+  bool slow_held_at_answer = true;
+  const auto start = Clock::now();
+  auto ans = RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, "v", 2)),
+                      [&] { slow_held_at_answer = c.Holds(slow, key); });
+
+  REQUIRE(ans->ok());
+  CHECK_FALSE(slow_held_at_answer);
+  CHECK(ans.at - start < 200ms);
+  REQUIRE(c.nodes[slow].last_write_at.has_value());
+  CHECK(*c.nodes[slow].last_write_at > ans.at);
+  CHECK(*c.nodes[slow].last_write_at - start >= 200ms);
+  REQUIRE(c.Holds(slow, key));
+  CHECK(c.Stored(slow, key).SameCausalState(c.Stored(self, key)));
+  CHECK(c.Stored(others[1], key).SameCausalState(c.Stored(self, key)));
+}
+
+// ---------------------------------------------------------------- routing
+
+TEST_CASE("put routing from a node that is not a primary") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithoutPrimary(c, self);
+  const auto p = c.PrimariesOf(key);
+  REQUIRE(p.size() == 3);
+  const uint32_t w = 2;
+
+  // The dot the answer must cover: written by the primary that coordinated.
+  auto expect_coordinated_by = [&](const Answer<VersionVector>& ans,
+                                   NodeIndex coordinator) {
+    REQUIRE(ans->ok());
+    CHECK(ans->value().Covers(Dot{c.nodes[coordinator].actor, 1}));
+    CHECK(ans->value().size() == 1);
+    CHECK(c.Stored(coordinator, key).vv == ans->value());
+    CHECK_FALSE(c.Holds(self, key));
+  };
+
+  SUBCASE("forwards to the first primary") {
+    auto ans = RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, "v", w)));
+    CHECK(c.forwarded == std::vector<NodeIndex>{p[0]});
+    expect_coordinated_by(ans, p[0]);
+    for (NodeIndex n : p) CHECK(c.Holds(n, key));
+  }
+  SUBCASE("an unreachable primary is skipped for the next") {
+    c.nodes[p[0]].mode = Mode::kUnreachable;
+    auto ans = RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, "v", w)));
+    CHECK(c.forwarded == std::vector<NodeIndex>{p[0], p[1]});
+    expect_coordinated_by(ans, p[1]);
+  }
+  SUBCASE("a primary believed down is tried after the ones believed up") {
+    c.nodes[p[0]].up = false;  // stale: it is actually reachable
+    auto ans = RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, "v", w)));
+    CHECK(c.forwarded == std::vector<NodeIndex>{p[1]});
+    expect_coordinated_by(ans, p[1]);
+  }
+  SUBCASE("a primary believed down is still tried last") {
+    c.nodes[p[0]].up = false;
+    c.nodes[p[1]].mode = Mode::kUnreachable;
+    c.nodes[p[2]].mode = Mode::kUnreachable;
+    auto ans = RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, "v", 1)));
+    CHECK(c.forwarded == std::vector<NodeIndex>{p[1], p[2], p[0]});
+    expect_coordinated_by(ans, p[0]);
+  }
+  SUBCASE("no primary reachable") {
+    for (NodeIndex n : p) c.nodes[n].mode = Mode::kUnreachable;
+    c.nodes[p[1]].up = false;
+    auto ans = RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, "v", w)));
+    CHECK(c.forwarded == std::vector<NodeIndex>{p[0], p[2], p[1]});
+    REQUIRE_FALSE(ans->ok());
+    CHECK(ans->status().code() == Code::kUnavailable);
+    CHECK(ans->status().message().find("put failed: no primary") !=
+          std::string::npos);
+    REQUIRE(ans->status().quorum().has_value());
+    CHECK(ans->status().quorum()->acked == 0);
+    CHECK(ans->status().quorum()->required == w);
+    CHECK_FALSE(ans->status().quorum()->maybe_applied);
+    for (NodeIndex n = 0; n < c.nodes.size(); ++n) CHECK_FALSE(c.Holds(n, key));
+  }
+  SUBCASE("a coordinator's quorum failure is final (canned)") {
+    Status failed(Code::kUnavailable, "put failed: 1 of 3 replicas acked");
+    failed.WithQuorum(QuorumInfo{
+        .acked = 1, .required = 2, .contacted = 3, .maybe_applied = true});
+    c.forward_script.emplace(p[0], failed);
+    auto ans = RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, "v", w)));
+    CHECK(c.forwarded == std::vector<NodeIndex>{p[0]});
+    REQUIRE_FALSE(ans->ok());
+    CHECK(ans->status().code() == Code::kUnavailable);
+    CHECK(ans->status().message() == failed.message());
+    REQUIRE(ans->status().quorum().has_value());
+    CHECK(ans->status().quorum()->acked == 1);
+    CHECK(ans->status().quorum()->maybe_applied);
+  }
+  SUBCASE("a coordinator's quorum failure is final (real coordinator)") {
+    c.nodes[p[2]].mode = Mode::kUnreachable;
+    auto ans = RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, "v", 3)));
+    CHECK(c.forwarded == std::vector<NodeIndex>{p[0]});
+    REQUIRE_FALSE(ans->ok());
+    CHECK(ans->status().code() == Code::kUnavailable);
+    REQUIRE(ans->status().quorum().has_value());
+    CHECK(ans->status().quorum()->acked == 2);
+    CHECK(ans->status().quorum()->contacted == 3);
+    // Not coordinated a second time: only p[0]'s dot exists anywhere.
+    CHECK(c.Stored(p[1], key).vv.size() == 1);
+    CHECK(c.Stored(p[1], key).HasDot(Dot{c.nodes[p[0]].actor, 1}));
+  }
+  SUBCASE("a forward that times out is final") {
+    c.nodes[p[0]].mode = Mode::kSilent;
+    auto ans =
+        RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, "v", w, 100ms)));
+    CHECK(c.forwarded == std::vector<NodeIndex>{p[0]});
+    REQUIRE_FALSE(ans->ok());
+    CHECK(ans->status().code() == Code::kTimeout);
+    CHECK_FALSE(c.Holds(p[1], key));
+  }
+  SUBCASE("a canned kTimeout is final") {
+    c.forward_script.emplace(p[0], Status(Code::kTimeout, "forward timed out"));
+    auto ans = RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, "v", w)));
+    CHECK(c.forwarded == std::vector<NodeIndex>{p[0]});
+    REQUIRE_FALSE(ans->ok());
+    CHECK(ans->status().code() == Code::kTimeout);
+  }
+}
+
+// ---------------------------------------------------------------- deletes
+
+TEST_CASE("delete stores a tombstone") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+
+  auto put = RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, "v", 3)));
+  REQUIRE(put->ok());
+
+  PutArgs del = MakePut(c, key, std::nullopt, 3);
+  del.context = put->value();
+  auto ans = RunToEnd(c, c.coordinators[self]->Put(std::move(del)));
+  REQUIRE(ans->ok());
+  CHECK(ans->value().Covers(Dot{c.nodes[self].actor, 2}));
+  for (NodeIndex p : c.PrimariesOf(key)) {
+    CAPTURE(p);
+    const Object o = c.Stored(p, key);
+    REQUIRE(o.siblings.size() == 1);  // the value it covered is gone
+    CHECK(o.siblings[0].tombstone);
+    CHECK(o.siblings[0].dot == Dot{c.nodes[self].actor, 2});
+    CHECK_FALSE(o.Found());
+  }
+}
+
+TEST_CASE("a blind delete of a missing key stores a tombstone too") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  auto ans =
+      RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, std::nullopt, 2)));
+  REQUIRE(ans->ok());
+  for (NodeIndex p : c.PrimariesOf(key)) {
+    const Object o = c.Stored(p, key);
+    REQUIRE(o.siblings.size() == 1);
+    CHECK(o.siblings[0].tombstone);
+  }
+}
+
+TEST_CASE("a failed delete says \"delete failed\"") {
+  Cluster c;
+  SUBCASE("quorum not met") {
+    const NodeIndex self = 0;
+    const std::string key = KeyWithPrimary(c, self);
+    c.nodes[Others(c, key, self)[0]].mode = Mode::kUnreachable;
+    auto ans = RunToEnd(
+        c, c.coordinators[self]->Put(MakePut(c, key, std::nullopt, 3)));
+    REQUIRE_FALSE(ans->ok());
+    CHECK(ans->status().code() == Code::kUnavailable);
+    CHECK(ans->status().message().find("delete failed") != std::string::npos);
+    CHECK(ans->status().message().find("2 of 3") != std::string::npos);
+    CHECK(ans->status().message().find("put") == std::string::npos);
+  }
+  SUBCASE("no primary reachable to coordinate it") {
+    const NodeIndex self = 0;
+    const std::string key = KeyWithoutPrimary(c, self);
+    for (NodeIndex p : c.PrimariesOf(key)) c.nodes[p].mode = Mode::kUnreachable;
+    auto ans = RunToEnd(
+        c, c.coordinators[self]->Put(MakePut(c, key, std::nullopt, 2)));
+    REQUIRE_FALSE(ans->ok());
+    CHECK(ans->status().message().find("delete failed") != std::string::npos);
+  }
+}
+
+// ---------------------------------------------------------------- gets
+
+TEST_CASE("get r=2 merges the first two replies, siblings included") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  const auto others = Others(c, key, self);
+  // Three divergent writes, one per replica; the third replica is slow.
+  c.Store(self, key, Write(Object{}, 900, "a"));
+  c.Store(others[0], key, Write(Object{}, 901, "b"));
+  c.Store(others[1], key, Write(Object{}, 902, "c"));
+  c.nodes[others[1]].mode = Mode::kDelayed;
+  c.nodes[others[1]].delay = 100ms;
+
+  auto ans = RunToEnd(c, c.coordinators[self]->Get(MakeGet(c, key, 2)));
+  REQUIRE(ans->ok());
+  CHECK(LiveValues(ans->value()) == std::vector<std::string>{"a", "b"});
+  CHECK(ans->value().vv ==
+        VersionVector::FromEntries({Dot{900, 1}, Dot{901, 1}}));
+  // Read repair then spreads all three siblings.
+  for (NodeIndex p : c.PrimariesOf(key)) {
+    CAPTURE(p);
+    CHECK(LiveValues(c.Stored(p, key)) ==
+          std::vector<std::string>{"a", "b", "c"});
+  }
+}
+
+TEST_CASE("get of a missing key is an empty object, not an error") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  RecordingObserver obs;
+  Coordinator coord(*c.clients[self], c.ring, &obs);
+  auto ans = RunToEnd(c, coord.Get(MakeGet(c, key, 2)));
+  REQUIRE(ans->ok());
+  CHECK(ans->value().vv.empty());
+  CHECK(ans->value().siblings.empty());
+  CHECK_FALSE(ans->value().Found());
+  CHECK(obs.repairs_ok + obs.repairs_failed == 0);
+  for (NodeIndex n = 0; n < c.nodes.size(); ++n) CHECK_FALSE(c.Holds(n, key));
+}
+
+TEST_CASE("get r=3 with one replica unreachable fails with the exact count") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  const auto others = Others(c, key, self);
+  for (NodeIndex p : c.PrimariesOf(key)) c.Store(p, key, Write({}, 900, "v"));
+  c.nodes[others[0]].mode = Mode::kUnreachable;
+  c.nodes[others[1]].mode = Mode::kDelayed;  // its reply must still count
+  c.nodes[others[1]].delay = 50ms;
+
+  auto ans = RunToEnd(c, c.coordinators[self]->Get(MakeGet(c, key, 3)));
+  REQUIRE_FALSE(ans->ok());
+  const Status& st = ans->status();
+  CHECK(st.code() == Code::kUnavailable);
+  REQUIRE(st.quorum().has_value());
+  CHECK(st.quorum()->acked == 2);
+  CHECK(st.quorum()->required == 3);
+  CHECK(st.quorum()->contacted == 3);
+  CHECK_FALSE(st.quorum()->maybe_applied);
+  CHECK(st.message().find("2 of 3") != std::string::npos);
+  CHECK(st.message().find("r=3") != std::string::npos);
+}
+
+// ---------------------------------------------------------------- read repair
+
+TEST_CASE("read repair brings stale and missing replicas up to date") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  const auto p = c.PrimariesOf(key);
+  const Object v1 = Write(Object{}, 900, "v1");
+  const Object v2 = Write(v1, 900, "v2");
+  RecordingObserver obs;
+  Coordinator coord(*c.clients[self], c.ring, &obs);
+
+  SUBCASE("one current, one stale, one missing") {
+    c.Store(p[0], key, v2);
+    c.Store(p[1], key, v1);
+    // p[2] holds nothing.
+    auto ans = RunToEnd(c, coord.Get(MakeGet(c, key, 2)));
+    REQUIRE(ans->ok());
+    for (NodeIndex n : p) {
+      CAPTURE(n);
+      REQUIRE(c.Holds(n, key));
+      CHECK(c.Stored(n, key).SameCausalState(v2));
+    }
+    CHECK(obs.count(F::kCurrent) == 1);
+    CHECK(obs.count(F::kStale) == 1);
+    CHECK(obs.count(F::kMissing) == 1);
+    CHECK(obs.repairs_ok == 2);
+    CHECK(obs.repairs_failed == 0);
+  }
+  SUBCASE("all current: no repair") {
+    for (NodeIndex n : p) c.Store(n, key, v2);
+    auto ans = RunToEnd(c, coord.Get(MakeGet(c, key, 2)));
+    REQUIRE(ans->ok());
+    CHECK(ans->value().SameCausalState(v2));
+    CHECK(obs.count(F::kCurrent) == 3);
+    CHECK(obs.count(F::kStale) == 0);
+    CHECK(obs.count(F::kMissing) == 0);
+    CHECK(obs.repairs_ok + obs.repairs_failed == 0);
+  }
+  SUBCASE("an unreachable replica is neither classified nor repaired") {
+    c.Store(p[0], key, v2);
+    c.Store(p[1], key, v1);
+    c.nodes[p[2]].mode = Mode::kUnreachable;
+    auto ans = RunToEnd(c, coord.Get(MakeGet(c, key, 2)));
+    REQUIRE(ans->ok());
+    CHECK(c.Stored(p[1], key).SameCausalState(v2));
+    CHECK_FALSE(c.Holds(p[2], key));
+    CHECK(obs.count(F::kCurrent) == 1);
+    CHECK(obs.count(F::kStale) == 1);
+    CHECK(obs.count(F::kMissing) == 0);
+    CHECK(obs.repairs_ok == 1);
+  }
+}
+
+}  // namespace
+}  // namespace shoal::quorum

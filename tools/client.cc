@@ -1,0 +1,108 @@
+// Client: one RpcChannel, one request per call. The node enforces the real
+// request deadline (timeout_ms travels in the request); the channel's
+// deadline adds a second of slack so that the node's own timeout error,
+// which carries quorum details, normally arrives before ours fires.
+#include "tools/client.h"
+
+#include <utility>
+#include <variant>
+
+#include "wire/codec.h"
+
+namespace shoal::tools {
+namespace {
+
+constexpr uint32_t kDefaultTimeoutMs = 2000;
+constexpr std::chrono::milliseconds kDeadlineSlack{1000};
+
+Status UnexpectedReply() { return Status(Code::kInternal, "unexpected reply"); }
+
+wire::RpcChannel::Options ChannelOptions(std::string address) {
+  wire::RpcChannel::Options options;
+  options.address = std::move(address);
+  return options;
+}
+
+}  // namespace
+
+Client::Client(asio::any_io_executor executor, std::string address)
+    : channel_(std::move(executor), ChannelOptions(std::move(address))) {}
+
+wire::Deadline Client::DeadlineFor(uint32_t timeout_ms) const {
+  const uint32_t ms = timeout_ms == 0 ? kDefaultTimeoutMs : timeout_ms;
+  return wire::Clock::now() + std::chrono::milliseconds(ms) + kDeadlineSlack;
+}
+
+Awaitable<Result<GetResult>> Client::Get(std::string key, GetOptions options) {
+  wire::GetRequest request{.key = std::move(key),
+                           .r = options.r,
+                           .timeout_ms = options.timeout_ms,
+                           .local = options.local};
+  const wire::Deadline deadline = DeadlineFor(options.timeout_ms);
+  wire::Body body = std::move(request);
+  Result<wire::Body> reply = co_await channel_.Call(std::move(body), deadline);
+  if (!reply.ok()) co_return reply.status();
+  auto* get = std::get_if<wire::GetReply>(&reply.value());
+  if (get == nullptr) co_return UnexpectedReply();
+  co_return ToGetResult(std::move(*get));
+}
+
+Awaitable<Result<std::string>> Client::Put(std::string key, std::string value,
+                                           PutOptions options) {
+  wire::PutRequest request{.key = std::move(key),
+                           .value = std::move(value),
+                           .is_delete = false,
+                           .context = std::move(options.context),
+                           .w = options.w,
+                           .timeout_ms = options.timeout_ms};
+  const wire::Deadline deadline = DeadlineFor(options.timeout_ms);
+  wire::Body body = std::move(request);
+  Result<wire::Body> reply = co_await channel_.Call(std::move(body), deadline);
+  if (!reply.ok()) co_return reply.status();
+  auto* put = std::get_if<wire::PutReply>(&reply.value());
+  if (put == nullptr) co_return UnexpectedReply();
+  co_return std::move(put->context);
+}
+
+Awaitable<Result<std::string>> Client::Delete(std::string key,
+                                              PutOptions options) {
+  wire::PutRequest request{.key = std::move(key),
+                           .value = {},
+                           .is_delete = true,
+                           .context = std::move(options.context),
+                           .w = options.w,
+                           .timeout_ms = options.timeout_ms};
+  const wire::Deadline deadline = DeadlineFor(options.timeout_ms);
+  wire::Body body = std::move(request);
+  Result<wire::Body> reply = co_await channel_.Call(std::move(body), deadline);
+  if (!reply.ok()) co_return reply.status();
+  auto* put = std::get_if<wire::PutReply>(&reply.value());
+  if (put == nullptr) co_return UnexpectedReply();
+  co_return std::move(put->context);
+}
+
+// StatusRequest carries no timeout (the node answers from local state), so
+// the deadline is exactly `timeout`, without slack.
+Awaitable<Result<wire::StatusReply>> Client::Status(
+    std::chrono::milliseconds timeout) {
+  const wire::Deadline deadline = wire::Clock::now() + timeout;
+  wire::Body body = wire::StatusRequest{};
+  Result<wire::Body> reply = co_await channel_.Call(std::move(body), deadline);
+  if (!reply.ok()) co_return reply.status();
+  auto* status = std::get_if<wire::StatusReply>(&reply.value());
+  if (status == nullptr) co_return UnexpectedReply();
+  co_return std::move(*status);
+}
+
+GetResult ToGetResult(wire::GetReply reply) {
+  GetResult result;
+  result.found = reply.object.Found();
+  for (const quorum::Sibling* sibling : reply.object.LiveSiblings()) {
+    result.values.push_back(*sibling);
+  }
+  result.context = std::move(reply.context);
+  result.object = std::move(reply.object);
+  return result;
+}
+
+}  // namespace shoal::tools

@@ -1,0 +1,68 @@
+// The shoal client library: typed calls to one node over one connection.
+//
+// Used by the CLI (one call, then exit) and by the bench (many concurrent
+// calls over several clients). Calls are multiplexed on the connection, so
+// one Client can carry many in-flight requests.
+//
+// Threads: a Client lives on one io_context thread; not thread-safe.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "quorum/version.h"
+#include "wire/connection.h"
+#include "wire/messages.h"
+
+namespace shoal::tools {
+
+namespace asio = boost::asio;
+using wire::Awaitable;
+
+struct GetOptions {
+  uint32_t r = 0;           // 0 = cluster default
+  uint32_t timeout_ms = 0;  // 0 = node default (2 s)
+  bool local = false;       // diagnostic: the node's own stored copy
+};
+
+struct GetResult {
+  bool found = false;
+  std::vector<quorum::Sibling> values;  // live siblings, dot order
+  std::string context;                  // packed context bytes ("" if none)
+  quorum::Object object;                // everything, incl. tombstones
+};
+
+struct PutOptions {
+  std::string context;  // packed context bytes from a get; "" = blind
+  uint32_t w = 0;
+  uint32_t timeout_ms = 0;
+};
+
+class Client {
+ public:
+  // address: host:port of any node.
+  Client(asio::any_io_executor executor, std::string address);
+
+  Awaitable<Result<GetResult>> Get(std::string key, GetOptions options);
+  // Returns the context after the write.
+  Awaitable<Result<std::string>> Put(std::string key, std::string value,
+                                     PutOptions options);
+  Awaitable<Result<std::string>> Delete(std::string key, PutOptions options);
+  Awaitable<Result<wire::StatusReply>> Status(
+      std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+
+  const std::string& address() const { return channel_.address(); }
+
+ private:
+  wire::Deadline DeadlineFor(uint32_t timeout_ms) const;
+  wire::RpcChannel channel_;
+};
+
+// Turns a GetReply (object and the context the node issued) into a
+// GetResult.
+GetResult ToGetResult(wire::GetReply reply);
+
+}  // namespace shoal::tools

@@ -1,0 +1,214 @@
+// The local ring launcher behind `shoal ring ...`: runs an N-node shoal ring
+// as N shoald processes on 127.0.0.1, all state in one directory D.
+//
+// Layout of D:
+//   D/ring.json        RingState (below): parameters, members, paths, pids
+//   D/ring.lock        flock()ed by every command that changes the ring
+//   D/<name>/node.toml the node's shoald config (node/config.h format)
+//   D/<name>/data/     the node's LMDB data directory
+//   D/<name>/shoald.log   the node's stdout and stderr, appended
+// Node i (1-based) is named "n<i>", listens for clients and peers on
+// 127.0.0.1:(base_port + i) and serves metrics on 127.0.0.1:(base_port + 100
+// + i).
+//
+// Processes: shoald is started with fork + setsid + exec (its own session,
+// so a Ctrl-C in the launching terminal does not reach it), stdin from
+// /dev/null, output appended to its log, working directory D/<name>. A
+// node's state is read from /proc, never trusted from ring.json alone: a pid
+// whose /proc/<pid>/cmdline is not "shoald --config <its node.toml>" counts
+// as stopped, because pids get reused.
+//
+// Thread-safety: a Launcher is used by one thread. Different processes may
+// run launcher commands on the same D concurrently: the mutating ones
+// serialize on D/ring.lock.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+
+namespace shoal::tools {
+
+namespace internal {
+class DirLock;
+}  // namespace internal
+
+// JSON documents keep their keys in insertion order (the documented order).
+using Json = nlohmann::ordered_json;
+
+inline constexpr int kRingStateVersion = 1;
+
+struct RingNode {
+  std::string name;             // "n1"
+  std::string address;          // "127.0.0.1:7101", clients and peers
+  std::string metrics_address;  // "127.0.0.1:7201"
+  std::string data_dir;         // absolute paths from here on
+  std::string config;
+  std::string log;
+  int pid = 0;  // the last process started for it; 0 = none
+  friend bool operator==(const RingNode&, const RingNode&) = default;
+};
+
+// The contents of D/ring.json.
+struct RingState {
+  int version = kRingStateVersion;
+  uint32_t n = 3, w = 2, r = 2;
+  uint32_t partitions = 64;
+  uint32_t base_port = 7100;
+  std::string sync = "periodic";  // storage sync policy of every node
+  std::vector<RingNode> nodes;
+  friend bool operator==(const RingState&, const RingState&) = default;
+};
+
+// The parameters of `shoal ring up`.
+struct RingParams {
+  uint32_t nodes = 5;
+  uint32_t n = 3, w = 2, r = 2;
+  uint32_t partitions = 64;
+  uint32_t base_port = 7100;
+  std::string sync = "periodic";
+  friend bool operator==(const RingParams&, const RingParams&) = default;
+};
+
+// Checks 1 <= nodes <= 100, 1 <= n <= nodes, 1 <= w,r <= n, partitions a
+// power of two in [nodes, 65536], every port in 1..65535, sync one of
+// periodic|always|none. Errors: kInvalidArgument naming the flag(s).
+Status ValidateRingParams(const RingParams& params);
+// "nodes=5 n=3 w=2 r=2 partitions=64 base-port=7100 sync=periodic".
+std::string DescribeRingParams(const RingParams& params);
+
+// The ring `params` describes, laid out in `dir` (absolute). Pids are 0.
+RingState PlanRing(const std::filesystem::path& dir, const RingParams& params);
+RingParams ParamsOf(const RingState& state);
+
+// ring.json <-> RingState. Parsing validates types, required fields, the
+// version and the parameters. Errors: kCorruption naming the field.
+Json RingStateToJson(const RingState& state);
+Result<RingState> RingStateFromJson(const Json& json);
+Result<RingState> ParseRingState(std::string_view text);
+
+// The node.toml for `node` (a member of `state`), written with toml++.
+std::string NodeConfigToml(const RingState& state, const RingNode& node);
+
+// Where a key lives, computed like the nodes do (ring::Ring over the member
+// names, partitions and n): `nodetool getendpoints`.
+struct KeyPlacement {
+  uint64_t hash = 0;
+  uint32_t partition = 0;
+  std::vector<RingNode> primaries;  // first min(n, nodes), preference order
+  std::vector<RingNode> fallbacks;  // the rest, in order
+};
+// Errors: whatever ring::Ring::Create reports for this member list.
+Result<KeyPlacement> PlaceKey(const RingState& state, std::string_view key);
+
+enum class NodeState { kStopped, kRunning, kPaused };
+const char* NodeStateName(NodeState state);
+
+// The state of `node`'s recorded pid, from kill(pid, 0) and /proc: stopped
+// when gone, a zombie or not this node's shoald; paused when stopped by a
+// signal ('T'); running otherwise.
+NodeState ProbeNode(const RingNode& node);
+
+// What a command did to one node.
+struct NodeAction {
+  RingNode node;  // pid: the process acted on (or started)
+  NodeState before = NodeState::kStopped;
+  NodeState after = NodeState::kStopped;
+};
+
+// Flags given to `ring up`; unset ones come from the stopped ring in D (so
+// `ring up --dir D` restarts it as it was), else from RingParams defaults.
+struct UpOptions {
+  std::optional<uint32_t> nodes, n, w, r, partitions, base_port;
+  std::optional<std::string> sync;
+  bool fresh = false;  // wipe D first (only a ring directory or empty dir)
+  std::chrono::milliseconds wait = std::chrono::seconds(30);
+};
+
+class Launcher {
+ public:
+  // Progress lines (no trailing newline) for a human, e.g. "waiting for 5
+  // nodes: 3 up" and the log tail of a node that failed to start.
+  using Progress = std::function<void(const std::string&)>;
+
+  // `dir` is made absolute. `shoald` is the binary Up() and Start() run; it
+  // is only checked when they need it. `progress` may be empty.
+  Launcher(std::filesystem::path dir, std::filesystem::path shoald,
+           Progress progress);
+
+  const std::filesystem::path& dir() const { return dir_; }
+
+  // D/ring.json. Errors: kNotFound "no ring in D ...", kCorruption.
+  Result<RingState> Load() const;
+
+  // Starts a ring (see UpOptions) and waits until every node answers a
+  // status request (polled every 100 ms, up to options.wait), then (best
+  // effort, up to 10 s) until every node reports every other one up. Refuses
+  // when a node of a ring in D is running or paused, when D holds a stopped
+  // ring with other parameters (unless fresh), when D is neither empty nor a
+  // ring directory, when a port is in use or shoald is missing. On a start
+  // failure it stops the nodes it started, reports the failing node's log
+  // tail through progress, and returns the error.
+  Result<RingState> Up(const UpOptions& options);
+
+  // Stops every node: SIGCONT the paused ones, SIGTERM all, wait up to 10 s
+  // for each to exit, then SIGKILL. Idempotent; no ring in D is not an
+  // error (returns no actions).
+  Result<std::vector<NodeAction>> Down();
+
+  // Single-node faults. Errors: kNotFound listing the known names when
+  // `name` is not a member.
+  // SIGKILL (a crash, not a clean shutdown) and wait for the exit.
+  Result<NodeAction> Kill(std::string_view name);
+  // Restarts a stopped node with its data and waits until it answers (and,
+  // best effort, until it and the running nodes see each other up); a
+  // running node is left alone; a paused one is an error (resume it).
+  Result<NodeAction> Start(std::string_view name);
+  // SIGSTOP / SIGCONT. Pausing a stopped node is an error; pausing a paused
+  // or resuming a running node changes nothing.
+  Result<NodeAction> Pause(std::string_view name);
+  Result<NodeAction> Resume(std::string_view name);
+
+  // Every node with its probed state, in member order.
+  Result<std::vector<std::pair<RingNode, NodeState>>> Probe() const;
+
+  // The address of the first running node, for the CLI's --node default.
+  // Errors: kUnavailable "no running ring in D; ...".
+  Result<std::string> FirstRunningAddress() const;
+
+ private:
+  // Load() then, when there is a ring, lock D and Load() again.
+  Result<RingState> LockAndLoad(internal::DirLock& lock) const;
+  Status Save(const RingState& state) const;
+  Status CheckShoald() const;
+  Result<int> Spawn(const RingNode& node) const;
+  // Polls each node until it answers or `budget` passes; on failure names
+  // the node and reports its log tail.
+  Status WaitUntilAnswering(const std::vector<RingNode>& nodes,
+                            std::chrono::milliseconds budget) const;
+  // Polls until every node reports every other one up (its failure
+  // detector has seen them), so the first request after `ring up` does not
+  // fail. Best effort: after `budget` it reports who lags and returns.
+  void WaitUntilPeersSeen(const std::vector<RingNode>& nodes,
+                          std::chrono::milliseconds budget) const;
+  // SIGTERM (after SIGCONT), wait, SIGKILL. Returns the actions.
+  std::vector<NodeAction> StopNodes(std::vector<RingNode>& nodes) const;
+  void Report(const std::string& line) const;
+
+  std::filesystem::path dir_;
+  std::filesystem::path shoald_;
+  Progress progress_;
+};
+
+// The last `lines` lines of a file ("" if unreadable).
+std::string TailFile(const std::filesystem::path& path, size_t lines);
+
+}  // namespace shoal::tools

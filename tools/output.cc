@@ -1,0 +1,276 @@
+#include "tools/output.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <vector>
+
+#include "tools/base64.h"
+
+namespace shoal::tools {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+bool IsContinuation(uint8_t byte) { return (byte & 0xC0) == 0x80; }
+
+json DotToJson(const quorum::Dot& dot) {
+  return json{{"actor", ActorHex(dot.actor)}, {"counter", dot.counter}};
+}
+
+json SiblingToJson(const quorum::Sibling& sibling) {
+  std::string encoding;
+  std::string value = ValueText(sibling.value, &encoding);
+  return json{{"value", std::move(value)},
+              {"encoding", encoding},
+              {"written_at_ms", sibling.written_at_ms},
+              {"dot", DotToJson(sibling.dot)},
+              {"tombstone", sibling.tombstone}};
+}
+
+// Pads `s` with spaces to `width` columns (bytes; names are ASCII).
+std::string Pad(const std::string& s, size_t width) {
+  return s.size() >= width ? s : s + std::string(width - s.size(), ' ');
+}
+
+}  // namespace
+
+bool IsValidUtf8(std::string_view bytes) {
+  const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
+  const size_t n = bytes.size();
+  size_t i = 0;
+  while (i < n) {
+    const uint8_t b = p[i];
+    if (b < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t length = 0;
+    uint8_t lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+    if (b >= 0xC2 && b <= 0xDF) {
+      length = 2;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+      length = 3;
+      if (b == 0xE0) lo = 0xA0;  // overlong
+      if (b == 0xED) hi = 0x9F;  // surrogates
+    } else if (b >= 0xF0 && b <= 0xF4) {
+      length = 4;
+      if (b == 0xF0) lo = 0x90;  // overlong
+      if (b == 0xF4) hi = 0x8F;  // above U+10FFFF
+    } else {
+      return false;  // continuation byte, C0/C1 or F5..FF
+    }
+    if (n - i < length) return false;
+    if (p[i + 1] < lo || p[i + 1] > hi) return false;
+    for (size_t k = 2; k < length; ++k) {
+      if (!IsContinuation(p[i + k])) return false;
+    }
+    i += length;
+  }
+  return true;
+}
+
+std::string ActorHex(quorum::ActorId actor) {
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016" PRIx64, actor);
+  return buf;
+}
+
+std::string ValueText(std::string_view value, std::string* encoding) {
+  if (IsValidUtf8(value)) {
+    *encoding = "utf8";
+    return std::string(value);
+  }
+  *encoding = "base64";
+  return Base64Encode(value);
+}
+
+json GetResultToJson(const GetResult& result, bool local) {
+  json values = json::array();
+  json siblings = json::array();
+  for (const quorum::Sibling& sibling : result.values) {
+    std::string encoding;
+    values.push_back(ValueText(sibling.value, &encoding));
+  }
+  if (local) {
+    for (const quorum::Sibling& sibling : result.object.siblings) {
+      siblings.push_back(SiblingToJson(sibling));
+    }
+  } else {
+    for (const quorum::Sibling& sibling : result.values) {
+      siblings.push_back(SiblingToJson(sibling));
+    }
+  }
+  json out{{"found", result.found},
+           {"values", std::move(values)},
+           {"siblings", std::move(siblings)},
+           {"context", Base64Encode(result.context)}};
+  if (local) {
+    json vv = json::array();
+    for (const quorum::Dot& dot : result.object.vv.entries()) {
+      vv.push_back(DotToJson(dot));
+    }
+    out["vv"] = std::move(vv);
+  }
+  return out;
+}
+
+std::string GetResultToText(const GetResult& result, bool local) {
+  std::string out;
+  if (!result.found) {
+    out += "not found\n";
+  } else if (result.values.size() == 1) {
+    out += result.values[0].value + "\n";
+  } else {
+    const size_t k = result.values.size();
+    for (size_t i = 0; i < k; ++i) {
+      out += "sibling " + std::to_string(i + 1) + "/" + std::to_string(k) +
+             ": " + result.values[i].value + "\n";
+    }
+  }
+  if (!result.context.empty()) {
+    out += "context: " + Base64Encode(result.context) + "\n";
+  }
+  if (local) {
+    out += "vv:";
+    if (result.object.vv.empty()) out += " (empty)";
+    for (const quorum::Dot& dot : result.object.vv.entries()) {
+      out += " " + ActorHex(dot.actor) + ":" + std::to_string(dot.counter);
+    }
+    out += "\n";
+    for (const quorum::Sibling& s : result.object.siblings) {
+      out += "stored sibling " + ActorHex(s.dot.actor) + ":" +
+             std::to_string(s.dot.counter) +
+             " written_at_ms=" + std::to_string(s.written_at_ms) +
+             (s.tombstone ? " tombstone"
+                          : " value_bytes=" + std::to_string(s.value.size())) +
+             "\n";
+    }
+  }
+  return out;
+}
+
+json StatusReplyToJson(const wire::StatusReply& reply) {
+  json members = json::array();
+  for (const wire::MemberStatus& m : reply.members) {
+    members.push_back(json{{"name", m.name},
+                           {"address", m.address},
+                           {"up", m.up},
+                           {"self", m.is_self},
+                           {"last_heard_ms_ago", m.last_heard_ms_ago},
+                           {"partitions_owned", m.partitions_owned}});
+  }
+  return json{{"node", reply.node},
+              {"actor", ActorHex(reply.actor)},
+              {"n", reply.n},
+              {"w", reply.w},
+              {"r", reply.r},
+              {"partitions", reply.partitions},
+              {"uptime_ms", reply.uptime_ms},
+              {"keys", reply.keys},
+              {"storage_bytes", reply.storage_bytes},
+              {"map_size_bytes", reply.map_size_bytes},
+              {"members", std::move(members)}};
+}
+
+std::string StatusReplyToText(const wire::StatusReply& reply) {
+  std::string out;
+  out +=
+      "node:       " + reply.node + " (actor " + ActorHex(reply.actor) + ")\n";
+  out += "cluster:    n=" + std::to_string(reply.n) +
+         " w=" + std::to_string(reply.w) + " r=" + std::to_string(reply.r) +
+         " partitions=" + std::to_string(reply.partitions) + "\n";
+  out += "uptime:     " + FormatDurationMs(reply.uptime_ms) + "\n";
+  out += "keys:       " + std::to_string(reply.keys) + "\n";
+  out += "storage:    " + FormatBytes(reply.storage_bytes) + " used of a " +
+         FormatBytes(reply.map_size_bytes) + " map\n";
+  out += "members (as " + reply.node + " sees them):\n";
+
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"NAME", "ADDRESS", "STATE", "LAST HEARD", "PARTITIONS"});
+  for (const wire::MemberStatus& m : reply.members) {
+    std::string heard =
+        m.is_self ? "-"
+        : m.last_heard_ms_ago < 0
+            ? "never"
+            : FormatDurationMs(static_cast<uint64_t>(m.last_heard_ms_ago)) +
+                  " ago";
+    rows.push_back(
+        {m.name, m.address, m.is_self || m.up ? "up" : "down", heard,
+         std::to_string(m.partitions_owned) + (m.is_self ? "  (self)" : "")});
+  }
+  out += FormatTable(rows);
+  return out;
+}
+
+json ErrorToJson(const Status& status) {
+  json error{{"code", CodeName(status.code())}, {"message", status.message()}};
+  if (status.quorum()) {
+    const QuorumInfo& q = *status.quorum();
+    error["acked"] = q.acked;
+    error["required"] = q.required;
+    error["contacted"] = q.contacted;
+    error["maybe_applied"] = q.maybe_applied;
+  }
+  return json{{"ok", false}, {"error", std::move(error)}};
+}
+
+// The node's message already states a quorum failure's counts and whether
+// the write may have been applied; the JSON form carries them as fields.
+std::string ErrorToText(const Status& status) {
+  return "error: " + status.ToString();
+}
+
+std::string FormatTable(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    if (widths.size() < row.size()) widths.resize(row.size(), 0);
+    for (size_t c = 0; c < row.size(); ++c) {
+      widths[c] = std::max(widths[c], row[c].size());
+    }
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line = " ";
+    for (size_t c = 0; c < row.size(); ++c) {
+      line += (c == 0 ? " " : "  ") +
+              (c + 1 == row.size() ? row[c] : Pad(row[c], widths[c]));
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::string FormatDurationMs(uint64_t ms) {
+  if (ms < 1000) return std::to_string(ms) + "ms";
+  uint64_t s = ms / 1000;
+  const uint64_t h = s / 3600;
+  const uint64_t m = (s % 3600) / 60;
+  s %= 60;
+  char buf[64];
+  if (h > 0) {
+    std::snprintf(buf, sizeof(buf),
+                  "%" PRIu64 "h %02" PRIu64 "m %02" PRIu64 "s", h, m, s);
+  } else if (m > 0) {
+    std::snprintf(buf, sizeof(buf), "%" PRIu64 "m %02" PRIu64 "s", m, s);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%" PRIu64 "s", s);
+  }
+  return buf;
+}
+
+std::string FormatBytes(uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB"};
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  double v = static_cast<double>(bytes) / 1024;
+  size_t unit = 0;
+  while (v >= 1024 && unit + 1 < std::size(kUnits)) {
+    v /= 1024;
+    ++unit;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f %s", v, kUnits[unit]);
+  return buf;
+}
+
+}  // namespace shoal::tools

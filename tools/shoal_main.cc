@@ -1,0 +1,681 @@
+// `shoal`: the command-line client and local ring launcher.
+//
+//   shoal put|get|del KEY ...    one request to one node (--node, or the
+//                                first running node of the ring in --dir)
+//   shoal status                 one node's view of the cluster
+//   shoal ring up|down|status|kill|start|pause|resume|where
+//
+// Exit status: 0 success (a get of a missing key included), 1 error, 2 the
+// command line did not parse. With --json every outcome, errors included,
+// is one JSON document on stdout; otherwise errors go to stderr as
+// "error: <code>: <message>".
+//
+// One io_context per process: a client verb co_spawns its one call and runs
+// the context until the call completes.
+#include <pwd.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <string>
+
+#include "ring/ring.h"
+#include "tools/base64.h"
+#include "tools/client.h"
+#include "tools/launcher.h"
+#include "tools/output.h"
+#include "wire/codec.h"
+
+namespace shoal::tools {
+namespace {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+constexpr int kExitOk = 0;
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+
+// Options every verb has.
+struct Common {
+  bool json = false;
+  std::string dir;   // ring directory
+  std::string node;  // host:port; empty = first running node of `dir`
+};
+
+std::string DefaultRingDir() {
+  const char* home = std::getenv("HOME");
+  if (home == nullptr || *home == '\0') {
+    const passwd* pw = ::getpwuid(::getuid());
+    home = pw != nullptr ? pw->pw_dir : ".";
+  }
+  return (fs::path(home) / ".shoal" / "ring").string();
+}
+
+void PrintJson(const json& j) {
+  std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+}
+
+int Fail(const Status& status, bool as_json) {
+  if (as_json) {
+    PrintJson(ErrorToJson(status));
+  } else {
+    std::cerr << ErrorToText(status) << "\n";
+  }
+  return kExitError;
+}
+
+int UsageError(const std::string& message) {
+  std::cerr << message << "\nRun with --help for more information.\n";
+  return kExitUsage;
+}
+
+// Stores a call's result for RunCall (co_spawn needs a default-constructible
+// result type; Result<T> is not).
+template <typename T>
+Awaitable<void> StoreResult(Awaitable<Result<T>> call,
+                            std::optional<Result<T>>* out) {
+  *out = co_await std::move(call);
+}
+
+// Runs one client call to completion on `io`. The connection's reader may
+// still be pending when the call completes; stopping the context leaves it
+// to the Client's destructor.
+template <typename T>
+Result<T> RunCall(asio::io_context& io, Awaitable<Result<T>> call) {
+  std::optional<Result<T>> out;
+  std::exception_ptr error;
+  asio::co_spawn(io, StoreResult(std::move(call), &out),
+                 [&](std::exception_ptr e) {
+                   error = e;
+                   io.stop();
+                 });
+  io.run();
+  if (error) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      return Status(Code::kInternal, std::string("client call: ") + e.what());
+    }
+  }
+  if (!out) return Status(Code::kInternal, "client call did not complete");
+  return std::move(*out);
+}
+
+fs::path ShoaldPath() {
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  return self.parent_path() / "shoald";
+}
+
+Launcher MakeLauncher(const Common& common) {
+  return Launcher(common.dir, ShoaldPath(), [](const std::string& line) {
+    std::cerr << line << std::endl;
+  });
+}
+
+Result<std::string> ResolveNode(const Common& common) {
+  if (!common.node.empty()) return common.node;
+  return MakeLauncher(common).FirstRunningAddress();
+}
+
+// --context: base64 of the packed context bytes a get or put printed.
+// The context must have been read from `key` (contexts are bound to keys).
+Result<std::string> ParseContext(const std::string& text,
+                                 const std::string& key) {
+  Result<std::string> bytes = Base64Decode(text);
+  if (!bytes.ok()) {
+    return Status(Code::kInvalidArgument,
+                  "--context is not base64 (" + bytes.status().message() +
+                      "); pass the context a get or put printed");
+  }
+  Result<quorum::VersionVector> vv =
+      wire::DecodeContext(*bytes, ring::HashKey(key));
+  if (!vv.ok()) {
+    return Status(Code::kInvalidArgument,
+                  "--context: " + vv.status().message());
+  }
+  return bytes;
+}
+
+Result<std::string> ReadValueFile(const std::string& path) {
+  std::ostringstream buf;
+  if (path == "-") {
+    buf << std::cin.rdbuf();
+    if (std::cin.bad()) {
+      return Status(Code::kInvalidArgument, "cannot read the value from stdin");
+    }
+    return buf.str();
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return Status(Code::kInvalidArgument, "--value-file: cannot open " + path);
+  }
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+// ---- client verbs ----
+
+struct WriteArgs {
+  Common common;
+  std::string key;
+  std::string value;
+  bool has_value = false;  // VALUE was given (it may be empty)
+  std::string value_file;
+  std::string context;
+  uint32_t w = 0;
+  uint32_t timeout_ms = 0;
+};
+
+int RunWrite(const WriteArgs& args, bool is_delete) {
+  const bool as_json = args.common.json;
+  PutOptions options;
+  options.w = args.w;
+  options.timeout_ms = args.timeout_ms;
+  if (!args.context.empty()) {
+    Result<std::string> context = ParseContext(args.context, args.key);
+    if (!context.ok()) return Fail(context.status(), as_json);
+    options.context = std::move(context).value();
+  }
+  std::string value;
+  if (!is_delete) {
+    if (!args.value_file.empty()) {
+      Result<std::string> read = ReadValueFile(args.value_file);
+      if (!read.ok()) return Fail(read.status(), as_json);
+      value = std::move(read).value();
+    } else {
+      value = args.value;
+    }
+  }
+  Result<std::string> address = ResolveNode(args.common);
+  if (!address.ok()) return Fail(address.status(), as_json);
+
+  asio::io_context io;
+  Client client(io.get_executor(), *address);
+  Result<std::string> reply =
+      is_delete ? RunCall(io, client.Delete(args.key, options))
+                : RunCall(io, client.Put(args.key, std::move(value), options));
+  if (!reply.ok()) return Fail(reply.status(), as_json);
+  if (as_json) {
+    PrintJson(json{{"ok", true}, {"context", Base64Encode(*reply)}});
+  } else {
+    std::cout << "ok\n";
+    if (!reply->empty())
+      std::cout << "context: " << Base64Encode(*reply) << "\n";
+  }
+  return kExitOk;
+}
+
+struct GetArgs {
+  Common common;
+  std::string key;
+  uint32_t r = 0;
+  uint32_t timeout_ms = 0;
+  bool local = false;
+};
+
+int RunGet(const GetArgs& args) {
+  const bool as_json = args.common.json;
+  Result<std::string> address = ResolveNode(args.common);
+  if (!address.ok()) return Fail(address.status(), as_json);
+  asio::io_context io;
+  Client client(io.get_executor(), *address);
+  GetOptions options{
+      .r = args.r, .timeout_ms = args.timeout_ms, .local = args.local};
+  Result<GetResult> result = RunCall(io, client.Get(args.key, options));
+  if (!result.ok()) return Fail(result.status(), as_json);
+  if (as_json) {
+    PrintJson(GetResultToJson(*result, args.local));
+  } else {
+    std::cout << GetResultToText(*result, args.local);
+  }
+  return kExitOk;
+}
+
+struct StatusArgs {
+  Common common;
+  uint32_t timeout_ms = 2000;
+};
+
+int RunStatus(const StatusArgs& args) {
+  const bool as_json = args.common.json;
+  Result<std::string> address = ResolveNode(args.common);
+  if (!address.ok()) return Fail(address.status(), as_json);
+  asio::io_context io;
+  Client client(io.get_executor(), *address);
+  Result<wire::StatusReply> reply =
+      RunCall(io, client.Status(std::chrono::milliseconds(args.timeout_ms)));
+  if (!reply.ok()) return Fail(reply.status(), as_json);
+  if (as_json) {
+    PrintJson(StatusReplyToJson(*reply));
+  } else {
+    std::cout << "asked:      " << *address << "\n"
+              << StatusReplyToText(*reply);
+  }
+  return kExitOk;
+}
+
+// ---- ring verbs ----
+
+// Shown after `ring up`: how to use the ring just started.
+void PrintExamples(const std::string& self, const fs::path& ring_dir) {
+  const bool is_default =
+      fs::absolute(DefaultRingDir()).lexically_normal() == ring_dir;
+  const std::string dir = is_default ? "" : " --dir " + ring_dir.string();
+  std::cout << "\ntry:\n"
+            << "  " << self << " put hello world" << dir << "\n"
+            << "  " << self << " get hello" << dir << "\n"
+            << "  " << self << " status" << dir << "\n"
+            << "stop it with: " << self << " ring down" << dir << "\n";
+}
+
+json NodeJson(const RingNode& node) {
+  return json{{"name", node.name},
+              {"address", node.address},
+              {"metrics_address", node.metrics_address},
+              {"pid", node.pid},
+              {"data_dir", node.data_dir},
+              {"config", node.config},
+              {"log", node.log}};
+}
+
+int RunRingUp(const Common& common, const UpOptions& options,
+              const std::string& self) {
+  Launcher launcher = MakeLauncher(common);
+  Result<RingState> state = launcher.Up(options);
+  if (!state.ok()) return Fail(state.status(), common.json);
+  if (common.json) {
+    json nodes = json::array();
+    for (const RingNode& node : state->nodes) nodes.push_back(NodeJson(node));
+    PrintJson(json{{"dir", launcher.dir().string()},
+                   {"n", state->n},
+                   {"w", state->w},
+                   {"r", state->r},
+                   {"partitions", state->partitions},
+                   {"nodes", std::move(nodes)}});
+    return kExitOk;
+  }
+  std::cout << "ring up in " << launcher.dir().string() << ": "
+            << state->nodes.size() << " nodes, n=" << state->n
+            << " w=" << state->w << " r=" << state->r << ", "
+            << state->partitions << " partitions\n";
+  std::vector<std::vector<std::string>> rows{
+      {"NAME", "ADDRESS", "METRICS", "PID"}};
+  for (const RingNode& node : state->nodes) {
+    rows.push_back({node.name, node.address, node.metrics_address,
+                    std::to_string(node.pid)});
+  }
+  std::cout << FormatTable(rows);
+  std::cout << "logs and data: " << launcher.dir().string() << "/<name>/\n";
+  PrintExamples(self, launcher.dir());
+  return kExitOk;
+}
+
+int RunRingStatus(const Common& common) {
+  Launcher launcher = MakeLauncher(common);
+  Result<RingState> state = launcher.Load();
+  if (!state.ok()) return Fail(state.status(), common.json);
+  json nodes = json::array();
+  std::vector<std::vector<std::string>> rows{
+      {"NAME", "ADDRESS", "METRICS", "PID", "STATE"}};
+  for (const RingNode& node : state->nodes) {
+    const NodeState st = ProbeNode(node);
+    const bool alive = st != NodeState::kStopped;
+    nodes.push_back(json{{"name", node.name},
+                         {"address", node.address},
+                         {"metrics_address", node.metrics_address},
+                         {"pid", alive ? json(node.pid) : json(nullptr)},
+                         {"state", NodeStateName(st)}});
+    rows.push_back({node.name, node.address, node.metrics_address,
+                    alive ? std::to_string(node.pid) : "-", NodeStateName(st)});
+  }
+  if (common.json) {
+    PrintJson(json{{"dir", launcher.dir().string()},
+                   {"n", state->n},
+                   {"w", state->w},
+                   {"r", state->r},
+                   {"partitions", state->partitions},
+                   {"nodes", std::move(nodes)}});
+  } else {
+    std::cout << "ring in " << launcher.dir().string() << ": "
+              << state->nodes.size() << " nodes, n=" << state->n
+              << " w=" << state->w << " r=" << state->r << ", "
+              << state->partitions << " partitions\n"
+              << FormatTable(rows);
+  }
+  return kExitOk;
+}
+
+json ActionJson(const NodeAction& action) {
+  return json{{"node", action.node.name},
+              {"pid", action.node.pid},
+              {"before", NodeStateName(action.before)},
+              {"after", NodeStateName(action.after)}};
+}
+
+int RunRingDown(const Common& common) {
+  Launcher launcher = MakeLauncher(common);
+  Result<std::vector<NodeAction>> actions = launcher.Down();
+  if (!actions.ok()) return Fail(actions.status(), common.json);
+  if (common.json) {
+    json nodes = json::array();
+    for (const NodeAction& a : *actions) nodes.push_back(ActionJson(a));
+    PrintJson(
+        json{{"dir", launcher.dir().string()}, {"nodes", std::move(nodes)}});
+    return kExitOk;
+  }
+  size_t stopped = 0;
+  for (const NodeAction& a : *actions) {
+    if (a.before == NodeState::kStopped) continue;
+    std::cout << "stopped " << a.node.name << " (pid " << a.node.pid << ")\n";
+    ++stopped;
+  }
+  if (actions->empty()) {
+    std::cout << "no ring in " << launcher.dir().string() << "\n";
+  } else if (stopped == 0) {
+    std::cout << "ring in " << launcher.dir().string() << " was not running\n";
+  } else {
+    std::cout << "ring in " << launcher.dir().string() << " is down\n";
+  }
+  return kExitOk;
+}
+
+enum class NodeVerb { kKill, kStart, kPause, kResume };
+
+int RunNodeVerb(const Common& common, NodeVerb verb, const std::string& name) {
+  Launcher launcher = MakeLauncher(common);
+  Result<NodeAction> action = Status(Code::kInternal, "unreachable");
+  switch (verb) {
+    case NodeVerb::kKill:
+      action = launcher.Kill(name);
+      break;
+    case NodeVerb::kStart:
+      action = launcher.Start(name);
+      break;
+    case NodeVerb::kPause:
+      action = launcher.Pause(name);
+      break;
+    case NodeVerb::kResume:
+      action = launcher.Resume(name);
+      break;
+  }
+  if (!action.ok()) return Fail(action.status(), common.json);
+  if (common.json) {
+    PrintJson(ActionJson(*action));
+    return kExitOk;
+  }
+  const NodeAction& a = *action;
+  const std::string who =
+      a.node.name + " (pid " + std::to_string(a.node.pid) + ")";
+  const bool changed = a.before != a.after;
+  switch (verb) {
+    case NodeVerb::kKill:
+      std::cout << (changed ? "killed " + who
+                            : a.node.name + " was not running")
+                << "\n";
+      break;
+    case NodeVerb::kStart:
+      std::cout << (changed
+                        ? "started " + who + ", answering on " + a.node.address
+                        : who + " is already running")
+                << "\n";
+      break;
+    case NodeVerb::kPause:
+      std::cout << (changed ? "paused " + who : who + " was already paused")
+                << "\n";
+      break;
+    case NodeVerb::kResume:
+      std::cout << (changed ? "resumed " + who : who + " was not paused")
+                << "\n";
+      break;
+  }
+  return kExitOk;
+}
+
+int RunRingWhere(const Common& common, const std::string& key) {
+  Launcher launcher = MakeLauncher(common);
+  Result<RingState> state = launcher.Load();
+  if (!state.ok()) return Fail(state.status(), common.json);
+  Result<KeyPlacement> placement = PlaceKey(*state, key);
+  if (!placement.ok()) return Fail(placement.status(), common.json);
+  char hash[19];
+  std::snprintf(hash, sizeof(hash), "0x%016llx",
+                static_cast<unsigned long long>(placement->hash));
+  if (common.json) {
+    auto list = [](const std::vector<RingNode>& nodes) {
+      json out = json::array();
+      for (const RingNode& node : nodes) {
+        out.push_back(json{{"name", node.name}, {"address", node.address}});
+      }
+      return out;
+    };
+    PrintJson(json{{"key", key},
+                   {"hash", hash},
+                   {"partition", placement->partition},
+                   {"partitions", state->partitions},
+                   {"primaries", list(placement->primaries)},
+                   {"fallbacks", list(placement->fallbacks)}});
+    return kExitOk;
+  }
+  std::cout << "key " << key << ": partition " << placement->partition << " of "
+            << state->partitions << " (hash " << hash << ")\n";
+  std::vector<std::vector<std::string>> rows{{"ROLE", "NAME", "ADDRESS"}};
+  for (size_t i = 0; i < placement->primaries.size(); ++i) {
+    const RingNode& node = placement->primaries[i];
+    rows.push_back(
+        {"primary " + std::to_string(i + 1), node.name, node.address});
+  }
+  for (size_t i = 0; i < placement->fallbacks.size(); ++i) {
+    const RingNode& node = placement->fallbacks[i];
+    rows.push_back(
+        {"fallback " + std::to_string(i + 1), node.name, node.address});
+  }
+  std::cout << FormatTable(rows);
+  return kExitOk;
+}
+
+// ---- command line ----
+
+void AddCommon(CLI::App* cmd, Common* common, bool with_node) {
+  cmd->add_flag("--json", common->json, "print one JSON document on stdout");
+  cmd->add_option("--dir", common->dir, "ring directory")
+      ->default_str(common->dir);
+  if (with_node) {
+    cmd->add_option("--node", common->node,
+                    "HOST:PORT of the node to ask (default: the first "
+                    "running node of the ring in --dir)");
+  }
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{
+      "shoal: client and local ring launcher for the shoal key-value store"};
+  app.require_subcommand(1);
+  const std::string default_dir = DefaultRingDir();
+  const std::string self = argc > 0 ? argv[0] : "shoal";
+
+  // put
+  WriteArgs put_args;
+  put_args.common.dir = default_dir;
+  CLI::App* put = app.add_subcommand("put", "write a value");
+  put->add_option("key", put_args.key, "the key (1..500 bytes)")->required();
+  CLI::Option* put_value =
+      put->add_option("value", put_args.value, "the value");
+  CLI::Option* put_file = put->add_option("--value-file", put_args.value_file,
+                                          "read the value from F (- = stdin)");
+  put_value->excludes(put_file);
+  put->add_option("--context", put_args.context,
+                  "context (base64) from a get: the write supersedes what "
+                  "that get saw; without it the write is blind and becomes "
+                  "a sibling");
+  put->add_option("--w", put_args.w, "acks to wait for (default: cluster w)");
+  put->add_option("--timeout", put_args.timeout_ms,
+                  "request timeout in ms (default: node's, 2000)");
+  AddCommon(put, &put_args.common, true);
+
+  // get
+  GetArgs get_args;
+  get_args.common.dir = default_dir;
+  CLI::App* get = app.add_subcommand("get", "read a key");
+  get->add_option("key", get_args.key, "the key")->required();
+  get->add_option("--r", get_args.r,
+                  "replies to wait for (default: cluster r)");
+  get->add_option("--timeout", get_args.timeout_ms,
+                  "request timeout in ms (default: node's, 2000)");
+  get->add_flag("--local", get_args.local,
+                "diagnostic: the asked node's own stored copy, no quorum "
+                "(shows tombstones and the version vector)");
+  AddCommon(get, &get_args.common, true);
+
+  // del
+  WriteArgs del_args;
+  del_args.common.dir = default_dir;
+  CLI::App* del = app.add_subcommand("del", "delete a key (a tombstone)");
+  del->add_option("key", del_args.key, "the key")->required();
+  del->add_option("--context", del_args.context,
+                  "context (base64) from a get: deletes what that get saw; "
+                  "without it the delete is blind and removes nothing it "
+                  "has not seen (it becomes a tombstone sibling)");
+  del->add_option("--w", del_args.w, "acks to wait for (default: cluster w)");
+  del->add_option("--timeout", del_args.timeout_ms,
+                  "request timeout in ms (default: node's, 2000)");
+  AddCommon(del, &del_args.common, true);
+
+  // status
+  StatusArgs status_args;
+  status_args.common.dir = default_dir;
+  CLI::App* status = app.add_subcommand(
+      "status", "the asked node's view: config, storage and members");
+  status->add_option("--timeout", status_args.timeout_ms, "timeout in ms")
+      ->default_val(2000);
+  AddCommon(status, &status_args.common, true);
+
+  // ring
+  CLI::App* ring = app.add_subcommand(
+      "ring", "run a local ring of shoald processes (one directory each)");
+  ring->require_subcommand(1);
+
+  Common up_common{.json = false, .dir = default_dir, .node = ""};
+  RingParams defaults;
+  uint32_t nodes = defaults.nodes, n = defaults.n, w = defaults.w,
+           r = defaults.r, partitions = defaults.partitions,
+           base_port = defaults.base_port;
+  std::string sync = defaults.sync;
+  bool fresh = false;
+  CLI::App* up = ring->add_subcommand(
+      "up",
+      "start a ring: nodes n1..nN on 127.0.0.1:(base-port+i), metrics on "
+      "base-port+100+i; restarts a stopped ring in --dir with its data "
+      "(unset flags keep that ring's values)");
+  CLI::Option* o_nodes = up->add_option("--nodes", nodes, "number of nodes")
+                             ->capture_default_str();
+  CLI::Option* o_n =
+      up->add_option("--n", n, "replicas per key")->capture_default_str();
+  CLI::Option* o_w =
+      up->add_option("--w", w, "write quorum")->capture_default_str();
+  CLI::Option* o_r =
+      up->add_option("--r", r, "read quorum")->capture_default_str();
+  CLI::Option* o_partitions =
+      up->add_option("--partitions", partitions, "partitions (a power of two)")
+          ->capture_default_str();
+  CLI::Option* o_sync =
+      up->add_option("--sync", sync, "storage sync policy")
+          ->check(CLI::IsMember({"periodic", "always", "none"}))
+          ->capture_default_str();
+  CLI::Option* o_base = up->add_option("--base-port", base_port, "base port")
+                            ->check(CLI::Range(1, 65535))
+                            ->capture_default_str();
+  up->add_flag("--fresh", fresh,
+               "wipe --dir first (only a ring directory or an empty one)");
+  AddCommon(up, &up_common, false);
+
+  Common ring_common{.json = false, .dir = default_dir, .node = ""};
+  CLI::App* ring_status =
+      ring->add_subcommand("status", "each node's address, pid and state");
+  AddCommon(ring_status, &ring_common, false);
+  CLI::App* down = ring->add_subcommand(
+      "down", "stop every node (SIGTERM, SIGKILL after 10 s); idempotent");
+  AddCommon(down, &ring_common, false);
+
+  std::string node_name;
+  struct NodeCmd {
+    CLI::App* cmd;
+    NodeVerb verb;
+  };
+  std::vector<NodeCmd> node_cmds;
+  for (auto [verb, name, help] :
+       {std::tuple{NodeVerb::kKill, "kill",
+                   "crash a node (SIGKILL); its data stays"},
+        std::tuple{NodeVerb::kStart, "start",
+                   "restart a stopped node with its data and wait until it "
+                   "answers"},
+        std::tuple{NodeVerb::kPause, "pause",
+                   "freeze a node (SIGSTOP): a slow or partitioned node"},
+        std::tuple{NodeVerb::kResume, "resume",
+                   "unfreeze a paused node (SIGCONT)"}}) {
+    CLI::App* cmd = ring->add_subcommand(name, help);
+    cmd->add_option("node", node_name, "node name, e.g. n3")->required();
+    AddCommon(cmd, &ring_common, false);
+    node_cmds.push_back({cmd, verb});
+  }
+
+  std::string where_key;
+  CLI::App* where = ring->add_subcommand(
+      "where", "which partition and nodes hold a key (primaries, fallbacks)");
+  where->add_option("key", where_key, "the key")->required();
+  AddCommon(where, &ring_common, false);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+
+  if (*put) {
+    put_args.has_value = put_value->count() > 0;
+    if (!put_args.has_value && put_args.value_file.empty()) {
+      return UsageError("put: give VALUE or --value-file");
+    }
+    return RunWrite(put_args, /*is_delete=*/false);
+  }
+  if (*get) return RunGet(get_args);
+  if (*del) return RunWrite(del_args, /*is_delete=*/true);
+  if (*status) return RunStatus(status_args);
+  if (*up) {
+    UpOptions options;
+    if (o_nodes->count()) options.nodes = nodes;
+    if (o_n->count()) options.n = n;
+    if (o_w->count()) options.w = w;
+    if (o_r->count()) options.r = r;
+    if (o_partitions->count()) options.partitions = partitions;
+    if (o_base->count()) options.base_port = base_port;
+    if (o_sync->count()) options.sync = sync;
+    options.fresh = fresh;
+    return RunRingUp(up_common, options, self);
+  }
+  if (*ring_status) return RunRingStatus(ring_common);
+  if (*down) return RunRingDown(ring_common);
+  for (const NodeCmd& c : node_cmds) {
+    if (*c.cmd) return RunNodeVerb(ring_common, c.verb, node_name);
+  }
+  if (*where) return RunRingWhere(ring_common, where_key);
+  return UsageError("no command given");
+}
+
+}  // namespace
+}  // namespace shoal::tools
+
+int main(int argc, char** argv) { return shoal::tools::Main(argc, argv); }

@@ -1,0 +1,385 @@
+// Unit tests for the pure parts of tools/: base64, UTF-8 detection, the
+// CLI's JSON/text formats, ring.json, node.toml, parameter checks and key
+// placement.
+#include <doctest/doctest.h>
+#include <toml++/toml.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <random>
+
+#include "ring/ring.h"
+#include "tools/base64.h"
+#include "tools/launcher.h"
+#include "tools/output.h"
+#include "wire/codec.h"
+
+namespace shoal::tools {
+namespace {
+
+constexpr uint64_t kKeyHash = 0x9555e8555c62dcfdull;  // any key's hash
+
+// What a node answers for a get of a key with hash kKeyHash.
+wire::GetReply ReplyFor(quorum::Object object) {
+  std::string context = wire::EncodeContext(object.vv, kKeyHash);
+  return wire::GetReply{std::move(object), std::move(context)};
+}
+
+using json = nlohmann::ordered_json;
+
+quorum::Sibling MakeSibling(uint64_t actor, uint64_t counter, std::string value,
+                            bool tombstone = false) {
+  quorum::Sibling s;
+  s.dot = {actor, counter};
+  s.written_at_ms = 1700000000000 + static_cast<int64_t>(counter);
+  s.tombstone = tombstone;
+  s.value = std::move(value);
+  return s;
+}
+
+TEST_CASE("base64 encodes the RFC 4648 test vectors") {
+  CHECK(Base64Encode("") == "");
+  CHECK(Base64Encode("f") == "Zg==");
+  CHECK(Base64Encode("fo") == "Zm8=");
+  CHECK(Base64Encode("foo") == "Zm9v");
+  CHECK(Base64Encode("foob") == "Zm9vYg==");
+  CHECK(Base64Encode("fooba") == "Zm9vYmE=");
+  CHECK(Base64Encode("foobar") == "Zm9vYmFy");
+  CHECK(Base64Encode(std::string("\xff\xfe\x00", 3)) == "//4A");
+}
+
+TEST_CASE("base64 round-trips arbitrary bytes") {
+  std::mt19937 rng(42);
+  for (size_t len = 0; len < 200; ++len) {
+    std::string bytes(len, '\0');
+    for (char& c : bytes) c = static_cast<char>(rng());
+    const std::string text = Base64Encode(bytes);
+    CHECK(text.size() == (len + 2) / 3 * 4);
+    Result<std::string> back = Base64Decode(text);
+    REQUIRE(back.ok());
+    CHECK(*back == bytes);
+  }
+}
+
+TEST_CASE("base64 rejects invalid input with a reason") {
+  for (const char* bad :
+       {"Zg", "Zg=", "Zm9", "Z===", "====", "Zg==Zg==", "Zm9v\n", "Zm 9",
+        "Zm9-", "Zm9_", "Z=9v", "Zh==", "Zm9=", "Zm8=Zm8="}) {
+    CAPTURE(bad);
+    Result<std::string> r = Base64Decode(bad);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == Code::kInvalidArgument);
+    CHECK(r.status().message().find("invalid base64") != std::string::npos);
+  }
+  CHECK(Base64Decode("").ok());
+}
+
+TEST_CASE("UTF-8 validation follows RFC 3629") {
+  CHECK(IsValidUtf8(""));
+  CHECK(IsValidUtf8("hello"));
+  CHECK(IsValidUtf8(std::string("a\0b", 3)));
+  CHECK(IsValidUtf8("\xc3\xa9"));          // é
+  CHECK(IsValidUtf8("\xe2\x82\xac"));      // €
+  CHECK(IsValidUtf8("\xf0\x9f\x90\x9f"));  // fish
+  CHECK(IsValidUtf8("\xf4\x8f\xbf\xbf"));  // U+10FFFF
+  CHECK_FALSE(IsValidUtf8("\xff"));
+  CHECK_FALSE(IsValidUtf8("\x80"));
+  CHECK_FALSE(IsValidUtf8("\xc3"));              // truncated
+  CHECK_FALSE(IsValidUtf8("\xc0\xaf"));          // overlong '/'
+  CHECK_FALSE(IsValidUtf8("\xe0\x80\xaf"));      // overlong
+  CHECK_FALSE(IsValidUtf8("\xed\xa0\x80"));      // surrogate
+  CHECK_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));  // above U+10FFFF
+  CHECK_FALSE(IsValidUtf8("\xe2\x82"));
+  CHECK_FALSE(IsValidUtf8("\xe2\x28\xa1"));
+}
+
+TEST_CASE("actors print as 16 hex digits") {
+  CHECK(ActorHex(0) == "0000000000000000");
+  CHECK(ActorHex(0xdeadbeef) == "00000000deadbeef");
+  CHECK(ActorHex(~0ull) == "ffffffffffffffff");
+}
+
+TEST_CASE("a get result renders as JSON") {
+  quorum::Object object;
+  object.siblings = {MakeSibling(1, 1, "red"),
+                     MakeSibling(2, 1, std::string("\xff\x00", 2)),
+                     MakeSibling(3, 2, "", /*tombstone=*/true)};
+  object.vv = quorum::VersionVector::FromEntries({{1, 1}, {2, 1}, {3, 2}});
+  GetResult result = ToGetResult(ReplyFor(object));
+  CHECK(result.found);
+  REQUIRE(result.values.size() == 2);
+  CHECK(result.context == wire::EncodeContext(object.vv, kKeyHash));
+
+  json j = GetResultToJson(result, /*local=*/false);
+  CHECK(j["found"] == true);
+  CHECK(j["values"] == json::array({"red", "/wA="}));
+  REQUIRE(j["siblings"].size() == 2);
+  CHECK(j["siblings"][0]["value"] == "red");
+  CHECK(j["siblings"][0]["encoding"] == "utf8");
+  CHECK(j["siblings"][0]["dot"]["actor"] == "0000000000000001");
+  CHECK(j["siblings"][0]["dot"]["counter"] == 1);
+  CHECK(j["siblings"][0]["written_at_ms"] == 1700000000001);
+  CHECK(j["siblings"][0]["tombstone"] == false);
+  CHECK(j["siblings"][1]["encoding"] == "base64");
+  CHECK(j["siblings"][1]["value"] == "/wA=");
+  CHECK(j["context"] == Base64Encode(result.context));
+  CHECK_FALSE(j.contains("vv"));
+  CHECK_NOTHROW((void)j.dump());
+
+  json local = GetResultToJson(result, /*local=*/true);
+  CHECK(local["siblings"].size() == 3);
+  CHECK(local["siblings"][2]["tombstone"] == true);
+  REQUIRE(local["vv"].size() == 3);
+  CHECK(local["vv"][2] == json{{"actor", "0000000000000003"}, {"counter", 2}});
+
+  // The context printed decodes back to the object's version vector.
+  Result<std::string> bytes = Base64Decode(j["context"].get<std::string>());
+  REQUIRE(bytes.ok());
+  Result<quorum::VersionVector> vv = wire::DecodeContext(*bytes, kKeyHash);
+  REQUIRE(vv.ok());
+  CHECK(*vv == object.vv);
+}
+
+TEST_CASE("a get result renders as text") {
+  quorum::Object one;
+  one.siblings = {MakeSibling(1, 1, "red")};
+  one.vv = quorum::VersionVector::FromEntries({{1, 1}});
+  GetResult r1 = ToGetResult(ReplyFor(one));
+  CHECK(GetResultToText(r1, false) ==
+        "red\ncontext: " + Base64Encode(r1.context) + "\n");
+
+  quorum::Object two = one;
+  two.siblings.push_back(MakeSibling(2, 1, "blue"));
+  two.vv = quorum::VersionVector::FromEntries({{1, 1}, {2, 1}});
+  GetResult r2 = ToGetResult(ReplyFor(two));
+  CHECK(GetResultToText(r2, false) ==
+        "sibling 1/2: red\nsibling 2/2: blue\ncontext: " +
+            Base64Encode(r2.context) + "\n");
+
+  // A deleted key: not found, but the context is still worth printing.
+  quorum::Object deleted;
+  deleted.siblings = {MakeSibling(1, 2, "", true)};
+  deleted.vv = quorum::VersionVector::FromEntries({{1, 2}});
+  GetResult r3 = ToGetResult(ReplyFor(deleted));
+  CHECK_FALSE(r3.found);
+  CHECK(r3.values.empty());
+  CHECK(GetResultToText(r3, false) ==
+        "not found\ncontext: " + Base64Encode(r3.context) + "\n");
+  json j3 = GetResultToJson(r3, false);
+  CHECK(j3["found"] == false);
+  CHECK(j3["siblings"].empty());
+
+  GetResult missing = ToGetResult(ReplyFor(quorum::Object{}));
+  CHECK(missing.context.empty());
+  CHECK(GetResultToText(missing, false) == "not found\n");
+  CHECK(GetResultToJson(missing, false)["context"] == "");
+
+  const std::string local = GetResultToText(r3, true);
+  CHECK(local.find("vv: 0000000000000001:2") != std::string::npos);
+  CHECK(local.find("tombstone") != std::string::npos);
+}
+
+TEST_CASE("errors render with their quorum details") {
+  Status plain(Code::kInvalidArgument, "key is empty");
+  CHECK(ErrorToText(plain) == "error: invalid_argument: key is empty");
+  json j = ErrorToJson(plain);
+  CHECK(j["ok"] == false);
+  CHECK(j["error"]["code"] == "invalid_argument");
+  CHECK(j["error"]["message"] == "key is empty");
+  CHECK_FALSE(j["error"].contains("acked"));
+
+  Status quorum(Code::kTimeout, "1 of 2 acks");
+  quorum.WithQuorum(
+      {.acked = 1, .required = 2, .contacted = 3, .maybe_applied = true});
+  json q = ErrorToJson(quorum);
+  CHECK(q["error"]["code"] == "timeout");
+  CHECK(q["error"]["acked"] == 1);
+  CHECK(q["error"]["required"] == 2);
+  CHECK(q["error"]["contacted"] == 3);
+  CHECK(q["error"]["maybe_applied"] == true);
+  CHECK(ErrorToText(quorum) == "error: timeout: 1 of 2 acks");
+}
+
+TEST_CASE("status renders as JSON and text") {
+  wire::StatusReply reply;
+  reply.node = "n1";
+  reply.actor = 0xabc;
+  reply.n = 3;
+  reply.w = 2;
+  reply.r = 2;
+  reply.partitions = 64;
+  reply.uptime_ms = 3723000;
+  reply.keys = 10;
+  reply.storage_bytes = 1536;
+  reply.map_size_bytes = 1ull << 30;
+  reply.members = {{"n1", "127.0.0.1:7101", true, true, -1, 13},
+                   {"n2", "127.0.0.1:7102", false, false, 4500, 13}};
+  json j = StatusReplyToJson(reply);
+  CHECK(j["actor"] == "0000000000000abc");
+  CHECK(j["members"][1]["up"] == false);
+  CHECK(j["members"][1]["last_heard_ms_ago"] == 4500);
+  CHECK(j["members"][0]["self"] == true);
+  const std::string text = StatusReplyToText(reply);
+  CHECK(text.find("1h 02m 03s") != std::string::npos);
+  CHECK(text.find("1.5 KiB used of a 1.0 GiB map") != std::string::npos);
+  CHECK(text.find("(self)") != std::string::npos);
+  CHECK(text.find("4s ago") != std::string::npos);
+  CHECK(text.find("down") != std::string::npos);
+}
+
+TEST_CASE("human formats") {
+  CHECK(FormatDurationMs(250) == "250ms");
+  CHECK(FormatDurationMs(6000) == "6s");
+  CHECK(FormatDurationMs(245000) == "4m 05s");
+  CHECK(FormatBytes(512) == "512 B");
+  CHECK(FormatBytes(3ull << 30) == "3.0 GiB");
+  CHECK(FormatTable({{"A", "BB"}, {"ccc", "d"}}) == "  A    BB\n  ccc  d\n");
+}
+
+TEST_CASE("ring parameters are validated with the flag named") {
+  RingParams p;
+  CHECK(ValidateRingParams(p).ok());
+  auto message = [](RingParams q) { return ValidateRingParams(q).message(); };
+  RingParams q = p;
+  q.w = 4;
+  CHECK(message(q).find("--w") != std::string::npos);
+  q = p;
+  q.r = 0;
+  CHECK(message(q).find("--r") != std::string::npos);
+  q = p;
+  q.n = 6;
+  CHECK(message(q).find("--n") != std::string::npos);
+  q = p;
+  q.nodes = 0;
+  CHECK(message(q).find("--nodes") != std::string::npos);
+  q = p;
+  q.partitions = 48;
+  CHECK(message(q).find("--partitions") != std::string::npos);
+  q = p;
+  q.partitions = 4;
+  CHECK(message(q).find("--partitions") != std::string::npos);
+  q = p;
+  q.base_port = 65500;
+  CHECK(message(q).find("--base-port") != std::string::npos);
+  q = p;
+  q.sync = "sometimes";
+  CHECK(message(q).find("--sync") != std::string::npos);
+  q = p;
+  q.nodes = 1;
+  q.n = q.w = q.r = 1;
+  q.partitions = 1;
+  CHECK(ValidateRingParams(q).ok());
+}
+
+TEST_CASE("PlanRing lays out names, ports and paths") {
+  RingParams p;
+  p.base_port = 17100;
+  RingState s = PlanRing("/tmp/r", p);
+  REQUIRE(s.nodes.size() == 5);
+  CHECK(s.nodes[0].name == "n1");
+  CHECK(s.nodes[0].address == "127.0.0.1:17101");
+  CHECK(s.nodes[0].metrics_address == "127.0.0.1:17201");
+  CHECK(s.nodes[4].address == "127.0.0.1:17105");
+  CHECK(s.nodes[4].data_dir == "/tmp/r/n5/data");
+  CHECK(s.nodes[4].config == "/tmp/r/n5/node.toml");
+  CHECK(s.nodes[4].log == "/tmp/r/n5/shoald.log");
+  CHECK(ParamsOf(s) == p);
+}
+
+TEST_CASE("ring.json round-trips and rejects bad documents") {
+  RingState s = PlanRing("/tmp/r", RingParams{});
+  s.nodes[2].pid = 4242;
+  Result<RingState> back = ParseRingState(RingStateToJson(s).dump(2));
+  REQUIRE(back.ok());
+  CHECK(*back == s);
+
+  CHECK(ParseRingState("{").status().code() == Code::kCorruption);
+  CHECK(ParseRingState("[]").status().code() == Code::kCorruption);
+  json j = RingStateToJson(s);
+  j["version"] = 99;
+  CHECK(ParseRingState(j.dump()).status().message().find("version") !=
+        std::string::npos);
+  j = RingStateToJson(s);
+  j.erase("partitions");
+  CHECK(ParseRingState(j.dump()).status().message().find("partitions") !=
+        std::string::npos);
+  j = RingStateToJson(s);
+  j["nodes"][1]["address"] = 7;
+  CHECK(ParseRingState(j.dump()).status().message().find("address") !=
+        std::string::npos);
+  j = RingStateToJson(s);
+  j["nodes"][1]["name"] = "n1";
+  CHECK(ParseRingState(j.dump()).status().message().find("duplicate") !=
+        std::string::npos);
+  j = RingStateToJson(s);
+  j["w"] = 9;
+  CHECK_FALSE(ParseRingState(j.dump()).ok());
+}
+
+TEST_CASE("node.toml carries the node and the member list") {
+  RingParams p;
+  p.sync = "always";
+  RingState s = PlanRing("/tmp/r", p);
+  const std::string text = NodeConfigToml(s, s.nodes[1]);
+  toml::table t = toml::parse(text);
+  CHECK(t["name"].value_or(std::string()) == "n2");
+  CHECK(t["listen"].value_or(std::string()) == "127.0.0.1:7102");
+  CHECK(t["metrics_listen"].value_or(std::string()) == "127.0.0.1:7202");
+  CHECK(t["data_dir"].value_or(std::string()) == "/tmp/r/n2/data");
+  CHECK(t["cluster"]["n"].value_or(0) == 3);
+  CHECK(t["cluster"]["w"].value_or(0) == 2);
+  CHECK(t["cluster"]["r"].value_or(0) == 2);
+  CHECK(t["cluster"]["partitions"].value_or(0) == 64);
+  CHECK(t["storage"]["sync"].value_or(std::string()) == "always");
+  toml::array* members = t["cluster"]["members"].as_array();
+  REQUIRE(members != nullptr);
+  REQUIRE(members->size() == 5);
+  CHECK((*members)[4].as_table()->at("name").value_or(std::string()) == "n5");
+  CHECK((*members)[4].as_table()->at("address").value_or(std::string()) ==
+        "127.0.0.1:7105");
+}
+
+TEST_CASE("PlaceKey matches ring::Ring") {
+  RingState s = PlanRing("/tmp/r", RingParams{});
+  Result<KeyPlacement> placement = PlaceKey(s, "hello");
+  REQUIRE(placement.ok());
+  CHECK(placement->primaries.size() == 3);
+  CHECK(placement->fallbacks.size() == 2);
+  Result<ring::Ring> ring =
+      ring::Ring::Create({"n1", "n2", "n3", "n4", "n5"},
+                         ring::RingOptions{.partitions = 64, .n = 3});
+  REQUIRE(ring.ok());
+  const uint32_t partition = ring->Locate("hello").partition;
+  CHECK(placement->partition == partition);
+  const auto primaries = ring->Primaries(partition);
+  for (size_t i = 0; i < 3; ++i) {
+    CHECK(placement->primaries[i].name == ring->members()[primaries[i]]);
+  }
+}
+
+TEST_CASE("ProbeNode does not mistake another process for a node") {
+  RingNode node;
+  node.config = "/nonexistent/node.toml";
+  CHECK(ProbeNode(node) == NodeState::kStopped);  // pid 0
+  node.pid = ::getpid();                          // alive, but not shoald
+  CHECK(ProbeNode(node) == NodeState::kStopped);
+  node.pid = 1 << 30;  // no such process
+  CHECK(ProbeNode(node) == NodeState::kStopped);
+}
+
+TEST_CASE("TailFile returns the last lines") {
+  const std::filesystem::path path =
+      std::filesystem::temp_directory_path() /
+      ("tools_test_tail_" + std::to_string(::getpid()));
+  {
+    std::ofstream out(path);
+    for (int i = 1; i <= 30; ++i) out << "line " << i << "\n";
+  }
+  CHECK(TailFile(path, 2) == "line 29\nline 30");
+  CHECK(TailFile(path, 100).rfind("line 1\n", 0) == 0);
+  std::filesystem::remove(path);
+  CHECK(TailFile(path, 5) == "");
+}
+
+}  // namespace
+}  // namespace shoal::tools
