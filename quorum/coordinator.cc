@@ -121,6 +121,9 @@ Awaitable<Result<VersionVector>> Coordinator::CoordinatePut(PutArgs args) {
            std::shared_ptr<FanOut> fan, Deadline deadline) -> Awaitable<void> {
           Status st =
               co_await replicas.Replicate(node, key, loc, *obj, deadline);
+          // A replica that did not answer by the deadline stays
+          // outstanding: the request then ends as a timeout.
+          if (st.code() == Code::kTimeout) co_return;
           fan->Record(st.ok());
         }(replicas_, p, args.key, args.loc, object, fan, deadline),
         asio::detached);
@@ -153,6 +156,7 @@ Awaitable<Result<Object>> Coordinator::Get(GetArgs args) {
            std::string key, ring::KeyLocation loc, std::shared_ptr<FanOut> fan,
            Deadline deadline) -> Awaitable<void> {
           auto r = co_await replicas.Read(node, key, loc, deadline);
+          if (r.status().code() == Code::kTimeout) co_return;  // outstanding
           if (r.ok()) fan->replies[slot] = std::move(r.value());
           fan->Record(r.ok());
         }(replicas_, primaries[i], i, args.key, args.loc, fan, deadline),

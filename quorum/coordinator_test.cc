@@ -309,7 +309,6 @@ TEST_CASE(
   c.nodes[others[1]].delay = 30ms;
 
   bool slow_held_at_answer = true;
-  const auto start = Clock::now();
   auto ans = RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, "v1", 2)),
                       [&] { slow_held_at_answer = c.Holds(others[1], key); });
 
@@ -317,8 +316,9 @@ TEST_CASE(
   const Dot dot{c.nodes[self].actor, 1};
   CHECK(ans->value().Covers(dot));
   CHECK(ans->value() == c.Stored(self, key).vv);
-  CHECK(ans.at - start < 30ms);
   CHECK_FALSE(slow_held_at_answer);
+  REQUIRE(c.nodes[others[1]].last_write_at.has_value());
+  CHECK(*c.nodes[others[1]].last_write_at > ans.at);
   CHECK(c.forwarded.empty());  // self is a primary: coordinated here
 
   for (NodeIndex p : c.PrimariesOf(key)) {
@@ -369,6 +369,9 @@ TEST_CASE("put w=3 with one replica unreachable fails with the exact count") {
   CHECK(c.Holds(self, key));
 }
 
+// A replica call that gives up at the request deadline (as
+// wire::RpcChannel::Call does) must leave that replica outstanding, not count
+// it as failed: the answer is then a timeout, not "unavailable".
 TEST_CASE("put w=2 with two silent replicas times out at the deadline") {
   Cluster c;
   const NodeIndex self = 0;
@@ -411,7 +414,6 @@ TEST_CASE(
 
   REQUIRE(ans->ok());
   CHECK_FALSE(slow_held_at_answer);
-  CHECK(ans.at - start < 200ms);
   REQUIRE(c.nodes[slow].last_write_at.has_value());
   CHECK(*c.nodes[slow].last_write_at > ans.at);
   CHECK(*c.nodes[slow].last_write_at - start >= 200ms);
@@ -653,6 +655,26 @@ TEST_CASE("get r=3 with one replica unreachable fails with the exact count") {
   CHECK_FALSE(st.quorum()->maybe_applied);
   CHECK(st.message().find("2 of 3") != std::string::npos);
   CHECK(st.message().find("r=3") != std::string::npos);
+}
+
+// As "put w=2 with two silent replicas times out at the deadline".
+TEST_CASE("get r=2 with two silent replicas times out at the deadline") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  for (NodeIndex p : Others(c, key, self)) c.nodes[p].mode = Mode::kSilent;
+
+  const auto start = Clock::now();
+  auto ans = RunToEnd(c, c.coordinators[self]->Get(MakeGet(c, key, 2, 100ms)));
+
+  REQUIRE_FALSE(ans->ok());
+  const Status& st = ans->status();
+  CHECK(ans.at - start >= 100ms);
+  CHECK(st.code() == Code::kTimeout);
+  REQUIRE(st.quorum().has_value());
+  CHECK(st.quorum()->acked == 1);
+  CHECK(st.quorum()->required == 2);
+  CHECK(st.message().find("timed out") != std::string::npos);
 }
 
 // ---------------------------------------------------------------- read repair

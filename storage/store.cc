@@ -34,6 +34,8 @@ namespace {
 
 constexpr char kObjectsDb[] = "objects";
 constexpr char kMetaDb[] = "meta";
+constexpr char kHintsDb[] = "hints";
+constexpr char kHintCountersKey[] = "hint_counters";
 constexpr char kActorKey[] = "actor";
 // boot id of the machine that opened the directory last, then '0' while it
 // is open or '1' after a clean close.
@@ -50,7 +52,7 @@ size_t ApproxBytes(const WriteOp& op) {
   size_t bytes = op.key.size();
   if (op.kind == WriteOp::Kind::kCoordinate) {
     bytes += op.value ? op.value->size() : 0;
-  } else {
+  } else if (op.kind != WriteOp::Kind::kDeleteHint) {
     bytes += op.incoming.ValueBytes();
   }
   return bytes;
@@ -270,6 +272,10 @@ Status Store::InitMeta() {
   if ((rc = mdb_dbi_open(txn, kMetaDb, MDB_CREATE, &meta_dbi_)) != 0) {
     return fail(lmdb_error("opening database 'meta'", rc));
   }
+  if ((rc = mdb_dbi_open(txn, kHintsDb, MDB_CREATE, &hints_dbi_)) != 0) {
+    return fail(lmdb_error("opening database 'hints'", rc));
+  }
+  if (Status st = InitHints(txn); !st.ok()) return fail(st);
 
   bool minted = false;
   MDB_val key = ValOf(kFormatKey);
@@ -550,6 +556,10 @@ Status Store::WriteError(const char* what, int rc) const {
 
 Result<WriteResult> Store::ApplyOne(MDB_txn* txn, WriteOp& op,
                                     Status* batch_error) {
+  if (op.kind == WriteOp::Kind::kHint ||
+      op.kind == WriteOp::Kind::kDeleteHint) {
+    return ApplyHint(txn, op, batch_error);
+  }
   const std::string skey = EncodeStorageKey(op.key, op.loc);
   if (skey.size() > max_key_bytes_) {
     return KeyTooLarge(op.key.size(), max_key_bytes_);
@@ -602,12 +612,18 @@ void Store::ApplyBatch(std::deque<Pending>& batch) {
   results.reserve(batch.size());
   Status batch_error;
 
+  // Hint bookkeeping is updated as ops apply; a failed batch restores it.
+  const auto saved_hint_counts = hint_counts_;
+  const HintCounters saved_counters = counters_;
+  bool has_hints = false;
+
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
   if (rc != 0) {
     batch_error = WriteError("mdb_txn_begin", rc);
   } else {
     for (Pending& p : batch) {
+      has_hints |= p.op.kind == WriteOp::Kind::kHint;
       results.push_back(ApplyOne(txn, p.op, &batch_error));
       if (!batch_error.ok()) break;
     }
@@ -618,9 +634,30 @@ void Store::ApplyBatch(std::deque<Pending>& batch) {
       mdb_txn_abort(txn);
     }
   }
+  if (!batch_error.ok()) {
+    hint_counts_ = saved_hint_counts;
+    counters_ = saved_counters;
+  } else {
+    std::lock_guard<std::mutex> lock(counters_mu_);
+    published_counters_ = counters_;
+  }
   if (batch_error.ok() && options_.sync != SyncPolicy::kAlways) {
     for (const Result<WriteResult>& r : results) {
       if (r.ok() && r->changed) unsynced_ = true;
+    }
+    // A hint is acknowledged only once it is on disk, whatever the policy:
+    // its fallback is the only copy the target will get back.
+    if (has_hints) {
+      const int src = mdb_env_sync(env_, 1);
+      if (src != 0) {
+        sync_failures_.fetch_add(1, std::memory_order_relaxed);
+        batch_error =
+            Status(Code::kInternal,
+                   std::string("fsync of hints failed: ") + mdb_strerror(src));
+      } else {
+        unsynced_ = false;
+        last_sync_ = std::chrono::steady_clock::now();
+      }
     }
   }
 
@@ -631,6 +668,270 @@ void Store::ApplyBatch(std::deque<Pending>& batch) {
       batch[i].done(batch_error);
     }
   }
+}
+
+// ---------------------------------------------------------------------------
+// Hints: key = target_len:u8 | target | storage key;
+//        value = stored_at_ms:i64le | EncodeObject(object).
+
+namespace {
+
+std::string HintPrefix(std::string_view target) {
+  std::string out(1, static_cast<char>(target.size()));
+  out.append(target);
+  return out;
+}
+
+uint64_t HashBytes(std::string_view bytes) {
+  return ring::HashKey(bytes);  // XXH3-64; not a security boundary
+}
+
+// Splits a hint key into (target, storage key); false if malformed.
+bool SplitHintKey(std::string_view hkey, std::string_view* target,
+                  std::string_view* storage_key) {
+  if (hkey.empty()) return false;
+  const size_t len = static_cast<uint8_t>(hkey[0]);
+  if (hkey.size() < 1 + len + kStorageKeyPrefixBytes) return false;
+  *target = hkey.substr(1, len);
+  *storage_key = hkey.substr(1 + len);
+  return true;
+}
+
+}  // namespace
+
+Status Store::InitHints(MDB_txn* txn) {
+  MDB_val key = ValOf(kHintCountersKey);
+  MDB_val val;
+  int rc = mdb_get(txn, meta_dbi_, &key, &val);
+  if (rc == 0) {
+    const std::string_view v = ViewOf(val);
+    if (v.size() == 24) {
+      counters_.stored = *DecodeLittleEndian<uint64_t>(v.substr(0, 8));
+      counters_.delivered = *DecodeLittleEndian<uint64_t>(v.substr(8, 8));
+      counters_.dropped_cap = *DecodeLittleEndian<uint64_t>(v.substr(16, 8));
+    }
+  } else if (rc != MDB_NOTFOUND) {
+    return WriteError("reading the hint counters", rc);
+  }
+  published_counters_ = counters_;
+  MDB_cursor* cur = nullptr;
+  if ((rc = mdb_cursor_open(txn, hints_dbi_, &cur)) != 0) {
+    return WriteError("opening a hints cursor", rc);
+  }
+  MDB_val k, v;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    std::string_view target, skey;
+    if (SplitHintKey(ViewOf(k), &target, &skey)) {
+      ++hint_counts_[std::string(target)];
+    }
+  }
+  mdb_cursor_close(cur);
+  return Status::Ok();
+}
+
+Status Store::PutCounters(MDB_txn* txn) {
+  const std::string bytes = EncodeLittleEndian<uint64_t>(counters_.stored) +
+                            EncodeLittleEndian<uint64_t>(counters_.delivered) +
+                            EncodeLittleEndian<uint64_t>(counters_.dropped_cap);
+  MDB_val key = ValOf(kHintCountersKey);
+  MDB_val val = ValOf(bytes);
+  const int rc = mdb_put(txn, meta_dbi_, &key, &val, 0);
+  if (rc != 0) return WriteError("storing the hint counters", rc);
+  return Status::Ok();
+}
+
+Result<WriteResult> Store::ApplyHint(MDB_txn* txn, WriteOp& op,
+                                     Status* batch_error) {
+  if (op.hint_target.empty() || op.hint_target.size() > 255) {
+    return Status(Code::kInvalidArgument,
+                  "hint target name must be 1..255 bytes");
+  }
+  const std::string skey = EncodeStorageKey(op.key, op.loc);
+  const std::string hkey = HintPrefix(op.hint_target) + skey;
+  if (hkey.size() > max_key_bytes_) {
+    return KeyTooLarge(op.key.size(),
+                       max_key_bytes_ - (hkey.size() - op.key.size()));
+  }
+  MDB_val k = ValOf(hkey);
+  MDB_val v;
+  WriteResult out;
+  int64_t stored_at = 0;
+  uint64_t existing_hash = 0;
+  bool exists = false;
+  int rc = mdb_get(txn, hints_dbi_, &k, &v);
+  if (rc == 0) {
+    const std::string_view bytes = ViewOf(v);
+    exists = true;
+    existing_hash = HashBytes(bytes);
+    auto at = bytes.size() >= 8
+                  ? DecodeLittleEndian<int64_t>(bytes.substr(0, 8))
+                  : std::nullopt;
+    auto decoded =
+        at ? wire::DecodeObject(bytes.substr(8))
+           : Result<quorum::Object>(Status(Code::kCorruption, "short hint"));
+    if (!decoded.ok()) return CorruptObject(op.key, op.loc, decoded.status());
+    stored_at = *at;
+    out.before = std::move(decoded).value();
+  } else if (rc != MDB_NOTFOUND) {
+    *batch_error = WriteError("mdb_get (hints)", rc);
+    return *batch_error;
+  }
+
+  if (op.kind == WriteOp::Kind::kDeleteHint) {
+    if (!exists || existing_hash != op.expected_hint_hash) return out;  // newer
+    if ((rc = mdb_del(txn, hints_dbi_, &k, nullptr)) != 0) {
+      *batch_error = WriteError("mdb_del (hints)", rc);
+      return *batch_error;
+    }
+    if (--hint_counts_[op.hint_target] == 0) hint_counts_.erase(op.hint_target);
+    ++counters_.delivered;
+    if (Status st = PutCounters(txn); !st.ok()) {
+      *batch_error = st;
+      return st;
+    }
+    out.changed = true;
+    return out;
+  }
+
+  // kHint
+  if (!exists && options_.max_hints_per_target != 0 &&
+      hint_counts_[op.hint_target] >= options_.max_hints_per_target) {
+    ++counters_.dropped_cap;
+    if (Status st = PutCounters(txn); !st.ok()) {
+      *batch_error = st;
+      return st;
+    }
+    return Status(
+        Code::kOverloaded,
+        "hint dropped: " + std::to_string(hint_counts_[op.hint_target]) +
+            " hints already wait for " + op.hint_target +
+            " (handoff.max_hints_per_target)");
+  }
+  out.after = quorum::Sync(out.before, op.incoming);
+  out.changed = !exists || !(out.after == out.before);
+  if (!out.changed) return out;
+  if (!exists) {
+    stored_at = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  }
+  const std::string bytes =
+      EncodeLittleEndian<int64_t>(stored_at) + wire::EncodeObject(out.after);
+  MDB_val val = ValOf(bytes);
+  if ((rc = mdb_put(txn, hints_dbi_, &k, &val, 0)) != 0) {
+    *batch_error = WriteError("mdb_put (hints)", rc);
+    return *batch_error;
+  }
+  if (!exists) ++hint_counts_[op.hint_target];
+  ++counters_.stored;
+  if (Status st = PutCounters(txn); !st.ok()) {
+    *batch_error = st;
+    return st;
+  }
+  return out;
+}
+
+Result<std::vector<Hint>> Store::ScanHints(std::string_view target,
+                                           std::string_view after,
+                                           size_t limit) const {
+  std::vector<Hint> out;
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+  if (rc != 0) {
+    return Status(Code::kInternal,
+                  std::string("hints read: ") + mdb_strerror(rc));
+  }
+  MDB_cursor* cur = nullptr;
+  if ((rc = mdb_cursor_open(txn, hints_dbi_, &cur)) != 0) {
+    mdb_txn_abort(txn);
+    return Status(Code::kInternal,
+                  std::string("hints read: ") + mdb_strerror(rc));
+  }
+  const std::string prefix = HintPrefix(target);
+  const std::string start = prefix + std::string(after);
+  MDB_val k = ValOf(start);
+  MDB_val v;
+  rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+  Status error;
+  while (rc == 0 && out.size() < limit) {
+    const std::string_view hkey = ViewOf(k);
+    if (hkey.substr(0, prefix.size()) != prefix) break;
+    std::string_view t, skey;
+    if (!SplitHintKey(hkey, &t, &skey)) break;
+    if (!after.empty() && skey == after) {  // resume strictly after
+      rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+      continue;
+    }
+    const std::string_view bytes = ViewOf(v);
+    Hint h;
+    h.storage_key = std::string(skey);
+    h.key = std::string(skey.substr(kStorageKeyPrefixBytes));
+    h.bytes = bytes.size();
+    h.bytes_hash = HashBytes(bytes);
+    auto at = bytes.size() >= 8
+                  ? DecodeLittleEndian<int64_t>(bytes.substr(0, 8))
+                  : std::nullopt;
+    auto decoded =
+        at ? wire::DecodeObject(bytes.substr(8))
+           : Result<quorum::Object>(Status(Code::kCorruption, "short hint"));
+    if (!decoded.ok()) {
+      error = Status(Code::kCorruption,
+                     "hint for " + std::string(target) +
+                         " does not decode: " + decoded.status().message());
+      break;
+    }
+    h.stored_at_ms = *at;
+    h.object = std::move(decoded).value();
+    out.push_back(std::move(h));
+    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+  }
+  mdb_cursor_close(cur);
+  mdb_txn_abort(txn);
+  if (!error.ok()) return error;
+  return out;
+}
+
+Result<std::vector<HintBacklog>> Store::HintBacklogs() const {
+  std::vector<HintBacklog> out;
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+  if (rc != 0) {
+    return Status(Code::kInternal,
+                  std::string("hints read: ") + mdb_strerror(rc));
+  }
+  MDB_cursor* cur = nullptr;
+  if ((rc = mdb_cursor_open(txn, hints_dbi_, &cur)) != 0) {
+    mdb_txn_abort(txn);
+    return Status(Code::kInternal,
+                  std::string("hints read: ") + mdb_strerror(rc));
+  }
+  MDB_val k, v;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    std::string_view target, skey;
+    if (!SplitHintKey(ViewOf(k), &target, &skey)) continue;
+    if (out.empty() || out.back().target != target) {
+      out.push_back(HintBacklog{std::string(target), 0, 0, 0});
+    }
+    HintBacklog& b = out.back();
+    const std::string_view bytes = ViewOf(v);
+    ++b.count;
+    b.bytes += bytes.size();
+    if (auto at = DecodeLittleEndian<int64_t>(bytes.substr(0, 8))) {
+      if (b.oldest_stored_at_ms == 0 || *at < b.oldest_stored_at_ms) {
+        b.oldest_stored_at_ms = *at;
+      }
+    }
+  }
+  mdb_cursor_close(cur);
+  mdb_txn_abort(txn);
+  return out;
+}
+
+HintCounters Store::hint_counters() const {
+  std::lock_guard<std::mutex> lock(counters_mu_);
+  return published_counters_;
 }
 
 }  // namespace shoal::storage

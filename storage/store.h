@@ -36,6 +36,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -69,6 +70,9 @@ struct StoreOptions {
   // A coordinated write whose object would hold more sibling value bytes
   // fails with kTooLarge; 0 = no limit. Merges are never refused.
   uint64_t max_object_bytes = 0;
+  // A new hint for a target that already has this many waiting is dropped
+  // (kOverloaded) and counted; 0 = no limit.
+  uint64_t max_hints_per_target = 0;
   // Test hook: the boot id to record instead of the kernel's.
   std::string TEST_boot_id;
 };
@@ -78,6 +82,14 @@ struct WriteOp {
   enum class Kind {
     kCoordinate,  // quorum::NewWrite(stored, context, actor, value, written_at)
     kMerge,       // quorum::Sync(stored, incoming)
+    // Hinted handoff (doc/storage.md, "Hints"): the object is kept for
+    // `hint_target` in the `hints` database, merged with any hint already
+    // there, and the batch is fsynced before the completion runs, whatever
+    // the sync policy.
+    kHint,
+    // Delivered: delete the hint for (hint_target, key) if it is still the
+    // one handoff read (its bytes hash to `expected_hint_hash`).
+    kDeleteHint,
   };
   Kind kind = Kind::kMerge;
   std::string key;
@@ -86,8 +98,35 @@ struct WriteOp {
   quorum::VersionVector context;
   std::optional<std::string> value;  // nullopt = tombstone
   int64_t written_at_ms = 0;
-  // kMerge
+  // kMerge, kHint
   quorum::Object incoming;
+  // kHint, kDeleteHint
+  std::string hint_target;
+  uint64_t expected_hint_hash = 0;
+};
+
+// A hint waiting in the store for its target.
+struct Hint {
+  std::string key;          // user key
+  std::string storage_key;  // its key in `hints` (a resume point for scans)
+  quorum::Object object;
+  int64_t stored_at_ms = 0;  // when the first hint for this key was stored
+  uint64_t bytes_hash = 0;   // identifies this version (for kDeleteHint)
+  size_t bytes = 0;          // stored size
+};
+
+struct HintBacklog {
+  std::string target;
+  uint64_t count = 0;
+  uint64_t bytes = 0;
+  int64_t oldest_stored_at_ms = 0;
+};
+
+// Lifetime totals, kept in `meta` so they survive restarts.
+struct HintCounters {
+  uint64_t stored = 0;       // hints written (new or merged)
+  uint64_t delivered = 0;    // hints deleted after their target acked
+  uint64_t dropped_cap = 0;  // hints refused: target over its cap
 };
 
 struct WriteResult {
@@ -145,6 +184,16 @@ class Store {
   // Any thread.
   StoreStats Stats() const;
 
+  // Up to `limit` hints for `target` whose storage key sorts after `after`
+  // ("" = from the start), in key order. Any thread.
+  Result<std::vector<Hint>> ScanHints(std::string_view target,
+                                      std::string_view after,
+                                      size_t limit) const;
+  // Every target with hints waiting: count, bytes, oldest. Scans `hints`
+  // (cost grows with the backlog). Any thread.
+  Result<std::vector<HintBacklog>> HintBacklogs() const;
+  HintCounters hint_counters() const;
+
   // Test hook: every raw LMDB key of `objects`, in LMDB order.
   std::vector<std::string> TEST_StorageKeys() const;
 
@@ -166,6 +215,9 @@ class Store {
   // whole transaction is stored in *batch_error (the op's result is then
   // irrelevant); any other error fails this op only.
   Result<WriteResult> ApplyOne(MDB_txn* txn, WriteOp& op, Status* batch_error);
+  Result<WriteResult> ApplyHint(MDB_txn* txn, WriteOp& op, Status* batch_error);
+  Status InitHints(MDB_txn* txn);
+  Status PutCounters(MDB_txn* txn);
   Status WriteError(const char* what, int rc) const;
   void SyncNow();  // writer thread
 
@@ -174,6 +226,7 @@ class Store {
   MDB_env* env_ = nullptr;
   unsigned int objects_dbi_ = 0;
   unsigned int meta_dbi_ = 0;
+  unsigned int hints_dbi_ = 0;
   size_t max_key_bytes_ = 0;
   uint64_t map_size_ = 0;  // the map size LMDB actually uses
   quorum::ActorId actor_ = 0;
@@ -181,6 +234,11 @@ class Store {
 
   // Writer thread only (and the destructor after the join).
   bool unsynced_ = false;  // commits since the last mdb_env_sync
+  std::map<std::string, uint64_t> hint_counts_;  // target -> hints waiting
+  HintCounters counters_;                        // as committed in `meta`
+
+  mutable std::mutex counters_mu_;
+  HintCounters published_counters_;  // guarded by counters_mu_
   std::chrono::steady_clock::time_point last_sync_;
 
   std::atomic<uint64_t> sync_failures_{0};  // written by the writer thread

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <filesystem>
 #include <future>
 #include <latch>
@@ -588,6 +589,148 @@ TEST_CASE("sync policy names") {
         "unknown sync policy 'sometimes' (expected periodic, always or none)");
   CHECK_FALSE(ParseSyncPolicy("").ok());
   CHECK_FALSE(ParseSyncPolicy("Always").ok());
+}
+
+}  // namespace
+}  // namespace shoal::storage
+
+namespace shoal::storage {
+namespace {
+
+WriteOp HintOp(std::string target, std::string key, ring::KeyLocation loc,
+               quorum::Object object) {
+  WriteOp op;
+  op.kind = WriteOp::Kind::kHint;
+  op.hint_target = std::move(target);
+  op.key = std::move(key);
+  op.loc = loc;
+  op.incoming = std::move(object);
+  return op;
+}
+
+WriteOp DeleteHintOp(std::string target, const Hint& hint,
+                     ring::KeyLocation loc) {
+  WriteOp op;
+  op.kind = WriteOp::Kind::kDeleteHint;
+  op.hint_target = std::move(target);
+  op.key = hint.key;
+  op.loc = loc;
+  op.expected_hint_hash = hint.bytes_hash;
+  return op;
+}
+
+TEST_CASE("hints are kept per target, merged, survive reopen and counted") {
+  TempDir dir;
+  const quorum::Object a = quorum::NewWrite({}, {}, 7, std::string("a"), 1);
+  const quorum::Object b = quorum::NewWrite({}, {}, 8, std::string("b"), 2);
+  {
+    auto store = MustOpen(Options(dir));
+    REQUIRE(Write(*store, HintOp("n2", "k1", Loc(3, 1), a)).ok());
+    REQUIRE(Write(*store, HintOp("n2", "k1", Loc(3, 1), b)).ok());  // merged
+    REQUIRE(Write(*store, HintOp("n2", "k2", Loc(3, 2), a)).ok());
+    REQUIRE(Write(*store, HintOp("n4", "k1", Loc(3, 1), a)).ok());
+    // Hints are not objects: a normal read does not see them.
+    auto got = store->Get("k1", Loc(3, 1));
+    REQUIRE(got.ok());
+    CHECK_FALSE(got->has_value());
+  }
+  auto store = MustOpen(Options(dir));
+  auto n2 = store->ScanHints("n2", "", 100);
+  REQUIRE(n2.ok());
+  REQUIRE(n2->size() == 2);
+  CHECK((*n2)[0].key == "k1");
+  CHECK((*n2)[0].object.siblings.size() == 2);  // a and b, concurrent
+  CHECK((*n2)[1].key == "k2");
+  CHECK((*n2)[0].stored_at_ms > 0);
+  // Paging: resume after the first.
+  auto rest = store->ScanHints("n2", (*n2)[0].storage_key, 100);
+  REQUIRE(rest.ok());
+  REQUIRE(rest->size() == 1);
+  CHECK((*rest)[0].key == "k2");
+  // "n2" is not a prefix match for "n20".
+  CHECK(store->ScanHints("n", "", 100)->empty());
+
+  auto backlog = store->HintBacklogs();
+  REQUIRE(backlog.ok());
+  REQUIRE(backlog->size() == 2);
+  CHECK((*backlog)[0].target == "n2");
+  CHECK((*backlog)[0].count == 2);
+  CHECK((*backlog)[0].bytes > 0);
+  CHECK((*backlog)[1].target == "n4");
+  CHECK((*backlog)[1].count == 1);
+  CHECK(store->hint_counters().stored == 4);
+}
+
+TEST_CASE("a delivered hint is deleted only if unchanged since it was read") {
+  TempDir dir;
+  auto store = MustOpen(Options(dir));
+  const quorum::Object a = quorum::NewWrite({}, {}, 7, std::string("a"), 1);
+  const quorum::Object b = quorum::NewWrite({}, {}, 8, std::string("b"), 2);
+  REQUIRE(Write(*store, HintOp("n2", "k", Loc(1, 1), a)).ok());
+  auto read = store->ScanHints("n2", "", 10);
+  REQUIRE(read.ok());
+  REQUIRE(read->size() == 1);
+  // A newer write for the same key lands while the old one is in flight.
+  REQUIRE(Write(*store, HintOp("n2", "k", Loc(1, 1), b)).ok());
+  auto stale = Write(*store, DeleteHintOp("n2", (*read)[0], Loc(1, 1)));
+  REQUIRE(stale.ok());
+  CHECK_FALSE(stale->changed);
+  REQUIRE(store->ScanHints("n2", "", 10)->size() == 1);
+  // Delivering the current version deletes it.
+  auto current = store->ScanHints("n2", "", 10);
+  auto done = Write(*store, DeleteHintOp("n2", (*current)[0], Loc(1, 1)));
+  REQUIRE(done.ok());
+  CHECK(done->changed);
+  CHECK(store->ScanHints("n2", "", 10)->empty());
+  CHECK(store->HintBacklogs()->empty());
+  CHECK(store->hint_counters().delivered == 1);
+}
+
+TEST_CASE("over the per-target cap a new hint is dropped and counted") {
+  TempDir dir;
+  StoreOptions options = Options(dir);
+  options.max_hints_per_target = 2;
+  const quorum::Object a = quorum::NewWrite({}, {}, 7, std::string("a"), 1);
+  {
+    auto store = MustOpen(options);
+    REQUIRE(Write(*store, HintOp("n2", "k1", Loc(1, 1), a)).ok());
+    REQUIRE(Write(*store, HintOp("n2", "k2", Loc(1, 2), a)).ok());
+    auto dropped = Write(*store, HintOp("n2", "k3", Loc(1, 3), a));
+    REQUIRE_FALSE(dropped.ok());
+    CHECK(dropped.status().code() == Code::kOverloaded);
+    CHECK(dropped.status().message().find("hint dropped") != std::string::npos);
+    // An existing hint can still be updated; another target is not capped.
+    CHECK(Write(*store, HintOp("n2", "k1", Loc(1, 1), a)).ok());
+    CHECK(Write(*store, HintOp("n3", "k3", Loc(1, 3), a)).ok());
+    CHECK(store->hint_counters().dropped_cap == 1);
+  }
+  auto store = MustOpen(options);  // counts come back from disk
+  CHECK(store->hint_counters().dropped_cap == 1);
+  CHECK_FALSE(Write(*store, HintOp("n2", "k4", Loc(1, 4), a)).ok());
+  CHECK(store->hint_counters().dropped_cap == 2);
+}
+
+TEST_CASE("a hint acknowledged before a kill is on disk after it") {
+  TempDir dir;
+  StoreOptions options = Options(dir, SyncPolicy::kPeriodic);
+  options.sync_interval = std::chrono::hours(1);  // no periodic sync helps
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    auto store = Store::Open(options);
+    if (!store.ok()) ::_exit(3);
+    for (int i = 0; i < 50; ++i) {
+      auto r = Write(**store, HintOp("n2", "k" + std::to_string(i), Loc(1, i),
+                                     quorum::NewWrite({}, {}, 7, "v", 1)));
+      if (!r.ok()) ::_exit(4);
+    }
+    ::kill(::getpid(), SIGKILL);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFSIGNALED(status));
+  auto store = MustOpen(options);
+  CHECK(store->ScanHints("n2", "", 100)->size() == 50);
 }
 
 }  // namespace

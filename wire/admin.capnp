@@ -14,6 +14,25 @@ struct MemberStatus {
   partitionsOwned @5 :UInt32;
 }
 
+struct HintsRequest {}
+
+struct HintTarget {
+  target @0 :Text;         # the primary the hints wait for
+  count @1 :UInt64;
+  bytes @2 :UInt64;
+  oldestAgeMs @3 :Int64;   # age of the oldest waiting hint
+  targetUp @4 :Bool;       # as this node sees it
+}
+
+struct HintsReply {
+  node @0 :Text;
+  targets @1 :List(HintTarget);
+  stored @2 :UInt64;            # lifetime totals (kept across restarts)
+  delivered @3 :UInt64;
+  droppedCap @4 :UInt64;
+  deliveredPerSec @5 :Float64;  # recent delivery rate
+}
+
 struct StatusReply {
   node @0 :Text;
   actor @1 :UInt64;

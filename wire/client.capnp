@@ -9,6 +9,7 @@ struct GetRequest {
   r @1 :UInt8;           # replies to wait for; 0 = cluster default
   timeoutMs @2 :UInt32;  # request deadline; 0 = node default (2000 ms)
   local @3 :Bool;        # diagnostic: this node's own stored copy only, no quorum
+  pr @4 :UInt8;          # primaries that must reply (0 = none required)
 }
 
 struct GetReply {
@@ -23,8 +24,12 @@ struct PutRequest {
   context @3 :Data;      # packed Context from an earlier get; empty = blind write
   w @4 :UInt8;           # acks to wait for; 0 = cluster default
   timeoutMs @5 :UInt32;  # request deadline; 0 = node default (2000 ms)
+  pw @6 :UInt8;          # primaries that must acknowledge (0 = none required)
 }
 
 struct PutReply {
-  context @0 :Data;  # packed Context of the object after this write
+  context @0 :Data;    # packed Context covering exactly this write and what the
+                       # put's context covered; "" when the key now has other
+                       # siblings too (read before writing again)
+  siblings @1 :UInt32; # live siblings the coordinator holds after the write
 }

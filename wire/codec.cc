@@ -168,6 +168,7 @@ void FillPut(sc::PutRequest::Builder b, const PutRequest& m) {
   if (!m.context.empty()) b.setContext(Bytes(m.context));
   b.setW(static_cast<uint8_t>(std::min<uint32_t>(m.w, 255)));
   b.setTimeoutMs(m.timeout_ms);
+  b.setPw(static_cast<uint8_t>(std::min<uint32_t>(m.pw, 255)));
 }
 
 PutRequest ReadPut(sc::PutRequest::Reader r) {
@@ -178,6 +179,7 @@ PutRequest ReadPut(sc::PutRequest::Reader r) {
   m.context = ToString(r.getContext());
   m.w = r.getW();
   m.timeout_ms = r.getTimeoutMs();
+  m.pw = r.getPw();
   return m;
 }
 
@@ -202,6 +204,7 @@ struct BodyWriter {
     b.setR(static_cast<uint8_t>(std::min<uint32_t>(m.r, 255)));
     b.setTimeoutMs(m.timeout_ms);
     b.setLocal(m.local);
+    b.setPr(static_cast<uint8_t>(std::min<uint32_t>(m.pr, 255)));
   }
   void operator()(const GetReply& m) {
     auto b = f.initGetReply();
@@ -212,6 +215,7 @@ struct BodyWriter {
   void operator()(const PutReply& m) {
     auto b = f.initPutReply();
     if (!m.context.empty()) b.setContext(Bytes(m.context));
+    b.setSiblings(m.siblings);
   }
   void operator()(const Hello& m) {
     auto b = f.initHello();
@@ -226,6 +230,27 @@ struct BodyWriter {
     auto b = f.initReplicate();
     b.setKey(Bytes(m.key));
     FillObject(b.initObject(), m.object);
+    if (!m.hint_for.empty()) b.setHintFor(m.hint_for);
+  }
+  void operator()(const Ping&) { f.initPing(); }
+  void operator()(const Pong&) { f.initPong(); }
+  void operator()(const HintsRequest&) { f.initHints(); }
+  void operator()(const HintsReply& m) {
+    auto b = f.initHintsReply();
+    b.setNode(m.node);
+    b.setStored(m.stored);
+    b.setDelivered(m.delivered);
+    b.setDroppedCap(m.dropped_cap);
+    b.setDeliveredPerSec(m.delivered_per_sec);
+    auto targets = b.initTargets(m.targets.size());
+    for (size_t i = 0; i < m.targets.size(); ++i) {
+      const HintTarget& t = m.targets[i];
+      targets[i].setTarget(t.target);
+      targets[i].setCount(t.count);
+      targets[i].setBytes(t.bytes);
+      targets[i].setOldestAgeMs(t.oldest_age_ms);
+      targets[i].setTargetUp(t.target_up);
+    }
   }
   void operator()(const ReplicateReply&) { f.initReplicateReply(); }
   void operator()(const CoordinatePutRequest& m) {
@@ -276,7 +301,7 @@ Result<Message> ReadFrame(sc::Frame::Reader f) {
     case sc::Frame::GET: {
       auto r = f.getGet();
       msg.body = GetRequest{ToString(r.getKey()), r.getR(), r.getTimeoutMs(),
-                            r.getLocal()};
+                            r.getLocal(), r.getPr()};
       break;
     }
     case sc::Frame::GET_REPLY: {
@@ -289,9 +314,11 @@ Result<Message> ReadFrame(sc::Frame::Reader f) {
     case sc::Frame::PUT:
       msg.body = ReadPut(f.getPut());
       break;
-    case sc::Frame::PUT_REPLY:
-      msg.body = PutReply{ToString(f.getPutReply().getContext())};
+    case sc::Frame::PUT_REPLY: {
+      auto r = f.getPutReply();
+      msg.body = PutReply{ToString(r.getContext()), r.getSiblings()};
       break;
+    }
     case sc::Frame::HELLO: {
       auto h = f.getHello();
       msg.body = Hello{h.getNode().cStr(), h.getProtocolVersion()};
@@ -310,7 +337,8 @@ Result<Message> ReadFrame(sc::Frame::Reader f) {
       auto r = f.getReplicate();
       auto o = ReadObject(r.getObject());
       if (!o) return o.status();
-      msg.body = ReplicateRequest{ToString(r.getKey()), std::move(o.value())};
+      msg.body = ReplicateRequest{ToString(r.getKey()), std::move(o.value()),
+                                  r.getHintFor().cStr()};
       break;
     }
     case sc::Frame::REPLICATE_REPLY:
@@ -322,6 +350,30 @@ Result<Message> ReadFrame(sc::Frame::Reader f) {
     case sc::Frame::STATUS:
       msg.body = StatusRequest{};
       break;
+    case sc::Frame::PING:
+      msg.body = Ping{};
+      break;
+    case sc::Frame::PONG:
+      msg.body = Pong{};
+      break;
+    case sc::Frame::HINTS:
+      msg.body = HintsRequest{};
+      break;
+    case sc::Frame::HINTS_REPLY: {
+      auto r = f.getHintsReply();
+      HintsReply h;
+      h.node = r.getNode().cStr();
+      h.stored = r.getStored();
+      h.delivered = r.getDelivered();
+      h.dropped_cap = r.getDroppedCap();
+      h.delivered_per_sec = r.getDeliveredPerSec();
+      for (auto t : r.getTargets()) {
+        h.targets.push_back({t.getTarget().cStr(), t.getCount(), t.getBytes(),
+                             t.getOldestAgeMs(), t.getTargetUp()});
+      }
+      msg.body = std::move(h);
+      break;
+    }
     case sc::Frame::STATUS_REPLY: {
       auto r = f.getStatusReply();
       StatusReply s;

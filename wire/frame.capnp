@@ -46,5 +46,9 @@ struct Frame {
     coordinatePut @11 :Peer.CoordinatePutRequest;
     status @12 :Admin.StatusRequest;
     statusReply @13 :Admin.StatusReply;
+    ping @14 :Peer.Ping;
+    pong @15 :Peer.Pong;
+    hints @16 :Admin.HintsRequest;
+    hintsReply @17 :Admin.HintsReply;
   }
 }

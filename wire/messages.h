@@ -26,6 +26,7 @@ struct GetRequest {
   uint32_t r = 0;           // 0 = cluster default
   uint32_t timeout_ms = 0;  // 0 = node default
   bool local = false;       // diagnostic: this node's own copy only
+  uint32_t pr = 0;          // primaries that must reply; 0 = none
 };
 struct GetReply {
   quorum::Object object;  // merged; not found = no live sibling
@@ -38,9 +39,13 @@ struct PutRequest {
   std::string context;  // packed Context bytes; empty = blind write
   uint32_t w = 0;
   uint32_t timeout_ms = 0;
+  uint32_t pw = 0;  // primaries that must acknowledge; 0 = none
 };
 struct PutReply {
-  std::string context;  // packed Context after the write
+  // Packed Context covering this write and what the put's context covered;
+  // "" when the key now holds other siblings too (read before writing).
+  std::string context;
+  uint32_t siblings = 1;  // live siblings at the coordinator after the write
 };
 
 // ---- peer ----
@@ -57,13 +62,30 @@ struct ReadReply {
 struct ReplicateRequest {
   std::string key;
   quorum::Object object;
+  std::string hint_for;  // sloppy quorum: keep as a hint for this primary
 };
+struct Ping {};
+struct Pong {};
 struct ReplicateReply {};
 struct CoordinatePutRequest {
   PutRequest put;
 };
 
 // ---- admin ----
+struct HintsRequest {};
+struct HintTarget {
+  std::string target;
+  uint64_t count = 0;
+  uint64_t bytes = 0;
+  int64_t oldest_age_ms = 0;
+  bool target_up = false;
+};
+struct HintsReply {
+  std::string node;
+  std::vector<HintTarget> targets;
+  uint64_t stored = 0, delivered = 0, dropped_cap = 0;
+  double delivered_per_sec = 0;
+};
 struct StatusRequest {};
 struct MemberStatus {
   std::string name;
@@ -92,7 +114,8 @@ struct ErrorReply {
 using Body =
     std::variant<ErrorReply, GetRequest, GetReply, PutRequest, PutReply, Hello,
                  ReadRequest, ReadReply, ReplicateRequest, ReplicateReply,
-                 CoordinatePutRequest, StatusRequest, StatusReply>;
+                 CoordinatePutRequest, StatusRequest, StatusReply, Ping, Pong,
+                 HintsRequest, HintsReply>;
 
 struct Message {
   uint64_t id = 0;  // request id; a reply carries its request's id

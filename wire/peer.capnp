@@ -21,7 +21,12 @@ struct ReadReply {
 struct ReplicateRequest {
   key @0 :Data;
   object @1 :Obj.Object;  # the receiver merges (DVV sync) and acks after commit
+  hintFor @2 :Text;       # sloppy quorum: keep it as a hint for this primary
+                          # (fsynced before the ack); "" = a normal replica write
 }
+
+struct Ping {}  # heartbeat; answered with Pong
+struct Pong {}
 
 struct ReplicateReply {}
 
