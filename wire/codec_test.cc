@@ -135,6 +135,7 @@ void ExpectSame(const GetRequest& a, const GetRequest& b) {
   CHECK(a.r == b.r);
   CHECK(a.timeout_ms == b.timeout_ms);
   CHECK(a.local == b.local);
+  CHECK(a.pr == b.pr);
 }
 void ExpectSame(const Object& a, const Object& b) {
   CHECK(a.vv == b.vv);
@@ -158,9 +159,11 @@ void ExpectSame(const PutRequest& a, const PutRequest& b) {
   CHECK(a.context == b.context);
   CHECK(a.w == b.w);
   CHECK(a.timeout_ms == b.timeout_ms);
+  CHECK(a.pw == b.pw);
 }
 void ExpectSame(const PutReply& a, const PutReply& b) {
   CHECK(a.context == b.context);
+  CHECK(a.siblings == b.siblings);
 }
 void ExpectSame(const Hello& a, const Hello& b) {
   CHECK(a.node == b.node);
@@ -175,6 +178,25 @@ void ExpectSame(const ReadReply& a, const ReadReply& b) {
 void ExpectSame(const ReplicateRequest& a, const ReplicateRequest& b) {
   CHECK(a.key == b.key);
   ExpectSame(a.object, b.object);
+  CHECK(a.hint_for == b.hint_for);
+}
+void ExpectSame(const Ping&, const Ping&) {}
+void ExpectSame(const Pong&, const Pong&) {}
+void ExpectSame(const HintsRequest&, const HintsRequest&) {}
+void ExpectSame(const HintsReply& a, const HintsReply& b) {
+  CHECK(a.node == b.node);
+  CHECK(a.stored == b.stored);
+  CHECK(a.delivered == b.delivered);
+  CHECK(a.dropped_cap == b.dropped_cap);
+  CHECK(a.delivered_per_sec == b.delivered_per_sec);
+  REQUIRE(a.targets.size() == b.targets.size());
+  for (size_t i = 0; i < a.targets.size(); ++i) {
+    CHECK(a.targets[i].target == b.targets[i].target);
+    CHECK(a.targets[i].count == b.targets[i].count);
+    CHECK(a.targets[i].bytes == b.targets[i].bytes);
+    CHECK(a.targets[i].oldest_age_ms == b.targets[i].oldest_age_ms);
+    CHECK(a.targets[i].target_up == b.targets[i].target_up);
+  }
 }
 void ExpectSame(const ReplicateReply&, const ReplicateReply&) {}
 void ExpectSame(const CoordinatePutRequest& a, const CoordinatePutRequest& b) {
@@ -257,6 +279,7 @@ PutRequest SamplePut() {
   p.context = EncodeContext(SampleObject().vv, kCtxKeyHash);
   p.w = 3;
   p.timeout_ms = 2500;
+  p.pw = 2;
   return p;
 }
 
@@ -275,7 +298,7 @@ std::vector<Message> SampleMessages() {
     st.WithQuorum({0, 3, 0, false});
     out.push_back({3, ErrorReply{st}});
   }
-  out.push_back({0, GetRequest{kBinaryKey, 2, 1500, true}});
+  out.push_back({0, GetRequest{kBinaryKey, 2, 1500, true, 3}});
   out.push_back({4, GetRequest{"k", 0, 0, false}});
   out.push_back({5, GetReply{SampleObject(),
                              EncodeContext(SampleObject().vv, kCtxKeyHash)}});
@@ -289,13 +312,26 @@ std::vector<Message> SampleMessages() {
         EncodeContext(VersionVector::FromEntries({{3, 1}}), kCtxKeyHash);
     out.push_back({8, del});
   }
-  out.push_back({9, PutReply{EncodeContext(SampleObject().vv, kCtxKeyHash)}});
+  out.push_back(
+      {9, PutReply{EncodeContext(SampleObject().vv, kCtxKeyHash), 1}});
+  out.push_back({19, PutReply{"", 3}});
   out.push_back({10, PutReply{""}});
   out.push_back({11, Hello{"node-a", kProtocolVersion}});
   out.push_back({12, ReadRequest{kBinaryKey}});
   out.push_back({13, ReadReply{SampleObject()}});
   out.push_back({14, ReadReply{Object{}}});
   out.push_back({15, ReplicateRequest{kBinaryKey, SampleObject()}});
+  out.push_back({20, ReplicateRequest{"k", SampleObject(), "n3"}});
+  out.push_back({21, Ping{}});
+  out.push_back({22, Pong{}});
+  out.push_back({23, HintsRequest{}});
+  out.push_back(
+      {24, HintsReply{"n1",
+                      {{"n2", 10, 4096, 1500, false}, {"n4", 1, 80, 3, true}},
+                      100,
+                      90,
+                      2,
+                      1234.5}});
   out.push_back({16, ReplicateReply{}});
   out.push_back({17, CoordinatePutRequest{SamplePut()}});
   out.push_back({18, StatusRequest{}});
@@ -830,7 +866,7 @@ TEST_CASE("a pointer-amplification bomb hits the traversal limit") {
 TEST_CASE("an unknown union member is rejected as an unknown message type") {
   // Two frames differing only in the union discriminant (both members are
   // empty structs): the bytes that differ are the discriminant.
-  // Discriminants count union members from 0: error = 0 ... statusReply = 12.
+  // Discriminants count union members from 0: error = 0 ... hintsReply = 16.
   std::vector<uint64_t> a = EncodeBody({5, StatusRequest{}});   // 11
   std::vector<uint64_t> b = EncodeBody({5, ReplicateReply{}});  // 9
   REQUIRE(a.size() == b.size());
@@ -845,7 +881,7 @@ TEST_CASE("an unknown union member is rejected as an unknown message type") {
   REQUIRE((pa[at] | pa[at + 1] << 8) == 11);
   REQUIRE((pb[at] | pb[at + 1] << 8) == 9);
 
-  for (uint16_t which : {uint16_t{13}, uint16_t{200}, uint16_t{0xffff}}) {
+  for (uint16_t which : {uint16_t{17}, uint16_t{200}, uint16_t{0xffff}}) {
     CAPTURE(which);
     std::vector<uint64_t> body = a;
     auto* p = reinterpret_cast<uint8_t*>(body.data());
