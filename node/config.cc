@@ -60,10 +60,11 @@ Status LoadFile(const std::string& path, NodeConfig& c, std::string& sync) {
        << e.source().begin;
     return Bad(os.str());
   }
-  Status st = CheckKeys(root,
-                        {"name", "listen", "data_dir", "metrics_listen",
-                         "log_level", "cluster", "storage", "limits"},
-                        "");
+  Status st =
+      CheckKeys(root,
+                {"name", "listen", "data_dir", "metrics_listen", "log_level",
+                 "cluster", "storage", "failure", "handoff", "limits"},
+                "");
   if (!st.ok()) return st;
 #define SHOAL_READ(tbl, key, where, field)    \
   do {                                        \
@@ -108,6 +109,25 @@ Status LoadFile(const std::string& path, NodeConfig& c, std::string& sync) {
     uint32_t interval = static_cast<uint32_t>(c.storage.sync_interval.count());
     SHOAL_READ(*s, "sync_interval_ms", "storage.", interval);
     c.storage.sync_interval = std::chrono::milliseconds(interval);
+  }
+  if (const toml::table* f = root["failure"].as_table()) {
+    st = CheckKeys(*f, {"heartbeat_ms", "down_after_ms"}, "failure.");
+    if (!st.ok()) return st;
+    SHOAL_READ(*f, "heartbeat_ms", "failure.", c.heartbeat_ms);
+    SHOAL_READ(*f, "down_after_ms", "failure.", c.down_after_ms);
+  }
+  if (const toml::table* h = root["handoff"].as_table()) {
+    st = CheckKeys(*h, {"enabled", "max_rate", "batch", "max_hints_per_target"},
+                   "handoff.");
+    if (!st.ok()) return st;
+    if (const toml::node* e = h->get("enabled")) {
+      auto v = e->value<bool>();
+      if (!v) return Bad("config key 'handoff.enabled' must be true or false");
+      c.handoff_enabled = *v;
+    }
+    SHOAL_READ(*h, "max_rate", "handoff.", c.handoff_max_rate);
+    SHOAL_READ(*h, "batch", "handoff.", c.handoff_batch);
+    SHOAL_READ(*h, "max_hints_per_target", "handoff.", c.max_hints_per_target);
   }
   if (const toml::table* l = root["limits"].as_table()) {
     st = CheckKeys(
@@ -159,6 +179,12 @@ Result<ParsedArgs> ParseArgs(int argc, char** argv) {
                                 "largest object (all siblings) accepted");
   auto* o_to = app.add_option("--request-timeout-ms", flags.request_timeout_ms,
                               "default request deadline");
+  auto* o_maxh =
+      app.add_option("--max-hints-per-target", flags.max_hints_per_target,
+                     "new hints beyond this many per target are dropped");
+  bool handoff = true;
+  auto* o_handoff = app.add_option(
+      "--handoff", handoff, "deliver hints to returning nodes (true|false)");
   app.add_flag("--print-config", out.print_only,
                "print the effective configuration and exit");
   try {
@@ -190,6 +216,8 @@ Result<ParsedArgs> ParseArgs(int argc, char** argv) {
   if (*o_maxv) c.max_value_bytes = flags.max_value_bytes;
   if (*o_maxo) c.max_object_bytes = flags.max_object_bytes;
   if (*o_to) c.request_timeout_ms = flags.request_timeout_ms;
+  if (*o_maxh) c.max_hints_per_target = flags.max_hints_per_target;
+  if (*o_handoff) c.handoff_enabled = handoff;
   if (*o_sync) file_sync = sync;
   if (!file_sync.empty()) {
     auto p = storage::ParseSyncPolicy(file_sync);
@@ -262,6 +290,14 @@ Status Validate(const NodeConfig& c) {
     return Bad("limits.max_object_bytes above 1 GiB is not supported");
   }
   if (c.request_timeout_ms < 1) return Bad("request_timeout_ms must be >= 1");
+  if (c.heartbeat_ms < 10 || c.down_after_ms < 2 * c.heartbeat_ms) {
+    return Bad(
+        "failure.heartbeat_ms must be >= 10 and failure.down_after_ms "
+        "at least twice it");
+  }
+  if (c.handoff_max_rate < 1 || c.handoff_batch < 1) {
+    return Bad("handoff.max_rate and handoff.batch must be >= 1");
+  }
   if (c.storage.map_size_bytes < (1ull << 20)) {
     return Bad("storage.map_size must be at least 1 MiB");
   }
@@ -295,6 +331,13 @@ std::string ToToml(const NodeConfig& c) {
                    {"sync", storage::SyncPolicyName(c.storage.sync)},
                    {"sync_interval_ms",
                     static_cast<int64_t>(c.storage.sync_interval.count())}}},
+      {"failure", toml::table{{"heartbeat_ms", c.heartbeat_ms},
+                              {"down_after_ms", c.down_after_ms}}},
+      {"handoff", toml::table{{"enabled", c.handoff_enabled},
+                              {"max_rate", c.handoff_max_rate},
+                              {"batch", c.handoff_batch},
+                              {"max_hints_per_target",
+                               static_cast<int64_t>(c.max_hints_per_target)}}},
       {"limits",
        toml::table{
            {"max_value_bytes", static_cast<int64_t>(c.max_value_bytes)},

@@ -18,6 +18,14 @@
 //   map_size = 1073741824              # bytes
 //   sync = "periodic"                  # periodic|always|none
 //   sync_interval_ms = 100
+//   [failure]
+//   heartbeat_ms = 200                 # ping interval per peer
+//   down_after_ms = 1000               # silence that marks a peer down
+//   [handoff]
+//   enabled = true                     # deliver hints to returning nodes
+//   max_rate = 20000                   # hints delivered per second, at most
+//   batch = 256                        # hints read and sent per round
+//   max_hints_per_target = 1000000     # beyond it new hints are dropped
 //   [limits]
 //   max_value_bytes = 4194304
 //   max_object_bytes = 16777216
@@ -52,6 +60,14 @@ struct NodeConfig {
   std::vector<Member> members;
 
   storage::StoreOptions storage;  // .dir is filled from data_dir
+
+  uint32_t heartbeat_ms = 200;
+  uint32_t down_after_ms = 1000;
+
+  bool handoff_enabled = true;
+  uint32_t handoff_max_rate = 20000;  // hints/s
+  uint32_t handoff_batch = 256;
+  uint64_t max_hints_per_target = 1'000'000;
 
   uint64_t max_value_bytes = 4ull << 20;
   uint64_t max_object_bytes = 16ull << 20;

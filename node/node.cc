@@ -16,6 +16,7 @@ Result<std::unique_ptr<Node>> Node::Create(asio::io_context& io,
   if (!self) return self.status();
   config.storage.dir = config.data_dir;
   config.storage.max_object_bytes = config.max_object_bytes;
+  config.storage.max_hints_per_target = config.max_hints_per_target;
   auto metrics = metrics::Metrics::Create(config.metrics_listen);
   if (!metrics) return metrics.status();
   auto store = storage::Store::Open(config.storage);
@@ -44,8 +45,14 @@ Node::Node(asio::io_context& io, NodeConfig config, ring::Ring ring,
       request_probe_(metrics_->registry()),
       quorum_probe_(metrics_->registry()),
       frame_cap_(wire::FrameCapFor(config_.max_object_bytes)),
-      peers_(io.get_executor(), ring_, self_, config_.members, frame_cap_),
-      service_(config_, ring_, self_, *store_, peers_, request_probe_,
+      peers_(io.get_executor(), ring_, self_, config_.members,
+             PeerOptions{std::chrono::milliseconds(config_.heartbeat_ms),
+                         std::chrono::milliseconds(config_.down_after_ms),
+                         frame_cap_}),
+      handoff_(io.get_executor(), *store_, peers_, ring_,
+               HandoffOptions{config_.handoff_enabled, config_.handoff_max_rate,
+                              config_.handoff_batch}),
+      service_(config_, ring_, self_, *store_, peers_, handoff_, request_probe_,
                quorum_probe_),
       acceptor_(io) {}
 
@@ -64,8 +71,8 @@ Status Node::Start() {
                   "cannot listen on " + config_.listen + ": " + ec.message());
   }
   asio::co_spawn(io_, AcceptLoop(), asio::detached);
-  asio::co_spawn(io_, peers_.MaintainLoop(std::chrono::milliseconds(250)),
-                 asio::detached);
+  asio::co_spawn(io_, peers_.MaintainLoop(), asio::detached);
+  asio::co_spawn(io_, handoff_.Run(), asio::detached);
   spdlog::info(
       "node {} (actor {:016x}) listening on {}, data in {}, n={} "
       "w={} r={} partitions={}",
@@ -112,6 +119,7 @@ void Node::Stop() {
     c->Close();
   }
   connections_.clear();
+  handoff_.Stop();
   peers_.Stop();
 }
 

@@ -11,6 +11,7 @@
 
 #include "metrics/metrics.h"
 #include "node/config.h"
+#include "node/handoff.h"
 #include "node/peers.h"
 #include "node/service.h"
 #include "ring/ring.h"
@@ -53,6 +54,7 @@ class Node {
   metrics::QuorumProbe quorum_probe_;
   uint64_t frame_cap_;
   Peers peers_;
+  Handoff handoff_;
   Service service_;
   wire::tcp::acceptor acceptor_;
   // Open client and peer connections, closed on Stop().

@@ -1,61 +1,113 @@
 #include "node/peers.h"
 
+#include <spdlog/spdlog.h>
+
 namespace shoal::node {
 
 namespace asio = boost::asio;
 
 Peers::Peers(asio::any_io_executor executor, const ring::Ring& ring,
              ring::NodeIndex self, const std::vector<Member>& members,
-             uint64_t frame_cap)
-    : self_(self), tick_(executor) {
+             PeerOptions options)
+    : self_(self), options_(options), tick_(executor) {
   const auto& names = ring.members();
   addresses_.resize(names.size());
-  links_.resize(names.size());
   for (ring::NodeIndex i = 0; i < names.size(); ++i) {
     for (const Member& m : members) {
       if (m.name == names[i]) addresses_[i] = m.address;
     }
+    links_.push_back(Link{nullptr, FailureDetector(options.down_after)});
     if (i == self) continue;
     wire::RpcChannel::Options opts;
     opts.address = addresses_[i];
     opts.hello_name = names[self];
     opts.expect_name = names[i];
-    opts.frame_cap = frame_cap;
-    links_[i] = std::make_unique<wire::RpcChannel>(executor, std::move(opts));
+    opts.frame_cap = options.frame_cap;
+    opts.connect_timeout = options.down_after;
+    opts.retry_backoff = std::chrono::milliseconds(0);  // the loop paces
+    links_[i].channel =
+        std::make_unique<wire::RpcChannel>(executor, std::move(opts));
   }
 }
 
 wire::RpcChannel& Peers::Channel(ring::NodeIndex node) {
-  SHOAL_REQUIRE(node < links_.size() && links_[node], "no channel to self");
-  return *links_[node];
+  SHOAL_REQUIRE(node < links_.size() && links_[node].channel,
+                "no channel to self");
+  return *links_[node].channel;
 }
 
 bool Peers::IsUp(ring::NodeIndex node) const {
   if (node == self_) return true;
-  const auto& ch = *links_[node];
-  return ch.connected() || ch.last_error().ok();
+  return links_[node].detector.LooksUp();
 }
 
 std::optional<wire::Clock::time_point> Peers::LastHeard(
     ring::NodeIndex node) const {
   if (node == self_) return wire::Clock::now();
-  return links_[node]->last_heard();
+  return links_[node].detector.last_heard();
 }
 
 const std::string& Peers::Address(ring::NodeIndex node) const {
   return addresses_[node];
 }
 
-wire::Awaitable<void> Peers::MaintainLoop(std::chrono::milliseconds interval) {
+void Peers::ReportFailure(ring::NodeIndex node, const Status& status) {
+  if (node == self_) return;
+  const bool evidence =
+      status.code() == Code::kTimeout ||
+      (status.code() == Code::kUnavailable && !status.quorum());
+  if (!evidence) return;
+  Link& link = links_[node];
+  const bool was_up = link.detector.LooksUp();
+  link.detector.Failed(wire::Clock::now());
+  if (was_up) {
+    spdlog::info("peer {} marked down: {}", addresses_[node], status.message());
+  }
+}
+
+wire::Awaitable<void> Peers::Probe(ring::NodeIndex node) {
+  Link& link = links_[node];
+  const auto deadline = wire::Clock::now() + options_.down_after;
+  Status st;
+  if (!link.channel->connected()) {
+    st = co_await link.channel->EnsureConnected(deadline);
+  } else {
+    wire::Body ping = wire::Ping{};
+    auto reply = co_await link.channel->Call(std::move(ping), deadline);
+    st = reply.status();
+  }
+  link.probing = false;
+  if (stopped_) co_return;
+  const bool was_up = link.detector.state() == FailureDetector::State::kUp;
+  if (st.ok()) {
+    link.detector.Heard(wire::Clock::now());
+    if (!was_up) spdlog::info("peer {} is up", addresses_[node]);
+  } else {
+    ReportFailure(node, st);
+  }
+}
+
+wire::Awaitable<void> Peers::MaintainLoop() {
+  auto ex = co_await asio::this_coro::executor;
   while (!stopped_) {
-    for (auto& link : links_) {
-      if (!link || link->connected()) continue;
-      // Sequential and bounded: a peer that does not answer costs at most
-      // one interval of this loop, never a request's time.
-      co_await link->EnsureConnected(wire::Clock::now() + interval);
-      if (stopped_) co_return;
+    const auto now = wire::Clock::now();
+    for (ring::NodeIndex i = 0; i < links_.size(); ++i) {
+      Link& link = links_[i];
+      if (!link.channel) continue;
+      // Replies to requests count as being heard, not only pongs.
+      if (auto heard = link.channel->last_heard()) {
+        const auto last = link.detector.last_heard();
+        if (!last || *heard > *last) link.detector.Heard(*heard);
+      }
+      link.detector.Tick(now);
+      if (!link.probing) {
+        // One probe in flight per peer: a paused peer costs one pending
+        // ping, not one per tick.
+        link.probing = true;
+        asio::co_spawn(ex, Probe(i), asio::detached);
+      }
     }
-    tick_.expires_after(interval);
+    tick_.expires_after(options_.heartbeat);
     co_await tick_.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 }
@@ -64,7 +116,7 @@ void Peers::Stop() {
   stopped_ = true;
   tick_.cancel();
   for (auto& link : links_) {
-    if (link) link->Close();
+    if (link.channel) link.channel->Close();
   }
 }
 

@@ -1,9 +1,10 @@
 // The node's links to the other members: one persistent, multiplexed
-// RpcChannel per peer, kept connected by a maintenance loop.
+// RpcChannel per peer, and a failure detector per peer fed by heartbeats.
 //
-// Liveness, for now, is connection state: a peer is up while its channel is
-// connected or has never failed; it goes down when a connect fails or the
-// connection drops, and comes back when the maintenance loop reconnects.
+// The maintenance loop runs every `heartbeat` interval: it reconnects peers
+// that are not connected and pings the connected ones; any frame heard marks
+// a peer up; a failed connect, a dropped connection, a request that timed
+// out (ReportFailure) or silence longer than `down_after` marks it down.
 //
 // Threads: the node's io_context thread only.
 #pragma once
@@ -14,33 +15,52 @@
 #include <vector>
 
 #include "node/config.h"
+#include "node/failure_detector.h"
 #include "ring/ring.h"
 #include "wire/connection.h"
 
 namespace shoal::node {
+
+struct PeerOptions {
+  std::chrono::milliseconds heartbeat{200};
+  std::chrono::milliseconds down_after{1000};
+  uint64_t frame_cap = 0;
+};
 
 class Peers {
  public:
   // One channel per member except `self` (indices are ring indices).
   Peers(boost::asio::any_io_executor executor, const ring::Ring& ring,
         ring::NodeIndex self, const std::vector<Member>& members,
-        uint64_t frame_cap);
+        PeerOptions options);
 
   // The channel to a peer (never self).
   wire::RpcChannel& Channel(ring::NodeIndex node);
+  // Up, or not judged yet (worth trying). Self is always up.
   bool IsUp(ring::NodeIndex node) const;
   std::optional<wire::Clock::time_point> LastHeard(ring::NodeIndex node) const;
   const std::string& Address(ring::NodeIndex node) const;
+  // A request to `node` failed with `status`: a timeout or a transport
+  // failure is evidence it is down; an error it answered with is not.
+  void ReportFailure(ring::NodeIndex node, const Status& status);
 
-  // Reconnects down peers every `interval` until Stop(). Owned by the node:
-  // spawned once by Node::Start and ended by Stop().
-  wire::Awaitable<void> MaintainLoop(std::chrono::milliseconds interval);
+  // Heartbeats and reconnects until Stop(). Owned by the node: spawned once
+  // by Node::Start and ended by Stop().
+  wire::Awaitable<void> MaintainLoop();
   void Stop();
 
  private:
+  struct Link {
+    std::unique_ptr<wire::RpcChannel> channel;
+    FailureDetector detector;
+    bool probing = false;  // a connect or ping is in flight
+  };
+  wire::Awaitable<void> Probe(ring::NodeIndex node);
+
   ring::NodeIndex self_;
-  std::vector<std::string> addresses_;                    // by ring index
-  std::vector<std::unique_ptr<wire::RpcChannel>> links_;  // null for self
+  PeerOptions options_;
+  std::vector<std::string> addresses_;  // by ring index
+  std::vector<Link> links_;             // channel null for self
   boost::asio::steady_timer tick_;
   bool stopped_ = false;
 };

@@ -35,30 +35,38 @@ quorum::Awaitable<Result<quorum::Object>> NodeReplicas::Read(
   }
   wire::Body request = wire::ReadRequest{key};
   auto reply = co_await peers_.Channel(node).Call(std::move(request), deadline);
-  if (!reply) co_return reply.status();
+  if (!reply) {
+    peers_.ReportFailure(node, reply.status());
+    co_return reply.status();
+  }
   if (auto* rr = std::get_if<wire::ReadReply>(&reply.value())) {
     co_return std::move(rr->object);
   }
   co_return Status(Code::kInternal, "unexpected reply to a replica read");
 }
 
-quorum::Awaitable<Status> NodeReplicas::Replicate(ring::NodeIndex node,
-                                                  const std::string& key,
-                                                  const ring::KeyLocation& loc,
-                                                  const quorum::Object& object,
-                                                  quorum::Deadline deadline) {
+quorum::Awaitable<Status> NodeReplicas::Replicate(
+    ring::NodeIndex node, const std::string& key, const ring::KeyLocation& loc,
+    const quorum::Object& object, quorum::Deadline deadline,
+    std::optional<ring::NodeIndex> hint_for) {
   if (node == self_) {
     storage::WriteOp op;
-    op.kind = storage::WriteOp::Kind::kMerge;
+    op.kind = hint_for ? storage::WriteOp::Kind::kHint
+                       : storage::WriteOp::Kind::kMerge;
+    if (hint_for) op.hint_target = ring_.members()[*hint_for];
     op.key = key;
     op.loc = loc;
     op.incoming = object;
     auto r = co_await AsyncWrite(store_, std::move(op));
     co_return r.status();
   }
-  wire::Body request = wire::ReplicateRequest{key, object};
+  wire::Body request = wire::ReplicateRequest{
+      key, object, hint_for ? ring_.members()[*hint_for] : std::string()};
   auto reply = co_await peers_.Channel(node).Call(std::move(request), deadline);
-  if (!reply) co_return reply.status();
+  if (!reply) {
+    peers_.ReportFailure(node, reply.status());
+    co_return reply.status();
+  }
   if (!std::holds_alternative<wire::ReplicateReply>(reply.value())) {
     co_return Status(Code::kInternal, "unexpected reply to a replicate");
   }
@@ -81,7 +89,7 @@ quorum::Awaitable<Result<quorum::Object>> NodeReplicas::CoordinateLocally(
   co_return std::move(r->after);
 }
 
-quorum::Awaitable<Result<quorum::VersionVector>> NodeReplicas::ForwardPut(
+quorum::Awaitable<Result<quorum::PutOutcome>> NodeReplicas::ForwardPut(
     ring::NodeIndex node, const quorum::PutArgs& args) {
   wire::PutRequest put;
   put.key = args.key;
@@ -89,6 +97,7 @@ quorum::Awaitable<Result<quorum::VersionVector>> NodeReplicas::ForwardPut(
   if (args.value) put.value = *args.value;
   put.context = args.raw_context;
   put.w = args.w;
+  put.pw = args.pw;
   // The coordinator gets what is left of our deadline.
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       args.deadline - std::chrono::steady_clock::now());
@@ -98,6 +107,7 @@ quorum::Awaitable<Result<quorum::VersionVector>> NodeReplicas::ForwardPut(
   auto reply = co_await peers_.Channel(node).Call(
       std::move(request), args.deadline + std::chrono::milliseconds(200));
   if (!reply) {
+    peers_.ReportFailure(node, reply.status());
     if (reply.status().code() == Code::kTimeout) {
       Status st(Code::kTimeout,
                 "put forwarded to a primary got no answer in "
@@ -111,7 +121,9 @@ quorum::Awaitable<Result<quorum::VersionVector>> NodeReplicas::ForwardPut(
   if (pr == nullptr) {
     co_return Status(Code::kInternal, "unexpected reply to a forwarded put");
   }
-  co_return wire::DecodeContext(pr->context, args.loc.hash);
+  auto context = wire::DecodeContext(pr->context, args.loc.hash);
+  if (!context) co_return context.status();
+  co_return quorum::PutOutcome{std::move(context.value()), pr->siblings};
 }
 
 }  // namespace shoal::node

@@ -19,25 +19,27 @@ wire::Awaitable<Result<storage::WriteResult>> AsyncWrite(storage::Store& store,
 // All references must outlive this object.
 class NodeReplicas : public quorum::ReplicaClient {
  public:
-  NodeReplicas(ring::NodeIndex self, storage::Store& store, Peers& peers)
-      : self_(self), store_(store), peers_(peers) {}
+  NodeReplicas(const ring::Ring& ring, ring::NodeIndex self,
+               storage::Store& store, Peers& peers)
+      : ring_(ring), self_(self), store_(store), peers_(peers) {}
 
   ring::NodeIndex self() const override { return self_; }
   bool IsUp(ring::NodeIndex node) const override { return peers_.IsUp(node); }
   quorum::Awaitable<Result<quorum::Object>> Read(
       ring::NodeIndex node, const std::string& key,
       const ring::KeyLocation& loc, quorum::Deadline deadline) override;
-  quorum::Awaitable<Status> Replicate(ring::NodeIndex node,
-                                      const std::string& key,
-                                      const ring::KeyLocation& loc,
-                                      const quorum::Object& object,
-                                      quorum::Deadline deadline) override;
+  quorum::Awaitable<Status> Replicate(
+      ring::NodeIndex node, const std::string& key,
+      const ring::KeyLocation& loc, const quorum::Object& object,
+      quorum::Deadline deadline,
+      std::optional<ring::NodeIndex> hint_for) override;
   quorum::Awaitable<Result<quorum::Object>> CoordinateLocally(
       const quorum::PutArgs& args) override;
-  quorum::Awaitable<Result<quorum::VersionVector>> ForwardPut(
+  quorum::Awaitable<Result<quorum::PutOutcome>> ForwardPut(
       ring::NodeIndex node, const quorum::PutArgs& args) override;
 
  private:
+  const ring::Ring& ring_;
   ring::NodeIndex self_;
   storage::Store& store_;
   Peers& peers_;

@@ -17,14 +17,16 @@ wire::Body Error(Status st) { return wire::ErrorReply{std::move(st)}; }
 
 Service::Service(const NodeConfig& config, const ring::Ring& ring,
                  ring::NodeIndex self, storage::Store& store, Peers& peers,
-                 metrics::RequestProbe& requests, metrics::QuorumProbe& quorum)
+                 const Handoff& handoff, metrics::RequestProbe& requests,
+                 metrics::QuorumProbe& quorum)
     : config_(config),
       ring_(ring),
       self_(self),
       store_(store),
       peers_(peers),
+      handoff_(handoff),
       requests_(requests),
-      replicas_(self, store, peers),
+      replicas_(ring, self, store, peers),
       coordinator_(replicas_, ring, &quorum),
       started_(std::chrono::steady_clock::now()) {}
 
@@ -36,6 +38,10 @@ void Service::Handle(std::shared_ptr<wire::FramedConnection> conn,
     // that points at the wrong node is caught at connect time.
     spdlog::debug("peer {} connected from {}", hello->node, conn->remote());
     conn->Send(wire::Message{id, wire::Hello{ring_.members()[self_]}});
+    return;
+  }
+  if (std::holds_alternative<wire::Ping>(msg.body)) {
+    conn->Send(wire::Message{id, wire::Pong{}});
     return;
   }
   asio::co_spawn(
@@ -74,6 +80,9 @@ wire::Awaitable<wire::Body> Service::Dispatch(wire::Body body) {
   }
   if (std::holds_alternative<wire::StatusRequest>(body)) {
     co_return OnStatus();
+  }
+  if (std::holds_alternative<wire::HintsRequest>(body)) {
+    co_return OnHints();
   }
   co_return Error(Status(Code::kInvalidArgument,
                          "message type " + std::to_string(body.index()) +
@@ -161,7 +170,12 @@ wire::Awaitable<wire::Body> Service::Get(wire::GetRequest req) {
   }
   auto r = Quorum(req.r, "r");
   if (!r) co_return Error(r.status());
-  quorum::GetArgs args{std::move(req.key), loc, *r,
+  if (req.pr > config_.n) {
+    co_return Error(Status(Code::kInvalidArgument,
+                           "pr=" + std::to_string(req.pr) +
+                               " exceeds n=" + std::to_string(config_.n)));
+  }
+  quorum::GetArgs args{std::move(req.key), loc, *r, req.pr,
                        DeadlineFor(req.timeout_ms)};
   auto got = co_await coordinator_.Get(std::move(args));
   if (!got) co_return Error(got.status());
@@ -180,6 +194,11 @@ wire::Awaitable<wire::Body> Service::Put(wire::PutRequest req, bool forwarded) {
   }
   auto w = Quorum(req.w, "w");
   if (!w) co_return Error(w.status());
+  if (req.pw > config_.n) {
+    co_return Error(Status(Code::kInvalidArgument,
+                           "pw=" + std::to_string(req.pw) +
+                               " exceeds n=" + std::to_string(config_.n)));
+  }
   quorum::PutArgs args;
   args.loc = ring_.Locate(req.key);
   const uint64_t key_hash = args.loc.hash;
@@ -191,17 +210,19 @@ wire::Awaitable<wire::Body> Service::Put(wire::PutRequest req, bool forwarded) {
   args.context = std::move(ctx.value());
   args.raw_context = std::move(req.context);
   args.w = *w;
+  args.pw = req.pw;
   args.timeout_ms = req.timeout_ms;
   args.deadline = DeadlineFor(req.timeout_ms);
   // (No co_await inside ?: — GCC 12 miscompiles it; see doc/impl.md.)
-  Result<quorum::VersionVector> vv = Status(Code::kInternal, "unset");
+  Result<quorum::PutOutcome> out = Status(Code::kInternal, "unset");
   if (forwarded) {
-    vv = co_await coordinator_.CoordinatePut(std::move(args));
+    out = co_await coordinator_.CoordinatePut(std::move(args));
   } else {
-    vv = co_await coordinator_.Put(std::move(args));
+    out = co_await coordinator_.Put(std::move(args));
   }
-  if (!vv) co_return Error(vv.status());
-  co_return wire::PutReply{wire::EncodeContext(*vv, key_hash)};
+  if (!out) co_return Error(out.status());
+  co_return wire::PutReply{wire::EncodeContext(out->context, key_hash),
+                           out->siblings};
 }
 
 wire::Awaitable<wire::Body> Service::OnRead(wire::ReadRequest req) {
@@ -215,12 +236,48 @@ wire::Awaitable<wire::Body> Service::OnReplicate(wire::ReplicateRequest req) {
   if (Status st = CheckKey(req.key); !st.ok()) co_return Error(st);
   storage::WriteOp op;
   op.kind = storage::WriteOp::Kind::kMerge;
+  if (!req.hint_for.empty()) {
+    // Sloppy quorum: this node stands in for a primary that is down.
+    if (!ring_.IndexOf(req.hint_for).ok()) {
+      co_return Error(Status(Code::kInvalidArgument,
+                             "hint for unknown node '" + req.hint_for + "'"));
+    }
+    op.kind = storage::WriteOp::Kind::kHint;
+    op.hint_target = std::move(req.hint_for);
+  }
   op.loc = ring_.Locate(req.key);
   op.key = std::move(req.key);
   op.incoming = std::move(req.object);
   auto r = co_await AsyncWrite(store_, std::move(op));
   if (!r) co_return Error(r.status());
   co_return wire::ReplicateReply{};
+}
+
+wire::Body Service::OnHints() {
+  wire::HintsReply h;
+  h.node = ring_.members()[self_];
+  auto backlogs = store_.HintBacklogs();
+  if (!backlogs) return Error(backlogs.status());
+  const int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  for (const storage::HintBacklog& b : *backlogs) {
+    wire::HintTarget t;
+    t.target = b.target;
+    t.count = b.count;
+    t.bytes = b.bytes;
+    t.oldest_age_ms = std::max<int64_t>(0, now_ms - b.oldest_stored_at_ms);
+    auto idx = ring_.IndexOf(b.target);
+    t.target_up = idx.ok() && peers_.IsUp(*idx);
+    h.targets.push_back(std::move(t));
+  }
+  const storage::HintCounters c = store_.hint_counters();
+  h.stored = c.stored;
+  h.delivered = c.delivered;
+  h.dropped_cap = c.dropped_cap;
+  h.delivered_per_sec = handoff_.DeliveredPerSec();
+  return h;
 }
 
 wire::Body Service::OnStatus() {

@@ -14,6 +14,7 @@
 
 #include "metrics/metrics.h"
 #include "node/config.h"
+#include "node/handoff.h"
 #include "node/peers.h"
 #include "node/replicas.h"
 #include "quorum/coordinator.h"
@@ -28,7 +29,8 @@ class Service {
  public:
   Service(const NodeConfig& config, const ring::Ring& ring,
           ring::NodeIndex self, storage::Store& store, Peers& peers,
-          metrics::RequestProbe& requests, metrics::QuorumProbe& quorum);
+          const Handoff& handoff, metrics::RequestProbe& requests,
+          metrics::QuorumProbe& quorum);
 
   // Handles one decoded frame from `conn`.
   void Handle(std::shared_ptr<wire::FramedConnection> conn, wire::Message msg);
@@ -43,6 +45,7 @@ class Service {
   wire::Awaitable<wire::Body> OnRead(wire::ReadRequest req);
   wire::Awaitable<wire::Body> OnReplicate(wire::ReplicateRequest req);
   wire::Body OnStatus();
+  wire::Body OnHints();
 
   Status CheckKey(const std::string& key) const;
   Result<uint32_t> Quorum(uint32_t asked, const char* name) const;
@@ -53,6 +56,7 @@ class Service {
   ring::NodeIndex self_;
   storage::Store& store_;
   Peers& peers_;
+  const Handoff& handoff_;
   metrics::RequestProbe& requests_;
   NodeReplicas replicas_;
   quorum::Coordinator coordinator_;

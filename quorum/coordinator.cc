@@ -13,32 +13,75 @@ namespace {
 namespace asio = boost::asio;
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 
-// The state one request shares with its replica tasks: the tally, each
+// The state one request shares with its replica tasks: the tallies, each
 // replica's reply (gets), and a timer used as the coordinator's wake-up.
 // Held by shared_ptr because replica tasks outlive the answer (the slower
 // n-w replicas are allowed to finish).
 struct FanOut {
-  FanOut(asio::any_io_executor ex, uint32_t contacted, uint32_t required)
-      : tally(contacted, required), wake(std::move(ex)), replies(contacted) {}
+  FanOut(asio::any_io_executor ex, uint32_t contacted, uint32_t required,
+         uint32_t primaries_required)
+      : tally(contacted, required), wake(std::move(ex)), replies(contacted) {
+    if (primaries_required > 0)
+      primaries.emplace(contacted, primaries_required);
+  }
 
-  QuorumTally tally;
+  QuorumTally tally;                     // w (or r): every ack counts
+  std::optional<QuorumTally> primaries;  // pw: only primaries' acks count
   asio::steady_timer wake;
   std::vector<std::optional<Object>> replies;  // gets: by preference index
 
-  void Record(bool ok) {
+  // A replica answered (ok) or failed; `primary` when it is one of the key's
+  // primaries rather than a fallback holding a hint.
+  void Record(bool ok, bool primary = true) {
     if (ok) {
       tally.RecordSuccess();
     } else {
       tally.RecordFailure();
     }
-    if (tally.state() != QuorumTally::State::kPending || tally.all_replied()) {
+    if (primaries) {
+      if (ok && primary) {
+        primaries->RecordSuccess();
+      } else {
+        primaries->RecordFailure();
+      }
+    }
+    if (Decision() != QuorumTally::State::kPending || tally.all_replied()) {
       wake.cancel();
     }
   }
 
+  // Met when every requirement is met; failed as soon as one cannot be.
+  QuorumTally::State Decision() const {
+    using S = QuorumTally::State;
+    const S a = tally.Decision();
+    const S b = primaries ? primaries->Decision() : S::kMet;
+    if (a == S::kFailed || b == S::kFailed) return S::kFailed;
+    if (a == S::kMet && b == S::kMet) return S::kMet;
+    return S::kPending;
+  }
+
+  // The error for an unmet quorum, naming the requirement that failed.
+  Status FailureStatus(std::string_view op, bool maybe_applied) const {
+    if (primaries && primaries->Decision() == QuorumTally::State::kFailed) {
+      Status st = primaries->FailureStatus(op, maybe_applied);
+      const bool read = op == "get";
+      std::string msg =
+          std::string(op) +
+          " failed: " + std::to_string(primaries->successes()) + " of " +
+          std::to_string(primaries->contacted()) +
+          (read ? " primaries replied, pr=" : " primaries acknowledged, pw=") +
+          std::to_string(primaries->required()) + " required";
+      if (maybe_applied) msg += "; the write may have been applied";
+      Status out(Code::kUnavailable, msg);
+      out.WithQuorum(*st.quorum());
+      return out;
+    }
+    return tally.FailureStatus(op, maybe_applied);
+  }
+
   // Returns when the quorum is decided or at the deadline.
   Awaitable<void> WaitDecided(Deadline deadline) {
-    while (tally.Decision() == QuorumTally::State::kPending &&
+    while (Decision() == QuorumTally::State::kPending &&
            std::chrono::steady_clock::now() < deadline) {
       wake.expires_at(deadline);
       co_await wake.async_wait(kAsTuple);
@@ -61,7 +104,7 @@ bool Contains(const std::vector<ring::NodeIndex>& v, ring::NodeIndex x) {
 
 }  // namespace
 
-Awaitable<Result<VersionVector>> Coordinator::Put(PutArgs args) {
+Awaitable<Result<PutOutcome>> Coordinator::Put(PutArgs args) {
   const auto primaries = ring_.Primaries(args.loc.partition);
   if (Contains(primaries, replicas_.self())) {
     co_return co_await CoordinatePut(std::move(args));
@@ -96,57 +139,98 @@ Awaitable<Result<VersionVector>> Coordinator::Put(PutArgs args) {
   co_return st;
 }
 
-Awaitable<Result<VersionVector>> Coordinator::CoordinatePut(PutArgs args) {
+Awaitable<Result<PutOutcome>> Coordinator::CoordinatePut(PutArgs args) {
   auto ex = co_await asio::this_coro::executor;
-  const auto primaries = ring_.Primaries(args.loc.partition);
+  const auto preference = ring_.PreferenceList(args.loc.partition);
+  const uint32_t n = std::min<uint32_t>(ring_.n(), preference.size());
   const Deadline deadline = args.deadline;
+  const char* op = args.value ? "put" : "delete";
+  auto is_up = [this](ring::NodeIndex x) { return replicas_.IsUp(x); };
+
+  // pw cannot be met with fewer live primaries: refuse before writing.
+  if (args.pw > 0) {
+    uint32_t live = 0;
+    for (uint32_t i = 0; i < n; ++i) live += is_up(preference[i]) ? 1 : 0;
+    if (live < args.pw) {
+      Status st(Code::kUnavailable,
+                std::string(op) + " failed: only " + std::to_string(live) +
+                    " of " + std::to_string(n) + " primaries are up, pw=" +
+                    std::to_string(args.pw) + " required; nothing was written");
+      st.WithQuorum({live, args.pw, n, false});
+      co_return st;
+    }
+  }
 
   // 2. The new dot, stored on this replica. A failure here (e.g. storage
   // full) means nothing was written anywhere.
   auto local = co_await replicas_.CoordinateLocally(args);
   if (!local) co_return local.status();
 
-  auto fan = std::make_shared<FanOut>(
-      ex, static_cast<uint32_t>(primaries.size()), args.w);
-  fan->Record(true);
+  auto fan = std::make_shared<FanOut>(ex, n, args.w, args.pw);
+  fan->Record(true, /*primary=*/true);
 
-  // 3. Fan out to the other primaries.
+  // 3. Fan out: live primaries get the object, a dead primary's replica goes
+  // to the next live fallback as a hint. A replica with no live node fails.
   auto object = std::make_shared<const Object>(std::move(local.value()));
-  for (ring::NodeIndex p : primaries) {
-    if (p == replicas_.self()) continue;
+  const auto targets = ring::SloppyTargets(preference, n, is_up);
+  for (uint32_t missing = static_cast<uint32_t>(targets.size()); missing < n;
+       ++missing) {
+    fan->Record(false);
+  }
+  for (const ring::ReplicaTarget& t : targets) {
+    if (t.node == replicas_.self()) continue;
     asio::co_spawn(
         ex,
-        [](ReplicaClient& replicas, ring::NodeIndex node, std::string key,
+        [](ReplicaClient& replicas, ring::ReplicaTarget target, std::string key,
            ring::KeyLocation loc, std::shared_ptr<const Object> obj,
            std::shared_ptr<FanOut> fan, Deadline deadline) -> Awaitable<void> {
-          Status st =
-              co_await replicas.Replicate(node, key, loc, *obj, deadline);
+          Status st = co_await replicas.Replicate(target.node, key, loc, *obj,
+                                                  deadline, target.hint_for);
           // A replica that did not answer by the deadline stays
           // outstanding: the request then ends as a timeout.
           if (st.code() == Code::kTimeout) co_return;
-          fan->Record(st.ok());
-        }(replicas_, p, args.key, args.loc, object, fan, deadline),
+          fan->Record(st.ok(), /*primary=*/!target.hint_for.has_value());
+        }(replicas_, t, args.key, args.loc, object, fan, deadline),
         asio::detached);
   }
 
-  // 4. Wait for w acks, an impossible quorum, or the deadline. A failure
-  // waits for the replicas still out (within the deadline) so the error
-  // tells exactly how many acknowledged.
+  // 4. Wait for w (and pw) acks, an impossible quorum, or the deadline. A
+  // failure waits for the replicas still out (within the deadline) so the
+  // error tells exactly how many acknowledged.
   co_await fan->WaitDecided(deadline);
-  if (fan->tally.Decision() == QuorumTally::State::kMet) {
-    co_return object->vv;
+  if (fan->Decision() == QuorumTally::State::kMet) {
+    PutOutcome out;
+    out.siblings = static_cast<uint32_t>(object->siblings.size());
+    if (out.siblings == 1) out.context = object->vv;
+    co_return out;
   }
   co_await fan->WaitAll(deadline);
-  co_return fan->tally.FailureStatus(args.value ? "put" : "delete",
-                                     /*maybe_applied=*/true);
+  co_return fan->FailureStatus(op, /*maybe_applied=*/true);
 }
 
 Awaitable<Result<Object>> Coordinator::Get(GetArgs args) {
   auto ex = co_await asio::this_coro::executor;
   const auto primaries = ring_.Primaries(args.loc.partition);
   const Deadline deadline = args.deadline;
+  // Reads go to the primaries only (hints are not read), so pr is met with
+  // r: wait for max(r, pr) replies, after checking enough primaries are up.
+  if (args.pr > 0) {
+    uint32_t live = 0;
+    for (ring::NodeIndex p : primaries) live += replicas_.IsUp(p) ? 1 : 0;
+    if (live < args.pr) {
+      Status st(Code::kUnavailable,
+                "get failed: only " + std::to_string(live) + " of " +
+                    std::to_string(primaries.size()) +
+                    " primaries are up, pr=" + std::to_string(args.pr) +
+                    " required");
+      st.WithQuorum(
+          {live, args.pr, static_cast<uint32_t>(primaries.size()), false});
+      co_return st;
+    }
+  }
   auto fan = std::make_shared<FanOut>(
-      ex, static_cast<uint32_t>(primaries.size()), args.r);
+      ex, static_cast<uint32_t>(primaries.size()), std::max(args.r, args.pr),
+      /*primaries_required=*/0);
 
   // 1. Ask every primary for its own copy.
   for (size_t i = 0; i < primaries.size(); ++i) {
@@ -166,7 +250,7 @@ Awaitable<Result<Object>> Coordinator::Get(GetArgs args) {
   // 2. Answer with the merge of what arrived by the time r replied.
   co_await fan->WaitDecided(deadline);
   Result<Object> answer = Status(Code::kInternal, "unset");
-  if (fan->tally.Decision() == QuorumTally::State::kMet) {
+  if (fan->Decision() == QuorumTally::State::kMet) {
     Object merged;
     for (const auto& reply : fan->replies) {
       if (reply) merged = Sync(merged, *reply);
@@ -174,7 +258,7 @@ Awaitable<Result<Object>> Coordinator::Get(GetArgs args) {
     answer = std::move(merged);
   } else {
     co_await fan->WaitAll(deadline);  // count every reply in the error
-    answer = fan->tally.FailureStatus("get", /*maybe_applied=*/false);
+    answer = fan->FailureStatus("get", /*maybe_applied=*/false);
   }
 
   // 3. Read repair, after the answer.

@@ -5,7 +5,10 @@
 //      to the first reachable primary (the next one only if it could not be
 //      reached at all, so a put is never coordinated twice);
 //   2. the coordinator's atomic new-dot step on its own replica (one ack);
-//   3. the resulting object goes to the other primaries, which merge it;
+//   3. the resulting object goes to the other primaries, which merge it; a
+//      primary believed down is replaced by the next live fallback, which
+//      keeps a durable hint for it (sloppy quorum, ring::SloppyTargets).
+//      Hinted acks count toward w; pw counts primaries only;
 //   4. answer once w acks are in; once w cannot be reached, wait for the
 //      replicas still out (up to the deadline) and fail with the exact
 //      count ("may have been applied": the local write stands);
@@ -46,12 +49,11 @@ class Coordinator {
               CoordinatorObserver* observer = nullptr)
       : replicas_(replicas), ring_(ring), observer_(observer) {}
 
-  // Routes (forwarding if needed) and coordinates a put; returns the version
-  // vector of the stored object after the write (the new context).
-  Awaitable<Result<VersionVector>> Put(PutArgs args);
+  // Routes (forwarding if needed) and coordinates a put.
+  Awaitable<Result<PutOutcome>> Put(PutArgs args);
   // Coordinates a put here; the caller is one of the key's primaries (or a
   // forwarded request that must not be forwarded again).
-  Awaitable<Result<VersionVector>> CoordinatePut(PutArgs args);
+  Awaitable<Result<PutOutcome>> CoordinatePut(PutArgs args);
   // Reads with quorum r and starts read repair.
   Awaitable<Result<Object>> Get(GetArgs args);
 

@@ -30,14 +30,26 @@ struct PutArgs {
   VersionVector context;             // empty = blind write
   std::string raw_context;           // as received, for forwarding
   uint32_t w = 0;                    // resolved (1..n)
+  uint32_t pw = 0;                   // primaries that must ack (0..n)
   uint32_t timeout_ms = 0;           // as received, for forwarding
   Deadline deadline;
+};
+
+// What a put returns to its client.
+struct PutOutcome {
+  // The context for the client's next write of this key: the stored version
+  // vector when the write left exactly one sibling (then it covers only this
+  // write and what the put's context covered); empty when other siblings
+  // remain, which the client must read before writing again.
+  VersionVector context;
+  uint32_t siblings = 1;  // siblings at the coordinator after the write
 };
 
 struct GetArgs {
   std::string key;
   ring::KeyLocation loc;
-  uint32_t r = 0;  // resolved (1..n)
+  uint32_t r = 0;   // resolved (1..n)
+  uint32_t pr = 0;  // primaries that must reply (0..n)
   Deadline deadline;
 };
 
@@ -55,20 +67,20 @@ class ReplicaClient {
                                          const ring::KeyLocation& loc,
                                          Deadline deadline) = 0;
   // Asks a replica to merge `object` (DVV sync) and ack after its commit.
-  virtual Awaitable<Status> Replicate(ring::NodeIndex node,
-                                      const std::string& key,
-                                      const ring::KeyLocation& loc,
-                                      const Object& object,
-                                      Deadline deadline) = 0;
+  // With `hint_for`, `node` is a fallback standing in for that primary: it
+  // keeps the object as a durable hint and hands it over later.
+  virtual Awaitable<Status> Replicate(
+      ring::NodeIndex node, const std::string& key,
+      const ring::KeyLocation& loc, const Object& object, Deadline deadline,
+      std::optional<ring::NodeIndex> hint_for = std::nullopt) = 0;
   // The coordinator's atomic new-dot step on the local replica; returns the
   // stored object after the write.
   virtual Awaitable<Result<Object>> CoordinateLocally(const PutArgs& args) = 0;
-  // Hands a put to another primary to coordinate; returns the version
-  // vector of the object after the write. A failure to reach `node` is
-  // kUnavailable without QuorumInfo (the caller may try another primary);
-  // anything else is the coordinator's own answer.
-  virtual Awaitable<Result<VersionVector>> ForwardPut(ring::NodeIndex node,
-                                                      const PutArgs& args) = 0;
+  // Hands a put to another primary to coordinate. A failure to reach
+  // `node` is kUnavailable without QuorumInfo (the caller may try another
+  // primary); anything else is the coordinator's own answer.
+  virtual Awaitable<Result<PutOutcome>> ForwardPut(ring::NodeIndex node,
+                                                   const PutArgs& args) = 0;
 };
 
 }  // namespace shoal::quorum

@@ -197,3 +197,30 @@ std::vector<NodeIndex> Ring::Primaries(uint32_t partition) const {
 }
 
 }  // namespace shoal::ring
+
+namespace shoal::ring {
+
+std::vector<ReplicaTarget> SloppyTargets(
+    const std::vector<NodeIndex>& preference, uint32_t n,
+    const std::function<bool(NodeIndex)>& is_up) {
+  const size_t primaries = std::min<size_t>(n, preference.size());
+  std::vector<ReplicaTarget> out;
+  size_t next_fallback = primaries;
+  for (size_t i = 0; i < primaries; ++i) {
+    const NodeIndex p = preference[i];
+    if (is_up(p)) {
+      out.push_back({p, std::nullopt});
+      continue;
+    }
+    while (next_fallback < preference.size() &&
+           !is_up(preference[next_fallback])) {
+      ++next_fallback;
+    }
+    if (next_fallback < preference.size()) {
+      out.push_back({preference[next_fallback++], p});
+    }
+  }
+  return out;
+}
+
+}  // namespace shoal::ring

@@ -22,6 +22,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -90,5 +92,22 @@ class Ring {
   uint32_t n_ = 0;
   uint32_t partition_shift_ = 0;  // 64 - log2(Q); 64 means Q == 1
 };
+
+}  // namespace shoal::ring
+
+namespace shoal::ring {
+
+// Sloppy quorum: where the n replicas of a write go when some primaries are
+// down. Walks the first n entries of `preference` (the primaries): a live
+// primary takes its own replica; a dead one is replaced by the next live
+// fallback (preference[n], preference[n+1], ...) not used yet, which keeps a
+// hint for it. A dead primary with no fallback left gets no target.
+struct ReplicaTarget {
+  NodeIndex node;
+  std::optional<NodeIndex> hint_for;  // set when `node` stands in for it
+};
+std::vector<ReplicaTarget> SloppyTargets(
+    const std::vector<NodeIndex>& preference, uint32_t n,
+    const std::function<bool(NodeIndex)>& is_up);
 
 }  // namespace shoal::ring

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -313,6 +314,86 @@ TEST_CASE("Create rejects bad input with a message naming the problem") {
   CHECK(Ring::Create(three, RingOptions{.partitions = 4, .n = 1}).ok());
   CHECK(Ring::Create({"a"}, RingOptions{.partitions = 1, .n = 1}).ok());
   CHECK(Ring::Create(three, RingOptions{.partitions = 65536}).ok());
+}
+
+}  // namespace
+}  // namespace shoal::ring
+
+namespace shoal::ring {
+namespace {
+
+TEST_CASE("sloppy targets: live primaries first, fallbacks for dead ones") {
+  const std::vector<NodeIndex> pref = {4, 1, 3, 0, 2};  // n=3: 4,1,3 primary
+  auto up_except = [](std::initializer_list<NodeIndex> down) {
+    std::vector<NodeIndex> d(down);
+    return [d](NodeIndex x) {
+      return std::find(d.begin(), d.end(), x) == d.end();
+    };
+  };
+  SUBCASE("all up: the primaries, no hints") {
+    auto t = SloppyTargets(pref, 3, up_except({}));
+    REQUIRE(t.size() == 3);
+    for (size_t i = 0; i < 3; ++i) {
+      CHECK(t[i].node == pref[i]);
+      CHECK_FALSE(t[i].hint_for.has_value());
+    }
+  }
+  SUBCASE("one primary down: the first fallback holds its hint") {
+    auto t = SloppyTargets(pref, 3, up_except({1}));
+    REQUIRE(t.size() == 3);
+    CHECK(t[0].node == 4);
+    CHECK(t[1].node == 0);
+    CHECK(t[1].hint_for == NodeIndex{1});
+    CHECK(t[2].node == 3);
+    CHECK_FALSE(t[2].hint_for.has_value());
+  }
+  SUBCASE("two primaries down: two fallbacks, in order") {
+    auto t = SloppyTargets(pref, 3, up_except({4, 3}));
+    REQUIRE(t.size() == 3);
+    CHECK(t[0].node == 0);
+    CHECK(t[0].hint_for == NodeIndex{4});
+    CHECK(t[1].node == 1);
+    CHECK(t[2].node == 2);
+    CHECK(t[2].hint_for == NodeIndex{3});
+  }
+  SUBCASE("a dead fallback is skipped") {
+    auto t = SloppyTargets(pref, 3, up_except({1, 0}));
+    REQUIRE(t.size() == 3);
+    CHECK(t[1].node == 2);
+    CHECK(t[1].hint_for == NodeIndex{1});
+  }
+  SUBCASE("not enough live nodes: fewer targets") {
+    auto t = SloppyTargets(pref, 3, up_except({4, 1, 0, 2}));
+    REQUIRE(t.size() == 1);
+    CHECK(t[0].node == 3);
+  }
+  SUBCASE(
+      "every 1..n-1 primaries down on a real ring keeps n distinct targets") {
+    auto ring = Ring::Create({"a", "b", "c", "d", "e"}, {64, 3});
+    REQUIRE(ring.ok());
+    for (uint32_t p = 0; p < 64; ++p) {
+      const auto list = ring->PreferenceList(p);
+      for (uint32_t mask = 1; mask < 7; ++mask) {  // subsets of primaries
+        std::vector<NodeIndex> down;
+        for (uint32_t i = 0; i < 3; ++i) {
+          if (mask & (1u << i)) down.push_back(list[i]);
+        }
+        auto t = SloppyTargets(list, 3, [&](NodeIndex x) {
+          return std::find(down.begin(), down.end(), x) == down.end();
+        });
+        REQUIRE(t.size() == 3);
+        std::set<NodeIndex> nodes;
+        size_t hints = 0;
+        for (const auto& r : t) {
+          nodes.insert(r.node);
+          CHECK(std::find(down.begin(), down.end(), r.node) == down.end());
+          if (r.hint_for) ++hints;
+        }
+        CHECK(nodes.size() == 3);
+        CHECK(hints == down.size());
+      }
+    }
+  }
 }
 
 }  // namespace

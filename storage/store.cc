@@ -640,6 +640,7 @@ void Store::ApplyBatch(std::deque<Pending>& batch) {
   } else {
     std::lock_guard<std::mutex> lock(counters_mu_);
     published_counters_ = counters_;
+    published_hint_counts_ = hint_counts_;
   }
   if (batch_error.ok() && options_.sync != SyncPolicy::kAlways) {
     for (const Result<WriteResult>& r : results) {
@@ -727,6 +728,7 @@ Status Store::InitHints(MDB_txn* txn) {
     }
   }
   mdb_cursor_close(cur);
+  published_hint_counts_ = hint_counts_;
   return Status::Ok();
 }
 
@@ -927,6 +929,11 @@ Result<std::vector<HintBacklog>> Store::HintBacklogs() const {
   mdb_cursor_close(cur);
   mdb_txn_abort(txn);
   return out;
+}
+
+std::map<std::string, uint64_t> Store::HintTargets() const {
+  std::lock_guard<std::mutex> lock(counters_mu_);
+  return published_hint_counts_;
 }
 
 HintCounters Store::hint_counters() const {

@@ -193,6 +193,9 @@ class Store {
   // (cost grows with the backlog). Any thread.
   Result<std::vector<HintBacklog>> HintBacklogs() const;
   HintCounters hint_counters() const;
+  // Targets with hints waiting and how many, as of the last commit. Cheap
+  // (no scan). Any thread.
+  std::map<std::string, uint64_t> HintTargets() const;
 
   // Test hook: every raw LMDB key of `objects`, in LMDB order.
   std::vector<std::string> TEST_StorageKeys() const;
@@ -239,6 +242,7 @@ class Store {
 
   mutable std::mutex counters_mu_;
   HintCounters published_counters_;  // guarded by counters_mu_
+  std::map<std::string, uint64_t> published_hint_counts_;  // counters_mu_
   std::chrono::steady_clock::time_point last_sync_;
 
   std::atomic<uint64_t> sync_failures_{0};  // written by the writer thread

@@ -37,7 +37,8 @@ Awaitable<Result<GetResult>> Client::Get(std::string key, GetOptions options) {
   wire::GetRequest request{.key = std::move(key),
                            .r = options.r,
                            .timeout_ms = options.timeout_ms,
-                           .local = options.local};
+                           .local = options.local,
+                           .pr = options.pr};
   const wire::Deadline deadline = DeadlineFor(options.timeout_ms);
   wire::Body body = std::move(request);
   Result<wire::Body> reply = co_await channel_.Call(std::move(body), deadline);
@@ -47,38 +48,40 @@ Awaitable<Result<GetResult>> Client::Get(std::string key, GetOptions options) {
   co_return ToGetResult(std::move(*get));
 }
 
-Awaitable<Result<std::string>> Client::Put(std::string key, std::string value,
-                                           PutOptions options) {
+// Put and Delete build the request and hand it to Write; they are plain
+// functions returning Write's awaitable (the request lives in Write's frame).
+Awaitable<Result<PutResult>> Client::Write(wire::PutRequest request) {
+  const wire::Deadline deadline = DeadlineFor(request.timeout_ms);
+  wire::Body body = std::move(request);
+  Result<wire::Body> reply = co_await channel_.Call(std::move(body), deadline);
+  if (!reply.ok()) co_return reply.status();
+  auto* put = std::get_if<wire::PutReply>(&reply.value());
+  if (put == nullptr) co_return UnexpectedReply();
+  co_return ToPutResult(std::move(*put));
+}
+
+Awaitable<Result<PutResult>> Client::Put(std::string key, std::string value,
+                                         PutOptions options) {
   wire::PutRequest request{.key = std::move(key),
                            .value = std::move(value),
                            .is_delete = false,
                            .context = std::move(options.context),
                            .w = options.w,
-                           .timeout_ms = options.timeout_ms};
-  const wire::Deadline deadline = DeadlineFor(options.timeout_ms);
-  wire::Body body = std::move(request);
-  Result<wire::Body> reply = co_await channel_.Call(std::move(body), deadline);
-  if (!reply.ok()) co_return reply.status();
-  auto* put = std::get_if<wire::PutReply>(&reply.value());
-  if (put == nullptr) co_return UnexpectedReply();
-  co_return std::move(put->context);
+                           .timeout_ms = options.timeout_ms,
+                           .pw = options.pw};
+  return Write(std::move(request));
 }
 
-Awaitable<Result<std::string>> Client::Delete(std::string key,
-                                              PutOptions options) {
+Awaitable<Result<PutResult>> Client::Delete(std::string key,
+                                            PutOptions options) {
   wire::PutRequest request{.key = std::move(key),
                            .value = {},
                            .is_delete = true,
                            .context = std::move(options.context),
                            .w = options.w,
-                           .timeout_ms = options.timeout_ms};
-  const wire::Deadline deadline = DeadlineFor(options.timeout_ms);
-  wire::Body body = std::move(request);
-  Result<wire::Body> reply = co_await channel_.Call(std::move(body), deadline);
-  if (!reply.ok()) co_return reply.status();
-  auto* put = std::get_if<wire::PutReply>(&reply.value());
-  if (put == nullptr) co_return UnexpectedReply();
-  co_return std::move(put->context);
+                           .timeout_ms = options.timeout_ms,
+                           .pw = options.pw};
+  return Write(std::move(request));
 }
 
 // StatusRequest carries no timeout (the node answers from local state), so
@@ -94,6 +97,18 @@ Awaitable<Result<wire::StatusReply>> Client::Status(
   co_return std::move(*status);
 }
 
+// HintsRequest, like StatusRequest, is answered from local state.
+Awaitable<Result<wire::HintsReply>> Client::Hints(
+    std::chrono::milliseconds timeout) {
+  const wire::Deadline deadline = wire::Clock::now() + timeout;
+  wire::Body body = wire::HintsRequest{};
+  Result<wire::Body> reply = co_await channel_.Call(std::move(body), deadline);
+  if (!reply.ok()) co_return reply.status();
+  auto* hints = std::get_if<wire::HintsReply>(&reply.value());
+  if (hints == nullptr) co_return UnexpectedReply();
+  co_return std::move(*hints);
+}
+
 GetResult ToGetResult(wire::GetReply reply) {
   GetResult result;
   result.found = reply.object.Found();
@@ -103,6 +118,11 @@ GetResult ToGetResult(wire::GetReply reply) {
   result.context = std::move(reply.context);
   result.object = std::move(reply.object);
   return result;
+}
+
+PutResult ToPutResult(wire::PutReply reply) {
+  return PutResult{.context = std::move(reply.context),
+                   .siblings = reply.siblings};
 }
 
 }  // namespace shoal::tools

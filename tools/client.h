@@ -26,6 +26,7 @@ struct GetOptions {
   uint32_t r = 0;           // 0 = cluster default
   uint32_t timeout_ms = 0;  // 0 = node default (2 s)
   bool local = false;       // diagnostic: the node's own stored copy
+  uint32_t pr = 0;  // primary replicas that must reply; 0 = no requirement
 };
 
 struct GetResult {
@@ -39,6 +40,20 @@ struct PutOptions {
   std::string context;  // packed context bytes from a get; "" = blind
   uint32_t w = 0;
   uint32_t timeout_ms = 0;
+  // Primary replicas that must acknowledge; 0 = no requirement. Under a
+  // sloppy quorum an ack from a fallback node keeping a hint counts toward
+  // w but not toward pw.
+  uint32_t pw = 0;
+};
+
+// What a put or delete returns.
+struct PutResult {
+  // Packed context covering this write (and what the put's context
+  // covered); "" when the key now holds other siblings too.
+  std::string context;
+  // Live siblings at the coordinator after the write. More than one: the
+  // write raced another (or was blind); read the key before writing again.
+  uint32_t siblings = 1;
 };
 
 class Client {
@@ -47,22 +62,26 @@ class Client {
   Client(asio::any_io_executor executor, std::string address);
 
   Awaitable<Result<GetResult>> Get(std::string key, GetOptions options);
-  // Returns the context after the write.
-  Awaitable<Result<std::string>> Put(std::string key, std::string value,
-                                     PutOptions options);
-  Awaitable<Result<std::string>> Delete(std::string key, PutOptions options);
+  Awaitable<Result<PutResult>> Put(std::string key, std::string value,
+                                   PutOptions options);
+  Awaitable<Result<PutResult>> Delete(std::string key, PutOptions options);
   Awaitable<Result<wire::StatusReply>> Status(
+      std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+  // The asked node's hinted-handoff state: hints it keeps for other nodes.
+  Awaitable<Result<wire::HintsReply>> Hints(
       std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
 
   const std::string& address() const { return channel_.address(); }
 
  private:
   wire::Deadline DeadlineFor(uint32_t timeout_ms) const;
+  Awaitable<Result<PutResult>> Write(wire::PutRequest request);
   wire::RpcChannel channel_;
 };
 
 // Turns a GetReply (object and the context the node issued) into a
 // GetResult.
 GetResult ToGetResult(wire::GetReply reply);
+PutResult ToPutResult(wire::PutReply reply);
 
 }  // namespace shoal::tools

@@ -33,6 +33,13 @@ std::string Pad(const std::string& s, size_t width) {
   return s.size() >= width ? s : s + std::string(width - s.size(), ' ');
 }
 
+// Hints waiting on the node: the sum over its targets.
+uint64_t PendingHints(const wire::HintsReply& reply) {
+  uint64_t pending = 0;
+  for (const wire::HintTarget& t : reply.targets) pending += t.count;
+  return pending;
+}
+
 }  // namespace
 
 bool IsValidUtf8(std::string_view bytes) {
@@ -150,6 +157,70 @@ std::string GetResultToText(const GetResult& result, bool local) {
   return out;
 }
 
+json PutResultToJson(const PutResult& result) {
+  return json{{"ok", true},
+              {"context", Base64Encode(result.context)},
+              {"siblings", result.siblings}};
+}
+
+std::string PutResultToText(const PutResult& result) {
+  if (result.siblings > 1) {
+    return "ok (the key now has " + std::to_string(result.siblings) +
+           " siblings: read it before writing again)\n";
+  }
+  std::string out = "ok\n";
+  if (!result.context.empty()) {
+    out += "context: " + Base64Encode(result.context) + "\n";
+  }
+  return out;
+}
+
+json HintsReplyToJson(const wire::HintsReply& reply) {
+  json targets = json::array();
+  for (const wire::HintTarget& t : reply.targets) {
+    targets.push_back(json{{"target", t.target},
+                           {"count", t.count},
+                           {"bytes", t.bytes},
+                           {"oldest_age_ms", t.oldest_age_ms},
+                           {"target_up", t.target_up}});
+  }
+  return json{{"node", reply.node},
+              {"stored", reply.stored},
+              {"delivered", reply.delivered},
+              {"dropped", json{{"cap", reply.dropped_cap}}},
+              {"delivered_per_sec", reply.delivered_per_sec},
+              {"targets", std::move(targets)},
+              {"pending", PendingHints(reply)}};
+}
+
+std::string HintsReplyToText(const wire::HintsReply& reply) {
+  char rate[64];
+  std::snprintf(rate, sizeof(rate), "%.1f", reply.delivered_per_sec);
+  std::string out;
+  out += "node:       " + reply.node + "\n";
+  out += "totals:     stored " + std::to_string(reply.stored) + ", delivered " +
+         std::to_string(reply.delivered) + ", dropped " +
+         std::to_string(reply.dropped_cap) + " (cap)\n";
+  out += "delivering: " + std::string(rate) + " hints/s (recent)\n";
+  const uint64_t pending = PendingHints(reply);
+  if (reply.targets.empty() || pending == 0) {
+    out += "no hints waiting\n";
+    return out;
+  }
+  out += "waiting:    " + std::to_string(pending) +
+         (pending == 1 ? " hint" : " hints") + " for " +
+         std::to_string(reply.targets.size()) +
+         (reply.targets.size() == 1 ? " target" : " targets") + "\n";
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"TARGET", "COUNT", "BYTES", "OLDEST", "TARGET-STATE"});
+  for (const wire::HintTarget& t : reply.targets) {
+    rows.push_back({t.target, std::to_string(t.count), FormatBytes(t.bytes),
+                    FormatAgeMs(t.oldest_age_ms), t.target_up ? "up" : "down"});
+  }
+  out += FormatTable(rows);
+  return out;
+}
+
 json StatusReplyToJson(const wire::StatusReply& reply) {
   json members = json::array();
   for (const wire::MemberStatus& m : reply.members) {
@@ -257,6 +328,19 @@ std::string FormatDurationMs(uint64_t ms) {
     std::snprintf(buf, sizeof(buf), "%" PRIu64 "s", s);
   }
   return buf;
+}
+
+std::string FormatAgeMs(int64_t ms) {
+  if (ms <= 0) return "0ms";
+  if (ms < 1000) return std::to_string(ms) + "ms";
+  if (ms < 60000) {
+    char buf[32];
+    // Truncate (not round) to tenths so that 59999 ms stays under a minute.
+    std::snprintf(buf, sizeof(buf), "%" PRId64 ".%" PRId64 "s", ms / 1000,
+                  (ms % 1000) / 100);
+    return buf;
+  }
+  return FormatDurationMs(static_cast<uint64_t>(ms));
 }
 
 std::string FormatBytes(uint64_t bytes) {

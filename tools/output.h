@@ -7,6 +7,10 @@
 //   get:    {"found", "values":[str], "siblings":[{"value", "encoding",
 //            "written_at_ms", "dot":{"actor","counter"}, "tombstone"}],
 //            "context"}  (+ "vv":[{"actor","counter"}] when local)
+//   put:    {"ok":true, "context", "siblings"}  (context "" when siblings > 1)
+//   hints:  {"node", "stored", "delivered", "dropped":{"cap"},
+//            "delivered_per_sec", "targets":[{"target", "count", "bytes",
+//            "oldest_age_ms", "target_up"}], "pending"}
 //   status: {"node", "actor", "n", "w", "r", "partitions", "uptime_ms",
 //            "keys", "storage_bytes", "map_size_bytes", "members":[{"name",
 //            "address", "up", "self", "last_heard_ms_ago",
@@ -55,6 +59,18 @@ Json GetResultToJson(const GetResult& result, bool local);
 // write time and tombstone flag.
 std::string GetResultToText(const GetResult& result, bool local);
 
+// A put's or delete's reply. Text: "ok" then "context: <base64>" when
+// there is a context; when the key now has several siblings, one line
+// saying so (no context: read the key before writing again).
+Json PutResultToJson(const PutResult& result);
+std::string PutResultToText(const PutResult& result);
+
+// A node's hinted-handoff state. Text: the node, lifetime totals, the recent
+// delivery rate and one row per target with hints waiting (or "no hints
+// waiting"). "pending" in the JSON is the sum of the targets' counts.
+Json HintsReplyToJson(const wire::HintsReply& reply);
+std::string HintsReplyToText(const wire::HintsReply& reply);
+
 Json StatusReplyToJson(const wire::StatusReply& reply);
 std::string StatusReplyToText(const wire::StatusReply& reply);
 
@@ -69,6 +85,9 @@ std::string FormatTable(const std::vector<std::vector<std::string>>& rows);
 
 // "1h 02m 03s", "4m 05s", "6s", "250ms": a duration for humans.
 std::string FormatDurationMs(uint64_t ms);
+// An age with one decimal under a minute: "250ms", "3.2s", "59.9s", then
+// as FormatDurationMs ("4m 05s"). Negative ages print as "0ms".
+std::string FormatAgeMs(int64_t ms);
 // "512 B", "1.5 KiB", "3.0 GiB".
 std::string FormatBytes(uint64_t bytes);
 

@@ -3,7 +3,9 @@
 //   shoal put|get|del KEY ...    one request to one node (--node, or the
 //                                first running node of the ring in --dir)
 //   shoal status                 one node's view of the cluster
+//   shoal hints                  one node's hinted-handoff state
 //   shoal ring up|down|status|kill|start|pause|resume|where
+//   shoal bench                  load-test a ring (or Redis): tools/bench.h
 //
 // Exit status: 0 success (a get of a missing key included), 1 error, 2 the
 // command line did not parse. With --json every outcome, errors included,
@@ -30,6 +32,7 @@
 
 #include "ring/ring.h"
 #include "tools/base64.h"
+#include "tools/bench.h"
 #include "tools/client.h"
 #include "tools/launcher.h"
 #include "tools/output.h"
@@ -176,6 +179,7 @@ struct WriteArgs {
   std::string value_file;
   std::string context;
   uint32_t w = 0;
+  uint32_t pw = 0;
   uint32_t timeout_ms = 0;
 };
 
@@ -183,6 +187,7 @@ int RunWrite(const WriteArgs& args, bool is_delete) {
   const bool as_json = args.common.json;
   PutOptions options;
   options.w = args.w;
+  options.pw = args.pw;
   options.timeout_ms = args.timeout_ms;
   if (!args.context.empty()) {
     Result<std::string> context = ParseContext(args.context, args.key);
@@ -204,16 +209,14 @@ int RunWrite(const WriteArgs& args, bool is_delete) {
 
   asio::io_context io;
   Client client(io.get_executor(), *address);
-  Result<std::string> reply =
+  Result<PutResult> reply =
       is_delete ? RunCall(io, client.Delete(args.key, options))
                 : RunCall(io, client.Put(args.key, std::move(value), options));
   if (!reply.ok()) return Fail(reply.status(), as_json);
   if (as_json) {
-    PrintJson(json{{"ok", true}, {"context", Base64Encode(*reply)}});
+    PrintJson(PutResultToJson(*reply));
   } else {
-    std::cout << "ok\n";
-    if (!reply->empty())
-      std::cout << "context: " << Base64Encode(*reply) << "\n";
+    std::cout << PutResultToText(*reply);
   }
   return kExitOk;
 }
@@ -222,6 +225,7 @@ struct GetArgs {
   Common common;
   std::string key;
   uint32_t r = 0;
+  uint32_t pr = 0;
   uint32_t timeout_ms = 0;
   bool local = false;
 };
@@ -232,8 +236,10 @@ int RunGet(const GetArgs& args) {
   if (!address.ok()) return Fail(address.status(), as_json);
   asio::io_context io;
   Client client(io.get_executor(), *address);
-  GetOptions options{
-      .r = args.r, .timeout_ms = args.timeout_ms, .local = args.local};
+  GetOptions options{.r = args.r,
+                     .timeout_ms = args.timeout_ms,
+                     .local = args.local,
+                     .pr = args.pr};
   Result<GetResult> result = RunCall(io, client.Get(args.key, options));
   if (!result.ok()) return Fail(result.status(), as_json);
   if (as_json) {
@@ -263,6 +269,28 @@ int RunStatus(const StatusArgs& args) {
   } else {
     std::cout << "asked:      " << *address << "\n"
               << StatusReplyToText(*reply);
+  }
+  return kExitOk;
+}
+
+struct HintsArgs {
+  Common common;
+  uint32_t timeout_ms = 2000;
+};
+
+int RunHints(const HintsArgs& args) {
+  const bool as_json = args.common.json;
+  Result<std::string> address = ResolveNode(args.common);
+  if (!address.ok()) return Fail(address.status(), as_json);
+  asio::io_context io;
+  Client client(io.get_executor(), *address);
+  Result<wire::HintsReply> reply =
+      RunCall(io, client.Hints(std::chrono::milliseconds(args.timeout_ms)));
+  if (!reply.ok()) return Fail(reply.status(), as_json);
+  if (as_json) {
+    PrintJson(HintsReplyToJson(*reply));
+  } else {
+    std::cout << HintsReplyToText(*reply);
   }
   return kExitOk;
 }
@@ -486,6 +514,105 @@ int RunRingWhere(const Common& common, const std::string& key) {
   return kExitOk;
 }
 
+// ---- bench ----
+
+struct BenchArgs {
+  Common common;
+  std::string workload = "a";
+  std::string mix;
+  std::string target;
+  std::string nodes;
+  std::string distribution = "zipfian";
+  std::string csv;
+  BenchOptions options;
+};
+
+// --target, else --nodes, else every running node of the ring in --dir.
+Result<Target> ResolveBenchTarget(const BenchArgs& args) {
+  if (!args.target.empty()) return ParseTarget(args.target);
+  if (!args.nodes.empty()) return ParseTarget(args.nodes);
+  Result<std::vector<std::pair<RingNode, NodeState>>> nodes =
+      MakeLauncher(args.common).Probe();
+  Target target;
+  if (nodes.ok()) {
+    for (const auto& [node, state] : *nodes) {
+      if (state == NodeState::kRunning)
+        target.addresses.push_back(node.address);
+    }
+  }
+  if (target.addresses.empty()) {
+    return Status(Code::kUnavailable,
+                  "no running ring in " + args.common.dir +
+                      "; start one with `shoal ring up` or pass --nodes or "
+                      "--target");
+  }
+  return target;
+}
+
+// Exit 0 when the run completed (request errors are reported, not fatal),
+// 1 when it could not run (no target reachable) or its CSV could not be
+// written, 2 when the options are wrong.
+int RunBenchVerb(BenchArgs args, bool has_mix, bool has_duration,
+                 bool has_ops) {
+  const bool as_json = args.common.json;
+  BenchOptions& options = args.options;
+  if (has_mix) {
+    Result<Mix> mix = ParseMix(args.mix);
+    if (!mix.ok()) return UsageError("bench: " + mix.status().message());
+    options.mix = *mix;
+    options.workload = "mix(" + MixToString(*mix) + ")";
+  } else {
+    Result<Mix> mix = WorkloadMix(args.workload);
+    if (!mix.ok()) return UsageError("bench: " + mix.status().message());
+    options.mix = *mix;
+    options.workload = args.workload;
+  }
+  Result<Distribution> distribution = ParseDistribution(args.distribution);
+  if (!distribution.ok()) {
+    return UsageError("bench: --distribution: " +
+                      distribution.status().message());
+  }
+  options.distribution = *distribution;
+  if (!has_duration && !has_ops) options.duration_s = 10;
+  Result<Target> target = ResolveBenchTarget(args);
+  if (!target.ok()) {
+    if (target.status().code() == Code::kInvalidArgument) {
+      return UsageError("bench: " + target.status().message());
+    }
+    return Fail(target.status(), as_json);
+  }
+  options.target = std::move(target).value();
+  Status valid = ValidateBenchOptions(options);
+  if (!valid.ok()) return UsageError("bench: " + valid.message());
+
+  std::cerr << "bench: workload " << options.workload << " ("
+            << MixToString(options.mix) << ") against "
+            << options.target.ToString() << ", " << options.keys << " keys ("
+            << DistributionName(options.distribution) << "), "
+            << options.value_size << " B values, "
+            << (options.rate > 0
+                    ? "open loop at " +
+                          std::to_string(static_cast<uint64_t>(options.rate)) +
+                          " ops/s over " + std::to_string(options.concurrency) +
+                          " connections"
+                    : "closed loop, " + std::to_string(options.concurrency) +
+                          " connections")
+            << std::endl;
+  Result<BenchReport> report = RunBench(
+      options, [](const std::string& line) { std::cerr << line << std::endl; });
+  if (!report.ok()) return Fail(report.status(), as_json);
+  if (!args.csv.empty()) {
+    Status written = WriteBenchCsv(*report, args.csv);
+    if (!written.ok()) return Fail(written, as_json);
+  }
+  if (as_json) {
+    PrintJson(BenchReportToJson(*report));
+  } else {
+    std::cout << BenchReportToText(*report);
+  }
+  return kExitOk;
+}
+
 // ---- command line ----
 
 void AddCommon(CLI::App* cmd, Common* common, bool with_node) {
@@ -521,6 +648,10 @@ int Main(int argc, char** argv) {
                   "that get saw; without it the write is blind and becomes "
                   "a sibling");
   put->add_option("--w", put_args.w, "acks to wait for (default: cluster w)");
+  put->add_option("--pw", put_args.pw,
+                  "of those, acks that must come from primary replicas "
+                  "(a fallback keeping a hint counts toward --w, not --pw; "
+                  "default 0)");
   put->add_option("--timeout", put_args.timeout_ms,
                   "request timeout in ms (default: node's, 2000)");
   AddCommon(put, &put_args.common, true);
@@ -532,6 +663,9 @@ int Main(int argc, char** argv) {
   get->add_option("key", get_args.key, "the key")->required();
   get->add_option("--r", get_args.r,
                   "replies to wait for (default: cluster r)");
+  get->add_option("--pr", get_args.pr,
+                  "of those, replies that must come from primary replicas "
+                  "(default 0)");
   get->add_option("--timeout", get_args.timeout_ms,
                   "request timeout in ms (default: node's, 2000)");
   get->add_flag("--local", get_args.local,
@@ -549,6 +683,10 @@ int Main(int argc, char** argv) {
                   "without it the delete is blind and removes nothing it "
                   "has not seen (it becomes a tombstone sibling)");
   del->add_option("--w", del_args.w, "acks to wait for (default: cluster w)");
+  del->add_option("--pw", del_args.pw,
+                  "of those, acks that must come from primary replicas "
+                  "(a fallback keeping a hint counts toward --w, not --pw; "
+                  "default 0)");
   del->add_option("--timeout", del_args.timeout_ms,
                   "request timeout in ms (default: node's, 2000)");
   AddCommon(del, &del_args.common, true);
@@ -561,6 +699,16 @@ int Main(int argc, char** argv) {
   status->add_option("--timeout", status_args.timeout_ms, "timeout in ms")
       ->default_val(2000);
   AddCommon(status, &status_args.common, true);
+
+  // hints
+  HintsArgs hints_args;
+  hints_args.common.dir = default_dir;
+  CLI::App* hints = app.add_subcommand(
+      "hints",
+      "the asked node's hinted handoff: hints it keeps for down primaries");
+  hints->add_option("--timeout", hints_args.timeout_ms, "timeout in ms")
+      ->default_val(2000);
+  AddCommon(hints, &hints_args.common, true);
 
   // ring
   CLI::App* ring = app.add_subcommand(
@@ -637,6 +785,86 @@ int Main(int argc, char** argv) {
   where->add_option("key", where_key, "the key")->required();
   AddCommon(where, &ring_common, false);
 
+  // bench
+  BenchArgs bench_args;
+  bench_args.common.dir = default_dir;
+  BenchOptions& bo = bench_args.options;
+  CLI::App* bench = app.add_subcommand(
+      "bench",
+      "load-test a shoal ring (default: every running node of the ring in "
+      "--dir) or a Redis server with YCSB-shaped workloads; progress on "
+      "stderr each second, then a table (or --json) on stdout");
+  CLI::Option* o_workload =
+      bench
+          ->add_option("--workload", bench_args.workload,
+                       "a: 50% read / 50% update, b: 95/5, c: read only, "
+                       "f: 50% read / 50% read-modify-write (get, then put "
+                       "with its context), w: write only")
+          ->capture_default_str();
+  CLI::Option* o_mix = bench->add_option(
+      "--mix", bench_args.mix,
+      "instead of --workload: read=R,write=W,delete=D (percentages summing "
+      "to 100; rmw=X too)");
+  o_mix->excludes(o_workload);
+  CLI::Option* o_target = bench->add_option(
+      "--target", bench_args.target,
+      "HOST:PORT[,HOST:PORT...] of shoal nodes, or redis://HOST:PORT");
+  CLI::Option* o_nodes_list = bench->add_option("--nodes", bench_args.nodes,
+                                                "HOST:PORT,... of shoal nodes");
+  o_nodes_list->excludes(o_target);
+  bench->add_option("--keys", bo.keys, "number of keys (user0 .. userN-1)")
+      ->capture_default_str();
+  bench->add_option("--value-size", bo.value_size, "value size in bytes")
+      ->capture_default_str();
+  bench
+      ->add_option("--distribution", bench_args.distribution,
+                   "key popularity: zipfian (theta 0.99, scrambled) or "
+                   "uniform")
+      ->capture_default_str();
+  bench->add_flag("--load", bo.load,
+                  "first write every key once (with progress)");
+  bench
+      ->add_option("--concurrency", bo.concurrency,
+                   "closed loop: connections, each with one request "
+                   "outstanding; open loop: connections the requests are "
+                   "spread over (round-robin over the nodes)")
+      ->capture_default_str();
+  bench->add_option("--rate", bo.rate,
+                    "open loop at this many ops/s; latency counts from each "
+                    "request's intended start (coordinated omission "
+                    "corrected)");
+  bench
+      ->add_option("--max-in-flight", bo.max_in_flight,
+                   "open loop: requests beyond this many outstanding are "
+                   "not sent and counted as shed")
+      ->capture_default_str();
+  CLI::Option* o_duration = bench->add_option(
+      "--duration", bo.duration_s, "seconds to run (default 10 without --ops)");
+  CLI::Option* o_ops =
+      bench->add_option("--ops", bo.ops, "stop after this many operations");
+  bench->add_option("--r", bo.r,
+                    "shoal: read quorum per get (default: cluster r)");
+  bench->add_option("--w", bo.w,
+                    "shoal: write quorum per put (default: cluster w)");
+  bench->add_option("--timeout", bo.timeout_ms,
+                    "request timeout in ms (default 2000)");
+  bench->add_flag("--blind", bo.blind,
+                  "shoal: write without contexts (each write becomes a "
+                  "sibling); by default a write carries the last context "
+                  "seen for its key");
+  bench->add_option("--redis-wait", bo.redis_wait,
+                    "redis: WAIT N after each write (N replicas must "
+                    "acknowledge)");
+  bench
+      ->add_option("--redis-wait-timeout", bo.redis_wait_timeout_ms,
+                   "redis: WAIT's timeout in ms")
+      ->capture_default_str();
+  bench->add_option("--seed", bo.seed, "random seed (keys, ops, values)")
+      ->capture_default_str();
+  bench->add_option("--csv", bench_args.csv,
+                    "also write DIR/summary.csv and DIR/<op>_latency.csv");
+  AddCommon(bench, &bench_args.common, false);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -654,6 +882,7 @@ int Main(int argc, char** argv) {
   if (*get) return RunGet(get_args);
   if (*del) return RunWrite(del_args, /*is_delete=*/true);
   if (*status) return RunStatus(status_args);
+  if (*hints) return RunHints(hints_args);
   if (*up) {
     UpOptions options;
     if (o_nodes->count()) options.nodes = nodes;
@@ -672,6 +901,10 @@ int Main(int argc, char** argv) {
     if (*c.cmd) return RunNodeVerb(ring_common, c.verb, node_name);
   }
   if (*where) return RunRingWhere(ring_common, where_key);
+  if (*bench) {
+    return RunBenchVerb(std::move(bench_args), o_mix->count() > 0,
+                        o_duration->count() > 0, o_ops->count() > 0);
+  }
   return UsageError("no command given");
 }
 

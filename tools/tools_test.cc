@@ -227,10 +227,107 @@ TEST_CASE("status renders as JSON and text") {
   CHECK(text.find("down") != std::string::npos);
 }
 
+TEST_CASE("a put reply renders as JSON and text") {
+  const std::string context("\x01\x02\xff", 3);
+  PutResult one =
+      ToPutResult(wire::PutReply{.context = context, .siblings = 1});
+  CHECK(one.context == context);
+  CHECK(one.siblings == 1);
+  CHECK(PutResultToText(one) == "ok\ncontext: AQL/\n");
+  json j1 = PutResultToJson(one);
+  CHECK(j1.dump() == R"({"ok":true,"context":"AQL/","siblings":1})");
+
+  // Several siblings: the node sends no context, and the text says to read.
+  PutResult three = ToPutResult(wire::PutReply{.context = "", .siblings = 3});
+  CHECK(three.siblings == 3);
+  CHECK(PutResultToText(three) ==
+        "ok (the key now has 3 siblings: read it before writing again)\n");
+  json j3 = PutResultToJson(three);
+  CHECK(j3["ok"] == true);
+  CHECK(j3["context"] == "");
+  CHECK(j3["siblings"] == 3);
+
+  // A context is never printed next to the sibling warning.
+  PutResult odd{.context = context, .siblings = 2};
+  const std::string text = PutResultToText(odd);
+  CHECK(text.find("context:") == std::string::npos);
+  CHECK(text.find("2 siblings") != std::string::npos);
+
+  // No context (an old node): just "ok".
+  CHECK(PutResultToText(PutResult{}) == "ok\n");
+}
+
+wire::HintsReply SampleHints() {
+  wire::HintsReply reply;
+  reply.node = "n4";
+  reply.stored = 120;
+  reply.delivered = 100;
+  reply.dropped_cap = 7;
+  reply.delivered_per_sec = 12.5;
+  reply.targets = {{.target = "n2",
+                    .count = 15,
+                    .bytes = 1536,
+                    .oldest_age_ms = 3250,
+                    .target_up = false},
+                   {.target = "n3",
+                    .count = 5,
+                    .bytes = 300,
+                    .oldest_age_ms = 245000,
+                    .target_up = true}};
+  return reply;
+}
+
+TEST_CASE("hints render as JSON") {
+  json j = HintsReplyToJson(SampleHints());
+  CHECK(j.dump() ==
+        R"({"node":"n4","stored":120,"delivered":100,"dropped":{"cap":7},)"
+        R"("delivered_per_sec":12.5,"targets":[)"
+        R"({"target":"n2","count":15,"bytes":1536,"oldest_age_ms":3250,)"
+        R"("target_up":false},)"
+        R"({"target":"n3","count":5,"bytes":300,"oldest_age_ms":245000,)"
+        R"("target_up":true}],"pending":20})");
+
+  wire::HintsReply empty;
+  empty.node = "n1";
+  json e = HintsReplyToJson(empty);
+  CHECK(e["targets"] == json::array());
+  CHECK(e["pending"] == 0);
+  CHECK(e["dropped"]["cap"] == 0);
+}
+
+TEST_CASE("hints render as text") {
+  const std::string text = HintsReplyToText(SampleHints());
+  CHECK(text ==
+        "node:       n4\n"
+        "totals:     stored 120, delivered 100, dropped 7 (cap)\n"
+        "delivering: 12.5 hints/s (recent)\n"
+        "waiting:    20 hints for 2 targets\n"
+        "  TARGET  COUNT  BYTES    OLDEST  TARGET-STATE\n"
+        "  n2      15     1.5 KiB  3.2s    down\n"
+        "  n3      5      300 B    4m 05s  up\n");
+
+  wire::HintsReply empty;
+  empty.node = "n1";
+  empty.stored = 4;
+  empty.delivered = 4;
+  const std::string none = HintsReplyToText(empty);
+  CHECK(none ==
+        "node:       n1\n"
+        "totals:     stored 4, delivered 4, dropped 0 (cap)\n"
+        "delivering: 0.0 hints/s (recent)\n"
+        "no hints waiting\n");
+  CHECK(none.find("TARGET") == std::string::npos);
+}
+
 TEST_CASE("human formats") {
   CHECK(FormatDurationMs(250) == "250ms");
   CHECK(FormatDurationMs(6000) == "6s");
   CHECK(FormatDurationMs(245000) == "4m 05s");
+  CHECK(FormatAgeMs(-5) == "0ms");
+  CHECK(FormatAgeMs(250) == "250ms");
+  CHECK(FormatAgeMs(3250) == "3.2s");
+  CHECK(FormatAgeMs(59999) == "59.9s");
+  CHECK(FormatAgeMs(60000) == "1m 00s");
   CHECK(FormatBytes(512) == "512 B");
   CHECK(FormatBytes(3ull << 30) == "3.0 GiB");
   CHECK(FormatTable({{"A", "BB"}, {"ccc", "d"}}) == "  A    BB\n  ccc  d\n");

@@ -1,0 +1,167 @@
+#include "node/handoff.h"
+
+#include <spdlog/spdlog.h>
+
+#include <memory>
+#include <optional>
+
+#include "node/replicas.h"
+
+namespace shoal::node {
+
+namespace asio = boost::asio;
+
+namespace {
+constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+constexpr auto kRateWindow = std::chrono::seconds(10);
+constexpr auto kSendTimeout = std::chrono::seconds(2);
+
+// One batch in flight: how many sends are still out and which succeeded.
+// Shared with the send tasks, which may finish after Drain stopped waiting.
+struct Batch {
+  Batch(asio::any_io_executor ex, size_t n)
+      : acked(n, false), remaining(n), wake(std::move(ex)) {}
+  std::vector<bool> acked;
+  size_t remaining;
+  asio::steady_timer wake;
+};
+}  // namespace
+
+Handoff::Handoff(asio::any_io_executor executor, storage::Store& store,
+                 Peers& peers, const ring::Ring& ring, HandoffOptions options)
+    : store_(store),
+      peers_(peers),
+      ring_(ring),
+      options_(options),
+      idle_(std::move(executor)) {}
+
+void Handoff::Stop() {
+  stopped_ = true;
+  idle_.cancel();
+}
+
+void Handoff::Count(size_t delivered) {
+  const auto now = wire::Clock::now();
+  recent_.emplace_back(now, delivered);
+  while (!recent_.empty() && now - recent_.front().first > kRateWindow) {
+    recent_.pop_front();
+  }
+}
+
+double Handoff::DeliveredPerSec() const {
+  if (recent_.empty()) return 0;
+  const auto now = wire::Clock::now();
+  size_t total = 0;
+  for (const auto& [at, n] : recent_) {
+    if (now - at <= kRateWindow) total += n;
+  }
+  return static_cast<double>(total) /
+         std::chrono::duration<double>(kRateWindow).count();
+}
+
+wire::Awaitable<void> Handoff::Run() {
+  if (!options_.enabled) co_return;
+  while (!stopped_) {
+    size_t delivered = 0;
+    for (const auto& [name, count] : store_.HintTargets()) {
+      if (stopped_) co_return;
+      if (count == 0) continue;
+      auto target = ring_.IndexOf(name);
+      if (!target) continue;  // not a member (any more): kept, never sent
+      if (!peers_.IsUp(*target)) continue;
+      delivered += co_await Drain(*target, name);
+    }
+    if (delivered == 0) {
+      idle_.expires_after(options_.idle);
+      co_await idle_.async_wait(kAsTuple);
+    }
+  }
+}
+
+wire::Awaitable<size_t> Handoff::Drain(ring::NodeIndex target,
+                                       const std::string& name) {
+  auto ex = co_await asio::this_coro::executor;
+  size_t delivered = 0;
+  std::string cursor;
+  const auto started = wire::Clock::now();
+  while (!stopped_ && peers_.IsUp(target)) {
+    auto hints = store_.ScanHints(name, cursor, options_.batch);
+    if (!hints) {
+      spdlog::error("handoff to {}: {}", name, hints.status().message());
+      co_return delivered;
+    }
+    if (hints->empty()) break;
+    cursor = hints->back().storage_key;
+
+    // Send the batch concurrently; wait for every answer (bounded).
+    auto batch = std::make_shared<Batch>(ex, hints->size());
+    const auto deadline = wire::Clock::now() + kSendTimeout;
+    for (size_t i = 0; i < hints->size(); ++i) {
+      wire::Body request =
+          wire::ReplicateRequest{(*hints)[i].key, (*hints)[i].object, ""};
+      asio::co_spawn(
+          ex,
+          [](wire::RpcChannel& channel, wire::Body request, size_t slot,
+             std::shared_ptr<Batch> batch,
+             wire::Deadline deadline) -> wire::Awaitable<void> {
+            auto reply = co_await channel.Call(std::move(request), deadline);
+            batch->acked[slot] =
+                reply.ok() &&
+                std::holds_alternative<wire::ReplicateReply>(reply.value());
+            if (--batch->remaining == 0) batch->wake.cancel();
+          }(peers_.Channel(target), std::move(request), i, batch, deadline),
+          asio::detached);
+    }
+    while (batch->remaining > 0 && wire::Clock::now() < deadline) {
+      batch->wake.expires_at(deadline);
+      co_await batch->wake.async_wait(kAsTuple);
+    }
+
+    // Delete what the target acknowledged (if unchanged since read). The
+    // writer applies ops in order, so once the last delete has committed
+    // all of them have, and the next scan will not see them again.
+    size_t acked = 0;
+    std::optional<storage::WriteOp> last;
+    for (size_t i = 0; i < hints->size(); ++i) {
+      if (!batch->acked[i]) continue;
+      ++acked;
+      const storage::Hint& h = (*hints)[i];
+      storage::WriteOp op;
+      op.kind = storage::WriteOp::Kind::kDeleteHint;
+      op.hint_target = name;
+      op.key = h.key;
+      op.loc = ring_.Locate(h.key);
+      op.expected_hint_hash = h.bytes_hash;
+      if (last)
+        store_.Submit(std::move(*last), [](Result<storage::WriteResult>) {});
+      last = std::move(op);
+    }
+    if (last) {
+      auto done = co_await AsyncWrite(store_, std::move(*last));
+      if (!done) {
+        spdlog::error("handoff to {}: {}", name, done.status().message());
+      }
+    }
+    delivered += acked;
+    Count(acked);
+    if (acked < hints->size()) break;  // the target stopped answering
+
+    // Throttle to max_rate, then let foreground work run.
+    const auto due =
+        started + std::chrono::duration_cast<wire::Clock::duration>(
+                      std::chrono::duration<double>(
+                          static_cast<double>(delivered) / options_.max_rate));
+    if (due > wire::Clock::now()) {
+      idle_.expires_at(due);
+      co_await idle_.async_wait(kAsTuple);
+    } else {
+      co_await asio::post(ex, asio::use_awaitable);
+    }
+  }
+  if (delivered > 0) {
+    spdlog::info("handoff: delivered {} hints to {}", delivered, name);
+  }
+  co_return delivered;
+}
+
+}  // namespace shoal::node

@@ -1,0 +1,62 @@
+// Hinted handoff: delivers the hints this node keeps as a fallback to their
+// target once the target is up again (Dynamo §4.6).
+//
+// One background loop per node. For each target with hints waiting that the
+// failure detector sees up, it reads a batch of hints, sends each to the
+// target as a plain replicate (the target merges it: a duplicate delivery
+// adds no sibling), and deletes a hint only after the target acknowledged it
+// and only if it has not changed since it was read. Delivery is throttled
+// to `max_rate` hints/s and yields to the io_context between batches, so
+// foreground requests keep their turn.
+//
+// Threads: the node's io_context thread; hints are read inline (LMDB read
+// transactions) and deleted through the store's writer thread.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <string>
+
+#include "node/peers.h"
+#include "ring/ring.h"
+#include "storage/store.h"
+#include "wire/connection.h"
+
+namespace shoal::node {
+
+struct HandoffOptions {
+  bool enabled = true;
+  uint32_t max_rate = 20000;  // hints/s
+  uint32_t batch = 256;
+  std::chrono::milliseconds idle{200};  // pause when there is nothing to do
+};
+
+// All references must outlive the Handoff.
+class Handoff {
+ public:
+  Handoff(boost::asio::any_io_executor executor, storage::Store& store,
+          Peers& peers, const ring::Ring& ring, HandoffOptions options);
+
+  // Runs until Stop(); spawned once by the node.
+  wire::Awaitable<void> Run();
+  void Stop();
+  // Hints delivered per second over the last ~10 s.
+  double DeliveredPerSec() const;
+
+ private:
+  // Delivers `name`'s hints until none are left, the target stops
+  // answering, or Stop(). Returns how many were delivered.
+  wire::Awaitable<size_t> Drain(ring::NodeIndex target,
+                                const std::string& name);
+  void Count(size_t delivered);
+
+  storage::Store& store_;
+  Peers& peers_;
+  const ring::Ring& ring_;
+  HandoffOptions options_;
+  boost::asio::steady_timer idle_;
+  bool stopped_ = false;
+  std::deque<std::pair<wire::Clock::time_point, size_t>> recent_;
+};
+
+}  // namespace shoal::node
