@@ -62,18 +62,24 @@ struct FanOut {
 
   // The error for an unmet quorum, naming the requirement that failed.
   Status FailureStatus(std::string_view op, bool maybe_applied) const {
-    if (primaries && primaries->Decision() == QuorumTally::State::kFailed) {
-      Status st = primaries->FailureStatus(op, maybe_applied);
+    using S = QuorumTally::State;
+    // The primaries' requirement is the one to name when it failed, or when
+    // it is still pending at the deadline although w (or r) was met.
+    if (primaries && (primaries->Decision() == S::kFailed ||
+                      (primaries->Decision() == S::kPending &&
+                       tally.Decision() == S::kMet))) {
+      const bool failed = primaries->Decision() == S::kFailed;
       const bool read = op == "get";
       std::string msg =
-          std::string(op) +
-          " failed: " + std::to_string(primaries->successes()) + " of " +
+          std::string(op) + (failed ? " failed: " : " timed out: ") +
+          std::to_string(primaries->successes()) + " of " +
           std::to_string(primaries->contacted()) +
           (read ? " primaries replied, pr=" : " primaries acknowledged, pw=") +
           std::to_string(primaries->required()) + " required";
       if (maybe_applied) msg += "; the write may have been applied";
-      Status out(Code::kUnavailable, msg);
-      out.WithQuorum(*st.quorum());
+      Status out(failed ? Code::kUnavailable : Code::kTimeout, msg);
+      out.WithQuorum({primaries->successes(), primaries->required(),
+                      primaries->contacted(), maybe_applied});
       return out;
     }
     return tally.FailureStatus(op, maybe_applied);
@@ -212,8 +218,8 @@ Awaitable<Result<Object>> Coordinator::Get(GetArgs args) {
   auto ex = co_await asio::this_coro::executor;
   const auto primaries = ring_.Primaries(args.loc.partition);
   const Deadline deadline = args.deadline;
-  // Reads go to the primaries only (hints are not read), so pr is met with
-  // r: wait for max(r, pr) replies, after checking enough primaries are up.
+  // Reads go to the primaries only (hints are not read), so every reply is
+  // a primary's: r and pr count the same replies.
   if (args.pr > 0) {
     uint32_t live = 0;
     for (ring::NodeIndex p : primaries) live += replicas_.IsUp(p) ? 1 : 0;
@@ -229,8 +235,7 @@ Awaitable<Result<Object>> Coordinator::Get(GetArgs args) {
     }
   }
   auto fan = std::make_shared<FanOut>(
-      ex, static_cast<uint32_t>(primaries.size()), std::max(args.r, args.pr),
-      /*primaries_required=*/0);
+      ex, static_cast<uint32_t>(primaries.size()), args.r, args.pr);
 
   // 1. Ask every primary for its own copy.
   for (size_t i = 0; i < primaries.size(); ++i) {

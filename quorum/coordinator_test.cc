@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 // Coordinators driven through an in-memory ReplicaClient: every replica is a
@@ -35,9 +36,18 @@ enum class Mode {
   kSilent,       // never answers: kTimeout at the deadline, nothing applied
 };
 
+// A hint a fallback holds: (the primary it stands in for, key).
+using HintKey = std::pair<NodeIndex, std::string>;
+
 struct Replica {
   ActorId actor = 0;
   std::map<std::string, Object> store;
+  // Objects held as a fallback for a down primary, kept apart from `store`.
+  std::map<HintKey, Object> hints;
+  // Every Replicate addressed to this node (`hint_for` as passed), and every
+  // Read, whether or not it went through.
+  std::vector<std::optional<NodeIndex>> replicate_calls;
+  int read_calls = 0;
   Mode mode = Mode::kImmediate;
   std::chrono::milliseconds delay{0};
   bool up = true;  // what IsUp() reports (independent of `mode`)
@@ -59,10 +69,11 @@ class FakeReplicas final : public ReplicaClient {
                                  Deadline deadline) override;
   Awaitable<Status> Replicate(NodeIndex node, const std::string& key,
                               const ring::KeyLocation& loc,
-                              const Object& object, Deadline deadline) override;
+                              const Object& object, Deadline deadline,
+                              std::optional<NodeIndex> hint_for) override;
   Awaitable<Result<Object>> CoordinateLocally(const PutArgs& args) override;
-  Awaitable<Result<VersionVector>> ForwardPut(NodeIndex node,
-                                              const PutArgs& args) override;
+  Awaitable<Result<PutOutcome>> ForwardPut(NodeIndex node,
+                                           const PutArgs& args) override;
 
  private:
   Cluster& cluster_;
@@ -123,6 +134,24 @@ class Cluster {
     nodes[node].store[key] = std::move(obj);
     nodes[node].last_write_at = Clock::now();
   }
+  // A fallback's hint for `target`, or an empty Object.
+  Object Hint(NodeIndex node, NodeIndex target, const std::string& key) const {
+    auto it = nodes[node].hints.find(HintKey(target, key));
+    return it == nodes[node].hints.end() ? Object{} : it->second;
+  }
+  void StoreHint(NodeIndex node, NodeIndex target, const std::string& key,
+                 Object obj) {
+    nodes[node].hints[HintKey(target, key)] = std::move(obj);
+    nodes[node].last_write_at = Clock::now();
+  }
+  // True when `node` holds `key` in its store or as a hint for anyone.
+  bool HoldsAnywhere(NodeIndex node, const std::string& key) const {
+    if (Holds(node, key)) return true;
+    for (const auto& [hk, obj] : nodes[node].hints) {
+      if (hk.second == key) return true;
+    }
+    return false;
+  }
 
   // First key ("key-<i>") whose primaries satisfy `pred`.
   std::string KeyWhere(
@@ -136,6 +165,10 @@ class Cluster {
   }
   std::vector<NodeIndex> PrimariesOf(const std::string& key) const {
     return ring.Primaries(ring.Locate(key).partition);
+  }
+  // Primaries first, then the fallbacks in order.
+  std::vector<NodeIndex> PreferenceOf(const std::string& key) const {
+    return ring.PreferenceList(ring.Locate(key).partition);
   }
 
   asio::io_context io;
@@ -155,6 +188,7 @@ Awaitable<Result<Object>> FakeReplicas::Read(NodeIndex node,
                                              const std::string& key,
                                              const ring::KeyLocation& loc,
                                              Deadline deadline) {
+  ++cluster_.nodes[node].read_calls;
   Status gate = co_await cluster_.Gate(node, deadline);
   if (!gate.ok()) co_return gate;
   co_return cluster_.Stored(node, key);
@@ -164,10 +198,17 @@ Awaitable<Status> FakeReplicas::Replicate(NodeIndex node,
                                           const std::string& key,
                                           const ring::KeyLocation& loc,
                                           const Object& object,
-                                          Deadline deadline) {
+                                          Deadline deadline,
+                                          std::optional<NodeIndex> hint_for) {
+  cluster_.nodes[node].replicate_calls.push_back(hint_for);
   Status gate = co_await cluster_.Gate(node, deadline);
   if (!gate.ok()) co_return gate;
-  cluster_.Store(node, key, Sync(cluster_.Stored(node, key), object));
+  if (hint_for) {
+    cluster_.StoreHint(node, *hint_for, key,
+                       Sync(cluster_.Hint(node, *hint_for, key), object));
+  } else {
+    cluster_.Store(node, key, Sync(cluster_.Stored(node, key), object));
+  }
   co_return Status::Ok();
 }
 
@@ -178,8 +219,8 @@ Awaitable<Result<Object>> FakeReplicas::CoordinateLocally(const PutArgs& args) {
   co_return obj;
 }
 
-Awaitable<Result<VersionVector>> FakeReplicas::ForwardPut(NodeIndex node,
-                                                          const PutArgs& args) {
+Awaitable<Result<PutOutcome>> FakeReplicas::ForwardPut(NodeIndex node,
+                                                       const PutArgs& args) {
   cluster_.forwarded.push_back(node);
   if (auto it = cluster_.forward_script.find(node);
       it != cluster_.forward_script.end()) {
@@ -314,8 +355,9 @@ TEST_CASE(
 
   REQUIRE(ans->ok());
   const Dot dot{c.nodes[self].actor, 1};
-  CHECK(ans->value().Covers(dot));
-  CHECK(ans->value() == c.Stored(self, key).vv);
+  CHECK(ans->value().siblings == 1);
+  CHECK(ans->value().context.Covers(dot));
+  CHECK(ans->value().context == c.Stored(self, key).vv);
   CHECK_FALSE(slow_held_at_answer);
   REQUIRE(c.nodes[others[1]].last_write_at.has_value());
   CHECK(*c.nodes[others[1]].last_write_at > ans.at);
@@ -330,7 +372,9 @@ TEST_CASE(
     CHECK(o.SameCausalState(c.Stored(self, key)));
   }
   for (NodeIndex n = 0; n < c.nodes.size(); ++n) {
+    CAPTURE(n);
     if (!Contains(c.PrimariesOf(key), n)) CHECK_FALSE(c.Holds(n, key));
+    CHECK(c.nodes[n].hints.empty());  // every primary up: no hint anywhere
   }
 }
 
@@ -433,12 +477,13 @@ TEST_CASE("put routing from a node that is not a primary") {
   const uint32_t w = 2;
 
   // The dot the answer must cover: written by the primary that coordinated.
-  auto expect_coordinated_by = [&](const Answer<VersionVector>& ans,
+  auto expect_coordinated_by = [&](const Answer<PutOutcome>& ans,
                                    NodeIndex coordinator) {
     REQUIRE(ans->ok());
-    CHECK(ans->value().Covers(Dot{c.nodes[coordinator].actor, 1}));
-    CHECK(ans->value().size() == 1);
-    CHECK(c.Stored(coordinator, key).vv == ans->value());
+    CHECK(ans->value().siblings == 1);
+    CHECK(ans->value().context.Covers(Dot{c.nodes[coordinator].actor, 1}));
+    CHECK(ans->value().context.size() == 1);
+    CHECK(c.Stored(coordinator, key).vv == ans->value().context);
     CHECK_FALSE(c.Holds(self, key));
   };
 
@@ -539,10 +584,12 @@ TEST_CASE("delete stores a tombstone") {
   REQUIRE(put->ok());
 
   PutArgs del = MakePut(c, key, std::nullopt, 3);
-  del.context = put->value();
+  del.context = put->value().context;
   auto ans = RunToEnd(c, c.coordinators[self]->Put(std::move(del)));
   REQUIRE(ans->ok());
-  CHECK(ans->value().Covers(Dot{c.nodes[self].actor, 2}));
+  CHECK(ans->value().siblings == 1);
+  CHECK(ans->value().context.Covers(Dot{c.nodes[self].actor, 2}));
+  CHECK(ans->value().context == c.Stored(self, key).vv);
   for (NodeIndex p : c.PrimariesOf(key)) {
     CAPTURE(p);
     const Object o = c.Stored(p, key);
@@ -590,6 +637,269 @@ TEST_CASE("a failed delete says \"delete failed\"") {
     REQUIRE_FALSE(ans->ok());
     CHECK(ans->status().message().find("delete failed") != std::string::npos);
   }
+}
+
+// ---------------------------------------------------------------- sloppy
+// quorum
+
+// A primary the failure detector reports down (IsUp false) gets no call; its
+// replica goes to the first live fallback as a hint for it.
+TEST_CASE("put w=2 with one primary down: the first fallback keeps a hint") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  const auto others = Others(c, key, self);
+  const auto pref = c.PreferenceOf(key);
+  REQUIRE(pref.size() == 5);
+  const NodeIndex fallback = pref[3];
+  REQUIRE_FALSE(Contains(c.PrimariesOf(key), fallback));
+
+  NodeIndex down = others[0];
+  NodeIndex live = others[1];
+  SUBCASE("the first other primary down") {}
+  SUBCASE("the second other primary down") { std::swap(down, live); }
+  CAPTURE(down);
+  c.nodes[down].up = false;
+
+  auto ans = RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, "v", 2)));
+
+  REQUIRE(ans->ok());
+  const Dot dot{c.nodes[self].actor, 1};
+  CHECK(ans->value().siblings == 1);
+  CHECK(ans->value().context.Covers(dot));
+  CHECK(ans->value().context == c.Stored(self, key).vv);
+
+  // The down primary got nothing.
+  CHECK(c.nodes[down].replicate_calls.empty());
+  CHECK_FALSE(c.HoldsAnywhere(down, key));
+  // The first fallback got exactly one hinted replicate, for `down`, kept as
+  // a hint and not in its own store.
+  CHECK(c.nodes[fallback].replicate_calls ==
+        std::vector<std::optional<NodeIndex>>{down});
+  CHECK(c.nodes[fallback].hints.size() == 1);
+  const Object hint = c.Hint(fallback, down, key);
+  CHECK(hint.HasDot(dot));
+  CHECK(LiveValues(hint) == std::vector<std::string>{"v"});
+  CHECK(hint.SameCausalState(c.Stored(self, key)));
+  CHECK_FALSE(c.Holds(fallback, key));
+  // The live primary got a plain replicate.
+  CHECK(c.nodes[live].replicate_calls ==
+        std::vector<std::optional<NodeIndex>>{std::nullopt});
+  CHECK(c.Stored(live, key).SameCausalState(c.Stored(self, key)));
+  CHECK(c.nodes[live].hints.empty());
+  // The second fallback was not needed.
+  CHECK(c.nodes[pref[4]].replicate_calls.empty());
+  CHECK_FALSE(c.HoldsAnywhere(pref[4], key));
+}
+
+TEST_CASE("put w=3 with one primary down succeeds: the hinted ack counts") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  const auto others = Others(c, key, self);
+  const auto pref = c.PreferenceOf(key);
+  REQUIRE(pref.size() == 5);
+  const NodeIndex down = others[0];
+  c.nodes[down].up = false;
+
+  NodeIndex expected_fallback = pref[3];
+  SUBCASE("the first fallback takes the hint; the answer waits for its ack") {
+    c.nodes[pref[3]].mode = Mode::kDelayed;
+    c.nodes[pref[3]].delay = 50ms;
+  }
+  SUBCASE("the first fallback is down too: the next one takes the hint") {
+    c.nodes[pref[3]].up = false;
+    expected_fallback = pref[4];
+  }
+  CAPTURE(expected_fallback);
+
+  auto ans = RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, "v", 3)));
+
+  REQUIRE(ans->ok());
+  CHECK(ans->value().context.Covers(Dot{c.nodes[self].actor, 1}));
+  CHECK(c.Hint(expected_fallback, down, key)
+            .SameCausalState(c.Stored(self, key)));
+  // w=3 needs the hinted ack: the answer came after the fallback stored it.
+  REQUIRE(c.nodes[expected_fallback].last_write_at.has_value());
+  CHECK(*c.nodes[expected_fallback].last_write_at <= ans.at);
+  CHECK(c.nodes[down].replicate_calls.empty());
+  CHECK_FALSE(c.HoldsAnywhere(down, key));
+  for (NodeIndex n : pref) {
+    if (n == expected_fallback || n == self || n == others[1]) continue;
+    CAPTURE(n);
+    CHECK_FALSE(c.HoldsAnywhere(n, key));
+  }
+}
+
+TEST_CASE(
+    "put pw=3 with one primary down fails up front and writes nothing "
+    "anywhere") {
+  Cluster c;
+  NodeIndex self = 0;
+  std::string key;
+  NodeIndex down = 0;
+  SUBCASE("coordinated here") {
+    key = KeyWithPrimary(c, self);
+    down = Others(c, key, self)[0];
+  }
+  SUBCASE("forwarded from a node that is not a primary") {
+    key = KeyWithoutPrimary(c, self);
+    down = c.PrimariesOf(key)[1];
+  }
+  CAPTURE(key);
+  c.nodes[down].up = false;
+  PutArgs put = MakePut(c, key, "v", 2);
+  put.pw = 3;
+
+  auto ans = RunToEnd(c, c.coordinators[self]->Put(std::move(put)));
+
+  REQUIRE_FALSE(ans->ok());
+  const Status& st = ans->status();
+  CHECK(st.code() == Code::kUnavailable);
+  CHECK(st.message().find("put failed") != std::string::npos);
+  CHECK(st.message().find("2 of 3 primaries") != std::string::npos);
+  CHECK(st.message().find("pw=3") != std::string::npos);
+  CHECK(st.message().find("nothing was written") != std::string::npos);
+  REQUIRE(st.quorum().has_value());
+  CHECK(st.quorum()->acked == 2);
+  CHECK(st.quorum()->required == 3);
+  CHECK(st.quorum()->contacted == 3);
+  CHECK_FALSE(st.quorum()->maybe_applied);
+  for (NodeIndex n = 0; n < c.nodes.size(); ++n) {
+    CAPTURE(n);
+    CHECK_FALSE(c.HoldsAnywhere(n, key));
+    CHECK(c.nodes[n].replicate_calls.empty());
+    CHECK_FALSE(c.nodes[n].last_write_at.has_value());
+  }
+}
+
+TEST_CASE(
+    "put pw=2 with one primary down succeeds; only primaries' acks count "
+    "toward pw") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  const auto others = Others(c, key, self);
+  const auto pref = c.PreferenceOf(key);
+  const NodeIndex down = others[0];
+  const NodeIndex live = others[1];
+  const NodeIndex fallback = pref[3];
+  c.nodes[down].up = false;
+  // The hinted ack arrives first and meets w=2, but pw=2 needs the live
+  // primary's (slower) ack as well.
+  c.nodes[live].mode = Mode::kDelayed;
+  c.nodes[live].delay = 50ms;
+  PutArgs put = MakePut(c, key, "v", 2);
+  put.pw = 2;
+
+  bool live_held_at_answer = false;
+  auto ans = RunToEnd(c, c.coordinators[self]->Put(std::move(put)),
+                      [&] { live_held_at_answer = c.Holds(live, key); });
+
+  REQUIRE(ans->ok());
+  CHECK(ans->value().siblings == 1);
+  CHECK(ans->value().context.Covers(Dot{c.nodes[self].actor, 1}));
+  CHECK(live_held_at_answer);
+  REQUIRE(c.nodes[fallback].last_write_at.has_value());
+  REQUIRE(c.nodes[live].last_write_at.has_value());
+  CHECK(*c.nodes[fallback].last_write_at < *c.nodes[live].last_write_at);
+  CHECK(c.Hint(fallback, down, key).SameCausalState(c.Stored(self, key)));
+  CHECK_FALSE(c.HoldsAnywhere(down, key));
+}
+
+TEST_CASE(
+    "put pw=3, all up, one primary unreachable at send time: fails with "
+    "the primaries' count") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  const auto others = Others(c, key, self);
+  const NodeIndex unreachable = others[1];
+  c.nodes[unreachable].mode = Mode::kUnreachable;  // IsUp still true
+  PutArgs put = MakePut(c, key, "v", 2);
+  put.pw = 3;
+
+  auto ans = RunToEnd(c, c.coordinators[self]->Put(std::move(put)));
+
+  REQUIRE_FALSE(ans->ok());
+  const Status& st = ans->status();
+  CHECK(st.code() == Code::kUnavailable);
+  CHECK(st.message().find("put failed") != std::string::npos);
+  CHECK(st.message().find("2 of 3 primaries acknowledged, pw=3") !=
+        std::string::npos);
+  CHECK(st.message().find("may have been applied") != std::string::npos);
+  REQUIRE(st.quorum().has_value());
+  CHECK(st.quorum()->acked == 2);
+  CHECK(st.quorum()->required == 3);
+  CHECK(st.quorum()->contacted == 3);
+  CHECK(st.quorum()->maybe_applied);
+  // It was sent as a plain replicate (no fallback stood in), and the write
+  // stands where it was applied.
+  CHECK(c.nodes[unreachable].replicate_calls ==
+        std::vector<std::optional<NodeIndex>>{std::nullopt});
+  CHECK(c.Holds(self, key));
+  CHECK(c.Holds(others[0], key));
+  for (NodeIndex n = 0; n < c.nodes.size(); ++n) {
+    CAPTURE(n);
+    CHECK(c.nodes[n].hints.empty());
+  }
+}
+
+// When w is met but pw is still pending at the deadline (a primary never
+// answers), the answer is a timeout naming the primaries' count and pw.
+TEST_CASE(
+    "put pw=3 with a silent primary times out naming pw, after w was met") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  c.nodes[Others(c, key, self)[1]].mode = Mode::kSilent;  // IsUp still true
+  PutArgs put = MakePut(c, key, "v", 2, 100ms);
+  put.pw = 3;
+
+  auto ans = RunToEnd(c, c.coordinators[self]->Put(std::move(put)));
+
+  REQUIRE_FALSE(ans->ok());
+  const Status& st = ans->status();
+  CHECK(st.code() == Code::kTimeout);
+  CHECK(st.message().find("2 of 3 primaries") != std::string::npos);
+  CHECK(st.message().find("pw=3") != std::string::npos);
+  REQUIRE(st.quorum().has_value());
+  CHECK(st.quorum()->acked == 2);
+  CHECK(st.quorum()->required == 3);
+  CHECK(st.quorum()->maybe_applied);
+}
+
+// ---------------------------------------------------------------- siblings
+
+TEST_CASE(
+    "a blind write on an existing key leaves two siblings and no "
+    "context") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+
+  auto first = RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, "a", 3)));
+  REQUIRE(first->ok());
+  CHECK(first->value().siblings == 1);
+  CHECK_FALSE(first->value().context.empty());
+
+  auto blind = RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, "b", 3)));
+  REQUIRE(blind->ok());
+  CHECK(blind->value().siblings == 2);
+  CHECK(blind->value().context.empty());
+  for (NodeIndex p : c.PrimariesOf(key)) {
+    CAPTURE(p);
+    CHECK(LiveValues(c.Stored(p, key)) == std::vector<std::string>{"a", "b"});
+  }
+
+  // A write with the context of a read covers both: one sibling again.
+  PutArgs resolve = MakePut(c, key, "c", 3);
+  resolve.context = c.Stored(self, key).vv;
+  auto resolved = RunToEnd(c, c.coordinators[self]->Put(std::move(resolve)));
+  REQUIRE(resolved->ok());
+  CHECK(resolved->value().siblings == 1);
+  CHECK(resolved->value().context == c.Stored(self, key).vv);
+  CHECK(LiveValues(c.Stored(self, key)) == std::vector<std::string>{"c"});
 }
 
 // ---------------------------------------------------------------- gets
@@ -655,6 +965,56 @@ TEST_CASE("get r=3 with one replica unreachable fails with the exact count") {
   CHECK_FALSE(st.quorum()->maybe_applied);
   CHECK(st.message().find("2 of 3") != std::string::npos);
   CHECK(st.message().find("r=3") != std::string::npos);
+}
+
+TEST_CASE("get pr=3 with one primary down fails up front") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  for (NodeIndex p : c.PrimariesOf(key)) c.Store(p, key, Write({}, 900, "v"));
+  c.nodes[Others(c, key, self)[0]].up = false;
+  GetArgs get = MakeGet(c, key, 1);
+  get.pr = 3;
+
+  auto ans = RunToEnd(c, c.coordinators[self]->Get(std::move(get)));
+
+  REQUIRE_FALSE(ans->ok());
+  const Status& st = ans->status();
+  CHECK(st.code() == Code::kUnavailable);
+  CHECK(st.message().find("get failed") != std::string::npos);
+  CHECK(st.message().find("2 of 3 primaries") != std::string::npos);
+  CHECK(st.message().find("pr=3") != std::string::npos);
+  REQUIRE(st.quorum().has_value());
+  CHECK(st.quorum()->acked == 2);
+  CHECK(st.quorum()->required == 3);
+  CHECK(st.quorum()->contacted == 3);
+  CHECK_FALSE(st.quorum()->maybe_applied);
+  // Up front: no replica was read.
+  for (NodeIndex n = 0; n < c.nodes.size(); ++n) {
+    CAPTURE(n);
+    CHECK(c.nodes[n].read_calls == 0);
+  }
+}
+
+TEST_CASE("get r=1 pr=3 waits for every primary's reply") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  const auto others = Others(c, key, self);
+  c.Store(self, key, Write(Object{}, 900, "a"));
+  c.Store(others[0], key, Write(Object{}, 901, "b"));
+  c.Store(others[1], key, Write(Object{}, 902, "c"));
+  c.nodes[others[1]].mode = Mode::kDelayed;
+  c.nodes[others[1]].delay = 50ms;
+  GetArgs get = MakeGet(c, key, 1);
+  get.pr = 3;
+
+  const auto start = Clock::now();
+  auto ans = RunToEnd(c, c.coordinators[self]->Get(std::move(get)));
+
+  REQUIRE(ans->ok());
+  CHECK(LiveValues(ans->value()) == std::vector<std::string>{"a", "b", "c"});
+  CHECK(ans.at - start >= 50ms);
 }
 
 // As "put w=2 with two silent replicas times out at the deadline".
