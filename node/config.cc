@@ -243,7 +243,13 @@ Status Validate(const NodeConfig& c) {
   std::set<std::string> names, addresses;
   bool self_found = false;
   for (const Member& m : c.members) {
-    if (m.name.empty()) return Bad("a cluster member has no name");
+    if (m.name.empty() || m.name.size() > 64 ||
+        m.name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
+                                 "opqrstuvwxyz0123456789_.-") !=
+            std::string::npos) {
+      return Bad("member name '" + m.name +
+                 "' must be 1..64 characters of A-Z a-z 0-9 _ . -");
+    }
     if (!names.insert(m.name).second) {
       return Bad("duplicate member name '" + m.name + "'");
     }

@@ -139,7 +139,11 @@ wire::Awaitable<size_t> Handoff::Drain(ring::NodeIndex target,
     if (last) {
       auto done = co_await AsyncWrite(store_, std::move(*last));
       if (!done) {
-        spdlog::error("handoff to {}: {}", name, done.status().message());
+        // The hints stay and will be sent again (replay is idempotent);
+        // stop this round rather than loop on a store that cannot write.
+        spdlog::error("handoff to {}: deleting delivered hints failed: {}",
+                      name, done.status().message());
+        co_return delivered;
       }
     }
     delivered += acked;

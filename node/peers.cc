@@ -82,8 +82,11 @@ wire::Awaitable<void> Peers::Probe(ring::NodeIndex node) {
   if (st.ok()) {
     link.detector.Heard(wire::Clock::now());
     if (!was_up) spdlog::info("peer {} is up", addresses_[node]);
-  } else {
-    ReportFailure(node, st);
+  } else if (link.detector.LooksUp()) {
+    // Any failed probe is evidence, including a peer that answers as
+    // another node (a wrong member address).
+    link.detector.Failed(wire::Clock::now());
+    spdlog::info("peer {} marked down: {}", addresses_[node], st.message());
   }
 }
 

@@ -238,9 +238,15 @@ wire::Awaitable<wire::Body> Service::OnReplicate(wire::ReplicateRequest req) {
   op.kind = storage::WriteOp::Kind::kMerge;
   if (!req.hint_for.empty()) {
     // Sloppy quorum: this node stands in for a primary that is down.
-    if (!ring_.IndexOf(req.hint_for).ok()) {
+    auto target = ring_.IndexOf(req.hint_for);
+    if (!target.ok()) {
       co_return Error(Status(Code::kInvalidArgument,
                              "hint for unknown node '" + req.hint_for + "'"));
+    }
+    if (*target == self_) {
+      co_return Error(Status(Code::kInvalidArgument,
+                             "a hint for this node itself (send a plain "
+                             "replicate instead)"));
     }
     op.kind = storage::WriteOp::Kind::kHint;
     op.hint_target = std::move(req.hint_for);

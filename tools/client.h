@@ -51,8 +51,9 @@ struct PutResult {
   // Packed context covering this write (and what the put's context
   // covered); "" when the key now holds other siblings too.
   std::string context;
-  // Live siblings at the coordinator after the write. More than one: the
-  // write raced another (or was blind); read the key before writing again.
+  // Siblings (tombstones included) at the coordinator after the write. More
+  // than one: the write raced another (or was blind); read the key before
+  // writing again.
   uint32_t siblings = 1;
 };
 

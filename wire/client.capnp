@@ -31,5 +31,5 @@ struct PutReply {
   context @0 :Data;    # packed Context covering exactly this write and what the
                        # put's context covered; "" when the key now has other
                        # siblings too (read before writing again)
-  siblings @1 :UInt32; # live siblings the coordinator holds after the write
+  siblings @1 :UInt32; # siblings (tombstones included) the coordinator holds after the write
 }

@@ -45,7 +45,8 @@ struct PutReply {
   // Packed Context covering this write and what the put's context covered;
   // "" when the key now holds other siblings too (read before writing).
   std::string context;
-  uint32_t siblings = 1;  // live siblings at the coordinator after the write
+  uint32_t siblings =
+      1;  // siblings (tombstones included) at the coordinator after the write
 };
 
 // ---- peer ----
