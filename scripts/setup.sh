@@ -8,7 +8,7 @@ PACKAGES=(
   g++ make cmake pkg-config python3
   libboost1.81-dev capnproto libcapnp-dev liblmdb-dev libxxhash-dev
   doctest-dev prometheus-cpp-dev libcli11-dev libtomlplusplus-dev
-  libspdlog-dev nlohmann-json3-dev
+  libspdlog-dev nlohmann-json3-dev redis-server
 )
 
 missing=()

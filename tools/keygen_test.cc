@@ -58,7 +58,7 @@ TEST_CASE("zipfian over one or two keys") {
   CHECK(zeros / 100000.0 == doctest::Approx(1.0 / Zeta(2, 0.99)).epsilon(0.02));
 }
 
-TEST_CASE("the scramble is a permutation of [0, n)") {
+TEST_CASE("the scramble is a permutation of 0..n-1") {
   for (uint64_t n : {1ull, 2ull, 3ull, 4ull, 5ull, 16ull, 17ull, 1000ull,
                      1024ull, 1025ull, 65537ull}) {
     CAPTURE(n);
