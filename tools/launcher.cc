@@ -1044,29 +1044,18 @@ Result<NodeAction> Launcher::Start(std::string_view name) {
 }
 
 Result<NodeAction> Launcher::Pause(std::string_view name) {
-  DirLock lock;
-  Result<RingState> state = LockAndLoad(lock);
-  if (!state.ok()) return state.status();
-  Result<RingNode*> node = FindNode(*state, name, dir_);
-  if (!node.ok()) return node.status();
-  const RingNode& target = **node;
-  const NodeState before = ProbeNode(target);
-  if (before == NodeState::kStopped) {
-    return Status(Code::kInvalidArgument,
-                  target.name +
-                      " is not running; start it with `shoal ring "
-                      "start " +
-                      target.name + " --dir " + dir_.string() + "`");
-  }
-  if (before == NodeState::kRunning) {
-    ::kill(target.pid, SIGSTOP);
-    PollUntil([&] { return ProbeNode(target) != NodeState::kRunning; },
-              kSignalSettle, kExitPollInterval);
-  }
-  return NodeAction{target, before, ProbeNode(target)};
+  return SignalRunning(name, NodeState::kRunning, SIGSTOP);
 }
 
 Result<NodeAction> Launcher::Resume(std::string_view name) {
+  return SignalRunning(name, NodeState::kPaused, SIGCONT);
+}
+
+// Sends `signal` to a node that is in state `from` (SIGSTOP to a running
+// one, SIGCONT to a paused one) and waits until its state changed; a node in
+// the other live state is left as it is, a stopped one is an error.
+Result<NodeAction> Launcher::SignalRunning(std::string_view name,
+                                           NodeState from, int signal) {
   DirLock lock;
   Result<RingState> state = LockAndLoad(lock);
   if (!state.ok()) return state.status();
@@ -1081,10 +1070,10 @@ Result<NodeAction> Launcher::Resume(std::string_view name) {
                       "start " +
                       target.name + " --dir " + dir_.string() + "`");
   }
-  if (before == NodeState::kPaused) {
-    ::kill(target.pid, SIGCONT);
-    PollUntil([&] { return ProbeNode(target) != NodeState::kPaused; },
-              kSignalSettle, kExitPollInterval);
+  if (before == from) {
+    ::kill(target.pid, signal);
+    PollUntil([&] { return ProbeNode(target) != from; }, kSignalSettle,
+              kExitPollInterval);
   }
   return NodeAction{target, before, ProbeNode(target)};
 }

@@ -185,6 +185,8 @@ class Launcher {
   Result<std::string> FirstRunningAddress() const;
 
  private:
+  Result<NodeAction> SignalRunning(std::string_view name, NodeState from,
+                                   int signal);
   // Load() then, when there is a ring, lock D and Load() again.
   Result<RingState> LockAndLoad(internal::DirLock& lock) const;
   Status Save(const RingState& state) const;

@@ -399,29 +399,12 @@ Awaitable<Status> RedisClient::Connect(wire::Deadline deadline) {
 Awaitable<Status> RedisClient::ConnectOnce(wire::Deadline deadline) {
   Result<tcp::endpoint> endpoint = wire::ParseEndpoint(options_.address);
   if (!endpoint.ok()) co_return endpoint.status();
-  tcp::socket socket(executor_);
-  asio::steady_timer guard(executor_);
-  guard.expires_at(deadline);
-  // Closing the socket aborts a connect that outlives the deadline; the
-  // handler reaches the socket only through `target`, cleared once the
-  // connect is done (the handler may already be queued by then).
-  auto target = std::make_shared<tcp::socket*>(&socket);
-  guard.async_wait([target](boost::system::error_code ec) {
-    if (!ec && *target != nullptr) {
-      boost::system::error_code ignored;
-      (*target)->close(ignored);
-    }
-  });
-  auto [ec] = co_await socket.async_connect(*endpoint, kAsTuple);
-  *target = nullptr;
-  guard.cancel();
-  if (ec) {
-    co_return Status(
-        Code::kUnavailable,
-        "cannot connect to redis " + options_.address + ": " + ec.message());
-  }
+  std::string what = "cannot connect to redis " + options_.address;
+  auto socket =
+      co_await wire::ConnectBy(executor_, *endpoint, deadline, std::move(what));
+  if (!socket) co_return socket.status();
   if (conn_) conn_->Detach();
-  conn_ = std::make_shared<Connection>(std::move(socket));
+  conn_ = std::make_shared<Connection>(std::move(socket.value()));
   conn_->Start(options_.address);
   co_return Status::Ok();
 }

@@ -44,6 +44,29 @@ Result<tcp::endpoint> ParseEndpoint(std::string_view host_port) {
   return tcp::endpoint(addr, static_cast<uint16_t>(port));
 }
 
+Awaitable<Result<tcp::socket>> ConnectBy(asio::any_io_executor executor,
+                                         tcp::endpoint endpoint,
+                                         Deadline deadline, std::string what) {
+  tcp::socket sock(executor);
+  asio::steady_timer guard(executor);
+  guard.expires_at(deadline);
+  // Closing the socket aborts a connect that outlives the deadline. The
+  // expiry handler may already be queued when the connect completes, so it
+  // reaches the socket only through `target`, cleared once connect is done.
+  auto target = std::make_shared<tcp::socket*>(&sock);
+  guard.async_wait([target](boost::system::error_code ec) {
+    if (!ec && *target != nullptr) {
+      boost::system::error_code ignored;
+      (*target)->close(ignored);
+    }
+  });
+  auto [ec] = co_await sock.async_connect(endpoint, kAsTuple);
+  *target = nullptr;
+  guard.cancel();
+  if (ec) co_return Status(Code::kUnavailable, what + ": " + ec.message());
+  co_return std::move(sock);
+}
+
 // ---------------------------------------------------------------------------
 // FramedConnection
 
@@ -280,30 +303,12 @@ Awaitable<Status> RpcChannel::Connect(Deadline deadline) {
 Awaitable<Status> RpcChannel::ConnectOnce(Deadline deadline) {
   auto ep = ParseEndpoint(options_.address);
   if (!ep) co_return ep.status();
-  tcp::socket sock(executor_);
-  asio::steady_timer guard(executor_);
-  guard.expires_at(deadline);
-  // Closing the socket aborts a connect that outlives the deadline. The
-  // expiry handler may already be queued when the connect completes, so it
-  // reaches the socket only through `target`, cleared once connect is done.
-  auto target = std::make_shared<tcp::socket*>(&sock);
-  guard.async_wait([target](boost::system::error_code ec) {
-    if (!ec && *target != nullptr) {
-      boost::system::error_code ignored;
-      (*target)->close(ignored);
-    }
-  });
-  auto [ec] = co_await sock.async_connect(*ep, kAsTuple);
-  *target = nullptr;
-  guard.cancel();
-  if (ec) {
-    co_return Status(
-        Code::kUnavailable,
-        "cannot connect to " + options_.address + ": " + ec.message());
-  }
+  std::string what = "cannot connect to " + options_.address;
+  auto sock = co_await ConnectBy(executor_, *ep, deadline, std::move(what));
+  if (!sock) co_return sock.status();
   if (conn_) conn_->Detach();
-  conn_ =
-      std::make_shared<FramedConnection>(std::move(sock), options_.frame_cap);
+  conn_ = std::make_shared<FramedConnection>(std::move(sock.value()),
+                                             options_.frame_cap);
   conn_->Start([this](Message m) { OnMessage(std::move(m)); },
                [this](const Status& why) { OnClose(why); });
   if (options_.hello_name.empty()) co_return Status::Ok();

@@ -39,6 +39,12 @@ using Awaitable = asio::awaitable<T>;
 // "host:port" -> endpoint. Errors: kInvalidArgument naming the text.
 Result<tcp::endpoint> ParseEndpoint(std::string_view host_port);
 
+// Connects a new socket to `endpoint`, giving up at `deadline`. Errors:
+// kUnavailable naming `what` and the system error.
+Awaitable<Result<tcp::socket>> ConnectBy(asio::any_io_executor executor,
+                                         tcp::endpoint endpoint,
+                                         Deadline deadline, std::string what);
+
 class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
  public:
   using MessageHandler = std::function<void(Message)>;
