@@ -5,8 +5,8 @@
 // Registry per node and hands probes a reference, so several nodes in one
 // process never share a counter.
 //
-// Metric names and meanings: doc/metrics.md (prefix `shoal_`). Labels never
-// carry keys or request ids.
+// Metric names and meanings: doc/impl.md, "Metrics" (prefix `shoal_`). Labels
+// never carry keys or request ids.
 //
 // Threads: prometheus-cpp counters and histograms are thread-safe; probes
 // are called from the io_context thread, the exposer scrapes from its own.
