@@ -92,32 +92,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # True when nothing listens on (or holds) 127.0.0.1:PORT.
-port_free() {
-  python3 - "$1" <<'PY'
-import socket, sys
-s = socket.socket()
-try:
-    s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError:
-    sys.exit(1)
-finally:
-    s.close()
-PY
-}
-
-# A base port B for an N-node ring: B+1..B+N (nodes) and B+101..B+100+N
-# (metrics) all free.
-free_ring_base() {
-  local nodes=$1 base i ok
-  for ((base = 27100; base < 60000; base += 300)); do
-    ok=1
-    for ((i = 1; i <= nodes; i++)); do
-      port_free $((base + i)) && port_free $((base + 100 + i)) || { ok=0; break; }
-    done
-    if [[ $ok == 1 ]]; then echo "$base"; return 0; fi
-  done
-  die "no free port range for a ring"
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 # Sets REDIS_PORT to a free port (never one handed out before in this run).
 NEXT_REDIS_PORT=26400
@@ -136,7 +112,7 @@ ring_up() {
   local name=$1 nodes=$2 n=$3 w=$4 r=$5 dir base
   dir=$WORK/$name
   RING_DIR=$dir
-  base=$(free_ring_base "$nodes")
+  base=$(free_ring_base "$nodes" 27100)
   RINGS+=("$dir")
   "$SHOAL" ring up --dir "$dir" --nodes "$nodes" --n "$n" --w "$w" --r "$r" \
     --base-port "$base" --fresh >"$WORK/$name.up.log" 2>&1 ||

@@ -84,30 +84,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-port_free() {
-  python3 - "$1" <<'PY'
-import socket, sys
-s = socket.socket()
-try:
-    s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError:
-    sys.exit(1)
-finally:
-    s.close()
-PY
-}
-
-free_ring_base() {
-  local nodes=$1 base i ok
-  for ((base = 28100; base < 60000; base += 300)); do
-    ok=1
-    for ((i = 1; i <= nodes; i++)); do
-      port_free $((base + i)) && port_free $((base + 100 + i)) || { ok=0; break; }
-    done
-    if [[ $ok == 1 ]]; then echo "$base"; return 0; fi
-  done
-  die "no free port range for a ring"
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 # Prefixes each line of stdin with the wall-clock time (seconds since the
 # epoch, µs resolution), to line up bench progress lines with the drain.
@@ -117,7 +95,7 @@ stamp() {
 }
 
 # ---- 1. the ring -------------------------------------------------------------
-BASE=$(free_ring_base 5)
+BASE=$(free_ring_base 5 28100)
 log "work directory $WORK; ring on ports $((BASE + 1))..$((BASE + 5))"
 RING_STARTED=1
 "$SHOAL" ring up --dir "$RING" --nodes 5 --n 3 --w 2 --r 2 --base-port "$BASE" \

@@ -46,17 +46,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-port_free() {
-  python3 -c 'import socket,sys
-s=socket.socket()
-try: s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError: sys.exit(1)' "$1"
-}
-BASE=
-for ((b = 29100; b < 60000; b += 300)); do
-  if port_free $((b + 1)) && port_free $((b + 101)); then BASE=$b; break; fi
-done
-[[ -n $BASE ]] || die "no free port"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+BASE=$(free_ring_base 1 29100)
 
 "$SHOAL" ring up --dir "$RING" --nodes 1 --n 1 --w 1 --r 1 --base-port "$BASE" --fresh \
   >"$WORK/up.log" 2>&1 || { cat "$WORK/up.log" >&2; die "ring up failed"; }
