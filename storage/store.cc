@@ -698,6 +698,25 @@ bool SplitHintKey(std::string_view hkey, std::string_view* target,
   return true;
 }
 
+// A read-only transaction with a cursor on `hints`, closed on scope exit.
+struct HintsCursor {
+  MDB_txn* txn = nullptr;
+  MDB_cursor* cursor = nullptr;
+  Status Open(MDB_env* env, MDB_dbi dbi) {
+    int rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn);
+    if (rc == 0) rc = mdb_cursor_open(txn, dbi, &cursor);
+    if (rc != 0) {
+      return Status(Code::kInternal,
+                    std::string("hints read: ") + mdb_strerror(rc));
+    }
+    return Status::Ok();
+  }
+  ~HintsCursor() {
+    if (cursor != nullptr) mdb_cursor_close(cursor);
+    if (txn != nullptr) mdb_txn_abort(txn);
+  }
+};
+
 }  // namespace
 
 Status Store::InitHints(MDB_txn* txn) {
@@ -838,18 +857,10 @@ Result<std::vector<Hint>> Store::ScanHints(std::string_view target,
                                            std::string_view after,
                                            size_t limit) const {
   std::vector<Hint> out;
-  MDB_txn* txn = nullptr;
-  int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
-  if (rc != 0) {
-    return Status(Code::kInternal,
-                  std::string("hints read: ") + mdb_strerror(rc));
-  }
-  MDB_cursor* cur = nullptr;
-  if ((rc = mdb_cursor_open(txn, hints_dbi_, &cur)) != 0) {
-    mdb_txn_abort(txn);
-    return Status(Code::kInternal,
-                  std::string("hints read: ") + mdb_strerror(rc));
-  }
+  HintsCursor hc;
+  if (Status st = hc.Open(env_, hints_dbi_); !st.ok()) return st;
+  MDB_cursor* cur = hc.cursor;
+  int rc = 0;
   const std::string prefix = HintPrefix(target);
   const std::string start = prefix + std::string(after);
   MDB_val k = ValOf(start);
@@ -888,26 +899,16 @@ Result<std::vector<Hint>> Store::ScanHints(std::string_view target,
     out.push_back(std::move(h));
     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
   }
-  mdb_cursor_close(cur);
-  mdb_txn_abort(txn);
   if (!error.ok()) return error;
   return out;
 }
 
 Result<std::vector<HintBacklog>> Store::HintBacklogs() const {
   std::vector<HintBacklog> out;
-  MDB_txn* txn = nullptr;
-  int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
-  if (rc != 0) {
-    return Status(Code::kInternal,
-                  std::string("hints read: ") + mdb_strerror(rc));
-  }
-  MDB_cursor* cur = nullptr;
-  if ((rc = mdb_cursor_open(txn, hints_dbi_, &cur)) != 0) {
-    mdb_txn_abort(txn);
-    return Status(Code::kInternal,
-                  std::string("hints read: ") + mdb_strerror(rc));
-  }
+  HintsCursor hc;
+  if (Status st = hc.Open(env_, hints_dbi_); !st.ok()) return st;
+  MDB_cursor* cur = hc.cursor;
+  int rc = 0;
   MDB_val k, v;
   for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -926,8 +927,6 @@ Result<std::vector<HintBacklog>> Store::HintBacklogs() const {
       }
     }
   }
-  mdb_cursor_close(cur);
-  mdb_txn_abort(txn);
   return out;
 }
 
