@@ -1,6 +1,9 @@
 #include "quorum/version.h"
 
+#include <xxhash.h>
+
 #include <algorithm>
+#include <bit>
 
 namespace shoal::quorum {
 
@@ -156,6 +159,27 @@ Object Sync(const Object& a, const Object& b) {
 
 bool Supersedes(const Object& newer, const Object& older) {
   return Sync(newer, older).SameCausalState(newer);
+}
+
+uint64_t CausalFingerprint(const Object& object) {
+  if (object.vv.empty() && object.siblings.empty()) return 0;
+  // Little-endian (actor, counter) words: the vector's entries, a marker,
+  // then the sibling dots. Both lists are kept sorted, so equal causal
+  // states give equal bytes.
+  std::vector<uint64_t> words;
+  words.reserve(2 * (object.vv.size() + object.siblings.size()) + 1);
+  for (const Dot& d : object.vv.entries()) {
+    words.push_back(d.actor);
+    words.push_back(d.counter);
+  }
+  words.push_back(object.vv.size());
+  for (const Sibling& s : object.siblings) {
+    words.push_back(s.dot.actor);
+    words.push_back(s.dot.counter);
+  }
+  static_assert(std::endian::native == std::endian::little);
+  const uint64_t h = XXH3_64bits(words.data(), words.size() * sizeof(uint64_t));
+  return h == 0 ? 1 : h;
 }
 
 }  // namespace shoal::quorum

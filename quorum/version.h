@@ -99,6 +99,12 @@ Object NewWrite(const Object& local, const VersionVector& context,
                 ActorId coordinator, std::optional<std::string> value,
                 int64_t written_at_ms);
 
+// A 64-bit hash of the object's causal state: its version vector and its
+// sibling dots (a dot names exactly one value, so values are not hashed).
+// Equal for objects with SameCausalState; 0 only for an empty object (no
+// version vector, no siblings), which anti-entropy treats as absent.
+uint64_t CausalFingerprint(const Object& object);
+
 // DVV sync of two replicas' objects.
 Object Sync(const Object& a, const Object& b);
 

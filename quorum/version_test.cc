@@ -681,3 +681,69 @@ TEST_CASE("all replicas converge to the same state in any sync order") {
 
 }  // namespace
 }  // namespace shoal::quorum
+
+namespace shoal::quorum {
+namespace {
+
+TEST_CASE("causal fingerprints are equal iff causal states are equal") {
+  const ActorId a = 11, b = 22;
+  CHECK(CausalFingerprint(Object{}) == 0);
+  const Object x = NewWrite(Object{}, {}, a, "v1", 1000);
+  const Object y = NewWrite(Object{}, {}, b, "v2", 2000);
+  CHECK(CausalFingerprint(x) != 0);
+  CHECK(CausalFingerprint(x) != CausalFingerprint(y));
+  // The same causal state reached in two orders, on two "replicas".
+  const Object xy = Sync(x, y), yx = Sync(y, x);
+  REQUIRE(xy.SameCausalState(yx));
+  CHECK(CausalFingerprint(xy) == CausalFingerprint(yx));
+  CHECK(CausalFingerprint(xy) != CausalFingerprint(x));
+  // Values and timestamps are metadata of a dot: not part of the state.
+  Object x2 = x;
+  x2.siblings[0].written_at_ms += 5;
+  CHECK(CausalFingerprint(x2) == CausalFingerprint(x));
+  // A resolving write: one sibling, covering both; differs from the merge.
+  const Object resolved = NewWrite(xy, xy.vv, a, "v3", 3000);
+  CHECK(CausalFingerprint(resolved) != CausalFingerprint(xy));
+  // Same dots but a different vector: different states.
+  Object wider = x;
+  wider.vv.Add(Dot{b, 7});
+  CHECK(!wider.SameCausalState(x));
+  CHECK(CausalFingerprint(wider) != CausalFingerprint(x));
+  // Same vector, a sibling dropped: different.
+  Object fewer = xy;
+  fewer.siblings.pop_back();
+  CHECK(CausalFingerprint(fewer) != CausalFingerprint(xy));
+  // A vector entry cannot be confused with a dot (the marker between them).
+  Object only_vv;
+  only_vv.vv.Add(Dot{a, 1});
+  Object only_dot;
+  only_dot.siblings.push_back(Sibling{Dot{a, 1}, 0, true, ""});
+  CHECK(CausalFingerprint(only_vv) != CausalFingerprint(only_dot));
+}
+
+TEST_CASE("fingerprints agree with SameCausalState over random histories") {
+  std::mt19937_64 rng(5);
+  std::vector<Object> states;
+  for (int i = 0; i < 200; ++i) {
+    Object o;
+    if (!states.empty()) o = states[rng() % states.size()];
+    const int op = static_cast<int>(rng() % 3);
+    if (op == 0) {
+      o = NewWrite(o, o.vv, 1 + rng() % 3, "v", 1);
+    } else if (op == 1) {
+      o = NewWrite(o, {}, 1 + rng() % 3, "w", 1);
+    } else if (!states.empty()) {
+      o = Sync(o, states[rng() % states.size()]);
+    }
+    states.push_back(o);
+  }
+  for (const Object& p : states) {
+    for (const Object& q : states) {
+      CHECK((CausalFingerprint(p) == CausalFingerprint(q)) ==
+            p.SameCausalState(q));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace shoal::quorum

@@ -88,6 +88,16 @@ std::optional<T> DecodeLittleEndian(std::string_view bytes) {
   return value;
 }
 
+// The unsigned big-endian number in bytes [at, at + n) of `bytes` (which the
+// caller checked is long enough).
+uint32_t BigEndianAt(std::string_view bytes, size_t at, size_t n) {
+  uint32_t value = 0;
+  for (size_t i = 0; i < n; ++i) {
+    value = (value << 8) | static_cast<uint8_t>(bytes[at + i]);
+  }
+  return value;
+}
+
 // The kernel's id of the current boot; changes on every reboot.
 std::string BootId() {
   std::ifstream in("/proc/sys/kernel/random/boot_id");
@@ -618,10 +628,12 @@ void Store::ApplyBatch(std::deque<Pending>& batch) {
   bool has_hints = false;
 
   MDB_txn* txn = nullptr;
+  uint64_t txn_id = 0;
   int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
   if (rc != 0) {
     batch_error = WriteError("mdb_txn_begin", rc);
   } else {
+    txn_id = mdb_txn_id(txn);
     for (Pending& p : batch) {
       has_hints |= p.op.kind == WriteOp::Kind::kHint;
       results.push_back(ApplyOne(txn, p.op, &batch_error));
@@ -662,6 +674,20 @@ void Store::ApplyBatch(std::deque<Pending>& batch) {
     }
   }
 
+  if (ObjectObserver* obs = observer_.load(std::memory_order_acquire);
+      obs != nullptr && batch_error.ok()) {
+    for (size_t i = 0; i < results.size(); ++i) {
+      const WriteOp& op = batch[i].op;
+      if (op.kind == WriteOp::Kind::kHint ||
+          op.kind == WriteOp::Kind::kDeleteHint) {
+        continue;
+      }
+      const Result<WriteResult>& r = results[i];
+      if (!r.ok() || !r->changed) continue;
+      obs->ObjectChanged(
+          ObjectChange{op.key, op.loc, r->before, r->after, txn_id});
+    }
+  }
   for (size_t i = 0; i < batch.size(); ++i) {
     if (batch_error.ok()) {
       batch[i].done(std::move(results[i]));
@@ -699,7 +725,7 @@ bool SplitHintKey(std::string_view hkey, std::string_view* target,
 }
 
 // A read-only transaction with a cursor on `hints`, closed on scope exit.
-struct HintsCursor {
+struct ReadCursor {
   MDB_txn* txn = nullptr;
   MDB_cursor* cursor = nullptr;
   Status Open(MDB_env* env, MDB_dbi dbi) {
@@ -707,11 +733,11 @@ struct HintsCursor {
     if (rc == 0) rc = mdb_cursor_open(txn, dbi, &cursor);
     if (rc != 0) {
       return Status(Code::kInternal,
-                    std::string("hints read: ") + mdb_strerror(rc));
+                    std::string("storage read: ") + mdb_strerror(rc));
     }
     return Status::Ok();
   }
-  ~HintsCursor() {
+  ~ReadCursor() {
     if (cursor != nullptr) mdb_cursor_close(cursor);
     if (txn != nullptr) mdb_txn_abort(txn);
   }
@@ -853,11 +879,48 @@ Result<WriteResult> Store::ApplyHint(MDB_txn* txn, WriteOp& op,
   return out;
 }
 
+void Store::SetObjectObserver(ObjectObserver* observer) {
+  observer_.store(observer, std::memory_order_release);
+}
+
+Result<uint64_t> Store::ScanObjects(uint32_t partition, uint32_t first_segment,
+                                    uint32_t last_segment,
+                                    const ScanFn& fn) const {
+  ReadCursor cursor;
+  if (Status st = cursor.Open(env_, objects_dbi_); !st.ok()) return st;
+  const uint64_t snapshot = mdb_txn_id(cursor.txn);
+  const ring::KeyLocation first{0, partition, first_segment};
+  const std::string start = EncodeStorageKey("", first);
+  MDB_val k = ValOf(start);
+  MDB_val v;
+  int rc = mdb_cursor_get(cursor.cursor, &k, &v, MDB_SET_RANGE);
+  while (rc == 0) {
+    const std::string_view skey = ViewOf(k);
+    if (skey.size() < kStorageKeyPrefixBytes) break;
+    const uint32_t p = BigEndianAt(skey, 0, 2);
+    const uint32_t seg = BigEndianAt(skey, 2, 4);
+    if (p != partition || seg > last_segment) break;
+    const std::string_view key = skey.substr(kStorageKeyPrefixBytes);
+    Result<quorum::Object> decoded = wire::DecodeObject(ViewOf(v));
+    if (!decoded.ok()) {
+      return CorruptObject(key, ring::KeyLocation{0, partition, seg},
+                           decoded.status());
+    }
+    if (!fn(key, seg, *decoded)) break;
+    rc = mdb_cursor_get(cursor.cursor, &k, &v, MDB_NEXT);
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) {
+    return Status(Code::kInternal, "storage scan in '" + options_.dir +
+                                       "': " + mdb_strerror(rc));
+  }
+  return snapshot;
+}
+
 Result<std::vector<Hint>> Store::ScanHints(std::string_view target,
                                            std::string_view after,
                                            size_t limit) const {
   std::vector<Hint> out;
-  HintsCursor hc;
+  ReadCursor hc;
   if (Status st = hc.Open(env_, hints_dbi_); !st.ok()) return st;
   MDB_cursor* cur = hc.cursor;
   int rc = 0;
@@ -905,7 +968,7 @@ Result<std::vector<Hint>> Store::ScanHints(std::string_view target,
 
 Result<std::vector<HintBacklog>> Store::HintBacklogs() const {
   std::vector<HintBacklog> out;
-  HintsCursor hc;
+  ReadCursor hc;
   if (Status st = hc.Open(env_, hints_dbi_); !st.ok()) return st;
   MDB_cursor* cur = hc.cursor;
   int rc = 0;

@@ -144,6 +144,31 @@ struct StoreStats {
 
 using WriteCallback = std::function<void(Result<WriteResult>)>;
 
+// One committed change to an object in `objects`.
+struct ObjectChange {
+  std::string_view key;
+  ring::KeyLocation loc;
+  const quorum::Object& before;  // empty when the key was absent
+  const quorum::Object& after;
+  // The LMDB write transaction that committed it: a read snapshot whose
+  // ScanObjects returned id >= txn_id already sees the change.
+  uint64_t txn_id = 0;
+};
+
+// Told about every committed change to `objects` (coordinated writes and
+// merges alike), on the writer thread, after the batch committed and before
+// its completions run. Must be cheap and must not call back into the store.
+class ObjectObserver {
+ public:
+  virtual ~ObjectObserver() = default;
+  virtual void ObjectChanged(const ObjectChange& change) = 0;
+};
+
+// Called by ScanObjects for each object: its user key, 32-bit segment and
+// decoded object. Return false to stop the scan.
+using ScanFn = std::function<bool(std::string_view key, uint32_t segment,
+                                  const quorum::Object& object)>;
+
 class Store {
  public:
   // Opens (creating if needed) the environment in options.dir and starts the
@@ -180,6 +205,18 @@ class Store {
   // batch proceeds), kTooLarge (key over LMDB's limit; this op only),
   // kInternal (other LMDB errors; the whole batch failed).
   void Submit(WriteOp op, WriteCallback done);
+
+  // Installs the observer of committed object changes (nullptr = none). Call
+  // before the first Submit; `observer` must outlive the Store.
+  void SetObjectObserver(ObjectObserver* observer);
+
+  // Calls `fn` for every object of `partition` whose segment is in
+  // [first_segment, last_segment], in storage order, all from one read
+  // snapshot; returns that snapshot's transaction id (see ObjectChange).
+  // Any thread. Errors: kCorruption when a stored object does not decode
+  // (the scan stops there), kOverloaded / kInternal as for Get.
+  Result<uint64_t> ScanObjects(uint32_t partition, uint32_t first_segment,
+                               uint32_t last_segment, const ScanFn& fn) const;
 
   // Any thread.
   StoreStats Stats() const;
@@ -246,6 +283,7 @@ class Store {
   std::chrono::steady_clock::time_point last_sync_;
 
   std::atomic<uint64_t> sync_failures_{0};  // written by the writer thread
+  std::atomic<ObjectObserver*> observer_{nullptr};
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -735,3 +735,96 @@ TEST_CASE("a hint acknowledged before a kill is on disk after it") {
 
 }  // namespace
 }  // namespace shoal::storage
+
+namespace shoal::storage {
+namespace {
+
+// Records every change the store reports.
+class RecordingObserver : public ObjectObserver {
+ public:
+  struct Seen {
+    std::string key;
+    bool before_empty;
+    size_t after_siblings;
+    uint64_t txn_id;
+  };
+  void ObjectChanged(const ObjectChange& c) override {
+    std::lock_guard<std::mutex> lock(mu);
+    seen.push_back({std::string(c.key), c.before.siblings.empty(),
+                    c.after.siblings.size(), c.txn_id});
+  }
+  std::mutex mu;
+  std::vector<Seen> seen;
+};
+
+TEST_CASE("the object observer sees committed changes and no no-ops") {
+  TempDir dir;
+  auto store = MustOpen(Options(dir));
+  RecordingObserver obs;
+  store->SetObjectObserver(&obs);
+  REQUIRE(Write(*store, Coordinate("a", Loc(1, 10), "v1")).ok());
+  const quorum::Object a = MustGet(*store, "a", Loc(1, 10));
+  REQUIRE(Write(*store, Merge("a", Loc(1, 10), a)).ok());  // changes nothing
+  WriteOp hint = Merge("h", Loc(1, 11), a);
+  hint.kind = WriteOp::Kind::kHint;
+  hint.hint_target = "n2";
+  REQUIRE(Write(*store, hint).ok());  // hints are not objects
+  REQUIRE(Write(*store, Coordinate("a", Loc(1, 10), "v2")).ok());
+  std::lock_guard<std::mutex> lock(obs.mu);
+  REQUIRE(obs.seen.size() == 2);
+  CHECK(obs.seen[0].key == "a");
+  CHECK(obs.seen[0].before_empty);
+  CHECK(obs.seen[0].after_siblings == 1);
+  CHECK(!obs.seen[1].before_empty);
+  CHECK(obs.seen[1].after_siblings == 2);  // a blind write: a sibling
+  CHECK(obs.seen[1].txn_id > obs.seen[0].txn_id);
+  // A snapshot taken now sees both changes.
+  auto snap = store->ScanObjects(
+      1, 0, UINT32_MAX,
+      [](std::string_view, uint32_t, const quorum::Object&) { return true; });
+  REQUIRE(snap.ok());
+  CHECK(*snap >= obs.seen[1].txn_id);
+}
+
+TEST_CASE("scan objects visits one partition's segment range in order") {
+  TempDir dir;
+  auto store = MustOpen(Options(dir));
+  REQUIRE(Write(*store, Coordinate("p1-low", Loc(1, 5), "x")).ok());
+  REQUIRE(Write(*store, Coordinate("p1-mid-b", Loc(1, 100), "x")).ok());
+  REQUIRE(Write(*store, Coordinate("p1-mid-a", Loc(1, 100), "x")).ok());
+  REQUIRE(Write(*store, Coordinate("p1-high", Loc(1, UINT32_MAX), "x")).ok());
+  REQUIRE(Write(*store, Coordinate("p0", Loc(0, 100), "x")).ok());
+  REQUIRE(Write(*store, Coordinate("p2", Loc(2, 0), "x")).ok());
+  auto scan = [&](uint32_t p, uint32_t lo, uint32_t hi) {
+    std::vector<std::string> keys;
+    auto r = store->ScanObjects(
+        p, lo, hi,
+        [&](std::string_view key, uint32_t seg, const quorum::Object& o) {
+          CHECK(seg >= lo);
+          CHECK(seg <= hi);
+          CHECK(o.Found());
+          keys.emplace_back(key);
+          return true;
+        });
+    REQUIRE(r.ok());
+    return keys;
+  };
+  CHECK(scan(1, 0, UINT32_MAX) ==
+        std::vector<std::string>{"p1-low", "p1-mid-a", "p1-mid-b", "p1-high"});
+  CHECK(scan(1, 6, 100) == std::vector<std::string>{"p1-mid-a", "p1-mid-b"});
+  CHECK(scan(1, 101, UINT32_MAX - 1).empty());
+  CHECK(scan(2, 0, 0) == std::vector<std::string>{"p2"});
+  // Stopping early.
+  int visited = 0;
+  REQUIRE(
+      store
+          ->ScanObjects(1, 0, UINT32_MAX,
+                        [&](std::string_view, uint32_t, const quorum::Object&) {
+                          return ++visited < 2;
+                        })
+          .ok());
+  CHECK(visited == 2);
+}
+
+}  // namespace
+}  // namespace shoal::storage

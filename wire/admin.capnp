@@ -46,3 +46,42 @@ struct StatusReply {
   storageBytes @9 :UInt64;    # LMDB pages in use, in bytes
   mapSizeBytes @10 :UInt64;   # LMDB map size
 }
+
+struct AaeStatusRequest {}
+
+struct AaePartitionStatus {
+  partition @0 :UInt32;
+  treeReady @1 :Bool;
+  exchanges @2 :UInt64;
+  lastExchangeMsAgo @3 :Int64;   # -1 = never
+  lastPeer @4 :Text;
+  lastResult @5 :Text;           # "ok" or the error
+  keysRepairedLast @6 :UInt64;
+  keysRepairedTotal @7 :UInt64;
+}
+
+struct AaeStatusReply {
+  node @0 :Text;
+  enabled @1 :Bool;              # automatic exchanges
+  exchanges @2 :UInt64;          # totals since the node started
+  keysRepaired @3 :UInt64;
+  bytes @4 :UInt64;
+  partitions @5 :List(AaePartitionStatus);
+}
+
+struct AaeRunRequest {
+  partition @0 :UInt32;
+}
+
+struct AaeExchangeResult {
+  peer @0 :Text;
+  result @1 :Text;               # "ok" or the error
+  keysRepaired @2 :UInt64;
+  segmentsDiffering @3 :UInt32;
+}
+
+struct AaeRunReply {
+  node @0 :Text;
+  partition @1 :UInt32;
+  exchanges @2 :List(AaeExchangeResult);
+}

@@ -40,6 +40,18 @@ std::string ToString(capnp::Data::Reader d) {
   return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
 }
 
+void FillU32(capnp::List<uint32_t>::Builder list,
+             const std::vector<uint32_t>& values) {
+  for (size_t i = 0; i < values.size(); ++i) list.set(i, values[i]);
+}
+
+std::vector<uint32_t> ReadU32(capnp::List<uint32_t>::Reader list) {
+  std::vector<uint32_t> out;
+  out.reserve(list.size());
+  for (uint32_t v : list) out.push_back(v);
+  return out;
+}
+
 // ---- version data ----
 
 void FillDots(capnp::List<sc::Dot>::Builder list,
@@ -253,6 +265,89 @@ struct BodyWriter {
     }
   }
   void operator()(const ReplicateReply&) { f.initReplicateReply(); }
+  void operator()(const AaeTreeRequest& m) {
+    auto b = f.initAaeTree();
+    b.setPartition(m.partition);
+    b.setSegments(m.segments);
+    b.setLevel(static_cast<sc::AaeLevel>(m.level));
+    FillU32(b.initBranches(m.branches.size()), m.branches);
+  }
+  void operator()(const AaeTreeReply& m) {
+    auto list = f.initAaeTreeReply().initHashes(m.hashes.size());
+    for (size_t i = 0; i < m.hashes.size(); ++i) list.set(i, m.hashes[i]);
+  }
+  void operator()(const AaeKeysRequest& m) {
+    auto b = f.initAaeKeys();
+    b.setPartition(m.partition);
+    b.setSegments(m.segments);
+    FillU32(b.initLeaves(m.leaves.size()), m.leaves);
+  }
+  void operator()(const AaeKeysReply& m) {
+    auto b = f.initAaeKeysReply();
+    b.setLeavesListed(m.leaves_listed);
+    auto keys = b.initKeys(m.keys.size());
+    for (size_t i = 0; i < m.keys.size(); ++i) {
+      keys[i].setKey(Bytes(m.keys[i].key));
+      keys[i].setFingerprint(m.keys[i].fingerprint);
+    }
+  }
+  void operator()(const AaeFetchRequest& m) {
+    auto keys = f.initAaeFetch().initKeys(m.keys.size());
+    for (size_t i = 0; i < m.keys.size(); ++i) keys.set(i, Bytes(m.keys[i]));
+  }
+  void operator()(const AaeFetchReply& m) {
+    auto objects = f.initAaeFetchReply().initObjects(m.objects.size());
+    for (size_t i = 0; i < m.objects.size(); ++i) {
+      FillObject(objects[i], m.objects[i]);
+    }
+  }
+  void operator()(const AaeRepairRequest& m) {
+    auto items = f.initAaeRepair().initItems(m.items.size());
+    for (size_t i = 0; i < m.items.size(); ++i) {
+      items[i].setKey(Bytes(m.items[i].key));
+      FillObject(items[i].initObject(), m.items[i].object);
+    }
+  }
+  void operator()(const AaeRepairReply& m) {
+    f.initAaeRepairReply().setChanged(m.changed);
+  }
+  void operator()(const AaeStatusRequest&) { f.initAaeStatus(); }
+  void operator()(const AaeStatusReply& m) {
+    auto b = f.initAaeStatusReply();
+    b.setNode(m.node);
+    b.setEnabled(m.enabled);
+    b.setExchanges(m.exchanges);
+    b.setKeysRepaired(m.keys_repaired);
+    b.setBytes(m.bytes);
+    auto parts = b.initPartitions(m.partitions.size());
+    for (size_t i = 0; i < m.partitions.size(); ++i) {
+      const AaePartitionStatus& p = m.partitions[i];
+      parts[i].setPartition(p.partition);
+      parts[i].setTreeReady(p.tree_ready);
+      parts[i].setExchanges(p.exchanges);
+      parts[i].setLastExchangeMsAgo(p.last_exchange_ms_ago);
+      parts[i].setLastPeer(p.last_peer);
+      parts[i].setLastResult(p.last_result);
+      parts[i].setKeysRepairedLast(p.keys_repaired_last);
+      parts[i].setKeysRepairedTotal(p.keys_repaired_total);
+    }
+  }
+  void operator()(const AaeRunRequest& m) {
+    f.initAaeRun().setPartition(m.partition);
+  }
+  void operator()(const AaeRunReply& m) {
+    auto b = f.initAaeRunReply();
+    b.setNode(m.node);
+    b.setPartition(m.partition);
+    auto ex = b.initExchanges(m.exchanges.size());
+    for (size_t i = 0; i < m.exchanges.size(); ++i) {
+      const AaeExchangeResult& e = m.exchanges[i];
+      ex[i].setPeer(e.peer);
+      ex[i].setResult(e.result);
+      ex[i].setKeysRepaired(e.keys_repaired);
+      ex[i].setSegmentsDiffering(e.segments_differing);
+    }
+  }
   void operator()(const CoordinatePutRequest& m) {
     FillPut(f.initCoordinatePut().initPut(), m.put);
   }
@@ -393,6 +488,105 @@ Result<Message> ReadFrame(sc::Frame::Reader f) {
                              m.getPartitionsOwned()});
       }
       msg.body = std::move(s);
+      break;
+    }
+    case sc::Frame::AAE_TREE: {
+      auto r = f.getAaeTree();
+      const auto level = r.getLevel();
+      if (static_cast<uint16_t>(level) > 2) {
+        return Status(Code::kInvalidArgument,
+                      "unknown anti-entropy tree level");
+      }
+      msg.body = AaeTreeRequest{r.getPartition(), r.getSegments(),
+                                static_cast<AaeLevel>(level),
+                                ReadU32(r.getBranches())};
+      break;
+    }
+    case sc::Frame::AAE_TREE_REPLY: {
+      AaeTreeReply t;
+      for (uint64_t h : f.getAaeTreeReply().getHashes()) t.hashes.push_back(h);
+      msg.body = std::move(t);
+      break;
+    }
+    case sc::Frame::AAE_KEYS: {
+      auto r = f.getAaeKeys();
+      msg.body = AaeKeysRequest{r.getPartition(), r.getSegments(),
+                                ReadU32(r.getLeaves())};
+      break;
+    }
+    case sc::Frame::AAE_KEYS_REPLY: {
+      auto r = f.getAaeKeysReply();
+      AaeKeysReply k;
+      k.leaves_listed = r.getLeavesListed();
+      for (auto kf : r.getKeys()) {
+        k.keys.push_back({ToString(kf.getKey()), kf.getFingerprint()});
+      }
+      msg.body = std::move(k);
+      break;
+    }
+    case sc::Frame::AAE_FETCH: {
+      AaeFetchRequest q;
+      for (auto k : f.getAaeFetch().getKeys()) q.keys.push_back(ToString(k));
+      msg.body = std::move(q);
+      break;
+    }
+    case sc::Frame::AAE_FETCH_REPLY: {
+      AaeFetchReply a;
+      for (auto o : f.getAaeFetchReply().getObjects()) {
+        auto obj = ReadObject(o);
+        if (!obj) return obj.status();
+        a.objects.push_back(std::move(obj.value()));
+      }
+      msg.body = std::move(a);
+      break;
+    }
+    case sc::Frame::AAE_REPAIR: {
+      AaeRepairRequest q;
+      for (auto item : f.getAaeRepair().getItems()) {
+        auto obj = ReadObject(item.getObject());
+        if (!obj) return obj.status();
+        q.items.push_back({ToString(item.getKey()), std::move(obj.value())});
+      }
+      msg.body = std::move(q);
+      break;
+    }
+    case sc::Frame::AAE_REPAIR_REPLY:
+      msg.body = AaeRepairReply{f.getAaeRepairReply().getChanged()};
+      break;
+    case sc::Frame::AAE_STATUS:
+      msg.body = AaeStatusRequest{};
+      break;
+    case sc::Frame::AAE_STATUS_REPLY: {
+      auto r = f.getAaeStatusReply();
+      AaeStatusReply a;
+      a.node = r.getNode().cStr();
+      a.enabled = r.getEnabled();
+      a.exchanges = r.getExchanges();
+      a.keys_repaired = r.getKeysRepaired();
+      a.bytes = r.getBytes();
+      for (auto p : r.getPartitions()) {
+        a.partitions.push_back(
+            {p.getPartition(), p.getTreeReady(), p.getExchanges(),
+             p.getLastExchangeMsAgo(), p.getLastPeer().cStr(),
+             p.getLastResult().cStr(), p.getKeysRepairedLast(),
+             p.getKeysRepairedTotal()});
+      }
+      msg.body = std::move(a);
+      break;
+    }
+    case sc::Frame::AAE_RUN:
+      msg.body = AaeRunRequest{f.getAaeRun().getPartition()};
+      break;
+    case sc::Frame::AAE_RUN_REPLY: {
+      auto r = f.getAaeRunReply();
+      AaeRunReply a;
+      a.node = r.getNode().cStr();
+      a.partition = r.getPartition();
+      for (auto e : r.getExchanges()) {
+        a.exchanges.push_back({e.getPeer().cStr(), e.getResult().cStr(),
+                               e.getKeysRepaired(), e.getSegmentsDiffering()});
+      }
+      msg.body = std::move(a);
       break;
     }
     default:

@@ -50,5 +50,17 @@ struct Frame {
     pong @15 :Peer.Pong;
     hints @16 :Admin.HintsRequest;
     hintsReply @17 :Admin.HintsReply;
+    aaeTree @18 :Peer.AaeTreeRequest;
+    aaeTreeReply @19 :Peer.AaeTreeReply;
+    aaeKeys @20 :Peer.AaeKeysRequest;
+    aaeKeysReply @21 :Peer.AaeKeysReply;
+    aaeFetch @22 :Peer.AaeFetchRequest;
+    aaeFetchReply @23 :Peer.AaeFetchReply;
+    aaeRepair @24 :Peer.AaeRepairRequest;
+    aaeRepairReply @25 :Peer.AaeRepairReply;
+    aaeStatus @26 :Admin.AaeStatusRequest;
+    aaeStatusReply @27 :Admin.AaeStatusReply;
+    aaeRun @28 :Admin.AaeRunRequest;
+    aaeRunReply @29 :Admin.AaeRunReply;
   }
 }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "merkle/merkle.h"
 #include "quorum/version.h"
 
 namespace shoal::wire {
@@ -72,6 +73,58 @@ struct CoordinatePutRequest {
   PutRequest put;
 };
 
+// ---- anti-entropy (peer) ----
+enum class AaeLevel { kRoot = 0, kBranches = 1, kLeaves = 2 };
+struct AaeTreeRequest {
+  uint32_t partition = 0;
+  uint32_t segments = 0;  // the sender's tree shape
+  AaeLevel level = AaeLevel::kRoot;
+  std::vector<uint32_t> branches;  // for kLeaves
+  friend bool operator==(const AaeTreeRequest&,
+                         const AaeTreeRequest&) = default;
+};
+struct AaeTreeReply {
+  std::vector<uint64_t> hashes;
+  friend bool operator==(const AaeTreeReply&, const AaeTreeReply&) = default;
+};
+struct AaeKeysRequest {
+  uint32_t partition = 0;
+  uint32_t segments = 0;
+  std::vector<uint32_t> leaves;
+  friend bool operator==(const AaeKeysRequest&,
+                         const AaeKeysRequest&) = default;
+};
+struct AaeKeysReply {
+  std::vector<merkle::KeyFingerprint> keys;
+  uint32_t leaves_listed = 0;  // leading requested leaves listed completely
+  friend bool operator==(const AaeKeysReply&, const AaeKeysReply&) = default;
+};
+struct AaeFetchRequest {
+  std::vector<std::string> keys;
+  friend bool operator==(const AaeFetchRequest&,
+                         const AaeFetchRequest&) = default;
+};
+struct AaeFetchReply {
+  // For the first objects.size() keys asked (fewer when over the budget).
+  std::vector<quorum::Object> objects;
+  friend bool operator==(const AaeFetchReply&, const AaeFetchReply&) = default;
+};
+struct KeyObject {
+  std::string key;
+  quorum::Object object;
+  friend bool operator==(const KeyObject&, const KeyObject&) = default;
+};
+struct AaeRepairRequest {
+  std::vector<KeyObject> items;
+  friend bool operator==(const AaeRepairRequest&,
+                         const AaeRepairRequest&) = default;
+};
+struct AaeRepairReply {
+  uint32_t changed = 0;
+  friend bool operator==(const AaeRepairReply&,
+                         const AaeRepairReply&) = default;
+};
+
 // ---- admin ----
 struct HintsRequest {};
 struct HintTarget {
@@ -107,6 +160,49 @@ struct StatusReply {
   uint64_t map_size_bytes = 0;
 };
 
+struct AaeStatusRequest {
+  friend bool operator==(const AaeStatusRequest&,
+                         const AaeStatusRequest&) = default;
+};
+struct AaePartitionStatus {
+  uint32_t partition = 0;
+  bool tree_ready = false;
+  uint64_t exchanges = 0;
+  int64_t last_exchange_ms_ago = -1;  // -1 = never
+  std::string last_peer;
+  std::string last_result;
+  uint64_t keys_repaired_last = 0;
+  uint64_t keys_repaired_total = 0;
+  friend bool operator==(const AaePartitionStatus&,
+                         const AaePartitionStatus&) = default;
+};
+struct AaeStatusReply {
+  std::string node;
+  bool enabled = false;
+  uint64_t exchanges = 0, keys_repaired = 0, bytes = 0;
+  std::vector<AaePartitionStatus> partitions;
+  friend bool operator==(const AaeStatusReply&,
+                         const AaeStatusReply&) = default;
+};
+struct AaeRunRequest {
+  uint32_t partition = 0;
+  friend bool operator==(const AaeRunRequest&, const AaeRunRequest&) = default;
+};
+struct AaeExchangeResult {
+  std::string peer;
+  std::string result;  // "ok" or the error
+  uint64_t keys_repaired = 0;
+  uint32_t segments_differing = 0;
+  friend bool operator==(const AaeExchangeResult&,
+                         const AaeExchangeResult&) = default;
+};
+struct AaeRunReply {
+  std::string node;
+  uint32_t partition = 0;
+  std::vector<AaeExchangeResult> exchanges;
+  friend bool operator==(const AaeRunReply&, const AaeRunReply&) = default;
+};
+
 // ---- any reply ----
 struct ErrorReply {
   Status status;  // never OK
@@ -116,7 +212,10 @@ using Body =
     std::variant<ErrorReply, GetRequest, GetReply, PutRequest, PutReply, Hello,
                  ReadRequest, ReadReply, ReplicateRequest, ReplicateReply,
                  CoordinatePutRequest, StatusRequest, StatusReply, Ping, Pong,
-                 HintsRequest, HintsReply>;
+                 HintsRequest, HintsReply, AaeTreeRequest, AaeTreeReply,
+                 AaeKeysRequest, AaeKeysReply, AaeFetchRequest, AaeFetchReply,
+                 AaeRepairRequest, AaeRepairReply, AaeStatusRequest,
+                 AaeStatusReply, AaeRunRequest, AaeRunReply>;
 
 struct Message {
   uint64_t id = 0;  // request id; a reply carries its request's id

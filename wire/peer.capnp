@@ -33,3 +33,62 @@ struct ReplicateReply {}
 struct CoordinatePutRequest {
   put @0 :Client.PutRequest;  # a put forwarded to a primary; never forwarded again
 }
+
+# ---- anti-entropy exchanges (doc/impl.md, "Anti-entropy") ----
+
+enum AaeLevel {
+  root @0;      # one hash
+  branches @1;  # every branch hash, in order
+  leaves @2;    # the leaves of `branches`, 64 per branch, in request order
+}
+
+struct AaeTreeRequest {
+  partition @0 :UInt32;
+  segments @1 :UInt32;         # the sender's tree shape; must match
+  level @2 :AaeLevel;
+  branches @3 :List(UInt32);   # for level = leaves
+}
+
+struct AaeTreeReply {
+  hashes @0 :List(UInt64);
+}
+
+struct KeyFingerprint {
+  key @0 :Data;
+  fingerprint @1 :UInt64;      # hash of the causal state (0 = absent)
+}
+
+struct AaeKeysRequest {
+  partition @0 :UInt32;
+  segments @1 :UInt32;         # tree shape
+  leaves @2 :List(UInt32);     # the segments (leaves) to list
+}
+
+struct AaeKeysReply {
+  keys @0 :List(KeyFingerprint);
+  leavesListed @1 :UInt32;     # the first this-many requested leaves are
+                               # listed completely; ask again for the rest
+}
+
+struct AaeFetchRequest {
+  keys @0 :List(Data);
+}
+
+struct AaeFetchReply {
+  objects @0 :List(Obj.Object);  # for the first objects.size() keys, in
+                                 # order (fewer when over the byte budget);
+                                 # empty object = not stored
+}
+
+struct KeyObject {
+  key @0 :Data;
+  object @1 :Obj.Object;
+}
+
+struct AaeRepairRequest {
+  items @0 :List(KeyObject);   # the receiver merges each (DVV sync)
+}
+
+struct AaeRepairReply {
+  changed @0 :UInt32;          # objects the merge changed
+}
