@@ -24,6 +24,7 @@
 #include <memory>
 #include <string>
 
+#include "antientropy/antientropy.h"
 #include "base/result.h"
 #include "quorum/coordinator.h"
 
@@ -78,6 +79,25 @@ class QuorumProbe : public quorum::CoordinatorObserver {
   std::array<prometheus::Counter*, 3> freshness_{};
   prometheus::Counter* repairs_ok_ = nullptr;
   prometheus::Counter* repairs_failed_ = nullptr;
+};
+
+// Anti-entropy: exchanges by result, keys repaired, bytes exchanged, and how
+// long each repaired difference had existed.
+class AaeProbe : public antientropy::Observer {
+ public:
+  // `registry` must outlive the probe.
+  explicit AaeProbe(prometheus::Registry& registry);
+  void Exchanged(bool ok) override;
+  void KeysRepaired(uint64_t keys) override;
+  void BytesExchanged(uint64_t bytes) override;
+  void DivergenceAge(double seconds) override;
+
+ private:
+  prometheus::Counter* exchanges_ok_ = nullptr;
+  prometheus::Counter* exchanges_error_ = nullptr;
+  prometheus::Counter* repaired_ = nullptr;
+  prometheus::Counter* bytes_ = nullptr;
+  prometheus::Histogram* divergence_age_ = nullptr;
 };
 
 }  // namespace shoal::metrics

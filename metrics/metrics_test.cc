@@ -54,6 +54,31 @@ TEST_CASE("quorum probe counts freshness and repairs") {
         std::string::npos);
 }
 
+TEST_CASE("aae probe counts exchanges, repairs, bytes and divergence ages") {
+  auto m = Metrics::Create("");
+  REQUIRE(m.ok());
+  AaeProbe probe((*m)->registry());
+  probe.Exchanged(true);
+  probe.Exchanged(true);
+  probe.Exchanged(false);
+  probe.KeysRepaired(5);
+  probe.BytesExchanged(1000);
+  probe.BytesExchanged(24);
+  probe.DivergenceAge(2.0);
+  probe.DivergenceAge(7200.0);
+  const std::string t = Scrape((*m)->registry());
+  CHECK(t.find("shoal_aae_exchanges_total{result=\"ok\"} 2") !=
+        std::string::npos);
+  CHECK(t.find("shoal_aae_exchanges_total{result=\"error\"} 1") !=
+        std::string::npos);
+  CHECK(t.find("shoal_aae_keys_repaired_total 5") != std::string::npos);
+  CHECK(t.find("shoal_aae_bytes_total 1024") != std::string::npos);
+  CHECK(t.find("shoal_aae_divergence_age_seconds_count 2") !=
+        std::string::npos);
+  CHECK(t.find("shoal_aae_divergence_age_seconds_bucket{le=\"5\"} 1") !=
+        std::string::npos);
+}
+
 TEST_CASE("label sets are bounded: no request detail becomes a label") {
   auto m = Metrics::Create("");
   REQUIRE(m.ok());

@@ -60,11 +60,11 @@ Status LoadFile(const std::string& path, NodeConfig& c, std::string& sync) {
        << e.source().begin;
     return Bad(os.str());
   }
-  Status st =
-      CheckKeys(root,
-                {"name", "listen", "data_dir", "metrics_listen", "log_level",
-                 "cluster", "storage", "failure", "handoff", "limits"},
-                "");
+  Status st = CheckKeys(
+      root,
+      {"name", "listen", "data_dir", "metrics_listen", "log_level", "cluster",
+       "storage", "failure", "handoff", "antientropy", "limits"},
+      "");
   if (!st.ok()) return st;
 #define SHOAL_READ(tbl, key, where, field)    \
   do {                                        \
@@ -129,6 +129,20 @@ Status LoadFile(const std::string& path, NodeConfig& c, std::string& sync) {
     SHOAL_READ(*h, "batch", "handoff.", c.handoff_batch);
     SHOAL_READ(*h, "max_hints_per_target", "handoff.", c.max_hints_per_target);
   }
+  if (const toml::table* a = root["antientropy"].as_table()) {
+    st = CheckKeys(*a, {"enabled", "interval_ms", "repair_rate"},
+                   "antientropy.");
+    if (!st.ok()) return st;
+    if (const toml::node* e = a->get("enabled")) {
+      auto v = e->value<bool>();
+      if (!v) {
+        return Bad("config key 'antientropy.enabled' must be true or false");
+      }
+      c.aae_enabled = *v;
+    }
+    SHOAL_READ(*a, "interval_ms", "antientropy.", c.aae_interval_ms);
+    SHOAL_READ(*a, "repair_rate", "antientropy.", c.aae_repair_rate);
+  }
   if (const toml::table* l = root["limits"].as_table()) {
     st = CheckKeys(
         *l, {"max_value_bytes", "max_object_bytes", "request_timeout_ms"},
@@ -185,6 +199,11 @@ Result<ParsedArgs> ParseArgs(int argc, char** argv) {
   bool handoff = true;
   auto* o_handoff = app.add_option(
       "--handoff", handoff, "deliver hints to returning nodes (true|false)");
+  bool aae = true;
+  auto* o_aae = app.add_option(
+      "--aae", aae,
+      "automatic anti-entropy exchanges (true|false; `shoal aae run` works "
+      "either way)");
   app.add_flag("--print-config", out.print_only,
                "print the effective configuration and exit");
   try {
@@ -218,6 +237,7 @@ Result<ParsedArgs> ParseArgs(int argc, char** argv) {
   if (*o_to) c.request_timeout_ms = flags.request_timeout_ms;
   if (*o_maxh) c.max_hints_per_target = flags.max_hints_per_target;
   if (*o_handoff) c.handoff_enabled = handoff;
+  if (*o_aae) c.aae_enabled = aae;
   if (*o_sync) file_sync = sync;
   if (!file_sync.empty()) {
     auto p = storage::ParseSyncPolicy(file_sync);
@@ -304,6 +324,10 @@ Status Validate(const NodeConfig& c) {
   if (c.handoff_max_rate < 1 || c.handoff_batch < 1) {
     return Bad("handoff.max_rate and handoff.batch must be >= 1");
   }
+  if (c.aae_interval_ms < 1 || c.aae_repair_rate < 1) {
+    return Bad(
+        "antientropy.interval_ms and antientropy.repair_rate must be >= 1");
+  }
   if (c.storage.map_size_bytes < (1ull << 20)) {
     return Bad("storage.map_size must be at least 1 MiB");
   }
@@ -344,6 +368,9 @@ std::string ToToml(const NodeConfig& c) {
                               {"batch", c.handoff_batch},
                               {"max_hints_per_target",
                                static_cast<int64_t>(c.max_hints_per_target)}}},
+      {"antientropy", toml::table{{"enabled", c.aae_enabled},
+                                  {"interval_ms", c.aae_interval_ms},
+                                  {"repair_rate", c.aae_repair_rate}}},
       {"limits",
        toml::table{
            {"max_value_bytes", static_cast<int64_t>(c.max_value_bytes)},

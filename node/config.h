@@ -26,6 +26,10 @@
 //   max_rate = 20000                   # hints delivered per second, at most
 //   batch = 256                        # hints read and sent per round
 //   max_hints_per_target = 1000000     # beyond it new hints are dropped
+//   [antientropy]
+//   enabled = true                     # automatic Merkle-tree exchanges
+//   interval_ms = 250                  # between partition exchanges
+//   repair_rate = 5000                 # keys repaired per second, at most
 //   [limits]
 //   max_value_bytes = 4194304
 //   max_object_bytes = 16777216
@@ -68,6 +72,10 @@ struct NodeConfig {
   uint32_t handoff_max_rate = 20000;  // hints/s
   uint32_t handoff_batch = 256;
   uint64_t max_hints_per_target = 1'000'000;
+
+  bool aae_enabled = true;
+  uint32_t aae_interval_ms = 250;
+  uint32_t aae_repair_rate = 5000;  // keys/s
 
   uint64_t max_value_bytes = 4ull << 20;
   uint64_t max_object_bytes = 16ull << 20;

@@ -137,7 +137,7 @@ wire::Awaitable<size_t> Handoff::Drain(ring::NodeIndex target,
       last = std::move(op);
     }
     if (last) {
-      auto done = co_await AsyncWrite(store_, std::move(*last));
+      auto done = co_await storage::AsyncWrite(store_, std::move(*last));
       if (!done) {
         // The hints stay and will be sent again (replay is idempotent);
         // stop this round rather than loop on a store that cannot write.

@@ -44,6 +44,7 @@ Node::Node(asio::io_context& io, NodeConfig config, ring::Ring ring,
       metrics_(std::move(metrics)),
       request_probe_(metrics_->registry()),
       quorum_probe_(metrics_->registry()),
+      aae_probe_(metrics_->registry()),
       frame_cap_(wire::FrameCapFor(config_.max_object_bytes)),
       peers_(io.get_executor(), ring_, self_, config_.members,
              PeerOptions{std::chrono::milliseconds(config_.heartbeat_ms),
@@ -52,11 +53,37 @@ Node::Node(asio::io_context& io, NodeConfig config, ring::Ring ring,
       handoff_(io.get_executor(), *store_, peers_, ring_,
                HandoffOptions{config_.handoff_enabled, config_.handoff_max_rate,
                               config_.handoff_batch}),
-      service_(config_, ring_, self_, *store_, peers_, handoff_, request_probe_,
-               quorum_probe_),
-      acceptor_(io) {}
+      trees_(ring_, self_),
+      aae_transport_(peers_),
+      aae_(io.get_executor(), ring_, self_, *store_, trees_, aae_transport_,
+           antientropy::Options{
+               .enabled = config_.aae_enabled,
+               .interval = std::chrono::milliseconds(config_.aae_interval_ms),
+               .repair_rate = config_.aae_repair_rate,
+               .frame_cap = frame_cap_},
+           &aae_probe_),
+      service_(config_, ring_, self_, *store_, peers_, handoff_, aae_,
+               request_probe_, quorum_probe_),
+      acceptor_(io) {
+  // Before any write: every committed change reaches the trees.
+  store_->SetObjectObserver(&trees_);
+}
 
-Node::~Node() { Stop(); }
+Node::~Node() {
+  Stop();
+  store_->SetObjectObserver(nullptr);
+}
+
+bool Node::PeerTransport::IsUp(ring::NodeIndex node) const {
+  return peers_.IsUp(node);
+}
+
+wire::Awaitable<Result<wire::Body>> Node::PeerTransport::Call(
+    ring::NodeIndex node, wire::Body request, wire::Deadline deadline) {
+  auto reply = co_await peers_.Channel(node).Call(std::move(request), deadline);
+  if (!reply) peers_.ReportFailure(node, reply.status());
+  co_return reply;
+}
 
 Status Node::Start() {
   auto ep = wire::ParseEndpoint(config_.listen);
@@ -73,6 +100,10 @@ Status Node::Start() {
   asio::co_spawn(io_, AcceptLoop(), asio::detached);
   asio::co_spawn(io_, peers_.MaintainLoop(), asio::detached);
   asio::co_spawn(io_, handoff_.Run(), asio::detached);
+  // The node serves while its trees are rebuilt; exchanges of a partition
+  // wait for its tree.
+  trees_.StartRebuild(*store_);
+  asio::co_spawn(io_, aae_.Run(), asio::detached);
   spdlog::info(
       "node {} (actor {:016x}) listening on {}, data in {}, n={} "
       "w={} r={} partitions={}",
@@ -120,6 +151,7 @@ void Node::Stop() {
   }
   connections_.clear();
   handoff_.Stop();
+  aae_.Stop();
   peers_.Stop();
 }
 

@@ -3,12 +3,15 @@
 // modules it connects.
 //
 // Threads: one io_context thread (networking, coordinators, inline LMDB
-// reads) plus the store's writer thread.
+// reads) plus the store's writer thread and, at start-up, the thread that
+// rebuilds the anti-entropy trees.
 #pragma once
 
 #include <memory>
 #include <set>
 
+#include "antientropy/antientropy.h"
+#include "antientropy/trees.h"
 #include "metrics/metrics.h"
 #include "node/config.h"
 #include "node/handoff.h"
@@ -44,6 +47,19 @@ class Node {
        std::unique_ptr<metrics::Metrics> metrics);
   wire::Awaitable<void> AcceptLoop();
 
+  // Anti-entropy's calls to other members, over the peer links.
+  class PeerTransport : public antientropy::Transport {
+   public:
+    explicit PeerTransport(Peers& peers) : peers_(peers) {}
+    bool IsUp(ring::NodeIndex node) const override;
+    wire::Awaitable<Result<wire::Body>> Call(ring::NodeIndex node,
+                                             wire::Body request,
+                                             wire::Deadline deadline) override;
+
+   private:
+    Peers& peers_;
+  };
+
   boost::asio::io_context& io_;
   NodeConfig config_;
   ring::Ring ring_;
@@ -52,9 +68,15 @@ class Node {
   std::unique_ptr<metrics::Metrics> metrics_;
   metrics::RequestProbe request_probe_;
   metrics::QuorumProbe quorum_probe_;
+  metrics::AaeProbe aae_probe_;
   uint64_t frame_cap_;
   Peers peers_;
   Handoff handoff_;
+  // Kept current by the store's writer thread (removed as the store's
+  // observer in ~Node, before it is destroyed).
+  antientropy::Trees trees_;
+  PeerTransport aae_transport_;
+  antientropy::AntiEntropy aae_;
   Service service_;
   wire::tcp::acceptor acceptor_;
   // Open client and peer connections, closed on Stop().

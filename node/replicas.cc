@@ -8,23 +8,6 @@ namespace shoal::node {
 
 namespace asio = boost::asio;
 
-wire::Awaitable<Result<storage::WriteResult>> AsyncWrite(storage::Store& store,
-                                                         storage::WriteOp op) {
-  using Signature = void(Result<storage::WriteResult>);
-  return asio::async_initiate<const asio::use_awaitable_t<>, Signature>(
-      [&store](auto handler, storage::WriteOp op) {
-        // The store's callback type is copyable; the coroutine's handler is
-        // move-only, so it waits in a shared_ptr until the commit is done.
-        auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        store.Submit(std::move(op), [h](Result<storage::WriteResult> r) {
-          auto ex = asio::get_associated_executor(*h);
-          asio::post(ex,
-                     [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
-        });
-      },
-      asio::use_awaitable, std::move(op));
-}
-
 quorum::Awaitable<Result<quorum::Object>> NodeReplicas::Read(
     ring::NodeIndex node, const std::string& key, const ring::KeyLocation& loc,
     quorum::Deadline deadline) {
@@ -57,7 +40,7 @@ quorum::Awaitable<Status> NodeReplicas::Replicate(
     op.key = key;
     op.loc = loc;
     op.incoming = object;
-    auto r = co_await AsyncWrite(store_, std::move(op));
+    auto r = co_await storage::AsyncWrite(store_, std::move(op));
     co_return r.status();
   }
   wire::Body request = wire::ReplicateRequest{
@@ -84,7 +67,7 @@ quorum::Awaitable<Result<quorum::Object>> NodeReplicas::CoordinateLocally(
   op.written_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
-  auto r = co_await AsyncWrite(store_, std::move(op));
+  auto r = co_await storage::AsyncWrite(store_, std::move(op));
   if (!r) co_return r.status();
   co_return std::move(r->after);
 }

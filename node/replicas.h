@@ -7,14 +7,10 @@
 
 #include "node/peers.h"
 #include "quorum/replica_client.h"
+#include "storage/async.h"
 #include "storage/store.h"
 
 namespace shoal::node {
-
-// Runs one write on the store's writer thread and resumes the calling
-// coroutine on its own executor after the commit.
-wire::Awaitable<Result<storage::WriteResult>> AsyncWrite(storage::Store& store,
-                                                         storage::WriteOp op);
 
 // All references must outlive this object.
 class NodeReplicas : public quorum::ReplicaClient {

@@ -17,14 +17,15 @@ wire::Body Error(Status st) { return wire::ErrorReply{std::move(st)}; }
 
 Service::Service(const NodeConfig& config, const ring::Ring& ring,
                  ring::NodeIndex self, storage::Store& store, Peers& peers,
-                 const Handoff& handoff, metrics::RequestProbe& requests,
-                 metrics::QuorumProbe& quorum)
+                 const Handoff& handoff, antientropy::AntiEntropy& aae,
+                 metrics::RequestProbe& requests, metrics::QuorumProbe& quorum)
     : config_(config),
       ring_(ring),
       self_(self),
       store_(store),
       peers_(peers),
       handoff_(handoff),
+      aae_(aae),
       requests_(requests),
       replicas_(ring, self, store, peers),
       coordinator_(replicas_, ring, &quorum),
@@ -83,6 +84,25 @@ wire::Awaitable<wire::Body> Service::Dispatch(wire::Body body) {
   }
   if (std::holds_alternative<wire::HintsRequest>(body)) {
     co_return OnHints();
+  }
+  // Anti-entropy: exchanges from peers, status and runs from operators.
+  if (auto* m = std::get_if<wire::AaeTreeRequest>(&body)) {
+    co_return aae_.OnTree(*m);
+  }
+  if (auto* m = std::get_if<wire::AaeKeysRequest>(&body)) {
+    co_return aae_.OnKeys(*m);
+  }
+  if (auto* m = std::get_if<wire::AaeFetchRequest>(&body)) {
+    co_return aae_.OnFetch(*m);
+  }
+  if (auto* m = std::get_if<wire::AaeRepairRequest>(&body)) {
+    co_return co_await aae_.OnRepair(std::move(*m));
+  }
+  if (std::holds_alternative<wire::AaeStatusRequest>(body)) {
+    co_return aae_.OnStatus();
+  }
+  if (auto* m = std::get_if<wire::AaeRunRequest>(&body)) {
+    co_return co_await aae_.OnRun(*m);
   }
   co_return Error(Status(Code::kInvalidArgument,
                          "message type " + std::to_string(body.index()) +
@@ -254,7 +274,7 @@ wire::Awaitable<wire::Body> Service::OnReplicate(wire::ReplicateRequest req) {
   op.loc = ring_.Locate(req.key);
   op.key = std::move(req.key);
   op.incoming = std::move(req.object);
-  auto r = co_await AsyncWrite(store_, std::move(op));
+  auto r = co_await storage::AsyncWrite(store_, std::move(op));
   if (!r) co_return Error(r.status());
   co_return wire::ReplicateReply{};
 }

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <memory>
 
+#include "antientropy/antientropy.h"
 #include "metrics/metrics.h"
 #include "node/config.h"
 #include "node/handoff.h"
@@ -29,8 +30,8 @@ class Service {
  public:
   Service(const NodeConfig& config, const ring::Ring& ring,
           ring::NodeIndex self, storage::Store& store, Peers& peers,
-          const Handoff& handoff, metrics::RequestProbe& requests,
-          metrics::QuorumProbe& quorum);
+          const Handoff& handoff, antientropy::AntiEntropy& aae,
+          metrics::RequestProbe& requests, metrics::QuorumProbe& quorum);
 
   // Handles one decoded frame from `conn`.
   void Handle(std::shared_ptr<wire::FramedConnection> conn, wire::Message msg);
@@ -57,6 +58,7 @@ class Service {
   storage::Store& store_;
   Peers& peers_;
   const Handoff& handoff_;
+  antientropy::AntiEntropy& aae_;
   metrics::RequestProbe& requests_;
   NodeReplicas replicas_;
   quorum::Coordinator coordinator_;

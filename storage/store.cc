@@ -674,9 +674,9 @@ void Store::ApplyBatch(std::deque<Pending>& batch) {
     }
   }
 
-  if (ObjectObserver* obs = observer_.load(std::memory_order_acquire);
-      obs != nullptr && batch_error.ok()) {
-    for (size_t i = 0; i < results.size(); ++i) {
+  if (batch_error.ok()) {
+    std::lock_guard<std::mutex> lock(observer_mu_);
+    for (size_t i = 0; observer_ != nullptr && i < results.size(); ++i) {
       const WriteOp& op = batch[i].op;
       if (op.kind == WriteOp::Kind::kHint ||
           op.kind == WriteOp::Kind::kDeleteHint) {
@@ -684,7 +684,7 @@ void Store::ApplyBatch(std::deque<Pending>& batch) {
       }
       const Result<WriteResult>& r = results[i];
       if (!r.ok() || !r->changed) continue;
-      obs->ObjectChanged(
+      observer_->ObjectChanged(
           ObjectChange{op.key, op.loc, r->before, r->after, txn_id});
     }
   }
@@ -880,7 +880,8 @@ Result<WriteResult> Store::ApplyHint(MDB_txn* txn, WriteOp& op,
 }
 
 void Store::SetObjectObserver(ObjectObserver* observer) {
-  observer_.store(observer, std::memory_order_release);
+  std::lock_guard<std::mutex> lock(observer_mu_);
+  observer_ = observer;
 }
 
 Result<uint64_t> Store::ScanObjects(uint32_t partition, uint32_t first_segment,

@@ -206,8 +206,9 @@ class Store {
   // kInternal (other LMDB errors; the whole batch failed).
   void Submit(WriteOp op, WriteCallback done);
 
-  // Installs the observer of committed object changes (nullptr = none). Call
-  // before the first Submit; `observer` must outlive the Store.
+  // Installs the observer of committed object changes (nullptr = none). Any
+  // thread; once it returns, the previous observer is not called any more
+  // (so its owner may destroy it after removing it).
   void SetObjectObserver(ObjectObserver* observer);
 
   // Calls `fn` for every object of `partition` whose segment is in
@@ -283,7 +284,8 @@ class Store {
   std::chrono::steady_clock::time_point last_sync_;
 
   std::atomic<uint64_t> sync_failures_{0};  // written by the writer thread
-  std::atomic<ObjectObserver*> observer_{nullptr};
+  std::mutex observer_mu_;                  // held while the observer is called
+  ObjectObserver* observer_ = nullptr;      // guarded by observer_mu_
 
   std::mutex mu_;
   std::condition_variable cv_;

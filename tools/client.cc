@@ -84,29 +84,40 @@ Awaitable<Result<PutResult>> Client::Delete(std::string key,
   return Write(std::move(request));
 }
 
-// StatusRequest carries no timeout (the node answers from local state), so
-// the deadline is exactly `timeout`, without slack.
-Awaitable<Result<wire::StatusReply>> Client::Status(
-    std::chrono::milliseconds timeout) {
+// Operator requests carry no timeout: the node answers from local state
+// (or, for an anti-entropy run, as soon as the exchanges end), so the
+// deadline is exactly `timeout`, without slack.
+template <typename Reply>
+Awaitable<Result<Reply>> Ask(wire::RpcChannel& channel, wire::Body request,
+                             std::chrono::milliseconds timeout) {
   const wire::Deadline deadline = wire::Clock::now() + timeout;
-  wire::Body body = wire::StatusRequest{};
-  Result<wire::Body> reply = co_await channel_.Call(std::move(body), deadline);
+  Result<wire::Body> reply =
+      co_await channel.Call(std::move(request), deadline);
   if (!reply.ok()) co_return reply.status();
-  auto* status = std::get_if<wire::StatusReply>(&reply.value());
-  if (status == nullptr) co_return UnexpectedReply();
-  co_return std::move(*status);
+  auto* typed = std::get_if<Reply>(&reply.value());
+  if (typed == nullptr) co_return UnexpectedReply();
+  co_return std::move(*typed);
 }
 
-// HintsRequest, like StatusRequest, is answered from local state.
+Awaitable<Result<wire::StatusReply>> Client::Status(
+    std::chrono::milliseconds timeout) {
+  return Ask<wire::StatusReply>(channel_, wire::StatusRequest{}, timeout);
+}
+
 Awaitable<Result<wire::HintsReply>> Client::Hints(
     std::chrono::milliseconds timeout) {
-  const wire::Deadline deadline = wire::Clock::now() + timeout;
-  wire::Body body = wire::HintsRequest{};
-  Result<wire::Body> reply = co_await channel_.Call(std::move(body), deadline);
-  if (!reply.ok()) co_return reply.status();
-  auto* hints = std::get_if<wire::HintsReply>(&reply.value());
-  if (hints == nullptr) co_return UnexpectedReply();
-  co_return std::move(*hints);
+  return Ask<wire::HintsReply>(channel_, wire::HintsRequest{}, timeout);
+}
+
+Awaitable<Result<wire::AaeStatusReply>> Client::AaeStatus(
+    std::chrono::milliseconds timeout) {
+  return Ask<wire::AaeStatusReply>(channel_, wire::AaeStatusRequest{}, timeout);
+}
+
+Awaitable<Result<wire::AaeRunReply>> Client::AaeRun(
+    uint32_t partition, std::chrono::milliseconds timeout) {
+  return Ask<wire::AaeRunReply>(channel_, wire::AaeRunRequest{partition},
+                                timeout);
 }
 
 GetResult ToGetResult(wire::GetReply reply) {

@@ -71,6 +71,12 @@ class Client {
   // The asked node's hinted-handoff state: hints it keeps for other nodes.
   Awaitable<Result<wire::HintsReply>> Hints(
       std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+  // The asked node's anti-entropy state, per partition it replicates.
+  Awaitable<Result<wire::AaeStatusReply>> AaeStatus(
+      std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+  // Has the asked node exchange `partition` now with its other replicas.
+  Awaitable<Result<wire::AaeRunReply>> AaeRun(
+      uint32_t partition, std::chrono::milliseconds timeout);
 
   const std::string& address() const { return channel_.address(); }
 

@@ -221,6 +221,104 @@ std::string HintsReplyToText(const wire::HintsReply& reply) {
   return out;
 }
 
+json AaeStatusToJson(const wire::AaeStatusReply& reply) {
+  json parts = json::array();
+  size_t ready = 0;
+  for (const wire::AaePartitionStatus& p : reply.partitions) {
+    ready += p.tree_ready ? 1 : 0;
+    parts.push_back(json{{"partition", p.partition},
+                         {"tree", p.tree_ready ? "ready" : "building"},
+                         {"exchanges", p.exchanges},
+                         {"last_exchange_ms_ago", p.last_exchange_ms_ago},
+                         {"last_peer", p.last_peer},
+                         {"last_result", p.last_result},
+                         {"keys_repaired_last", p.keys_repaired_last},
+                         {"keys_repaired_total", p.keys_repaired_total}});
+  }
+  return json{{"node", reply.node},
+              {"enabled", reply.enabled},
+              {"trees", reply.partitions.size()},
+              {"trees_ready", ready},
+              {"exchanges", reply.exchanges},
+              {"keys_repaired", reply.keys_repaired},
+              {"bytes", reply.bytes},
+              {"partitions", std::move(parts)}};
+}
+
+std::string AaeStatusToText(const wire::AaeStatusReply& reply) {
+  size_t ready = 0;
+  for (const auto& p : reply.partitions) ready += p.tree_ready ? 1 : 0;
+  std::string out;
+  out += "node:       " + reply.node + "\n";
+  out += "exchanges:  " +
+         std::string(reply.enabled ? "automatic" : "manual only (aae run)") +
+         ", " + std::to_string(reply.exchanges) + " run, " +
+         std::to_string(reply.keys_repaired) + " keys repaired, " +
+         FormatBytes(reply.bytes) + " exchanged\n";
+  out += "trees:      " + std::to_string(ready) + " of " +
+         std::to_string(reply.partitions.size()) + " ready\n";
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"PARTITION", "TREE", "EXCHANGES", "LAST", "PEER",
+                  "REPAIRED-LAST", "REPAIRED-TOTAL", "RESULT"});
+  for (const wire::AaePartitionStatus& p : reply.partitions) {
+    rows.push_back({std::to_string(p.partition),
+                    p.tree_ready ? "ready" : "building",
+                    std::to_string(p.exchanges),
+                    p.last_exchange_ms_ago < 0
+                        ? "never"
+                        : FormatAgeMs(p.last_exchange_ms_ago) + " ago",
+                    p.last_peer.empty() ? "-" : p.last_peer,
+                    std::to_string(p.keys_repaired_last),
+                    std::to_string(p.keys_repaired_total),
+                    p.last_result.empty() ? "-" : p.last_result});
+  }
+  out += FormatTable(rows);
+  return out;
+}
+
+json AaeRunToJson(const wire::AaeRunReply& reply) {
+  json exchanges = json::array();
+  uint64_t repaired = 0;
+  for (const wire::AaeExchangeResult& e : reply.exchanges) {
+    repaired += e.keys_repaired;
+    exchanges.push_back(json{{"peer", e.peer},
+                             {"result", e.result},
+                             {"keys_repaired", e.keys_repaired},
+                             {"segments_differing", e.segments_differing}});
+  }
+  return json{{"partition", reply.partition},
+              {"keys_repaired", repaired},
+              {"exchanges", std::move(exchanges)}};
+}
+
+json AaeRunsToJson(const std::string& node,
+                   const std::vector<wire::AaeRunReply>& runs) {
+  json parts = json::array();
+  uint64_t repaired = 0, errors = 0;
+  for (const wire::AaeRunReply& r : runs) {
+    for (const auto& e : r.exchanges) {
+      repaired += e.keys_repaired;
+      errors += e.result == "ok" ? 0 : 1;
+    }
+    parts.push_back(AaeRunToJson(r));
+  }
+  return json{{"node", node},
+              {"partitions", std::move(parts)},
+              {"keys_repaired", repaired},
+              {"errors", errors}};
+}
+
+std::string AaeRunToText(const wire::AaeRunReply& reply) {
+  std::string out;
+  for (const wire::AaeExchangeResult& e : reply.exchanges) {
+    out += "partition " + std::to_string(reply.partition) + " with " + e.peer +
+           ": " + e.result + ", " + std::to_string(e.segments_differing) +
+           " segments differed, " + std::to_string(e.keys_repaired) +
+           " keys repaired\n";
+  }
+  return out;
+}
+
 json StatusReplyToJson(const wire::StatusReply& reply) {
   json members = json::array();
   for (const wire::MemberStatus& m : reply.members) {

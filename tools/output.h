@@ -15,6 +15,13 @@
 //            "keys", "storage_bytes", "map_size_bytes", "members":[{"name",
 //            "address", "up", "self", "last_heard_ms_ago",
 //            "partitions_owned"}]}
+//   aae status: {"node", "enabled", "trees", "trees_ready", "exchanges",
+//            "keys_repaired", "bytes", "partitions":[{"partition", "tree",
+//            "exchanges", "last_exchange_ms_ago", "last_peer",
+//            "last_result", "keys_repaired_last", "keys_repaired_total"}]}
+//   aae run: {"node", "partitions":[{"partition", "keys_repaired",
+//            "exchanges":[{"peer", "result", "keys_repaired",
+//            "segments_differing"}]}], "keys_repaired", "errors"}
 //   error:  {"ok":false, "error":{"code", "message"[, "acked",
 //            "required", "contacted", "maybe_applied"]}}
 // Actors are 16 lower-case hex digits; contexts are base64; a value that is
@@ -69,6 +76,13 @@ std::string PutResultToText(const PutResult& result);
 // delivery rate and one row per target with hints waiting (or "no hints
 // waiting"). "pending" in the JSON is the sum of the targets' counts.
 Json HintsReplyToJson(const wire::HintsReply& reply);
+Json AaeStatusToJson(const wire::AaeStatusReply& reply);
+std::string AaeStatusToText(const wire::AaeStatusReply& reply);
+// One `aae run` partition, and the whole run's document.
+Json AaeRunToJson(const wire::AaeRunReply& reply);
+Json AaeRunsToJson(const std::string& node,
+                   const std::vector<wire::AaeRunReply>& runs);
+std::string AaeRunToText(const wire::AaeRunReply& reply);
 std::string HintsReplyToText(const wire::HintsReply& reply);
 
 Json StatusReplyToJson(const wire::StatusReply& reply);

@@ -128,9 +128,27 @@ Launcher MakeLauncher(const Common& common) {
   });
 }
 
+// --node: HOST:PORT, or the name of a member of the ring in --dir (n3);
+// none = the first running node of that ring.
 Result<std::string> ResolveNode(const Common& common) {
-  if (!common.node.empty()) return common.node;
-  return MakeLauncher(common).FirstRunningAddress();
+  if (common.node.empty()) return MakeLauncher(common).FirstRunningAddress();
+  if (common.node.find(':') != std::string::npos) return common.node;
+  Result<RingState> state = MakeLauncher(common).Load();
+  if (!state.ok()) {
+    return Status(Code::kInvalidArgument,
+                  "--node " + common.node +
+                      " is not HOST:PORT and names no member of a ring in " +
+                      common.dir + " (" + state.status().message() + ")");
+  }
+  std::string names;
+  for (const RingNode& n : state->nodes) {
+    if (n.name == common.node) return n.address;
+    names += (names.empty() ? "" : ", ") + n.name;
+  }
+  return Status(Code::kInvalidArgument, "--node " + common.node +
+                                            ": no such node in the ring in " +
+                                            common.dir + " (it has " + names +
+                                            ")");
 }
 
 // --context: base64 of the packed context bytes a get or put printed.
@@ -250,49 +268,104 @@ int RunGet(const GetArgs& args) {
   return kExitOk;
 }
 
-struct StatusArgs {
+struct AdminArgs {
   Common common;
   uint32_t timeout_ms = 2000;
 };
 
-int RunStatus(const StatusArgs& args) {
+// Runs one operator request against the asked node and prints its reply:
+// `to_json` for --json, `to_text` otherwise (given the node's address).
+template <typename Reply, typename ToJson, typename ToText>
+int RunAdmin(
+    const AdminArgs& args,
+    Awaitable<Result<Reply>> (Client::*call)(std::chrono::milliseconds),
+    ToJson to_json, ToText to_text) {
   const bool as_json = args.common.json;
   Result<std::string> address = ResolveNode(args.common);
   if (!address.ok()) return Fail(address.status(), as_json);
   asio::io_context io;
   Client client(io.get_executor(), *address);
-  Result<wire::StatusReply> reply =
-      RunCall(io, client.Status(std::chrono::milliseconds(args.timeout_ms)));
+  Result<Reply> reply =
+      RunCall(io, (client.*call)(std::chrono::milliseconds(args.timeout_ms)));
   if (!reply.ok()) return Fail(reply.status(), as_json);
   if (as_json) {
-    PrintJson(StatusReplyToJson(*reply));
+    PrintJson(to_json(*reply));
   } else {
-    std::cout << "asked:      " << *address << "\n"
-              << StatusReplyToText(*reply);
+    std::cout << to_text(*address, *reply);
   }
   return kExitOk;
 }
 
-struct HintsArgs {
-  Common common;
-  uint32_t timeout_ms = 2000;
+int RunStatus(const AdminArgs& args) {
+  return RunAdmin(args, &Client::Status, StatusReplyToJson,
+                  [](const std::string& address, const wire::StatusReply& r) {
+                    return "asked:      " + address + "\n" +
+                           StatusReplyToText(r);
+                  });
+}
+
+int RunHints(const AdminArgs& args) {
+  return RunAdmin(args, &Client::Hints, HintsReplyToJson,
+                  [](const std::string&, const wire::HintsReply& r) {
+                    return HintsReplyToText(r);
+                  });
+}
+
+int RunAaeStatus(const AdminArgs& args) {
+  return RunAdmin(args, &Client::AaeStatus, AaeStatusToJson,
+                  [](const std::string&, const wire::AaeStatusReply& r) {
+                    return AaeStatusToText(r);
+                  });
+}
+
+struct AaeRunArgs {
+  AdminArgs admin;
+  std::optional<uint32_t> partition;  // none = every partition it holds
 };
 
-int RunHints(const HintsArgs& args) {
-  const bool as_json = args.common.json;
-  Result<std::string> address = ResolveNode(args.common);
+// Exchanges now: one partition, or every partition the node replicates in
+// turn, with a progress line per partition on stderr.
+int RunAaeRun(const AaeRunArgs& args) {
+  const bool as_json = args.admin.common.json;
+  Result<std::string> address = ResolveNode(args.admin.common);
   if (!address.ok()) return Fail(address.status(), as_json);
   asio::io_context io;
   Client client(io.get_executor(), *address);
-  Result<wire::HintsReply> reply =
-      RunCall(io, client.Hints(std::chrono::milliseconds(args.timeout_ms)));
-  if (!reply.ok()) return Fail(reply.status(), as_json);
-  if (as_json) {
-    PrintJson(HintsReplyToJson(*reply));
+  const auto timeout = std::chrono::milliseconds(args.admin.timeout_ms);
+  std::vector<uint32_t> partitions;
+  std::string node;
+  if (args.partition) {
+    partitions.push_back(*args.partition);
   } else {
-    std::cout << HintsReplyToText(*reply);
+    Result<wire::AaeStatusReply> status = RunCall(io, client.AaeStatus());
+    if (!status.ok()) return Fail(status.status(), as_json);
+    node = status->node;
+    for (const auto& p : status->partitions) partitions.push_back(p.partition);
   }
-  return kExitOk;
+  std::vector<wire::AaeRunReply> runs;
+  uint64_t repaired = 0;
+  for (size_t i = 0; i < partitions.size(); ++i) {
+    Result<wire::AaeRunReply> run =
+        RunCall(io, client.AaeRun(partitions[i], timeout));
+    if (!run.ok()) return Fail(run.status(), as_json);
+    node = run->node;
+    for (const auto& e : run->exchanges) repaired += e.keys_repaired;
+    if (!as_json) std::cout << AaeRunToText(*run);
+    if (partitions.size() > 1) {
+      std::cerr << "aae run: " << i + 1 << "/" << partitions.size()
+                << " partitions, " << repaired << " keys repaired\n";
+    }
+    runs.push_back(std::move(run).value());
+  }
+  const Json doc = AaeRunsToJson(node, runs);
+  if (as_json) {
+    PrintJson(doc);
+  } else {
+    std::cout << node << ": " << doc["keys_repaired"].get<uint64_t>()
+              << " keys repaired in " << runs.size() << " partitions, "
+              << doc["errors"].get<uint64_t>() << " exchanges failed\n";
+  }
+  return doc["errors"].get<uint64_t>() == 0 ? kExitOk : kExitError;
 }
 
 // ---- ring verbs ----
@@ -621,8 +694,8 @@ void AddCommon(CLI::App* cmd, Common* common, bool with_node) {
       ->default_str(common->dir);
   if (with_node) {
     cmd->add_option("--node", common->node,
-                    "HOST:PORT of the node to ask (default: the first "
-                    "running node of the ring in --dir)");
+                    "the node to ask: HOST:PORT or a member name of the ring "
+                    "in --dir (default: its first running node)");
   }
 }
 
@@ -692,7 +765,7 @@ int Main(int argc, char** argv) {
   AddCommon(del, &del_args.common, true);
 
   // status
-  StatusArgs status_args;
+  AdminArgs status_args;
   status_args.common.dir = default_dir;
   CLI::App* status = app.add_subcommand(
       "status", "the asked node's view: config, storage and members");
@@ -701,7 +774,7 @@ int Main(int argc, char** argv) {
   AddCommon(status, &status_args.common, true);
 
   // hints
-  HintsArgs hints_args;
+  AdminArgs hints_args;
   hints_args.common.dir = default_dir;
   CLI::App* hints = app.add_subcommand(
       "hints",
@@ -709,6 +782,35 @@ int Main(int argc, char** argv) {
   hints->add_option("--timeout", hints_args.timeout_ms, "timeout in ms")
       ->default_val(2000);
   AddCommon(hints, &hints_args.common, true);
+
+  // aae
+  CLI::App* aae = app.add_subcommand(
+      "aae", "anti-entropy: Merkle-tree exchanges between replicas");
+  aae->require_subcommand(1);
+  AdminArgs aae_status_args;
+  aae_status_args.common.dir = default_dir;
+  CLI::App* aae_status = aae->add_subcommand(
+      "status",
+      "the asked node's trees and exchanges, per partition it replicates");
+  aae_status
+      ->add_option("--timeout", aae_status_args.timeout_ms, "timeout in ms")
+      ->default_val(2000);
+  AddCommon(aae_status, &aae_status_args.common, true);
+  AaeRunArgs aae_run_args;
+  aae_run_args.admin.common.dir = default_dir;
+  aae_run_args.admin.timeout_ms = 600'000;
+  CLI::App* aae_run = aae->add_subcommand(
+      "run",
+      "exchange now with the other replicas (one partition or all the asked "
+      "node replicates) and repair what differs");
+  aae_run->add_option("--partition", aae_run_args.partition,
+                      "only this partition (default: every one the node "
+                      "replicates)");
+  aae_run
+      ->add_option("--timeout", aae_run_args.admin.timeout_ms,
+                   "timeout per partition in ms")
+      ->capture_default_str();
+  AddCommon(aae_run, &aae_run_args.admin.common, true);
 
   // ring
   CLI::App* ring = app.add_subcommand(
@@ -883,6 +985,8 @@ int Main(int argc, char** argv) {
   if (*del) return RunWrite(del_args, /*is_delete=*/true);
   if (*status) return RunStatus(status_args);
   if (*hints) return RunHints(hints_args);
+  if (*aae_status) return RunAaeStatus(aae_status_args);
+  if (*aae_run) return RunAaeRun(aae_run_args);
   if (*up) {
     UpOptions options;
     if (o_nodes->count()) options.nodes = nodes;

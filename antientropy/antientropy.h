@@ -1,0 +1,147 @@
+// Background anti-entropy: exchanges of Merkle trees with the other
+// replicas of each partition, and the repair of what differs (Dynamo §4.7,
+// in the style of Riak's tictac AAE). doc/impl.md, "Anti-entropy".
+//
+// An exchange of partition p with peer P, run by this node:
+//   roots equal? done. Otherwise branch hashes -> the leaves of differing
+//   branches -> (key, fingerprint) lists of differing leaves -> for each
+//   differing key, P's object is fetched, merged here (DVV sync) and the
+//   merged object is sent to P when P lacked something. Both replicas end
+//   with the merged state; neither side's version wins.
+// The scheduler exchanges one partition every `interval` with each of its
+// other primaries that is up; repairs are throttled to `repair_rate` keys/s.
+// Peer requests (tree levels, key lists, fetches, repairs) are answered
+// from this node's trees and store.
+//
+// Threads: the node's io_context thread (store reads inline, writes on the
+// store's writer thread); the trees lock themselves.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "antientropy/trees.h"
+#include "ring/ring.h"
+#include "storage/store.h"
+#include "wire/connection.h"
+#include "wire/messages.h"
+
+namespace shoal::antientropy {
+
+struct Options {
+  bool enabled = true;  // automatic exchanges (aae run works either way)
+  std::chrono::milliseconds interval{250};  // between partition exchanges
+  uint32_t repair_rate = 5000;              // keys repaired per second
+  uint64_t frame_cap = 0;                   // replies stay under half of it
+  std::chrono::milliseconds call_timeout{10000};
+};
+
+// What exchanges report (implemented by metrics::AaeProbe).
+class Observer {
+ public:
+  virtual ~Observer() = default;
+  virtual void Exchanged(bool ok) = 0;
+  virtual void KeysRepaired(uint64_t keys) = 0;
+  virtual void BytesExchanged(uint64_t bytes) = 0;
+  // How long a repaired difference had existed: now - written_at of the
+  // oldest sibling the lagging replica lacked.
+  virtual void DivergenceAge(double seconds) = 0;
+};
+
+// Calls to other members (implemented over the node's peer links).
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual bool IsUp(ring::NodeIndex node) const = 0;
+  virtual wire::Awaitable<Result<wire::Body>> Call(ring::NodeIndex node,
+                                                   wire::Body request,
+                                                   wire::Deadline deadline) = 0;
+};
+
+// All references must outlive the AntiEntropy and the coroutines it runs.
+class AntiEntropy {
+ public:
+  AntiEntropy(boost::asio::any_io_executor executor, const ring::Ring& ring,
+              ring::NodeIndex self, storage::Store& store, Trees& trees,
+              Transport& transport, Options options,
+              Observer* observer = nullptr);
+
+  // The scheduler; returns at once when automatic exchanges are off, else
+  // runs until Stop().
+  wire::Awaitable<void> Run();
+  void Stop();
+
+  // Requests from peers.
+  wire::Body OnTree(const wire::AaeTreeRequest& req);
+  wire::Body OnKeys(const wire::AaeKeysRequest& req);
+  wire::Body OnFetch(const wire::AaeFetchRequest& req);
+  wire::Awaitable<wire::Body> OnRepair(wire::AaeRepairRequest req);
+  // Operator requests.
+  wire::AaeStatusReply OnStatus() const;
+  wire::Awaitable<wire::Body> OnRun(wire::AaeRunRequest req);
+
+ private:
+  struct PartitionStats {
+    uint64_t exchanges = 0;
+    std::optional<wire::Clock::time_point> last;
+    std::string last_peer;
+    std::string last_result;
+    uint64_t keys_repaired_last = 0;
+    uint64_t keys_repaired_total = 0;
+  };
+  struct Outcome {
+    uint32_t segments_differing = 0;
+    uint64_t keys_repaired = 0;
+  };
+
+  // One exchange, recorded in the partition's stats and the observer.
+  wire::Awaitable<wire::AaeExchangeResult> Exchange(uint32_t partition,
+                                                    ring::NodeIndex peer);
+  wire::Awaitable<Result<Outcome>> Compare(uint32_t partition,
+                                           ring::NodeIndex peer);
+  wire::Awaitable<Result<std::vector<uint32_t>>> DifferingSegments(
+      uint32_t partition, ring::NodeIndex peer, uint64_t local_root);
+  wire::Awaitable<Result<std::vector<std::string>>> DifferingKeys(
+      uint32_t partition, ring::NodeIndex peer,
+      const std::vector<uint32_t>& segments);
+  // Fetches, merges and pushes back one batch of keys; returns how many
+  // keys changed on either side.
+  wire::Awaitable<Result<uint64_t>> Repair(
+      ring::NodeIndex peer, const std::vector<std::string>& keys);
+  // A call whose request and reply bytes are counted; an ErrorReply comes
+  // back as its Status.
+  wire::Awaitable<Result<wire::Body>> Call(ring::NodeIndex peer,
+                                           wire::Body request);
+  // Waits until `keys` repairs fit under repair_rate.
+  wire::Awaitable<void> Throttle(size_t keys);
+
+  // This node's (key, fingerprint) list for the given leaves, stopping
+  // before a leaf that would take the list over `budget` bytes (at least
+  // one leaf is always listed). *listed = leaves listed completely.
+  Result<std::vector<merkle::KeyFingerprint>> ListKeys(
+      uint32_t partition, const std::vector<uint32_t>& leaves, size_t budget,
+      uint32_t* listed) const;
+  Status CheckPartition(uint32_t partition, uint32_t segments) const;
+  size_t Budget() const;
+
+  boost::asio::any_io_executor executor_;
+  const ring::Ring& ring_;
+  ring::NodeIndex self_;
+  storage::Store& store_;
+  Trees& trees_;
+  Transport& transport_;
+  Options options_;
+  Observer* observer_;
+  boost::asio::steady_timer timer_;
+  bool stopped_ = false;
+
+  std::vector<PartitionStats> stats_;  // by partition
+  uint64_t exchanges_ = 0, keys_repaired_ = 0, bytes_ = 0;
+  double tokens_ = 0;
+  wire::Clock::time_point tokens_at_{};
+  std::vector<uint8_t> scratch_;  // for measuring frame sizes
+};
+
+}  // namespace shoal::antientropy
