@@ -35,7 +35,7 @@ weird{a="x\"y\\z\nw"} 2 1700000000000
 not a sample line
 )";
 
-TEST_CASE("the text format parser reads names, labels and escapes") {
+TEST_CASE("the text format parser reads names and labels and escapes") {
   const auto samples = ParsePrometheusText(kPage);
   REQUIRE(samples.size() == 20);
   CHECK(samples[0].name == "shoal_build_info");
@@ -55,7 +55,7 @@ TEST_CASE("histogram quantiles interpolate within a bucket") {
   CHECK(HistogramQuantile(samples, "nothing", 0.5) == -1);
 }
 
-TEST_CASE("the summary adds up requests, freshness, hints and peers") {
+TEST_CASE("the summary adds up requests and freshness and hints and peers") {
   const MetricsSummary m = Summarize(ParsePrometheusText(kPage));
   CHECK(m.version == "0.1.0");
   REQUIRE(m.requests.size() == 3);
@@ -90,7 +90,7 @@ TEST_CASE("the ring's prometheus.yml scrapes every node each second") {
   CHECK(PrometheusAddress(state) == "127.0.0.1:29300");
 }
 
-TEST_CASE("an HTTP GET to a closed port is unavailable, not a hang") {
+TEST_CASE("an HTTP GET to a closed port is unavailable and does not hang") {
   auto r = HttpGet("127.0.0.1:1", "/metrics", std::chrono::milliseconds(500));
   REQUIRE_FALSE(r.ok());
   CHECK(r.status().code() == Code::kUnavailable);
