@@ -364,7 +364,6 @@ void PrintExamples(const std::string& self, const fs::path& ring_dir) {
             << "  " << self << " put hello world" << dir << "\n"
             << "  " << self << " get hello" << dir << "\n"
             << "  " << self << " status" << dir << "\n"
-            << "  " << self << " metrics" << dir << "\n"
             << "stop it with: " << self << " ring down" << dir << "\n";
 }
 
@@ -416,17 +415,21 @@ int RunRingUp(const Common& common, const UpOptions& options,
   }
   std::cout << FormatTable(rows);
   std::cout << "logs and data: " << launcher.dir().string() << "/<name>/\n";
+  std::cout << "metrics: " << self << " metrics [--node NAME]"
+            << (common.dir == DefaultRingDir() ? "" : " --dir " + common.dir)
+            << " sums up a node's /metrics\n";
   if (prometheus.pid != 0) {
     std::cout << "prometheus: http://" << prometheus.address << " (pid "
               << prometheus.pid << ", scraping every node each second; "
               << "stopped by ring down)\n";
   } else {
     std::cout << "prometheus config: " << prometheus.config
-              << "\n  start Prometheus with it: " << self
-              << " ring up --prometheus, or\n  prometheus --config.file="
+              << "\n  run Prometheus on it by hand: prometheus --config.file="
               << prometheus.config
               << " --storage.tsdb.path=" << prometheus.data_dir
-              << " --web.listen-address=" << prometheus.address << "\n";
+              << " --web.listen-address=" << prometheus.address
+              << "\n  (or start the ring with `ring up --prometheus`, which "
+                 "also stops it at ring down)\n";
   }
   PrintExamples(self, launcher.dir());
   return kExitOk;
