@@ -1,5 +1,10 @@
 #include "metrics/metrics.h"
 
+#include <prometheus/text_serializer.h>
+
+#include <mutex>
+#include <set>
+
 namespace shoal::metrics {
 
 namespace {
@@ -8,6 +13,18 @@ namespace {
 const prometheus::Histogram::BucketBoundaries kLatencyBuckets = {
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
     0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   5.0,  10.0};
+
+// A replica's ack lag (seconds): 50 µs (a local commit) to the longest
+// request deadline a client may set (60 s).
+const prometheus::Histogram::BucketBoundaries kAckLagBuckets = {
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+    0.05,    0.1,    0.25,    0.5,    1.0,   2.5,    5.0,   10.0, 60.0};
+
+// How old the write a stale replica lacked was (seconds): from a write
+// racing the read (ms) to a replica that was down for a day.
+const prometheus::Histogram::BucketBoundaries kStaleAgeBuckets = {
+    0.001, 0.005, 0.01, 0.05, 0.1,   0.25,  0.5,    1.0,     2.5,
+    5.0,   10.0,  30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0};
 
 const prometheus::Histogram::BucketBoundaries kSiblingBuckets = {1, 2, 3,  4,
                                                                  5, 8, 16, 32};
@@ -29,7 +46,66 @@ const char* OpName(RequestProbe::Op op) {
   return "unknown";
 }
 
+double Seconds(std::chrono::nanoseconds d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+prometheus::MetricFamily Family(const char* name, const char* help,
+                                prometheus::MetricType type) {
+  prometheus::MetricFamily f;
+  f.name = name;
+  f.help = help;
+  f.type = type;
+  return f;
+}
+
+prometheus::ClientMetric Gauge(
+    double value, std::vector<prometheus::ClientMetric::Label> labels = {}) {
+  prometheus::ClientMetric m;
+  m.label = std::move(labels);
+  m.gauge.value = value;
+  return m;
+}
+
+prometheus::ClientMetric Counter(
+    double value, std::vector<prometheus::ClientMetric::Label> labels = {}) {
+  prometheus::ClientMetric m;
+  m.label = std::move(labels);
+  m.counter.value = value;
+  return m;
+}
+
 }  // namespace
+
+// A collectable whose families come from a function, which can be detached
+// (the probe that owns the function is gone; scrapes then see nothing).
+class PullSource : public prometheus::Collectable {
+ public:
+  using Fn = std::function<std::vector<prometheus::MetricFamily>()>;
+  explicit PullSource(Fn fn) : fn_(std::move(fn)) {}
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return fn_ ? fn_() : std::vector<prometheus::MetricFamily>{};
+  }
+  // Waits for a scrape in progress, so the function is never called after.
+  void Detach() {
+    std::lock_guard<std::mutex> lock(mu_);
+    fn_ = nullptr;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  Fn fn_;
+};
+
+class StorageProbe::Source : public PullSource {
+  using PullSource::PullSource;
+};
+class HandoffProbe::Source : public PullSource {
+  using PullSource::PullSource;
+};
+
+// ---- Metrics ----
 
 Result<std::unique_ptr<Metrics>> Metrics::Create(const std::string& listen) {
   std::unique_ptr<Metrics> m(new Metrics());
@@ -51,6 +127,21 @@ Result<std::unique_ptr<Metrics>> Metrics::Create(const std::string& listen) {
   }
   return m;
 }
+
+void Metrics::Add(std::shared_ptr<prometheus::Collectable> collectable) {
+  if (exposer_) exposer_->RegisterCollectable(collectable);
+  collectables_.push_back(std::move(collectable));
+}
+
+std::string Metrics::Text() const {
+  std::vector<prometheus::MetricFamily> families = registry_->Collect();
+  for (const auto& c : collectables_) {
+    for (auto& f : c->Collect()) families.push_back(std::move(f));
+  }
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+// ---- RequestProbe ----
 
 RequestProbe::RequestProbe(prometheus::Registry& registry) {
   auto& requests = prometheus::BuildCounter()
@@ -82,12 +173,14 @@ void RequestProbe::Request(Op op, Code result,
   const size_t c = static_cast<size_t>(result);
   if (o >= kOps || c >= kCodes) return;
   requests_[o][c]->Increment();
-  duration_[o]->Observe(std::chrono::duration<double>(latency).count());
+  duration_[o]->Observe(Seconds(latency));
 }
 
 void RequestProbe::Siblings(size_t count) {
   siblings_->Observe(static_cast<double>(count));
 }
+
+// ---- QuorumProbe ----
 
 QuorumProbe::QuorumProbe(prometheus::Registry& registry) {
   auto& replies =
@@ -101,16 +194,34 @@ QuorumProbe::QuorumProbe(prometheus::Registry& registry) {
       &replies.Add({{"freshness", "stale"}});
   freshness_[static_cast<size_t>(Freshness::kMissing)] =
       &replies.Add({{"freshness", "missing"}});
+  stale_age_ = &prometheus::BuildHistogram()
+                    .Name("shoal_read_stale_age_seconds")
+                    .Help(
+                        "For each stale replica reply to a get: now minus "
+                        "written_at of the newest sibling it lacked")
+                    .Register(registry)
+                    .Add({}, kStaleAgeBuckets);
   auto& repairs = prometheus::BuildCounter()
                       .Name("shoal_read_repairs_total")
                       .Help("Read repairs sent to stale or missing replicas")
                       .Register(registry);
   repairs_ok_ = &repairs.Add({{"result", "ok"}});
   repairs_failed_ = &repairs.Add({{"result", "failed"}});
+  ack_lag_ = &prometheus::BuildHistogram()
+                  .Name("shoal_write_replica_lag_seconds")
+                  .Help(
+                      "For each replica ack of a put (all n, also those "
+                      "after the w-th): time since the coordinator started")
+                  .Register(registry)
+                  .Add({}, kAckLagBuckets);
 }
 
 void QuorumProbe::ReplicaFreshness(Freshness f) {
   freshness_[static_cast<size_t>(f)]->Increment();
+}
+
+void QuorumProbe::StaleReplicaAge(std::chrono::milliseconds age) {
+  stale_age_->Observe(Seconds(age));
 }
 
 void QuorumProbe::ReadRepairSent(bool ok) {
@@ -161,5 +272,143 @@ void AaeProbe::BytesExchanged(uint64_t bytes) {
 void AaeProbe::DivergenceAge(double seconds) {
   divergence_age_->Observe(seconds);
 }
+
+void QuorumProbe::ReplicaAcked(std::chrono::nanoseconds lag) {
+  ack_lag_->Observe(Seconds(lag));
+}
+
+// ---- TransportProbe ----
+
+TransportProbe::TransportProbe(prometheus::Registry& registry,
+                               const std::vector<std::string>& members,
+                               size_t self)
+    : up_(members.size(), nullptr), downs_(members.size(), nullptr) {
+  auto& up = prometheus::BuildGauge()
+                 .Name("shoal_peer_up")
+                 .Help(
+                     "1 when this node's failure detector considers the "
+                     "peer up (or has not judged it yet), 0 when down")
+                 .Register(registry);
+  auto& downs = prometheus::BuildCounter()
+                    .Name("shoal_peer_marked_down_total")
+                    .Help(
+                        "Times this node's failure detector marked the peer "
+                        "down")
+                    .Register(registry);
+  for (size_t i = 0; i < members.size(); ++i) {
+    if (i == self) continue;
+    up_[i] = &up.Add({{"peer", members[i]}});
+    up_[i]->Set(1);
+    downs_[i] = &downs.Add({{"peer", members[i]}});
+  }
+}
+
+void TransportProbe::PeerState(size_t index, bool up) {
+  if (index >= up_.size() || up_[index] == nullptr) return;
+  const bool was_up = up_[index]->Value() != 0;
+  if (was_up && !up) downs_[index]->Increment();
+  up_[index]->Set(up ? 1 : 0);
+}
+
+// ---- StorageProbe ----
+
+StorageProbe::StorageProbe(Metrics& metrics,
+                           std::function<StorageFigures()> read) {
+  source_ = std::make_shared<Source>([read = std::move(read)]() {
+    using prometheus::MetricType;
+    const StorageFigures s = read();
+    std::vector<prometheus::MetricFamily> out;
+    out.push_back(Family("shoal_storage_keys",
+                         "Keys in this node's objects database (hints not "
+                         "included)",
+                         MetricType::Gauge));
+    out.back().metric.push_back(Gauge(static_cast<double>(s.keys)));
+    out.push_back(Family("shoal_storage_used_bytes",
+                         "LMDB pages in use times the page size",
+                         MetricType::Gauge));
+    out.back().metric.push_back(Gauge(static_cast<double>(s.used_bytes)));
+    out.push_back(Family("shoal_storage_map_size_bytes",
+                         "LMDB map size: the most the store can hold",
+                         MetricType::Gauge));
+    out.back().metric.push_back(Gauge(static_cast<double>(s.map_size_bytes)));
+    out.push_back(Family("shoal_storage_map_usage_ratio",
+                         "used_bytes / map_size_bytes; writes fail with "
+                         "storage_full at 1",
+                         MetricType::Gauge));
+    out.back().metric.push_back(Gauge(
+        s.map_size_bytes == 0 ? 0
+                              : static_cast<double>(s.used_bytes) /
+                                    static_cast<double>(s.map_size_bytes)));
+    out.push_back(Family("shoal_storage_sync_failures_total",
+                         "Failed periodic fsyncs since the node started",
+                         MetricType::Counter));
+    out.back().metric.push_back(Counter(static_cast<double>(s.sync_failures)));
+    return out;
+  });
+  metrics.Add(source_);
+}
+
+StorageProbe::~StorageProbe() { source_->Detach(); }
+
+// ---- HandoffProbe ----
+
+HandoffProbe::HandoffProbe(Metrics& metrics, std::vector<std::string> targets,
+                           std::function<Result<HintFigures>()> read) {
+  source_ = std::make_shared<Source>([targets = std::move(targets),
+                                      read = std::move(read)]() {
+    using prometheus::MetricType;
+    std::vector<prometheus::MetricFamily> out;
+    Result<HintFigures> figures = read();
+    if (!figures.ok()) return out;
+    auto pending = Family("shoal_hints_pending",
+                          "Hints this node keeps for the target, waiting "
+                          "for handoff",
+                          MetricType::Gauge);
+    auto bytes = Family("shoal_hints_pending_bytes",
+                        "Stored bytes of the hints waiting for the target",
+                        MetricType::Gauge);
+    auto oldest = Family("shoal_hints_oldest_age_seconds",
+                         "Age of the oldest hint waiting for the target (0 "
+                         "when none)",
+                         MetricType::Gauge);
+    std::set<std::string> seen;
+    auto add = [&](const std::string& target, double count, double size,
+                   double age) {
+      if (!seen.insert(target).second) return;
+      pending.metric.push_back(Gauge(count, {{"target", target}}));
+      bytes.metric.push_back(Gauge(size, {{"target", target}}));
+      oldest.metric.push_back(Gauge(age, {{"target", target}}));
+    };
+    for (const HintTargetFigures& t : figures->targets) {
+      add(t.target, static_cast<double>(t.count), static_cast<double>(t.bytes),
+          t.oldest_age_seconds);
+    }
+    for (const std::string& t : targets) add(t, 0, 0, 0);
+    out.push_back(std::move(pending));
+    out.push_back(std::move(bytes));
+    out.push_back(std::move(oldest));
+    out.push_back(Family("shoal_hints_stored_total",
+                         "Hints written by this node (new, or merged with a "
+                         "change); kept across restarts",
+                         MetricType::Counter));
+    out.back().metric.push_back(Counter(static_cast<double>(figures->stored)));
+    out.push_back(Family("shoal_hints_delivered_total",
+                         "Hints deleted after their target acknowledged "
+                         "them; kept across restarts",
+                         MetricType::Counter));
+    out.back().metric.push_back(
+        Counter(static_cast<double>(figures->delivered)));
+    out.push_back(Family("shoal_hints_dropped_total",
+                         "Hints refused, by reason (cap: the target's "
+                         "handoff.max_hints_per_target); kept across restarts",
+                         MetricType::Counter));
+    out.back().metric.push_back(Counter(
+        static_cast<double>(figures->dropped_cap), {{"reason", "cap"}}));
+    return out;
+  });
+  metrics.Add(source_);
+}
+
+HandoffProbe::~HandoffProbe() { source_->Detach(); }
 
 }  // namespace shoal::metrics

@@ -2,16 +2,29 @@
 // one Probe per module. Only this module touches prometheus-cpp; modules
 // report through probe verbs (or observer interfaces they define, which the
 // probes implement). No static or global metric objects: main() builds one
-// Registry per node and hands probes a reference, so several nodes in one
-// process never share a counter.
+// Metrics per node and the node hands its probes a reference, so several
+// nodes in one process never share a counter.
 //
-// Metric names and meanings: doc/impl.md, "Metrics" (prefix `shoal_`). Labels
-// never carry keys or request ids.
+// Two kinds of probes:
+// - push probes (RequestProbe, QuorumProbe, TransportProbe) own counters,
+//   gauges and histograms in the registry and are updated through verbs;
+// - pull probes (StorageProbe, HandoffProbe) read their figures at scrape
+//   time through a function the node gives them (values that live in the
+//   store: hint backlogs and counters, LMDB sizes), so a scrape is never
+//   older than the data and nothing polls in between.
 //
-// Threads: prometheus-cpp counters and histograms are thread-safe; probes
-// are called from the io_context thread, the exposer scrapes from its own.
+// Metric names, units, labels and how to read them: doc/metrics.md (prefix
+// `shoal_`). Labels never carry keys or request ids: their values come from
+// small fixed sets (operations, result codes, freshness classes, reasons)
+// or from the member list (peer, target).
+//
+// Threads: prometheus-cpp counters, gauges and histograms are thread-safe;
+// push probes are called from the io_context thread, the exposer scrapes
+// from its own threads, and pull probes' functions run on those scrape
+// threads (they must be safe to call from any thread).
 #pragma once
 
+#include <prometheus/collectable.h>
 #include <prometheus/counter.h>
 #include <prometheus/exposer.h>
 #include <prometheus/family.h>
@@ -21,8 +34,10 @@
 
 #include <array>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "antientropy/antientropy.h"
 #include "base/result.h"
@@ -32,8 +47,8 @@ namespace shoal::metrics {
 
 inline constexpr char kVersion[] = "0.1.0";
 
-// Owns the registry and, when given an address, an HTTP exposer serving it
-// at /metrics.
+// Owns the registry, the scrape-time collectables of pull probes and, when
+// given an address, an HTTP exposer serving all of them at /metrics.
 class Metrics {
  public:
   // listen: "HOST:PORT", or "" for no exposer (tests). Errors: kUnavailable
@@ -41,9 +56,16 @@ class Metrics {
   static Result<std::unique_ptr<Metrics>> Create(const std::string& listen);
   prometheus::Registry& registry() { return *registry_; }
 
+  // Serves `collectable` next to the registry (kept alive by Metrics).
+  void Add(std::shared_ptr<prometheus::Collectable> collectable);
+  // Every family the exposer would serve, in the Prometheus text format
+  // (tests and diagnostics). Any thread.
+  std::string Text() const;
+
  private:
   Metrics() = default;
   std::shared_ptr<prometheus::Registry> registry_;
+  std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
   std::unique_ptr<prometheus::Exposer> exposer_;
 };
 
@@ -67,18 +89,100 @@ class RequestProbe {
 };
 
 // What coordinators observe about replicas: freshness of each replica in a
-// get (current / stale / missing) and read repairs sent.
+// get (current / stale / missing), how stale the stale ones were, read
+// repairs sent, and each replica's ack lag in a put.
 class QuorumProbe : public quorum::CoordinatorObserver {
  public:
   // `registry` must outlive the probe.
   explicit QuorumProbe(prometheus::Registry& registry);
   void ReplicaFreshness(Freshness f) override;
+  void StaleReplicaAge(std::chrono::milliseconds age) override;
   void ReadRepairSent(bool ok) override;
+  void ReplicaAcked(std::chrono::nanoseconds lag) override;
 
  private:
   std::array<prometheus::Counter*, 3> freshness_{};
+  prometheus::Histogram* stale_age_ = nullptr;
   prometheus::Counter* repairs_ok_ = nullptr;
   prometheus::Counter* repairs_failed_ = nullptr;
+  prometheus::Histogram* ack_lag_ = nullptr;
+};
+
+// Peer links: whether this node's failure detector considers each peer up
+// (shoal_peer_up{peer}) and how often it marked one down.
+class TransportProbe {
+ public:
+  // One series per member except `self` (an index into `members`); every
+  // peer starts up (1), as the failure detector does ("not judged yet").
+  // `registry` must outlive the probe.
+  TransportProbe(prometheus::Registry& registry,
+                 const std::vector<std::string>& members, size_t self);
+  // The detector's current opinion of member `index` (not self). Counts a
+  // marked-down transition when `up` is false and the peer was up.
+  void PeerState(size_t index, bool up);
+
+ private:
+  std::vector<prometheus::Gauge*> up_;       // by member index; null: self
+  std::vector<prometheus::Counter*> downs_;  // by member index
+};
+
+// LMDB figures, read at scrape time.
+struct StorageFigures {
+  uint64_t keys = 0;
+  uint64_t used_bytes = 0;
+  uint64_t map_size_bytes = 0;
+  uint64_t sync_failures = 0;
+};
+
+// shoal_storage_*: keys, bytes used, map size, map usage ratio, sync
+// failures. Pull probe.
+class StorageProbe {
+ public:
+  // `read` runs on scrape threads until the probe is destroyed; after that
+  // the families are no longer served. `metrics` must outlive the probe.
+  StorageProbe(Metrics& metrics, std::function<StorageFigures()> read);
+  ~StorageProbe();
+  StorageProbe(const StorageProbe&) = delete;
+  StorageProbe& operator=(const StorageProbe&) = delete;
+
+ private:
+  class Source;
+  std::shared_ptr<Source> source_;
+};
+
+// The hints a node keeps, read at scrape time.
+struct HintTargetFigures {
+  std::string target;  // the member the hints are for
+  uint64_t count = 0;
+  uint64_t bytes = 0;
+  double oldest_age_seconds = 0;  // 0 when count is 0
+};
+struct HintFigures {
+  std::vector<HintTargetFigures> targets;  // targets with hints waiting
+  uint64_t stored = 0;
+  uint64_t delivered = 0;
+  uint64_t dropped_cap = 0;
+};
+
+// shoal_hints_*: the backlog per target and the lifetime counters, which the
+// store keeps on disk (so they are right after a restart). Pull probe.
+class HandoffProbe {
+ public:
+  // `targets`: the members hints can be for (every member but this node);
+  // each always has a series (0 when nothing waits), so sums over targets
+  // return to 0 rather than vanish. A target with hints that is not listed
+  // (no longer a member) is served too. `read` runs on scrape threads until
+  // the probe is destroyed; an error skips the backlog families for that
+  // scrape. `metrics` must outlive the probe.
+  HandoffProbe(Metrics& metrics, std::vector<std::string> targets,
+               std::function<Result<HintFigures>()> read);
+  ~HandoffProbe();
+  HandoffProbe(const HandoffProbe&) = delete;
+  HandoffProbe& operator=(const HandoffProbe&) = delete;
+
+ private:
+  class Source;
+  std::shared_ptr<Source> source_;
 };
 
 // Anti-entropy: exchanges by result, keys repaired, bytes exchanged, and how

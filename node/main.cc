@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 
+#include "metrics/metrics.h"
 #include "node/config.h"
 #include "node/node.h"
 
@@ -37,8 +38,15 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   std::signal(SIGPIPE, SIG_IGN);
 
+  // The node's metrics: one registry, served on metrics_listen (if set).
+  // Built here, before the node, and destroyed after it.
+  auto metrics = metrics::Metrics::Create(config.metrics_listen);
+  if (!metrics) {
+    spdlog::error("{}", metrics.status().message());
+    return 1;
+  }
   boost::asio::io_context io(1);
-  auto node = node::Node::Create(io, config);
+  auto node = node::Node::Create(io, config, **metrics);
   if (!node) {
     spdlog::error("{}", node.status().message());
     return 1;

@@ -7,7 +7,8 @@ namespace shoal::node {
 namespace asio = boost::asio;
 
 Result<std::unique_ptr<Node>> Node::Create(asio::io_context& io,
-                                           NodeConfig config) {
+                                           NodeConfig config,
+                                           metrics::Metrics& metrics) {
   std::vector<std::string> names;
   for (const Member& m : config.members) names.push_back(m.name);
   auto ring = ring::Ring::Create(names, {config.partitions, config.n});
@@ -17,8 +18,6 @@ Result<std::unique_ptr<Node>> Node::Create(asio::io_context& io,
   config.storage.dir = config.data_dir;
   config.storage.max_object_bytes = config.max_object_bytes;
   config.storage.max_hints_per_target = config.max_hints_per_target;
-  auto metrics = metrics::Metrics::Create(config.metrics_listen);
-  if (!metrics) return metrics.status();
   auto store = storage::Store::Open(config.storage);
   if (!store) return store.status();
   if ((*store)->actor_reminted()) {
@@ -28,28 +27,35 @@ Result<std::unique_ptr<Node>> Node::Create(asio::io_context& io,
         "a new actor id {:016x}",
         config.data_dir, (*store)->actor());
   }
-  return std::unique_ptr<Node>(
-      new Node(io, std::move(config), std::move(ring.value()), *self,
-               std::move(store.value()), std::move(metrics.value())));
+  return std::unique_ptr<Node>(new Node(io, std::move(config),
+                                        std::move(ring.value()), *self,
+                                        std::move(store.value()), metrics));
 }
 
 Node::Node(asio::io_context& io, NodeConfig config, ring::Ring ring,
            ring::NodeIndex self, std::unique_ptr<storage::Store> store,
-           std::unique_ptr<metrics::Metrics> metrics)
+           metrics::Metrics& metrics)
     : io_(io),
       config_(std::move(config)),
       ring_(std::move(ring)),
       self_(self),
       store_(std::move(store)),
-      metrics_(std::move(metrics)),
-      request_probe_(metrics_->registry()),
-      quorum_probe_(metrics_->registry()),
-      aae_probe_(metrics_->registry()),
+      metrics_(metrics),
+      request_probe_(metrics_.registry()),
+      quorum_probe_(metrics_.registry()),
+      transport_probe_(metrics_.registry(), ring_.members(), self_),
+      storage_probe_(metrics_, [this] { return StorageFigures(); }),
+      handoff_probe_(metrics_, HintTargetNames(),
+                     [this] { return HintFigures(); }),
+      aae_probe_(metrics_.registry()),
       frame_cap_(wire::FrameCapFor(config_.max_object_bytes)),
       peers_(io.get_executor(), ring_, self_, config_.members,
              PeerOptions{std::chrono::milliseconds(config_.heartbeat_ms),
                          std::chrono::milliseconds(config_.down_after_ms),
-                         frame_cap_}),
+                         frame_cap_,
+                         [this](ring::NodeIndex peer, bool up) {
+                           transport_probe_.PeerState(peer, up);
+                         }}),
       handoff_(io.get_executor(), *store_, peers_, ring_,
                HandoffOptions{config_.handoff_enabled, config_.handoff_max_rate,
                               config_.handoff_batch}),
@@ -83,6 +89,41 @@ wire::Awaitable<Result<wire::Body>> Node::PeerTransport::Call(
   auto reply = co_await peers_.Channel(node).Call(std::move(request), deadline);
   if (!reply) peers_.ReportFailure(node, reply.status());
   co_return reply;
+}
+
+// Scrape threads: Store::Stats and the hint reads are safe on any thread.
+metrics::StorageFigures Node::StorageFigures() const {
+  const storage::StoreStats s = store_->Stats();
+  return metrics::StorageFigures{s.keys, s.used_bytes, s.map_size_bytes,
+                                 s.sync_failures};
+}
+
+Result<metrics::HintFigures> Node::HintFigures() const {
+  auto backlogs = store_->HintBacklogsCached();
+  if (!backlogs) return backlogs.status();
+  const int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  metrics::HintFigures out;
+  for (const storage::HintBacklog& b : *backlogs) {
+    const int64_t age_ms =
+        b.count == 0 ? 0 : std::max<int64_t>(0, now_ms - b.oldest_stored_at_ms);
+    out.targets.push_back({b.target, b.count, b.bytes, age_ms / 1000.0});
+  }
+  const storage::HintCounters c = store_->hint_counters();
+  out.stored = c.stored;
+  out.delivered = c.delivered;
+  out.dropped_cap = c.dropped_cap;
+  return out;
+}
+
+std::vector<std::string> Node::HintTargetNames() const {
+  std::vector<std::string> out;
+  for (ring::NodeIndex i = 0; i < ring_.members().size(); ++i) {
+    if (i != self_) out.push_back(ring_.members()[i]);
+  }
+  return out;
 }
 
 Status Node::Start() {

@@ -9,6 +9,8 @@
 
 #include <memory>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "antientropy/antientropy.h"
 #include "antientropy/trees.h"
@@ -25,10 +27,12 @@ namespace shoal::node {
 
 class Node {
  public:
-  // Opens the store and builds the ring. Errors name the problem (bad
-  // config, data directory, LMDB).
+  // Opens the store and builds the ring; the node's probes report into
+  // `metrics` (built by main, which serves it), which must outlive the
+  // Node. Errors name the problem (bad config, data directory, LMDB).
   static Result<std::unique_ptr<Node>> Create(boost::asio::io_context& io,
-                                              NodeConfig config);
+                                              NodeConfig config,
+                                              metrics::Metrics& metrics);
   ~Node();
 
   // Binds the listener (error if the address is taken) and starts accepting
@@ -44,8 +48,12 @@ class Node {
  private:
   Node(boost::asio::io_context& io, NodeConfig config, ring::Ring ring,
        ring::NodeIndex self, std::unique_ptr<storage::Store> store,
-       std::unique_ptr<metrics::Metrics> metrics);
+       metrics::Metrics& metrics);
   wire::Awaitable<void> AcceptLoop();
+  // What the pull probes read at scrape time (from the store).
+  metrics::StorageFigures StorageFigures() const;
+  Result<metrics::HintFigures> HintFigures() const;
+  std::vector<std::string> HintTargetNames() const;
 
   // Anti-entropy's calls to other members, over the peer links.
   class PeerTransport : public antientropy::Transport {
@@ -65,9 +73,12 @@ class Node {
   ring::Ring ring_;
   ring::NodeIndex self_;
   std::unique_ptr<storage::Store> store_;
-  std::unique_ptr<metrics::Metrics> metrics_;
+  metrics::Metrics& metrics_;
   metrics::RequestProbe request_probe_;
   metrics::QuorumProbe quorum_probe_;
+  metrics::TransportProbe transport_probe_;
+  metrics::StorageProbe storage_probe_;
+  metrics::HandoffProbe handoff_probe_;
   metrics::AaeProbe aae_probe_;
   uint64_t frame_cap_;
   Peers peers_;

@@ -60,6 +60,7 @@ void Peers::ReportFailure(ring::NodeIndex node, const Status& status) {
   Link& link = links_[node];
   const bool was_up = link.detector.LooksUp();
   link.detector.Failed(wire::Clock::now());
+  if (options_.observe) options_.observe(node, false);
   if (was_up) {
     spdlog::info("peer {} marked down: {}", addresses_[node], status.message());
   }
@@ -88,6 +89,7 @@ wire::Awaitable<void> Peers::Probe(ring::NodeIndex node) {
     link.detector.Failed(wire::Clock::now());
     spdlog::info("peer {} marked down: {}", addresses_[node], st.message());
   }
+  if (options_.observe) options_.observe(node, link.detector.LooksUp());
 }
 
 wire::Awaitable<void> Peers::MaintainLoop() {
@@ -103,6 +105,7 @@ wire::Awaitable<void> Peers::MaintainLoop() {
         if (!last || *heard > *last) link.detector.Heard(*heard);
       }
       link.detector.Tick(now);
+      if (options_.observe) options_.observe(i, link.detector.LooksUp());
       if (!link.probing) {
         // One probe in flight per peer: a paused peer costs one pending
         // ping, not one per tick.

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -25,6 +26,10 @@ struct PeerOptions {
   std::chrono::milliseconds heartbeat{200};
   std::chrono::milliseconds down_after{1000};
   uint64_t frame_cap = 0;
+  // Told a peer's up/down opinion whenever evidence about it is folded in
+  // (probes, failed requests, heartbeat ticks), for metrics; may be empty.
+  // Called on the io_context thread.
+  std::function<void(ring::NodeIndex, bool up)> observe;
 };
 
 class Peers {

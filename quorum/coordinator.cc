@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <boost/asio.hpp>
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "quorum/tally.h"
@@ -108,6 +110,24 @@ bool Contains(const std::vector<ring::NodeIndex>& v, ring::NodeIndex x) {
   return std::find(v.begin(), v.end(), x) != v.end();
 }
 
+// How long ago the newest write `merged` holds and `replica` lacks was
+// made, or nullopt when the replica lacks no sibling (it is stale only in
+// what it knows was superseded).
+std::optional<std::chrono::milliseconds> StaleAge(const Object& replica,
+                                                  const Object& merged) {
+  std::optional<int64_t> newest;
+  for (const Sibling& s : merged.siblings) {
+    if (replica.HasDot(s.dot)) continue;
+    if (!newest || s.written_at_ms > *newest) newest = s.written_at_ms;
+  }
+  if (!newest) return std::nullopt;
+  const int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  return std::chrono::milliseconds(std::max<int64_t>(0, now_ms - *newest));
+}
+
 }  // namespace
 
 Awaitable<Result<PutOutcome>> Coordinator::Put(PutArgs args) {
@@ -146,6 +166,7 @@ Awaitable<Result<PutOutcome>> Coordinator::Put(PutArgs args) {
 }
 
 Awaitable<Result<PutOutcome>> Coordinator::CoordinatePut(PutArgs args) {
+  const auto started = std::chrono::steady_clock::now();
   auto ex = co_await asio::this_coro::executor;
   const auto preference = ring_.PreferenceList(args.loc.partition);
   const uint32_t n = std::min<uint32_t>(ring_.n(), preference.size());
@@ -171,6 +192,9 @@ Awaitable<Result<PutOutcome>> Coordinator::CoordinatePut(PutArgs args) {
   // full) means nothing was written anywhere.
   auto local = co_await replicas_.CoordinateLocally(args);
   if (!local) co_return local.status();
+  if (observer_) {
+    observer_->ReplicaAcked(std::chrono::steady_clock::now() - started);
+  }
 
   auto fan = std::make_shared<FanOut>(ex, n, args.w, args.pw);
   fan->Record(true, /*primary=*/true);
@@ -187,16 +211,24 @@ Awaitable<Result<PutOutcome>> Coordinator::CoordinatePut(PutArgs args) {
     if (t.node == replicas_.self()) continue;
     asio::co_spawn(
         ex,
-        [](ReplicaClient& replicas, ring::ReplicaTarget target, std::string key,
-           ring::KeyLocation loc, std::shared_ptr<const Object> obj,
-           std::shared_ptr<FanOut> fan, Deadline deadline) -> Awaitable<void> {
+        [](ReplicaClient& replicas, CoordinatorObserver* observer,
+           ring::ReplicaTarget target, std::string key, ring::KeyLocation loc,
+           std::shared_ptr<const Object> obj, std::shared_ptr<FanOut> fan,
+           Deadline deadline,
+           std::chrono::steady_clock::time_point started) -> Awaitable<void> {
           Status st = co_await replicas.Replicate(target.node, key, loc, *obj,
                                                   deadline, target.hint_for);
+          // Late acks (after the answer) are observed too: this task runs
+          // until the replica answers or the request deadline.
+          if (st.ok() && observer) {
+            observer->ReplicaAcked(std::chrono::steady_clock::now() - started);
+          }
           // A replica that did not answer by the deadline stays
           // outstanding: the request then ends as a timeout.
           if (st.code() == Code::kTimeout) co_return;
           fan->Record(st.ok(), /*primary=*/!target.hint_for.has_value());
-        }(replicas_, t, args.key, args.loc, object, fan, deadline),
+        }(replicas_, observer_, t, args.key, args.loc, object, fan, deadline,
+                                                          started),
         asio::detached);
   }
 
@@ -289,7 +321,14 @@ Awaitable<Result<Object>> Coordinator::Get(GetArgs args) {
           F freshness = reply->SameCausalState(merged) ? F::kCurrent
                         : reply->vv.empty()            ? F::kMissing
                                                        : F::kStale;
-          if (observer) observer->ReplicaFreshness(freshness);
+          if (observer) {
+            observer->ReplicaFreshness(freshness);
+            if (freshness == F::kStale) {
+              if (auto age = StaleAge(*reply, merged)) {
+                observer->StaleReplicaAge(*age);
+              }
+            }
+          }
           if (freshness == F::kCurrent) continue;
           Status st = co_await replicas.Replicate(primaries[i], key, loc,
                                                   merged, repair_deadline);

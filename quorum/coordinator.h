@@ -24,6 +24,8 @@
 // answer share its state through a shared_ptr and end by the deadline.
 #pragma once
 
+#include <chrono>
+
 #include "base/result.h"
 #include "quorum/replica_client.h"
 #include "quorum/version.h"
@@ -31,14 +33,23 @@
 
 namespace shoal::quorum {
 
-// Observations a coordinator reports (metrics hang off these later).
+// Observations a coordinator reports (metrics::QuorumProbe implements
+// them). Called on the io_context thread; implementations must be cheap.
 class CoordinatorObserver {
  public:
   virtual ~CoordinatorObserver() = default;
   // One replica's freshness in a get, known after the repair phase.
   enum class Freshness { kCurrent, kStale, kMissing };
   virtual void ReplicaFreshness(Freshness f) {}
+  // A stale replica's lag: now minus written_at of the newest sibling of the
+  // merged result that the replica did not hold (wall clocks, so skew
+  // between coordinators shows up here; negative ages are reported as 0).
+  virtual void StaleReplicaAge(std::chrono::milliseconds age) {}
   virtual void ReadRepairSent(bool ok) {}
+  // A put's replica acknowledged, `lag` after the coordinator started the
+  // put; every ack is reported, including those after the w-th (the
+  // coordinator keeps listening until the request deadline).
+  virtual void ReplicaAcked(std::chrono::nanoseconds lag) {}
 };
 
 // Both references must outlive every coroutine started by the calls below

@@ -239,6 +239,14 @@ struct RecordingObserver final : CoordinatorObserver {
   void ReadRepairSent(bool ok) override {
     ++(ok ? repairs_ok : repairs_failed);
   }
+  void StaleReplicaAge(std::chrono::milliseconds age) override {
+    stale_ages.push_back(age);
+  }
+  void ReplicaAcked(std::chrono::nanoseconds lag) override {
+    ack_lags.push_back(lag);
+  }
+  std::vector<std::chrono::milliseconds> stale_ages;
+  std::vector<std::chrono::nanoseconds> ack_lags;
   int count(Freshness f) const {
     auto it = freshness.find(f);
     return it == freshness.end() ? 0 : it->second;
@@ -1089,6 +1097,63 @@ TEST_CASE("read repair brings stale and missing replicas up to date") {
     CHECK(obs.count(F::kMissing) == 0);
     CHECK(obs.repairs_ok == 1);
   }
+}
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+TEST_CASE("a stale replica's age is the age of the newest write it lacks") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  const auto p = c.PrimariesOf(key);
+  const int64_t now = WallMs();
+  const Object v1 = NewWrite(Object{}, {}, 900, std::string("v1"), now - 9000);
+  const Object v2 = NewWrite(v1, v1.vv, 900, std::string("v2"), now - 5000);
+  const Object v3 = NewWrite(v2, v2.vv, 900, std::string("v3"), now - 3000);
+  c.Store(p[0], key, v3);
+  c.Store(p[1], key, v1);  // lacks v3 (v2 is superseded everywhere)
+  c.Store(p[2], key, v3);
+  RecordingObserver obs;
+  Coordinator coord(*c.clients[self], c.ring, &obs);
+  auto ans = RunToEnd(c, coord.Get(MakeGet(c, key, 2)));
+  REQUIRE(ans->ok());
+  CHECK(obs.count(F::kStale) == 1);
+  REQUIRE(obs.stale_ages.size() == 1);
+  CHECK(obs.stale_ages[0] >= 3000ms);
+  CHECK(obs.stale_ages[0] < 4000ms);
+
+  SUBCASE("current and missing replicas observe no age") {
+    obs.stale_ages.clear();
+    c.nodes[p[1]].store.erase(key);
+    auto again = RunToEnd(c, coord.Get(MakeGet(c, key, 2)));
+    REQUIRE(again->ok());
+    CHECK(obs.stale_ages.empty());
+  }
+}
+
+TEST_CASE("every replica's ack lag is observed including acks after w") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  const auto others = Others(c, key, self);
+  c.nodes[others[1]].mode = Mode::kDelayed;
+  c.nodes[others[1]].delay = 300ms;
+  RecordingObserver obs;
+  Coordinator coord(*c.clients[self], c.ring, &obs);
+  const auto start = Clock::now();
+  size_t acks_at_answer = 0;
+  auto ans = RunToEnd(c, coord.CoordinatePut(MakePut(c, key, "v", 2)),
+                      [&] { acks_at_answer = obs.ack_lags.size(); });
+  REQUIRE(ans->ok());
+  CHECK(ans.at - start < 300ms);      // answered at w=2
+  CHECK(acks_at_answer == 2);         // local + the fast replica
+  REQUIRE(obs.ack_lags.size() == 3);  // the slow one was still heard
+  auto slowest = *std::max_element(obs.ack_lags.begin(), obs.ack_lags.end());
+  CHECK(slowest >= 300ms);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@ PACKAGES=(
   libboost1.81-dev capnproto libcapnp-dev liblmdb-dev libxxhash-dev
   doctest-dev prometheus-cpp-dev libcli11-dev libtomlplusplus-dev
   libspdlog-dev nlohmann-json3-dev redis-server
+  prometheus  # promtool for the tests; `shoal ring up --prometheus`
 )
 
 missing=()

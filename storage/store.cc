@@ -624,6 +624,7 @@ void Store::ApplyBatch(std::deque<Pending>& batch) {
 
   // Hint bookkeeping is updated as ops apply; a failed batch restores it.
   const auto saved_hint_counts = hint_counts_;
+  const auto saved_hint_tallies = hint_tallies_;
   const HintCounters saved_counters = counters_;
   bool has_hints = false;
 
@@ -648,11 +649,13 @@ void Store::ApplyBatch(std::deque<Pending>& batch) {
   }
   if (!batch_error.ok()) {
     hint_counts_ = saved_hint_counts;
+    hint_tallies_ = saved_hint_tallies;
     counters_ = saved_counters;
   } else {
     std::lock_guard<std::mutex> lock(counters_mu_);
     published_counters_ = counters_;
     published_hint_counts_ = hint_counts_;
+    published_hint_tallies_ = hint_tallies_;
   }
   if (batch_error.ok() && options_.sync != SyncPolicy::kAlways) {
     for (const Result<WriteResult>& r : results) {
@@ -770,10 +773,15 @@ Status Store::InitHints(MDB_txn* txn) {
     std::string_view target, skey;
     if (SplitHintKey(ViewOf(k), &target, &skey)) {
       ++hint_counts_[std::string(target)];
+      HintTally& t = hint_tallies_[std::string(target)];
+      t.bytes += v.mv_size;
+      auto at = DecodeLittleEndian<int64_t>(ViewOf(v).substr(0, 8));
+      if (at && (t.oldest_ms == 0 || *at < t.oldest_ms)) t.oldest_ms = *at;
     }
   }
   mdb_cursor_close(cur);
   published_hint_counts_ = hint_counts_;
+  published_hint_tallies_ = hint_tallies_;
   return Status::Ok();
 }
 
@@ -805,11 +813,13 @@ Result<WriteResult> Store::ApplyHint(MDB_txn* txn, WriteOp& op,
   WriteResult out;
   int64_t stored_at = 0;
   uint64_t existing_hash = 0;
+  uint64_t existing_bytes = 0;
   bool exists = false;
   int rc = mdb_get(txn, hints_dbi_, &k, &v);
   if (rc == 0) {
     const std::string_view bytes = ViewOf(v);
     exists = true;
+    existing_bytes = bytes.size();
     existing_hash = HashBytes(bytes);
     auto at = bytes.size() >= 8
                   ? DecodeLittleEndian<int64_t>(bytes.substr(0, 8))
@@ -831,7 +841,17 @@ Result<WriteResult> Store::ApplyHint(MDB_txn* txn, WriteOp& op,
       *batch_error = WriteError("mdb_del (hints)", rc);
       return *batch_error;
     }
-    if (--hint_counts_[op.hint_target] == 0) hint_counts_.erase(op.hint_target);
+    if (--hint_counts_[op.hint_target] == 0) {
+      hint_counts_.erase(op.hint_target);
+      hint_tallies_.erase(op.hint_target);
+    } else {
+      HintTally& t = hint_tallies_[op.hint_target];
+      t.bytes -= std::min(t.bytes, existing_bytes);
+      if (t.oldest_ms == 0 || stored_at <= t.oldest_ms) {
+        t.oldest_ms = 0;  // it may have been the oldest: rescan when asked
+        ++t.generation;
+      }
+    }
     ++counters_.delivered;
     if (Status st = PutCounters(txn); !st.ok()) {
       *batch_error = st;
@@ -870,7 +890,13 @@ Result<WriteResult> Store::ApplyHint(MDB_txn* txn, WriteOp& op,
     *batch_error = WriteError("mdb_put (hints)", rc);
     return *batch_error;
   }
-  if (!exists) ++hint_counts_[op.hint_target];
+  HintTally& tally = hint_tallies_[op.hint_target];
+  tally.bytes += bytes.size();
+  tally.bytes -= std::min(tally.bytes, existing_bytes);
+  if (!exists) {
+    // A new hint is the newest; it is the oldest only of an empty backlog.
+    if (hint_counts_[op.hint_target]++ == 0) tally.oldest_ms = stored_at;
+  }
   ++counters_.stored;
   if (Status st = PutCounters(txn); !st.ok()) {
     *batch_error = st;
@@ -990,6 +1016,49 @@ Result<std::vector<HintBacklog>> Store::HintBacklogs() const {
         b.oldest_stored_at_ms = *at;
       }
     }
+  }
+  return out;
+}
+
+Result<std::vector<HintBacklog>> Store::HintBacklogsCached() const {
+  std::map<std::string, uint64_t> counts;
+  std::map<std::string, HintTally> tallies;
+  {
+    std::lock_guard<std::mutex> lock(counters_mu_);
+    counts = published_hint_counts_;
+    tallies = published_hint_tallies_;
+  }
+  std::vector<HintBacklog> out;
+  std::lock_guard<std::mutex> lock(oldest_mu_);
+  for (auto it = oldest_cache_.begin(); it != oldest_cache_.end();) {
+    it = counts.count(it->first) ? std::next(it) : oldest_cache_.erase(it);
+  }
+  for (const auto& [target, count] : counts) {
+    const HintTally& t = tallies[target];
+    HintBacklog b{target, count, t.bytes, t.oldest_ms};
+    if (b.oldest_stored_at_ms == 0) {
+      auto cached = oldest_cache_.find(target);
+      if (cached != oldest_cache_.end() &&
+          cached->second.first == t.generation) {
+        b.oldest_stored_at_ms = cached->second.second;
+      } else {
+        // One target's hints, reading only each value's 8-byte header.
+        ReadCursor hc;
+        if (Status st = hc.Open(env_, hints_dbi_); !st.ok()) return st;
+        const std::string prefix = HintPrefix(target);
+        MDB_val k = ValOf(prefix);
+        MDB_val v;
+        for (int rc = mdb_cursor_get(hc.cursor, &k, &v, MDB_SET_RANGE);
+             rc == 0 && ViewOf(k).substr(0, prefix.size()) == prefix;
+             rc = mdb_cursor_get(hc.cursor, &k, &v, MDB_NEXT)) {
+          auto at = DecodeLittleEndian<int64_t>(ViewOf(v).substr(0, 8));
+          if (at && (b.oldest_stored_at_ms == 0 || *at < b.oldest_stored_at_ms))
+            b.oldest_stored_at_ms = *at;
+        }
+        oldest_cache_[target] = {t.generation, b.oldest_stored_at_ms};
+      }
+    }
+    out.push_back(std::move(b));
   }
   return out;
 }

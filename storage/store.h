@@ -234,6 +234,12 @@ class Store {
   // Targets with hints waiting and how many, as of the last commit. Cheap
   // (no scan). Any thread.
   std::map<std::string, uint64_t> HintTargets() const;
+  // Like HintBacklogs, without scanning the whole of `hints` (for metrics
+  // scrapes): count and bytes per target are kept up to date by the writer
+  // as of the last commit; the oldest hint's time is cached per target and
+  // recomputed by a scan of that one target only after the hint that held
+  // it was delivered. Errors: as ScanHints. Any thread.
+  Result<std::vector<HintBacklog>> HintBacklogsCached() const;
 
   // Test hook: every raw LMDB key of `objects`, in LMDB order.
   std::vector<std::string> TEST_StorageKeys() const;
@@ -276,11 +282,25 @@ class Store {
   // Writer thread only (and the destructor after the join).
   bool unsynced_ = false;  // commits since the last mdb_env_sync
   std::map<std::string, uint64_t> hint_counts_;  // target -> hints waiting
-  HintCounters counters_;                        // as committed in `meta`
+  // Per target with hints waiting: their bytes, and the oldest stored_at_ms
+  // (0 = unknown since that hint was delivered; `generation` counts such
+  // losses, so a reader's rescanned value is known to be current).
+  struct HintTally {
+    uint64_t bytes = 0;
+    int64_t oldest_ms = 0;
+    uint64_t generation = 0;
+  };
+  std::map<std::string, HintTally> hint_tallies_;
+  HintCounters counters_;  // as committed in `meta`
 
   mutable std::mutex counters_mu_;
   HintCounters published_counters_;  // guarded by counters_mu_
-  std::map<std::string, uint64_t> published_hint_counts_;  // counters_mu_
+  std::map<std::string, uint64_t> published_hint_counts_;    // counters_mu_
+  std::map<std::string, HintTally> published_hint_tallies_;  // counters_mu_
+  // HintBacklogsCached's rescanned oldest times: target -> (generation,
+  // oldest_ms).
+  mutable std::mutex oldest_mu_;
+  mutable std::map<std::string, std::pair<uint64_t, int64_t>> oldest_cache_;
   std::chrono::steady_clock::time_point last_sync_;
 
   std::atomic<uint64_t> sync_failures_{0};  // written by the writer thread

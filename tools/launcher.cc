@@ -27,6 +27,7 @@
 
 #include "ring/ring.h"
 #include "tools/client.h"
+#include "tools/metrics_text.h"
 
 namespace shoal::tools {
 namespace fs = std::filesystem;
@@ -475,6 +476,34 @@ std::string NodeConfigToml(const RingState& state, const RingNode& node) {
   return out.str();
 }
 
+std::string PrometheusAddress(const RingState& state) {
+  return "127.0.0.1:" + std::to_string(state.base_port + kPrometheusPortOffset);
+}
+
+std::string PrometheusConfigYaml(const RingState& state) {
+  std::ostringstream out;
+  out << "# Written by `shoal ring up`: scrapes every node of this ring.\n"
+      << "# Start it with `shoal ring up --prometheus`, or by hand:\n"
+      << "#   prometheus --config.file=THIS_FILE "
+         "--web.listen-address="
+      << PrometheusAddress(state) << "\n"
+      << "# Alert rules: deploy/prometheus/alerts.yml in the source tree\n"
+      << "# (add it under rule_files). Metrics: doc/metrics.md.\n"
+      << "global:\n"
+      << "  scrape_interval: 1s\n"
+      << "  scrape_timeout: 1s\n"
+      << "  evaluation_interval: 1s\n"
+      << "scrape_configs:\n"
+      << "  - job_name: shoal\n"
+      << "    static_configs:\n";
+  for (const RingNode& node : state.nodes) {
+    out << "      - targets: ['" << node.metrics_address << "']\n"
+        << "        labels:\n"
+        << "          node: '" << node.name << "'\n";
+  }
+  return out.str();
+}
+
 Result<KeyPlacement> PlaceKey(const RingState& state, std::string_view key) {
   std::vector<std::string> names;
   for (const RingNode& node : state.nodes) names.push_back(node.name);
@@ -637,12 +666,17 @@ Status Launcher::CheckShoald() const {
   return Status::Ok();
 }
 
-Result<int> Launcher::Spawn(const RingNode& node) const {
+namespace {
+
+// fork + setsid + exec of argv[0] (a path, or a name looked up in PATH),
+// stdin from /dev/null, stdout and stderr appended to `log` after a banner,
+// working directory `home`.
+Result<int> SpawnProcess(std::vector<std::string> args, const std::string& name,
+                         const std::string& log, const std::string& home) {
   const int log_fd =
-      ::open(node.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log_fd < 0) {
-    return Status(Code::kInternal,
-                  "cannot open " + node.log + ": " + Errno(errno));
+    return Status(Code::kInternal, "cannot open " + log + ": " + Errno(errno));
   }
   const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (null_fd < 0) {
@@ -652,18 +686,16 @@ Result<int> Launcher::Spawn(const RingNode& node) const {
   const std::time_t now = std::time(nullptr);
   char when[64];
   std::strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", std::localtime(&now));
-  const std::string banner = std::string("==== shoal ring: starting ") +
-                             node.name + " at " + when + " ====\n";
+  const std::string banner = std::string("==== shoal ring: starting ") + name +
+                             " at " + when + " ====\n";
   [[maybe_unused]] ssize_t ignored =
       ::write(log_fd, banner.data(), banner.size());
 
   // Everything the child needs is built before fork(): after it, only
   // async-signal-safe calls.
-  std::string arg0 = shoald_.string();
-  std::string flag = "--config";
-  std::string config = node.config;
-  char* argv[] = {arg0.data(), flag.data(), config.data(), nullptr};
-  const std::string home = fs::path(node.config).parent_path().string();
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
 
   const pid_t pid = ::fork();
   if (pid == 0) {
@@ -675,8 +707,8 @@ Result<int> Launcher::Spawn(const RingNode& node) const {
     if (::chdir(home.c_str()) != 0) {
       // Not fatal: every path in node.toml is absolute.
     }
-    ::execv(argv[0], argv);
-    static constexpr char kMsg[] = "shoal ring: exec of shoald failed\n";
+    ::execvp(argv[0], argv.data());
+    static constexpr char kMsg[] = "shoal ring: exec failed\n";
     ignored = ::write(STDERR_FILENO, kMsg, sizeof(kMsg) - 1);
     ::_exit(127);
   }
@@ -687,6 +719,113 @@ Result<int> Launcher::Spawn(const RingNode& node) const {
     return Status(Code::kInternal, "fork: " + Errno(fork_errno));
   }
   return static_cast<int>(pid);
+}
+
+}  // namespace
+
+Result<int> Launcher::Spawn(const RingNode& node) const {
+  return SpawnProcess({shoald_.string(), "--config", node.config}, node.name,
+                      node.log, fs::path(node.config).parent_path().string());
+}
+
+// ---- Prometheus ----
+
+namespace {
+
+constexpr milliseconds kPrometheusReadyWait{30000};
+
+// The pid in D/prometheus/pid if that process is a prometheus running on
+// this ring's config (pids get reused), else 0.
+int RunningPrometheus(const PrometheusInfo& info) {
+  Result<std::string> text =
+      ReadFile(fs::path(info.data_dir).parent_path() / "pid");
+  if (!text.ok()) return 0;
+  const int pid = std::atoi(text->c_str());
+  if (pid <= 0 || ::kill(pid, 0) != 0) return 0;
+  ReapIfChild(pid);
+  Result<std::string> cmdline =
+      ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
+  if (!cmdline.ok()) return 0;
+  const std::string flag = "--config.file=" + info.config;
+  if (cmdline->find(flag + '\0') == std::string::npos) return 0;
+  Result<std::string> stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat.ok()) return 0;
+  const size_t paren = stat->rfind(')');
+  if (paren == std::string::npos || paren + 2 >= stat->size() ||
+      (*stat)[paren + 2] == 'Z') {
+    return 0;
+  }
+  return pid;
+}
+
+}  // namespace
+
+PrometheusInfo Launcher::Prometheus(const RingState& state) const {
+  PrometheusInfo info;
+  info.config = (dir_ / "prometheus.yml").string();
+  info.address = PrometheusAddress(state);
+  info.data_dir = (dir_ / "prometheus" / "data").string();
+  info.log = (dir_ / "prometheus" / "prometheus.log").string();
+  info.pid = RunningPrometheus(info);
+  return info;
+}
+
+Result<PrometheusInfo> Launcher::StartPrometheus(const RingState& state) const {
+  PrometheusInfo info = Prometheus(state);
+  if (info.pid != 0) return info;  // already running on this config
+  Status s = CheckPortFree(PortOf(info.address), "prometheus");
+  if (!s.ok()) return s;
+  std::error_code ec;
+  fs::create_directories(info.data_dir, ec);
+  if (ec) {
+    return Status(Code::kInternal,
+                  "cannot create " + info.data_dir + ": " + ec.message());
+  }
+  Result<int> pid = SpawnProcess(
+      {"prometheus", "--config.file=" + info.config,
+       "--storage.tsdb.path=" + info.data_dir,
+       "--web.listen-address=" + info.address, "--log.level=warn"},
+      "prometheus", info.log, fs::path(info.data_dir).parent_path().string());
+  if (!pid.ok()) return pid.status();
+  info.pid = *pid;
+  s = WriteFileAtomically(dir_ / "prometheus" / "pid",
+                          std::to_string(info.pid) + "\n");
+  if (!s.ok()) return s;
+  const bool ready = PollUntil(
+      [&] {
+        if (ReapIfChild(info.pid)) return true;  // exited: stop waiting
+        return HttpGet(info.address, "/-/ready", kProbeTimeout).ok();
+      },
+      kPrometheusReadyWait, kPollInterval);
+  if (!ready || RunningPrometheus(info) == 0) {
+    const std::string tail = TailFile(info.log, kLogTailLines);
+    if (!tail.empty()) Report("prometheus log (" + info.log + "):\n" + tail);
+    StopPrometheus(state);
+    bool missing = tail.find("exec failed") != std::string::npos;
+    return Status(missing ? Code::kNotFound : Code::kUnavailable,
+                  missing ? std::string("prometheus is not installed "
+                                        "(apt-get install prometheus)")
+                          : "prometheus did not get ready on " + info.address +
+                                " within 30 s (log: " + info.log + ")");
+  }
+  return info;
+}
+
+bool Launcher::StopPrometheus(const RingState& state) const {
+  const PrometheusInfo info = Prometheus(state);
+  if (info.pid == 0) return false;
+  ::kill(info.pid, SIGTERM);
+  auto gone = [&] {
+    ReapIfChild(info.pid);
+    return RunningPrometheus(info) == 0;
+  };
+  if (!PollUntil(gone, kTermGrace, kExitPollInterval)) {
+    ::kill(info.pid, SIGKILL);
+    PollUntil(gone, kKillWait, kExitPollInterval);
+  }
+  std::error_code ec;
+  fs::remove(dir_ / "prometheus" / "pid", ec);
+  return true;
 }
 
 Status Launcher::WaitUntilAnswering(const std::vector<RingNode>& nodes,
@@ -929,6 +1068,20 @@ Result<RingState> Launcher::Up(const UpOptions& options) {
   }
   s = Save(state);
   if (!s.ok()) return s;
+  s = WriteFileAtomically(dir_ / "prometheus.yml", PrometheusConfigYaml(state));
+  if (!s.ok()) return s;
+  if (options.prometheus) {
+    if (state.base_port + kPrometheusPortOffset > 65535) {
+      return Status(Code::kInvalidArgument,
+                    "--prometheus listens on base-port+200, over 65535 with "
+                    "--base-port " +
+                        std::to_string(state.base_port));
+    }
+    if (Prometheus(state).pid == 0) {
+      s = CheckPortFree(PortOf(PrometheusAddress(state)), "prometheus");
+      if (!s.ok()) return s;
+    }
+  }
 
   // 4. Start every node, then wait until all of them answer.
   for (RingNode& node : state.nodes) {
@@ -950,6 +1103,15 @@ Result<RingState> Launcher::Up(const UpOptions& options) {
     return s;
   }
   WaitUntilPeersSeen(state.nodes, kPeersSeenWait);
+  if (options.prometheus) {
+    Result<PrometheusInfo> prometheus = StartPrometheus(state);
+    if (!prometheus.ok()) {
+      Report("stopping the nodes that were started");
+      StopNodes(state.nodes);
+      (void)Save(state);
+      return prometheus.status();
+    }
+  }
   return state;
 }
 
@@ -959,6 +1121,7 @@ Result<std::vector<NodeAction>> Launcher::Down() {
   Result<RingState> state = LockAndLoad(lock);
   if (!state.ok()) return state.status();
   std::vector<NodeAction> actions = StopNodes(state->nodes);
+  if (StopPrometheus(*state)) Report("stopped prometheus");
   Status s = Save(*state);
   if (!s.ok()) return s;
   for (const NodeAction& a : actions) {

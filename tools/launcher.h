@@ -7,9 +7,13 @@
 //   D/<name>/node.toml the node's shoald config (node/config.h format)
 //   D/<name>/data/     the node's LMDB data directory
 //   D/<name>/shoald.log   the node's stdout and stderr, appended
+//   D/prometheus.yml   a Prometheus config scraping every node's metrics
+//   D/prometheus/      with `ring up --prometheus`: the Prometheus server's
+//                      data/, prometheus.log and pid
 // Node i (1-based) is named "n<i>", listens for clients and peers on
 // 127.0.0.1:(base_port + i) and serves metrics on 127.0.0.1:(base_port + 100
-// + i).
+// + i). A Prometheus started by `ring up --prometheus` listens on
+// 127.0.0.1:(base_port + 200).
 //
 // Processes: shoald is started with fork + setsid + exec (its own session,
 // so a Ctrl-C in the launching terminal does not reach it), stdin from
@@ -109,6 +113,21 @@ struct KeyPlacement {
 // Errors: whatever ring::Ring::Create reports for this member list.
 Result<KeyPlacement> PlaceKey(const RingState& state, std::string_view key);
 
+// Prometheus for a ring: the scrape config `ring up` writes to
+// D/prometheus.yml (every node's metrics address, scrape_interval 1s, the
+// node's name as label `node`), and the server `ring up --prometheus` runs.
+inline constexpr uint32_t kPrometheusPortOffset = 200;
+std::string PrometheusConfigYaml(const RingState& state);
+std::string PrometheusAddress(const RingState& state);  // 127.0.0.1:base+200
+
+struct PrometheusInfo {
+  std::string config;   // D/prometheus.yml
+  std::string address;  // where `ring up --prometheus` serves it
+  std::string data_dir;
+  std::string log;
+  int pid = 0;  // 0 = not running
+};
+
 enum class NodeState { kStopped, kRunning, kPaused };
 const char* NodeStateName(NodeState state);
 
@@ -129,7 +148,8 @@ struct NodeAction {
 struct UpOptions {
   std::optional<uint32_t> nodes, n, w, r, partitions, base_port;
   std::optional<std::string> sync;
-  bool fresh = false;  // wipe D first (only a ring directory or empty dir)
+  bool fresh = false;       // wipe D first (only a ring directory or empty dir)
+  bool prometheus = false;  // also start a Prometheus server (see above)
   std::chrono::milliseconds wait = std::chrono::seconds(30);
 };
 
@@ -177,6 +197,10 @@ class Launcher {
   Result<NodeAction> Pause(std::string_view name);
   Result<NodeAction> Resume(std::string_view name);
 
+  // The ring's Prometheus paths and, when a server started by `ring up
+  // --prometheus` is still running, its pid.
+  PrometheusInfo Prometheus(const RingState& state) const;
+
   // Every node with its probed state, in member order.
   Result<std::vector<std::pair<RingNode, NodeState>>> Probe() const;
 
@@ -192,6 +216,12 @@ class Launcher {
   Status Save(const RingState& state) const;
   Status CheckShoald() const;
   Result<int> Spawn(const RingNode& node) const;
+  // Starts `prometheus` (found in PATH) on D/prometheus.yml and waits up to
+  // 30 s until it is ready. Errors: kNotFound (not installed), kUnavailable
+  // (its port is taken, or it did not get ready; its log tail is reported).
+  Result<PrometheusInfo> StartPrometheus(const RingState& state) const;
+  // SIGTERM, up to 10 s, then SIGKILL; true when one was running.
+  bool StopPrometheus(const RingState& state) const;
   // Polls each node until it answers or `budget` passes; on failure names
   // the node and reports its log tail.
   Status WaitUntilAnswering(const std::vector<RingNode>& nodes,

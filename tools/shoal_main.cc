@@ -4,6 +4,7 @@
 //                                first running node of the ring in --dir)
 //   shoal status                 one node's view of the cluster
 //   shoal hints                  one node's hinted-handoff state
+//   shoal metrics                one node's key figures from its /metrics
 //   shoal ring up|down|status|kill|start|pause|resume|where
 //   shoal bench                  load-test a ring (or Redis): tools/bench.h
 //
@@ -35,6 +36,7 @@
 #include "tools/bench.h"
 #include "tools/client.h"
 #include "tools/launcher.h"
+#include "tools/metrics_text.h"
 #include "tools/output.h"
 #include "wire/codec.h"
 
@@ -368,6 +370,62 @@ int RunAaeRun(const AaeRunArgs& args) {
   return doc["errors"].get<uint64_t>() == 0 ? kExitOk : kExitError;
 }
 
+struct MetricsArgs {
+  Common common;
+  std::string metrics_address;  // fetch from here directly (no ring needed)
+  uint32_t timeout_ms = 2000;
+};
+
+// `shoal metrics`: one node's /metrics, summed up (tools/metrics_text.h).
+// --node names a member ("n2") or its client address; the metrics address
+// comes from the ring in --dir.
+int RunMetrics(const MetricsArgs& args) {
+  const bool as_json = args.common.json;
+  std::string name;
+  std::string address = args.metrics_address;
+  if (address.empty()) {
+    Result<RingState> state = MakeLauncher(args.common).Load();
+    if (!state.ok()) return Fail(state.status(), as_json);
+    for (const RingNode& node : state->nodes) {
+      const bool wanted = args.common.node.empty()
+                              ? ProbeNode(node) == NodeState::kRunning
+                              : node.name == args.common.node ||
+                                    node.address == args.common.node;
+      if (wanted) {
+        name = node.name;
+        address = node.metrics_address;
+        break;
+      }
+    }
+    if (address.empty()) {
+      return Fail(
+          Status(Code::kNotFound,
+                 args.common.node.empty()
+                     ? "no running node in the ring in " + args.common.dir
+                     : "no node '" + args.common.node + "' in the ring in " +
+                           args.common.dir +
+                           " (give a name like n1 or its address, "
+                           "or --metrics-address HOST:PORT)"),
+          as_json);
+    }
+  }
+  Result<std::string> page =
+      HttpGet(address, "/metrics", std::chrono::milliseconds(args.timeout_ms));
+  if (!page.ok()) return Fail(page.status(), as_json);
+  const MetricsSummary summary = Summarize(ParsePrometheusText(*page));
+  if (as_json) {
+    json out{{"node", name}, {"metrics_address", address}};
+    const json figures = MetricsSummaryToJson(summary);
+    for (const auto& [k, v] : figures.items()) out[k] = v;
+    PrintJson(out);
+  } else {
+    std::cout << "node:       " << (name.empty() ? "?" : name) << " (metrics "
+              << address << ", shoal " << summary.version << ")\n"
+              << MetricsSummaryToText(summary);
+  }
+  return kExitOk;
+}
+
 // ---- ring verbs ----
 
 // Shown after `ring up`: how to use the ring just started.
@@ -392,11 +450,20 @@ json NodeJson(const RingNode& node) {
               {"log", node.log}};
 }
 
+json PrometheusJson(const PrometheusInfo& p) {
+  return json{{"config", p.config},
+              {"address", p.pid != 0 ? json(p.address) : json(nullptr)},
+              {"pid", p.pid != 0 ? json(p.pid) : json(nullptr)},
+              {"data_dir", p.data_dir},
+              {"log", p.log}};
+}
+
 int RunRingUp(const Common& common, const UpOptions& options,
               const std::string& self) {
   Launcher launcher = MakeLauncher(common);
   Result<RingState> state = launcher.Up(options);
   if (!state.ok()) return Fail(state.status(), common.json);
+  const PrometheusInfo prometheus = launcher.Prometheus(*state);
   if (common.json) {
     json nodes = json::array();
     for (const RingNode& node : state->nodes) nodes.push_back(NodeJson(node));
@@ -405,7 +472,8 @@ int RunRingUp(const Common& common, const UpOptions& options,
                    {"w", state->w},
                    {"r", state->r},
                    {"partitions", state->partitions},
-                   {"nodes", std::move(nodes)}});
+                   {"nodes", std::move(nodes)},
+                   {"prometheus", PrometheusJson(prometheus)}});
     return kExitOk;
   }
   std::cout << "ring up in " << launcher.dir().string() << ": "
@@ -420,6 +488,22 @@ int RunRingUp(const Common& common, const UpOptions& options,
   }
   std::cout << FormatTable(rows);
   std::cout << "logs and data: " << launcher.dir().string() << "/<name>/\n";
+  std::cout << "metrics: " << self << " metrics [--node NAME]"
+            << (common.dir == DefaultRingDir() ? "" : " --dir " + common.dir)
+            << " sums up a node's /metrics\n";
+  if (prometheus.pid != 0) {
+    std::cout << "prometheus: http://" << prometheus.address << " (pid "
+              << prometheus.pid << ", scraping every node each second; "
+              << "stopped by ring down)\n";
+  } else {
+    std::cout << "prometheus config: " << prometheus.config
+              << "\n  run Prometheus on it by hand: prometheus --config.file="
+              << prometheus.config
+              << " --storage.tsdb.path=" << prometheus.data_dir
+              << " --web.listen-address=" << prometheus.address
+              << "\n  (or start the ring with `ring up --prometheus`, which "
+                 "also stops it at ring down)\n";
+  }
   PrintExamples(self, launcher.dir());
   return kExitOk;
 }
@@ -442,14 +526,20 @@ int RunRingStatus(const Common& common) {
     rows.push_back({node.name, node.address, node.metrics_address,
                     alive ? std::to_string(node.pid) : "-", NodeStateName(st)});
   }
+  const PrometheusInfo prometheus = launcher.Prometheus(*state);
   if (common.json) {
     PrintJson(json{{"dir", launcher.dir().string()},
                    {"n", state->n},
                    {"w", state->w},
                    {"r", state->r},
                    {"partitions", state->partitions},
-                   {"nodes", std::move(nodes)}});
+                   {"nodes", std::move(nodes)},
+                   {"prometheus", PrometheusJson(prometheus)}});
   } else {
+    if (prometheus.pid != 0) {
+      rows.push_back({"prometheus", prometheus.address, "-",
+                      std::to_string(prometheus.pid), "running"});
+    }
     std::cout << "ring in " << launcher.dir().string() << ": "
               << state->nodes.size() << " nodes, n=" << state->n
               << " w=" << state->w << " r=" << state->r << ", "
@@ -812,6 +902,20 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   AddCommon(aae_run, &aae_run_args.admin.common, true);
 
+  // metrics
+  MetricsArgs metrics_args;
+  metrics_args.common.dir = default_dir;
+  CLI::App* metrics = app.add_subcommand(
+      "metrics",
+      "a node's key figures from its /metrics: requests, stale reads, hint "
+      "backlog, peers, storage (--node NAME or client address; default the "
+      "first running node)");
+  metrics->add_option("--metrics-address", metrics_args.metrics_address,
+                      "HOST:PORT of a /metrics endpoint to read directly");
+  metrics->add_option("--timeout", metrics_args.timeout_ms, "timeout in ms")
+      ->default_val(2000);
+  AddCommon(metrics, &metrics_args.common, true);
+
   // ring
   CLI::App* ring = app.add_subcommand(
       "ring", "run a local ring of shoald processes (one directory each)");
@@ -849,6 +953,11 @@ int Main(int argc, char** argv) {
                             ->capture_default_str();
   up->add_flag("--fresh", fresh,
                "wipe --dir first (only a ring directory or an empty one)");
+  bool with_prometheus = false;
+  up->add_flag("--prometheus", with_prometheus,
+               "also start Prometheus on 127.0.0.1:(base-port+200) with "
+               "--dir/prometheus.yml, data in --dir/prometheus/ (ring down "
+               "stops it)");
   AddCommon(up, &up_common, false);
 
   Common ring_common{.json = false, .dir = default_dir, .node = ""};
@@ -987,6 +1096,8 @@ int Main(int argc, char** argv) {
   if (*hints) return RunHints(hints_args);
   if (*aae_status) return RunAaeStatus(aae_status_args);
   if (*aae_run) return RunAaeRun(aae_run_args);
+
+  if (*metrics) return RunMetrics(metrics_args);
   if (*up) {
     UpOptions options;
     if (o_nodes->count()) options.nodes = nodes;
@@ -997,6 +1108,7 @@ int Main(int argc, char** argv) {
     if (o_base->count()) options.base_port = base_port;
     if (o_sync->count()) options.sync = sync;
     options.fresh = fresh;
+    options.prometheus = with_prometheus;
     return RunRingUp(up_common, options, self);
   }
   if (*ring_status) return RunRingStatus(ring_common);
