@@ -121,9 +121,11 @@ Status LoadFile(const std::string& path, NodeConfig& c, std::string& sync) {
                    "handoff.");
     if (!st.ok()) return st;
     if (const toml::node* e = h->get("enabled")) {
-      auto v = e->value<bool>();
-      if (!v) return Bad("config key 'handoff.enabled' must be true or false");
-      c.handoff_enabled = *v;
+      // value<bool>() would also take an integer; only true/false will do.
+      if (!e->is_boolean()) {
+        return Bad("config key 'handoff.enabled' must be true or false");
+      }
+      c.handoff_enabled = *e->value<bool>();
     }
     SHOAL_READ(*h, "max_rate", "handoff.", c.handoff_max_rate);
     SHOAL_READ(*h, "batch", "handoff.", c.handoff_batch);
@@ -134,11 +136,10 @@ Status LoadFile(const std::string& path, NodeConfig& c, std::string& sync) {
                    "antientropy.");
     if (!st.ok()) return st;
     if (const toml::node* e = a->get("enabled")) {
-      auto v = e->value<bool>();
-      if (!v) {
+      if (!e->is_boolean()) {
         return Bad("config key 'antientropy.enabled' must be true or false");
       }
-      c.aae_enabled = *v;
+      c.aae_enabled = *e->value<bool>();
     }
     SHOAL_READ(*a, "interval_ms", "antientropy.", c.aae_interval_ms);
     SHOAL_READ(*a, "repair_rate", "antientropy.", c.aae_repair_rate);

@@ -61,6 +61,25 @@ TEST_CASE("a config file is read and flags override it") {
   std::filesystem::remove(path);
 }
 
+TEST_CASE("anti-entropy settings from the file and the --aae flag") {
+  const std::string path = TempConfig(std::string(kThreeNodes) +
+                                      "[antientropy]\nenabled = false\n"
+                                      "interval_ms = 50\nrepair_rate = 7\n");
+  auto parsed = Parse({"--config", path});
+  REQUIRE(parsed.ok());
+  CHECK_FALSE(parsed->config.aae_enabled);
+  CHECK(parsed->config.aae_interval_ms == 50);
+  CHECK(parsed->config.aae_repair_rate == 7);
+  auto flagged = Parse({"--config", path, "--aae", "true"});
+  REQUIRE(flagged.ok());
+  CHECK(flagged->config.aae_enabled);  // flag wins
+  auto defaults = Parse({"--config", TempConfig(kThreeNodes)});
+  REQUIRE(defaults.ok());
+  CHECK(defaults->config.aae_enabled);
+  CHECK(defaults->config.aae_interval_ms == 250);
+  std::filesystem::remove(path);
+}
+
 TEST_CASE("--print-config output parses back to the same config") {
   const std::string path = TempConfig(kThreeNodes);
   auto first = Parse({"--config", path, "--print-config"});
@@ -105,6 +124,14 @@ TEST_CASE("bad configs are rejected with errors that name the problem") {
   check("name = \"n1\"\n[cluster]\nmembers = []\n", {}, "no cluster members");
   check("name = 5\n", {}, "'name' must be a string");
   check("name = \"n1\"\n[cluster\n", {}, "cannot read config");
+  check(std::string(kThreeNodes) + "[handoff]\nenabled = 1\n", {},
+        "'handoff.enabled' must be true or false");
+  check(std::string(kThreeNodes) + "[antientropy]\nenabled = 1\n", {},
+        "'antientropy.enabled' must be true or false");
+  check(std::string(kThreeNodes) + "[antientropy]\nrepair_rate = 0\n", {},
+        "antientropy.interval_ms and antientropy.repair_rate must be >= 1");
+  check(std::string(kThreeNodes) + "[antientropy]\nspeed = 1\n", {},
+        "unknown config key 'antientropy.speed'");
 }
 
 TEST_CASE("unknown flags are usage errors") {
