@@ -3,7 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <unordered_set>
+#include <random>
 
 #include "quorum/version.h"
 #include "storage/async.h"
@@ -77,7 +77,9 @@ AntiEntropy::AntiEntropy(asio::any_io_executor executor, const ring::Ring& ring,
 wire::Awaitable<void> AntiEntropy::Run() {
   if (!options_.enabled) co_return;
   const std::vector<uint32_t>& partitions = trees_.partitions();
-  size_t next = 0;
+  // Each node starts at its own random place in the round, so the replicas
+  // of a partition do not all exchange it at the same moment.
+  size_t next = std::random_device{}();
   while (!stopped_) {
     timer_.expires_after(options_.interval);
     co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -249,7 +251,6 @@ wire::Awaitable<Result<uint64_t>> AntiEntropy::Repair(
   const int64_t now_ms = NowMs();
   std::vector<storage::WriteOp> local_ops;
   std::vector<wire::KeyObject> push;
-  std::unordered_set<std::string> repaired;
   for (size_t i = 0; i < keys.size(); ++i) {
     const ring::KeyLocation loc = ring_.Locate(keys[i]);
     auto stored = store_.Get(keys[i], loc);
@@ -266,22 +267,22 @@ wire::Awaitable<Result<uint64_t>> AntiEntropy::Repair(
       op.loc = loc;
       op.incoming = remote[i];
       local_ops.push_back(std::move(op));
-      repaired.insert(keys[i]);
     }
     if (!merged.SameCausalState(remote[i])) {
       if (auto age = LackedFor(merged, remote[i], now_ms); age && observer_) {
         observer_->DivergenceAge(*age);
       }
       push.push_back({keys[i], std::move(merged)});
-      repaired.insert(keys[i]);
     }
   }
 
+  uint64_t changed = 0;
   if (!local_ops.empty()) {
     auto results =
         co_await storage::AsyncWriteAll(store_, std::move(local_ops));
     for (const auto& r : results) {
       if (!r.ok()) co_return r.status();
+      changed += r->changed ? 1 : 0;
     }
   }
   // Pushed in budget-sized requests.
@@ -301,8 +302,9 @@ wire::Awaitable<Result<uint64_t>> AntiEntropy::Repair(
     auto acked_reply = co_await Call(peer, std::move(repair_req));
     auto acked = Expect<wire::AaeRepairReply>(std::move(acked_reply), "repair");
     if (!acked) co_return acked.status();
+    changed += acked->changed;
   }
-  co_return repaired.size();
+  co_return changed;
 }
 
 wire::Awaitable<Result<wire::Body>> AntiEntropy::Call(ring::NodeIndex peer,

@@ -43,6 +43,8 @@ class Observer {
  public:
   virtual ~Observer() = default;
   virtual void Exchanged(bool ok) = 0;
+  // Replica copies changed by repairs (a key fixed on both replicas of an
+  // exchange counts twice).
   virtual void KeysRepaired(uint64_t keys) = 0;
   virtual void BytesExchanged(uint64_t bytes) = 0;
   // How long a repaired difference had existed: now - written_at of the
@@ -107,7 +109,8 @@ class AntiEntropy {
       uint32_t partition, ring::NodeIndex peer,
       const std::vector<uint32_t>& segments);
   // Fetches, merges and pushes back one batch of keys; returns how many
-  // keys changed on either side.
+  // replica copies the merges changed (here and at the peer; a key repaired
+  // on both sides counts twice).
   wire::Awaitable<Result<uint64_t>> Repair(
       ring::NodeIndex peer, const std::vector<std::string>& keys);
   // A call whose request and reply bytes are counted; an ErrorReply comes

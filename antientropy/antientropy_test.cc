@@ -278,7 +278,7 @@ TEST_CASE("an exchange repairs both sides to the merged state") {
   Write(*pr.b.store, Coordinate(pr.ring, "x", "from-b"));
 
   const uint64_t repaired = RunAll(pr.io, pr.a);
-  CHECK(repaired == 50 + 50 + 1);
+  CHECK(repaired == 50 + 50 + 2);  // x changed on both sides
   for (int i = 0; i < 150; ++i) {
     const std::string key = "k" + std::to_string(i);
     CHECK(Stored(*pr.a.store, pr.ring, key) ==

@@ -54,45 +54,9 @@ log() { echo "handoff: $*" >&2; }
 [[ -x $BIN_DIR/shoald ]] || die "no $BIN_DIR/shoald (build first, or set BIN_DIR)"
 command -v python3 >/dev/null || die "python3 is needed"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/shoal-handoff.XXXXXX")
-RING=$WORK/ring
-RING_STARTED=0
-BG_PIDS=()
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  local pid
-  # The background jobs are subshells: stop their children (this script's
-  # own bench and shoal processes) first, then them.
-  for pid in "${BG_PIDS[@]}"; do
-    pkill -P "$pid" 2>/dev/null || true
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${BG_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [[ $RING_STARTED == 1 ]]; then
-    "$SHOAL" ring down --dir "$RING" >/dev/null 2>&1 || true
-  fi
-  if [[ $KEEP == 1 || $rc != 0 ]]; then
-    log "work directory kept: $WORK"
-  else
-    rm -rf "$WORK"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
-
-# Prefixes each line of stdin with the wall-clock time (seconds since the
-# epoch, µs resolution), to line up bench progress lines with the drain.
-stamp() {
-  local line
-  while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done
-}
+ring_bench_work handoff
 
 # ---- 1. the ring -------------------------------------------------------------
 BASE=$(free_ring_base 5 28100)

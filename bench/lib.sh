@@ -28,3 +28,45 @@ free_ring_base() {
   done
   die "no free port range for a ring"
 }
+
+# ring_bench_work NAME: a work directory $WORK (with $RING, the ring's
+# directory, inside) for a bench that runs one ring and background jobs, and
+# the traps that clean up on any exit: the jobs in BG_PIDS (subshells: their
+# children first, then them), the ring when RING_STARTED=1, and $WORK unless
+# KEEP=1 or the run failed. Uses SHOAL, KEEP and log() from the caller.
+ring_bench_work() {
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/shoal-$1.XXXXXX")
+  RING=$WORK/ring
+  RING_STARTED=0
+  BG_PIDS=()
+  trap ring_bench_cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+
+ring_bench_cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  local pid
+  for pid in "${BG_PIDS[@]}"; do
+    pkill -P "$pid" 2>/dev/null || true
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${BG_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ $RING_STARTED == 1 ]]; then
+    "$SHOAL" ring down --dir "$RING" >/dev/null 2>&1 || true
+  fi
+  if [[ $KEEP == 1 || $rc != 0 ]]; then
+    log "work directory kept: $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+  exit "$rc"
+}
+
+# Prefixes each line of stdin with the wall-clock time (seconds since the
+# epoch, µs resolution), to line up bench progress lines with other events.
+stamp() {
+  local line
+  while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done
+}

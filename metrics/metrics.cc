@@ -237,7 +237,10 @@ AaeProbe::AaeProbe(prometheus::Registry& registry) {
   exchanges_error_ = &exchanges.Add({{"result", "error"}});
   repaired_ = &prometheus::BuildCounter()
                    .Name("shoal_aae_keys_repaired_total")
-                   .Help("Keys anti-entropy changed on either replica")
+                   .Help(
+                       "Replica copies of keys that anti-entropy changed (a "
+                       "key fixed on both "
+                       "replicas of an exchange counts twice)")
                    .Register(registry)
                    .Add({});
   bytes_ = &prometheus::BuildCounter()

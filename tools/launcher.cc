@@ -191,9 +191,24 @@ bool PollUntil(Pred done, milliseconds budget, milliseconds interval) {
   return true;
 }
 
+// Stopped, and every thread of the process has exited: the main thread of
+// a killed process turns zombie while its other threads still hold its
+// sockets for a few milliseconds, so "stopped" alone is not yet "ports free".
 bool Gone(const RingNode& node) {
   ReapIfChild(node.pid);
-  return ProbeNode(node) == NodeState::kStopped;
+  if (ProbeNode(node) != NodeState::kStopped) return false;
+  if (node.pid <= 0) return true;
+  std::error_code ec;
+  const fs::path tasks = "/proc/" + std::to_string(node.pid) + "/task";
+  for (const auto& task : fs::directory_iterator(tasks, ec)) {
+    Result<std::string> stat = ReadFile((task.path() / "stat").string());
+    if (!stat.ok()) continue;  // exited meanwhile
+    const size_t paren = stat->rfind(')');
+    if (paren == std::string::npos || paren + 2 >= stat->size()) continue;
+    const char state = (*stat)[paren + 2];
+    if (state != 'Z' && state != 'X' && state != 'x') return false;
+  }
+  return true;
 }
 
 // One status probe; stores the reply when the node answers.

@@ -105,6 +105,7 @@ Result<T> RunCall(asio::io_context& io, Awaitable<Result<T>> call) {
                    error = e;
                    io.stop();
                  });
+  io.restart();  // a previous call on `io` left it stopped
   io.run();
   if (error) {
     try {
@@ -147,10 +148,9 @@ Result<std::string> ResolveNode(const Common& common) {
     if (n.name == common.node) return n.address;
     names += (names.empty() ? "" : ", ") + n.name;
   }
-  return Status(Code::kInvalidArgument, "--node " + common.node +
-                                            ": no such node in the ring in " +
-                                            common.dir + " (it has " + names +
-                                            ")");
+  return Status(Code::kInvalidArgument,
+                "--node " + common.node + ": no such node in the ring in " +
+                    common.dir + " (it has " + names + ")");
 }
 
 // --context: base64 of the packed context bytes a get or put printed.

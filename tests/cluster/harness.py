@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import unittest
 from typing import Any, Callable, Iterable
 
@@ -177,6 +178,37 @@ The caller owns cleanup: register ring.down (addCleanup) before ring.up().
         if wait_ready:
             self.wait_ready()
         return out
+
+    def reconfigure(self, sections: dict[str, dict[str, str]]) -> None:
+        """Stops the ring, sets `sections` ({table: {key: TOML value as
+        text}}) in every node.toml, starts the ring again and checks that
+        shoald reads the values (`--print-config`). A table the launcher
+        already wrote is edited in place (a second [table] would be invalid
+        TOML)."""
+        run_shoal(["ring", "down", "--dir", self.dir, "--json"])
+        for name in self.names:
+            path = self.members[name]["config"]
+            with open(path) as f:
+                text = f.read()
+            for section, values in sections.items():
+                text = set_toml(text, section, values)
+            tomllib.loads(text)  # still valid TOML
+            with open(path, "w") as f:
+                f.write(text)
+            printed = subprocess.run(
+                [os.path.join(bin_dir(), "shoald"), "--config", path,
+                 "--print-config"], capture_output=True, text=True, timeout=10)
+            if printed.returncode != 0:
+                raise CliError(f"{name}: shoald --print-config failed: {printed}")
+            effective = tomllib.loads(printed.stdout)
+            for section, values in sections.items():
+                for key, value in values.items():
+                    want = tomllib.loads(f"v = {value}")["v"]
+                    got = effective.get(section, {}).get(key)
+                    if got != want:
+                        raise CliError(f"{name}: [{section}] {key} is {got!r} in "
+                                       f"--print-config, not {want!r}")
+        self.up()
 
     def views(self, names: Iterable[str] | None = None) -> dict[str, dict[str, bool]]:
         """{asked node: {member: up as that node sees it}} from `shoal status`."""
@@ -433,6 +465,25 @@ TAG_ERROR, TAG_GET, TAG_GET_REPLY, TAG_PUT, TAG_PUT_REPLY = 0, 1, 2, 3, 4
 TAG_STATUS, TAG_STATUS_REPLY = 11, 12
 ERROR_CODES = ["ok", "notFound", "invalidArgument", "tooLarge", "unavailable",
                "timeout", "overloaded", "corruption", "storageFull", "internal"]
+
+
+def set_toml(text: str, section: str, values: dict[str, str]) -> str:
+    """`text` with `key = value` for each of `values` in table [section]:
+    replaced or added inside the table when it exists, else a new table at
+    the end. (Enough TOML for node.toml: top-level [table] headers.)"""
+    lines = text.splitlines()
+    header = next((i for i, line in enumerate(lines)
+                   if line.strip().replace(" ", "") == f"[{section}]"), None)
+    new = [f"{k} = {v}" for k, v in values.items()]
+    if header is None:
+        return text.rstrip("\n") + "\n\n" + "\n".join([f"[{section}]", *new]) + "\n"
+    end = header + 1
+    while end < len(lines) and not lines[end].lstrip().startswith("["):
+        end += 1
+    kept = [line for line in lines[header + 1:end]
+            if line.split("=", 1)[0].strip() not in values]
+    lines[header + 1:end] = new + kept
+    return "\n".join(lines) + "\n"
 
 
 def _struct_ptr(offset: int, data_words: int, ptr_count: int) -> bytes:
