@@ -189,8 +189,10 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   std::unique_ptr<Store> store(new Store(options));
   Status status = store->Init();
   if (!status.ok()) return status;  // ~Store releases what Init acquired
-  store->last_sync_ = std::chrono::steady_clock::now();
   store->writer_ = std::thread(&Store::WriterLoop, store.get());
+  if (options.sync == SyncPolicy::kPeriodic) {
+    store->syncer_ = std::thread(&Store::SyncLoop, store.get());
+  }
   return Result<std::unique_ptr<Store>>(std::move(store));
 }
 
@@ -400,6 +402,14 @@ void Store::MarkClosedCleanly() {
 }
 
 Store::~Store() {
+  if (syncer_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(sync_mu_);
+      sync_stopping_ = true;
+    }
+    sync_cv_.notify_all();
+    syncer_.join();
+  }
   if (writer_.joinable()) {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -505,17 +515,11 @@ std::vector<std::string> Store::TEST_StorageKeys() const {
 }
 
 void Store::WriterLoop() {
-  const bool periodic = options_.sync == SyncPolicy::kPeriodic;
   std::deque<Pending> batch;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
-      auto ready = [this] { return !queue_.empty() || stopping_; };
-      if (periodic && unsynced_) {
-        cv_.wait_until(lock, last_sync_ + options_.sync_interval, ready);
-      } else {
-        cv_.wait(lock, ready);
-      }
+      cv_.wait(lock, [this] { return !queue_.empty() || stopping_; });
       if (queue_.empty() && stopping_) break;  // drained
       // At least one op; then up to max_batch ops or kMaxBatchBytes.
       size_t bytes = 0;
@@ -526,30 +530,32 @@ void Store::WriterLoop() {
         queue_.pop_front();
       }
     }
-    if (!batch.empty()) {
-      ApplyBatch(batch);
-      batch.clear();
-    }
-    // Reached after every batch and on the idle wake-up at the deadline.
-    if (periodic && unsynced_ &&
-        std::chrono::steady_clock::now() >=
-            last_sync_ + options_.sync_interval) {
-      SyncNow();
-    }
+    ApplyBatch(batch);
+    batch.clear();
   }
 }
 
-void Store::SyncNow() {
-  // TODO(perf): this fsync blocks the next batch; mdb_env_sync could run on
-  // its own thread, as LMDB allows it concurrently with a write txn.
-  const int rc = mdb_env_sync(env_, 1);
-  last_sync_ = std::chrono::steady_clock::now();
-  if (rc == 0) {
-    unsynced_ = false;
-  } else {
-    // Keep unsynced_ so the next deadline retries. After a failed fsync
-    // Linux may have dropped the dirty pages: this only counts the failure.
-    sync_failures_.fetch_add(1, std::memory_order_relaxed);
+// kPeriodic: flushes what was committed since the last sync, every
+// sync_interval, on its own thread, so a slow fsync never holds up the
+// next batch (LMDB allows mdb_env_sync concurrently with a write txn).
+void Store::SyncLoop() {
+  std::unique_lock<std::mutex> lock(sync_mu_);
+  while (!sync_stopping_) {
+    sync_cv_.wait_for(lock, options_.sync_interval,
+                      [this] { return sync_stopping_; });
+    if (sync_stopping_) break;
+    // Cleared before the sync: a commit that lands during it sets it again
+    // and is flushed next time.
+    if (!unsynced_.exchange(false)) continue;
+    lock.unlock();
+    const int rc = mdb_env_sync(env_, 1);
+    lock.lock();
+    if (rc != 0) {
+      // Retried at the next interval. After a failed fsync Linux may have
+      // dropped the dirty pages: this only counts the failure.
+      unsynced_ = true;
+      sync_failures_.fetch_add(1, std::memory_order_relaxed);
+    }
   }
 }
 
@@ -670,9 +676,6 @@ void Store::ApplyBatch(std::deque<Pending>& batch) {
         batch_error =
             Status(Code::kInternal,
                    std::string("fsync of hints failed: ") + mdb_strerror(src));
-      } else {
-        unsynced_ = false;
-        last_sync_ = std::chrono::steady_clock::now();
       }
     }
   }

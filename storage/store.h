@@ -13,10 +13,10 @@
 // that applies each op's read-merge-write inside one write transaction and
 // commits a whole batch at once (group commit); a write's completion runs
 // only after its batch committed. Sync policy (doc/storage.md):
-//   kPeriodic: commits do not fsync; the writer fsyncs every sync_interval
-//              while there are unsynced commits. A killed process loses
-//              nothing acknowledged; a machine crash may lose up to about
-//              one interval.
+//   kPeriodic: commits do not fsync; a syncer thread fsyncs every
+//              sync_interval when there were commits since the last one. A
+//              killed process loses nothing acknowledged; a machine crash may
+//              lose up to about one interval.
 //   kAlways:   every batch commit fsyncs before its completions run.
 //   kNone:     never fsyncs while running (the OS writes back when it
 //              likes); only a clean close syncs.
@@ -139,7 +139,7 @@ struct StoreStats {
   uint64_t keys = 0;        // entries in `objects`
   uint64_t used_bytes = 0;  // pages in use * page size
   uint64_t map_size_bytes = 0;
-  uint64_t sync_failures = 0;  // mdb_env_sync errors since Open (kPeriodic)
+  uint64_t sync_failures = 0;  // mdb_env_sync errors since Open
 };
 
 using WriteCallback = std::function<void(Result<WriteResult>)>;
@@ -266,7 +266,7 @@ class Store {
   Status InitHints(MDB_txn* txn);
   Status PutCounters(MDB_txn* txn);
   Status WriteError(const char* what, int rc) const;
-  void SyncNow();  // writer thread
+  void SyncLoop();  // the syncer thread (kPeriodic)
 
   StoreOptions options_;
   int lock_fd_ = -1;
@@ -280,7 +280,6 @@ class Store {
   bool actor_reminted_ = false;
 
   // Writer thread only (and the destructor after the join).
-  bool unsynced_ = false;  // commits since the last mdb_env_sync
   std::map<std::string, uint64_t> hint_counts_;  // target -> hints waiting
   // Per target with hints waiting: their bytes, and the oldest stored_at_ms
   // (0 = unknown since that hint was delivered; `generation` counts such
@@ -301,11 +300,17 @@ class Store {
   // oldest_ms).
   mutable std::mutex oldest_mu_;
   mutable std::map<std::string, std::pair<uint64_t, int64_t>> oldest_cache_;
-  std::chrono::steady_clock::time_point last_sync_;
 
-  std::atomic<uint64_t> sync_failures_{0};  // written by the writer thread
-  std::mutex observer_mu_;                  // held while the observer is called
-  ObjectObserver* observer_ = nullptr;      // guarded by observer_mu_
+  // Commits since the last sync (kPeriodic): set by the writer thread,
+  // cleared by the syncer thread.
+  std::atomic<bool> unsynced_{false};
+  std::atomic<uint64_t> sync_failures_{0};
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  bool sync_stopping_ = false;  // guarded by sync_mu_
+  std::thread syncer_;
+  std::mutex observer_mu_;              // held while the observer is called
+  ObjectObserver* observer_ = nullptr;  // guarded by observer_mu_
 
   std::mutex mu_;
   std::condition_variable cv_;
