@@ -4,12 +4,25 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 
 namespace shoal::storage {
 
 namespace asio = boost::asio;
+
+namespace {
+
+// Wakes the writer once the io_context has run what is already queued:
+// the other requests decoded in this turn queue their writes first, and
+// they all go into one group commit.
+template <typename Executor>
+void WakeLater(Store& store, const Executor& ex) {
+  asio::post(ex, [&store] { store.Wake(); });
+}
+
+}  // namespace
 
 asio::awaitable<Result<WriteResult>> AsyncWrite(Store& store, WriteOp op) {
   using Signature = void(Result<WriteResult>);
@@ -18,11 +31,13 @@ asio::awaitable<Result<WriteResult>> AsyncWrite(Store& store, WriteOp op) {
         // The store's callback type is copyable; the coroutine's handler is
         // move-only, so it waits in a shared_ptr until the commit is done.
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        store.Submit(std::move(op), [h](Result<WriteResult> r) {
-          auto ex = asio::get_associated_executor(*h);
-          asio::post(ex,
-                     [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
-        });
+        auto ex = asio::get_associated_executor(*h);
+        const bool wake =
+            store.SubmitDeferred(std::move(op), [h, ex](Result<WriteResult> r) {
+              asio::post(
+                  ex, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
+            });
+        if (wake) WakeLater(store, ex);
       },
       asio::use_awaitable, std::move(op));
 }
@@ -56,17 +71,21 @@ asio::awaitable<std::vector<Result<WriteResult>>> AsyncWriteAll(
           finish();
           return;
         }
+        bool wake = false;
         for (size_t i = 0; i < ops.size(); ++i) {
-          store.Submit(std::move(ops[i]),
-                       [state, finish, i](Result<WriteResult> r) {
-                         bool last = false;
-                         {
-                           std::lock_guard<std::mutex> lock(state->mu);
-                           state->results[i] = std::move(r);
-                           last = --state->left == 0;
-                         }
-                         if (last) finish();
-                       });
+          wake |= store.SubmitDeferred(
+              std::move(ops[i]), [state, finish, i](Result<WriteResult> r) {
+                bool last = false;
+                {
+                  std::lock_guard<std::mutex> lock(state->mu);
+                  state->results[i] = std::move(r);
+                  last = --state->left == 0;
+                }
+                if (last) finish();
+              });
+        }
+        if (wake) {
+          WakeLater(store, asio::get_associated_executor(state->handler));
         }
       },
       asio::use_awaitable, std::move(ops));

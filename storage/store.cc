@@ -473,6 +473,19 @@ void Store::Submit(WriteOp op, WriteCallback done) {
   cv_.notify_one();
 }
 
+bool Store::SubmitDeferred(WriteOp op, WriteCallback done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(Pending{std::move(op), std::move(done)});
+  }
+  return !wake_owed_.exchange(true);
+}
+
+void Store::Wake() {
+  wake_owed_ = false;
+  cv_.notify_one();
+}
+
 StoreStats Store::Stats() const {
   StoreStats stats;
   stats.sync_failures = sync_failures_.load(std::memory_order_relaxed);

@@ -205,6 +205,12 @@ class Store {
   // batch proceeds), kTooLarge (key over LMDB's limit; this op only),
   // kInternal (other LMDB errors; the whole batch failed).
   void Submit(WriteOp op, WriteCallback done);
+  // Like Submit, but leaves waking the writer to the caller: when it
+  // returns true the caller must call Wake() soon (storage/async.cc does it
+  // once per turn of the io_context), so ops queued in one turn share one
+  // wake-up and one group commit. Any thread.
+  [[nodiscard]] bool SubmitDeferred(WriteOp op, WriteCallback done);
+  void Wake();
 
   // Installs the observer of committed object changes (nullptr = none). Any
   // thread; once it returns, the previous observer is not called any more
@@ -314,8 +320,9 @@ class Store {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Pending> queue_;  // guarded by mu_
-  bool stopping_ = false;      // guarded by mu_
+  std::deque<Pending> queue_;           // guarded by mu_
+  std::atomic<bool> wake_owed_{false};  // a SubmitDeferred awaits Wake()
+  bool stopping_ = false;               // guarded by mu_
   std::thread writer_;
 };
 
