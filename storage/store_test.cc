@@ -882,3 +882,30 @@ TEST_CASE("scan objects visits one partition's segment range in order") {
 
 }  // namespace
 }  // namespace shoal::storage
+
+namespace shoal::storage {
+namespace {
+
+TEST_CASE("deferred submits owe one wake-up and complete after it") {
+  TempDir dir;
+  auto store = MustOpen(Options(dir));
+  std::vector<std::promise<Result<WriteResult>>> done(3);
+  std::vector<bool> owed;
+  for (int i = 0; i < 3; ++i) {
+    owed.push_back(store->SubmitDeferred(
+        Coordinate("k" + std::to_string(i), Loc(1, i), "v"),
+        [&done, i](Result<WriteResult> r) {
+          done[i].set_value(std::move(r));
+        }));
+  }
+  // Only the first submit since the last Wake() asks for one.
+  CHECK(owed == std::vector<bool>{true, false, false});
+  store->Wake();
+  for (auto& d : done) CHECK(d.get_future().get().ok());
+  CHECK(store->SubmitDeferred(Coordinate("k9", Loc(1, 9), "v"),
+                              [](Result<WriteResult>) {}));
+  store->Wake();
+}
+
+}  // namespace
+}  // namespace shoal::storage
