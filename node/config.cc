@@ -77,8 +77,10 @@ Status LoadFile(const std::string& path, NodeConfig& c, std::string& sync) {
   SHOAL_READ(root, "metrics_listen", "", c.metrics_listen);
   SHOAL_READ(root, "log_level", "", c.log_level);
   if (const toml::table* cl = root["cluster"].as_table()) {
-    st = CheckKeys(*cl, {"n", "w", "r", "partitions", "members"}, "cluster.");
+    st = CheckKeys(*cl, {"n", "w", "r", "partitions", "members", "conflict"},
+                   "cluster.");
     if (!st.ok()) return st;
+    SHOAL_READ(*cl, "conflict", "cluster.", c.conflict);
     SHOAL_READ(*cl, "n", "cluster.", c.n);
     SHOAL_READ(*cl, "w", "cluster.", c.w);
     SHOAL_READ(*cl, "r", "cluster.", c.r);
@@ -182,6 +184,10 @@ Result<ParsedArgs> ParseArgs(int argc, char** argv) {
   auto* o_r = app.add_option("--r", flags.r, "default read quorum");
   auto* o_q = app.add_option("--partitions", flags.partitions,
                              "partition count Q (power of two)");
+  auto* o_conflict = app.add_option(
+      "--conflict", flags.conflict,
+      "siblings (default) | lww (last write wins: loses concurrent writes; "
+      "for comparison only)");
   auto* o_map = app.add_option("--map-size", flags.storage.map_size_bytes,
                                "LMDB map size in bytes");
   auto* o_sync = app.add_option("--sync", sync, "periodic|always|none");
@@ -231,6 +237,7 @@ Result<ParsedArgs> ParseArgs(int argc, char** argv) {
   if (*o_w) c.w = flags.w;
   if (*o_r) c.r = flags.r;
   if (*o_q) c.partitions = flags.partitions;
+  if (*o_conflict) c.conflict = flags.conflict;
   if (*o_map) c.storage.map_size_bytes = flags.storage.map_size_bytes;
   if (*o_sync_ms) c.storage.sync_interval = std::chrono::milliseconds(sync_ms);
   if (*o_maxv) c.max_value_bytes = flags.max_value_bytes;
@@ -317,6 +324,10 @@ Status Validate(const NodeConfig& c) {
     return Bad("limits.max_object_bytes above 1 GiB is not supported");
   }
   if (c.request_timeout_ms < 1) return Bad("request_timeout_ms must be >= 1");
+  if (c.conflict != "siblings" && c.conflict != "lww") {
+    return Bad("cluster.conflict '" + c.conflict +
+               "' is not one of siblings, lww");
+  }
   if (c.heartbeat_ms < 10 || c.down_after_ms < 2 * c.heartbeat_ms) {
     return Bad(
         "failure.heartbeat_ms must be >= 10 and failure.down_after_ms "
@@ -356,6 +367,7 @@ std::string ToToml(const NodeConfig& c) {
                               {"w", c.w},
                               {"r", c.r},
                               {"partitions", c.partitions},
+                              {"conflict", c.conflict},
                               {"members", members}}},
       {"storage",
        toml::table{{"map_size", static_cast<int64_t>(c.storage.map_size_bytes)},

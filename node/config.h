@@ -13,6 +13,7 @@
 //   w = 2
 //   r = 2
 //   partitions = 64
+//   conflict = "siblings"              # or "lww" (unsafe; doc/faults.md)
 //   members = [ { name = "n1", address = "127.0.0.1:7101" }, ... ]
 //   [storage]
 //   map_size = 1073741824              # bytes
@@ -61,6 +62,10 @@ struct NodeConfig {
 
   uint32_t n = 3, w = 2, r = 2;
   uint32_t partitions = 64;
+  // How concurrent writes are resolved: "siblings" (kept, the client
+  // merges) or "lww" (last write by written_at wins, the others are
+  // discarded: loses writes; for comparison only, doc/faults.md).
+  std::string conflict = "siblings";
   std::vector<Member> members;
 
   storage::StoreOptions storage;  // .dir is filled from data_dir

@@ -134,6 +134,23 @@ TEST_CASE("bad configs are rejected with errors that name the problem") {
         "unknown config key 'antientropy.speed'");
 }
 
+TEST_CASE("cluster.conflict is siblings by default and can be lww") {
+  auto path = TempConfig(kThreeNodes);
+  auto dflt = Parse({"--config", path});
+  REQUIRE(dflt.ok());
+  CHECK(dflt->config.conflict == "siblings");
+  auto lww = Parse({"--config", path, "--conflict", "lww"});
+  REQUIRE(lww.ok());
+  CHECK(lww->config.conflict == "lww");
+  CHECK(ToToml(lww->config).find("conflict = 'lww'") != std::string::npos);
+  CHECK(Validate(lww->config).ok());
+  auto bad = Parse({"--config", path, "--conflict", "newest"});
+  REQUIRE(bad.ok());
+  const Status st = Validate(bad->config);
+  CHECK(st.code() == Code::kInvalidArgument);
+  CHECK(st.message().find("newest") != std::string::npos);
+}
+
 TEST_CASE("unknown flags are usage errors") {
   auto parsed = Parse({"--no-such-flag"});
   REQUIRE_FALSE(parsed.ok());

@@ -18,6 +18,7 @@ Result<std::unique_ptr<Node>> Node::Create(asio::io_context& io,
   config.storage.dir = config.data_dir;
   config.storage.max_object_bytes = config.max_object_bytes;
   config.storage.max_hints_per_target = config.max_hints_per_target;
+  config.storage.last_write_wins = config.conflict == "lww";
   auto store = storage::Store::Open(config.storage);
   if (!store) return store.status();
   if ((*store)->actor_reminted()) {
@@ -49,12 +50,16 @@ Node::Node(asio::io_context& io, NodeConfig config, ring::Ring ring,
                      [this] { return HintFigures(); }),
       aae_probe_(metrics_.registry()),
       frame_cap_(wire::FrameCapFor(config_.max_object_bytes)),
+      faults_(config_.name, std::random_device{}()),
       peers_(io.get_executor(), ring_, self_, config_.members,
              PeerOptions{std::chrono::milliseconds(config_.heartbeat_ms),
                          std::chrono::milliseconds(config_.down_after_ms),
                          frame_cap_,
                          [this](ring::NodeIndex peer, bool up) {
                            transport_probe_.PeerState(peer, up);
+                         },
+                         [this](ring::NodeIndex peer) {
+                           return faults_.Decide(ring_.members()[peer]);
                          }}),
       handoff_(io.get_executor(), *store_, peers_, ring_,
                HandoffOptions{config_.handoff_enabled, config_.handoff_max_rate,
@@ -68,7 +73,7 @@ Node::Node(asio::io_context& io, NodeConfig config, ring::Ring ring,
                .repair_rate = config_.aae_repair_rate,
                .frame_cap = frame_cap_},
            &aae_probe_),
-      service_(config_, ring_, self_, *store_, peers_, handoff_, aae_,
+      service_(config_, ring_, self_, *store_, peers_, handoff_, aae_, faults_,
                request_probe_, quorum_probe_),
       acceptor_(io) {
   // Before any write: every committed change reaches the trees.

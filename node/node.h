@@ -16,6 +16,7 @@
 #include "antientropy/trees.h"
 #include "metrics/metrics.h"
 #include "node/config.h"
+#include "node/faults.h"
 #include "node/handoff.h"
 #include "node/peers.h"
 #include "node/service.h"
@@ -81,6 +82,9 @@ class Node {
   metrics::HandoffProbe handoff_probe_;
   metrics::AaeProbe aae_probe_;
   uint64_t frame_cap_;
+  // Faults an operator injected (empty by default); consulted by the peer
+  // links and the service for every frame sent.
+  FaultTable faults_;
   Peers peers_;
   Handoff handoff_;
   // Kept current by the store's writer thread (removed as the store's

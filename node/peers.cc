@@ -25,6 +25,9 @@ Peers::Peers(asio::any_io_executor executor, const ring::Ring& ring,
     opts.frame_cap = options.frame_cap;
     opts.connect_timeout = options.down_after;
     opts.retry_backoff = std::chrono::milliseconds(0);  // the loop paces
+    if (options.fate) {
+      opts.outgoing = [fate = options.fate, i] { return fate(i); };
+    }
     links_[i].channel =
         std::make_unique<wire::RpcChannel>(executor, std::move(opts));
   }

@@ -30,6 +30,9 @@ struct PeerOptions {
   // (probes, failed requests, heartbeat ticks), for metrics; may be empty.
   // Called on the io_context thread.
   std::function<void(ring::NodeIndex, bool up)> observe;
+  // Fault injection (node/faults.h): the fate of each request frame sent
+  // to a peer, heartbeats included; may be empty.
+  std::function<wire::FrameFate(ring::NodeIndex)> fate;
 };
 
 class Peers {

@@ -64,9 +64,12 @@ quorum::Awaitable<Result<quorum::Object>> NodeReplicas::CoordinateLocally(
   op.loc = args.loc;
   op.context = args.context;
   op.value = args.value;
+  // A `clock` fault skews this stamp: it is metadata (and the order of
+  // conflict = "lww"), never causality.
   op.written_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::system_clock::now().time_since_epoch())
-                         .count();
+                         .count() +
+                     faults_.clock_skew_ms();
   auto r = co_await storage::AsyncWrite(store_, std::move(op));
   if (!r) co_return r.status();
   co_return std::move(r->after);

@@ -5,6 +5,7 @@
 // writer thread and complete back on the io_context.
 #pragma once
 
+#include "node/faults.h"
 #include "node/peers.h"
 #include "quorum/replica_client.h"
 #include "storage/async.h"
@@ -15,9 +16,14 @@ namespace shoal::node {
 // All references must outlive this object.
 class NodeReplicas : public quorum::ReplicaClient {
  public:
+  // `faults` gives the clock skew stamped on coordinated writes.
   NodeReplicas(const ring::Ring& ring, ring::NodeIndex self,
-               storage::Store& store, Peers& peers)
-      : ring_(ring), self_(self), store_(store), peers_(peers) {}
+               storage::Store& store, Peers& peers, const FaultTable& faults)
+      : ring_(ring),
+        self_(self),
+        store_(store),
+        peers_(peers),
+        faults_(faults) {}
 
   ring::NodeIndex self() const override { return self_; }
   bool IsUp(ring::NodeIndex node) const override { return peers_.IsUp(node); }
@@ -39,6 +45,7 @@ class NodeReplicas : public quorum::ReplicaClient {
   ring::NodeIndex self_;
   storage::Store& store_;
   Peers& peers_;
+  const FaultTable& faults_;
 };
 
 }  // namespace shoal::node

@@ -18,7 +18,8 @@ wire::Body Error(Status st) { return wire::ErrorReply{std::move(st)}; }
 Service::Service(const NodeConfig& config, const ring::Ring& ring,
                  ring::NodeIndex self, storage::Store& store, Peers& peers,
                  const Handoff& handoff, antientropy::AntiEntropy& aae,
-                 metrics::RequestProbe& requests, metrics::QuorumProbe& quorum)
+                 FaultTable& faults, metrics::RequestProbe& requests,
+                 metrics::QuorumProbe& quorum)
     : config_(config),
       ring_(ring),
       self_(self),
@@ -26,8 +27,9 @@ Service::Service(const NodeConfig& config, const ring::Ring& ring,
       peers_(peers),
       handoff_(handoff),
       aae_(aae),
+      faults_(faults),
       requests_(requests),
-      replicas_(ring, self, store, peers),
+      replicas_(ring, self, store, peers, faults),
       coordinator_(replicas_, ring, &quorum),
       started_(std::chrono::steady_clock::now()) {}
 
@@ -37,17 +39,21 @@ void Service::Handle(std::shared_ptr<wire::FramedConnection> conn,
   if (auto* hello = std::get_if<wire::Hello>(&msg.body)) {
     // A peer introducing itself: answer with who we are, so a member list
     // that points at the wrong node is caught at connect time.
+    // Its name labels the connection: faults are decided per peer.
     spdlog::debug("peer {} connected from {}", hello->node, conn->remote());
-    conn->Send(wire::Message{id, wire::Hello{ring_.members()[self_]}});
+    conn->set_label(hello->node);
+    Reply(conn, wire::Message{id, wire::Hello{ring_.members()[self_]}}, false);
     return;
   }
   if (std::holds_alternative<wire::Ping>(msg.body)) {
-    conn->Send(wire::Message{id, wire::Pong{}});
+    Reply(conn, wire::Message{id, wire::Pong{}}, false);
     return;
   }
+  const bool exempt = std::holds_alternative<wire::StatusRequest>(msg.body) ||
+                      std::holds_alternative<wire::FaultRequest>(msg.body);
   asio::co_spawn(
       conn->get_executor(), Dispatch(std::move(msg.body)),
-      [conn, id](std::exception_ptr e, wire::Body reply) {
+      [this, conn, id, exempt](std::exception_ptr e, wire::Body reply) {
         if (e) {
           std::string what = "unknown exception";
           try {
@@ -59,8 +65,39 @@ void Service::Handle(std::shared_ptr<wire::FramedConnection> conn,
           spdlog::error("request {} failed with an exception: {}", id, what);
           reply = Error(Status(Code::kInternal, "internal error: " + what));
         }
-        conn->Send(wire::Message{id, std::move(reply)});
+        Reply(conn, wire::Message{id, std::move(reply)}, exempt);
       });
+}
+
+void Service::Reply(const std::shared_ptr<wire::FramedConnection>& conn,
+                    wire::Message msg, bool exempt) {
+  const bool to_client = conn->label().empty();
+  if (exempt && to_client) {
+    conn->Send(msg);
+    return;
+  }
+  const wire::FrameFate fate = faults_.Decide(conn->label());
+  if (fate.drop) return;  // lost: the caller times out
+  if (fate.delay.count() == 0) {
+    conn->Send(msg);
+    return;
+  }
+  // Held back by a timer; the handler owns the timer and the reply.
+  auto timer = std::make_shared<asio::steady_timer>(conn->get_executor());
+  timer->expires_after(fate.delay);
+  timer->async_wait([conn, timer, held = std::move(msg)](
+                        boost::system::error_code) { conn->Send(held); });
+}
+
+wire::Body Service::OnFault(wire::FaultRequest req) {
+  if (req.set) {
+    const size_t rules = req.rules.size();
+    Status st = faults_.Set(std::move(req.rules), std::move(req.skews));
+    if (!st.ok()) return Error(st);
+    spdlog::warn("fault table set: {} rules, clock skew {} ms", rules,
+                 faults_.clock_skew_ms());
+  }
+  return faults_.Report();
 }
 
 wire::Awaitable<wire::Body> Service::Dispatch(wire::Body body) {
@@ -84,6 +121,9 @@ wire::Awaitable<wire::Body> Service::Dispatch(wire::Body body) {
   }
   if (std::holds_alternative<wire::HintsRequest>(body)) {
     co_return OnHints();
+  }
+  if (auto* m = std::get_if<wire::FaultRequest>(&body)) {
+    co_return OnFault(std::move(*m));
   }
   // Anti-entropy: exchanges from peers, status and runs from operators.
   if (auto* m = std::get_if<wire::AaeTreeRequest>(&body)) {
@@ -199,6 +239,9 @@ wire::Awaitable<wire::Body> Service::Get(wire::GetRequest req) {
                        DeadlineFor(req.timeout_ms)};
   auto got = co_await coordinator_.Get(std::move(args));
   if (!got) co_return Error(got.status());
+  // The replicas each keep their last write; the answer keeps the last of
+  // theirs, as their next merge will.
+  if (config_.conflict == "lww") quorum::KeepLastWrite(got.value());
   std::string context = wire::EncodeContext(got->vv, loc.hash);
   co_return wire::GetReply{std::move(got.value()), std::move(context)};
 }

@@ -15,6 +15,7 @@
 #include "antientropy/antientropy.h"
 #include "metrics/metrics.h"
 #include "node/config.h"
+#include "node/faults.h"
 #include "node/handoff.h"
 #include "node/peers.h"
 #include "node/replicas.h"
@@ -31,13 +32,21 @@ class Service {
   Service(const NodeConfig& config, const ring::Ring& ring,
           ring::NodeIndex self, storage::Store& store, Peers& peers,
           const Handoff& handoff, antientropy::AntiEntropy& aae,
-          metrics::RequestProbe& requests, metrics::QuorumProbe& quorum);
+          FaultTable& faults, metrics::RequestProbe& requests,
+          metrics::QuorumProbe& quorum);
 
   // Handles one decoded frame from `conn`.
   void Handle(std::shared_ptr<wire::FramedConnection> conn, wire::Message msg);
 
  private:
   wire::Awaitable<wire::Body> Dispatch(wire::Body body);
+  // Sends a reply on `conn`, unless a fault drops or delays it: the
+  // connection's label names the peer ("" = a client). `exempt` replies
+  // (to status and fault requests) ignore client faults, so an operator
+  // can always see and heal them.
+  void Reply(const std::shared_ptr<wire::FramedConnection>& conn,
+             wire::Message msg, bool exempt);
+  wire::Body OnFault(wire::FaultRequest req);
   // Client requests, timed and counted by result.
   wire::Awaitable<wire::Body> OnGet(wire::GetRequest req);
   wire::Awaitable<wire::Body> OnPut(wire::PutRequest req, bool forwarded);
@@ -59,6 +68,7 @@ class Service {
   Peers& peers_;
   const Handoff& handoff_;
   antientropy::AntiEntropy& aae_;
+  FaultTable& faults_;
   metrics::RequestProbe& requests_;
   NodeReplicas replicas_;
   quorum::Coordinator coordinator_;

@@ -133,6 +133,20 @@ Object NewWrite(const Object& local, const VersionVector& context,
   return out;
 }
 
+void KeepLastWrite(Object& object) {
+  if (object.siblings.size() < 2) return;
+  auto last = std::max_element(object.siblings.begin(), object.siblings.end(),
+                               [](const Sibling& a, const Sibling& b) {
+                                 if (a.written_at_ms != b.written_at_ms) {
+                                   return a.written_at_ms < b.written_at_ms;
+                                 }
+                                 return a.dot < b.dot;
+                               });
+  Sibling keep = std::move(*last);
+  object.siblings.clear();
+  object.siblings.push_back(std::move(keep));
+}
+
 Object Sync(const Object& a, const Object& b) {
   Object out;
   out.vv = VersionVector::Join(a.vv, b.vv);

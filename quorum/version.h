@@ -108,6 +108,13 @@ uint64_t CausalFingerprint(const Object& object);
 // DVV sync of two replicas' objects.
 Object Sync(const Object& a, const Object& b);
 
+// Last write wins (conflict = "lww", unsafe: doc/faults.md): keeps only the
+// sibling with the greatest (written_at_ms, dot) and drops the others; the
+// version vector is unchanged, so the dropped writes stay covered and never
+// come back. Every replica that applies it after each merge converges to
+// the same sibling: the order is total and does not depend on who merges.
+void KeepLastWrite(Object& object);
+
 // True when `newer` holds everything `older` knows: merging older into newer
 // would change nothing. Used to classify replicas as current or stale.
 bool Supersedes(const Object& newer, const Object& older);

@@ -747,3 +747,36 @@ TEST_CASE("fingerprints agree with SameCausalState over random histories") {
 
 }  // namespace
 }  // namespace shoal::quorum
+
+namespace shoal::quorum {
+namespace {
+
+TEST_CASE("last write wins keeps the latest sibling on every replica") {
+  // Two concurrent writes; the later one by wall clock wins everywhere,
+  // whichever order the replicas merge in.
+  const Object a = NewWrite(Object{}, VersionVector{}, 300, "early", 1000);
+  const Object b = NewWrite(Object{}, VersionVector{}, 100, "late", 2000);
+  Object ab = Sync(a, b);
+  Object ba = Sync(b, a);
+  KeepLastWrite(ab);
+  KeepLastWrite(ba);
+  REQUIRE(ab.siblings.size() == 1);
+  CHECK(ab.siblings[0].value == "late");
+  CHECK(ab == ba);
+  // The loser stays covered: merging it again does not bring it back.
+  Object again = Sync(ab, a);
+  KeepLastWrite(again);
+  CHECK(again == ab);
+}
+
+TEST_CASE("last write wins breaks timestamp ties by dot") {
+  const Object a = NewWrite(Object{}, VersionVector{}, 300, "x", 5);
+  const Object b = NewWrite(Object{}, VersionVector{}, 100, "y", 5);
+  Object m = Sync(a, b);
+  KeepLastWrite(m);
+  REQUIRE(m.siblings.size() == 1);
+  CHECK(m.siblings[0].dot.actor == 300);
+}
+
+}  // namespace
+}  // namespace shoal::quorum

@@ -623,6 +623,7 @@ Result<WriteResult> Store::ApplyOne(MDB_txn* txn, WriteOp& op,
   } else {
     out.after = quorum::Sync(out.before, op.incoming);
   }
+  if (options_.last_write_wins) quorum::KeepLastWrite(out.after);
   out.changed = !(out.after == out.before);
   if (!out.changed) return out;
 

@@ -73,6 +73,9 @@ struct StoreOptions {
   // A new hint for a target that already has this many waiting is dropped
   // (kOverloaded) and counted; 0 = no limit.
   uint64_t max_hints_per_target = 0;
+  // conflict = "lww": after every write and merge into `objects`, only the
+  // sibling quorum::KeepLastWrite picks is kept (doc/faults.md; unsafe).
+  bool last_write_wins = false;
   // Test hook: the boot id to record instead of the kernel's.
   std::string TEST_boot_id;
 };

@@ -120,6 +120,12 @@ Awaitable<Result<wire::AaeRunReply>> Client::AaeRun(
                                 timeout);
 }
 
+Awaitable<Result<wire::FaultReply>> Client::Fault(
+    wire::FaultRequest request, std::chrono::milliseconds timeout) {
+  wire::Body body = std::move(request);
+  return Ask<wire::FaultReply>(channel_, std::move(body), timeout);
+}
+
 GetResult ToGetResult(wire::GetReply reply) {
   GetResult result;
   result.found = reply.object.Found();

@@ -78,6 +78,11 @@ class Client {
   Awaitable<Result<wire::AaeRunReply>> AaeRun(
       uint32_t partition, std::chrono::milliseconds timeout);
 
+  // Fault injection (doc/faults.md): replaces the node's fault table when
+  // request.set, and returns the table it holds.
+  Awaitable<Result<wire::FaultReply>> Fault(wire::FaultRequest request,
+                                            std::chrono::milliseconds timeout);
+
   const std::string& address() const { return channel_.address(); }
 
  private:

@@ -348,6 +348,9 @@ Status ValidateRingParams(const RingParams& p) {
     return bad("--sync must be periodic, always or none (got '" + p.sync +
                "')");
   }
+  if (p.conflict != "siblings" && p.conflict != "lww") {
+    return bad("--conflict must be siblings or lww (got '" + p.conflict + "')");
+  }
   return Status::Ok();
 }
 
@@ -355,7 +358,8 @@ std::string DescribeRingParams(const RingParams& p) {
   return "nodes=" + std::to_string(p.nodes) + " n=" + std::to_string(p.n) +
          " w=" + std::to_string(p.w) + " r=" + std::to_string(p.r) +
          " partitions=" + std::to_string(p.partitions) +
-         " base-port=" + std::to_string(p.base_port) + " sync=" + p.sync;
+         " base-port=" + std::to_string(p.base_port) + " sync=" + p.sync +
+         (p.conflict == "siblings" ? "" : " conflict=" + p.conflict);
 }
 
 RingState PlanRing(const fs::path& dir, const RingParams& params) {
@@ -366,6 +370,7 @@ RingState PlanRing(const fs::path& dir, const RingParams& params) {
   state.partitions = params.partitions;
   state.base_port = params.base_port;
   state.sync = params.sync;
+  state.conflict = params.conflict;
   for (uint32_t i = 1; i <= params.nodes; ++i) {
     RingNode node;
     node.name = "n" + std::to_string(i);
@@ -390,6 +395,7 @@ RingParams ParamsOf(const RingState& state) {
   p.partitions = state.partitions;
   p.base_port = state.base_port;
   p.sync = state.sync;
+  p.conflict = state.conflict;
   return p;
 }
 
@@ -411,6 +417,7 @@ json RingStateToJson(const RingState& state) {
               {"partitions", state.partitions},
               {"base_port", state.base_port},
               {"sync", state.sync},
+              {"conflict", state.conflict},
               {"nodes", std::move(nodes)}};
 }
 
@@ -430,6 +437,10 @@ Result<RingState> RingStateFromJson(const json& j) {
   if (!(s = Field(j, "partitions", &state.partitions)).ok()) return s;
   if (!(s = Field(j, "base_port", &state.base_port)).ok()) return s;
   if (j.contains("sync") && !(s = Field(j, "sync", &state.sync)).ok()) {
+    return s;
+  }
+  if (j.contains("conflict") &&
+      !(s = Field(j, "conflict", &state.conflict)).ok()) {
     return s;
   }
   auto nodes = j.find("nodes");
@@ -482,6 +493,7 @@ std::string NodeConfigToml(const RingState& state, const RingNode& node) {
                    {"w", static_cast<int64_t>(state.w)},
                    {"r", static_cast<int64_t>(state.r)},
                    {"partitions", static_cast<int64_t>(state.partitions)},
+                   {"conflict", state.conflict},
                    {"members", std::move(members)}}},
       {"storage", toml::table{{"sync", state.sync}}},
   };
@@ -1029,6 +1041,7 @@ Result<RingState> Launcher::Up(const UpOptions& options) {
   if (options.partitions) params.partitions = *options.partitions;
   if (options.base_port) params.base_port = *options.base_port;
   if (options.sync) params.sync = *options.sync;
+  if (options.conflict) params.conflict = *options.conflict;
   s = ValidateRingParams(params);
   if (!s.ok()) return s;
   if (existing && !options.fresh && params != ParamsOf(*existing)) {

@@ -67,7 +67,8 @@ struct RingState {
   uint32_t n = 3, w = 2, r = 2;
   uint32_t partitions = 64;
   uint32_t base_port = 7100;
-  std::string sync = "periodic";  // storage sync policy of every node
+  std::string sync = "periodic";      // storage sync policy of every node
+  std::string conflict = "siblings";  // cluster.conflict: siblings | lww
   std::vector<RingNode> nodes;
   friend bool operator==(const RingState&, const RingState&) = default;
 };
@@ -79,12 +80,14 @@ struct RingParams {
   uint32_t partitions = 64;
   uint32_t base_port = 7100;
   std::string sync = "periodic";
+  std::string conflict = "siblings";  // or "lww" (unsafe; doc/faults.md)
   friend bool operator==(const RingParams&, const RingParams&) = default;
 };
 
 // Checks 1 <= nodes <= 100, 1 <= n <= nodes, 1 <= w,r <= n, partitions a
 // power of two in [nodes, 65536], every port in 1..65535, sync one of
-// periodic|always|none. Errors: kInvalidArgument naming the flag(s).
+// periodic|always|none, conflict one of siblings|lww. Errors: kInvalidArgument
+// naming the flag(s).
 Status ValidateRingParams(const RingParams& params);
 // "nodes=5 n=3 w=2 r=2 partitions=64 base-port=7100 sync=periodic".
 std::string DescribeRingParams(const RingParams& params);
@@ -148,6 +151,7 @@ struct NodeAction {
 struct UpOptions {
   std::optional<uint32_t> nodes, n, w, r, partitions, base_port;
   std::optional<std::string> sync;
+  std::optional<std::string> conflict;
   bool fresh = false;       // wipe D first (only a ring directory or empty dir)
   bool prometheus = false;  // also start a Prometheus server (see above)
   std::chrono::milliseconds wait = std::chrono::seconds(30);

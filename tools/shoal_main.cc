@@ -7,6 +7,8 @@
 //   shoal metrics                one node's key figures from its /metrics
 //   shoal ring up|down|status|kill|start|pause|resume|where
 //   shoal bench                  load-test a ring (or Redis): tools/bench.h
+//   shoal fault ...              inject faults (doc/faults.md)
+//   shoal check ...              a Jepsen-style run: tools/check.h
 //
 // Exit status: 0 success (a get of a missing key included), 1 error, 2 the
 // command line did not parse. With --json every outcome, errors included,
@@ -34,7 +36,11 @@
 #include "ring/ring.h"
 #include "tools/base64.h"
 #include "tools/bench.h"
+#include "tools/check.h"
+#include "tools/check_run.h"
 #include "tools/client.h"
+#include "tools/fault_ops.h"
+#include "tools/faults.h"
 #include "tools/launcher.h"
 #include "tools/metrics_text.h"
 #include "tools/output.h"
@@ -298,12 +304,49 @@ int RunAdmin(
   return kExitOk;
 }
 
+Awaitable<Result<std::pair<wire::StatusReply, wire::FaultReply>>>
+StatusAndFaults(Client* client, std::chrono::milliseconds timeout) {
+  auto status = co_await client->Status(timeout);
+  if (!status.ok()) co_return status.status();
+  wire::FaultRequest ask;
+  auto faults = co_await client->Fault(std::move(ask), timeout);
+  if (!faults.ok()) co_return faults.status();
+  co_return std::pair{std::move(status.value()), std::move(faults.value())};
+}
+
+FaultSet FaultSetOf(const wire::FaultReply& reply) {
+  return FaultSet{reply.rules, reply.skews};
+}
+
+// The node's status, and every fault its table holds (so nobody forgets
+// one is active).
 int RunStatus(const AdminArgs& args) {
-  return RunAdmin(args, &Client::Status, StatusReplyToJson,
-                  [](const std::string& address, const wire::StatusReply& r) {
-                    return "asked:      " + address + "\n" +
-                           StatusReplyToText(r);
-                  });
+  const bool as_json = args.common.json;
+  Result<std::string> address = ResolveNode(args.common);
+  if (!address.ok()) return Fail(address.status(), as_json);
+  asio::io_context io;
+  Client client(io.get_executor(), *address);
+  auto reply = RunCall(
+      io, StatusAndFaults(&client, std::chrono::milliseconds(args.timeout_ms)));
+  if (!reply.ok()) return Fail(reply.status(), as_json);
+  const FaultSet faults = FaultSetOf(reply->second);
+  if (as_json) {
+    Json j = StatusReplyToJson(reply->first);
+    j["faults"] = FaultSetToJson(faults);
+    PrintJson(j);
+    return kExitOk;
+  }
+  std::cout << "asked:      " << *address << "\n"
+            << StatusReplyToText(reply->first);
+  if (faults.empty()) {
+    std::cout << "faults:     none\n";
+  } else {
+    std::cout << "FAULTS ACTIVE (shoal fault heal removes them):\n";
+    for (const std::string& line : DescribeFaults(faults)) {
+      std::cout << "  " << line << "\n";
+    }
+  }
+  return kExitOk;
 }
 
 int RunHints(const AdminArgs& args) {
@@ -472,6 +515,7 @@ int RunRingUp(const Common& common, const UpOptions& options,
                    {"w", state->w},
                    {"r", state->r},
                    {"partitions", state->partitions},
+                   {"conflict", state->conflict},
                    {"nodes", std::move(nodes)},
                    {"prometheus", PrometheusJson(prometheus)}});
     return kExitOk;
@@ -480,6 +524,10 @@ int RunRingUp(const Common& common, const UpOptions& options,
             << state->nodes.size() << " nodes, n=" << state->n
             << " w=" << state->w << " r=" << state->r << ", "
             << state->partitions << " partitions\n";
+  if (state->conflict == "lww") {
+    std::cout << "conflict = lww: concurrent writes are DISCARDED (last "
+                 "write wins); for comparison only (doc/faults.md)\n";
+  }
   std::vector<std::vector<std::string>> rows{
       {"NAME", "ADDRESS", "METRICS", "PID"}};
   for (const RingNode& node : state->nodes) {
@@ -603,6 +651,31 @@ int RunNodeVerb(const Common& common, NodeVerb verb, const std::string& name) {
       break;
   }
   if (!action.ok()) return Fail(action.status(), common.json);
+  if (verb == NodeVerb::kStart && action->before != action->after) {
+    // A restarted node's fault table is empty: give it the ring's back.
+    auto faults = LoadFaultSet(launcher.dir());
+    if (faults.ok() && !faults->empty()) {
+      asio::io_context io;
+      std::vector<FaultTarget> one{
+          {action->node.name, action->node.address, true}};
+      std::optional<std::vector<PushOutcome>> pushed;
+      asio::co_spawn(
+          io,
+          [&]() -> Awaitable<void> {
+            pushed = co_await PushFaults(one, *faults,
+                                         std::chrono::milliseconds(2000));
+          },
+          asio::detached);
+      io.run();
+      if (!pushed || pushed->empty() || !(*pushed)[0].status.ok()) {
+        std::cerr << "warning: " << action->node.name
+                  << " did not take the ring's fault table\n";
+      } else if (!common.json) {
+        std::cout << action->node.name << " got the ring's "
+                  << DescribeFaults(*faults).size() << " active faults\n";
+      }
+    }
+  }
   if (common.json) {
     PrintJson(ActionJson(*action));
     return kExitOk;
@@ -633,6 +706,352 @@ int RunNodeVerb(const Common& common, NodeVerb verb, const std::string& name) {
       break;
   }
   return kExitOk;
+}
+
+// ---- fault ----
+
+struct FaultArgs {
+  Common common;
+  std::string nodes;  // --nodes HOST:PORT,...; empty = the ring in --dir
+  uint32_t timeout_ms = 2000;
+  bool clients = false;
+  std::vector<std::string> words;  // the verb's positional arguments
+};
+
+// Who a fault command acts on and where the cluster's table lives.
+struct FaultScope {
+  std::vector<FaultTarget> targets;
+  std::vector<std::string> members;
+  bool ring = false;  // the table is kept in --dir/faults.json
+  FaultSet current;
+};
+
+Awaitable<Result<FaultScope>> AskNodes(std::vector<std::string> addresses,
+                                       std::chrono::milliseconds timeout) {
+  FaultScope scope;
+  auto ex = co_await asio::this_coro::executor;
+  for (const std::string& address : addresses) {
+    Client client(ex, address);
+    auto status = co_await client.Status(timeout);
+    if (!status.ok()) co_return status.status();
+    scope.targets.push_back({status->node, address, true});
+    if (scope.members.empty()) {
+      for (const auto& m : status->members) scope.members.push_back(m.name);
+      wire::FaultRequest ask;
+      auto table = co_await client.Fault(std::move(ask), timeout);
+      if (!table.ok()) co_return table.status();
+      scope.current = FaultSetOf(*table);
+    }
+  }
+  co_return scope;
+}
+
+Result<FaultScope> ResolveFaultScope(const FaultArgs& args) {
+  if (!args.nodes.empty()) {
+    std::vector<std::string> addresses;
+    std::stringstream in(args.nodes);
+    for (std::string a; std::getline(in, a, ',');) {
+      if (!a.empty()) addresses.push_back(a);
+    }
+    if (addresses.empty()) {
+      return Status(Code::kInvalidArgument, "--nodes lists no address");
+    }
+    asio::io_context io;
+    return RunCall(io, AskNodes(std::move(addresses),
+                                std::chrono::milliseconds(args.timeout_ms)));
+  }
+  Launcher launcher = MakeLauncher(args.common);
+  auto probed = launcher.Probe();
+  if (!probed.ok()) return probed.status();
+  FaultScope scope;
+  scope.ring = true;
+  for (const auto& [node, state] : *probed) {
+    scope.members.push_back(node.name);
+    scope.targets.push_back(
+        {node.name, node.address, state != NodeState::kStopped});
+  }
+  auto current = LoadFaultSet(launcher.dir());
+  if (!current.ok()) return current.status();
+  scope.current = std::move(current.value());
+  return scope;
+}
+
+// Saves (for a ring) and sends `set` to every node of the scope, then
+// reports. Exit 1 when a running node did not take it.
+int ApplyFaults(const FaultArgs& args, FaultScope& scope, const FaultSet& set) {
+  const bool as_json = args.common.json;
+  if (scope.ring) {
+    if (Status st = SaveFaultSet(MakeLauncher(args.common).dir(), set);
+        !st.ok()) {
+      return Fail(st, as_json);
+    }
+  }
+  asio::io_context io;
+  std::optional<std::vector<PushOutcome>> outcomes;
+  asio::co_spawn(
+      io,
+      [&]() -> Awaitable<void> {
+        outcomes = co_await PushFaults(
+            scope.targets, set, std::chrono::milliseconds(args.timeout_ms));
+      },
+      asio::detached);
+  io.run();
+  bool failed = false;
+  Json nodes = Json::array();
+  for (size_t i = 0; outcomes && i < outcomes->size(); ++i) {
+    const PushOutcome& o = (*outcomes)[i];
+    if (!o.status.ok() && scope.targets[i].running) failed = true;
+    Json n{{"node", o.name}, {"ok", o.status.ok()}};
+    if (!o.status.ok()) n["error"] = o.status.message();
+    nodes.push_back(std::move(n));
+  }
+  if (as_json) {
+    PrintJson(Json{{"ok", !failed},
+                   {"faults", FaultSetToJson(set)},
+                   {"nodes", std::move(nodes)}});
+  } else {
+    const auto lines = DescribeFaults(set);
+    if (lines.empty()) {
+      std::cout << "no fault active\n";
+    } else {
+      std::cout << "active faults:\n";
+      for (const std::string& l : lines) std::cout << "  " << l << "\n";
+    }
+    for (const auto& n : nodes) {
+      if (!n["ok"].get<bool>()) {
+        std::cerr << "warning: " << n["node"].get<std::string>() << ": "
+                  << n["error"].get<std::string>() << "\n";
+      }
+    }
+  }
+  return failed ? kExitError : kExitOk;
+}
+
+Awaitable<std::vector<std::pair<std::string, Result<wire::FaultReply>>>>
+AskTables(std::vector<FaultTarget> targets, std::chrono::milliseconds timeout) {
+  auto ex = co_await asio::this_coro::executor;
+  std::vector<std::pair<std::string, Result<wire::FaultReply>>> out;
+  for (const FaultTarget& t : targets) {
+    if (!t.running) {
+      out.emplace_back(t.name, Status(Code::kUnavailable, "not running"));
+      continue;
+    }
+    Client client(ex, t.address);
+    wire::FaultRequest ask;
+    auto reply = co_await client.Fault(std::move(ask), timeout);
+    out.emplace_back(t.name, std::move(reply));
+  }
+  co_return out;
+}
+
+// `fault list`: the table kept for the ring, and what each node holds.
+int RunFaultList(const FaultArgs& args, const FaultScope& scope) {
+  asio::io_context io;
+  std::optional<std::vector<std::pair<std::string, Result<wire::FaultReply>>>>
+      tables;
+  asio::co_spawn(
+      io,
+      [&]() -> Awaitable<void> {
+        tables = co_await AskTables(scope.targets,
+                                    std::chrono::milliseconds(args.timeout_ms));
+      },
+      asio::detached);
+  io.run();
+  Json nodes = Json::array();
+  std::string text;
+  for (const auto& [name, reply] : *tables) {
+    Json n{{"node", name}};
+    if (!reply.ok()) {
+      n["error"] = reply.status().message();
+      text += name + ": " + reply.status().message() + "\n";
+    } else {
+      const auto lines = DescribeFaults(FaultSetOf(*reply));
+      n["active"] = lines;
+      n["frames_dropped"] = reply->frames_dropped;
+      n["frames_delayed"] = reply->frames_delayed;
+      text += name + ": " +
+              (lines.empty() ? std::string("no fault")
+                             : std::to_string(lines.size()) + " active") +
+              ", " + std::to_string(reply->frames_dropped) +
+              " frames dropped, " + std::to_string(reply->frames_delayed) +
+              " delayed\n";
+    }
+    nodes.push_back(std::move(n));
+  }
+  if (args.common.json) {
+    PrintJson(Json{{"faults", FaultSetToJson(scope.current)},
+                   {"nodes", std::move(nodes)}});
+    return kExitOk;
+  }
+  const auto lines = DescribeFaults(scope.current);
+  if (lines.empty()) {
+    std::cout << "no fault active\n";
+  } else {
+    std::cout << "active faults:\n";
+    for (const std::string& l : lines) std::cout << "  " << l << "\n";
+  }
+  std::cout << text;
+  return kExitOk;
+}
+
+enum class FaultVerb {
+  kPartition,
+  kIsolate,
+  kCut,
+  kDelay,
+  kDrop,
+  kClock,
+  kHeal,
+  kList
+};
+
+int RunFault(const FaultArgs& args, FaultVerb verb) {
+  const bool as_json = args.common.json;
+  auto scope = ResolveFaultScope(args);
+  if (!scope.ok()) return Fail(scope.status(), as_json);
+  if (verb == FaultVerb::kList) return RunFaultList(args, *scope);
+  const auto& w = args.words;
+  auto usage = [&](const std::string& what) {
+    return Fail(Status(Code::kInvalidArgument, what), as_json);
+  };
+  FaultSet set = scope->current;
+  switch (verb) {
+    case FaultVerb::kPartition: {
+      std::string spec;
+      for (const std::string& word : w)
+        spec += (spec.empty() ? "" : " ") + word;
+      auto groups = ParseGroups(spec, scope->members);
+      if (!groups.ok()) return Fail(groups.status(), as_json);
+      AddRules(set, PartitionRules(*groups));
+      break;
+    }
+    case FaultVerb::kIsolate: {
+      if (w.size() != 1) return usage("isolate takes one node, e.g. n3");
+      if (Status st = CheckMember(w[0], scope->members); !st.ok()) {
+        return Fail(st, as_json);
+      }
+      AddRules(set, IsolateRules(w[0], scope->members, args.clients));
+      break;
+    }
+    case FaultVerb::kCut:
+    case FaultVerb::kDelay:
+    case FaultVerb::kDrop: {
+      if (w.empty()) return usage("missing the link A->B, e.g. n1->n2");
+      auto link = ParseLink(w[0], scope->members);
+      if (!link.ok()) return Fail(link.status(), as_json);
+      wire::FaultRule rule = CutRule(link->first, link->second);
+      if (verb == FaultVerb::kCut && w.size() != 1) {
+        return usage("cut takes only the link A->B");
+      }
+      if (verb == FaultVerb::kDelay) {
+        if (w.size() != 2 && !(w.size() == 4 && w[2] == "jitter")) {
+          return usage(
+              "delay takes A->B DELAY [jitter J], e.g. n1->n2 50ms "
+              "jitter 20ms");
+        }
+        auto delay = ParseDuration(w[1]);
+        if (!delay.ok()) return Fail(delay.status(), as_json);
+        std::chrono::milliseconds jitter{0};
+        if (w.size() == 4) {
+          auto j = ParseDuration(w[3]);
+          if (!j.ok()) return Fail(j.status(), as_json);
+          jitter = *j;
+        }
+        rule = DelayRule(link->first, link->second, *delay, jitter);
+      }
+      if (verb == FaultVerb::kDrop) {
+        if (w.size() != 2)
+          return usage("drop takes A->B PERCENT, e.g. n1->n2 10%");
+        auto pct = ParsePercent(w[1]);
+        if (!pct.ok()) return Fail(pct.status(), as_json);
+        rule = DropRule(link->first, link->second, *pct);
+      }
+      if (args.clients) {
+        return usage("--clients applies to isolate only");
+      }
+      AddRules(set, {rule});
+      break;
+    }
+    case FaultVerb::kClock: {
+      if (w.size() != 2) return usage("clock takes NODE SKEW, e.g. n3 +5s");
+      if (Status st = CheckMember(w[0], scope->members); !st.ok()) {
+        return Fail(st, as_json);
+      }
+      auto skew = ParseSkew(w[1]);
+      if (!skew.ok()) return Fail(skew.status(), as_json);
+      SetSkew(set, w[0], *skew);
+      break;
+    }
+    case FaultVerb::kHeal:
+      set = FaultSet{};
+      break;
+    case FaultVerb::kList:
+      break;
+  }
+  return ApplyFaults(args, *scope, set);
+}
+
+// ---- check ----
+
+struct CheckArgs {
+  Common common;
+  std::string workload = "set";
+  std::string nemesis = "mix";
+  std::string duration = "60s";
+  std::string clock_skew;  // "" = none
+  std::string convergence_limit = "120s";
+  std::optional<std::string> conflict;
+  uint64_t seed = 1;
+  uint32_t clients = 5;
+  uint32_t keys = 5;
+  std::string history;
+};
+
+int RunCheck(const CheckArgs& args) {
+  const bool as_json = args.common.json;
+  check::RunOptions options;
+  options.dir = args.common.dir;
+  options.shoald = ShoaldPath().string();
+  auto workload = check::ParseWorkload(args.workload);
+  if (!workload.ok()) return Fail(workload.status(), as_json);
+  options.workload = *workload;
+  auto nemesis = check::ParseNemesis(args.nemesis);
+  if (!nemesis.ok()) return Fail(nemesis.status(), as_json);
+  options.nemesis = *nemesis;
+  auto duration = ParseDuration(args.duration);
+  if (!duration.ok()) return Fail(duration.status(), as_json);
+  options.duration = *duration;
+  auto limit = ParseDuration(args.convergence_limit);
+  if (!limit.ok()) return Fail(limit.status(), as_json);
+  options.convergence_limit = *limit;
+  if (!args.clock_skew.empty()) {
+    auto skew = ParseSkew(args.clock_skew);
+    if (!skew.ok()) return Fail(skew.status(), as_json);
+    options.clock_skew_ms = *skew;
+  }
+  options.conflict = args.conflict;
+  options.seed = args.seed;
+  options.clients = args.clients;
+  options.keys = args.keys;
+  options.history_path = args.history;
+  auto report = check::Run(
+      options, [](const std::string& line) { std::cerr << line << std::endl; });
+  if (!report.ok()) return Fail(report.status(), as_json);
+  if (as_json) {
+    PrintJson(report->ToJson(options));
+  } else {
+    std::cout << report->ToText(options);
+    if (!report->valid) {
+      std::cout << "reproduce: shoal check --workload " << args.workload
+                << " --nemesis " << args.nemesis << " --duration "
+                << args.duration << " --seed " << args.seed
+                << (args.clock_skew.empty()
+                        ? ""
+                        : " --clock-skew " + args.clock_skew)
+                << " (same ring parameters; doc/faults.md)\n";
+    }
+  }
+  return report->valid ? kExitOk : kExitError;
 }
 
 int RunRingWhere(const Common& common, const std::string& key) {
@@ -928,6 +1347,7 @@ int Main(int argc, char** argv) {
            base_port = defaults.base_port;
   std::string sync = defaults.sync;
   bool fresh = false;
+  std::string conflict = defaults.conflict;
   CLI::App* up = ring->add_subcommand(
       "up",
       "start a ring: nodes n1..nN on 127.0.0.1:(base-port+i), metrics on "
@@ -947,6 +1367,13 @@ int Main(int argc, char** argv) {
   CLI::Option* o_sync =
       up->add_option("--sync", sync, "storage sync policy")
           ->check(CLI::IsMember({"periodic", "always", "none"}))
+          ->capture_default_str();
+  CLI::Option* o_conflict =
+      up->add_option("--conflict", conflict,
+                     "how concurrent writes are resolved: siblings, or lww "
+                     "(last write wins; loses writes, for comparison only: "
+                     "doc/faults.md)")
+          ->check(CLI::IsMember({"siblings", "lww"}))
           ->capture_default_str();
   CLI::Option* o_base = up->add_option("--base-port", base_port, "base port")
                             ->check(CLI::Range(1, 65535))
@@ -989,6 +1416,119 @@ int Main(int argc, char** argv) {
     AddCommon(cmd, &ring_common, false);
     node_cmds.push_back({cmd, verb});
   }
+
+  // fault
+  CLI::App* fault = app.add_subcommand(
+      "fault",
+      "inject faults into the local ring (or --nodes): processes, the "
+      "network between nodes, clocks (doc/faults.md); shoal status lists "
+      "the active ones");
+  fault->require_subcommand(1);
+  FaultArgs fault_args;
+  fault_args.common.dir = default_dir;
+  std::vector<NodeCmd> fault_node_cmds;
+  for (auto [verb, name, help] :
+       {std::tuple{NodeVerb::kKill, "kill", "crash a node (SIGKILL)"},
+        std::tuple{NodeVerb::kStart, "start",
+                   "restart a stopped node with its data and the ring's "
+                   "fault table"},
+        std::tuple{NodeVerb::kPause, "pause", "freeze a node (SIGSTOP)"},
+        std::tuple{NodeVerb::kResume, "resume",
+                   "unfreeze a paused node (SIGCONT)"}}) {
+    CLI::App* cmd = fault->add_subcommand(name, help);
+    cmd->add_option("node", node_name, "node name, e.g. n3")->required();
+    AddCommon(cmd, &fault_args.common, false);
+    fault_node_cmds.push_back({cmd, verb});
+  }
+  struct FaultCmd {
+    CLI::App* cmd;
+    FaultVerb verb;
+  };
+  std::vector<FaultCmd> fault_cmds;
+  for (auto [verb, name, help, words] :
+       {std::tuple{FaultVerb::kPartition, "partition",
+                   "cut peer traffic both ways between groups: 'n1,n2 | "
+                   "n3,n4,n5'",
+                   "GROUPS"},
+        std::tuple{FaultVerb::kIsolate, "isolate",
+                   "cut a node from every peer, both ways (--clients: also "
+                   "from clients)",
+                   "NODE"},
+        std::tuple{FaultVerb::kCut, "cut", "drop every frame one way: A->B",
+                   "A->B"},
+        std::tuple{FaultVerb::kDelay, "delay",
+                   "delay frames one way: A->B 50ms [jitter 20ms]",
+                   "A->B DELAY [jitter J]"},
+        std::tuple{FaultVerb::kDrop, "drop",
+                   "drop a share of frames one way: A->B 10%", "A->B PERCENT"},
+        std::tuple{FaultVerb::kClock, "clock",
+                   "skew the wall clock a node stamps on writes: NODE +5s "
+                   "(0s removes it)",
+                   "NODE SKEW"},
+        std::tuple{FaultVerb::kHeal, "heal",
+                   "remove every network and clock "
+                   "fault",
+                   ""},
+        std::tuple{FaultVerb::kList, "list",
+                   "the active faults, and what each node holds", ""}}) {
+    CLI::App* cmd = fault->add_subcommand(name, help);
+    if (std::string_view(words).size() > 0) {
+      cmd->add_option("args", fault_args.words, words)->required();
+    }
+    if (verb == FaultVerb::kIsolate) {
+      cmd->add_flag("--clients", fault_args.clients,
+                    "also drop the node's replies to clients");
+    }
+    cmd->add_option("--nodes", fault_args.nodes,
+                    "HOST:PORT,... of the nodes to act on (default: the "
+                    "ring in --dir, whose table is kept in --dir/faults.json)");
+    cmd->add_option("--timeout", fault_args.timeout_ms,
+                    "timeout per node in ms")
+        ->capture_default_str();
+    AddCommon(cmd, &fault_args.common, false);
+    fault_cmds.push_back({cmd, verb});
+  }
+
+  // check
+  CheckArgs check_args;
+  check_args.common.dir = default_dir;
+  CLI::App* check_cmd = app.add_subcommand(
+      "check",
+      "a Jepsen-style run against the local ring: clients run a workload "
+      "while a nemesis injects faults, then heal, convergence and a check "
+      "of the history (exit 0 only when nothing was lost or resurrected and "
+      "the replicas converged)");
+  check_cmd
+      ->add_option("--workload", check_args.workload, "set | register | delete")
+      ->capture_default_str();
+  check_cmd
+      ->add_option("--nemesis", check_args.nemesis,
+                   "none | partition-random | isolate | kill | pause | mix")
+      ->capture_default_str();
+  check_cmd->add_option("--duration", check_args.duration, "e.g. 60s")
+      ->capture_default_str();
+  check_cmd
+      ->add_option("--seed", check_args.seed,
+                   "makes the nemesis schedule and the key choice repeatable")
+      ->capture_default_str();
+  check_cmd->add_option("--clients", check_args.clients, "concurrent clients")
+      ->capture_default_str();
+  check_cmd->add_option("--keys", check_args.keys, "keys the clients share")
+      ->capture_default_str();
+  check_cmd->add_option("--conflict", check_args.conflict,
+                        "refuse to run unless the ring resolves conflicts "
+                        "this way (siblings | lww)");
+  check_cmd->add_option("--clock-skew", check_args.clock_skew,
+                        "skew one node's write clock (chosen by the seed) "
+                        "for the whole run, e.g. +5s");
+  check_cmd
+      ->add_option("--convergence-limit", check_args.convergence_limit,
+                   "how long after the heal replicas may take to converge")
+      ->capture_default_str();
+  check_cmd->add_option("--history", check_args.history,
+                        "where to write the history (JSON lines; default "
+                        "--dir/check/history-SEED-TIME.jsonl)");
+  AddCommon(check_cmd, &check_args.common, false);
 
   std::string where_key;
   CLI::App* where = ring->add_subcommand(
@@ -1107,6 +1647,7 @@ int Main(int argc, char** argv) {
     if (o_partitions->count()) options.partitions = partitions;
     if (o_base->count()) options.base_port = base_port;
     if (o_sync->count()) options.sync = sync;
+    if (o_conflict->count()) options.conflict = conflict;
     options.fresh = fresh;
     options.prometheus = with_prometheus;
     return RunRingUp(up_common, options, self);
@@ -1117,6 +1658,13 @@ int Main(int argc, char** argv) {
     if (*c.cmd) return RunNodeVerb(ring_common, c.verb, node_name);
   }
   if (*where) return RunRingWhere(ring_common, where_key);
+  for (const NodeCmd& c : fault_node_cmds) {
+    if (*c.cmd) return RunNodeVerb(fault_args.common, c.verb, node_name);
+  }
+  for (const FaultCmd& c : fault_cmds) {
+    if (*c.cmd) return RunFault(fault_args, c.verb);
+  }
+  if (*check_cmd) return RunCheck(check_args);
   if (*bench) {
     return RunBenchVerb(std::move(bench_args), o_mix->count() > 0,
                         o_duration->count() > 0, o_ops->count() > 0);

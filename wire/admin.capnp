@@ -85,3 +85,41 @@ struct AaeRunReply {
   partition @1 :UInt32;
   exchanges @2 :List(AaeExchangeResult);
 }
+
+# ---- fault injection (doc/faults.md) ----
+
+enum FaultKind {
+  cut @0;     # every frame dropped
+  delay @1;   # every frame held back delayMs ± jitterMs
+  drop @2;    # each frame dropped with probability dropPercent / 100
+}
+
+struct FaultRule {
+  from @0 :Text;           # the node whose outgoing frames it affects
+  to @1 :Text;             # the member receiving them ("" when clients)
+  clients @2 :Bool;        # applies to replies to client connections instead
+  kind @3 :FaultKind;
+  delayMs @4 :UInt32;      # for delay
+  jitterMs @5 :UInt32;     # for delay: uniform in [-jitter, +jitter]
+  dropPercent @6 :Float64; # for drop: 0..100
+}
+
+struct ClockSkew {
+  node @0 :Text;
+  skewMs @1 :Int64;        # added to the wall clock the node stamps on writes
+}
+
+struct FaultRequest {
+  set @0 :Bool;                  # replace the node's table; false = only report
+  rules @1 :List(FaultRule);     # the whole cluster's rules (each node applies
+                                 # those whose `from` is itself)
+  skews @2 :List(ClockSkew);
+}
+
+struct FaultReply {
+  node @0 :Text;
+  rules @1 :List(FaultRule);     # the table the node holds now
+  skews @2 :List(ClockSkew);
+  framesDropped @3 :UInt64;      # since the node started
+  framesDelayed @4 :UInt64;
+}

@@ -171,6 +171,46 @@ sc::ErrorCode CodeToWire(Code c) {
   return sc::ErrorCode::INTERNAL;
 }
 
+// ---- fault tables ----
+
+void FillFaults(capnp::List<sc::FaultRule>::Builder rules,
+                capnp::List<sc::ClockSkew>::Builder skews,
+                const std::vector<FaultRule>& rule_values,
+                const std::vector<ClockSkew>& skew_values) {
+  for (size_t i = 0; i < rule_values.size(); ++i) {
+    const FaultRule& r = rule_values[i];
+    rules[i].setFrom(r.from);
+    rules[i].setTo(r.to);
+    rules[i].setClients(r.clients);
+    rules[i].setKind(static_cast<sc::FaultKind>(r.kind));
+    rules[i].setDelayMs(r.delay_ms);
+    rules[i].setJitterMs(r.jitter_ms);
+    rules[i].setDropPercent(r.drop_percent);
+  }
+  for (size_t i = 0; i < skew_values.size(); ++i) {
+    skews[i].setNode(skew_values[i].node);
+    skews[i].setSkewMs(skew_values[i].skew_ms);
+  }
+}
+
+Status ReadFaults(capnp::List<sc::FaultRule>::Reader rules,
+                  capnp::List<sc::ClockSkew>::Reader skews,
+                  std::vector<FaultRule>* rule_values,
+                  std::vector<ClockSkew>* skew_values) {
+  for (auto r : rules) {
+    const auto kind = static_cast<uint16_t>(r.getKind());
+    if (kind > 2) return Status(Code::kInvalidArgument, "unknown fault kind");
+    rule_values->push_back({r.getFrom().cStr(), r.getTo().cStr(),
+                            r.getClients(), static_cast<FaultKind>(kind),
+                            r.getDelayMs(), r.getJitterMs(),
+                            r.getDropPercent()});
+  }
+  for (auto k : skews) {
+    skew_values->push_back({k.getNode().cStr(), k.getSkewMs()});
+  }
+  return Status::Ok();
+}
+
 // ---- message bodies: C++ -> capnp ----
 
 void FillPut(sc::PutRequest::Builder b, const PutRequest& m) {
@@ -347,6 +387,20 @@ struct BodyWriter {
       ex[i].setKeysRepaired(e.keys_repaired);
       ex[i].setSegmentsDiffering(e.segments_differing);
     }
+  }
+  void operator()(const FaultRequest& m) {
+    auto b = f.initFault();
+    b.setSet(m.set);
+    FillFaults(b.initRules(m.rules.size()), b.initSkews(m.skews.size()),
+               m.rules, m.skews);
+  }
+  void operator()(const FaultReply& m) {
+    auto b = f.initFaultReply();
+    b.setNode(m.node);
+    b.setFramesDropped(m.frames_dropped);
+    b.setFramesDelayed(m.frames_delayed);
+    FillFaults(b.initRules(m.rules.size()), b.initSkews(m.skews.size()),
+               m.rules, m.skews);
   }
   void operator()(const CoordinatePutRequest& m) {
     FillPut(f.initCoordinatePut().initPut(), m.put);
@@ -586,6 +640,26 @@ Result<Message> ReadFrame(sc::Frame::Reader f) {
         a.exchanges.push_back({e.getPeer().cStr(), e.getResult().cStr(),
                                e.getKeysRepaired(), e.getSegmentsDiffering()});
       }
+      msg.body = std::move(a);
+      break;
+    }
+    case sc::Frame::FAULT: {
+      auto r = f.getFault();
+      FaultRequest q;
+      q.set = r.getSet();
+      Status st = ReadFaults(r.getRules(), r.getSkews(), &q.rules, &q.skews);
+      if (!st.ok()) return st;
+      msg.body = std::move(q);
+      break;
+    }
+    case sc::Frame::FAULT_REPLY: {
+      auto r = f.getFaultReply();
+      FaultReply a;
+      a.node = r.getNode().cStr();
+      a.frames_dropped = r.getFramesDropped();
+      a.frames_delayed = r.getFramesDelayed();
+      Status st = ReadFaults(r.getRules(), r.getSkews(), &a.rules, &a.skews);
+      if (!st.ok()) return st;
       msg.body = std::move(a);
       break;
     }

@@ -383,6 +383,23 @@ std::vector<Message> SampleMessages() {
       {42,
        AaeRunReply{
            "n3", 63, {{"n1", "ok", 3, 2}, {"n2", "unavailable: down", 0, 0}}}});
+  {
+    FaultRequest set;
+    set.set = true;
+    set.rules = {{"n1", "n2", false, FaultKind::kCut, 0, 0, 0},
+                 {"n2", "n3", false, FaultKind::kDelay, 50, 20, 0},
+                 {"n3", "", true, FaultKind::kDrop, 0, 0, 12.5}};
+    set.skews = {{"n4", 5000}, {"n5", -250}};
+    out.push_back({43, set});
+    out.push_back({44, FaultRequest{}});
+    FaultReply reply;
+    reply.node = "n2";
+    reply.rules = set.rules;
+    reply.skews = set.skews;
+    reply.frames_dropped = 17;
+    reply.frames_delayed = 4;
+    out.push_back({45, reply});
+  }
   return out;
 }
 
@@ -897,7 +914,7 @@ TEST_CASE("a pointer-amplification bomb hits the traversal limit") {
 TEST_CASE("an unknown union member is rejected as an unknown message type") {
   // Two frames differing only in the union discriminant (both members are
   // empty structs): the bytes that differ are the discriminant.
-  // Discriminants count union members from 0: error = 0 ... aaeRunReply = 29.
+  // Discriminants count union members from 0: error = 0 ... faultReply = 30.
   std::vector<uint64_t> a = EncodeBody({5, StatusRequest{}});   // 11
   std::vector<uint64_t> b = EncodeBody({5, ReplicateReply{}});  // 9
   REQUIRE(a.size() == b.size());
@@ -912,7 +929,7 @@ TEST_CASE("an unknown union member is rejected as an unknown message type") {
   REQUIRE((pa[at] | pa[at + 1] << 8) == 11);
   REQUIRE((pb[at] | pb[at + 1] << 8) == 9);
 
-  for (uint16_t which : {uint16_t{30}, uint16_t{200}, uint16_t{0xffff}}) {
+  for (uint16_t which : {uint16_t{31}, uint16_t{200}, uint16_t{0xffff}}) {
     CAPTURE(which);
     std::vector<uint64_t> body = a;
     auto* p = reinterpret_cast<uint8_t*>(body.data());

@@ -248,6 +248,21 @@ Awaitable<Result<Body>> RpcChannel::Call(Body body, Deadline deadline) {
     Status st = co_await Connect(deadline);
     if (!st.ok()) co_return st;
   }
+  FrameFate fate;
+  if (options_.outgoing) fate = options_.outgoing();
+  if (fate.delay.count() > 0 && !fate.drop) {
+    asio::steady_timer hold(executor_);
+    hold.expires_at(std::min(deadline, Clock::now() + fate.delay));
+    co_await hold.async_wait(kAsTuple);
+    if (Clock::now() >= deadline) {
+      co_return Status(Code::kTimeout,
+                       "no reply from " + options_.address + " in time");
+    }
+    if (!connected()) {
+      co_return Status(Code::kUnavailable,
+                       "connection to " + options_.address + " lost");
+    }
+  }
   const uint64_t id = next_id_++;
   PendingCall call(executor_);
   call.timer.expires_at(deadline);
@@ -255,7 +270,7 @@ Awaitable<Result<Body>> RpcChannel::Call(Body body, Deadline deadline) {
   // Named locals, not temporaries, around co_await: GCC 12 mis-destroys
   // temporaries of class type in coroutines (see doc/impl.md, "Toolchain").
   const Message msg{id, std::move(body)};
-  conn_->Send(msg);
+  if (!fate.drop) conn_->Send(msg);  // a dropped frame is simply lost
   co_await call.timer.async_wait(kAsTuple);
   pending_.erase(id);
   if (!call.result) {

@@ -45,6 +45,13 @@ Awaitable<Result<tcp::socket>> ConnectBy(asio::any_io_executor executor,
                                          tcp::endpoint endpoint,
                                          Deadline deadline, std::string what);
 
+// What fault injection (doc/faults.md) does to one outgoing frame: send it,
+// drop it (it is lost: the call times out) or hold it back `delay` first.
+struct FrameFate {
+  bool drop = false;
+  std::chrono::milliseconds delay{0};
+};
+
 class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
  public:
   using MessageHandler = std::function<void(Message)>;
@@ -71,6 +78,10 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   void Detach();
   bool open() const { return open_; }
   std::string remote() const { return remote_; }
+  // Who is on the other side, as its owner learnt it (a peer's name from
+  // its hello); "" until set.
+  const std::string& label() const { return label_; }
+  void set_label(std::string label) { label_ = std::move(label); }
   asio::any_io_executor get_executor() { return socket_.get_executor(); }
 
  private:
@@ -81,6 +92,7 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   tcp::socket socket_;
   uint64_t frame_cap_;
   std::string remote_;
+  std::string label_;
   MessageHandler on_message_;
   CloseHandler on_close_;
   std::vector<uint8_t> pending_;   // frames queued for the next write
@@ -103,6 +115,11 @@ class RpcChannel {
     std::chrono::milliseconds connect_timeout{1000};
     // After a failed connect, calls fail fast for this long.
     std::chrono::milliseconds retry_backoff{200};
+    // Fault injection: asked before each request frame (the hello included)
+    // is sent. A dropped frame leaves its call to time out; a delayed one
+    // is sent after the delay (or the call times out first). Empty = no
+    // faults.
+    std::function<FrameFate()> outgoing;
   };
 
   RpcChannel(asio::any_io_executor executor, Options options);

@@ -62,5 +62,7 @@ struct Frame {
     aaeStatusReply @27 :Admin.AaeStatusReply;
     aaeRun @28 :Admin.AaeRunRequest;
     aaeRunReply @29 :Admin.AaeRunReply;
+    fault @30 :Admin.FaultRequest;           # fault injection (doc/faults.md)
+    faultReply @31 :Admin.FaultReply;
   }
 }

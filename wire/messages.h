@@ -203,19 +203,49 @@ struct AaeRunReply {
   friend bool operator==(const AaeRunReply&, const AaeRunReply&) = default;
 };
 
+// ---- fault injection (admin; doc/faults.md) ----
+enum class FaultKind { kCut = 0, kDelay = 1, kDrop = 2 };
+struct FaultRule {
+  std::string from;      // the node whose outgoing frames it affects
+  std::string to;        // the member receiving them ("" when clients)
+  bool clients = false;  // replies to client connections instead of a peer
+  FaultKind kind = FaultKind::kCut;
+  uint32_t delay_ms = 0;    // kDelay
+  uint32_t jitter_ms = 0;   // kDelay: uniform in [-jitter, +jitter]
+  double drop_percent = 0;  // kDrop: 0..100
+  friend bool operator==(const FaultRule&, const FaultRule&) = default;
+};
+struct ClockSkew {
+  std::string node;
+  int64_t skew_ms = 0;  // added to the wall clock stamped on writes
+  friend bool operator==(const ClockSkew&, const ClockSkew&) = default;
+};
+struct FaultRequest {
+  bool set = false;  // replace the node's table; false = only report it
+  std::vector<FaultRule> rules;
+  std::vector<ClockSkew> skews;
+  friend bool operator==(const FaultRequest&, const FaultRequest&) = default;
+};
+struct FaultReply {
+  std::string node;
+  std::vector<FaultRule> rules;
+  std::vector<ClockSkew> skews;
+  uint64_t frames_dropped = 0, frames_delayed = 0;
+  friend bool operator==(const FaultReply&, const FaultReply&) = default;
+};
+
 // ---- any reply ----
 struct ErrorReply {
   Status status;  // never OK
 };
 
-using Body =
-    std::variant<ErrorReply, GetRequest, GetReply, PutRequest, PutReply, Hello,
-                 ReadRequest, ReadReply, ReplicateRequest, ReplicateReply,
-                 CoordinatePutRequest, StatusRequest, StatusReply, Ping, Pong,
-                 HintsRequest, HintsReply, AaeTreeRequest, AaeTreeReply,
-                 AaeKeysRequest, AaeKeysReply, AaeFetchRequest, AaeFetchReply,
-                 AaeRepairRequest, AaeRepairReply, AaeStatusRequest,
-                 AaeStatusReply, AaeRunRequest, AaeRunReply>;
+using Body = std::variant<
+    ErrorReply, GetRequest, GetReply, PutRequest, PutReply, Hello, ReadRequest,
+    ReadReply, ReplicateRequest, ReplicateReply, CoordinatePutRequest,
+    StatusRequest, StatusReply, Ping, Pong, HintsRequest, HintsReply,
+    AaeTreeRequest, AaeTreeReply, AaeKeysRequest, AaeKeysReply, AaeFetchRequest,
+    AaeFetchReply, AaeRepairRequest, AaeRepairReply, AaeStatusRequest,
+    AaeStatusReply, AaeRunRequest, AaeRunReply, FaultRequest, FaultReply>;
 
 struct Message {
   uint64_t id = 0;  // request id; a reply carries its request's id
