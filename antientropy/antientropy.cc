@@ -115,13 +115,11 @@ wire::Awaitable<wire::AaeExchangeResult> AntiEntropy::Exchange(
   }
   PartitionStats& s = stats_[partition];
   ++s.exchanges;
-  ++exchanges_;
   s.last = wire::Clock::now();
   s.last_peer = result.peer;
   s.last_result = result.result;
   s.keys_repaired_last = result.keys_repaired;
   s.keys_repaired_total += result.keys_repaired;
-  keys_repaired_ += result.keys_repaired;
   if (observer_ != nullptr) {
     observer_->Exchanged(outcome.ok());
     if (result.keys_repaired > 0) observer_->KeysRepaired(result.keys_repaired);
@@ -502,9 +500,11 @@ wire::AaeStatusReply AntiEntropy::OnStatus() const {
   wire::AaeStatusReply reply;
   reply.node = ring_.members()[self_];
   reply.enabled = options_.enabled;
-  reply.exchanges = exchanges_;
-  reply.keys_repaired = keys_repaired_;
   reply.bytes = bytes_;
+  for (const PartitionStats& s : stats_) {
+    reply.exchanges += s.exchanges;
+    reply.keys_repaired += s.keys_repaired_total;
+  }
   const auto now = wire::Clock::now();
   for (uint32_t p : trees_.partitions()) {
     const PartitionStats& s = stats_[p];

@@ -140,8 +140,8 @@ class AntiEntropy {
   boost::asio::steady_timer timer_;
   bool stopped_ = false;
 
-  std::vector<PartitionStats> stats_;  // by partition
-  uint64_t exchanges_ = 0, keys_repaired_ = 0, bytes_ = 0;
+  std::vector<PartitionStats> stats_;  // by partition; totals are their sums
+  uint64_t bytes_ = 0;  // frame bytes of the exchanges this node ran
   double tokens_ = 0;
   wire::Clock::time_point tokens_at_{};
   std::vector<uint8_t> scratch_;  // for measuring frame sizes

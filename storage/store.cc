@@ -733,6 +733,17 @@ uint64_t HashBytes(std::string_view bytes) {
   return ring::HashKey(bytes);  // XXH3-64; not a security boundary
 }
 
+// A hint's stored value: stored_at_ms:i64le | EncodeObject(object).
+// Sets *stored_at_ms and returns the object, or kCorruption.
+Result<quorum::Object> DecodeHintValue(std::string_view bytes,
+                                       int64_t* stored_at_ms) {
+  auto at = bytes.size() >= 8 ? DecodeLittleEndian<int64_t>(bytes.substr(0, 8))
+                              : std::nullopt;
+  if (!at) return Status(Code::kCorruption, "short hint");
+  *stored_at_ms = *at;
+  return wire::DecodeObject(bytes.substr(8));
+}
+
 // Splits a hint key into (target, storage key); false if malformed.
 bool SplitHintKey(std::string_view hkey, std::string_view* target,
                   std::string_view* storage_key) {
@@ -838,14 +849,8 @@ Result<WriteResult> Store::ApplyHint(MDB_txn* txn, WriteOp& op,
     exists = true;
     existing_bytes = bytes.size();
     existing_hash = HashBytes(bytes);
-    auto at = bytes.size() >= 8
-                  ? DecodeLittleEndian<int64_t>(bytes.substr(0, 8))
-                  : std::nullopt;
-    auto decoded =
-        at ? wire::DecodeObject(bytes.substr(8))
-           : Result<quorum::Object>(Status(Code::kCorruption, "short hint"));
+    auto decoded = DecodeHintValue(bytes, &stored_at);
     if (!decoded.ok()) return CorruptObject(op.key, op.loc, decoded.status());
-    stored_at = *at;
     out.before = std::move(decoded).value();
   } else if (rc != MDB_NOTFOUND) {
     *batch_error = WriteError("mdb_get (hints)", rc);
@@ -989,19 +994,13 @@ Result<std::vector<Hint>> Store::ScanHints(std::string_view target,
     h.key = std::string(skey.substr(kStorageKeyPrefixBytes));
     h.bytes = bytes.size();
     h.bytes_hash = HashBytes(bytes);
-    auto at = bytes.size() >= 8
-                  ? DecodeLittleEndian<int64_t>(bytes.substr(0, 8))
-                  : std::nullopt;
-    auto decoded =
-        at ? wire::DecodeObject(bytes.substr(8))
-           : Result<quorum::Object>(Status(Code::kCorruption, "short hint"));
+    auto decoded = DecodeHintValue(bytes, &h.stored_at_ms);
     if (!decoded.ok()) {
       error = Status(Code::kCorruption,
                      "hint for " + std::string(target) +
                          " does not decode: " + decoded.status().message());
       break;
     }
-    h.stored_at_ms = *at;
     h.object = std::move(decoded).value();
     out.push_back(std::move(h));
     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);

@@ -4,6 +4,8 @@
 #include <memory>
 #include <sstream>
 
+#include "tools/launcher.h"
+
 namespace shoal::tools {
 
 namespace fs = std::filesystem;
@@ -22,22 +24,8 @@ Result<FaultSet> LoadFaultSet(const fs::path& ring_dir) {
 }
 
 Status SaveFaultSet(const fs::path& ring_dir, const FaultSet& set) {
-  const fs::path path = ring_dir / "faults.json";
-  const fs::path tmp = ring_dir / "faults.json.tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << FaultSetToJson(set).dump(2) << "\n";
-    if (!out) {
-      return Status(Code::kInternal, "cannot write " + tmp.string());
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    return Status(Code::kInternal,
-                  "cannot rename to " + path.string() + ": " + ec.message());
-  }
-  return Status::Ok();
+  return WriteFileAtomically(ring_dir / "faults.json",
+                             FaultSetToJson(set).dump(2) + "\n");
 }
 
 namespace {

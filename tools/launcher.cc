@@ -87,6 +87,35 @@ class DirLock {
 
 namespace {
 
+Status StillAlive(const RingNode& node) {
+  return Status(Code::kInternal, node.name + " (pid " +
+                                     std::to_string(node.pid) +
+                                     ") is still alive after SIGKILL");
+}
+
+}  // namespace
+
+Status WriteFileAtomically(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) {
+      return Status(Code::kInternal, "cannot write " + tmp.string());
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    return Status(Code::kInternal,
+                  "cannot rename " + tmp.string() + ": " + ec.message());
+  }
+  return Status::Ok();
+}
+
+namespace {
+
 using internal::DirLock;
 
 Status Corrupt(const std::string& why) {
@@ -131,25 +160,6 @@ Status CheckNodePorts(const RingNode& node) {
   Status s = CheckPortFree(PortOf(node.address), node.name + " address");
   if (!s.ok()) return s;
   return CheckPortFree(PortOf(node.metrics_address), node.name + " metrics");
-}
-
-Status WriteFileAtomically(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      return Status(Code::kInternal, "cannot write " + tmp.string());
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    return Status(Code::kInternal,
-                  "cannot rename " + tmp.string() + ": " + ec.message());
-  }
-  return Status::Ok();
 }
 
 Result<std::string> ReadFile(const fs::path& path) {
@@ -1154,9 +1164,7 @@ Result<std::vector<NodeAction>> Launcher::Down() {
   if (!s.ok()) return s;
   for (const NodeAction& a : actions) {
     if (a.after != NodeState::kStopped) {
-      return Status(Code::kInternal, a.node.name + " (pid " +
-                                         std::to_string(a.node.pid) +
-                                         ") is still alive after SIGKILL");
+      return StillAlive(a.node);
     }
   }
   return actions;
@@ -1174,9 +1182,7 @@ Result<NodeAction> Launcher::Kill(std::string_view name) {
     ::kill(target.pid, SIGKILL);
     if (!PollUntil([&] { return Gone(target); }, kKillWait,
                    kExitPollInterval)) {
-      return Status(Code::kInternal, target.name + " (pid " +
-                                         std::to_string(target.pid) +
-                                         ") is still alive after SIGKILL");
+      return StillAlive(target);
     }
   }
   target.pid = 0;

@@ -48,6 +48,11 @@ class DirLock;
 // JSON documents keep their keys in insertion order (the documented order).
 using Json = nlohmann::ordered_json;
 
+// Writes `text` to `path` through a temporary file and a rename, so a reader
+// sees the old file or the new one, never half of one.
+Status WriteFileAtomically(const std::filesystem::path& path,
+                           const std::string& text);
+
 inline constexpr int kRingStateVersion = 1;
 
 struct RingNode {
