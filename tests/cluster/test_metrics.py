@@ -8,10 +8,7 @@ and a Grafana dashboard that only queries metrics the nodes export.
   (promtool prints lint problems and exits 0 for some of them, so the
   output must be empty, not only the exit code 0).
 - deploy/grafana/shoal.json parses, and every shoal_* metric its queries
-  use appears in a node's /metrics. The four anti-entropy metrics
-  (shoal_aae_*) are documented in doc/metrics.md but exported by the
-  anti-entropy module; while a node exports no shoal_aae_* at all they
-  are reported as skipped, and as soon as it exports any, all are checked.
+  use appears in a node's /metrics (the anti-entropy ones included).
 - `shoal metrics --node n2 --json` (and the text form) shows the node's
   figures.
 
@@ -34,7 +31,7 @@ BASE_PORT = 29400  # nodes 29401..3, metrics 29501..3
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DASHBOARD = os.path.join(ROOT, "deploy", "grafana", "shoal.json")
 
-# The families doc/metrics.md promises from this build (anti-entropy aside).
+# The families doc/metrics.md promises.
 EXPECTED = [
     "shoal_build_info", "shoal_requests_total", "shoal_request_duration_seconds",
     "shoal_read_siblings", "shoal_read_replica_replies_total",
@@ -45,9 +42,9 @@ EXPECTED = [
     "shoal_hints_dropped_total", "shoal_peer_up", "shoal_peer_marked_down_total",
     "shoal_storage_keys", "shoal_storage_used_bytes", "shoal_storage_map_size_bytes",
     "shoal_storage_map_usage_ratio", "shoal_storage_sync_failures_total",
+    "shoal_aae_exchanges_total", "shoal_aae_keys_repaired_total",
+    "shoal_aae_bytes_total", "shoal_aae_divergence_age_seconds",
 ]
-AAE = ["shoal_aae_exchanges_total", "shoal_aae_keys_repaired_total",
-       "shoal_aae_bytes_total", "shoal_aae_divergence_age_seconds"]
 
 
 def families(text: str) -> set[str]:
@@ -130,16 +127,10 @@ class MetricsTest(harness.SharedRingTestCase):
         exported = set()
         for name in self.ring.names:
             exported |= sample_names(self.scrape(name))
-        has_aae = any(n.startswith("shoal_aae_") for n in exported)
-        absent = sorted(m for m in used if m not in exported
-                        and (has_aae or not m.startswith("shoal_aae_")))
+        absent = sorted(m for m in used if m not in exported)
         self.assertEqual(absent, [], "dashboard metrics no node exports")
-        if not has_aae:
-            skipped = sorted(m for m in used if m.startswith("shoal_aae_"))
-            sys.stderr.write(f"[metrics] anti-entropy not exported yet; not "
-                             f"checked: {skipped}\n")
         # And every documented family appears on the dashboard.
-        for fam in EXPECTED + AAE:
+        for fam in EXPECTED:
             if fam in ("shoal_build_info", "shoal_peer_marked_down_total",
                        "shoal_storage_sync_failures_total"):
                 continue
