@@ -13,8 +13,8 @@
 // Peer requests (tree levels, key lists, fetches, repairs) are answered
 // from this node's trees and store.
 //
-// Threads: the node's io_context thread (store reads inline, writes on the
-// store's writer thread); the trees lock themselves.
+// Threads: the node's io_context thread (store reads inline, writes through
+// storage::AsyncWrite); the trees lock themselves.
 #pragma once
 
 #include <chrono>

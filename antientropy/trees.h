@@ -10,7 +10,8 @@
 // arrive before the build starts are dropped, since the snapshot taken after
 // them sees them. XOR makes the order of deltas irrelevant.
 //
-// Threads: ObjectChanged runs on the store's writer thread, Rebuild on the
+// Threads: ObjectChanged runs on the thread that committed (the io_context
+// thread or the store's writer thread), Rebuild on the
 // rebuild thread, the readers on the io_context thread; one mutex per tree.
 #pragma once
 
@@ -41,7 +42,7 @@ class Trees : public storage::ObjectObserver {
   // store (a corrupt object) leave that tree kEmpty and are returned.
   Status RebuildAll(const storage::Store& store);
 
-  // storage::ObjectObserver (writer thread).
+  // storage::ObjectObserver (the committing thread).
   void ObjectChanged(const storage::ObjectChange& change) override;
 
   uint32_t segments() const { return segments_; }

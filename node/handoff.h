@@ -10,7 +10,7 @@
 // foreground requests keep their turn.
 //
 // Threads: the node's io_context thread; hints are read inline (LMDB read
-// transactions) and deleted through the store's writer thread.
+// transactions) and deleted through storage::AsyncWrite.
 #pragma once
 
 #include <chrono>

@@ -3,8 +3,8 @@
 // modules it connects.
 //
 // Threads: one io_context thread (networking, coordinators, inline LMDB
-// reads) plus the store's writer thread and, at start-up, the thread that
-// rebuilds the anti-entropy trees.
+// reads, most LMDB commits) plus the store's writer thread (hints) and, at
+// start-up, the thread that rebuilds the anti-entropy trees.
 #pragma once
 
 #include <memory>
@@ -87,7 +87,7 @@ class Node {
   FaultTable faults_;
   Peers peers_;
   Handoff handoff_;
-  // Kept current by the store's writer thread (removed as the store's
+  // Kept current by the store's committing thread (removed as the store's
   // observer in ~Node, before it is destroyed).
   antientropy::Trees trees_;
   PeerTransport aae_transport_;

@@ -1,8 +1,9 @@
 // quorum::ReplicaClient over this node's store (the local replica) and its
 // peer channels (every other replica).
 //
-// Threads: the node's io_context thread. Local writes go to the store's
-// writer thread and complete back on the io_context.
+// Threads: the node's io_context thread. Local writes are committed at the
+// end of the io_context turn (storage::AsyncWrite); hints are fsynced on the
+// store's writer thread; both complete back on the io_context.
 #pragma once
 
 #include "node/faults.h"

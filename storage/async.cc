@@ -14,12 +14,12 @@ namespace asio = boost::asio;
 
 namespace {
 
-// Wakes the writer once the io_context has run what is already queued:
-// the other requests decoded in this turn queue their writes first, and
-// they all go into one group commit.
+// Commits once the io_context has run what is already queued: the other
+// requests decoded in this turn stage their writes first, and they all go
+// into one group commit.
 template <typename Executor>
-void WakeLater(Store& store, const Executor& ex) {
-  asio::post(ex, [&store] { store.Wake(); });
+void CommitLater(Store& store, const Executor& ex) {
+  asio::post(ex, [&store] { store.CommitStaged(); });
 }
 
 }  // namespace
@@ -32,12 +32,12 @@ asio::awaitable<Result<WriteResult>> AsyncWrite(Store& store, WriteOp op) {
         // move-only, so it waits in a shared_ptr until the commit is done.
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
         auto ex = asio::get_associated_executor(*h);
-        const bool wake =
-            store.SubmitDeferred(std::move(op), [h, ex](Result<WriteResult> r) {
+        const bool owed =
+            store.Stage(std::move(op), [h, ex](Result<WriteResult> r) {
               asio::post(
                   ex, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
             });
-        if (wake) WakeLater(store, ex);
+        if (owed) CommitLater(store, ex);
       },
       asio::use_awaitable, std::move(op));
 }
@@ -71,21 +71,21 @@ asio::awaitable<std::vector<Result<WriteResult>>> AsyncWriteAll(
           finish();
           return;
         }
-        bool wake = false;
+        bool owed = false;
         for (size_t i = 0; i < ops.size(); ++i) {
-          wake |= store.SubmitDeferred(
-              std::move(ops[i]), [state, finish, i](Result<WriteResult> r) {
-                bool last = false;
-                {
-                  std::lock_guard<std::mutex> lock(state->mu);
-                  state->results[i] = std::move(r);
-                  last = --state->left == 0;
-                }
-                if (last) finish();
-              });
+          owed |= store.Stage(std::move(ops[i]),
+                              [state, finish, i](Result<WriteResult> r) {
+                                bool last = false;
+                                {
+                                  std::lock_guard<std::mutex> lock(state->mu);
+                                  state->results[i] = std::move(r);
+                                  last = --state->left == 0;
+                                }
+                                if (last) finish();
+                              });
         }
-        if (wake) {
-          WakeLater(store, asio::get_associated_executor(state->handler));
+        if (owed) {
+          CommitLater(store, asio::get_associated_executor(state->handler));
         }
       },
       asio::use_awaitable, std::move(ops));

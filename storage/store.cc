@@ -1,10 +1,12 @@
-// LMDB-backed Store: inline reads, one writer thread with group commit.
+// LMDB-backed Store: inline reads, group-committed writes (on the thread
+// that calls CommitStaged, or on the writer thread).
 //
 // Why things are done the way they are (contracts live in store.h):
-// - Every write is a read-merge-write done by the writer thread inside its
-//   own write transaction, so two racing writes to one key are serialized
-//   and neither loses the other's sibling. Ops later in a batch see the puts
-//   of earlier ops of the same batch (LMDB txns read their own writes).
+// - Every write is a read-merge-write done inside its batch's write
+//   transaction, and batches never overlap (apply_mu_), so two racing writes to
+//   one key are serialized and neither loses the other's sibling. Ops later in
+//   a batch see the puts of earlier ops of the same batch (LMDB txns read their
+//   own writes).
 // - A batch is all-or-nothing on disk: a transaction-wide LMDB error
 //   (MDB_MAP_FULL and friends) aborts it and fails every op in it. Errors
 //   that concern one op only (its stored value does not decode, its key is
@@ -414,6 +416,8 @@ Store::~Store() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stopping_ = true;
+      for (Pending& p : staged_) queue_.push_back(std::move(p));
+      staged_.clear();
     }
     cv_.notify_all();
     writer_.join();  // the loop drains the queue before it exits
@@ -473,17 +477,43 @@ void Store::Submit(WriteOp op, WriteCallback done) {
   cv_.notify_one();
 }
 
-bool Store::SubmitDeferred(WriteOp op, WriteCallback done) {
+bool Store::Stage(WriteOp op, WriteCallback done) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(Pending{std::move(op), std::move(done)});
+    staged_.push_back(Pending{std::move(op), std::move(done)});
   }
-  return !wake_owed_.exchange(true);
+  return !commit_owed_.exchange(true);
 }
 
-void Store::Wake() {
-  wake_owed_ = false;
-  cv_.notify_one();
+void Store::CommitStaged() {
+  std::deque<Pending> here;
+  bool to_writer = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    commit_owed_ = false;
+    for (Pending& p : staged_) {
+      // An op that is acknowledged only once on disk goes to the writer, so
+      // this thread never waits for an fsync.
+      if (options_.sync == SyncPolicy::kAlways ||
+          p.op.kind == WriteOp::Kind::kHint) {
+        queue_.push_back(std::move(p));
+        to_writer = true;
+      } else {
+        here.push_back(std::move(p));
+      }
+    }
+    staged_.clear();
+  }
+  if (to_writer) cv_.notify_one();
+  std::deque<Pending> batch;
+  while (!here.empty()) {
+    TakeBatch(here, batch);
+    {
+      std::lock_guard<std::mutex> lock(apply_mu_);
+      ApplyBatch(batch);
+    }
+    batch.clear();
+  }
 }
 
 StoreStats Store::Stats() const {
@@ -527,6 +557,19 @@ std::vector<std::string> Store::TEST_StorageKeys() const {
   return keys;
 }
 
+// Moves at least one op from `from` to `batch`, then more until there are
+// max_batch ops or the ops taken hold kMaxBatchBytes.
+void Store::TakeBatch(std::deque<Pending>& from,
+                      std::deque<Pending>& batch) const {
+  size_t bytes = 0;
+  while (!from.empty() && batch.size() < options_.max_batch &&
+         (batch.empty() || bytes < kMaxBatchBytes)) {
+    bytes += ApproxBytes(from.front().op);
+    batch.push_back(std::move(from.front()));
+    from.pop_front();
+  }
+}
+
 void Store::WriterLoop() {
   std::deque<Pending> batch;
   for (;;) {
@@ -534,16 +577,12 @@ void Store::WriterLoop() {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return !queue_.empty() || stopping_; });
       if (queue_.empty() && stopping_) break;  // drained
-      // At least one op; then up to max_batch ops or kMaxBatchBytes.
-      size_t bytes = 0;
-      while (!queue_.empty() && batch.size() < options_.max_batch &&
-             (batch.empty() || bytes < kMaxBatchBytes)) {
-        bytes += ApproxBytes(queue_.front().op);
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
+      TakeBatch(queue_, batch);
     }
-    ApplyBatch(batch);
+    {
+      std::lock_guard<std::mutex> lock(apply_mu_);
+      ApplyBatch(batch);
+    }
     batch.clear();
   }
 }

@@ -9,10 +9,12 @@
 // a point get is one lookup (doc/storage.md).
 //
 // Threads: reads run inline on the caller's thread (read-only transactions,
-// MDB_NOTLS, so any thread may read). Writes are queued to one writer thread
-// that applies each op's read-merge-write inside one write transaction and
-// commits a whole batch at once (group commit); a write's completion runs
-// only after its batch committed. Sync policy (doc/storage.md):
+// MDB_NOTLS, so any thread may read). Writes are applied in batches, each
+// op's read-merge-write inside one write transaction committed once for the
+// whole batch (group commit), by one writer thread (Submit) or by the thread
+// that calls CommitStaged (Stage); batches never overlap. A write's
+// completion runs only after its batch committed. Sync policy
+// (doc/storage.md):
 //   kPeriodic: commits do not fsync; a syncer thread fsyncs every
 //              sync_interval when there were commits since the last one. A
 //              killed process loses nothing acknowledged; a machine crash may
@@ -80,7 +82,7 @@ struct StoreOptions {
   std::string TEST_boot_id;
 };
 
-// One atomic read-merge-write on a key, applied by the writer thread.
+// One atomic read-merge-write on a key, applied in a batch (see Store).
 struct WriteOp {
   enum class Kind {
     kCoordinate,  // quorum::NewWrite(stored, context, actor, value, written_at)
@@ -159,8 +161,9 @@ struct ObjectChange {
 };
 
 // Told about every committed change to `objects` (coordinated writes and
-// merges alike), on the writer thread, after the batch committed and before
-// its completions run. Must be cheap and must not call back into the store.
+// merges alike), on the thread that applied the batch (the writer thread or
+// a CommitStaged caller), after the batch committed and before its
+// completions run. Must be cheap and must not call back into the store.
 class ObjectObserver {
  public:
   virtual ~ObjectObserver() = default;
@@ -198,22 +201,31 @@ class Store {
   Result<std::optional<quorum::Object>> Get(std::string_view key,
                                             const ring::KeyLocation& loc) const;
 
-  // Queues a write. `done` runs on the writer thread after the batch holding
-  // the op committed (or failed); it must be cheap, must not throw and must
-  // not block waiting for another write (posting to an executor is the
-  // intended use; calling Submit from it is fine). Any thread, but not
-  // concurrently with the destructor.
+  // Queues a write for the writer thread. `done` runs on that thread after
+  // the batch holding the op committed (or failed); it must be cheap, must
+  // not throw and must not block waiting for another write (posting to an
+  // executor is the intended use; calling Submit or Stage from it is fine,
+  // CommitStaged is not). Any thread, but not concurrently with the
+  // destructor.
   // Errors: kStorageFull (the whole batch failed; nothing of it is visible),
   // kCorruption (this op's stored object does not decode; the rest of the
   // batch proceeds), kTooLarge (key over LMDB's limit; this op only),
   // kInternal (other LMDB errors; the whole batch failed).
   void Submit(WriteOp op, WriteCallback done);
-  // Like Submit, but leaves waking the writer to the caller: when it
-  // returns true the caller must call Wake() soon (storage/async.cc does it
-  // once per turn of the io_context), so ops queued in one turn share one
-  // wake-up and one group commit. Any thread.
-  [[nodiscard]] bool SubmitDeferred(WriteOp op, WriteCallback done);
-  void Wake();
+  // Stages a write for the next CommitStaged(). When it returns true the
+  // caller owes one CommitStaged() call soon (storage/async.cc posts it
+  // once per turn of the io_context), so the writes of every request decoded
+  // in one turn go into one group commit. Any thread.
+  [[nodiscard]] bool Stage(WriteOp op, WriteCallback done);
+  // Commits every staged op. Ops that must be fsynced before they are
+  // acknowledged (hints, and every op under SyncPolicy::kAlways) go to the
+  // writer thread, so no caller ever waits for an fsync; the rest are
+  // applied right here, on the calling thread, in one write transaction
+  // (several if there are more than max_batch), with their completions run
+  // before it returns. That spares each write two thread hand-offs (wake the
+  // writer, wake the caller back), which cost more than the commit itself
+  // when writes arrive one at a time. Same errors as Submit.
+  void CommitStaged();
 
   // Installs the observer of committed object changes (nullptr = none). Any
   // thread; once it returns, the previous observer is not called any more
@@ -244,7 +256,7 @@ class Store {
   // (no scan). Any thread.
   std::map<std::string, uint64_t> HintTargets() const;
   // Like HintBacklogs, without scanning the whole of `hints` (for metrics
-  // scrapes): count and bytes per target are kept up to date by the writer
+  // scrapes): count and bytes per target are kept up to date by each batch
   // as of the last commit; the oldest hint's time is cached per target and
   // recomputed by a scan of that one target only after the hint that held
   // it was delivered. Errors: as ScanHints. Any thread.
@@ -266,6 +278,8 @@ class Store {
   void MarkClosedCleanly();
   std::string CurrentBoot() const;
   void WriterLoop();
+  void TakeBatch(std::deque<Pending>& from, std::deque<Pending>& batch) const;
+  // Applies and commits `batch`, then runs its completions. Holds apply_mu_.
   void ApplyBatch(std::deque<Pending>& batch);
   // One op inside the batch's write transaction. An error that poisons the
   // whole transaction is stored in *batch_error (the op's result is then
@@ -288,7 +302,10 @@ class Store {
   quorum::ActorId actor_ = 0;
   bool actor_reminted_ = false;
 
-  // Writer thread only (and the destructor after the join).
+  // Held while a batch is applied (ApplyBatch), on the writer thread or in
+  // CommitStaged: batches never overlap, and the members below are only
+  // touched under it (and by the destructor after the join).
+  std::mutex apply_mu_;
   std::map<std::string, uint64_t> hint_counts_;  // target -> hints waiting
   // Per target with hints waiting: their bytes, and the oldest stored_at_ms
   // (0 = unknown since that hint was delivered; `generation` counts such
@@ -323,9 +340,10 @@ class Store {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Pending> queue_;           // guarded by mu_
-  std::atomic<bool> wake_owed_{false};  // a SubmitDeferred awaits Wake()
-  bool stopping_ = false;               // guarded by mu_
+  std::deque<Pending> queue_;    // guarded by mu_
+  std::vector<Pending> staged_;  // Stage()'s, until CommitStaged(); mu_
+  std::atomic<bool> commit_owed_{false};  // a Stage() awaits CommitStaged()
+  bool stopping_ = false;                 // guarded by mu_
   std::thread writer_;
 };
 

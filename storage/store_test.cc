@@ -886,25 +886,82 @@ TEST_CASE("scan objects visits one partition's segment range in order") {
 namespace shoal::storage {
 namespace {
 
-TEST_CASE("deferred submits owe one wake-up and complete after it") {
+// Where a completion ran, and with what result.
+struct Completion {
+  std::thread::id thread;
+  Result<WriteResult> result = Status(Code::kInternal, "not run");
+};
+
+TEST_CASE("staged writes owe one commit and are applied by CommitStaged") {
   TempDir dir;
   auto store = MustOpen(Options(dir));
-  std::vector<std::promise<Result<WriteResult>>> done(3);
+  std::vector<std::promise<Completion>> done(3);
+  std::vector<std::future<Completion>> futures;
+  for (auto& d : done) futures.push_back(d.get_future());
   std::vector<bool> owed;
   for (int i = 0; i < 3; ++i) {
-    owed.push_back(store->SubmitDeferred(
-        Coordinate("k" + std::to_string(i), Loc(1, i), "v"),
-        [&done, i](Result<WriteResult> r) {
-          done[i].set_value(std::move(r));
-        }));
+    owed.push_back(
+        store->Stage(Coordinate("k" + std::to_string(i), Loc(1, i), "v"),
+                     [&done, i](Result<WriteResult> r) {
+                       done[i].set_value(Completion{std::this_thread::get_id(),
+                                                    std::move(r)});
+                     }));
   }
-  // Only the first submit since the last Wake() asks for one.
+  // Only the first op staged since the last CommitStaged() asks for one.
   CHECK(owed == std::vector<bool>{true, false, false});
-  store->Wake();
-  for (auto& d : done) CHECK(d.get_future().get().ok());
-  CHECK(store->SubmitDeferred(Coordinate("k9", Loc(1, 9), "v"),
-                              [](Result<WriteResult>) {}));
-  store->Wake();
+  // Nothing is applied before that call (the writer never sees staged ops).
+  for (auto& f : futures) {
+    CHECK(f.wait_for(std::chrono::milliseconds(50)) ==
+          std::future_status::timeout);
+  }
+  store->CommitStaged();
+  // Applied and completed on this thread before CommitStaged returned.
+  for (auto& f : futures) {
+    REQUIRE(f.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
+    Completion c = f.get();
+    CHECK(c.result.ok());
+    CHECK(c.thread == std::this_thread::get_id());
+  }
+  CHECK(MustGet(*store, "k1", Loc(1, 1)).siblings.size() == 1);
+  CHECK(store->Stage(Coordinate("k9", Loc(1, 9), "v"),
+                     [](Result<WriteResult>) {}));
+  store->CommitStaged();
+}
+
+TEST_CASE("staged writes that must be fsynced first go to the writer thread") {
+  // A hint (any policy) and every write under kAlways are acknowledged only
+  // once on disk: CommitStaged hands them to the writer instead of waiting
+  // for the fsync itself.
+  for (SyncPolicy sync : {SyncPolicy::kPeriodic, SyncPolicy::kAlways}) {
+    CAPTURE(static_cast<int>(sync));
+    TempDir dir;
+    auto store = MustOpen(Options(dir, sync));
+    const quorum::Object a = quorum::NewWrite({}, {}, 7, std::string("a"), 1);
+    std::promise<Completion> hint_done;
+    std::promise<Completion> put_done;
+    CHECK(store->Stage(HintOp("n2", "k1", Loc(3, 1), a), [&hint_done](
+                                                             Result<WriteResult>
+                                                                 r) {
+      hint_done.set_value(Completion{std::this_thread::get_id(), std::move(r)});
+    }));
+    CHECK_FALSE(store->Stage(
+        Coordinate("k2", Loc(3, 2), "v"), [&put_done](Result<WriteResult> r) {
+          put_done.set_value(
+              Completion{std::this_thread::get_id(), std::move(r)});
+        }));
+    store->CommitStaged();
+    Completion hint = hint_done.get_future().get();
+    Completion put = put_done.get_future().get();
+    CHECK(hint.result.ok());
+    CHECK(put.result.ok());
+    CHECK(hint.thread != std::this_thread::get_id());
+    if (sync == SyncPolicy::kAlways) {
+      CHECK(put.thread != std::this_thread::get_id());
+    } else {
+      CHECK(put.thread == std::this_thread::get_id());
+    }
+    CHECK(store->HintTargets() == std::map<std::string, uint64_t>{{"n2", 1}});
+  }
 }
 
 }  // namespace
