@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "wire/frame.capnp.h"
 
@@ -31,6 +32,46 @@ class VectorOutput : public kj::OutputStream {
  private:
   std::vector<uint8_t>& out_;
 };
+
+// A message builder whose first segment is this thread's zeroed scratch
+// space. capnp::MallocMessageBuilder's default callocs an 8 KiB first
+// segment for every message (and frees it); a frame, a stored object and a
+// context are built several times per request, so that was a calloc, a
+// memset and a free of 8 KiB each time. The builder zeroes the words it used
+// when it is destroyed, which keeps the scratch ready for the next one. A
+// builder made while another is alive on the same thread (nesting) gets its
+// own heap segment as before.
+class Builder {
+ public:
+  Builder() {
+    if (!busy_) {
+      busy_ = true;
+      owns_scratch_ = true;
+      builder_.emplace(kj::arrayPtr(scratch_, kScratchWords));
+    } else {
+      builder_.emplace();
+    }
+  }
+  ~Builder() {
+    builder_.reset();  // zeroes the used part of the scratch
+    if (owns_scratch_) busy_ = false;
+  }
+  Builder(const Builder&) = delete;
+  Builder& operator=(const Builder&) = delete;
+
+  capnp::MallocMessageBuilder& get() { return *builder_; }
+
+ private:
+  static constexpr size_t kScratchWords = 1024;
+  static thread_local bool busy_;
+  static thread_local capnp::word scratch_[kScratchWords];  // zeroed (TLS)
+
+  bool owns_scratch_ = false;
+  std::optional<capnp::MallocMessageBuilder> builder_;
+};
+
+thread_local bool Builder::busy_ = false;
+thread_local capnp::word Builder::scratch_[Builder::kScratchWords] = {};
 
 kj::ArrayPtr<const kj::byte> Bytes(const std::string& s) {
   return kj::arrayPtr(reinterpret_cast<const kj::byte*>(s.data()), s.size());
@@ -684,7 +725,8 @@ capnp::ReaderOptions OptionsFor(uint64_t frame_cap) {
 }  // namespace
 
 void AppendFrame(const Message& msg, std::vector<uint8_t>& out) {
-  capnp::MallocMessageBuilder builder;
+  Builder scratch;
+  capnp::MallocMessageBuilder& builder = scratch.get();
   auto f = builder.initRoot<sc::Frame>();
   f.setId(msg.id);
   std::visit(BodyWriter{f}, msg.body);
@@ -741,7 +783,8 @@ Result<Message> DecodeFrameBody(std::span<const uint64_t> body,
 
 std::string EncodeContext(const quorum::VersionVector& vv, uint64_t key_hash) {
   if (vv.empty()) return {};
-  capnp::MallocMessageBuilder builder;
+  Builder scratch;
+  capnp::MallocMessageBuilder& builder = scratch.get();
   auto root = builder.initRoot<sc::Context>();
   FillDots(root.initVv(vv.entries().size()), vv.entries());
   root.setKeyHash(key_hash);
@@ -781,7 +824,8 @@ Result<quorum::VersionVector> DecodeContext(std::string_view bytes,
 }
 
 std::string EncodeObject(const quorum::Object& object) {
-  capnp::MallocMessageBuilder builder;
+  Builder scratch;
+  capnp::MallocMessageBuilder& builder = scratch.get();
   FillObject(builder.initRoot<sc::Object>(), object);
   std::vector<uint8_t> out;
   out.reserve(capnp::computeSerializedSizeInWords(builder) * 8);
