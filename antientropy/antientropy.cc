@@ -253,7 +253,8 @@ wire::Awaitable<Result<uint64_t>> AntiEntropy::Repair(
     const ring::KeyLocation loc = ring_.Locate(keys[i]);
     auto stored = store_.Get(keys[i], loc);
     if (!stored) co_return stored.status();
-    const quorum::Object local = stored->value_or(quorum::Object{});
+    const quorum::Object local =
+        std::move(stored).value().value_or(quorum::Object{});
     quorum::Object merged = quorum::Sync(local, remote[i]);
     if (!merged.SameCausalState(local)) {
       if (auto age = LackedFor(merged, local, now_ms); age && observer_) {
@@ -459,7 +460,7 @@ wire::Body AntiEntropy::OnFetch(const wire::AaeFetchRequest& req) {
     }
     auto got = store_.Get(key, ring_.Locate(key));
     if (!got) return Error(got.status());
-    quorum::Object o = got->value_or(quorum::Object{});
+    quorum::Object o = std::move(got).value().value_or(quorum::Object{});
     const size_t size = o.ValueBytes() + key.size();
     if (!reply.objects.empty() && bytes + size > Budget()) break;
     bytes += size;

@@ -14,7 +14,7 @@ quorum::Awaitable<Result<quorum::Object>> NodeReplicas::Read(
   if (node == self_) {
     auto r = store_.Get(key, loc);
     if (!r) co_return r.status();
-    co_return r->value_or(quorum::Object{});
+    co_return std::move(r).value().value_or(quorum::Object{});
   }
   wire::Body request = wire::ReadRequest{key};
   auto reply = co_await peers_.Channel(node).Call(std::move(request), deadline);

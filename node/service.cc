@@ -224,7 +224,7 @@ wire::Awaitable<wire::Body> Service::Get(wire::GetRequest req) {
     // Diagnostic: this node's own stored copy, no quorum, no repair.
     auto r = store_.Get(req.key, loc);
     if (!r) co_return Error(r.status());
-    quorum::Object object = r->value_or(quorum::Object{});
+    quorum::Object object = std::move(r).value().value_or(quorum::Object{});
     std::string context = wire::EncodeContext(object.vv, loc.hash);
     co_return wire::GetReply{std::move(object), std::move(context)};
   }
@@ -292,7 +292,7 @@ wire::Awaitable<wire::Body> Service::OnRead(wire::ReadRequest req) {
   if (Status st = CheckKey(req.key); !st.ok()) co_return Error(st);
   auto r = store_.Get(req.key, ring_.Locate(req.key));
   if (!r) co_return Error(r.status());
-  co_return wire::ReadReply{r->value_or(quorum::Object{})};
+  co_return wire::ReadReply{std::move(r).value().value_or(quorum::Object{})};
 }
 
 wire::Awaitable<wire::Body> Service::OnReplicate(wire::ReplicateRequest req) {

@@ -3,7 +3,9 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
+#include <iterator>
 
 namespace shoal::quorum {
 
@@ -65,8 +67,21 @@ VersionVector VersionVector::Join(const VersionVector& a,
 }
 
 VersionVector VersionVector::FromEntries(std::vector<Dot> entries) {
+  // Normalized in place (sorted by actor, one entry per actor holding the
+  // highest counter, no zero counters), so decoding a vector costs no
+  // allocation beyond the one the caller made.
+  std::sort(entries.begin(), entries.end(), [](const Dot& a, const Dot& b) {
+    return a.actor < b.actor || (a.actor == b.actor && a.counter > b.counter);
+  });
+  auto keep = entries.begin();
+  for (const Dot& d : entries) {
+    if (d.counter == 0) continue;
+    if (keep != entries.begin() && std::prev(keep)->actor == d.actor) continue;
+    *keep++ = d;
+  }
+  entries.erase(keep, entries.end());
   VersionVector out;
-  for (const Dot& d : entries) out.Add(d);
+  out.entries_ = std::move(entries);
   return out;
 }
 
@@ -180,19 +195,28 @@ uint64_t CausalFingerprint(const Object& object) {
   // Little-endian (actor, counter) words: the vector's entries, a marker,
   // then the sibling dots. Both lists are kept sorted, so equal causal
   // states give equal bytes.
-  std::vector<uint64_t> words;
-  words.reserve(2 * (object.vv.size() + object.siblings.size()) + 1);
-  for (const Dot& d : object.vv.entries()) {
-    words.push_back(d.actor);
-    words.push_back(d.counter);
+  // Called for every committed change (anti-entropy trees), so a typical
+  // object's words stay on the stack.
+  const size_t n = 2 * (object.vv.size() + object.siblings.size()) + 1;
+  std::array<uint64_t, 64> small;
+  std::vector<uint64_t> big;
+  uint64_t* words = small.data();
+  if (n > small.size()) {
+    big.resize(n);
+    words = big.data();
   }
-  words.push_back(object.vv.size());
+  size_t i = 0;
+  for (const Dot& d : object.vv.entries()) {
+    words[i++] = d.actor;
+    words[i++] = d.counter;
+  }
+  words[i++] = object.vv.size();
   for (const Sibling& s : object.siblings) {
-    words.push_back(s.dot.actor);
-    words.push_back(s.dot.counter);
+    words[i++] = s.dot.actor;
+    words[i++] = s.dot.counter;
   }
   static_assert(std::endian::native == std::endian::little);
-  const uint64_t h = XXH3_64bits(words.data(), words.size() * sizeof(uint64_t));
+  const uint64_t h = XXH3_64bits(words, n * sizeof(uint64_t));
   return h == 0 ? 1 : h;
 }
 
