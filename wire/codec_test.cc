@@ -667,6 +667,31 @@ TEST_CASE("AppendFrame appends without touching what the buffer holds") {
 
 // ======================= frames: lengths =======================
 
+TEST_CASE("encoding is the same before and after a frame that filled the "
+          "builder's first segment") {
+  // Frames, objects and contexts are built in a reused per-thread segment
+  // that must be all zeros again after every message, big ones included:
+  // leftover bytes would show up in the next message's unset fields.
+  std::mt19937_64 rng(5);
+  const Message small{7, ReplicateRequest{"k", SampleObject()}};
+  std::vector<uint8_t> before;
+  AppendFrame(small, before);
+  const std::string object_before = EncodeObject(SampleObject());
+
+  PutRequest big = SamplePut();
+  big.value = RandomBytes(rng, 64 * 1024);
+  std::vector<uint8_t> scratch;
+  AppendFrame({1, big}, scratch);
+  Object big_object = SampleObject();
+  big_object.siblings[0].value = big.value;
+  CHECK_FALSE(EncodeObject(big_object).empty());
+
+  std::vector<uint8_t> after;
+  AppendFrame(small, after);
+  CHECK(after == before);
+  CHECK(EncodeObject(SampleObject()) == object_before);
+}
+
 TEST_CASE("ReadFrameLength is little-endian") {
   const uint8_t h[4] = {0x08, 0x01, 0x02, 0x80};
   CHECK(ReadFrameLength(h) == 0x80020108u);
