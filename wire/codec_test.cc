@@ -665,10 +665,9 @@ TEST_CASE("AppendFrame appends without touching what the buffer holds") {
   CHECK(ReadFrameLength(&buf[3]) == buf.size() - 3 - kFrameHeaderBytes);
 }
 
-// ======================= frames: lengths =======================
-
-TEST_CASE("encoding is the same before and after a frame that filled the "
-          "builder's first segment") {
+TEST_CASE(
+    "encoding is the same before and after a frame that filled the "
+    "builder's first segment") {
   // Frames, objects and contexts are built in a reused per-thread segment
   // that must be all zeros again after every message, big ones included:
   // leftover bytes would show up in the next message's unset fields.
@@ -691,6 +690,8 @@ TEST_CASE("encoding is the same before and after a frame that filled the "
   CHECK(after == before);
   CHECK(EncodeObject(SampleObject()) == object_before);
 }
+
+// ======================= frames: lengths =======================
 
 TEST_CASE("ReadFrameLength is little-endian") {
   const uint8_t h[4] = {0x08, 0x01, 0x02, 0x80};
