@@ -508,10 +508,7 @@ void Store::CommitStaged() {
   std::deque<Pending> batch;
   while (!here.empty()) {
     TakeBatch(here, batch);
-    {
-      std::lock_guard<std::mutex> lock(apply_mu_);
-      ApplyBatch(batch);
-    }
+    ApplyBatch(batch);
     batch.clear();
   }
 }
@@ -579,10 +576,7 @@ void Store::WriterLoop() {
       if (queue_.empty() && stopping_) break;  // drained
       TakeBatch(queue_, batch);
     }
-    {
-      std::lock_guard<std::mutex> lock(apply_mu_);
-      ApplyBatch(batch);
-    }
+    ApplyBatch(batch);
     batch.clear();
   }
 }
@@ -681,6 +675,11 @@ void Store::ApplyBatch(std::deque<Pending>& batch) {
   results.reserve(batch.size());
   Status batch_error;
 
+  // Batches never overlap up to their commit. The lock is let go before a
+  // hint batch's forced fsync, so that fsync (on the writer thread) does not
+  // hold up the batches the io thread commits meanwhile.
+  std::unique_lock<std::mutex> apply_lock(apply_mu_);
+
   // Hint bookkeeping is updated as ops apply; a failed batch restores it.
   const auto saved_hint_counts = hint_counts_;
   const auto saved_hint_tallies = hint_tallies_;
@@ -716,6 +715,7 @@ void Store::ApplyBatch(std::deque<Pending>& batch) {
     published_hint_counts_ = hint_counts_;
     published_hint_tallies_ = hint_tallies_;
   }
+  apply_lock.unlock();
   if (batch_error.ok() && options_.sync != SyncPolicy::kAlways) {
     for (const Result<WriteResult>& r : results) {
       if (r.ok() && r->changed) unsynced_ = true;

@@ -279,7 +279,8 @@ class Store {
   std::string CurrentBoot() const;
   void WriterLoop();
   void TakeBatch(std::deque<Pending>& from, std::deque<Pending>& batch) const;
-  // Applies and commits `batch`, then runs its completions. Holds apply_mu_.
+  // Applies and commits `batch`, then runs its completions. Holds apply_mu_
+  // up to the commit (not during a hint batch's forced fsync).
   void ApplyBatch(std::deque<Pending>& batch);
   // One op inside the batch's write transaction. An error that poisons the
   // whole transaction is stored in *batch_error (the op's result is then
@@ -302,9 +303,9 @@ class Store {
   quorum::ActorId actor_ = 0;
   bool actor_reminted_ = false;
 
-  // Held while a batch is applied (ApplyBatch), on the writer thread or in
-  // CommitStaged: batches never overlap, and the members below are only
-  // touched under it (and by the destructor after the join).
+  // Held while a batch is applied and committed (ApplyBatch), on the writer
+  // thread or in CommitStaged: batches never overlap, and the members below
+  // are only touched under it (and by the destructor after the join).
   std::mutex apply_mu_;
   std::map<std::string, uint64_t> hint_counts_;  // target -> hints waiting
   // Per target with hints waiting: their bytes, and the oldest stored_at_ms
