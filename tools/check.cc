@@ -154,6 +154,18 @@ const char* EventTypeName(EventType t) {
   return "?";
 }
 
+Event MakeEvent(EventType type, int process, std::string f, std::string key,
+                std::string value, std::vector<std::string> seen) {
+  Event e;
+  e.type = type;
+  e.process = process;
+  e.f = std::move(f);
+  e.key = std::move(key);
+  e.value = std::move(value);
+  e.seen = std::move(seen);
+  return e;
+}
+
 CheckJson EventToJson(const Event& e) {
   CheckJson j{{"type", EventTypeName(e.type)},
               {"process", e.process},

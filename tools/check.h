@@ -61,6 +61,10 @@ struct Event {
   int64_t time_ms = 0;            // since the run began
   std::string error;              // fail / info: why
 };
+// An event with the fields every history line has (time_ms and error are
+// set by whoever records it).
+Event MakeEvent(EventType type, int process, std::string f, std::string key,
+                std::string value, std::vector<std::string> seen = {});
 // One JSON line: {"type", "process", "f", "key", "value", "seen", "time_ms"
 // [, "error"]}.
 CheckJson EventToJson(const Event& e);

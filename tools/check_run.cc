@@ -67,18 +67,6 @@ std::string ErrorText(const Status& st) {
   return std::string(CodeName(st.code())) + ": " + st.message();
 }
 
-Event MakeEvent(EventType type, int process, std::string f, std::string key,
-                std::string value, std::vector<std::string> seen) {
-  Event e;
-  e.type = type;
-  e.process = process;
-  e.f = std::move(f);
-  e.key = std::move(key);
-  e.value = std::move(value);
-  e.seen = std::move(seen);
-  return e;
-}
-
 struct Shared {
   const RunOptions* options = nullptr;
   std::vector<std::string> addresses;

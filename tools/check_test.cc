@@ -5,24 +5,12 @@
 namespace shoal::tools::check {
 namespace {
 
-Event Ev(EventType type, int process, std::string f, std::string key,
-         std::string value, std::vector<std::string> seen = {}) {
-  Event e;
-  e.type = type;
-  e.process = process;
-  e.f = std::move(f);
-  e.key = std::move(key);
-  e.value = std::move(value);
-  e.seen = std::move(seen);
-  return e;
-}
-
 // invoke + outcome of one op.
 void Op(std::vector<Event>& h, EventType outcome, int process, std::string f,
         std::string key, std::string value,
         std::vector<std::string> seen = {}) {
-  h.push_back(Ev(EventType::kInvoke, process, f, key, value, seen));
-  h.push_back(Ev(outcome, process, f, key, value));
+  h.push_back(MakeEvent(EventType::kInvoke, process, f, key, value, seen));
+  h.push_back(MakeEvent(outcome, process, f, key, value));
 }
 
 TEST_CASE("set checker: every acknowledged element present is valid") {
@@ -60,7 +48,7 @@ TEST_CASE("set checker: a failed element that shows up is unexpected") {
 
 TEST_CASE("set checker: an op that never completed counts as unknown") {
   std::vector<Event> h;
-  h.push_back(Ev(EventType::kInvoke, 0, "add", "k", "a"));
+  h.push_back(MakeEvent(EventType::kInvoke, 0, "add", "k", "a"));
   const Verdict v = CheckSet(h, {});
   CHECK(v.unknown == 1);
   CHECK(v.lost == 0);
