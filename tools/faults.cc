@@ -1,7 +1,6 @@
 #include "tools/faults.h"
 
 #include <algorithm>
-#include <cmath>
 #include <set>
 
 namespace shoal::tools {
@@ -31,28 +30,6 @@ std::vector<std::string> Split(std::string_view s, char sep) {
     start = at + 1;
   }
   return out;
-}
-
-// A number followed by a unit; `what` names the input in errors.
-Result<double> ParseMs(std::string_view text, const std::string& what) {
-  const std::string t = Trim(text);
-  size_t used = 0;
-  double value = 0;
-  try {
-    value = std::stod(t, &used);
-  } catch (const std::exception&) {
-    return Bad("bad " + what + " '" + t + "' (expected e.g. 50ms, 2s, 1m)");
-  }
-  const std::string unit = t.substr(used);
-  double scale = 0;
-  if (unit == "ms") scale = 1;
-  if (unit == "s") scale = 1000;
-  if (unit == "m") scale = 60'000;
-  if (scale == 0 || !std::isfinite(value)) {
-    return Bad("bad " + what + " '" + t +
-               "' (a number with a unit: ms, s or m, e.g. 50ms)");
-  }
-  return value * scale;
 }
 
 const char* KindName(wire::FaultKind kind) {
@@ -128,19 +105,6 @@ Result<std::pair<std::string, std::string>> ParseLink(
   if (from == to)
     return Bad("bad link '" + std::string(text) + "': a node to itself");
   return std::pair{std::move(from), std::move(to)};
-}
-
-Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
-  auto ms = ParseMs(text, "duration");
-  if (!ms.ok()) return ms.status();
-  if (*ms < 0) return Bad("negative duration '" + std::string(text) + "'");
-  return std::chrono::milliseconds(static_cast<int64_t>(std::llround(*ms)));
-}
-
-Result<int64_t> ParseSkew(std::string_view text) {
-  auto ms = ParseMs(text, "clock skew");
-  if (!ms.ok()) return ms.status();
-  return static_cast<int64_t>(std::llround(*ms));
 }
 
 Result<double> ParsePercent(std::string_view text) {

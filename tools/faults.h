@@ -42,10 +42,6 @@ Result<std::vector<std::vector<std::string>>> ParseGroups(
 // "A->B" between two different members.
 Result<std::pair<std::string, std::string>> ParseLink(
     std::string_view text, const std::vector<std::string>& members);
-// "50ms", "2s", "1.5s", "1m" (a unit is required), >= 0.
-Result<std::chrono::milliseconds> ParseDuration(std::string_view text);
-// "+5s", "-200ms", "5s": a signed duration in ms.
-Result<int64_t> ParseSkew(std::string_view text);
 // "10%" or "10", within 0..100.
 Result<double> ParsePercent(std::string_view text);
 

@@ -33,6 +33,7 @@
 #include <sstream>
 #include <string>
 
+#include "base/duration.h"
 #include "ring/ring.h"
 #include "tools/base64.h"
 #include "tools/bench.h"
@@ -977,7 +978,7 @@ int RunFault(const FaultArgs& args, FaultVerb verb) {
       if (Status st = CheckMember(w[0], scope->members); !st.ok()) {
         return Fail(st, as_json);
       }
-      auto skew = ParseSkew(w[1]);
+      auto skew = ParseSignedDuration(w[1]);
       if (!skew.ok()) return Fail(skew.status(), as_json);
       SetSkew(set, w[0], *skew);
       break;
@@ -1025,7 +1026,7 @@ int RunCheck(const CheckArgs& args) {
   if (!limit.ok()) return Fail(limit.status(), as_json);
   options.convergence_limit = *limit;
   if (!args.clock_skew.empty()) {
-    auto skew = ParseSkew(args.clock_skew);
+    auto skew = ParseSignedDuration(args.clock_skew);
     if (!skew.ok()) return Fail(skew.status(), as_json);
     options.clock_skew_ms = *skew;
   }
