@@ -18,7 +18,10 @@
 
 #include <fcntl.h>
 #include <lmdb.h>
+#include <spdlog/spdlog.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -44,6 +47,8 @@ constexpr char kActorKey[] = "actor";
 constexpr char kSessionKey[] = "session";
 constexpr char kFormatKey[] = "format";
 constexpr char kLockFile[] = "LOCK";
+// How a full map's error begins (NoteFull tells the two kinds of full apart).
+constexpr char kMapFull[] = "storage full: LMDB map of ";
 constexpr size_t kStorageKeyPrefixBytes = 6;
 // A write txn keeps its dirty pages in memory until the commit: bound a
 // batch by payload too, so 512 ops of 4 MiB values do not make one 2 GiB
@@ -106,6 +111,23 @@ std::string BootId() {
   std::string id;
   std::getline(in, id);
   return id.empty() ? std::string("unknown-boot") : id;
+}
+
+// The mount point of the filesystem holding `dir`: the highest ancestor on
+// the same device.
+std::string MountPoint(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::path path = std::filesystem::absolute(dir, ec);
+  if (ec) return dir;
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return dir;
+  const dev_t dev = st.st_dev;
+  while (path.has_parent_path() && path.parent_path() != path) {
+    const std::filesystem::path parent = path.parent_path();
+    if (::stat(parent.c_str(), &st) != 0 || st.st_dev != dev) break;
+    path = parent;
+  }
+  return path.string();
 }
 
 quorum::ActorId MintActor() {
@@ -469,10 +491,29 @@ Result<std::optional<quorum::Object>> Store::Get(
   return std::optional<quorum::Object>(std::move(decoded).value());
 }
 
+namespace {
+Status QueueFull(size_t queued) {
+  return Status(Code::kOverloaded,
+                "overloaded: " + std::to_string(queued) +
+                    " writes already wait for the disk "
+                    "(storage.max_queued_writes); back off and retry");
+}
+}  // namespace
+
 void Store::Submit(WriteOp op, WriteCallback done) {
+  size_t refused_at = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(Pending{std::move(op), std::move(done)});
+    if (options_.max_queued_writes != 0 &&
+        queue_.size() >= options_.max_queued_writes) {
+      refused_at = queue_.size();
+    } else {
+      queue_.push_back(Pending{std::move(op), std::move(done)});
+    }
+  }
+  if (refused_at != 0) {
+    done(QueueFull(refused_at));
+    return;
   }
   cv_.notify_one();
 }
@@ -487,6 +528,8 @@ bool Store::Stage(WriteOp op, WriteCallback done) {
 
 void Store::CommitStaged() {
   std::deque<Pending> here;
+  std::vector<Pending> refused;
+  size_t queued = 0;
   bool to_writer = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -496,6 +539,11 @@ void Store::CommitStaged() {
       // this thread never waits for an fsync.
       if (options_.sync == SyncPolicy::kAlways ||
           p.op.kind == WriteOp::Kind::kHint) {
+        if (options_.max_queued_writes != 0 &&
+            queue_.size() >= options_.max_queued_writes) {
+          refused.push_back(std::move(p));
+          continue;
+        }
         queue_.push_back(std::move(p));
         to_writer = true;
       } else {
@@ -503,8 +551,10 @@ void Store::CommitStaged() {
       }
     }
     staged_.clear();
+    queued = queue_.size();
   }
   if (to_writer) cv_.notify_one();
+  for (Pending& p : refused) p.done(QueueFull(queued));
   std::deque<Pending> batch;
   while (!here.empty()) {
     TakeBatch(here, batch);
@@ -516,6 +566,14 @@ void Store::CommitStaged() {
 StoreStats Store::Stats() const {
   StoreStats stats;
   stats.sync_failures = sync_failures_.load(std::memory_order_relaxed);
+  stats.full = full_.load(std::memory_order_relaxed);
+  stats.full_map_errors = full_map_errors_.load(std::memory_order_relaxed);
+  stats.full_disk_errors = full_disk_errors_.load(std::memory_order_relaxed);
+  struct statvfs fs;
+  if (::statvfs(options_.dir.c_str(), &fs) == 0) {
+    stats.fs_free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+    stats.fs_size_bytes = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
+  }
   stats.map_size_bytes = map_size_;
   MDB_envinfo info;
   MDB_stat env_stat;
@@ -608,12 +666,47 @@ void Store::SyncLoop() {
 Status Store::WriteError(const char* what, int rc) const {
   if (rc == MDB_MAP_FULL) {
     return Status(Code::kStorageFull,
-                  "storage full: LMDB map of " + std::to_string(map_size_) +
+                  kMapFull + std::to_string(map_size_) +
                       " bytes is full (storage.map_size); reads still work");
   }
+  if (auto full = DiskFull(what, rc)) return *full;
   return Status(Code::kInternal, std::string("storage write (") + what +
                                      ") in '" + options_.dir +
                                      "': " + mdb_strerror(rc));
+}
+
+std::optional<Status> Store::DiskFull(const char* what, int rc) const {
+  if (rc != ENOSPC && rc != EDQUOT && rc != EIO) return std::nullopt;
+  struct statvfs fs;
+  if (::statvfs(options_.dir.c_str(), &fs) != 0) return std::nullopt;
+  const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  const uint64_t size_bytes = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
+  // LMDB reports a short write as EIO: with the filesystem (nearly) full it
+  // is a lack of room, otherwise a real I/O error.
+  if (rc == EIO &&
+      free_bytes >= std::min<uint64_t>(64ull << 20, size_bytes / 20)) {
+    return std::nullopt;
+  }
+  return Status(Code::kStorageFull,
+                "storage full: the filesystem at " + MountPoint(options_.dir) +
+                    " holding '" + options_.dir + "' has " +
+                    std::to_string(free_bytes) + " bytes free of " +
+                    std::to_string(size_bytes) + " (" + what + ": " +
+                    mdb_strerror(rc) +
+                    "); reads still work, writes resume once space is freed");
+}
+
+void Store::NoteFull(const Status& batch_error) {
+  const bool map = batch_error.message().starts_with(kMapFull);
+  (map ? full_map_errors_ : full_disk_errors_)
+      .fetch_add(1, std::memory_order_relaxed);
+  if (!full_.exchange(true)) spdlog::error("{}", batch_error.message());
+}
+
+void Store::NoteCommitted() {
+  if (full_.exchange(false)) {
+    spdlog::warn("storage in '{}' accepts writes again", options_.dir);
+  }
 }
 
 Result<WriteResult> Store::ApplyOne(MDB_txn* txn, WriteOp& op,
@@ -644,6 +737,16 @@ Result<WriteResult> Store::ApplyOne(MDB_txn* txn, WriteOp& op,
                                  std::move(op.value), op.written_at_ms);
     // Only a client's write is refused for size: a merge of replicas' states
     // is always taken, or replicas could never converge.
+    const size_t siblings = out.after.siblings.size();
+    if (options_.max_siblings != 0 && siblings > options_.max_siblings &&
+        siblings > out.before.siblings.size()) {
+      return Status(Code::kTooLarge,
+                    "the key would have " + std::to_string(siblings) +
+                        " siblings, over the limit of " +
+                        std::to_string(options_.max_siblings) +
+                        " (limits.max_siblings); read it and write back "
+                        "with the read's context to resolve them");
+    }
     const uint64_t bytes = out.after.ValueBytes();
     if (options_.max_object_bytes != 0 && bytes > options_.max_object_bytes) {
       return Status(Code::kTooLarge,
@@ -704,6 +807,11 @@ void Store::ApplyBatch(std::deque<Pending>& batch) {
     } else {
       mdb_txn_abort(txn);
     }
+  }
+  if (batch_error.code() == Code::kStorageFull) {
+    NoteFull(batch_error);
+  } else if (batch_error.ok()) {
+    NoteCommitted();
   }
   if (!batch_error.ok()) {
     hint_counts_ = saved_hint_counts;

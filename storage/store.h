@@ -24,7 +24,12 @@
 //              likes); only a clean close syncs.
 // With kPeriodic and kNone a machine crash may also leave the environment
 // unreadable: LMDB without fsync does not order its page and meta writes.
-// When the map is full, the batch fails with kStorageFull; reads still work.
+// When the map is full, or the filesystem under the data directory has no
+// room left (ENOSPC, EDQUOT, or EIO from a commit with the filesystem
+// nearly full), the batch fails with kStorageFull naming the map size or
+// the filesystem and its free bytes; reads still work, and writes succeed
+// again by themselves once there is room (no restart). Each such episode is
+// logged once when it starts and once when it ends.
 //
 // Ownership: Store owns the environment and the writer thread; the
 // destructor drains queued writes, syncs, and joins the thread. At most one
@@ -75,6 +80,13 @@ struct StoreOptions {
   // A new hint for a target that already has this many waiting is dropped
   // (kOverloaded) and counted; 0 = no limit.
   uint64_t max_hints_per_target = 0;
+  // A coordinated write that would leave the key with more siblings than
+  // this (and more than it had) fails with kTooLarge; 0 = no limit. Merges
+  // are never refused.
+  uint32_t max_siblings = 0;
+  // Writes waiting for the writer thread (hints, every write under
+  // kAlways) beyond this fail at once with kOverloaded; 0 = no limit.
+  size_t max_queued_writes = 10000;
   // conflict = "lww": after every write and merge into `objects`, only the
   // sibling quorum::KeepLastWrite picks is kept (doc/faults.md; unsafe).
   bool last_write_wins = false;
@@ -145,6 +157,16 @@ struct StoreStats {
   uint64_t used_bytes = 0;  // pages in use * page size
   uint64_t map_size_bytes = 0;
   uint64_t sync_failures = 0;  // mdb_env_sync errors since Open
+  // The filesystem holding the data directory (statvfs): bytes available
+  // to the store, and its size.
+  uint64_t fs_free_bytes = 0;
+  uint64_t fs_size_bytes = 0;
+  // True from a batch refused for lack of room until the next commit.
+  bool full = false;
+  // Batches refused for lack of room since Open: the map was full / the
+  // filesystem was.
+  uint64_t full_map_errors = 0;
+  uint64_t full_disk_errors = 0;
 };
 
 using WriteCallback = std::function<void(Result<WriteResult>)>;
@@ -209,8 +231,11 @@ class Store {
   // destructor.
   // Errors: kStorageFull (the whole batch failed; nothing of it is visible),
   // kCorruption (this op's stored object does not decode; the rest of the
-  // batch proceeds), kTooLarge (key over LMDB's limit; this op only),
-  // kInternal (other LMDB errors; the whole batch failed).
+  // batch proceeds), kTooLarge (key over LMDB's limit, or a coordinated
+  // write over max_object_bytes or max_siblings; this op only),
+  // kOverloaded (max_queued_writes writes already wait for the writer
+  // thread; `done` runs at once, on the calling thread), kInternal (other
+  // LMDB errors; the whole batch failed).
   void Submit(WriteOp op, WriteCallback done);
   // Stages a write for the next CommitStaged(). When it returns true the
   // caller owes one CommitStaged() call soon (storage/async.cc posts it
@@ -290,6 +315,14 @@ class Store {
   Status InitHints(MDB_txn* txn);
   Status PutCounters(MDB_txn* txn);
   Status WriteError(const char* what, int rc) const;
+  // The error for a commit that failed with errno `rc` for lack of room
+  // (ENOSPC, EDQUOT, or EIO with the filesystem nearly full), or nullopt
+  // when `rc` is something else.
+  std::optional<Status> DiskFull(const char* what, int rc) const;
+  // Counts a batch refused with kStorageFull and logs the start of an
+  // episode; ends the episode (logged) after a successful commit.
+  void NoteFull(const Status& batch_error);
+  void NoteCommitted();
   void SyncLoop();  // the syncer thread (kPeriodic)
 
   StoreOptions options_;
@@ -332,6 +365,9 @@ class Store {
   // cleared by the syncer thread.
   std::atomic<bool> unsynced_{false};
   std::atomic<uint64_t> sync_failures_{0};
+  std::atomic<bool> full_{false};
+  std::atomic<uint64_t> full_map_errors_{0};
+  std::atomic<uint64_t> full_disk_errors_{0};
   std::mutex sync_mu_;
   std::condition_variable sync_cv_;
   bool sync_stopping_ = false;  // guarded by sync_mu_

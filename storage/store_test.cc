@@ -10,11 +10,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <csignal>
 #include <filesystem>
 #include <future>
 #include <latch>
 #include <map>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -461,11 +463,85 @@ TEST_CASE("a full map fails writes with kStorageFull and keeps reads") {
   CHECK(stats.keys == acked.size());
   CHECK(stats.map_size_bytes == options.map_size_bytes);
   CHECK(stats.used_bytes <= stats.map_size_bytes);
+  CHECK(stats.full);
+  CHECK(stats.full_map_errors == 1);
+  CHECK(stats.full_disk_errors == 0);
+  CHECK(stats.fs_size_bytes > 0);
   store.reset();  // destroys cleanly
 
   // And the data is still there after a reopen.
   store = MustOpen(options);
   CHECK(store->Stats().keys == acked.size());
+}
+
+TEST_CASE(
+    "a blind write beyond max_siblings fails; resolving writes and "
+    "merges do not") {
+  TempDir dir;
+  StoreOptions options = Options(dir);
+  options.max_siblings = 3;
+  auto store = MustOpen(options);
+  const auto loc = Loc(2, 7);
+  for (int i = 0; i < 3; ++i) {
+    Result<WriteResult> r =
+        Write(*store, Coordinate("hot", loc, "v" + std::to_string(i)));
+    REQUIRE(r.ok());
+    CHECK(r->after.siblings.size() == static_cast<size_t>(i + 1));
+  }
+  Result<WriteResult> over = Write(*store, Coordinate("hot", loc, "v3"));
+  REQUIRE_FALSE(over.ok());
+  CHECK(over.status().code() == Code::kTooLarge);
+  CHECK(over.status().message().find("limits.max_siblings") !=
+        std::string::npos);
+  CHECK(over.status().message().find("4 siblings") != std::string::npos);
+  CHECK(MustGet(*store, "hot", loc).siblings.size() == 3);
+
+  // A replica's merge is never refused: here it brings a fourth sibling.
+  quorum::Object other = quorum::NewWrite({}, {}, /*actor=*/77, "remote", 1);
+  REQUIRE(Write(*store, Merge("hot", loc, other)).ok());
+  const quorum::Object four = MustGet(*store, "hot", loc);
+  CHECK(four.siblings.size() == 4);
+
+  // A write with the context of a read resolves them all.
+  Result<WriteResult> resolved =
+      Write(*store, Coordinate("hot", loc, "merged", four.vv));
+  REQUIRE(resolved.ok());
+  CHECK(resolved->after.siblings.size() == 1);
+}
+
+TEST_CASE("writes beyond max_queued_writes fail at once with kOverloaded") {
+  TempDir dir;
+  // Every batch is fsynced on the writer thread, so writes queue up.
+  StoreOptions options = Options(dir, SyncPolicy::kAlways);
+  options.max_queued_writes = 2;
+  auto store = MustOpen(options);
+  constexpr int kWrites = 300;
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0, ok = 0, overloaded = 0;
+  std::string message;
+  for (int i = 0; i < kWrites; ++i) {
+    store->Submit(Coordinate("q" + std::to_string(i), Loc(1, i), "v"),
+                  [&](Result<WriteResult> r) {
+                    std::lock_guard<std::mutex> lock(mu);
+                    ++done;
+                    if (r.ok()) {
+                      ++ok;
+                    } else if (r.status().code() == Code::kOverloaded) {
+                      ++overloaded;
+                      message = r.status().message();
+                    }
+                    cv.notify_all();
+                  });
+  }
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return done == kWrites; });
+  CHECK(ok + overloaded == kWrites);
+  CHECK(overloaded > 0);
+  CHECK(ok >= 2);
+  CHECK(message.find("storage.max_queued_writes") != std::string::npos);
+  lock.unlock();
+  CHECK(store->Stats().keys == static_cast<uint64_t>(ok));
 }
 
 TEST_CASE("a corrupt stored object fails only its own op") {
