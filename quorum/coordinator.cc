@@ -28,13 +28,16 @@ struct FanOut {
   }
 
   QuorumTally tally;                     // w (or r): every ack counts
+  uint32_t overloaded_replicas = 0;      // failures that were `overloaded`
   std::optional<QuorumTally> primaries;  // pw: only primaries' acks count
   asio::steady_timer wake;
   std::vector<std::optional<Object>> replies;  // gets: by preference index
 
   // A replica answered (ok) or failed; `primary` when it is one of the key's
-  // primaries rather than a fallback holding a hint.
-  void Record(bool ok, bool primary = true) {
+  // primaries rather than a fallback holding a hint; `overloaded` when it
+  // refused for load.
+  void Record(bool ok, bool primary = true, bool overloaded = false) {
+    if (overloaded) ++overloaded_replicas;
     if (ok) {
       tally.RecordSuccess();
     } else {
@@ -62,8 +65,21 @@ struct FanOut {
     return S::kPending;
   }
 
-  // The error for an unmet quorum, naming the requirement that failed.
+  // The error for an unmet quorum, naming the requirement that failed. When
+  // replicas refused for load, it is `overloaded` (back off) rather than
+  // `unavailable`.
   Status FailureStatus(std::string_view op, bool maybe_applied) const {
+    Status st = QuorumFailure(op, maybe_applied);
+    if (overloaded_replicas == 0 || st.code() != Code::kUnavailable) return st;
+    Status out(Code::kOverloaded,
+               st.message() + " (" + std::to_string(overloaded_replicas) +
+                   (overloaded_replicas == 1 ? " replica" : " replicas") +
+                   " overloaded; back off and retry)");
+    if (st.quorum()) out.WithQuorum(*st.quorum());
+    return out;
+  }
+
+  Status QuorumFailure(std::string_view op, bool maybe_applied) const {
     using S = QuorumTally::State;
     // The primaries' requirement is the one to name when it failed, or when
     // it is still pending at the deadline although w (or r) was met.
@@ -226,7 +242,8 @@ Awaitable<Result<PutOutcome>> Coordinator::CoordinatePut(PutArgs args) {
           // A replica that did not answer by the deadline stays
           // outstanding: the request then ends as a timeout.
           if (st.code() == Code::kTimeout) co_return;
-          fan->Record(st.ok(), /*primary=*/!target.hint_for.has_value());
+          fan->Record(st.ok(), /*primary=*/!target.hint_for.has_value(),
+                      st.code() == Code::kOverloaded);
         }(replicas_, observer_, t, args.key, args.loc, object, fan, deadline,
                                                           started),
         asio::detached);
@@ -279,7 +296,8 @@ Awaitable<Result<Object>> Coordinator::Get(GetArgs args) {
           auto r = co_await replicas.Read(node, key, loc, deadline);
           if (r.status().code() == Code::kTimeout) co_return;  // outstanding
           if (r.ok()) fan->replies[slot] = std::move(r.value());
-          fan->Record(r.ok());
+          fan->Record(r.ok(), /*primary=*/true,
+                      r.status().code() == Code::kOverloaded);
         }(replicas_, primaries[i], i, args.key, args.loc, fan, deadline),
         asio::detached);
   }

@@ -34,6 +34,7 @@ enum class Mode {
   kDelayed,      // answers after `delay`
   kUnreachable,  // kUnavailable at once, nothing applied
   kSilent,       // never answers: kTimeout at the deadline, nothing applied
+  kOverloaded,   // refuses at once with kOverloaded, nothing applied
 };
 
 // A hint a fallback holds: (the primary it stands in for, key).
@@ -108,6 +109,10 @@ class Cluster {
     if (r.mode == Mode::kUnreachable) {
       Status st(Code::kUnavailable,
                 "n" + std::to_string(node) + " unreachable");
+      co_return st;
+    }
+    if (r.mode == Mode::kOverloaded) {
+      Status st(Code::kOverloaded, "n" + std::to_string(node) + " overloaded");
       co_return st;
     }
     if (r.mode == Mode::kSilent) {
@@ -419,6 +424,34 @@ TEST_CASE("put w=3 with one replica unreachable fails with the exact count") {
   }
   // The write stands where it was applied ("may have been applied").
   CHECK(c.Holds(self, key));
+}
+
+TEST_CASE("a quorum missed because replicas refused for load is overloaded") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  const auto others = Others(c, key, self);
+  c.nodes[others[0]].mode = Mode::kOverloaded;
+  c.nodes[others[1]].mode = Mode::kUnreachable;
+  auto put = RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, "v", 2)));
+  REQUIRE_FALSE(put->ok());
+  CHECK(put->status().code() == Code::kOverloaded);
+  REQUIRE(put->status().quorum().has_value());
+  CHECK(put->status().quorum()->acked == 1);
+  CHECK(put->status().quorum()->maybe_applied);
+  CHECK(put->status().message().find("1 replica overloaded") !=
+        std::string::npos);
+
+  for (NodeIndex p : c.PrimariesOf(key)) c.Store(p, key, Write({}, 900, "v"));
+  auto get = RunToEnd(c, c.coordinators[self]->Get(MakeGet(c, key, 2)));
+  REQUIRE_FALSE(get->ok());
+  CHECK(get->status().code() == Code::kOverloaded);
+
+  // Unreachable replicas alone stay `unavailable`.
+  c.nodes[others[0]].mode = Mode::kUnreachable;
+  auto again = RunToEnd(c, c.coordinators[self]->Get(MakeGet(c, key, 2)));
+  REQUIRE_FALSE(again->ok());
+  CHECK(again->status().code() == Code::kUnavailable);
 }
 
 // A replica call that gives up at the request deadline (as
