@@ -85,6 +85,7 @@ wire::Awaitable<void> AntiEntropy::Run() {
     co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
     if (stopped_) co_return;
     if (partitions.empty()) continue;
+    if (options_.busy && options_.busy()) continue;  // foreground first
     const uint32_t p = partitions[next++ % partitions.size()];
     if (!trees_.Ready(p)) continue;  // exchanges wait for the tree
     for (ring::NodeIndex peer : ring_.Primaries(p)) {

@@ -9,7 +9,8 @@
 //   merged object is sent to P when P lacked something. Both replicas end
 //   with the merged state; neither side's version wins.
 // The scheduler exchanges one partition every `interval` with each of its
-// other primaries that is up; repairs are throttled to `repair_rate` keys/s.
+// other primaries that is up, unless the node is busy with foreground
+// requests (Options::busy); repairs are throttled to `repair_rate` keys/s.
 // Peer requests (tree levels, key lists, fetches, repairs) are answered
 // from this node's trees and store.
 //
@@ -19,6 +20,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,6 +38,9 @@ struct Options {
   uint32_t repair_rate = 5000;              // keys repaired per second
   uint64_t frame_cap = 0;                   // replies stay under half of it
   std::chrono::milliseconds call_timeout{10000};
+  // Foreground work comes first: while this says the node is busy, the
+  // scheduler skips its exchanges (`aae run` still runs). Empty = never.
+  std::function<bool()> busy;
 };
 
 // What exchanges report (implemented by metrics::AaeProbe).

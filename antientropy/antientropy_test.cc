@@ -374,5 +374,28 @@ TEST_CASE("an unreachable peer fails the exchange and is recorded") {
   CHECK(seen);
 }
 
+TEST_CASE("the scheduler skips its exchanges while the node is busy") {
+  Pair pr;
+  bool busy = true;
+  Counting observed;
+  // a's scheduler, with automatic exchanges on and a short interval.
+  AntiEntropy scheduler(pr.io.get_executor(), pr.ring, 0, *pr.a.store,
+                        pr.a.trees, pr.a.transport,
+                        Options{.enabled = true,
+                                .interval = std::chrono::milliseconds(2),
+                                .repair_rate = 1'000'000,
+                                .frame_cap = 1 << 20,
+                                .busy = [&busy] { return busy; }},
+                        &observed);
+  asio::co_spawn(pr.io, scheduler.Run(), asio::detached);
+  pr.io.run_for(std::chrono::milliseconds(200));
+  CHECK(observed.exchanges_ok + observed.exchanges_failed == 0);
+  busy = false;
+  pr.io.run_for(std::chrono::milliseconds(200));
+  CHECK(observed.exchanges_ok > 0);
+  scheduler.Stop();
+  pr.io.run_for(std::chrono::milliseconds(20));
+}
+
 }  // namespace
 }  // namespace shoal::antientropy
