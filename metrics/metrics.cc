@@ -28,6 +28,9 @@ const prometheus::Histogram::BucketBoundaries kStaleAgeBuckets = {
 
 const prometheus::Histogram::BucketBoundaries kSiblingBuckets = {1, 2, 3,  4,
                                                                  5, 8, 16, 32};
+// Siblings after a write: up to the default limits.max_siblings (100).
+const prometheus::Histogram::BucketBoundaries kWriteSiblingBuckets = {
+    1, 2, 3, 5, 8, 16, 25, 50, 100, 200};
 
 // How long a difference existed before anti-entropy repaired it (seconds):
 // 100 ms to a day.
@@ -104,6 +107,9 @@ class StorageProbe::Source : public PullSource {
 class HandoffProbe::Source : public PullSource {
   using PullSource::PullSource;
 };
+class LoadProbe::Source : public PullSource {
+  using PullSource::PullSource;
+};
 
 // ---- Metrics ----
 
@@ -165,7 +171,28 @@ RequestProbe::RequestProbe(prometheus::Registry& registry) {
                    .Help("Live siblings returned per successful get")
                    .Register(registry)
                    .Add({}, kSiblingBuckets);
+  write_siblings_ =
+      &prometheus::BuildHistogram()
+           .Name("shoal_write_siblings")
+           .Help(
+               "Siblings (tombstones included) a key holds at its "
+               "coordinator after each successful put or delete")
+           .Register(registry)
+           .Add({}, kWriteSiblingBuckets);
+  sibling_warnings_ = &prometheus::BuildCounter()
+                           .Name("shoal_write_siblings_warnings_total")
+                           .Help(
+                               "Writes that left a key with more siblings than "
+                               "limits.warn_siblings")
+                           .Register(registry)
+                           .Add({});
 }
+
+void RequestProbe::WriteSiblings(size_t count) {
+  write_siblings_->Observe(static_cast<double>(count));
+}
+
+void RequestProbe::SiblingsWarning() { sibling_warnings_->Increment(); }
 
 void RequestProbe::Request(Op op, Code result,
                            std::chrono::nanoseconds latency) {
@@ -346,6 +373,29 @@ StorageProbe::StorageProbe(Metrics& metrics,
                          "Failed periodic fsyncs since the node started",
                          MetricType::Counter));
     out.back().metric.push_back(Counter(static_cast<double>(s.sync_failures)));
+    out.push_back(Family("shoal_storage_full",
+                         "1 while writes are refused with storage_full (from "
+                         "a refused batch to the next commit), else 0",
+                         MetricType::Gauge));
+    out.back().metric.push_back(Gauge(s.full ? 1 : 0));
+    out.push_back(Family("shoal_storage_full_errors_total",
+                         "Write batches refused with storage_full since the "
+                         "node started, by reason (map: storage.map_size "
+                         "reached; disk: the filesystem is full)",
+                         MetricType::Counter));
+    out.back().metric.push_back(
+        Counter(static_cast<double>(s.full_map_errors), {{"reason", "map"}}));
+    out.back().metric.push_back(
+        Counter(static_cast<double>(s.full_disk_errors), {{"reason", "disk"}}));
+    out.push_back(Family("shoal_storage_filesystem_free_bytes",
+                         "Bytes available on the filesystem holding the "
+                         "data directory",
+                         MetricType::Gauge));
+    out.back().metric.push_back(Gauge(static_cast<double>(s.fs_free_bytes)));
+    out.push_back(Family("shoal_storage_filesystem_size_bytes",
+                         "Size of the filesystem holding the data directory",
+                         MetricType::Gauge));
+    out.back().metric.push_back(Gauge(static_cast<double>(s.fs_size_bytes)));
     return out;
   });
   metrics.Add(source_);
@@ -413,5 +463,88 @@ HandoffProbe::HandoffProbe(Metrics& metrics, std::vector<std::string> targets,
 }
 
 HandoffProbe::~HandoffProbe() { source_->Detach(); }
+
+// ---- LoadProbe ----
+
+LoadProbe::LoadProbe(Metrics& metrics, std::function<LoadFigures()> read) {
+  source_ = std::make_shared<Source>([read = std::move(read)]() {
+    using prometheus::MetricType;
+    const LoadFigures f = read();
+    std::vector<prometheus::MetricFamily> out;
+    out.push_back(Family("shoal_connections",
+                         "Open connections accepted by this node, by kind "
+                         "(peer: another member introduced itself)",
+                         MetricType::Gauge));
+    out.back().metric.push_back(
+        Gauge(static_cast<double>(f.client_connections), {{"kind", "client"}}));
+    out.back().metric.push_back(
+        Gauge(static_cast<double>(f.peer_connections), {{"kind", "peer"}}));
+    out.push_back(Family("shoal_requests_in_flight",
+                         "Client requests this node is coordinating "
+                         "(limits.max_requests bounds it)",
+                         MetricType::Gauge));
+    out.back().metric.push_back(
+        Gauge(static_cast<double>(f.requests_in_flight)));
+    out.push_back(Family("shoal_inflight_bytes",
+                         "Bytes held for client connections' frames: grown "
+                         "receive buffers and requests being served "
+                         "(limits.max_inflight_bytes bounds it)",
+                         MetricType::Gauge));
+    out.back().metric.push_back(Gauge(static_cast<double>(f.inflight_bytes)));
+    return out;
+  });
+  metrics.Add(source_);
+  auto& registry = metrics.registry();
+  refused_ = &prometheus::BuildCounter()
+                  .Name("shoal_connections_refused_total")
+                  .Help(
+                      "Client connections refused at limits.max_connections "
+                      "(answered `overloaded`, then closed)")
+                  .Register(registry)
+                  .Add({});
+  auto& closed = prometheus::BuildCounter()
+                     .Name("shoal_connections_closed_total")
+                     .Help(
+                         "Connections this node closed because of a limit, "
+                         "by reason: idle (limits.idle_timeout), "
+                         "frame_timeout (limits.frame_timeout), "
+                         "output_backlog (replies not read), bad_frame")
+                     .Register(registry);
+  closed_[static_cast<size_t>(Closed::kIdle)] =
+      &closed.Add({{"reason", "idle"}});
+  closed_[static_cast<size_t>(Closed::kFrameTimeout)] =
+      &closed.Add({{"reason", "frame_timeout"}});
+  closed_[static_cast<size_t>(Closed::kOutputBacklog)] =
+      &closed.Add({{"reason", "output_backlog"}});
+  closed_[static_cast<size_t>(Closed::kBadFrame)] =
+      &closed.Add({{"reason", "bad_frame"}});
+  auto& paused = prometheus::BuildCounter()
+                     .Name("shoal_read_pauses_total")
+                     .Help(
+                         "Times a client connection stopped reading its "
+                         "socket (TCP backpressure), by reason: in_flight "
+                         "(limits.max_in_flight), budget "
+                         "(limits.max_inflight_bytes), output (replies not "
+                         "read)")
+                     .Register(registry);
+  paused_[static_cast<size_t>(Paused::kInFlight)] =
+      &paused.Add({{"reason", "in_flight"}});
+  paused_[static_cast<size_t>(Paused::kBudget)] =
+      &paused.Add({{"reason", "budget"}});
+  paused_[static_cast<size_t>(Paused::kOutput)] =
+      &paused.Add({{"reason", "output"}});
+}
+
+LoadProbe::~LoadProbe() { source_->Detach(); }
+
+void LoadProbe::ConnectionRefused() { refused_->Increment(); }
+
+void LoadProbe::ConnectionClosed(Closed why) {
+  closed_[static_cast<size_t>(why)]->Increment();
+}
+
+void LoadProbe::ReadPaused(Paused why) {
+  paused_[static_cast<size_t>(why)]->Increment();
+}
 
 }  // namespace shoal::metrics

@@ -81,11 +81,18 @@ class RequestProbe {
   explicit RequestProbe(prometheus::Registry& registry);
   void Request(Op op, Code result, std::chrono::nanoseconds latency);
   void Siblings(size_t count);
+  // Siblings the key holds at the coordinator after a successful put or
+  // delete (shoal_write_siblings).
+  void WriteSiblings(size_t count);
+  // A write left more than limits.warn_siblings siblings.
+  void SiblingsWarning();
 
  private:
   std::array<std::array<prometheus::Counter*, kCodes>, kOps> requests_{};
   std::array<prometheus::Histogram*, kOps> duration_{};
   prometheus::Histogram* siblings_ = nullptr;
+  prometheus::Histogram* write_siblings_ = nullptr;
+  prometheus::Counter* sibling_warnings_ = nullptr;
 };
 
 // What coordinators observe about replicas: freshness of each replica in a
@@ -132,10 +139,16 @@ struct StorageFigures {
   uint64_t used_bytes = 0;
   uint64_t map_size_bytes = 0;
   uint64_t sync_failures = 0;
+  bool full = false;  // the last write batch was refused for lack of room
+  uint64_t full_map_errors = 0;   // batches refused: map full
+  uint64_t full_disk_errors = 0;  // batches refused: filesystem full
+  uint64_t fs_free_bytes = 0;     // the data directory's filesystem
+  uint64_t fs_size_bytes = 0;
 };
 
 // shoal_storage_*: keys, bytes used, map size, map usage ratio, sync
-// failures. Pull probe.
+// failures, whether writes are refused for lack of room (and how often,
+// map or filesystem), the filesystem's free and total bytes. Pull probe.
 class StorageProbe {
  public:
   // `read` runs on scrape threads until the probe is destroyed; after that
@@ -183,6 +196,41 @@ class HandoffProbe {
  private:
   class Source;
   std::shared_ptr<Source> source_;
+};
+
+// A node's load and its defences, read at scrape time.
+struct LoadFigures {
+  uint64_t client_connections = 0;
+  uint64_t peer_connections = 0;
+  uint64_t requests_in_flight = 0;  // client requests being coordinated
+  uint64_t inflight_bytes = 0;      // limits.max_inflight_bytes' account
+};
+
+// Connections, requests in flight and what the limits did (doc/impl.md,
+// "Limits"): shoal_connections{kind}, shoal_requests_in_flight,
+// shoal_inflight_bytes (pulled), shoal_connections_refused_total,
+// shoal_connections_closed_total{reason}, shoal_read_pauses_total{reason}
+// (pushed, from the io_context thread).
+class LoadProbe {
+ public:
+  enum class Closed { kIdle, kFrameTimeout, kOutputBacklog, kBadFrame };
+  enum class Paused { kInFlight, kBudget, kOutput };
+  // `read` runs on scrape threads until the probe is destroyed; `metrics`
+  // must outlive the probe.
+  LoadProbe(Metrics& metrics, std::function<LoadFigures()> read);
+  ~LoadProbe();
+  LoadProbe(const LoadProbe&) = delete;
+  LoadProbe& operator=(const LoadProbe&) = delete;
+  void ConnectionRefused();
+  void ConnectionClosed(Closed why);
+  void ReadPaused(Paused why);
+
+ private:
+  class Source;
+  std::shared_ptr<Source> source_;
+  prometheus::Counter* refused_ = nullptr;
+  std::array<prometheus::Counter*, 4> closed_{};
+  std::array<prometheus::Counter*, 3> paused_{};
 };
 
 // Anti-entropy: exchanges by result, keys repaired, bytes exchanged, and how

@@ -7,7 +7,9 @@
 #include <set>
 #include <sstream>
 
+#include "base/duration.h"
 #include "ring/ring.h"
+#include "wire/codec.h"
 #include "wire/connection.h"
 
 namespace shoal::node {
@@ -47,6 +49,24 @@ Status Read(const toml::table& t, const char* key, const std::string& where,
     }
     out = static_cast<T>(*v);
   }
+  return Status::Ok();
+}
+
+// A duration with its unit ("10s"), as a TOML string.
+Status ReadDuration(const toml::table& t, const char* key,
+                    const std::string& where, std::chrono::milliseconds& out) {
+  const toml::node* n = t.get(key);
+  if (n == nullptr) return Status::Ok();
+  auto text = n->value<std::string>();
+  if (!text) {
+    return Bad("config key '" + where + key +
+               "' must be a duration with its unit, e.g. \"10s\"");
+  }
+  auto d = ParseDuration(*text);
+  if (!d) {
+    return Bad("config key '" + where + key + "': " + d.status().message());
+  }
+  out = *d;
   return Status::Ok();
 }
 
@@ -104,8 +124,12 @@ Status LoadFile(const std::string& path, NodeConfig& c, std::string& sync) {
     }
   }
   if (const toml::table* s = root["storage"].as_table()) {
-    st = CheckKeys(*s, {"map_size", "sync", "sync_interval_ms"}, "storage.");
+    st = CheckKeys(
+        *s, {"map_size", "sync", "sync_interval_ms", "max_queued_writes"},
+        "storage.");
     if (!st.ok()) return st;
+    SHOAL_READ(*s, "max_queued_writes", "storage.",
+               c.storage.max_queued_writes);
     SHOAL_READ(*s, "map_size", "storage.", c.storage.map_size_bytes);
     SHOAL_READ(*s, "sync", "storage.", sync);
     uint32_t interval = static_cast<uint32_t>(c.storage.sync_interval.count());
@@ -147,13 +171,26 @@ Status LoadFile(const std::string& path, NodeConfig& c, std::string& sync) {
     SHOAL_READ(*a, "repair_rate", "antientropy.", c.aae_repair_rate);
   }
   if (const toml::table* l = root["limits"].as_table()) {
-    st = CheckKeys(
-        *l, {"max_value_bytes", "max_object_bytes", "request_timeout_ms"},
-        "limits.");
+    st = CheckKeys(*l,
+                   {"max_value_bytes", "max_object_bytes", "request_timeout_ms",
+                    "max_connections", "max_in_flight", "max_inflight_bytes",
+                    "max_requests", "frame_timeout", "idle_timeout",
+                    "warn_siblings", "max_siblings"},
+                   "limits.");
     if (!st.ok()) return st;
     SHOAL_READ(*l, "max_value_bytes", "limits.", c.max_value_bytes);
     SHOAL_READ(*l, "max_object_bytes", "limits.", c.max_object_bytes);
     SHOAL_READ(*l, "request_timeout_ms", "limits.", c.request_timeout_ms);
+    SHOAL_READ(*l, "max_connections", "limits.", c.max_connections);
+    SHOAL_READ(*l, "max_in_flight", "limits.", c.max_in_flight);
+    SHOAL_READ(*l, "max_inflight_bytes", "limits.", c.max_inflight_bytes);
+    SHOAL_READ(*l, "max_requests", "limits.", c.max_requests);
+    SHOAL_READ(*l, "warn_siblings", "limits.", c.warn_siblings);
+    SHOAL_READ(*l, "max_siblings", "limits.", c.max_siblings);
+    st = ReadDuration(*l, "frame_timeout", "limits.", c.frame_timeout);
+    if (!st.ok()) return st;
+    st = ReadDuration(*l, "idle_timeout", "limits.", c.idle_timeout);
+    if (!st.ok()) return st;
   }
 #undef SHOAL_READ
   return Status::Ok();
@@ -324,6 +361,22 @@ Status Validate(const NodeConfig& c) {
     return Bad("limits.max_object_bytes above 1 GiB is not supported");
   }
   if (c.request_timeout_ms < 1) return Bad("request_timeout_ms must be >= 1");
+  if (c.max_connections < 1) return Bad("limits.max_connections must be >= 1");
+  const uint64_t frame_cap = wire::FrameCapFor(c.max_object_bytes);
+  if (c.max_inflight_bytes != 0 && c.max_inflight_bytes < 2 * frame_cap) {
+    return Bad(
+        "limits.max_inflight_bytes = " + std::to_string(c.max_inflight_bytes) +
+        " must be 0 (no limit) or at least twice the frame cap (" +
+        std::to_string(2 * frame_cap) +
+        " bytes for limits.max_object_bytes = " +
+        std::to_string(c.max_object_bytes) +
+        "), so the largest frame always fits");
+  }
+  if (c.max_siblings != 0 && c.warn_siblings > c.max_siblings) {
+    return Bad("limits.warn_siblings = " + std::to_string(c.warn_siblings) +
+               " must not exceed limits.max_siblings = " +
+               std::to_string(c.max_siblings));
+  }
   if (c.conflict != "siblings" && c.conflict != "lww") {
     return Bad("cluster.conflict '" + c.conflict +
                "' is not one of siblings, lww");
@@ -373,7 +426,9 @@ std::string ToToml(const NodeConfig& c) {
        toml::table{{"map_size", static_cast<int64_t>(c.storage.map_size_bytes)},
                    {"sync", storage::SyncPolicyName(c.storage.sync)},
                    {"sync_interval_ms",
-                    static_cast<int64_t>(c.storage.sync_interval.count())}}},
+                    static_cast<int64_t>(c.storage.sync_interval.count())},
+                   {"max_queued_writes",
+                    static_cast<int64_t>(c.storage.max_queued_writes)}}},
       {"failure", toml::table{{"heartbeat_ms", c.heartbeat_ms},
                               {"down_after_ms", c.down_after_ms}}},
       {"handoff", toml::table{{"enabled", c.handoff_enabled},
@@ -388,7 +443,15 @@ std::string ToToml(const NodeConfig& c) {
        toml::table{
            {"max_value_bytes", static_cast<int64_t>(c.max_value_bytes)},
            {"max_object_bytes", static_cast<int64_t>(c.max_object_bytes)},
-           {"request_timeout_ms", c.request_timeout_ms}}},
+           {"request_timeout_ms", c.request_timeout_ms},
+           {"max_connections", c.max_connections},
+           {"max_in_flight", c.max_in_flight},
+           {"max_inflight_bytes", static_cast<int64_t>(c.max_inflight_bytes)},
+           {"max_requests", c.max_requests},
+           {"frame_timeout", FormatDuration(c.frame_timeout)},
+           {"idle_timeout", FormatDuration(c.idle_timeout)},
+           {"warn_siblings", c.warn_siblings},
+           {"max_siblings", c.max_siblings}}},
   };
   std::ostringstream os;
   os << root << "\n";

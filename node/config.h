@@ -35,10 +35,27 @@
 //   max_value_bytes = 4194304
 //   max_object_bytes = 16777216
 //   request_timeout_ms = 2000
+//   max_connections = 10000            # client connections; more refused
+//   max_in_flight = 128                # requests per connection, then TCP
+//                                      # backpressure (the socket is not read)
+//   max_inflight_bytes = 268435456     # node-wide bytes of client frames
+//   max_requests = 1024                # client requests coordinated at
+//                                      # once; more fail with `overloaded`
+//   frame_timeout = "10s"              # a started frame must complete
+//   idle_timeout = "5m"                # idle client connections closed;
+//                                      # "0s" = never
+//   warn_siblings = 25                 # counted and logged above this
+//   max_siblings = 100                 # a write that would exceed it fails
+//   [storage] also takes
+//   max_queued_writes = 10000          # writes waiting for the disk
+//
+// Durations carry their unit ("500ms", "10s", "5m"); the older *_ms keys
+// are plain milliseconds.
 //
 // Thread-safety: plain values.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -85,6 +102,16 @@ struct NodeConfig {
   uint64_t max_value_bytes = 4ull << 20;
   uint64_t max_object_bytes = 16ull << 20;
   uint32_t request_timeout_ms = 2000;
+
+  // Defences (doc/impl.md, "Limits"); 0 disables a limit unless noted.
+  uint32_t max_connections = 10000;  // >= 1
+  uint32_t max_in_flight = 128;
+  uint64_t max_inflight_bytes = 256ull << 20;  // >= 2 frame caps, or 0
+  uint32_t max_requests = 1024;
+  std::chrono::milliseconds frame_timeout{10'000};
+  std::chrono::milliseconds idle_timeout{300'000};
+  uint32_t warn_siblings = 25;
+  uint32_t max_siblings = 100;
 };
 
 // Parses argv (--config FILE plus overriding flags; --print-config prints

@@ -132,6 +132,56 @@ TEST_CASE("bad configs are rejected with errors that name the problem") {
         "antientropy.interval_ms and antientropy.repair_rate must be >= 1");
   check(std::string(kThreeNodes) + "[antientropy]\nspeed = 1\n", {},
         "unknown config key 'antientropy.speed'");
+  check(std::string(kThreeNodes) + "[limits]\nidle_timeout = 300\n", {},
+        "'limits.idle_timeout' must be a duration with its unit");
+  check(std::string(kThreeNodes) + "[limits]\nframe_timeout = \"10\"\n", {},
+        "'limits.frame_timeout': bad duration '10'");
+  check(std::string(kThreeNodes) + "[limits]\nmax_inflight_bytes = 1000\n", {},
+        "limits.max_inflight_bytes = 1000 must be 0 (no limit) or at least "
+        "twice the frame cap");
+  check(std::string(kThreeNodes) +
+            "[limits]\nwarn_siblings = 10\nmax_siblings = 5\n",
+        {},
+        "limits.warn_siblings = 10 must not exceed limits.max_siblings = 5");
+  check(std::string(kThreeNodes) + "[limits]\nmax_connections = 0\n", {},
+        "limits.max_connections must be >= 1");
+}
+
+TEST_CASE("limits: defaults, durations with units, and the storage queue") {
+  const std::string path = TempConfig(std::string(kThreeNodes) + R"(
+max_queued_writes = 50
+[limits]
+max_connections = 200
+max_in_flight = 8
+max_requests = 64
+frame_timeout = "2.5s"
+idle_timeout = "1m"
+warn_siblings = 5
+max_siblings = 10
+)");
+  auto parsed = Parse({"--config", path});
+  REQUIRE(parsed.ok());
+  const NodeConfig& c = parsed->config;
+  CHECK(c.max_connections == 200);
+  CHECK(c.max_in_flight == 8);
+  CHECK(c.max_requests == 64);
+  CHECK(c.frame_timeout.count() == 2500);
+  CHECK(c.idle_timeout.count() == 60000);
+  CHECK(c.warn_siblings == 5);
+  CHECK(c.max_siblings == 10);
+  CHECK(c.storage.max_queued_writes == 50);
+  CHECK(Validate(c).ok());
+  const std::string toml = ToToml(c);
+  CHECK(toml.find("idle_timeout = '1m'") != std::string::npos);
+  CHECK(toml.find("frame_timeout = '2500ms'") != std::string::npos);
+  std::filesystem::remove(path);
+
+  NodeConfig defaults;
+  CHECK(defaults.max_connections == 10000);
+  CHECK(defaults.frame_timeout.count() == 10000);
+  CHECK(defaults.idle_timeout.count() == 300000);
+  CHECK(defaults.max_siblings == 100);
+  CHECK(defaults.warn_siblings == 25);
 }
 
 TEST_CASE("cluster.conflict is siblings by default and can be lww") {

@@ -150,11 +150,15 @@ wire::Awaitable<size_t> Handoff::Drain(ring::NodeIndex target,
     Count(acked);
     if (acked < hints->size()) break;  // the target stopped answering
 
-    // Throttle to max_rate, then let foreground work run.
-    const auto due =
+    // Throttle to max_rate (one batch per busy_pace while the node is busy
+    // with foreground requests), then let foreground work run.
+    auto due =
         started + std::chrono::duration_cast<wire::Clock::duration>(
                       std::chrono::duration<double>(
                           static_cast<double>(delivered) / options_.max_rate));
+    if (options_.busy && options_.busy()) {
+      due = std::max(due, wire::Clock::now() + options_.busy_pace);
+    }
     if (due > wire::Clock::now()) {
       idle_.expires_at(due);
       co_await idle_.async_wait(kAsTuple);

@@ -7,7 +7,8 @@
 // adds no sibling), and deletes a hint only after the target acknowledged it
 // and only if it has not changed since it was read. Delivery is throttled
 // to `max_rate` hints/s and yields to the io_context between batches, so
-// foreground requests keep their turn.
+// foreground requests keep their turn; while the node is busy with them
+// (HandoffOptions::busy) it slows to one batch per `busy_pace`.
 //
 // Threads: the node's io_context thread; hints are read inline (LMDB read
 // transactions) and deleted through storage::AsyncWrite.
@@ -15,6 +16,7 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <string>
 
 #include "node/peers.h"
@@ -29,6 +31,10 @@ struct HandoffOptions {
   uint32_t max_rate = 20000;  // hints/s
   uint32_t batch = 256;
   std::chrono::milliseconds idle{200};  // pause when there is nothing to do
+  // Foreground work comes first: while this says the node is busy, at most
+  // one batch is sent per `busy_pace`. Empty = never busy.
+  std::function<bool()> busy;
+  std::chrono::milliseconds busy_pace{1000};
 };
 
 // All references must outlive the Handoff.

@@ -1,6 +1,7 @@
 #include "node/node.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 namespace shoal::node {
 
@@ -18,6 +19,7 @@ Result<std::unique_ptr<Node>> Node::Create(asio::io_context& io,
   config.storage.dir = config.data_dir;
   config.storage.max_object_bytes = config.max_object_bytes;
   config.storage.max_hints_per_target = config.max_hints_per_target;
+  config.storage.max_siblings = config.max_siblings;
   config.storage.last_write_wins = config.conflict == "lww";
   auto store = storage::Store::Open(config.storage);
   if (!store) return store.status();
@@ -50,20 +52,35 @@ Node::Node(asio::io_context& io, NodeConfig config, ring::Ring ring,
                      [this] { return HintFigures(); }),
       aae_probe_(metrics_.registry()),
       frame_cap_(wire::FrameCapFor(config_.max_object_bytes)),
+      admission_(config_.max_requests),
+      budget_(std::make_shared<wire::ByteBudget>(config_.max_inflight_bytes)),
+      max_connections_(ConnectionCapacity()),
+      load_probe_(metrics_,
+                  [this] {
+                    return metrics::LoadFigures{
+                        client_connections_.load(std::memory_order_relaxed),
+                        peer_connections_.load(std::memory_order_relaxed),
+                        admission_.in_flight(), budget_->used()};
+                  }),
       faults_(config_.name, std::random_device{}()),
       peers_(io.get_executor(), ring_, self_, config_.members,
              PeerOptions{std::chrono::milliseconds(config_.heartbeat_ms),
                          std::chrono::milliseconds(config_.down_after_ms),
-                         frame_cap_,
+                         frame_cap_, config_.frame_timeout,
                          [this](ring::NodeIndex peer, bool up) {
                            transport_probe_.PeerState(peer, up);
                          },
                          [this](ring::NodeIndex peer) {
                            return faults_.Decide(ring_.members()[peer]);
                          }}),
-      handoff_(io.get_executor(), *store_, peers_, ring_,
-               HandoffOptions{config_.handoff_enabled, config_.handoff_max_rate,
-                              config_.handoff_batch}),
+      handoff_(
+          io.get_executor(), *store_, peers_, ring_,
+          HandoffOptions{
+              .enabled = config_.handoff_enabled,
+              .max_rate = config_.handoff_max_rate,
+              .batch = config_.handoff_batch,
+              .busy =
+                  [this] { return admission_.Busy(Admission::Clock::now()); }}),
       trees_(ring_, self_),
       aae_transport_(peers_),
       aae_(io.get_executor(), ring_, self_, *store_, trees_, aae_transport_,
@@ -71,11 +88,14 @@ Node::Node(asio::io_context& io, NodeConfig config, ring::Ring ring,
                .enabled = config_.aae_enabled,
                .interval = std::chrono::milliseconds(config_.aae_interval_ms),
                .repair_rate = config_.aae_repair_rate,
-               .frame_cap = frame_cap_},
+               .frame_cap = frame_cap_,
+               .busy =
+                   [this] { return admission_.Busy(Admission::Clock::now()); }},
            &aae_probe_),
       service_(config_, ring_, self_, *store_, peers_, handoff_, aae_, faults_,
-               request_probe_, quorum_probe_),
-      acceptor_(io) {
+               admission_, request_probe_, quorum_probe_),
+      acceptor_(io),
+      accept_retry_(io) {
   // Before any write: every committed change reaches the trees.
   store_->SetObjectObserver(&trees_);
 }
@@ -99,8 +119,10 @@ wire::Awaitable<Result<wire::Body>> Node::PeerTransport::Call(
 // Scrape threads: Store::Stats and the hint reads are safe on any thread.
 metrics::StorageFigures Node::StorageFigures() const {
   const storage::StoreStats s = store_->Stats();
-  return metrics::StorageFigures{s.keys, s.used_bytes, s.map_size_bytes,
-                                 s.sync_failures};
+  return metrics::StorageFigures{
+      s.keys,         s.used_bytes,      s.map_size_bytes,   s.sync_failures,
+      s.full,         s.full_map_errors, s.full_disk_errors, s.fs_free_bytes,
+      s.fs_size_bytes};
 }
 
 Result<metrics::HintFigures> Node::HintFigures() const {
@@ -158,31 +180,128 @@ Status Node::Start() {
   return Status::Ok();
 }
 
+uint32_t Node::ConnectionCapacity() const {
+  // Every client connection is a descriptor; so are the peer links (two per
+  // member), LMDB's files, the metrics exposer's sockets and the log.
+  const rlim_t reserve = 2 * config_.members.size() + 128;
+  const rlim_t want = config_.max_connections + reserve;
+  struct rlimit rl;
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return config_.max_connections;
+  if (rl.rlim_cur < want && rl.rlim_cur < rl.rlim_max) {
+    struct rlimit raised = rl;
+    raised.rlim_cur = std::min(want, rl.rlim_max);
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  if (rl.rlim_cur >= want) return config_.max_connections;
+  const uint32_t capacity =
+      rl.rlim_cur > reserve ? static_cast<uint32_t>(rl.rlim_cur - reserve) : 1;
+  spdlog::warn(
+      "open-file limit {} (hard {}) is too low for limits.max_connections = "
+      "{}: this node takes at most {} client connections",
+      rl.rlim_cur, rl.rlim_max, config_.max_connections, capacity);
+  return capacity;
+}
+
 wire::Awaitable<void> Node::AcceptLoop() {
+  bool warned = false;
   while (!stopped_) {
     auto [ec, socket] =
         co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
     if (ec) {
       if (stopped_ || ec == asio::error::operation_aborted) co_return;
-      spdlog::warn("accept failed: {}", ec.message());
+      // Out of descriptors (or another transient failure): the pending
+      // connections wait in the listen backlog while we back off.
+      if (!warned) spdlog::warn("accept failed: {}", ec.message());
+      warned = true;
+      accept_retry_.expires_after(std::chrono::milliseconds(100));
+      co_await accept_retry_.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
     }
-    auto conn =
-        std::make_shared<wire::FramedConnection>(std::move(socket), frame_cap_);
-    connections_.insert(conn);
-    std::weak_ptr<wire::FramedConnection> weak = conn;
-    conn->Start(
-        [this, weak](wire::Message msg) {
-          if (auto c = weak.lock())
-            service_.Handle(std::move(c), std::move(msg));
-        },
-        [this, weak](const Status& why) {
-          if (auto c = weak.lock()) {
-            if (!why.ok()) spdlog::debug("{}: {}", c->remote(), why.message());
-            connections_.erase(c);
-          }
-        });
+    warned = false;
+    const bool refusing =
+        client_connections_.load(std::memory_order_relaxed) >= max_connections_;
+    Serve(std::move(socket), refusing);
   }
+}
+
+void Node::Serve(wire::tcp::socket socket, bool refusing) {
+  using Event = wire::ConnectionLimits::Event;
+  wire::ConnectionLimits limits;
+  limits.frame_timeout = config_.frame_timeout;
+  // A connection over the limit gets one second to introduce itself as a
+  // peer.
+  limits.idle_timeout =
+      refusing ? std::chrono::milliseconds(1000) : config_.idle_timeout;
+  limits.max_in_flight = config_.max_in_flight;
+  if (config_.max_inflight_bytes != 0) limits.budget = budget_;
+  limits.observe = [this](Event e) {
+    using C = metrics::LoadProbe::Closed;
+    using P = metrics::LoadProbe::Paused;
+    switch (e) {
+      case Event::kIdleTimeout:
+        return load_probe_.ConnectionClosed(C::kIdle);
+      case Event::kFrameTimeout:
+        return load_probe_.ConnectionClosed(C::kFrameTimeout);
+      case Event::kOutputBacklog:
+        return load_probe_.ConnectionClosed(C::kOutputBacklog);
+      case Event::kBadFrame:
+        return load_probe_.ConnectionClosed(C::kBadFrame);
+      case Event::kPausedInFlight:
+        return load_probe_.ReadPaused(P::kInFlight);
+      case Event::kPausedBudget:
+        return load_probe_.ReadPaused(P::kBudget);
+      case Event::kPausedOutput:
+        return load_probe_.ReadPaused(P::kOutput);
+    }
+  };
+  auto conn = std::make_shared<wire::FramedConnection>(std::move(socket),
+                                                       frame_cap_, limits);
+  connections_.insert(conn);
+  if (!refusing) client_connections_.fetch_add(1, std::memory_order_relaxed);
+  std::weak_ptr<wire::FramedConnection> weak = conn;
+  // Per connection: still refusing (not yet a peer's).
+  auto refused = std::make_shared<bool>(refusing);
+  conn->Start(
+      [this, weak, refused](wire::Message msg, wire::RequestTicket ticket) {
+        auto c = weak.lock();
+        if (!c) return;
+        const bool was_peer = !c->label().empty();
+        const auto* hello = std::get_if<wire::Hello>(&msg.body);
+        if (*refused &&
+            (hello == nullptr || !ring_.IndexOf(hello->node).ok())) {
+          load_probe_.ConnectionRefused();
+          c->Send(wire::Message{
+              msg.id,
+              wire::ErrorReply{Status(
+                  Code::kOverloaded,
+                  "overloaded: node " + config_.name + " has " +
+                      std::to_string(max_connections_) +
+                      " client connections (limits.max_connections); try "
+                      "another node or later")}});
+          c->Close();
+          return;
+        }
+        service_.Handle(c, std::move(msg), std::move(ticket));
+        if (!was_peer && !c->label().empty()) {
+          // A member introduced itself: a peer link, not a client.
+          if (!*refused) {
+            client_connections_.fetch_sub(1, std::memory_order_relaxed);
+          }
+          *refused = false;
+          peer_connections_.fetch_add(1, std::memory_order_relaxed);
+        }
+      },
+      [this, weak, refused](const Status& why) {
+        if (auto c = weak.lock()) {
+          if (!why.ok()) spdlog::debug("{}: {}", c->remote(), why.message());
+          if (!c->label().empty()) {
+            peer_connections_.fetch_sub(1, std::memory_order_relaxed);
+          } else if (!*refused) {
+            client_connections_.fetch_sub(1, std::memory_order_relaxed);
+          }
+          connections_.erase(c);
+        }
+      });
 }
 
 void Node::Stop() {
@@ -190,6 +309,7 @@ void Node::Stop() {
   stopped_ = true;
   boost::system::error_code ec;
   acceptor_.close(ec);
+  accept_retry_.cancel();
   auto open = connections_;
   for (const auto& c : open) {
     c->Detach();

@@ -7,6 +7,7 @@
 // start-up, the thread that rebuilds the anti-entropy trees.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <set>
 #include <string>
@@ -15,6 +16,7 @@
 #include "antientropy/antientropy.h"
 #include "antientropy/trees.h"
 #include "metrics/metrics.h"
+#include "node/admission.h"
 #include "node/config.h"
 #include "node/faults.h"
 #include "node/handoff.h"
@@ -51,6 +53,14 @@ class Node {
        ring::NodeIndex self, std::unique_ptr<storage::Store> store,
        metrics::Metrics& metrics);
   wire::Awaitable<void> AcceptLoop();
+  // Starts serving an accepted connection. `refusing`: the node is at
+  // limits.max_connections, so the connection is only kept if it turns out
+  // to be a peer's (its first frame a Hello from a member); anything else
+  // is answered `overloaded` and closed.
+  void Serve(wire::tcp::socket socket, bool refusing);
+  // Raises the open-file limit for max_connections; returns how many
+  // client connections the node can really take.
+  uint32_t ConnectionCapacity() const;
   // What the pull probes read at scrape time (from the store).
   metrics::StorageFigures StorageFigures() const;
   Result<metrics::HintFigures> HintFigures() const;
@@ -82,6 +92,15 @@ class Node {
   metrics::HandoffProbe handoff_probe_;
   metrics::AaeProbe aae_probe_;
   uint64_t frame_cap_;
+  // Defences (doc/impl.md, "Limits"): client requests coordinated at once,
+  // bytes of client frames held, connections.
+  Admission admission_;
+  std::shared_ptr<wire::ByteBudget> budget_;
+  uint32_t max_connections_;
+  std::atomic<uint64_t> client_connections_{0};
+  std::atomic<uint64_t> peer_connections_{0};
+  // After what it reads.
+  metrics::LoadProbe load_probe_;
   // Faults an operator injected (empty by default); consulted by the peer
   // links and the service for every frame sent.
   FaultTable faults_;
@@ -94,6 +113,7 @@ class Node {
   antientropy::AntiEntropy aae_;
   Service service_;
   wire::tcp::acceptor acceptor_;
+  boost::asio::steady_timer accept_retry_;
   // Open client and peer connections, closed on Stop().
   std::set<std::shared_ptr<wire::FramedConnection>> connections_;
   bool stopped_ = false;

@@ -23,6 +23,7 @@ Peers::Peers(asio::any_io_executor executor, const ring::Ring& ring,
     opts.hello_name = names[self];
     opts.expect_name = names[i];
     opts.frame_cap = options.frame_cap;
+    opts.frame_timeout = options.frame_timeout;
     opts.connect_timeout = options.down_after;
     opts.retry_backoff = std::chrono::milliseconds(0);  // the loop paces
     if (options.fate) {

@@ -26,6 +26,8 @@ struct PeerOptions {
   std::chrono::milliseconds heartbeat{200};
   std::chrono::milliseconds down_after{1000};
   uint64_t frame_cap = 0;
+  // A reply frame that has started must complete within this; 0 = no limit.
+  std::chrono::milliseconds frame_timeout{0};
   // Told a peer's up/down opinion whenever evidence about it is folded in
   // (probes, failed requests, heartbeat ticks), for metrics; may be empty.
   // Called on the io_context thread.

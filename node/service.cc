@@ -18,8 +18,8 @@ wire::Body Error(Status st) { return wire::ErrorReply{std::move(st)}; }
 Service::Service(const NodeConfig& config, const ring::Ring& ring,
                  ring::NodeIndex self, storage::Store& store, Peers& peers,
                  const Handoff& handoff, antientropy::AntiEntropy& aae,
-                 FaultTable& faults, metrics::RequestProbe& requests,
-                 metrics::QuorumProbe& quorum)
+                 FaultTable& faults, Admission& admission,
+                 metrics::RequestProbe& requests, metrics::QuorumProbe& quorum)
     : config_(config),
       ring_(ring),
       self_(self),
@@ -28,20 +28,45 @@ Service::Service(const NodeConfig& config, const ring::Ring& ring,
       handoff_(handoff),
       aae_(aae),
       faults_(faults),
+      admission_(admission),
       requests_(requests),
       replicas_(ring, self, store, peers, faults),
       coordinator_(replicas_, ring, &quorum),
       started_(std::chrono::steady_clock::now()) {}
 
+namespace {
+// The client requests limits.max_requests bounds, and the op each is
+// counted as (nullopt: not bounded). A forwarded put is bounded where it is
+// coordinated too, but counted where the client sent it.
+struct ClientOp {
+  metrics::RequestProbe::Op op;
+  bool counted;
+};
+std::optional<ClientOp> BoundedOp(const wire::Body& body) {
+  using Op = metrics::RequestProbe::Op;
+  if (const auto* g = std::get_if<wire::GetRequest>(&body)) {
+    return ClientOp{Op::kGet, !g->local};
+  }
+  if (const auto* p = std::get_if<wire::PutRequest>(&body)) {
+    return ClientOp{p->is_delete ? Op::kDelete : Op::kPut, true};
+  }
+  if (const auto* c = std::get_if<wire::CoordinatePutRequest>(&body)) {
+    return ClientOp{c->put.is_delete ? Op::kDelete : Op::kPut, false};
+  }
+  return std::nullopt;
+}
+}  // namespace
+
 void Service::Handle(std::shared_ptr<wire::FramedConnection> conn,
-                     wire::Message msg) {
+                     wire::Message msg, wire::RequestTicket ticket) {
   const uint64_t id = msg.id;
   if (auto* hello = std::get_if<wire::Hello>(&msg.body)) {
     // A peer introducing itself: answer with who we are, so a member list
     // that points at the wrong node is caught at connect time.
-    // Its name labels the connection: faults are decided per peer.
+    // A member's name labels the connection: faults are decided per peer,
+    // and the limits meant for clients do not apply to it.
     spdlog::debug("peer {} connected from {}", hello->node, conn->remote());
-    conn->set_label(hello->node);
+    if (ring_.IndexOf(hello->node).ok()) conn->set_label(hello->node);
     Reply(conn, wire::Message{id, wire::Hello{ring_.members()[self_]}}, false);
     return;
   }
@@ -51,9 +76,32 @@ void Service::Handle(std::shared_ptr<wire::FramedConnection> conn,
   }
   const bool exempt = std::holds_alternative<wire::StatusRequest>(msg.body) ||
                       std::holds_alternative<wire::FaultRequest>(msg.body);
+  std::optional<Admission::Slot> slot;
+  if (const auto client_op = BoundedOp(msg.body)) {
+    slot = admission_.TryAdmit(std::chrono::steady_clock::now());
+    if (!slot) {
+      // Refused at once: the honest answer to overload is fast.
+      if (client_op->counted) {
+        requests_.Request(client_op->op, Code::kOverloaded,
+                          std::chrono::nanoseconds(0));
+      }
+      Reply(conn,
+            wire::Message{
+                id, Error(Status(
+                        Code::kOverloaded,
+                        "overloaded: node " + ring_.members()[self_] +
+                            " is coordinating " +
+                            std::to_string(admission_.in_flight()) +
+                            " requests (limits.max_requests); back off and "
+                            "retry"))},
+            false);
+      return;
+    }
+  }
   asio::co_spawn(
       conn->get_executor(), Dispatch(std::move(msg.body)),
-      [this, conn, id, exempt](std::exception_ptr e, wire::Body reply) {
+      [this, conn, id, exempt, ticket = std::move(ticket),
+       slot = std::move(slot)](std::exception_ptr e, wire::Body reply) mutable {
         if (e) {
           std::string what = "unknown exception";
           try {
@@ -66,6 +114,8 @@ void Service::Handle(std::shared_ptr<wire::FramedConnection> conn,
           reply = Error(Status(Code::kInternal, "internal error: " + what));
         }
         Reply(conn, wire::Message{id, std::move(reply)}, exempt);
+        slot.reset();
+        ticket.Finish();
       });
 }
 
@@ -265,6 +315,11 @@ wire::Awaitable<wire::Body> Service::Put(wire::PutRequest req, bool forwarded) {
   quorum::PutArgs args;
   args.loc = ring_.Locate(req.key);
   const uint64_t key_hash = args.loc.hash;
+  // (A put sent on to a primary is observed where it is coordinated.)
+  const auto primaries = ring_.Primaries(args.loc.partition);
+  const bool coordinated_here =
+      forwarded ||
+      std::find(primaries.begin(), primaries.end(), self_) != primaries.end();
   auto ctx = wire::DecodeContext(req.context, args.loc.hash);
   if (!ctx) co_return Error(ctx.status());
 
@@ -284,8 +339,30 @@ wire::Awaitable<wire::Body> Service::Put(wire::PutRequest req, bool forwarded) {
     out = co_await coordinator_.Put(std::move(args));
   }
   if (!out) co_return Error(out.status());
+  if (coordinated_here) NoteWriteSiblings(key_hash, out->siblings);
   co_return wire::PutReply{wire::EncodeContext(out->context, key_hash),
                            out->siblings};
+}
+
+void Service::NoteWriteSiblings(uint64_t key_hash, uint32_t siblings) {
+  requests_.WriteSiblings(siblings);
+  if (config_.warn_siblings == 0 || siblings <= config_.warn_siblings) return;
+  requests_.SiblingsWarning();
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_sibling_log_ < std::chrono::seconds(1)) {
+    ++siblings_unlogged_;
+    return;
+  }
+  spdlog::warn(
+      "the key with hash {:016x} has {} siblings (limits.warn_siblings = {}, "
+      "limits.max_siblings = {}): its writers do not read before writing{}",
+      key_hash, siblings, config_.warn_siblings, config_.max_siblings,
+      siblings_unlogged_ == 0
+          ? std::string()
+          : " (" + std::to_string(siblings_unlogged_) +
+                " more such writes since the last message)");
+  last_sibling_log_ = now;
+  siblings_unlogged_ = 0;
 }
 
 wire::Awaitable<wire::Body> Service::OnRead(wire::ReadRequest req) {

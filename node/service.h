@@ -14,6 +14,7 @@
 
 #include "antientropy/antientropy.h"
 #include "metrics/metrics.h"
+#include "node/admission.h"
 #include "node/config.h"
 #include "node/faults.h"
 #include "node/handoff.h"
@@ -32,11 +33,15 @@ class Service {
   Service(const NodeConfig& config, const ring::Ring& ring,
           ring::NodeIndex self, storage::Store& store, Peers& peers,
           const Handoff& handoff, antientropy::AntiEntropy& aae,
-          FaultTable& faults, metrics::RequestProbe& requests,
-          metrics::QuorumProbe& quorum);
+          FaultTable& faults, Admission& admission,
+          metrics::RequestProbe& requests, metrics::QuorumProbe& quorum);
 
-  // Handles one decoded frame from `conn`.
-  void Handle(std::shared_ptr<wire::FramedConnection> conn, wire::Message msg);
+  // Handles one decoded frame from `conn`; `ticket` is kept until the reply
+  // is sent, so the connection counts the request as in flight until then.
+  // A client request (get, put, del) beyond limits.max_requests is answered
+  // `overloaded` at once.
+  void Handle(std::shared_ptr<wire::FramedConnection> conn, wire::Message msg,
+              wire::RequestTicket ticket);
 
  private:
   wire::Awaitable<wire::Body> Dispatch(wire::Body body);
@@ -58,6 +63,10 @@ class Service {
   wire::Body OnHints();
 
   Status CheckKey(const std::string& key) const;
+  // After a successful write: the sibling histogram, and past
+  // limits.warn_siblings the warning counter and a log line (at most one a
+  // second) naming the key's hash.
+  void NoteWriteSiblings(uint64_t key_hash, uint32_t siblings);
   Result<uint32_t> Quorum(uint32_t asked, const char* name) const;
   quorum::Deadline DeadlineFor(uint32_t timeout_ms) const;
 
@@ -69,7 +78,10 @@ class Service {
   const Handoff& handoff_;
   antientropy::AntiEntropy& aae_;
   FaultTable& faults_;
+  Admission& admission_;
   metrics::RequestProbe& requests_;
+  std::chrono::steady_clock::time_point last_sibling_log_{};
+  uint64_t siblings_unlogged_ = 0;
   NodeReplicas replicas_;
   quorum::Coordinator coordinator_;
   std::chrono::steady_clock::time_point started_;

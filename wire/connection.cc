@@ -9,11 +9,72 @@ namespace {
 using asio::use_awaitable;
 constexpr auto kAsTuple = asio::as_tuple(use_awaitable);
 
-// Reads are issued into a buffer of at least this size, so many small frames
-// arrive in one syscall; a larger frame grows it temporarily.
+// What a connection's receive buffer starts with (and all an idle
+// connection holds).
+constexpr size_t kInitialBuffer = 4 * 1024;
+// A busy connection's buffer: reads that fill the buffer double it up to
+// this, so many small frames arrive in one syscall. Only a frame larger
+// than this grows it further, and only as its bytes arrive.
 constexpr size_t kReadChunk = 64 * 1024;
 
+uint64_t MaxQueuedBytes(uint64_t frame_cap) {
+  return std::max<uint64_t>(64ull << 20, 4 * frame_cap);
+}
+
+std::string Millis(std::chrono::milliseconds d) {
+  return std::to_string(d.count()) + " ms";
+}
+
 }  // namespace
+
+// ---------------------------------------------------------------------------
+// ByteBudget
+
+bool ByteBudget::TryAcquire(uint64_t bytes) {
+  const uint64_t used = this->used();
+  if (limit_ != 0 && used + bytes > limit_) return false;
+  used_.store(used + bytes, std::memory_order_relaxed);
+  return true;
+}
+
+void ByteBudget::Release(uint64_t bytes) {
+  const uint64_t used = this->used();
+  used_.store(used - std::min(used, bytes), std::memory_order_relaxed);
+  if (exhausted() || waiters_.empty()) return;
+  auto waiters = std::move(waiters_);
+  waiters_.clear();
+  for (auto& [handle, wake] : waiters) wake();
+}
+
+uint64_t ByteBudget::Wait(std::function<void()> wake) {
+  const uint64_t handle = next_handle_++;
+  waiters_.emplace_back(handle, std::move(wake));
+  return handle;
+}
+
+void ByteBudget::Cancel(uint64_t handle) {
+  std::erase_if(waiters_,
+                [handle](const auto& w) { return w.first == handle; });
+}
+
+// ---------------------------------------------------------------------------
+// RequestTicket
+
+RequestTicket& RequestTicket::operator=(RequestTicket&& other) noexcept {
+  if (this != &other) {
+    Finish();
+    conn_ = std::move(other.conn_);
+    bytes_ = other.bytes_;
+  }
+  return *this;
+}
+
+void RequestTicket::Finish() {
+  if (!conn_) return;
+  auto conn = std::move(conn_);
+  conn_.reset();
+  conn->RequestDone(bytes_);
+}
 
 Result<tcp::endpoint> ParseEndpoint(std::string_view host_port) {
   const auto colon = host_port.rfind(':');
@@ -70,8 +131,14 @@ Awaitable<Result<tcp::socket>> ConnectBy(asio::any_io_executor executor,
 // ---------------------------------------------------------------------------
 // FramedConnection
 
-FramedConnection::FramedConnection(tcp::socket socket, uint64_t frame_cap)
-    : socket_(std::move(socket)), frame_cap_(frame_cap) {
+FramedConnection::FramedConnection(tcp::socket socket, uint64_t frame_cap,
+                                   ConnectionLimits limits)
+    : socket_(std::move(socket)),
+      frame_cap_(frame_cap),
+      limits_(std::move(limits)),
+      wake_(socket_.get_executor()),
+      last_activity_(Clock::now()),
+      watch_(socket_.get_executor()) {
   boost::system::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   remote_ = ec ? std::string("?")
@@ -79,30 +146,107 @@ FramedConnection::FramedConnection(tcp::socket socket, uint64_t frame_cap)
   socket_.set_option(tcp::no_delay(true), ec);
 }
 
-FramedConnection::~FramedConnection() = default;
+FramedConnection::~FramedConnection() {
+  if (limits_.budget != nullptr) {
+    if (budget_wait_ != 0) limits_.budget->Cancel(budget_wait_);
+    limits_.budget->Release(charged_);
+  }
+}
 
 void FramedConnection::Start(MessageHandler on_message, CloseHandler on_close) {
   on_message_ = std::move(on_message);
   on_close_ = std::move(on_close);
+  last_activity_ = Clock::now();
   auto self = shared_from_this();
-  // The coroutine holds `self`: the connection lives until the reader ends,
-  // which Close() or the peer's close guarantees.
+  // The coroutines hold `self`: the connection lives until they end, which
+  // Close() or the peer's close guarantees.
   asio::co_spawn(
       socket_.get_executor(),
       [self]() -> Awaitable<void> { co_await self->ReadLoop(); },
       asio::detached);
+  if (limits_.frame_timeout.count() > 0 || limits_.idle_timeout.count() > 0) {
+    asio::co_spawn(
+        socket_.get_executor(),
+        [self]() -> Awaitable<void> { co_await self->WatchLoop(); },
+        asio::detached);
+  }
+}
+
+bool FramedConnection::ResizeBuffer(size_t size) {
+  // The first kInitialBuffer bytes are every connection's own; the rest is
+  // charged to the budget.
+  const uint64_t charge = size > kInitialBuffer ? size - kInitialBuffer : 0;
+  if (limits_.budget != nullptr && label_.empty() && charge > charged_) {
+    if (!limits_.budget->TryAcquire(charge - charged_)) return false;
+    charged_ = charge;
+  } else if (limits_.budget != nullptr && charge < charged_) {
+    limits_.budget->Release(charged_ - charge);
+    charged_ = charge;
+  }
+  buf_.resize(size);
+  if (buf_.capacity() > 2 * size) buf_.shrink_to_fit();
+  return true;
+}
+
+Awaitable<void> FramedConnection::Pause(ConnectionLimits::Event why) {
+  Observe(why);
+  if (why == ConnectionLimits::Event::kPausedBudget &&
+      limits_.budget != nullptr && budget_wait_ == 0) {
+    std::weak_ptr<FramedConnection> weak = weak_from_this();
+    budget_wait_ = limits_.budget->Wait([weak] {
+      if (auto c = weak.lock()) {
+        c->budget_wait_ = 0;
+        c->Wake();
+      }
+    });
+  }
+  paused_ = true;
+  wake_.expires_at(Clock::time_point::max());
+  co_await wake_.async_wait(kAsTuple);
+  paused_ = false;
+  if (budget_wait_ != 0 && limits_.budget != nullptr) {
+    limits_.budget->Cancel(budget_wait_);
+    budget_wait_ = 0;
+  }
+}
+
+void FramedConnection::Wake() {
+  if (paused_) wake_.cancel();
+}
+
+void FramedConnection::RequestDone(uint64_t bytes) {
+  --in_flight_;
+  last_activity_ = Clock::now();
+  if (bytes != 0 && limits_.budget != nullptr) limits_.budget->Release(bytes);
+  Wake();
 }
 
 Awaitable<void> FramedConnection::ReadLoop() {
-  std::vector<uint8_t> buf(kReadChunk);
+  using Event = ConnectionLimits::Event;
+  // Limits that push back on the sender apply to clients: a labelled
+  // connection is a peer's, whose load its own node bounds.
+  auto in_flight_full = [this] {
+    return limits_.max_in_flight != 0 && label_.empty() &&
+           in_flight_ >= limits_.max_in_flight;
+  };
+  auto output_backlogged = [this] {
+    return limits_.max_in_flight != 0 &&
+           pending_.size() + inflight_.size() > kOutputHighWater;
+  };
+  auto budget_used_up = [this] {
+    return limits_.budget != nullptr && label_.empty() &&
+           limits_.budget->exhausted();
+  };
   std::vector<uint64_t> body;  // 8-byte aligned copy of one frame body
+  ResizeBuffer(kInitialBuffer);
   size_t have = 0;
   for (;;) {
     size_t pos = 0;
     size_t need = 0;  // bytes a partially received frame needs in total
     while (have - pos >= kFrameHeaderBytes) {
-      auto len = CheckFrameLength(ReadFrameLength(&buf[pos]), frame_cap_);
+      auto len = CheckFrameLength(ReadFrameLength(&buf_[pos]), frame_cap_);
       if (!len) {
+        Observe(Event::kBadFrame);
         Send(Message{0, ErrorReply{len.status()}});
         Close();
         co_return;
@@ -111,31 +255,65 @@ Awaitable<void> FramedConnection::ReadLoop() {
         need = kFrameHeaderBytes + *len;
         break;
       }
+      // Backpressure before handing on another request.
+      while (open_ && in_flight_full()) co_await Pause(Event::kPausedInFlight);
+      while (open_ && output_backlogged()) co_await Pause(Event::kPausedOutput);
+      if (!open_) co_return;
       body.resize(*len / 8);
-      std::memcpy(body.data(), &buf[pos + kFrameHeaderBytes], *len);
+      std::memcpy(body.data(), &buf_[pos + kFrameHeaderBytes], *len);
       pos += kFrameHeaderBytes + *len;
       auto msg = DecodeFrameBody(body, frame_cap_);
+      if (body.size() * 8 > kReadChunk) body = {};  // not kept for the next
       if (!msg) {
+        Observe(Event::kBadFrame);
         Send(Message{0, ErrorReply{msg.status()}});
         Close();
         co_return;
       }
       if (!open_ || !on_message_) co_return;
-      on_message_(std::move(msg.value()));
+      // The request's bytes count against the budget until it is done.
+      uint64_t charged = 0;
+      if (limits_.budget != nullptr && label_.empty()) {
+        charged = *len;
+        limits_.budget->Force(charged);
+      }
+      ++in_flight_;
+      on_message_(std::move(msg.value()),
+                  RequestTicket(shared_from_this(), charged));
       if (!open_) co_return;
     }
     if (pos > 0) {
-      std::memmove(buf.data(), buf.data() + pos, have - pos);
+      std::memmove(buf_.data(), buf_.data() + pos, have - pos);
       have -= pos;
     }
-    if (need > buf.size()) {
-      buf.resize(need);
-    } else if (need == 0 && buf.size() > 4 * kReadChunk && have < kReadChunk) {
-      buf.resize(kReadChunk);  // give back the room a big frame needed
-      buf.shrink_to_fit();
+    // The clock of a frame that has started: from when its first bytes
+    // were seen.
+    if (have == 0) {
+      partial_since_.reset();
+    } else if (pos > 0 || !partial_since_) {
+      partial_since_ = Clock::now();
     }
+    if (need > buf_.size() && have == buf_.size()) {
+      // Grow with the bytes that arrived (at most doubling), never to the
+      // announced length at once: a header alone allocates nothing.
+      const size_t target =
+          std::min(need, std::max(buf_.size() * 2, kReadChunk));
+      while (open_ && !ResizeBuffer(target)) {
+        co_await Pause(Event::kPausedBudget);
+      }
+      if (!open_) co_return;
+    } else if (buf_.size() > kReadChunk && have <= kReadChunk / 2 &&
+               need <= kReadChunk) {
+      ResizeBuffer(kReadChunk);  // give back the room a big frame needed
+    }
+    while (open_ && (budget_used_up() || output_backlogged())) {
+      co_await Pause(budget_used_up() ? Event::kPausedBudget
+                                      : Event::kPausedOutput);
+    }
+    if (!open_) co_return;
+    const size_t room = buf_.size() - have;
     auto [ec, n] = co_await socket_.async_read_some(
-        asio::buffer(buf.data() + have, buf.size() - have), kAsTuple);
+        asio::buffer(buf_.data() + have, room), kAsTuple);
     if (ec) {
       if (ec == asio::error::eof || ec == asio::error::operation_aborted) {
         Shutdown(Status::Ok());
@@ -146,13 +324,60 @@ Awaitable<void> FramedConnection::ReadLoop() {
       co_return;
     }
     have += n;
+    last_activity_ = Clock::now();
+    // A read that filled the buffer: more is probably waiting.
+    if (n == room && buf_.size() < kReadChunk) {
+      ResizeBuffer(
+          std::min(kReadChunk, buf_.size() * 2));  // if the budget allows
+    }
+  }
+}
+
+Awaitable<void> FramedConnection::WatchLoop() {
+  using Event = ConnectionLimits::Event;
+  const auto frame_timeout = limits_.frame_timeout;
+  const auto idle_timeout = limits_.idle_timeout;
+  // The watcher looks at least this often, so a deadline that starts while
+  // it sleeps is enforced at most this late.
+  auto period = std::chrono::milliseconds::max();
+  if (frame_timeout.count() > 0) period = std::min(period, frame_timeout / 2);
+  if (idle_timeout.count() > 0) period = std::min(period, idle_timeout / 2);
+  period = std::max(period, std::chrono::milliseconds(10));
+  while (open_) {
+    const auto now = Clock::now();
+    const bool idle_counts = idle_timeout.count() > 0 && label_.empty() &&
+                             in_flight_ == 0 && !writing_ && pending_.empty();
+    if (frame_timeout.count() > 0 && partial_since_ &&
+        now - *partial_since_ >= frame_timeout) {
+      Observe(Event::kFrameTimeout);
+      Shutdown(Status(Code::kTimeout,
+                      "connection from " + remote_ +
+                          " closed: a frame did not complete within " +
+                          Millis(frame_timeout)));
+      co_return;
+    }
+    if (idle_counts && now - last_activity_ >= idle_timeout) {
+      Observe(Event::kIdleTimeout);
+      Shutdown(Status(Code::kTimeout, "connection from " + remote_ +
+                                          " closed: idle for " +
+                                          Millis(idle_timeout)));
+      co_return;
+    }
+    auto next = now + period;
+    if (frame_timeout.count() > 0 && partial_since_) {
+      next = std::min(next, *partial_since_ + frame_timeout);
+    }
+    if (idle_counts) next = std::min(next, last_activity_ + idle_timeout);
+    watch_.expires_at(next);
+    co_await watch_.async_wait(kAsTuple);
   }
 }
 
 void FramedConnection::Send(const Message& msg) {
   if (!open_ || close_after_flush_) return;
   AppendFrame(msg, pending_);
-  if (pending_.size() > kMaxQueuedBytes) {
+  if (pending_.size() > MaxQueuedBytes(frame_cap_)) {
+    Observe(ConnectionLimits::Event::kOutputBacklog);
     Shutdown(Status(Code::kOverloaded,
                     "connection to " + remote_ +
                         " closed: peer does not read its replies"));
@@ -177,11 +402,13 @@ Awaitable<void> FramedConnection::WriteLoop() {
     auto [ec, n] =
         co_await asio::async_write(socket_, asio::buffer(inflight_), kAsTuple);
     inflight_.clear();
+    if (inflight_.capacity() > kReadChunk) inflight_.shrink_to_fit();
     if (ec) {
       Shutdown(Status(Code::kUnavailable,
                       "write to " + remote_ + " failed: " + ec.message()));
       break;
     }
+    Wake();  // a reader paused on the output backlog may go on
   }
   writing_ = false;
   if (close_after_flush_) Shutdown(Status::Ok());
@@ -208,6 +435,8 @@ void FramedConnection::Shutdown(const Status& why) {
   socket_.shutdown(tcp::socket::shutdown_both, ec);
   socket_.close(ec);
   pending_.clear();
+  wake_.cancel();
+  watch_.cancel();
   if (auto cb = std::move(on_close_)) {
     on_close_ = nullptr;
     cb(why);
@@ -322,9 +551,11 @@ Awaitable<Status> RpcChannel::ConnectOnce(Deadline deadline) {
   auto sock = co_await ConnectBy(executor_, *ep, deadline, std::move(what));
   if (!sock) co_return sock.status();
   if (conn_) conn_->Detach();
+  ConnectionLimits limits;
+  limits.frame_timeout = options_.frame_timeout;
   conn_ = std::make_shared<FramedConnection>(std::move(sock.value()),
-                                             options_.frame_cap);
-  conn_->Start([this](Message m) { OnMessage(std::move(m)); },
+                                             options_.frame_cap, limits);
+  conn_->Start([this](Message m, RequestTicket) { OnMessage(std::move(m)); },
                [this](const Status& why) { OnClose(why); });
   if (options_.hello_name.empty()) co_return Status::Ok();
 
