@@ -31,7 +31,12 @@ Service::Service(const NodeConfig& config, const ring::Ring& ring,
       admission_(admission),
       requests_(requests),
       replicas_(ring, self, store, peers, faults),
-      coordinator_(replicas_, ring, &quorum),
+      coordinator_(
+          replicas_, ring, &quorum,
+          quorum::CoordinatorOptions{.serialize_above_siblings =
+                                         config.warn_siblings != 0
+                                             ? config.warn_siblings
+                                             : config.max_siblings / 2}),
       started_(std::chrono::steady_clock::now()) {}
 
 namespace {
@@ -315,11 +320,6 @@ wire::Awaitable<wire::Body> Service::Put(wire::PutRequest req, bool forwarded) {
   quorum::PutArgs args;
   args.loc = ring_.Locate(req.key);
   const uint64_t key_hash = args.loc.hash;
-  // (A put sent on to a primary is observed where it is coordinated.)
-  const auto primaries = ring_.Primaries(args.loc.partition);
-  const bool coordinated_here =
-      forwarded ||
-      std::find(primaries.begin(), primaries.end(), self_) != primaries.end();
   auto ctx = wire::DecodeContext(req.context, args.loc.hash);
   if (!ctx) co_return Error(ctx.status());
 
@@ -339,7 +339,8 @@ wire::Awaitable<wire::Body> Service::Put(wire::PutRequest req, bool forwarded) {
     out = co_await coordinator_.Put(std::move(args));
   }
   if (!out) co_return Error(out.status());
-  if (coordinated_here) NoteWriteSiblings(key_hash, out->siblings);
+  // (A put handed to another primary is observed where it is coordinated.)
+  if (out->coordinated_here) NoteWriteSiblings(key_hash, out->siblings);
   co_return wire::PutReply{wire::EncodeContext(out->context, key_hash),
                            out->siblings};
 }

@@ -146,22 +146,42 @@ std::optional<std::chrono::milliseconds> StaleAge(const Object& replica,
 
 }  // namespace
 
+Awaitable<bool> Coordinator::LeaveToFirstPrimary(
+    const PutArgs& args, const std::vector<ring::NodeIndex>& primaries) {
+  if (options_.serialize_above_siblings == 0) co_return false;
+  std::optional<ring::NodeIndex> first;
+  for (ring::NodeIndex p : primaries) {
+    if (replicas_.IsUp(p)) {
+      first = p;
+      break;
+    }
+  }
+  if (!first || *first == replicas_.self()) co_return false;
+  auto local = co_await replicas_.Read(replicas_.self(), args.key, args.loc,
+                                       args.deadline);
+  co_return local.ok() &&
+      local->siblings.size() > options_.serialize_above_siblings;
+}
+
 Awaitable<Result<PutOutcome>> Coordinator::Put(PutArgs args) {
   const auto primaries = ring_.Primaries(args.loc.partition);
-  if (Contains(primaries, replicas_.self())) {
-    co_return co_await CoordinatePut(std::move(args));
-  }
+  const bool is_primary = Contains(primaries, replicas_.self());
+  bool leave = false;
+  if (is_primary) leave = co_await LeaveToFirstPrimary(args, primaries);
+  if (is_primary && !leave) co_return co_await CoordinatePut(std::move(args));
   // 1. Route to the first primary we can reach. Only a primary that could
   // not be reached at all is skipped; any answer from a coordinator, success
   // or failure, is final (retrying elsewhere would write a second dot).
   // Primaries believed up go first; the others are still tried (a peer
   // that is really down fails fast), so a stale "down" never blocks a put.
+  // (A primary handing its put on coordinates it itself when no other
+  // primary can be reached.)
   std::vector<ring::NodeIndex> order;
   for (ring::NodeIndex p : primaries) {
-    if (replicas_.IsUp(p)) order.push_back(p);
+    if (replicas_.IsUp(p) && p != replicas_.self()) order.push_back(p);
   }
   for (ring::NodeIndex p : primaries) {
-    if (!replicas_.IsUp(p)) order.push_back(p);
+    if (!replicas_.IsUp(p) && p != replicas_.self()) order.push_back(p);
   }
   std::string unreachable;
   for (ring::NodeIndex p : order) {
@@ -172,6 +192,7 @@ Awaitable<Result<PutOutcome>> Coordinator::Put(PutArgs args) {
     }
     unreachable += (unreachable.empty() ? "" : ", ") + ring_.members()[p];
   }
+  if (is_primary) co_return co_await CoordinatePut(std::move(args));
   Status st(Code::kUnavailable, std::string(args.value ? "put" : "delete") +
                                     " failed: no primary of partition " +
                                     std::to_string(args.loc.partition) +
@@ -255,6 +276,7 @@ Awaitable<Result<PutOutcome>> Coordinator::CoordinatePut(PutArgs args) {
   co_await fan->WaitDecided(deadline);
   if (fan->Decision() == QuorumTally::State::kMet) {
     PutOutcome out;
+    out.coordinated_here = true;
     out.siblings = static_cast<uint32_t>(object->siblings.size());
     if (out.siblings == 1) out.context = object->vv;
     co_return out;

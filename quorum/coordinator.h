@@ -3,7 +3,11 @@
 // Put (Dynamo §4.5, doc/impl.md "A put"):
 //   1. route: a node that is not one of the key's primaries forwards the put
 //      to the first reachable primary (the next one only if it could not be
-//      reached at all, so a put is never coordinated twice);
+//      reached at all, so a put is never coordinated twice). A primary
+//      coordinates its own puts, except for a key whose local copy holds
+//      more than `serialize_above_siblings` siblings: those puts go to the
+//      first live primary, so that the writes of a key that piles up
+//      siblings meet one sibling limit at one place;
 //   2. the coordinator's atomic new-dot step on its own replica (one ack);
 //   3. the resulting object goes to the other primaries, which merge it; a
 //      primary believed down is replaced by the next live fallback, which
@@ -54,11 +58,20 @@ class CoordinatorObserver {
 
 // Both references must outlive every coroutine started by the calls below
 // (they are node-lifetime objects).
+struct CoordinatorOptions {
+  // See "route" above; 0 = a primary always coordinates its own puts.
+  uint32_t serialize_above_siblings = 0;
+};
+
 class Coordinator {
  public:
   Coordinator(ReplicaClient& replicas, const ring::Ring& ring,
-              CoordinatorObserver* observer = nullptr)
-      : replicas_(replicas), ring_(ring), observer_(observer) {}
+              CoordinatorObserver* observer = nullptr,
+              CoordinatorOptions options = {})
+      : replicas_(replicas),
+        ring_(ring),
+        observer_(observer),
+        options_(options) {}
 
   // Routes (forwarding if needed) and coordinates a put.
   Awaitable<Result<PutOutcome>> Put(PutArgs args);
@@ -69,9 +82,15 @@ class Coordinator {
   Awaitable<Result<Object>> Get(GetArgs args);
 
  private:
+  // True when this primary should leave the put to the first live primary
+  // (the key's local copy has many siblings).
+  Awaitable<bool> LeaveToFirstPrimary(
+      const PutArgs& args, const std::vector<ring::NodeIndex>& primaries);
+
   ReplicaClient& replicas_;
   const ring::Ring& ring_;
   CoordinatorObserver* observer_;
+  CoordinatorOptions options_;
 };
 
 }  // namespace shoal::quorum

@@ -236,6 +236,8 @@ Awaitable<Result<PutOutcome>> FakeReplicas::ForwardPut(NodeIndex node,
   if (!gate.ok()) co_return gate;
   PutArgs copy = args;
   auto r = co_await cluster_.coordinators[node]->CoordinatePut(std::move(copy));
+  // As over the wire: the outcome comes from another node.
+  if (r.ok()) r->coordinated_here = false;
   co_return r;
 }
 
@@ -615,6 +617,66 @@ TEST_CASE("put routing from a node that is not a primary") {
 }
 
 // ---------------------------------------------------------------- deletes
+
+TEST_CASE(
+    "a primary leaves puts of a key with many siblings to the first "
+    "live primary") {
+  Cluster c;
+  // A key whose second primary is n1.
+  const std::string key =
+      c.KeyWhere([](const auto& p) { return p.size() == 3 && p[1] == 1; });
+  const auto primaries = c.PrimariesOf(key);
+  const NodeIndex first = primaries[0], self = primaries[1];
+  Coordinator coordinator(*c.clients[self], c.ring, nullptr,
+                          CoordinatorOptions{.serialize_above_siblings = 2});
+  auto siblings = [&](int n) {
+    Object o;
+    for (int i = 0; i < n; ++i) o = Sync(o, Write({}, 500 + i, "s"));
+    for (NodeIndex p : primaries) c.Store(p, key, o);
+  };
+
+  SUBCASE("at the threshold: coordinated here") {
+    siblings(2);
+    auto ans = RunToEnd(c, coordinator.Put(MakePut(c, key, "v", 2)));
+    REQUIRE(ans->ok());
+    CHECK((*ans)->coordinated_here);
+    CHECK(c.forwarded.empty());
+    CHECK(c.Stored(self, key).siblings.size() == 3);
+  }
+  SUBCASE("above it: handed to the first primary, which coordinates") {
+    siblings(3);
+    auto ans = RunToEnd(c, coordinator.Put(MakePut(c, key, "v", 2)));
+    REQUIRE(ans->ok());
+    CHECK_FALSE((*ans)->coordinated_here);
+    CHECK(c.forwarded == std::vector<NodeIndex>{first});
+    // The new dot is the first primary's.
+    const Object at_first = c.Stored(first, key);
+    CHECK(at_first.siblings.size() == 4);
+    CHECK(at_first.vv.Get(c.nodes[first].actor) == 1);
+    CHECK(c.Stored(self, key).vv.Get(c.nodes[self].actor) == 0);
+  }
+  SUBCASE("above it, the first primary down: coordinated here") {
+    siblings(3);
+    c.nodes[first].up = false;
+    c.nodes[first].mode = Mode::kUnreachable;
+    auto ans = RunToEnd(c, coordinator.Put(MakePut(c, key, "v", 2)));
+    REQUIRE(ans->ok());
+    CHECK((*ans)->coordinated_here);
+    CHECK(c.forwarded.empty());
+  }
+  SUBCASE(
+      "above it, the first primary unreachable though thought up: "
+      "coordinated here after trying it") {
+    siblings(3);
+    c.nodes[first].mode = Mode::kUnreachable;
+    c.nodes[primaries[2]].mode = Mode::kUnreachable;
+    auto ans = RunToEnd(c, coordinator.Put(MakePut(c, key, "v", 1)));
+    REQUIRE(ans->ok());
+    CHECK((*ans)->coordinated_here);
+    CHECK(c.forwarded.size() == 2);
+    CHECK(c.Stored(self, key).vv.Get(c.nodes[self].actor) == 1);
+  }
+}
 
 TEST_CASE("delete stores a tombstone") {
   Cluster c;

@@ -42,7 +42,8 @@ struct PutOutcome {
   // write and what the put's context covered); empty when other siblings
   // remain, which the client must read before writing again.
   VersionVector context;
-  uint32_t siblings = 1;  // siblings at the coordinator after the write
+  uint32_t siblings = 1;          // siblings at the coordinator after the write
+  bool coordinated_here = false;  // by this node (not handed to another)
 };
 
 struct GetArgs {
