@@ -299,6 +299,7 @@ class Engine {
     for (const OpReport& op : report.operations) {
       report.ops += op.count;
       report.total.Merge(op.latency);
+      report.total_ok.Merge(op.ok_latency);
       for (const auto& [kind, n] : op.errors) report.errors[kind] += n;
     }
     return report;
@@ -580,6 +581,8 @@ class Engine {
     if (!status.ok()) {
       ++r.errors[ErrorKind(status)];
       ++errors_;
+    } else {
+      r.ok_latency.Record(ns);
     }
   }
 
@@ -973,6 +976,15 @@ Result<BenchReport> RunBench(const BenchOptions& options,
   return engine.TakeReport();
 }
 
+namespace {
+Json OkJson(const Histogram& h) {
+  return Json{{"count", h.Count()},
+              {"p50_us", Us(h.Percentile(50))},
+              {"p99_us", Us(h.Percentile(99))},
+              {"max_us", Us(h.Max())}};
+}
+}  // namespace
+
 Json BenchReportToJson(const BenchReport& report) {
   Json j;
   j["workload"] = report.workload;
@@ -993,9 +1005,11 @@ Json BenchReportToJson(const BenchReport& report) {
              {"p99_us", Us(h.Percentile(99))},
              {"p999_us", Us(h.Percentile(99.9))},
              {"max_us", Us(h.Max())},
-             {"errors", ErrorsJson(op.errors)}};
+             {"errors", ErrorsJson(op.errors)},
+             {"ok", OkJson(op.ok_latency)}};
   }
   j["operations"] = std::move(operations);
+  j["ok"] = OkJson(report.total_ok);
   j["mode"] = report.mode;
   if (report.mode == "open") j["rate"] = report.rate;
   j["shed"] = report.shed;
@@ -1048,6 +1062,12 @@ std::string BenchReportToText(const BenchReport& report) {
   }
   row("total", report.ops, report.total, report.errors);
   out += FormatTable(rows);
+  if (report.ErrorCount() > 0 && report.total_ok.Count() > 0) {
+    out += "successful requests only: p50 " +
+           Ms(report.total_ok.Percentile(50)) + " ms, p99 " +
+           Ms(report.total_ok.Percentile(99)) + " ms, max " +
+           Ms(report.total_ok.Max()) + " ms\n";
+  }
   if (report.total.ClampedHigh() > 0) {
     out += "note: " + WithCommas(report.total.ClampedHigh()) +
            " latencies above 60 s were recorded as 60 s\n";

@@ -151,10 +151,13 @@ BenchReport SampleReport() {
   OpReport read;
   read.op = OpKind::kRead;
   for (uint64_t i = 1; i <= 300; ++i) read.latency.Record(i * 1000);
+  read.ok_latency = read.latency;
   read.count = 300;
   OpReport write;
   write.op = OpKind::kWrite;
   for (uint64_t i = 1; i <= 100; ++i) write.latency.Record(i * 10000);
+  // The four failures were the slowest (timeouts): 96 ok, up to 960 us.
+  for (uint64_t i = 1; i <= 96; ++i) write.ok_latency.Record(i * 10000);
   write.count = 100;
   write.errors["timeout"] = 3;
   write.errors["unavailable"] = 1;
@@ -162,6 +165,8 @@ BenchReport SampleReport() {
   r.ops = 400;
   r.total.Merge(read.latency);
   r.total.Merge(write.latency);
+  r.total_ok.Merge(read.ok_latency);
+  r.total_ok.Merge(write.ok_latency);
   r.errors = {{"timeout", 3}, {"unavailable", 1}};
   return r;
 }
@@ -189,6 +194,11 @@ TEST_CASE("report JSON has the documented shape and adds up") {
     CHECK(read.contains(field));
   }
   CHECK(j["operations"]["write"]["errors"]["timeout"] == 3);
+  // Successful requests apart: the slow failures are not in them.
+  CHECK(j["operations"]["write"]["ok"]["count"] == 96);
+  CHECK(j["operations"]["write"]["ok"]["max_us"] == 960.0);
+  CHECK(j["operations"]["write"]["max_us"] == 1000.0);
+  CHECK(j["ok"]["count"] == 396);
   CHECK(j["mode"] == "closed");
   CHECK_FALSE(j.contains("load"));
 }
