@@ -54,7 +54,9 @@ class SummaryChecks:
         self.assertEqual(set(summary["operations"]), {"read", "write"}, summary)
         for name, op in summary["operations"].items():
             self.assertEqual(set(op), {"count", "ops_per_s", "mean_us", "p50_us", "p95_us",
-                                       "p99_us", "p999_us", "max_us", "errors"}, (name, op))
+                                       "p99_us", "p999_us", "max_us", "errors", "ok"},
+                             (name, op))
+            self.assertEqual(op["ok"]["count"], op["count"], (name, op))
             self.assertEqual(op["errors"], {}, (name, op))
             self.assertGreater(op["count"], 0, (name, op))
             self.assertTrue(0 < op["p50_us"] <= op["p95_us"] <= op["p99_us"] <= op["p999_us"]

@@ -44,6 +44,12 @@ EXPECTED = [
     "shoal_storage_map_usage_ratio", "shoal_storage_sync_failures_total",
     "shoal_aae_exchanges_total", "shoal_aae_keys_repaired_total",
     "shoal_aae_bytes_total", "shoal_aae_divergence_age_seconds",
+    "shoal_write_siblings", "shoal_write_siblings_warnings_total",
+    "shoal_storage_full", "shoal_storage_full_errors_total",
+    "shoal_storage_filesystem_free_bytes", "shoal_storage_filesystem_size_bytes",
+    "shoal_connections", "shoal_connections_refused_total",
+    "shoal_connections_closed_total", "shoal_read_pauses_total",
+    "shoal_requests_in_flight", "shoal_inflight_bytes",
 ]
 
 
