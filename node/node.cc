@@ -187,9 +187,11 @@ uint32_t Node::ConnectionCapacity() const {
   const rlim_t want = config_.max_connections + reserve;
   struct rlimit rl;
   if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return config_.max_connections;
-  if (rl.rlim_cur < want && rl.rlim_cur < rl.rlim_max) {
+  // As much as the hard limit allows: connections beyond max_connections
+  // still need a descriptor for the moment it takes to refuse them.
+  if (rl.rlim_cur < rl.rlim_max) {
     struct rlimit raised = rl;
-    raised.rlim_cur = std::min(want, rl.rlim_max);
+    raised.rlim_cur = rl.rlim_max;
     if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
   }
   if (rl.rlim_cur >= want) return config_.max_connections;
@@ -234,11 +236,15 @@ void Node::Serve(wire::tcp::socket socket, bool refusing) {
       refusing ? std::chrono::milliseconds(1000) : config_.idle_timeout;
   limits.max_in_flight = config_.max_in_flight;
   if (config_.max_inflight_bytes != 0) limits.budget = budget_;
-  limits.observe = [this](Event e) {
+  // Per connection: still refusing (not yet a peer's).
+  auto refused = std::make_shared<bool>(refusing);
+  limits.observe = [this, refused](Event e) {
     using C = metrics::LoadProbe::Closed;
     using P = metrics::LoadProbe::Paused;
     switch (e) {
       case Event::kIdleTimeout:
+        // A refused connection is counted as refused when it closes.
+        if (*refused) return;
         return load_probe_.ConnectionClosed(C::kIdle);
       case Event::kFrameTimeout:
         return load_probe_.ConnectionClosed(C::kFrameTimeout);
@@ -259,8 +265,6 @@ void Node::Serve(wire::tcp::socket socket, bool refusing) {
   connections_.insert(conn);
   if (!refusing) client_connections_.fetch_add(1, std::memory_order_relaxed);
   std::weak_ptr<wire::FramedConnection> weak = conn;
-  // Per connection: still refusing (not yet a peer's).
-  auto refused = std::make_shared<bool>(refusing);
   conn->Start(
       [this, weak, refused](wire::Message msg, wire::RequestTicket ticket) {
         auto c = weak.lock();
@@ -269,7 +273,6 @@ void Node::Serve(wire::tcp::socket socket, bool refusing) {
         const auto* hello = std::get_if<wire::Hello>(&msg.body);
         if (*refused &&
             (hello == nullptr || !ring_.IndexOf(hello->node).ok())) {
-          load_probe_.ConnectionRefused();
           c->Send(wire::Message{
               msg.id,
               wire::ErrorReply{Status(
@@ -298,6 +301,8 @@ void Node::Serve(wire::tcp::socket socket, bool refusing) {
             peer_connections_.fetch_sub(1, std::memory_order_relaxed);
           } else if (!*refused) {
             client_connections_.fetch_sub(1, std::memory_order_relaxed);
+          } else {
+            load_probe_.ConnectionRefused();
           }
           connections_.erase(c);
         }
