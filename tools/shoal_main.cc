@@ -33,8 +33,8 @@
 #include <sstream>
 #include <string>
 
+#include "base/base64.h"
 #include "ring/ring.h"
-#include "tools/base64.h"
 #include "tools/bench.h"
 #include "tools/check.h"
 #include "tools/check_run.h"
