@@ -25,8 +25,9 @@
 #    every node (and at the end). (The idle run's poller reads all
 #    DIVERGENT keys every second: the most the "during" poller reads.)
 # 5. After the foreground run: every replica's `objects` database
-#    (mdb_dump) must be identical; from n1's dump: the data set's size and
-#    the size of the DIVERGENT records (storage key + stored object).
+#    (`shoald dump --db objects`, read while the nodes run) must be
+#    identical; from n1's dump: the data set's size and the size of the
+#    DIVERGENT records (storage key + stored object).
 #
 # Reported: seconds from `ring start` to convergence (and to n3's trees
 # being ready), bytes the nodes' anti-entropy exchanged meanwhile (growth of
@@ -41,8 +42,9 @@
 # foreground run), MAX_WAIT (600, seconds to wait for convergence),
 # BUILD_NOTE (how the binaries were built, for the report).
 #
-# The raw-frame helpers (pipelined puts and local gets) and the mdb_dump
-# reader come from tests/cluster (harness.py, test_handoff.py, test_aae.py).
+# The raw-frame helpers (pipelined puts and local gets) and the `shoald
+# dump` reader come from tests/cluster (harness.py, test_handoff.py,
+# test_aae.py).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -66,7 +68,7 @@ log() { echo "aae: $*" >&2; }
 [[ -x $SHOAL ]] || die "no $SHOAL (build first, or set BIN_DIR)"
 [[ -x $BIN_DIR/shoald ]] || die "no $BIN_DIR/shoald (build first, or set BIN_DIR)"
 command -v python3 >/dev/null || die "python3 is needed"
-command -v mdb_dump >/dev/null || die "mdb_dump is needed (Debian: lmdb-utils)"
+"$BIN_DIR/shoald" dump --help >/dev/null 2>&1 || die "$BIN_DIR/shoald has no 'dump' subcommand (rebuild)"
 HELP=$("$SHOAL" --help)
 grep -q '^ *aae ' <<<"$HELP" || die "$SHOAL has no 'aae' verb"
 ((KEYS - FG_KEYS >= DIVERGENT && DIVERGENT > 0)) ||
@@ -87,7 +89,7 @@ e = os.environ
 sys.path.insert(0, os.path.join(e["ROOT"], "tests", "cluster"))
 import harness                     # noqa: E402  raw frames
 import test_handoff as th          # noqa: E402  pipelined puts / local gets
-import test_aae                    # noqa: E402  mdb_dump reader
+import test_aae                    # noqa: E402  `shoald dump` reader
 
 WORK, SHOAL, RING = e["WORK"], e["SHOAL"], e["RING"]
 KEYS, DIVERGENT, FG_KEYS = int(e["KEYS"]), int(e["DIVERGENT"]), int(e["FG_KEYS"])
@@ -191,15 +193,14 @@ def dump_digest(name):
     h = hashlib.sha256()
     total = div = 0
     div_found = 0
-    for i in range(0, len(data), 2):
-        k, v = data[i].strip(), data[i + 1].strip()
+    for k, v in data:  # storage key and stored value, hex
         h.update(k.encode() + b"=" + v.encode() + b"\n")
         size = (len(k) + len(v)) // 2
         total += size
         if bytes.fromhex(k)[6:] in wanted:
             div += size
             div_found += 1
-    return {"sha256": h.hexdigest(), "records": len(data) // 2, "bytes": total,
+    return {"sha256": h.hexdigest(), "records": len(data), "bytes": total,
             "divergent_bytes": div, "divergent_found": div_found}
 
 
@@ -260,7 +261,9 @@ elif mode == "verify":
         sys.exit("aae: the replicas' objects still differ after the foreground run")
 PY
 
-export ROOT SHOAL RING WORK KEYS DIVERGENT FG_KEYS
+# SHOAL_BIN_DIR: where test_aae's reader finds shoald.
+SHOAL_BIN_DIR=$BIN_DIR
+export ROOT SHOAL SHOAL_BIN_DIR RING WORK KEYS DIVERGENT FG_KEYS
 driver() { python3 "$WORK/driver.py" "$@"; }
 
 # ---- 1. the ring and the data set -------------------------------------------------
@@ -350,7 +353,7 @@ wait "$FG_PID" || { tail -5 "$WORK/during.err" >&2; die "the 'during' run failed
 BG_PIDS=()
 
 # ---- 5. the replicas' own stores -----------------------------------------------------
-log "comparing the three replicas' objects (mdb_dump)"
+log "comparing the three replicas' objects (shoald dump)"
 driver verify 120
 
 # ---- report ------------------------------------------------------------------------
@@ -467,7 +470,7 @@ lines = [
     "| data set (one replica's `objects`: %s records) | %s bytes |" % (n(d1["records"]), n(dataset)),
     "| anti-entropy traffic as %% of the data set | %.3f %% |" % (100.0 * sent / dataset),
     "| idle anti-entropy traffic (3 nodes, during the idle run) | %s B/s; %s keys repaired |" % (n(idle_rate), n(idle_repaired)),
-    "| replicas' `objects` identical after the run (mdb_dump) | %s |" % ("yes" if ver["identical"] else "NO"),
+    "| replicas' `objects` identical after the run (shoald dump) | %s |" % ("yes" if ver["identical"] else "NO"),
     "",
     "| foreground (%s ops/s) | p50 ms | p99 ms | worst 1-s p99 ms | median 1-s p99 ms | errors | shed |" % n(int(e["RATE"])),
     "|---|---:|---:|---:|---:|---:|---:|",

@@ -250,6 +250,19 @@ Result<ParsedArgs> ParseArgs(int argc, char** argv) {
       "either way)");
   app.add_flag("--print-config", out.print_only,
                "print the effective configuration and exit");
+  app.footer(
+      "`shoald dump --help`: the options of the dump of a data directory.");
+  CLI::App* dump = app.add_subcommand(
+      "dump",
+      "print every record of a data directory's `objects` (or `hints`) "
+      "database, one line each; read-only, works while its node runs");
+  std::string dump_dir, dump_db = "objects";
+  bool dump_json = false;
+  dump->add_option("--data-dir", dump_dir, "the node's data directory")
+      ->required();
+  dump->add_option("--db", dump_db, "objects (default) | hints");
+  dump->add_flag("--json", dump_json,
+                 "one JSON document per record (JSON lines)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -257,6 +270,19 @@ Result<ParsedArgs> ParseArgs(int argc, char** argv) {
     return out;
   } catch (const CLI::ParseError& e) {
     return Bad(e.what());
+  }
+  if (dump->parsed()) {
+    for (const CLI::Option* option : app.get_options()) {
+      if (option->count() > 0) {
+        return Bad(
+            "`shoald dump` takes only --data-dir, --db and --json, not " +
+            option->get_name());
+      }
+    }
+    auto db = storage::ParseDumpDb(dump_db);
+    if (!db) return Bad("--db: " + db.status().message());
+    out.dump = DumpArgs{dump_dir, *db, dump_json};
+    return out;
   }
 
   NodeConfig& c = out.config;

@@ -57,10 +57,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/result.h"
+#include "node/dump.h"
 #include "storage/store.h"
 
 namespace shoal::node {
@@ -115,13 +117,16 @@ struct NodeConfig {
 };
 
 // Parses argv (--config FILE plus overriding flags; --print-config prints
-// the effective config as TOML and sets `print_only`). Errors are usage
-// errors naming the flag, key or value (kInvalidArgument); `--help` sets
-// `help_text` and returns ok.
+// the effective config as TOML and sets `print_only`), or the `dump`
+// subcommand (`shoald dump --data-dir DIR [--db objects|hints] [--json]`,
+// which sets `dump` and takes none of the node's flags). Errors are usage
+// errors naming the flag, key or value (kInvalidArgument); `--help` (also
+// `shoald dump --help`) sets `help_text` and returns ok.
 struct ParsedArgs {
   NodeConfig config;
   bool print_only = false;
-  std::string help_text;  // non-empty when --help was given
+  std::string help_text;         // non-empty when --help was given
+  std::optional<DumpArgs> dump;  // set for `shoald dump`
 };
 Result<ParsedArgs> ParseArgs(int argc, char** argv);
 

@@ -207,5 +207,52 @@ TEST_CASE("unknown flags are usage errors") {
   CHECK(parsed.status().message().find("no-such-flag") != std::string::npos);
 }
 
+TEST_CASE("shoald dump takes its own flags and none of the node's") {
+  auto parsed = Parse({"dump", "--data-dir", "/d", "--db", "hints", "--json"});
+  REQUIRE_MESSAGE(parsed.ok(), parsed.status().ToString());
+  REQUIRE(parsed->dump.has_value());
+  CHECK(parsed->dump->data_dir == "/d");
+  CHECK(parsed->dump->db == storage::DumpDb::kHints);
+  CHECK(parsed->dump->json);
+
+  parsed = Parse({"dump", "--data-dir", "/d"});
+  REQUIRE(parsed.ok());
+  CHECK(parsed->dump->db == storage::DumpDb::kObjects);
+  CHECK_FALSE(parsed->dump->json);
+
+  // The node's own command line is not a dump.
+  parsed = Parse({"--config", TempConfig(kThreeNodes)});
+  REQUIRE(parsed.ok());
+  CHECK_FALSE(parsed->dump.has_value());
+  CHECK(parsed->config.name == "n2");
+
+  struct Bad {
+    std::vector<std::string> args;
+    const char* says;
+  };
+  for (const Bad& bad : {
+           Bad{{"dump"}, "--data-dir is required"},
+           Bad{{"dump", "--data-dir", "/d", "--db", "meta"},
+               "unknown database 'meta'"},
+           Bad{{"--name", "n1", "dump", "--data-dir", "/d"},
+               "takes only --data-dir, --db and --json, not --name"},
+           Bad{{"dump", "--data-dir", "/d", "--config", "x"}, "--config"},
+       }) {
+    CAPTURE(bad.says);
+    auto r = Parse(bad.args);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == Code::kInvalidArgument);
+    CHECK(r.status().message().find(bad.says) != std::string::npos);
+  }
+
+  parsed = Parse({"dump", "--help"});
+  REQUIRE(parsed.ok());
+  CHECK(parsed->help_text.find("--data-dir") != std::string::npos);
+  CHECK(parsed->help_text.find("--print-config") == std::string::npos);
+  parsed = Parse({"--help"});
+  REQUIRE(parsed.ok());
+  CHECK(parsed->help_text.find("dump") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace shoal::node

@@ -1,6 +1,10 @@
 // shoald: one shoal node. `shoald --config node.toml` (flags override the
 // file; --print-config shows the result). Exits 0 after SIGTERM/SIGINT,
 // 1 on a runtime error, 2 on a usage or configuration error.
+//
+// `shoald dump --data-dir DIR [--db objects|hints] [--json]` prints a data
+// directory's records instead (node/dump.h), read-only, also while the node
+// that owns DIR runs: exit 0, 1 on an error, 2 on a usage error.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -21,6 +25,13 @@ int main(int argc, char** argv) {
   }
   if (!parsed->help_text.empty()) {
     std::fputs(parsed->help_text.c_str(), stdout);
+    return 0;
+  }
+  if (parsed->dump) {
+    if (Status st = node::RunDump(*parsed->dump, stdout); !st.ok()) {
+      std::fprintf(stderr, "shoald: %s\n", st.message().c_str());
+      return 1;
+    }
     return 0;
   }
   node::NodeConfig& config = parsed->config;

@@ -4,12 +4,19 @@
 # touches no network.
 set -euo pipefail
 
+# Every program a test, a bench script or CI calls comes from one of these
+# or from a package every Debian system has (Essential, or Priority
+# required): the setup/programs test (scripts/check-programs) checks it.
 PACKAGES=(
   g++ make cmake pkg-config python3
   libboost1.81-dev capnproto libcapnp-dev liblmdb-dev libxxhash-dev
   doctest-dev prometheus-cpp-dev libcli11-dev libtomlplusplus-dev
-  libspdlog-dev nlohmann-json3-dev redis-server
-  prometheus  # promtool for the tests; `shoal ring up --prometheus`
+  libspdlog-dev nlohmann-json3-dev
+  redis-server  # test_bench's and bench/compare.sh's Redis
+  redis-tools   # redis-cli in bench/compare.sh
+  prometheus    # promtool for the tests; `shoal ring up --prometheus`
+  procps        # pkill, pgrep in the bench scripts
+  git           # the bench scripts record the commit they measured
 )
 
 missing=()

@@ -32,24 +32,36 @@
 #include <system_error>
 #include <utility>
 
+#include "storage/format.h"
 #include "wire/codec.h"
 
 namespace shoal::storage {
 namespace {
 
-constexpr char kObjectsDb[] = "objects";
-constexpr char kMetaDb[] = "meta";
-constexpr char kHintsDb[] = "hints";
+using internal::BigEndianAt;
+using internal::CorruptObject;
+using internal::DecodeHintValue;
+using internal::DecodeLittleEndian;
+using internal::EncodeLittleEndian;
+using internal::kFormatKey;
+using internal::kHintsDb;
+using internal::kMaxDbs;
+using internal::kMaxReaders;
+using internal::kMetaDb;
+using internal::kObjectsDb;
+using internal::kStorageKeyPrefixBytes;
+using internal::SplitHintKey;
+using internal::ValOf;
+using internal::ViewOf;
+
 constexpr char kHintCountersKey[] = "hint_counters";
 constexpr char kActorKey[] = "actor";
 // boot id of the machine that opened the directory last, then '0' while it
 // is open or '1' after a clean close.
 constexpr char kSessionKey[] = "session";
-constexpr char kFormatKey[] = "format";
 constexpr char kLockFile[] = "LOCK";
 // How a full map's error begins (NoteFull tells the two kinds of full apart).
 constexpr char kMapFull[] = "storage full: LMDB map of ";
-constexpr size_t kStorageKeyPrefixBytes = 6;
 // A write txn keeps its dirty pages in memory until the commit: bound a
 // batch by payload too, so 512 ops of 4 MiB values do not make one 2 GiB
 // transaction (nor hit MDB_TXN_FULL).
@@ -63,46 +75,6 @@ size_t ApproxBytes(const WriteOp& op) {
     bytes += op.incoming.ValueBytes();
   }
   return bytes;
-}
-
-MDB_val ValOf(std::string_view bytes) {
-  MDB_val v;
-  v.mv_size = bytes.size();
-  v.mv_data = const_cast<char*>(bytes.data());
-  return v;
-}
-
-std::string_view ViewOf(const MDB_val& v) {
-  return std::string_view(static_cast<const char*>(v.mv_data), v.mv_size);
-}
-
-template <typename T>
-std::string EncodeLittleEndian(T value) {
-  std::string out(sizeof(T), '\0');
-  for (size_t i = 0; i < sizeof(T); ++i) {
-    out[i] = static_cast<char>((value >> (8 * i)) & 0xff);
-  }
-  return out;
-}
-
-template <typename T>
-std::optional<T> DecodeLittleEndian(std::string_view bytes) {
-  if (bytes.size() != sizeof(T)) return std::nullopt;
-  T value = 0;
-  for (size_t i = 0; i < sizeof(T); ++i) {
-    value |= static_cast<T>(static_cast<uint8_t>(bytes[i])) << (8 * i);
-  }
-  return value;
-}
-
-// The unsigned big-endian number in bytes [at, at + n) of `bytes` (which the
-// caller checked is long enough).
-uint32_t BigEndianAt(std::string_view bytes, size_t at, size_t n) {
-  uint32_t value = 0;
-  for (size_t i = 0; i < n; ++i) {
-    value = (value << 8) | static_cast<uint8_t>(bytes[at + i]);
-  }
-  return value;
 }
 
 // The kernel's id of the current boot; changes on every reboot.
@@ -145,14 +117,6 @@ Status KeyTooLarge(size_t key_bytes, size_t max_key_bytes) {
                     " bytes is over the storage limit of " +
                     std::to_string(max_key_bytes - kStorageKeyPrefixBytes) +
                     " bytes");
-}
-
-Status CorruptObject(std::string_view key, const ring::KeyLocation& loc,
-                     const Status& decode_error) {
-  return Status(Code::kCorruption,
-                "stored object for a key of " + std::to_string(key.size()) +
-                    " bytes in partition " + std::to_string(loc.partition) +
-                    " does not decode: " + decode_error.message());
 }
 
 }  // namespace
@@ -263,13 +227,13 @@ Status Store::Init() {
     env_ = nullptr;
     return lmdb_error("mdb_env_create", rc);
   }
-  if ((rc = mdb_env_set_maxdbs(env_, 8)) != 0) {
+  if ((rc = mdb_env_set_maxdbs(env_, kMaxDbs)) != 0) {
     return lmdb_error("mdb_env_set_maxdbs", rc);
   }
   if ((rc = mdb_env_set_mapsize(env_, options_.map_size_bytes)) != 0) {
     return lmdb_error("mdb_env_set_mapsize", rc);
   }
-  if ((rc = mdb_env_set_maxreaders(env_, 256)) != 0) {
+  if ((rc = mdb_env_set_maxreaders(env_, kMaxReaders)) != 0) {
     return lmdb_error("mdb_env_set_maxreaders", rc);
   }
   unsigned int flags = MDB_NOTLS;
@@ -878,28 +842,6 @@ std::string HintPrefix(std::string_view target) {
 
 uint64_t HashBytes(std::string_view bytes) {
   return ring::HashKey(bytes);  // XXH3-64; not a security boundary
-}
-
-// A hint's stored value: stored_at_ms:i64le | EncodeObject(object).
-// Sets *stored_at_ms and returns the object, or kCorruption.
-Result<quorum::Object> DecodeHintValue(std::string_view bytes,
-                                       int64_t* stored_at_ms) {
-  auto at = bytes.size() >= 8 ? DecodeLittleEndian<int64_t>(bytes.substr(0, 8))
-                              : std::nullopt;
-  if (!at) return Status(Code::kCorruption, "short hint");
-  *stored_at_ms = *at;
-  return wire::DecodeObject(bytes.substr(8));
-}
-
-// Splits a hint key into (target, storage key); false if malformed.
-bool SplitHintKey(std::string_view hkey, std::string_view* target,
-                  std::string_view* storage_key) {
-  if (hkey.empty()) return false;
-  const size_t len = static_cast<uint8_t>(hkey[0]);
-  if (hkey.size() < 1 + len + kStorageKeyPrefixBytes) return false;
-  *target = hkey.substr(1, len);
-  *storage_key = hkey.substr(1 + len);
-  return true;
 }
 
 // A read-only transaction with a cursor on `hints`, closed on scope exit.

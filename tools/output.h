@@ -46,10 +46,6 @@ namespace shoal::tools {
 // JSON documents keep their keys in insertion order (the documented order).
 using Json = nlohmann::ordered_json;
 
-// True when `bytes` is well-formed UTF-8 (RFC 3629: no overlong forms, no
-// surrogates, nothing above U+10FFFF).
-bool IsValidUtf8(std::string_view bytes);
-
 // An actor id as exactly 16 lower-case hex digits.
 std::string ActorHex(quorum::ActorId actor);
 

@@ -34,8 +34,8 @@
 #include <string>
 
 #include "base/duration.h"
+#include "base/base64.h"
 #include "ring/ring.h"
-#include "tools/base64.h"
 #include "tools/bench.h"
 #include "tools/check.h"
 #include "tools/check_run.h"

@@ -1,15 +1,13 @@
-// Unit tests for the pure parts of tools/: base64, UTF-8 detection, the
-// CLI's JSON/text formats, ring.json, node.toml, parameter checks and key
-// placement.
+// Unit tests for the pure parts of tools/: the CLI's JSON/text formats,
+// ring.json, node.toml, parameter checks and key placement.
 #include <doctest/doctest.h>
 #include <toml++/toml.h>
 #include <unistd.h>
 
 #include <filesystem>
-#include <random>
 
+#include "base/base64.h"
 #include "ring/ring.h"
-#include "tools/base64.h"
 #include "tools/launcher.h"
 #include "tools/output.h"
 #include "wire/codec.h"
@@ -35,62 +33,6 @@ quorum::Sibling MakeSibling(uint64_t actor, uint64_t counter, std::string value,
   s.tombstone = tombstone;
   s.value = std::move(value);
   return s;
-}
-
-TEST_CASE("base64 encodes the RFC 4648 test vectors") {
-  CHECK(Base64Encode("") == "");
-  CHECK(Base64Encode("f") == "Zg==");
-  CHECK(Base64Encode("fo") == "Zm8=");
-  CHECK(Base64Encode("foo") == "Zm9v");
-  CHECK(Base64Encode("foob") == "Zm9vYg==");
-  CHECK(Base64Encode("fooba") == "Zm9vYmE=");
-  CHECK(Base64Encode("foobar") == "Zm9vYmFy");
-  CHECK(Base64Encode(std::string("\xff\xfe\x00", 3)) == "//4A");
-}
-
-TEST_CASE("base64 round-trips arbitrary bytes") {
-  std::mt19937 rng(42);
-  for (size_t len = 0; len < 200; ++len) {
-    std::string bytes(len, '\0');
-    for (char& c : bytes) c = static_cast<char>(rng());
-    const std::string text = Base64Encode(bytes);
-    CHECK(text.size() == (len + 2) / 3 * 4);
-    Result<std::string> back = Base64Decode(text);
-    REQUIRE(back.ok());
-    CHECK(*back == bytes);
-  }
-}
-
-TEST_CASE("base64 rejects invalid input with a reason") {
-  for (const char* bad :
-       {"Zg", "Zg=", "Zm9", "Z===", "====", "Zg==Zg==", "Zm9v\n", "Zm 9",
-        "Zm9-", "Zm9_", "Z=9v", "Zh==", "Zm9=", "Zm8=Zm8="}) {
-    CAPTURE(bad);
-    Result<std::string> r = Base64Decode(bad);
-    REQUIRE_FALSE(r.ok());
-    CHECK(r.status().code() == Code::kInvalidArgument);
-    CHECK(r.status().message().find("invalid base64") != std::string::npos);
-  }
-  CHECK(Base64Decode("").ok());
-}
-
-TEST_CASE("UTF-8 validation follows RFC 3629") {
-  CHECK(IsValidUtf8(""));
-  CHECK(IsValidUtf8("hello"));
-  CHECK(IsValidUtf8(std::string("a\0b", 3)));
-  CHECK(IsValidUtf8("\xc3\xa9"));          // é
-  CHECK(IsValidUtf8("\xe2\x82\xac"));      // €
-  CHECK(IsValidUtf8("\xf0\x9f\x90\x9f"));  // fish
-  CHECK(IsValidUtf8("\xf4\x8f\xbf\xbf"));  // U+10FFFF
-  CHECK_FALSE(IsValidUtf8("\xff"));
-  CHECK_FALSE(IsValidUtf8("\x80"));
-  CHECK_FALSE(IsValidUtf8("\xc3"));              // truncated
-  CHECK_FALSE(IsValidUtf8("\xc0\xaf"));          // overlong '/'
-  CHECK_FALSE(IsValidUtf8("\xe0\x80\xaf"));      // overlong
-  CHECK_FALSE(IsValidUtf8("\xed\xa0\x80"));      // surrogate
-  CHECK_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));  // above U+10FFFF
-  CHECK_FALSE(IsValidUtf8("\xe2\x82"));
-  CHECK_FALSE(IsValidUtf8("\xe2\x28\xa1"));
 }
 
 TEST_CASE("actors print as 16 hex digits") {

@@ -21,9 +21,11 @@ partition count.
 Convergence is judged independently of anti-entropy's own counters: each
 replica stores its objects in LMDB (`<ring>/<node>/data`, database
 `objects`), identical objects encode to identical bytes, so "every replica
-holds the same copy of every key" is "the three `mdb_dump -s objects` dumps
-are equal" (LMDB lets another process read while the node runs). A sample
-of `shoal get --local` reads is compared too.
+holds the same copy of every key" is "the three dumps of `objects` list the
+same (storage key, stored bytes) records". The dumps come from `shoald dump
+--db objects --json`, which opens the environment read-only without the
+node's lock, so it reads a running node's directory. A sample of `shoal get
+--local` reads is compared too.
 
 Configuration: each test stops the ring (`shoal ring down`), sets
 [handoff] enabled = false (and [antientropy] where a test needs it) in every
@@ -33,6 +35,8 @@ checked with `shoald --print-config`.
 Run: SHOAL_BIN_DIR=build/bin python3 tests/cluster/test_aae.py -v
 """
 
+import base64
+import json
 import os
 import shutil
 import subprocess
@@ -67,40 +71,52 @@ def aae_off(test):
 
 # ---- the independent check: each replica's own `objects` database ----
 
-def objects_dump(data_dir: str) -> list[str]:
-    """The data lines of `mdb_dump -s objects DATA_DIR`: key and value (hex)
-    alternating, in key order. Works while the node runs."""
-    proc = subprocess.run(["mdb_dump", "-s", "objects", data_dir],
-                          capture_output=True, timeout=60)
+def objects_dump(data_dir: str) -> list[tuple[str, str]]:
+    """Every record of DATA_DIR's `objects` database as (storage key, stored
+    value), both hex, in LMDB key order, from `shoald dump --db objects
+    --json`. The storage key is rebuilt from the record's partition (u16
+    big-endian), segment (u32 big-endian) and user key; the value is the
+    record's "raw" bytes. Works while the node runs."""
+    cmd = [os.path.join(harness.bin_dir(), "shoald"), "dump", "--data-dir", data_dir,
+           "--db", "objects", "--json"]
+    proc = subprocess.run(cmd, capture_output=True, timeout=60)
     if proc.returncode != 0:
-        raise AssertionError(f"mdb_dump -s objects {data_dir} exited {proc.returncode}: "
+        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}: "
                              f"{proc.stderr.decode('utf-8', 'replace')[:500]}")
-    lines = proc.stdout.decode("ascii").splitlines()
-    try:
-        start = lines.index("HEADER=END") + 1
-        end = lines.index("DATA=END", start)
-    except ValueError:
-        raise AssertionError(f"unexpected mdb_dump output for {data_dir}: "
-                             f"{lines[:10]}") from None
-    data = lines[start:end]
-    if len(data) % 2:
-        raise AssertionError(f"mdb_dump of {data_dir}: odd number of data lines")
-    return data
+    records = []
+    for number, line in enumerate(proc.stdout.decode("utf-8").splitlines(), start=1):
+        try:
+            rec = json.loads(line)
+            if rec.get("key_encoding") == "base64":
+                key = base64.b64decode(rec["key"], validate=True)
+            else:
+                key = rec["key"].encode("utf-8")
+            storage_key = (rec["partition"].to_bytes(2, "big")
+                           + rec["segment"].to_bytes(4, "big") + key)
+            raw = bytes.fromhex(rec["raw"])
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as e:
+            raise AssertionError(f"shoald dump of {data_dir}: line {number} is not a "
+                                 f"record ({e!r}): {line[:200]!r}") from None
+        if records and storage_key.hex() <= records[-1][0]:
+            raise AssertionError(f"shoald dump of {data_dir}: line {number} is out of "
+                                 "LMDB key order")
+        records.append((storage_key.hex(), raw.hex()))
+    return records
 
 
-def user_key(hex_line: str) -> str:
+def user_key(key_hex: str) -> str:
     """The user key of a dumped storage key (partition u16 | segment u32 | key)."""
-    return bytes.fromhex(hex_line.strip())[6:].decode("utf-8", "replace")
+    return bytes.fromhex(key_hex)[6:].decode("utf-8", "replace")
 
 
-def describe_difference(dumps: dict[str, list[str]]) -> str:
+def describe_difference(dumps: dict[str, list[tuple[str, str]]]) -> str:
     """Per node: records, and against the first node the keys it lacks, has
     in excess or holds with different bytes (a few named)."""
     names = list(dumps)
-    ref = dict(zip(dumps[names[0]][0::2], dumps[names[0]][1::2]))
+    ref = dict(dumps[names[0]])
     parts = []
     for name in names:
-        mine = dict(zip(dumps[name][0::2], dumps[name][1::2]))
+        mine = dict(dumps[name])
         parts.append(f"{name}: {len(mine)} keys")
         if name == names[0]:
             continue
@@ -137,7 +153,7 @@ class AntiEntropyTest(harness.RingTestCase):
     def data_dir(self, name: str) -> str:
         return self.ring.members[name]["data_dir"]
 
-    def dumps(self, names=None) -> dict[str, list[str]]:
+    def dumps(self, names=None) -> dict[str, list[tuple[str, str]]]:
         return {n: objects_dump(self.data_dir(n)) for n in (names or self.ring.names)}
 
     def aae_status(self, name: str) -> dict:
@@ -181,9 +197,9 @@ class AntiEntropyTest(harness.RingTestCase):
         last_print = 0.0
         while True:
             dumps = self.dumps()
-            counts = {n: len(d) // 2 for n, d in dumps.items()}
+            counts = {n: len(d) for n, d in dumps.items()}
             first = next(iter(dumps.values()))
-            if all(d == first for d in dumps.values()) and len(first) // 2 == keys:
+            if all(d == first for d in dumps.values()) and len(first) == keys:
                 took = time.monotonic() - since
                 log(f"{what}: the three replicas are identical ({keys} keys) "
                     f"{took:.1f} s after the start")
@@ -215,7 +231,7 @@ class AntiEntropyTest(harness.RingTestCase):
         def identical():
             dumps = self.dumps(names)
             first = dumps[names[0]]
-            return all(d == first for d in dumps.values()) and len(first) // 2 == keys
+            return all(d == first for d in dumps.values()) and len(first) == keys
         try:
             wait_until(identical, timeout, f"{names} to hold the same {keys} objects",
                        interval=0.5)
@@ -409,7 +425,7 @@ class AntiEntropyTest(harness.RingTestCase):
         self.check_counters(after)
         dumps = self.dumps()
         self.assertTrue(all(d == dumps["n1"] for d in dumps.values())
-                        and len(dumps["n1"]) // 2 == keys, describe_difference(dumps))
+                        and len(dumps["n1"]) == keys, describe_difference(dumps))
 
     # ---- bad input ----
 

@@ -1,9 +1,9 @@
-#include "tools/base64.h"
+#include "base/base64.h"
 
 #include <array>
 #include <cstdint>
 
-namespace shoal::tools {
+namespace shoal {
 namespace {
 
 constexpr char kAlphabet[] =
@@ -97,4 +97,4 @@ Result<std::string> Base64Decode(std::string_view text) {
   return out;
 }
 
-}  // namespace shoal::tools
+}  // namespace shoal

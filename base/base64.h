@@ -1,5 +1,5 @@
 // RFC 4648 base64 (standard alphabet, '=' padding), for client contexts and
-// non-UTF-8 values in the CLI's text and JSON output.
+// for non-UTF-8 keys and values in the CLI's and `shoald dump`'s output.
 //
 // Hand-written because none of the libraries we build on exposes a public
 // base64: Boost.Beast keeps its encoder in a `detail` namespace, Cap'n
@@ -14,7 +14,7 @@
 
 #include "base/result.h"
 
-namespace shoal::tools {
+namespace shoal {
 
 // Encodes bytes as padded base64 ("" for empty input).
 std::string Base64Encode(std::string_view bytes);
@@ -26,4 +26,4 @@ std::string Base64Encode(std::string_view bytes);
 // its position.
 Result<std::string> Base64Decode(std::string_view text);
 
-}  // namespace shoal::tools
+}  // namespace shoal
