@@ -47,15 +47,20 @@ Result<double> ParseMs(std::string_view text, const std::string& what) {
 
 }  // namespace
 
-Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
-  auto ms = ParseMs(text, "duration");
+Result<std::chrono::milliseconds> ParseDuration(std::string_view text,
+                                                std::string_view what) {
+  auto ms = ParseMs(text, std::string(what));
   if (!ms.ok()) return ms.status();
-  if (*ms < 0) return Bad("negative duration '" + std::string(text) + "'");
+  if (*ms < 0) {
+    return Bad("negative " + std::string(what) + " '" + std::string(text) +
+               "'");
+  }
   return std::chrono::milliseconds(static_cast<int64_t>(std::llround(*ms)));
 }
 
-Result<int64_t> ParseSignedDuration(std::string_view text) {
-  auto ms = ParseMs(text, "duration");
+Result<int64_t> ParseSignedDuration(std::string_view text,
+                                    std::string_view what) {
+  auto ms = ParseMs(text, std::string(what));
   if (!ms.ok()) return ms.status();
   return static_cast<int64_t>(std::llround(*ms));
 }

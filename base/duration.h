@@ -15,10 +15,13 @@
 namespace shoal {
 
 // "50ms", "2s", "1.5s", "1m", "1h" (a unit is required), >= 0, rounded to
-// the millisecond. Errors: kInvalidArgument naming the text and the units.
-Result<std::chrono::milliseconds> ParseDuration(std::string_view text);
+// the millisecond. Errors: kInvalidArgument naming the text and the units
+// ("bad duration '5'"; `what` replaces "duration").
+Result<std::chrono::milliseconds> ParseDuration(
+    std::string_view text, std::string_view what = "duration");
 // "+5s", "-200ms", "5s": a signed duration in ms. Errors as ParseDuration.
-Result<int64_t> ParseSignedDuration(std::string_view text);
+Result<int64_t> ParseSignedDuration(std::string_view text,
+                                    std::string_view what = "duration");
 // The shortest exact spelling ParseDuration reads back: "250ms", "10s",
 // "5m", "1h", "0s".
 std::string FormatDuration(std::chrono::milliseconds d);

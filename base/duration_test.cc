@@ -24,6 +24,10 @@ TEST_CASE("a duration without a unit or below zero is refused, naming it") {
   CHECK_FALSE(ParseDuration("5 days").ok());
   CHECK_FALSE(ParseDuration("").ok());
   CHECK_FALSE(ParseSignedDuration("ten").ok());
+  auto skew = ParseSignedDuration("soon", "clock skew");
+  REQUIRE_FALSE(skew.ok());
+  CHECK(skew.status().message().find("bad clock skew 'soon'") !=
+        std::string::npos);
 }
 
 TEST_CASE("FormatDuration spells what ParseDuration reads back") {

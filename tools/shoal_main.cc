@@ -33,8 +33,8 @@
 #include <sstream>
 #include <string>
 
-#include "base/duration.h"
 #include "base/base64.h"
+#include "base/duration.h"
 #include "ring/ring.h"
 #include "tools/bench.h"
 #include "tools/check.h"
@@ -978,7 +978,7 @@ int RunFault(const FaultArgs& args, FaultVerb verb) {
       if (Status st = CheckMember(w[0], scope->members); !st.ok()) {
         return Fail(st, as_json);
       }
-      auto skew = ParseSignedDuration(w[1]);
+      auto skew = ParseSignedDuration(w[1], "clock skew");
       if (!skew.ok()) return Fail(skew.status(), as_json);
       SetSkew(set, w[0], *skew);
       break;
@@ -1026,7 +1026,7 @@ int RunCheck(const CheckArgs& args) {
   if (!limit.ok()) return Fail(limit.status(), as_json);
   options.convergence_limit = *limit;
   if (!args.clock_skew.empty()) {
-    auto skew = ParseSignedDuration(args.clock_skew);
+    auto skew = ParseSignedDuration(args.clock_skew, "clock skew");
     if (!skew.ok()) return Fail(skew.status(), as_json);
     options.clock_skew_ms = *skew;
   }
