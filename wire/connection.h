@@ -28,15 +28,12 @@
 #include "base/result.h"
 #include "wire/codec.h"
 #include "wire/messages.h"
+#include "wire/transport.h"
 
 namespace shoal::wire {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
-using Clock = std::chrono::steady_clock;
-using Deadline = Clock::time_point;
-template <typename T>
-using Awaitable = asio::awaitable<T>;
 
 // "host:port" -> endpoint. Errors: kInvalidArgument naming the text.
 Result<tcp::endpoint> ParseEndpoint(std::string_view host_port);
@@ -152,7 +149,8 @@ class RequestTicket {
   uint64_t bytes_ = 0;
 };
 
-class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
+class FramedConnection : public Connection,
+                         public std::enable_shared_from_this<FramedConnection> {
  public:
   // `ticket` counts the request until destroyed (see RequestTicket).
   using MessageHandler = std::function<void(Message, RequestTicket ticket)>;
@@ -176,19 +174,21 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   // Queues one frame. No-op once closed. Output queued beyond
   // max(64 MiB, 4 frame caps) closes the connection: a peer that does not
   // read is cut off instead of growing memory without bound.
-  void Send(const Message& msg);
+  void Send(const Message& msg) override;
   // Flushes what is queued, then closes. Idempotent.
-  void Close();
+  void Close() override;
   // Drops the handlers (the owner is going away); the connection no longer
   // calls back.
   void Detach();
-  bool open() const { return open_; }
-  std::string remote() const { return remote_; }
+  bool open() const override { return open_; }
+  std::string remote() const override { return remote_; }
   // Who is on the other side, as its owner learnt it (a peer's name from
   // its hello); "" until set.
-  const std::string& label() const { return label_; }
-  void set_label(std::string label) { label_ = std::move(label); }
-  asio::any_io_executor get_executor() { return socket_.get_executor(); }
+  const std::string& label() const override { return label_; }
+  void set_label(std::string label) override { label_ = std::move(label); }
+  asio::any_io_executor get_executor() override {
+    return socket_.get_executor();
+  }
   // Requests whose ticket is still alive.
   uint32_t in_flight() const { return in_flight_; }
   // Bytes of the receive buffer (for tests and status).
@@ -236,7 +236,7 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   asio::steady_timer watch_;
 };
 
-class RpcChannel {
+class RpcChannel final : public Channel {
  public:
   // `peer_name`, when set, is sent in a Hello after connecting and the reply
   // must name `expect_name` (when set) or the connection is refused: it
@@ -260,27 +260,20 @@ class RpcChannel {
   };
 
   RpcChannel(asio::any_io_executor executor, Options options);
-  ~RpcChannel();
+  ~RpcChannel() override;
   RpcChannel(const RpcChannel&) = delete;
   RpcChannel& operator=(const RpcChannel&) = delete;
 
-  // Sends `body` and waits for the reply with the same id. An ErrorReply
-  // becomes the error Status it carries. Errors: kUnavailable (cannot
-  // connect / connection lost before the reply), kTimeout (deadline).
-  Awaitable<Result<Body>> Call(Body body, Deadline deadline);
-
-  // Connects now if not connected (e.g. a probe); ok when connected.
-  Awaitable<Status> EnsureConnected(Deadline deadline);
-
-  bool connected() const { return conn_ && conn_->open(); }
-  // Time of the last frame received, or nullopt if never.
-  std::optional<Clock::time_point> last_heard() const { return last_heard_; }
-  const std::string& address() const { return options_.address; }
-  // Why the last connect failed or the connection was lost; ok after a
-  // successful connect (and before any attempt).
-  const Status& last_error() const { return last_error_; }
-  // Closes the connection and fails every pending call (kUnavailable).
-  void Close();
+  // wire::Channel.
+  Awaitable<Result<Body>> Call(Body body, Deadline deadline) override;
+  Awaitable<Status> EnsureConnected(Deadline deadline) override;
+  bool connected() const override { return conn_ && conn_->open(); }
+  std::optional<Clock::time_point> last_heard() const override {
+    return last_heard_;
+  }
+  const std::string& address() const override { return options_.address; }
+  const Status& last_error() const override { return last_error_; }
+  void Close() override;
 
  private:
   struct PendingCall;
