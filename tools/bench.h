@@ -39,6 +39,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,9 +47,11 @@
 #include "base/result.h"
 #include "tools/histogram.h"
 #include "tools/keygen.h"
-#include "tools/output.h"
 
 namespace shoal::tools {
+
+// JSON documents keep their keys in insertion order (the documented order).
+using Json = nlohmann::ordered_json;
 
 enum class OpKind : uint8_t { kRead, kWrite, kDelete, kReadModifyWrite };
 inline constexpr OpKind kAllOps[] = {OpKind::kRead, OpKind::kWrite,
