@@ -27,7 +27,7 @@
 
 #include "ring/ring.h"
 #include "tools/client.h"
-#include "tools/metrics_text.h"
+#include "tools/http_get.h"
 
 namespace shoal::tools {
 namespace fs = std::filesystem;

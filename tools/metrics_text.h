@@ -1,12 +1,10 @@
-// `shoal metrics`: fetch a node's /metrics over HTTP, parse the Prometheus
-// text exposition format, and sum it up as the figures a person looks at
-// (request rates and latencies, stale reads, hint backlog, peers, storage).
+// `shoal metrics`: parse the Prometheus text exposition format of a node's
+// /metrics (fetched with HttpGet, tools/http_get.h), and sum it up as the
+// figures a person looks at (request rates and latencies, stale reads, hint
+// backlog, peers, storage).
 //
-// Both the HTTP client and the parser are hand-written and minimal: the
-// only HTTP server we talk to is prometheus-cpp's (civetweb) and Prometheus
-// itself on 127.0.0.1, one GET with HTTP/1.0 (no chunking, the server
-// closes the connection), and Debian 12 packages no C++ parser for the
-// text format (prometheus-cpp only writes it). The parser reads what
+// The parser is hand-written and minimal: Debian 12 packages no C++ parser
+// for the text format (prometheus-cpp only writes it). It reads what
 // prometheus-cpp writes: `# HELP`/`# TYPE` lines, and samples
 // `name{label="value",...} value [timestamp]` with the escapes \\, \" and
 // \n in label values. Anything else is skipped line by line, never fatal.
@@ -14,7 +12,6 @@
 // Thread-safety: free functions without shared state.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -25,13 +22,6 @@
 #include "base/result.h"
 
 namespace shoal::tools {
-
-// One HTTP/1.0 GET of http://address/path; the body when the status is 200.
-// Errors: kUnavailable (cannot connect, or a status other than 200, named),
-// kTimeout (no complete answer within `timeout`), kInvalidArgument (a bad
-// address).
-Result<std::string> HttpGet(const std::string& address, const std::string& path,
-                            std::chrono::milliseconds timeout);
 
 struct Sample {
   std::string name;                           // e.g. shoal_requests_total

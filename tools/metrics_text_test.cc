@@ -2,8 +2,6 @@
 
 #include <doctest/doctest.h>
 
-#include "tools/launcher.h"
-
 namespace shoal::tools {
 namespace {
 
@@ -74,26 +72,6 @@ TEST_CASE("the summary adds up requests and freshness and hints and peers") {
   CHECK(j["hints"]["pending"] == 7);
   CHECK(j["requests"]["delete"]["p99_seconds"].is_null());
   CHECK(MetricsSummaryToText(m).find("down: n2") != std::string::npos);
-}
-
-TEST_CASE("the ring's prometheus.yml scrapes every node each second") {
-  RingParams params;
-  params.nodes = 3;
-  params.base_port = 29100;
-  const RingState state = PlanRing("/tmp/ring", params);
-  const std::string yml = PrometheusConfigYaml(state);
-  CHECK(yml.find("scrape_interval: 1s") != std::string::npos);
-  for (const RingNode& node : state.nodes) {
-    CHECK(yml.find("'" + node.metrics_address + "'") != std::string::npos);
-    CHECK(yml.find("node: '" + node.name + "'") != std::string::npos);
-  }
-  CHECK(PrometheusAddress(state) == "127.0.0.1:29300");
-}
-
-TEST_CASE("an HTTP GET to a closed port is unavailable and does not hang") {
-  auto r = HttpGet("127.0.0.1:1", "/metrics", std::chrono::milliseconds(500));
-  REQUIRE_FALSE(r.ok());
-  CHECK(r.status().code() == Code::kUnavailable);
 }
 
 }  // namespace

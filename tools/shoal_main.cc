@@ -42,6 +42,7 @@
 #include "tools/client.h"
 #include "tools/fault_ops.h"
 #include "tools/faults.h"
+#include "tools/http_get.h"
 #include "tools/launcher.h"
 #include "tools/metrics_text.h"
 #include "tools/output.h"
