@@ -9,7 +9,7 @@
 
 #include "wire/codec.h"
 
-namespace shoal::tools {
+namespace shoal::client {
 namespace {
 
 constexpr uint32_t kDefaultTimeoutMs = 2000;
@@ -142,4 +142,4 @@ PutResult ToPutResult(wire::PutReply reply) {
                    .siblings = reply.siblings};
 }
 
-}  // namespace shoal::tools
+}  // namespace shoal::client

@@ -17,7 +17,7 @@
 #include "wire/connection.h"
 #include "wire/messages.h"
 
-namespace shoal::tools {
+namespace shoal::client {
 
 namespace asio = boost::asio;
 using wire::Awaitable;
@@ -96,4 +96,4 @@ class Client {
 GetResult ToGetResult(wire::GetReply reply);
 PutResult ToPutResult(wire::PutReply reply);
 
-}  // namespace shoal::tools
+}  // namespace shoal::client

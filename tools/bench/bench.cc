@@ -29,6 +29,11 @@ namespace shoal::tools {
 namespace {
 
 namespace asio = boost::asio;
+using client::Client;
+using client::GetOptions;
+using client::GetResult;
+using client::PutOptions;
+using client::PutResult;
 using Clock = std::chrono::steady_clock;
 using wire::Awaitable;
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);

@@ -15,7 +15,13 @@
 namespace shoal::tools::check {
 namespace {
 
+namespace asio = boost::asio;
 namespace fs = std::filesystem;
+using client::Client;
+using client::GetOptions;
+using client::PutOptions;
+using client::PutResult;
+using wire::Awaitable;
 using SteadyClock = std::chrono::steady_clock;
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 

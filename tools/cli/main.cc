@@ -53,6 +53,12 @@ namespace {
 
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
+using client::Client;
+using client::GetOptions;
+using client::GetResult;
+using client::PutOptions;
+using client::PutResult;
+using wire::Awaitable;
 using json = nlohmann::ordered_json;
 
 constexpr int kExitOk = 0;

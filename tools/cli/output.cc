@@ -9,6 +9,10 @@
 #include "base/utf8.h"
 
 namespace shoal::tools {
+
+using client::GetResult;
+using client::PutResult;
+
 namespace {
 
 using json = nlohmann::ordered_json;

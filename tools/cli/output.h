@@ -55,18 +55,18 @@ std::string ValueText(std::string_view value, std::string* encoding);
 
 // `local`: the reply came from GetOptions::local, so tombstone siblings and
 // the version vector are included.
-Json GetResultToJson(const GetResult& result, bool local);
+Json GetResultToJson(const client::GetResult& result, bool local);
 // Human form: each live value on its own line ("sibling i/k: " prefixed when
 // there are several) or "not found", then "context: <base64>" when there is
 // a context. With `local`, also the version vector and every sibling's dot,
 // write time and tombstone flag.
-std::string GetResultToText(const GetResult& result, bool local);
+std::string GetResultToText(const client::GetResult& result, bool local);
 
 // A put's or delete's reply. Text: "ok" then "context: <base64>" when
 // there is a context; when the key now has several siblings, one line
 // saying so (no context: read the key before writing again).
-Json PutResultToJson(const PutResult& result);
-std::string PutResultToText(const PutResult& result);
+Json PutResultToJson(const client::PutResult& result);
+std::string PutResultToText(const client::PutResult& result);
 
 // A node's hinted-handoff state. Text: the node, lifetime totals, the recent
 // delivery rate and one row per target with hints waiting (or "no hints

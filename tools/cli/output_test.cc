@@ -9,6 +9,11 @@
 namespace shoal::tools {
 namespace {
 
+using client::GetResult;
+using client::PutResult;
+using client::ToGetResult;
+using client::ToPutResult;
+
 constexpr uint64_t kKeyHash = 0x9555e8555c62dcfdull;  // any key's hash
 
 // What a node answers for a get of a key with hash kKeyHash.

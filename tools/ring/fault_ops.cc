@@ -4,11 +4,15 @@
 #include <memory>
 #include <sstream>
 
+#include "client/client.h"
 #include "tools/ring/launcher.h"
 
 namespace shoal::tools {
 
+namespace asio = boost::asio;
 namespace fs = std::filesystem;
+using client::Client;
+using wire::Awaitable;
 
 Result<FaultSet> LoadFaultSet(const fs::path& ring_dir) {
   const fs::path path = ring_dir / "faults.json";

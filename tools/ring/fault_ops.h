@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "base/result.h"
-#include "client/client.h"
 #include "tools/ring/faults.h"
+#include "wire/connection.h"
 
 namespace shoal::tools {
 
@@ -35,7 +35,7 @@ struct PushOutcome {
 // Sends `set` to every running target, concurrently, each call bounded by
 // `timeout`. A node that does not answer (paused, gone) is an error in its
 // outcome, not a failure of the whole push.
-Awaitable<std::vector<PushOutcome>> PushFaults(
+wire::Awaitable<std::vector<PushOutcome>> PushFaults(
     std::vector<FaultTarget> targets, FaultSet set,
     std::chrono::milliseconds timeout);
 

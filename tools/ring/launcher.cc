@@ -32,8 +32,10 @@
 namespace shoal::tools {
 namespace fs = std::filesystem;
 namespace asio = boost::asio;
+using client::Client;
 using json = nlohmann::ordered_json;
 using std::chrono::milliseconds;
+using wire::Awaitable;
 
 namespace {
 
