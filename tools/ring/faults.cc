@@ -181,6 +181,10 @@ std::vector<wire::FaultRule> IsolateRules(
   return out;
 }
 
+FaultSet FaultSetOf(const wire::FaultReply& reply) {
+  return FaultSet{reply.rules, reply.skews};
+}
+
 void AddRules(FaultSet& set, const std::vector<wire::FaultRule>& rules) {
   for (const wire::FaultRule& r : rules) {
     if (std::find(set.rules.begin(), set.rules.end(), r) == set.rules.end()) {

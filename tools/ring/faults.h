@@ -60,6 +60,9 @@ wire::FaultRule DelayRule(const std::string& from, const std::string& to,
 wire::FaultRule DropRule(const std::string& from, const std::string& to,
                          double percent);
 
+// The table a node holds, from its FaultReply.
+FaultSet FaultSetOf(const wire::FaultReply& reply);
+
 // Adds rules not already in the set (equal rules are kept once).
 void AddRules(FaultSet& set, const std::vector<wire::FaultRule>& rules);
 // Sets a node's clock skew; 0 removes it.
