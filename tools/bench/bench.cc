@@ -527,7 +527,7 @@ class Engine {
   // The context the next write of key `index` carries: the cached one, or,
   // when the last write of the key reported siblings (an empty context), a
   // fresh one from a get, as a client must do before it writes again
-  // (tools/client.h, PutResult). That get is part of the write's latency.
+  // (client/client.h, PutResult). That get is part of the write's latency.
   Awaitable<Status> ContextForWrite(Driver* driver, uint64_t index,
                                     std::string* context) {
     if (contexts_.empty()) co_return Status::Ok();  // blind, or Redis

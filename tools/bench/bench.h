@@ -25,7 +25,7 @@
 // that key, the way an application that reads its own writes would. Writes
 // then supersede what the bench has seen, and siblings stay bounded by real
 // concurrency. A put whose reply has no context (the key holds concurrent
-// siblings, tools/client.h PutResult) makes the next write of that key get
+// siblings, client/client.h PutResult) makes the next write of that key get
 // the key first, inside that write's latency; the report counts these gets
 // as context_reads. `blind` sends every write without a context instead: each
 // becomes a new sibling (doc/impl.md, "Blind writes become siblings"), so a

@@ -1,6 +1,6 @@
 // `shoal check`'s pure part (doc/faults.md): the history a run records, the
 // nemesis schedule, and the checkers that judge a history against the final
-// state. No I/O, no clocks: the runner (tools/check_run.h) feeds them.
+// state. No I/O, no clocks: the runner (tools/check/check_run.h) feeds them.
 //
 // A history is a list of events, as in Jepsen: each operation of a client
 // ("process") is an `invoke` followed by exactly one of `ok` (acknowledged),

@@ -3,7 +3,7 @@
 // schedule; then it heals everything, measures how long the replicas take
 // to hold identical copies of every key (convergence, `get --local` on
 // each primary), reads every key at r = n and checks the history
-// (tools/check.h).
+// (tools/check/check.h).
 //
 // Threads: the clients run on one io_context (the caller's thread); the
 // nemesis runs on its own thread with its own io_context and Launcher, so

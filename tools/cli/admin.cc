@@ -159,7 +159,7 @@ struct MetricsArgs {
   uint32_t timeout_ms = 2000;
 };
 
-// `shoal metrics`: one node's /metrics, summed up (tools/metrics_text.h).
+// `shoal metrics`: one node's /metrics, summed up (tools/cli/metrics_text.h).
 // --node names a member ("n2") or its client address; the metrics address
 // comes from the ring in --dir.
 int RunMetrics(const MetricsArgs& args) {

@@ -1,5 +1,5 @@
 // `shoal metrics`: parse the Prometheus text exposition format of a node's
-// /metrics (fetched with HttpGet, tools/http_get.h), and sum it up as the
+// /metrics (fetched with HttpGet, tools/ring/http_get.h), and sum it up as the
 // figures a person looks at (request rates and latencies, stale reads, hint
 // backlog, peers, storage).
 //

@@ -1,4 +1,4 @@
-// Unit tests for the CLI's JSON and text formats (tools/output.h).
+// Unit tests for the CLI's JSON and text formats (tools/cli/output.h).
 #include "tools/cli/output.h"
 
 #include <doctest/doctest.h>

@@ -1,4 +1,4 @@
-// Unit tests for the launcher's pure parts (tools/launcher.h): parameter
+// Unit tests for the launcher's pure parts (tools/ring/launcher.h): parameter
 // checks, ring.json, node.toml, key placement, prometheus.yml, and probing a
 // process that is not a node.
 #include "tools/ring/launcher.h"
