@@ -18,7 +18,7 @@ using Json = nlohmann::ordered_json;
 // Values longer than this are shortened in the text form.
 constexpr size_t kTextValueBytes = 64;
 
-// 16 lower-case hex digits, as the CLI prints actors (tools/output.h's
+// 16 lower-case hex digits, as the CLI prints actors (tools/cli/output.h's
 // ActorHex; node/ does not link tools/).
 std::string ActorHex(quorum::ActorId actor) {
   char buf[17];

@@ -19,9 +19,14 @@ Ports: node i listens on base_port + i (clients and peers) and base_port +
 20000..29000, overridable with SHOAL_TEST_PORT) so files never collide, and
 the ports are checked to be free before a ring starts.
 
+Raw frames: tests that talk to a node's socket directly make their frames
+and read the replies through the schema (wire/frame.capnp) with the `capnp`
+tool (`capnp convert`; Debian package capnproto, installed by
+scripts/setup.sh): see "frames" below.
+
 Set SHOAL_KEEP_DIR=1 to keep the ring directories (logs, data) of the run.
 
-Python 3.11 standard library only.
+Python 3.11 standard library only (and the capnp program).
 """
 
 from __future__ import annotations
@@ -454,19 +459,6 @@ def main() -> None:
     unittest.main(argv=argv)
 
 
-# ---- raw frames (doc/wire.md), for bad-input tests ----
-#
-# Frame = u32 little-endian length | one flat single-segment Cap'n Proto
-# message whose root is `Frame {id :UInt64; union {...}}` (16 data bytes: id,
-# then the union tag at byte 8; one pointer: the member's struct). Just
-# enough of the encoding to build a few requests and read replies/errors.
-
-TAG_ERROR, TAG_GET, TAG_GET_REPLY, TAG_PUT, TAG_PUT_REPLY = 0, 1, 2, 3, 4
-TAG_STATUS, TAG_STATUS_REPLY = 11, 12
-ERROR_CODES = ["ok", "notFound", "invalidArgument", "tooLarge", "unavailable",
-               "timeout", "overloaded", "corruption", "storageFull", "internal"]
-
-
 def set_toml(text: str, section: str, values: dict[str, str]) -> str:
     """`text` with `key = value` for each of `values` in table [section]:
     replaced or added inside the table when it exists, else a new table at
@@ -486,100 +478,153 @@ def set_toml(text: str, section: str, values: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _struct_ptr(offset: int, data_words: int, ptr_count: int) -> bytes:
-    return _struct.pack("<iHH", (offset << 2) | 0, data_words, ptr_count)
+# ---- frames (doc/wire.md), made and read through the schema ----
+#
+# Frame = u32 little-endian length | one Cap'n Proto message in the standard
+# unpacked serialization (segment table, then the segments) whose root is
+# `Frame` (wire/frame.capnp). Frames are never laid out by hand here: `capnp
+# convert text:binary` encodes a Frame written in the schema language, e.g.
+# `(id = 7, get = (key = 0x"6b"))`, and `capnp convert binary:json` turns a
+# reply into JSON, so field offsets and union tags come from the .capnp files
+# and cannot drift from them. (Not capnp's "flat" format: that one has no
+# segment table, and a frame body has one.) Tests that send malformed bytes
+# on purpose (test_bad_input.py) build those by hand.
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FRAME_SCHEMA = os.path.join(REPO_ROOT, "wire", "frame.capnp")
+# One capnp run converts any number of frames; 10,000 take about a second.
+CAPNP_TIMEOUT_S = 120.0
 
 
-def _byte_list_ptr(offset: int, count: int) -> bytes:
-    return _struct.pack("<iI", (offset << 2) | 1, 2 | (count << 3))
+def _capnp_convert(formats: str, data: bytes) -> bytes:
+    """`capnp convert FORMATS wire/frame.capnp Frame` with `data` on stdin
+    (the schema's import of /capnp/c++.capnp comes from libcapnp-dev)."""
+    args = ["convert", formats, FRAME_SCHEMA, "Frame"]
+    if formats.endswith(":json"):
+        args.insert(2, "--short")  # one document per line
+    try:
+        proc = subprocess.run(["capnp", *args], input=data, capture_output=True,
+                              timeout=CAPNP_TIMEOUT_S)
+    except FileNotFoundError as e:
+        raise RuntimeError("capnp not found: it comes with the Debian package "
+                           "capnproto (scripts/setup.sh installs it)") from e
+    if proc.returncode != 0:
+        raise AssertionError(f"capnp convert {formats} failed: "
+                             f"{proc.stderr.decode('utf-8', 'replace')[:2000]}")
+    return proc.stdout
 
 
-def encode_frame(req_id: int, tag: int, data: bytes = b"",
-                 ptrs: Iterable[bytes | None] = ()) -> bytes:
-    """One frame whose union member `tag` is a struct with `data` (padded to
-    whole words) and Data pointer fields `ptrs` (None = null pointer)."""
-    ptrs = list(ptrs)
-    data = data + b"\0" * (-len(data) % 8)
-    dw, pc = len(data) // 8, len(ptrs)
-    words = bytearray()
-    words += _struct_ptr(0, 2, 1)                       # word 0: root -> word 1
-    words += _struct.pack("<QH6x", req_id, tag)         # words 1-2: Frame data
-    child = 4                                           # word 3: Frame ptr[0]
-    if dw == 0 and pc == 0:
-        words += _struct_ptr(-1, 0, 0)                  # empty struct, not null
-    else:
-        words += _struct_ptr(child - 4, dw, pc)
-    words += data
-    ptr_base = child + dw
-    words += b"\0" * (8 * pc)
-    for i, blob in enumerate(ptrs):
-        if blob is None or len(blob) == 0:
-            continue
-        at = len(words) // 8
-        ptr_word = ptr_base + i
-        words[8 * ptr_word:8 * ptr_word + 8] = _byte_list_ptr(at - ptr_word - 1, len(blob))
-        words += blob + b"\0" * (-len(blob) % 8)
-    body = _struct.pack("<II", 0, len(words) // 8) + bytes(words)
-    return _struct.pack("<I", len(body)) + body
+def data(value: bytes) -> str:
+    """A Data literal in the schema language (capnp has no empty 0x"")."""
+    return f'0x"{value.hex()}"' if value else '""'
+
+
+def status_request(req_id: int) -> str:
+    return f"(id = {req_id}, status = ())"
+
+
+def get_request(req_id: int, key: bytes, r: int = 0, local: bool = False) -> str:
+    """A get; an empty key is left unset (a null pointer)."""
+    fields = [f"key = {data(key)}"] if key else []
+    if r:
+        fields.append(f"r = {r}")
+    if local:
+        fields.append("local = true")
+    return f"(id = {req_id}, get = ({', '.join(fields)}))"
+
+
+def put_request(req_id: int, key: bytes, value: bytes, context: bytes = b"",
+                w: int = 0) -> str:
+    """A put; an empty key, value or context is left unset (a null pointer)."""
+    fields = [f"key = {data(key)}"] if key else []
+    if value:
+        fields.append(f"value = {data(value)}")
+    if context:
+        fields.append(f"context = {data(context)}")
+    if w:
+        fields.append(f"w = {w}")
+    return f"(id = {req_id}, put = ({', '.join(fields)}))"
+
+
+def split_messages(stream: bytes) -> list[bytes]:
+    """The messages of a stream in the standard serialization: each is a
+    segment table (u32 segment count - 1, a u32 size in words per segment,
+    padded to a word) and its segments."""
+    out, at = [], 0
+    while at < len(stream):
+        (count_minus_1,) = _struct.unpack_from("<I", stream, at)
+        sizes = _struct.unpack_from(f"<{count_minus_1 + 1}I", stream, at + 4)
+        table = 4 + 4 * len(sizes)
+        end = at + table + (-table % 8) + 8 * sum(sizes)
+        if end > len(stream):
+            raise ValueError(f"message at byte {at} runs past the end of the stream")
+        out.append(stream[at:end])
+        at = end
+    return out
+
+
+def encode_frames(literals: Iterable[str]) -> list[bytes]:
+    """Each literal (a Frame in the schema language, e.g. get_request(...))
+    as it goes on the wire: the 4-byte little-endian length, then the
+    message. One capnp run for all of them."""
+    literals = list(literals)
+    if not literals:
+        return []
+    bodies = split_messages(_capnp_convert("text:binary", "\n".join(literals).encode()))
+    if len(bodies) != len(literals):
+        raise AssertionError(f"capnp encoded {len(bodies)} messages for {len(literals)} frames")
+    return [_struct.pack("<I", len(body)) + body for body in bodies]
+
+
+def encode_frame(literal: str) -> bytes:
+    return encode_frames([literal])[0]
 
 
 def status_frame(req_id: int) -> bytes:
-    return encode_frame(req_id, TAG_STATUS)
+    return encode_frame(status_request(req_id))
 
 
 def get_frame(req_id: int, key: bytes, r: int = 0) -> bytes:
-    return encode_frame(req_id, TAG_GET, _struct.pack("<BBxxI", r, 0, 0), [key])
+    return encode_frame(get_request(req_id, key, r=r))
 
 
 def put_frame(req_id: int, key: bytes, value: bytes, context: bytes = b"",
               w: int = 0) -> bytes:
-    return encode_frame(req_id, TAG_PUT, _struct.pack("<BBxxI", 0, w, 0),
-                        [key, value, context])
+    return encode_frame(put_request(req_id, key, value, context, w))
 
 
-def _follow(words: bytes, ptr_at: int) -> tuple[int, int, int, int]:
-    """(kind, target word, a, b) for the pointer at word `ptr_at`: structs
-    give (0, target, data words, ptr count), lists (1, target, elem size, count)."""
-    lo, hi = _struct.unpack_from("<iI", words, 8 * ptr_at)
-    kind = lo & 3
-    if kind == 0:
-        return 0, ptr_at + 1 + (lo >> 2), hi & 0xFFFF, hi >> 16
-    if kind == 1:
-        return 1, ptr_at + 1 + (lo >> 2), hi & 7, hi >> 3
-    raise ValueError(f"pointer kind {kind} at word {ptr_at} not supported")
+def decode_bodies(bodies: Iterable[bytes]) -> list[dict]:
+    """Frame bodies (without the length prefix) as capnp's JSON form of
+    `Frame`: the schema's field names, the union member as its own key
+    ({"id": 7, "getReply": {...}}), enums by name ("invalidArgument"), Data
+    as lists of byte values, other 64-bit integers as strings. "id" is made
+    an int. One capnp run for all of them."""
+    bodies = list(bodies)
+    if not bodies:
+        return []
+    text = _capnp_convert("binary:json", b"".join(bodies)).decode("utf-8")
+    frames = [json.loads(line) for line in text.splitlines() if line.strip()]
+    if len(frames) != len(bodies):
+        raise AssertionError(f"capnp decoded {len(frames)} messages from {len(bodies)} frames")
+    for frame in frames:
+        frame["id"] = int(frame.get("id", 0))
+    return frames
 
 
-def decode_frame_body(body: bytes) -> dict:
-    """{"id", "tag"} plus, for an error frame, "error": {"code", "message",
-    "has_quorum", "acked", "required", "contacted", "maybe_applied"}; for a
-    putReply, "context" (bytes). Single-segment messages only."""
-    count_minus_1, size = _struct.unpack_from("<II", body, 0)
-    if count_minus_1 != 0:
-        raise ValueError("multi-segment reply not supported by the test decoder")
-    words = body[8:8 + 8 * size]
-    kind, at, dw, pc = _follow(words, 0)
-    req_id, tag = _struct.unpack_from("<QH", words, 8 * at)
-    out: dict[str, Any] = {"id": req_id, "tag": tag}
-    kind, child, cdw, cpc = _follow(words, at + dw)
-    if tag == TAG_ERROR:
-        code, flags = _struct.unpack_from("<HB", words, 8 * child)
-        acked, required, contacted = _struct.unpack_from("<III", words, 8 * child + 4)
-        message = ""
-        if cpc >= 1 and _struct.unpack_from("<Q", words, 8 * (child + cdw))[0] != 0:
-            _, text_at, _, n = _follow(words, child + cdw)
-            message = words[8 * text_at:8 * text_at + n].rstrip(b"\0").decode("utf-8", "replace")
-        out["error"] = {
-            "code": ERROR_CODES[code] if code < len(ERROR_CODES) else code,
-            "message": message, "has_quorum": bool(flags & 1),
-            "acked": acked, "required": required, "contacted": contacted,
-            "maybe_applied": bool(flags & 2)}
-    elif tag == TAG_PUT_REPLY and cpc >= 1:
-        if _struct.unpack_from("<Q", words, 8 * (child + cdw))[0] == 0:
-            out["context"] = b""
-        else:
-            _, ctx_at, _, n = _follow(words, child + cdw)
-            out["context"] = bytes(words[8 * ctx_at:8 * ctx_at + n])
-    return out
+def decode_body(body: bytes) -> dict:
+    return decode_bodies([body])[0]
+
+
+def kind(frame: dict) -> str:
+    """The frame's union member: "statusReply", "error", "getReply", ..."""
+    return next(k for k in frame if k != "id")
+
+
+def siblings(frame: dict) -> list[dict]:
+    """A getReply's siblings as [{"value": bytes, "tombstone": bool}]."""
+    object_ = frame["getReply"].get("object", {})
+    return [{"value": bytes(s.get("value", [])), "tombstone": s.get("tombstone", False)}
+            for s in object_.get("siblings", [])]
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
@@ -592,9 +637,10 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
     return bytes(buf)
 
 
-def read_frame(sock: socket.socket, timeout: float = 5.0) -> dict | None:
-    """The next frame from `sock`, decoded; None when the peer closed the
-    connection first. A timeout raises AssertionError."""
+def read_body(sock: socket.socket, timeout: float = 5.0) -> bytes | None:
+    """The body (the message, without the length prefix) of the next frame
+    from `sock`; None when the peer closed the connection first. A timeout
+    raises AssertionError."""
     sock.settimeout(timeout)
     try:
         header = _recv_exact(sock, 4)
@@ -606,7 +652,26 @@ def read_frame(sock: socket.socket, timeout: float = 5.0) -> dict | None:
         raise AssertionError(f"no frame from the node within {timeout} s") from e
     if body is None:
         raise AssertionError(f"connection closed inside a frame of {length} bytes")
-    return decode_frame_body(body)
+    return body
+
+
+def read_frame(sock: socket.socket, timeout: float = 5.0) -> dict | None:
+    """The next frame from `sock`, decoded (decode_bodies); None when the
+    peer closed the connection first."""
+    body = read_body(sock, timeout)
+    return None if body is None else decode_body(body)
+
+
+def read_frames(sock: socket.socket, count: int, timeout: float = 5.0) -> list[dict]:
+    """The next `count` frames from `sock`, decoded in one capnp run.
+    AssertionError when the peer closes first."""
+    bodies = []
+    for _ in range(count):
+        body = read_body(sock, timeout)
+        if body is None:
+            raise AssertionError(f"connection closed after {len(bodies)} of {count} frames")
+        bodies.append(body)
+    return decode_bodies(bodies)
 
 
 def wait_closed(sock: socket.socket, timeout: float = 5.0) -> bytes:

@@ -84,64 +84,41 @@ def make_key(prefix: str, i: int) -> str:
 
 
 # ---- raw frames: pipelined puts and local gets ----
-
-TAG_GET_REPLY = harness.TAG_GET_REPLY
-
-
-def local_get_frame(req_id: int, key: bytes) -> bytes:
-    """GetRequest{key, r=0, timeoutMs=0, local=true, pr=0}: r is byte 0 of
-    the data section, local bit 8, pr byte 2, timeoutMs bytes 4..7."""
-    return harness.encode_frame(req_id, harness.TAG_GET,
-                                struct.pack("<BBBxI", 0, 1, 0, 0), [key])
+#
+# Made and read through the schema (harness.encode_frames / decode_bodies:
+# capnp convert with wire/frame.capnp), one capnp run per batch.
 
 
-def quorum_get_frame(req_id: int, key: bytes, r: int) -> bytes:
-    return harness.get_frame(req_id, key, r=r)
+def numbered(literals) -> list[tuple[int, bytes]]:
+    """(id, frame) pairs for Frame literals whose ids are 1, 2, ..."""
+    return list(enumerate(harness.encode_frames(literals), start=1))
 
 
-def _is_null(words: bytes, ptr_at: int) -> bool:
-    return struct.unpack_from("<Q", words, 8 * ptr_at)[0] == 0
+def local_get_frames(keys: list[str]) -> list[tuple[int, bytes]]:
+    """get --local of each key (this node's own stored copy), ids 1.."""
+    return numbered(harness.get_request(i + 1, k.encode(), local=True)
+                    for i, k in enumerate(keys))
 
 
-def _data_field(words: bytes, ptr_at: int) -> bytes:
-    if _is_null(words, ptr_at):
-        return b""
-    kind, at, elem, count = harness._follow(words, ptr_at)
-    assert kind == 1 and elem == 2, (kind, elem)
-    return bytes(words[8 * at:8 * at + count])
+def quorum_get_frames(keys: list[str], r: int) -> list[tuple[int, bytes]]:
+    return numbered(harness.get_request(i + 1, k.encode(), r=r)
+                    for i, k in enumerate(keys))
 
 
-def _struct_list(words: bytes, ptr_at: int) -> list[tuple[int, int, int]]:
-    """(first word, data words, pointer count) of each element of a
-    composite list."""
-    if _is_null(words, ptr_at):
-        return []
-    kind, at, elem, _ = harness._follow(words, ptr_at)
-    assert kind == 1 and elem == 7, (kind, elem)
-    lo, hi = struct.unpack_from("<iI", words, 8 * at)
-    count, dw, pc = lo >> 2, hi & 0xFFFF, hi >> 16
-    return [(at + 1 + i * (dw + pc), dw, pc) for i in range(count)]
+def put_frames(keys: list[str], values: dict[str, str]) -> list[tuple[int, bytes]]:
+    """A blind put of each key's value, ids 1.."""
+    return numbered(harness.put_request(i + 1, k.encode(), values[k].encode())
+                    for i, k in enumerate(keys))
 
 
-def decode_reply(body: bytes) -> dict:
-    """harness.decode_frame_body plus, for a getReply, "siblings":
+def decode_replies(bodies: list[bytes]) -> list[dict]:
+    """The decoded frames plus, for a getReply, "siblings":
     [{"value": bytes, "tombstone": bool}] of the reply's object."""
-    out = harness.decode_frame_body(body)
-    if out["tag"] != TAG_GET_REPLY:
-        return out
-    words = body[8:]
-    _, frame, fdw, _ = harness._follow(words, 0)
-    _, reply, rdw, rpc = harness._follow(words, frame + fdw)
-    siblings = []
-    if rpc >= 1 and not _is_null(words, reply + rdw):
-        _, obj, odw, opc = harness._follow(words, reply + rdw)  # GetReply.object
-        if opc >= 2:
-            for at, dw, pc in _struct_list(words, obj + odw + 1):  # Object.siblings
-                tombstone = dw >= 2 and bool(words[8 * (at + 1)] & 1)
-                value = _data_field(words, at + dw + 1) if pc >= 2 else b""
-                siblings.append({"value": value, "tombstone": tombstone})
-    out["siblings"] = siblings
-    return out
+    replies = harness.decode_bodies(bodies)
+    for reply in replies:
+        if harness.kind(reply) == "getReply":
+            reply["siblings"] = harness.siblings(reply)
+    return replies
 
 
 def pipeline(address: tuple[str, int], frames: list[tuple[int, bytes]],
@@ -150,13 +127,13 @@ def pipeline(address: tuple[str, int], frames: list[tuple[int, bytes]],
     `window` outstanding; returns {id: decoded reply}. Replies may come in
     any order. AssertionError when the node closes the connection or the
     whole exchange takes longer than `timeout` seconds."""
-    replies: dict[int, dict] = {}
+    bodies: list[bytes] = []
     deadline = time.monotonic() + timeout
     with socket.create_connection(address, timeout=5) as sock:
         sent = 0
-        while len(replies) < len(frames):
+        while len(bodies) < len(frames):
             batch = []
-            while sent < len(frames) and sent - len(replies) < window:
+            while sent < len(frames) and sent - len(bodies) < window:
                 batch.append(frames[sent][1])
                 sent += 1
             if batch:
@@ -164,20 +141,19 @@ def pipeline(address: tuple[str, int], frames: list[tuple[int, bytes]],
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError(
-                    f"{len(frames) - len(replies)} of {len(frames)} requests to "
+                    f"{len(frames) - len(bodies)} of {len(frames)} requests to "
                     f"{address} unanswered after {timeout} s")
             sock.settimeout(left)
             header = harness._recv_exact(sock, 4)
             if header is None:
                 raise AssertionError(f"{address} closed the connection "
-                                     f"({len(replies)} of {len(frames)} replies)")
+                                     f"({len(bodies)} of {len(frames)} replies)")
             (length,) = struct.unpack("<I", header)
             body = harness._recv_exact(sock, length)
             if body is None:
                 raise AssertionError(f"{address} closed the connection inside a frame")
-            reply = decode_reply(body)
-            replies[reply["id"]] = reply
-    return replies
+            bodies.append(body)
+    return {reply["id"]: reply for reply in decode_replies(bodies)}
 
 
 def spread(address_of, names: list[str], frames: list[tuple[int, bytes]],
@@ -270,12 +246,11 @@ class HandoffTest(harness.RingTestCase):
         return took
 
     def raw_local(self, node: str, keys: list[str]) -> dict[str, dict]:
-        frames = [(i + 1, local_get_frame(i + 1, k.encode())) for i, k in enumerate(keys)]
-        replies = pipeline(self.ring.host_port(node), frames, window=64)
+        replies = pipeline(self.ring.host_port(node), local_get_frames(keys), window=64)
         out = {}
         for i, k in enumerate(keys):
             reply = replies[i + 1]
-            self.assertEqual(reply["tag"], TAG_GET_REPLY,
+            self.assertEqual(harness.kind(reply), "getReply",
                              f"local get {k} on {node}: {reply}")
             out[k] = reply
         return out
@@ -295,11 +270,9 @@ class HandoffTest(harness.RingTestCase):
         self.wait_seen_down(target, others, started)
 
         # 5,000 blind puts through the four other nodes, all must succeed.
-        frames = [(i + 1, harness.put_frame(i + 1, k.encode(), values[k].encode()))
-                  for i, k in enumerate(keys)]
-        replies = spread(self.ring.host_port, others, frames)
+        replies = spread(self.ring.host_port, others, put_frames(keys, values))
         failed = [(keys[i - 1], r) for i, r in sorted(replies.items())
-                  if r["tag"] != harness.TAG_PUT_REPLY]
+                  if harness.kind(r) != "putReply"]
         self.assertEqual(len(replies), count)
         self.assertEqual(failed[:5], [], f"{len(failed)} of {count} puts failed")
 
@@ -364,10 +337,9 @@ class HandoffTest(harness.RingTestCase):
                  if [(s["value"], s["tombstone"]) for s in r["siblings"]]
                  != [(values[k].encode(), False)]]
         self.assertEqual(wrong[:3], [], f"{len(wrong)} keys wrong in {target}'s store")
-        frames = [(i + 1, quorum_get_frame(i + 1, k.encode(), r=3)) for i, k in enumerate(keys)]
-        replies = spread(self.ring.host_port, self.ring.names, frames)
+        replies = spread(self.ring.host_port, self.ring.names, quorum_get_frames(keys, r=3))
         wrong = [(keys[i - 1], r) for i, r in replies.items()
-                 if r["tag"] != TAG_GET_REPLY
+                 if harness.kind(r) != "getReply"
                  or [s["value"] for s in r["siblings"]] != [values[keys[i - 1]].encode()]]
         self.assertEqual(wrong[:3], [], f"{len(wrong)} keys wrong in an r=3 read")
 

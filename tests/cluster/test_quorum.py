@@ -105,11 +105,11 @@ class QuorumTest(harness.RingTestCase):
         # siblings when two writes to one key race).
         count = 10
         with socket.create_connection(self.ring.host_port("n1"), timeout=5) as sock:
-            sock.sendall(b"".join(
-                harness.put_frame(i + 1, b"hot", f"v{i}".encode()) for i in range(count)))
-            replies = [harness.read_frame(sock) for _ in range(count)]
-        self.assertEqual(sorted((r["id"], r["tag"]) for r in replies),
-                         [(i + 1, harness.TAG_PUT_REPLY) for i in range(count)], replies)
+            sock.sendall(b"".join(harness.encode_frames(
+                harness.put_request(i + 1, b"hot", f"v{i}".encode()) for i in range(count))))
+            replies = harness.read_frames(sock, count)
+        self.assertEqual(sorted((r["id"], harness.kind(r)) for r in replies),
+                         [(i + 1, "putReply") for i in range(count)], replies)
         got = self.ring.get("hot", "n2")
         self.assert_values(got, [f"v{i}" for i in range(count)])
 

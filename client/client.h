@@ -1,0 +1,99 @@
+// The shoal client library: typed calls to one node over one connection.
+//
+// Used by the CLI (one call, then exit) and by the bench (many concurrent
+// calls over several clients). Calls are multiplexed on the connection, so
+// one Client can carry many in-flight requests.
+//
+// Threads: a Client lives on one io_context thread; not thread-safe.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "quorum/version.h"
+#include "wire/connection.h"
+#include "wire/messages.h"
+
+namespace shoal::client {
+
+namespace asio = boost::asio;
+using wire::Awaitable;
+
+struct GetOptions {
+  uint32_t r = 0;           // 0 = cluster default
+  uint32_t timeout_ms = 0;  // 0 = node default (2 s)
+  bool local = false;       // diagnostic: the node's own stored copy
+  uint32_t pr = 0;  // primary replicas that must reply; 0 = no requirement
+};
+
+struct GetResult {
+  bool found = false;
+  std::vector<quorum::Sibling> values;  // live siblings, dot order
+  std::string context;                  // packed context bytes ("" if none)
+  quorum::Object object;                // everything, incl. tombstones
+};
+
+struct PutOptions {
+  std::string context;  // packed context bytes from a get; "" = blind
+  uint32_t w = 0;
+  uint32_t timeout_ms = 0;
+  // Primary replicas that must acknowledge; 0 = no requirement. Under a
+  // sloppy quorum an ack from a fallback node keeping a hint counts toward
+  // w but not toward pw.
+  uint32_t pw = 0;
+};
+
+// What a put or delete returns.
+struct PutResult {
+  // Packed context covering this write (and what the put's context
+  // covered); "" when the key now holds other siblings too.
+  std::string context;
+  // Siblings (tombstones included) at the coordinator after the write. More
+  // than one: the write raced another (or was blind); read the key before
+  // writing again.
+  uint32_t siblings = 1;
+};
+
+class Client {
+ public:
+  // address: host:port of any node.
+  Client(asio::any_io_executor executor, std::string address);
+
+  Awaitable<Result<GetResult>> Get(std::string key, GetOptions options);
+  Awaitable<Result<PutResult>> Put(std::string key, std::string value,
+                                   PutOptions options);
+  Awaitable<Result<PutResult>> Delete(std::string key, PutOptions options);
+  Awaitable<Result<wire::StatusReply>> Status(
+      std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+  // The asked node's hinted-handoff state: hints it keeps for other nodes.
+  Awaitable<Result<wire::HintsReply>> Hints(
+      std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+  // The asked node's anti-entropy state, per partition it replicates.
+  Awaitable<Result<wire::AaeStatusReply>> AaeStatus(
+      std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+  // Has the asked node exchange `partition` now with its other replicas.
+  Awaitable<Result<wire::AaeRunReply>> AaeRun(
+      uint32_t partition, std::chrono::milliseconds timeout);
+
+  // Fault injection (doc/faults.md): replaces the node's fault table when
+  // request.set, and returns the table it holds.
+  Awaitable<Result<wire::FaultReply>> Fault(wire::FaultRequest request,
+                                            std::chrono::milliseconds timeout);
+
+  const std::string& address() const { return channel_.address(); }
+
+ private:
+  wire::Deadline DeadlineFor(uint32_t timeout_ms) const;
+  Awaitable<Result<PutResult>> Write(wire::PutRequest request);
+  wire::RpcChannel channel_;
+};
+
+// Turns a GetReply (object and the context the node issued) into a
+// GetResult.
+GetResult ToGetResult(wire::GetReply reply);
+PutResult ToPutResult(wire::PutReply reply);
+
+}  // namespace shoal::client

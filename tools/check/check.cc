@@ -1,0 +1,348 @@
+#include "tools/check/check.h"
+
+#include <algorithm>
+#include <random>
+
+namespace shoal::tools::check {
+namespace {
+
+constexpr size_t kMaxExamples = 10;
+
+void Example(Verdict& v, const std::string& line) {
+  if (v.examples.size() < kMaxExamples) v.examples.push_back(line);
+}
+
+// The outcome of every invoked op, by (process, invoke index): the event
+// that completed it.
+struct Op {
+  Event invoke;
+  EventType outcome = EventType::kInfo;  // never completed = unknown
+};
+
+std::vector<Op> Ops(const std::vector<Event>& history) {
+  std::vector<Op> ops;
+  std::map<int, size_t> open;  // process -> index in ops
+  for (const Event& e : history) {
+    if (e.process < 0) continue;  // the nemesis
+    if (e.type == EventType::kInvoke) {
+      open[e.process] = ops.size();
+      ops.push_back({e, EventType::kInfo});
+      continue;
+    }
+    auto it = open.find(e.process);
+    if (it == open.end()) continue;
+    ops[it->second].outcome = e.type;
+    // A completion may carry what the op's read saw (known only after the
+    // read ran).
+    if (!e.seen.empty()) ops[it->second].invoke.seen = e.seen;
+    open.erase(it);
+  }
+  return ops;
+}
+
+void Count(Verdict& v, const Op& op) {
+  switch (op.outcome) {
+    case EventType::kOk:
+      ++v.acknowledged;
+      break;
+    case EventType::kFail:
+      ++v.failed;
+      break;
+    default:
+      ++v.unknown;
+      break;
+  }
+}
+
+bool Contains(const std::vector<std::string>& values, const std::string& v) {
+  return std::find(values.begin(), values.end(), v) != values.end();
+}
+
+// Register and delete: what later writes superseded, per key. A write that
+// may have landed (ok or info) replaced what its read saw.
+std::map<std::string, std::set<std::string>> Superseded(
+    const std::vector<Op>& ops) {
+  std::map<std::string, std::set<std::string>> out;
+  for (const Op& op : ops) {
+    if (op.outcome == EventType::kFail) continue;
+    for (const std::string& s : op.invoke.seen) out[op.invoke.key].insert(s);
+  }
+  return out;
+}
+
+void CheckWritesKept(Verdict& v, const std::vector<Op>& ops,
+                     const FinalState& final) {
+  const auto superseded = Superseded(ops);
+  for (const Op& op : ops) {
+    if (op.outcome != EventType::kOk || op.invoke.f != "write") continue;
+    const std::string& key = op.invoke.key;
+    auto fin = final.find(key);
+    if (fin != final.end() && Contains(fin->second, op.invoke.value)) continue;
+    auto sup = superseded.find(key);
+    if (sup != superseded.end() && sup->second.count(op.invoke.value)) continue;
+    ++v.lost;
+    Example(v, key + ": acknowledged value " + op.invoke.value +
+                   " vanished (not in the final siblings, superseded by no "
+                   "later write)");
+  }
+}
+
+}  // namespace
+
+Result<Workload> ParseWorkload(std::string_view name) {
+  if (name == "set") return Workload::kSet;
+  if (name == "register") return Workload::kRegister;
+  if (name == "delete") return Workload::kDelete;
+  return Status(
+      Code::kInvalidArgument,
+      "unknown workload '" + std::string(name) + "' (set, register or delete)");
+}
+
+Result<Nemesis> ParseNemesis(std::string_view name) {
+  if (name == "none") return Nemesis::kNone;
+  if (name == "partition-random") return Nemesis::kPartitionRandom;
+  if (name == "isolate") return Nemesis::kIsolate;
+  if (name == "kill") return Nemesis::kKill;
+  if (name == "pause") return Nemesis::kPause;
+  if (name == "mix") return Nemesis::kMix;
+  return Status(Code::kInvalidArgument,
+                "unknown nemesis '" + std::string(name) +
+                    "' (none, partition-random, isolate, kill, pause or mix)");
+}
+
+const char* WorkloadName(Workload w) {
+  switch (w) {
+    case Workload::kSet:
+      return "set";
+    case Workload::kRegister:
+      return "register";
+    case Workload::kDelete:
+      return "delete";
+  }
+  return "?";
+}
+
+const char* NemesisName(Nemesis n) {
+  switch (n) {
+    case Nemesis::kNone:
+      return "none";
+    case Nemesis::kPartitionRandom:
+      return "partition-random";
+    case Nemesis::kIsolate:
+      return "isolate";
+    case Nemesis::kKill:
+      return "kill";
+    case Nemesis::kPause:
+      return "pause";
+    case Nemesis::kMix:
+      return "mix";
+  }
+  return "?";
+}
+
+const char* EventTypeName(EventType t) {
+  switch (t) {
+    case EventType::kInvoke:
+      return "invoke";
+    case EventType::kOk:
+      return "ok";
+    case EventType::kFail:
+      return "fail";
+    case EventType::kInfo:
+      return "info";
+  }
+  return "?";
+}
+
+Event MakeEvent(EventType type, int process, std::string f, std::string key,
+                std::string value, std::vector<std::string> seen) {
+  Event e;
+  e.type = type;
+  e.process = process;
+  e.f = std::move(f);
+  e.key = std::move(key);
+  e.value = std::move(value);
+  e.seen = std::move(seen);
+  return e;
+}
+
+CheckJson EventToJson(const Event& e) {
+  CheckJson j{{"type", EventTypeName(e.type)},
+              {"process", e.process},
+              {"f", e.f},
+              {"key", e.key},
+              {"value", e.value},
+              {"seen", e.seen},
+              {"time_ms", e.time_ms}};
+  if (!e.error.empty()) j["error"] = e.error;
+  return j;
+}
+
+std::string FormatSet(const std::set<std::string>& elements) {
+  std::string out;
+  for (const std::string& e : elements) {
+    if (!out.empty()) out += ',';
+    out += e;
+  }
+  return out;
+}
+
+std::set<std::string> ParseSet(std::string_view value) {
+  std::set<std::string> out;
+  size_t start = 0;
+  while (start <= value.size()) {
+    size_t at = value.find(',', start);
+    if (at == std::string_view::npos) at = value.size();
+    if (at > start) out.emplace(value.substr(start, at - start));
+    start = at + 1;
+  }
+  return out;
+}
+
+Verdict CheckSet(const std::vector<Event>& history, const FinalState& final) {
+  Verdict v;
+  std::map<std::string, std::set<std::string>> present;
+  for (const auto& [key, values] : final) {
+    for (const std::string& value : values) {
+      for (const std::string& e : ParseSet(value)) present[key].insert(e);
+    }
+  }
+  for (const Op& op : Ops(history)) {
+    Count(v, op);
+    const auto it = present.find(op.invoke.key);
+    const bool there =
+        it != present.end() && it->second.count(op.invoke.value) > 0;
+    if (op.outcome == EventType::kOk && !there) {
+      ++v.lost;
+      Example(v, op.invoke.key + ": acknowledged element " + op.invoke.value +
+                     " is not in the final set");
+    }
+    if (op.outcome == EventType::kFail && there) {
+      ++v.unexpected;
+      Example(v, op.invoke.key + ": element " + op.invoke.value +
+                     " whose add failed is in the final set");
+    }
+  }
+  return v;
+}
+
+Verdict CheckRegister(const std::vector<Event>& history,
+                      const FinalState& final) {
+  Verdict v;
+  const std::vector<Op> ops = Ops(history);
+  for (const Op& op : ops) Count(v, op);
+  CheckWritesKept(v, ops, final);
+  return v;
+}
+
+Verdict CheckDelete(const std::vector<Event>& history,
+                    const FinalState& final) {
+  Verdict v;
+  const std::vector<Op> ops = Ops(history);
+  for (const Op& op : ops) Count(v, op);
+  CheckWritesKept(v, ops, final);
+  for (const Op& op : ops) {
+    if (op.outcome != EventType::kOk || op.invoke.f != "delete") continue;
+    auto fin = final.find(op.invoke.key);
+    if (fin == final.end()) continue;
+    for (const std::string& gone : op.invoke.seen) {
+      if (Contains(fin->second, gone)) {
+        ++v.resurrected;
+        Example(v, op.invoke.key + ": deleted value " + gone + " came back");
+      }
+    }
+  }
+  return v;
+}
+
+Verdict CheckHistory(Workload workload, const std::vector<Event>& history,
+                     const FinalState& final) {
+  switch (workload) {
+    case Workload::kSet:
+      return CheckSet(history, final);
+    case Workload::kRegister:
+      return CheckRegister(history, final);
+    case Workload::kDelete:
+      return CheckDelete(history, final);
+  }
+  return Verdict{};
+}
+
+std::string NemesisStep::Describe() const {
+  if (action == "partition") {
+    std::string out = "partition ";
+    for (size_t g = 0; g < groups.size(); ++g) {
+      if (g > 0) out += " | ";
+      for (size_t i = 0; i < groups[g].size(); ++i) {
+        out += (i > 0 ? "," : "") + groups[g][i];
+      }
+    }
+    return out;
+  }
+  if (action == "heal") return "heal";
+  return action + " " + node;
+}
+
+std::vector<NemesisStep> PlanNemesis(Nemesis nemesis,
+                                     const std::vector<std::string>& members,
+                                     std::chrono::milliseconds duration,
+                                     uint64_t seed) {
+  std::vector<NemesisStep> plan;
+  if (nemesis == Nemesis::kNone || members.size() < 2) return plan;
+  std::mt19937_64 rng(seed);
+  auto uniform = [&](int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+  };
+  const int64_t end = duration.count();
+  int64_t t = 2000;
+  while (true) {
+    const int64_t on = uniform(2000, 6000);
+    const int64_t off = uniform(2000, 6000);
+    if (t + on > end) break;
+    Nemesis kind = nemesis;
+    if (kind == Nemesis::kMix) {
+      kind = static_cast<Nemesis>(uniform(1, 4));  // partition .. pause
+    }
+    NemesisStep fault;
+    fault.at_ms = t;
+    NemesisStep undo;
+    undo.at_ms = t + on;
+    const std::string node = members[uniform(0, members.size() - 1)];
+    switch (kind) {
+      case Nemesis::kPartitionRandom: {
+        std::vector<std::string> shuffled = members;
+        std::shuffle(shuffled.begin(), shuffled.end(), rng);
+        const size_t cut = uniform(1, shuffled.size() - 1);
+        fault.action = "partition";
+        fault.groups = {{shuffled.begin(), shuffled.begin() + cut},
+                        {shuffled.begin() + cut, shuffled.end()}};
+        for (auto& g : fault.groups) std::sort(g.begin(), g.end());
+        undo.action = "heal";
+        break;
+      }
+      case Nemesis::kIsolate:
+        fault.action = "isolate";
+        fault.node = node;
+        undo.action = "heal";
+        break;
+      case Nemesis::kKill:
+        fault.action = "kill";
+        fault.node = node;
+        undo.action = "start";
+        undo.node = node;
+        break;
+      default:
+        fault.action = "pause";
+        fault.node = node;
+        undo.action = "resume";
+        undo.node = node;
+        break;
+    }
+    plan.push_back(std::move(fault));
+    plan.push_back(std::move(undo));
+    t += on + off;
+  }
+  return plan;
+}
+
+}  // namespace shoal::tools::check

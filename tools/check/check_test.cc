@@ -1,0 +1,148 @@
+#include "tools/check/check.h"
+
+#include <doctest/doctest.h>
+
+namespace shoal::tools::check {
+namespace {
+
+// invoke + outcome of one op.
+void Op(std::vector<Event>& h, EventType outcome, int process, std::string f,
+        std::string key, std::string value,
+        std::vector<std::string> seen = {}) {
+  h.push_back(MakeEvent(EventType::kInvoke, process, f, key, value, seen));
+  h.push_back(MakeEvent(outcome, process, f, key, value));
+}
+
+TEST_CASE("set checker: every acknowledged element present is valid") {
+  std::vector<Event> h;
+  Op(h, EventType::kOk, 0, "add", "k", "a");
+  Op(h, EventType::kOk, 1, "add", "k", "b");
+  Op(h, EventType::kInfo, 1, "add", "k", "c");  // unknown: absent is fine
+  // Two siblings whose union holds both elements.
+  const Verdict v = CheckSet(h, {{"k", {"a", "b"}}});
+  CHECK(v.acknowledged == 2);
+  CHECK(v.unknown == 1);
+  CHECK(v.lost == 0);
+  CHECK(v.unexpected == 0);
+}
+
+TEST_CASE("set checker: a lost acknowledged element is counted") {
+  std::vector<Event> h;
+  Op(h, EventType::kOk, 0, "add", "k", "a");
+  Op(h, EventType::kOk, 1, "add", "k", "b");
+  const Verdict v = CheckSet(h, {{"k", {FormatSet({"b"})}}});
+  CHECK(v.lost == 1);
+  REQUIRE(v.examples.size() == 1);
+  CHECK(v.examples[0].find("element a") != std::string::npos);
+}
+
+TEST_CASE("set checker: a failed element that shows up is unexpected") {
+  std::vector<Event> h;
+  Op(h, EventType::kFail, 0, "add", "k", "a");
+  Op(h, EventType::kOk, 1, "add", "k", "b");
+  const Verdict v = CheckSet(h, {{"k", {"a,b"}}});
+  CHECK(v.lost == 0);
+  CHECK(v.unexpected == 1);
+  CHECK(v.failed == 1);
+}
+
+TEST_CASE("set checker: an op that never completed counts as unknown") {
+  std::vector<Event> h;
+  h.push_back(MakeEvent(EventType::kInvoke, 0, "add", "k", "a"));
+  const Verdict v = CheckSet(h, {});
+  CHECK(v.unknown == 1);
+  CHECK(v.lost == 0);
+}
+
+TEST_CASE("set values format and parse") {
+  CHECK(FormatSet({"b", "a"}) == "a,b");
+  CHECK(ParseSet("a,,b,") == std::set<std::string>{"a", "b"});
+  CHECK(ParseSet("").empty());
+}
+
+TEST_CASE("register checker: superseded values may vanish") {
+  std::vector<Event> h;
+  Op(h, EventType::kOk, 0, "write", "k", "v1");
+  Op(h, EventType::kOk, 1, "write", "k", "v2", {"v1"});  // read v1, replaced
+  const Verdict v = CheckRegister(h, {{"k", {"v2"}}});
+  CHECK(v.lost == 0);
+  CHECK(v.acknowledged == 2);
+}
+
+TEST_CASE("register checker: a value no later write read is lost") {
+  std::vector<Event> h;
+  Op(h, EventType::kOk, 0, "write", "k", "v1");
+  Op(h, EventType::kOk, 1, "write", "k", "v2");  // blind of v1
+  const Verdict v = CheckRegister(h, {{"k", {"v2"}}});
+  CHECK(v.lost == 1);
+}
+
+TEST_CASE("register checker: an unknown write may supersede and may vanish") {
+  std::vector<Event> h;
+  Op(h, EventType::kOk, 0, "write", "k", "v1");
+  Op(h, EventType::kInfo, 1, "write", "k", "v2", {"v1"});
+  CHECK(CheckRegister(h, {{"k", {"v2"}}}).lost == 0);
+  CHECK(CheckRegister(h, {{"k", {}}}).lost == 0);
+  // A failed write superseded nothing.
+  std::vector<Event> f;
+  Op(f, EventType::kOk, 0, "write", "k", "v1");
+  Op(f, EventType::kFail, 1, "write", "k", "v2", {"v1"});
+  CHECK(CheckRegister(f, {{"k", {}}}).lost == 1);
+}
+
+TEST_CASE("delete checker: a deleted value that comes back is resurrected") {
+  std::vector<Event> h;
+  Op(h, EventType::kOk, 0, "write", "k", "v1");
+  Op(h, EventType::kOk, 0, "delete", "k", "", {"v1"});
+  CHECK(CheckDelete(h, {{"k", {}}}).resurrected == 0);
+  const Verdict v = CheckDelete(h, {{"k", {"v1"}}});
+  CHECK(v.resurrected == 1);
+  CHECK(v.lost == 0);
+}
+
+TEST_CASE("delete checker: recreated values must survive") {
+  std::vector<Event> h;
+  Op(h, EventType::kOk, 0, "write", "k", "v1");
+  Op(h, EventType::kOk, 0, "delete", "k", "", {"v1"});
+  Op(h, EventType::kOk, 1, "write", "k", "v2");
+  CHECK(CheckDelete(h, {{"k", {"v2"}}}).lost == 0);
+  CHECK(CheckDelete(h, {{"k", {}}}).lost == 1);
+}
+
+TEST_CASE("nemesis plans are repeatable and undo every fault") {
+  const std::vector<std::string> members{"n1", "n2", "n3", "n4", "n5"};
+  const auto a =
+      PlanNemesis(Nemesis::kMix, members, std::chrono::seconds(60), 7);
+  const auto b =
+      PlanNemesis(Nemesis::kMix, members, std::chrono::seconds(60), 7);
+  REQUIRE(a.size() == b.size());
+  REQUIRE(a.size() >= 4);
+  CHECK(a.size() % 2 == 0);
+  for (size_t i = 0; i < a.size(); ++i) {
+    CHECK(a[i].Describe() == b[i].Describe());
+    CHECK(a[i].at_ms <= 60000);
+    if (i % 2 == 1) {
+      const std::string& undo = a[i].action;
+      CHECK((undo == "heal" || undo == "start" || undo == "resume"));
+    }
+  }
+  CHECK(PlanNemesis(Nemesis::kNone, members, std::chrono::seconds(60), 7)
+            .empty());
+  const auto parts = PlanNemesis(Nemesis::kPartitionRandom, members,
+                                 std::chrono::seconds(30), 3);
+  REQUIRE_FALSE(parts.empty());
+  CHECK(parts[0].groups.size() == 2);
+  CHECK(parts[0].groups[0].size() + parts[0].groups[1].size() == 5);
+}
+
+TEST_CASE("unknown workload and nemesis names are refused") {
+  CHECK(ParseWorkload("set").ok());
+  CHECK_FALSE(ParseWorkload("bank").ok());
+  CHECK(ParseNemesis("mix").ok());
+  auto bad = ParseNemesis("chaos");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().message().find("chaos") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace shoal::tools::check

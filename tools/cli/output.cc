@@ -1,0 +1,426 @@
+#include "tools/cli/output.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <vector>
+
+#include "base/base64.h"
+#include "base/utf8.h"
+
+namespace shoal::tools {
+
+using client::GetResult;
+using client::PutResult;
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+json DotToJson(const quorum::Dot& dot) {
+  return json{{"actor", ActorHex(dot.actor)}, {"counter", dot.counter}};
+}
+
+json SiblingToJson(const quorum::Sibling& sibling) {
+  std::string encoding;
+  std::string value = ValueText(sibling.value, &encoding);
+  return json{{"value", std::move(value)},
+              {"encoding", encoding},
+              {"written_at_ms", sibling.written_at_ms},
+              {"dot", DotToJson(sibling.dot)},
+              {"tombstone", sibling.tombstone}};
+}
+
+// Pads `s` with spaces to `width` columns (bytes; names are ASCII).
+std::string Pad(const std::string& s, size_t width) {
+  return s.size() >= width ? s : s + std::string(width - s.size(), ' ');
+}
+
+// Hints waiting on the node: the sum over its targets.
+uint64_t PendingHints(const wire::HintsReply& reply) {
+  uint64_t pending = 0;
+  for (const wire::HintTarget& t : reply.targets) pending += t.count;
+  return pending;
+}
+
+}  // namespace
+
+std::string ActorHex(quorum::ActorId actor) {
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016" PRIx64, actor);
+  return buf;
+}
+
+std::string ValueText(std::string_view value, std::string* encoding) {
+  if (IsValidUtf8(value)) {
+    *encoding = "utf8";
+    return std::string(value);
+  }
+  *encoding = "base64";
+  return Base64Encode(value);
+}
+
+json GetResultToJson(const GetResult& result, bool local) {
+  json values = json::array();
+  json siblings = json::array();
+  for (const quorum::Sibling& sibling : result.values) {
+    std::string encoding;
+    values.push_back(ValueText(sibling.value, &encoding));
+  }
+  if (local) {
+    for (const quorum::Sibling& sibling : result.object.siblings) {
+      siblings.push_back(SiblingToJson(sibling));
+    }
+  } else {
+    for (const quorum::Sibling& sibling : result.values) {
+      siblings.push_back(SiblingToJson(sibling));
+    }
+  }
+  json out{{"found", result.found},
+           {"values", std::move(values)},
+           {"siblings", std::move(siblings)},
+           {"context", Base64Encode(result.context)}};
+  if (local) {
+    json vv = json::array();
+    for (const quorum::Dot& dot : result.object.vv.entries()) {
+      vv.push_back(DotToJson(dot));
+    }
+    out["vv"] = std::move(vv);
+  }
+  return out;
+}
+
+std::string GetResultToText(const GetResult& result, bool local) {
+  std::string out;
+  if (!result.found) {
+    out += "not found\n";
+  } else if (result.values.size() == 1) {
+    out += result.values[0].value + "\n";
+  } else {
+    const size_t k = result.values.size();
+    for (size_t i = 0; i < k; ++i) {
+      out += "sibling " + std::to_string(i + 1) + "/" + std::to_string(k) +
+             ": " + result.values[i].value + "\n";
+    }
+  }
+  if (!result.context.empty()) {
+    out += "context: " + Base64Encode(result.context) + "\n";
+  }
+  if (local) {
+    out += "vv:";
+    if (result.object.vv.empty()) out += " (empty)";
+    for (const quorum::Dot& dot : result.object.vv.entries()) {
+      out += " " + ActorHex(dot.actor) + ":" + std::to_string(dot.counter);
+    }
+    out += "\n";
+    for (const quorum::Sibling& s : result.object.siblings) {
+      out += "stored sibling " + ActorHex(s.dot.actor) + ":" +
+             std::to_string(s.dot.counter) +
+             " written_at_ms=" + std::to_string(s.written_at_ms) +
+             (s.tombstone ? " tombstone"
+                          : " value_bytes=" + std::to_string(s.value.size())) +
+             "\n";
+    }
+  }
+  return out;
+}
+
+json PutResultToJson(const PutResult& result) {
+  return json{{"ok", true},
+              {"context", Base64Encode(result.context)},
+              {"siblings", result.siblings}};
+}
+
+std::string PutResultToText(const PutResult& result) {
+  if (result.siblings > 1) {
+    return "ok (the key now has " + std::to_string(result.siblings) +
+           " siblings: read it before writing again)\n";
+  }
+  std::string out = "ok\n";
+  if (!result.context.empty()) {
+    out += "context: " + Base64Encode(result.context) + "\n";
+  }
+  return out;
+}
+
+json HintsReplyToJson(const wire::HintsReply& reply) {
+  json targets = json::array();
+  for (const wire::HintTarget& t : reply.targets) {
+    targets.push_back(json{{"target", t.target},
+                           {"count", t.count},
+                           {"bytes", t.bytes},
+                           {"oldest_age_ms", t.oldest_age_ms},
+                           {"target_up", t.target_up}});
+  }
+  return json{{"node", reply.node},
+              {"stored", reply.stored},
+              {"delivered", reply.delivered},
+              {"dropped", json{{"cap", reply.dropped_cap}}},
+              {"delivered_per_sec", reply.delivered_per_sec},
+              {"targets", std::move(targets)},
+              {"pending", PendingHints(reply)}};
+}
+
+std::string HintsReplyToText(const wire::HintsReply& reply) {
+  char rate[64];
+  std::snprintf(rate, sizeof(rate), "%.1f", reply.delivered_per_sec);
+  std::string out;
+  out += "node:       " + reply.node + "\n";
+  out += "totals:     stored " + std::to_string(reply.stored) + ", delivered " +
+         std::to_string(reply.delivered) + ", dropped " +
+         std::to_string(reply.dropped_cap) + " (cap)\n";
+  out += "delivering: " + std::string(rate) + " hints/s (recent)\n";
+  const uint64_t pending = PendingHints(reply);
+  if (reply.targets.empty() || pending == 0) {
+    out += "no hints waiting\n";
+    return out;
+  }
+  out += "waiting:    " + std::to_string(pending) +
+         (pending == 1 ? " hint" : " hints") + " for " +
+         std::to_string(reply.targets.size()) +
+         (reply.targets.size() == 1 ? " target" : " targets") + "\n";
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"TARGET", "COUNT", "BYTES", "OLDEST", "TARGET-STATE"});
+  for (const wire::HintTarget& t : reply.targets) {
+    rows.push_back({t.target, std::to_string(t.count), FormatBytes(t.bytes),
+                    FormatAgeMs(t.oldest_age_ms), t.target_up ? "up" : "down"});
+  }
+  out += FormatTable(rows);
+  return out;
+}
+
+json AaeStatusToJson(const wire::AaeStatusReply& reply) {
+  json parts = json::array();
+  size_t ready = 0;
+  for (const wire::AaePartitionStatus& p : reply.partitions) {
+    ready += p.tree_ready ? 1 : 0;
+    parts.push_back(json{{"partition", p.partition},
+                         {"tree", p.tree_ready ? "ready" : "building"},
+                         {"exchanges", p.exchanges},
+                         {"last_exchange_ms_ago", p.last_exchange_ms_ago},
+                         {"last_peer", p.last_peer},
+                         {"last_result", p.last_result},
+                         {"keys_repaired_last", p.keys_repaired_last},
+                         {"keys_repaired_total", p.keys_repaired_total}});
+  }
+  return json{{"node", reply.node},
+              {"enabled", reply.enabled},
+              {"trees", reply.partitions.size()},
+              {"trees_ready", ready},
+              {"exchanges", reply.exchanges},
+              {"keys_repaired", reply.keys_repaired},
+              {"bytes", reply.bytes},
+              {"partitions", std::move(parts)}};
+}
+
+std::string AaeStatusToText(const wire::AaeStatusReply& reply) {
+  size_t ready = 0;
+  for (const auto& p : reply.partitions) ready += p.tree_ready ? 1 : 0;
+  std::string out;
+  out += "node:       " + reply.node + "\n";
+  out += "exchanges:  " +
+         std::string(reply.enabled ? "automatic" : "manual only (aae run)") +
+         ", " + std::to_string(reply.exchanges) + " run, " +
+         std::to_string(reply.keys_repaired) + " keys repaired, " +
+         FormatBytes(reply.bytes) + " exchanged\n";
+  out += "trees:      " + std::to_string(ready) + " of " +
+         std::to_string(reply.partitions.size()) + " ready\n";
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"PARTITION", "TREE", "EXCHANGES", "LAST", "PEER",
+                  "REPAIRED-LAST", "REPAIRED-TOTAL", "RESULT"});
+  for (const wire::AaePartitionStatus& p : reply.partitions) {
+    rows.push_back({std::to_string(p.partition),
+                    p.tree_ready ? "ready" : "building",
+                    std::to_string(p.exchanges),
+                    p.last_exchange_ms_ago < 0
+                        ? "never"
+                        : FormatAgeMs(p.last_exchange_ms_ago) + " ago",
+                    p.last_peer.empty() ? "-" : p.last_peer,
+                    std::to_string(p.keys_repaired_last),
+                    std::to_string(p.keys_repaired_total),
+                    p.last_result.empty() ? "-" : p.last_result});
+  }
+  out += FormatTable(rows);
+  return out;
+}
+
+json AaeRunToJson(const wire::AaeRunReply& reply) {
+  json exchanges = json::array();
+  uint64_t repaired = 0;
+  for (const wire::AaeExchangeResult& e : reply.exchanges) {
+    repaired += e.keys_repaired;
+    exchanges.push_back(json{{"peer", e.peer},
+                             {"result", e.result},
+                             {"keys_repaired", e.keys_repaired},
+                             {"segments_differing", e.segments_differing}});
+  }
+  return json{{"partition", reply.partition},
+              {"keys_repaired", repaired},
+              {"exchanges", std::move(exchanges)}};
+}
+
+json AaeRunsToJson(const std::string& node,
+                   const std::vector<wire::AaeRunReply>& runs) {
+  json parts = json::array();
+  uint64_t repaired = 0, errors = 0;
+  for (const wire::AaeRunReply& r : runs) {
+    for (const auto& e : r.exchanges) {
+      repaired += e.keys_repaired;
+      errors += e.result == "ok" ? 0 : 1;
+    }
+    parts.push_back(AaeRunToJson(r));
+  }
+  return json{{"node", node},
+              {"partitions", std::move(parts)},
+              {"keys_repaired", repaired},
+              {"errors", errors}};
+}
+
+std::string AaeRunToText(const wire::AaeRunReply& reply) {
+  std::string out;
+  for (const wire::AaeExchangeResult& e : reply.exchanges) {
+    out += "partition " + std::to_string(reply.partition) + " with " + e.peer +
+           ": " + e.result + ", " + std::to_string(e.segments_differing) +
+           " segments differed, " + std::to_string(e.keys_repaired) +
+           " keys repaired\n";
+  }
+  return out;
+}
+
+json StatusReplyToJson(const wire::StatusReply& reply) {
+  json members = json::array();
+  for (const wire::MemberStatus& m : reply.members) {
+    members.push_back(json{{"name", m.name},
+                           {"address", m.address},
+                           {"up", m.up},
+                           {"self", m.is_self},
+                           {"last_heard_ms_ago", m.last_heard_ms_ago},
+                           {"partitions_owned", m.partitions_owned}});
+  }
+  return json{{"node", reply.node},
+              {"actor", ActorHex(reply.actor)},
+              {"n", reply.n},
+              {"w", reply.w},
+              {"r", reply.r},
+              {"partitions", reply.partitions},
+              {"uptime_ms", reply.uptime_ms},
+              {"keys", reply.keys},
+              {"storage_bytes", reply.storage_bytes},
+              {"map_size_bytes", reply.map_size_bytes},
+              {"members", std::move(members)}};
+}
+
+std::string StatusReplyToText(const wire::StatusReply& reply) {
+  std::string out;
+  out +=
+      "node:       " + reply.node + " (actor " + ActorHex(reply.actor) + ")\n";
+  out += "cluster:    n=" + std::to_string(reply.n) +
+         " w=" + std::to_string(reply.w) + " r=" + std::to_string(reply.r) +
+         " partitions=" + std::to_string(reply.partitions) + "\n";
+  out += "uptime:     " + FormatDurationMs(reply.uptime_ms) + "\n";
+  out += "keys:       " + std::to_string(reply.keys) + "\n";
+  out += "storage:    " + FormatBytes(reply.storage_bytes) + " used of a " +
+         FormatBytes(reply.map_size_bytes) + " map\n";
+  out += "members (as " + reply.node + " sees them):\n";
+
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"NAME", "ADDRESS", "STATE", "LAST HEARD", "PARTITIONS"});
+  for (const wire::MemberStatus& m : reply.members) {
+    std::string heard =
+        m.is_self ? "-"
+        : m.last_heard_ms_ago < 0
+            ? "never"
+            : FormatDurationMs(static_cast<uint64_t>(m.last_heard_ms_ago)) +
+                  " ago";
+    rows.push_back(
+        {m.name, m.address, m.is_self || m.up ? "up" : "down", heard,
+         std::to_string(m.partitions_owned) + (m.is_self ? "  (self)" : "")});
+  }
+  out += FormatTable(rows);
+  return out;
+}
+
+json ErrorToJson(const Status& status) {
+  json error{{"code", CodeName(status.code())}, {"message", status.message()}};
+  if (status.quorum()) {
+    const QuorumInfo& q = *status.quorum();
+    error["acked"] = q.acked;
+    error["required"] = q.required;
+    error["contacted"] = q.contacted;
+    error["maybe_applied"] = q.maybe_applied;
+  }
+  return json{{"ok", false}, {"error", std::move(error)}};
+}
+
+// The node's message already states a quorum failure's counts and whether
+// the write may have been applied; the JSON form carries them as fields.
+std::string ErrorToText(const Status& status) {
+  return "error: " + status.ToString();
+}
+
+std::string FormatTable(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    if (widths.size() < row.size()) widths.resize(row.size(), 0);
+    for (size_t c = 0; c < row.size(); ++c) {
+      widths[c] = std::max(widths[c], row[c].size());
+    }
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line = " ";
+    for (size_t c = 0; c < row.size(); ++c) {
+      line += (c == 0 ? " " : "  ") +
+              (c + 1 == row.size() ? row[c] : Pad(row[c], widths[c]));
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::string FormatDurationMs(uint64_t ms) {
+  if (ms < 1000) return std::to_string(ms) + "ms";
+  uint64_t s = ms / 1000;
+  const uint64_t h = s / 3600;
+  const uint64_t m = (s % 3600) / 60;
+  s %= 60;
+  char buf[64];
+  if (h > 0) {
+    std::snprintf(buf, sizeof(buf),
+                  "%" PRIu64 "h %02" PRIu64 "m %02" PRIu64 "s", h, m, s);
+  } else if (m > 0) {
+    std::snprintf(buf, sizeof(buf), "%" PRIu64 "m %02" PRIu64 "s", m, s);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%" PRIu64 "s", s);
+  }
+  return buf;
+}
+
+std::string FormatAgeMs(int64_t ms) {
+  if (ms <= 0) return "0ms";
+  if (ms < 1000) return std::to_string(ms) + "ms";
+  if (ms < 60000) {
+    char buf[32];
+    // Truncate (not round) to tenths so that 59999 ms stays under a minute.
+    std::snprintf(buf, sizeof(buf), "%" PRId64 ".%" PRId64 "s", ms / 1000,
+                  (ms % 1000) / 100);
+    return buf;
+  }
+  return FormatDurationMs(static_cast<uint64_t>(ms));
+}
+
+std::string FormatBytes(uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB"};
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  double v = static_cast<double>(bytes) / 1024;
+  size_t unit = 0;
+  while (v >= 1024 && unit + 1 < std::size(kUnits)) {
+    v /= 1024;
+    ++unit;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f %s", v, kUnits[unit]);
+  return buf;
+}
+
+}  // namespace shoal::tools

@@ -1,0 +1,278 @@
+// Unit tests for the CLI's JSON and text formats (tools/cli/output.h).
+#include "tools/cli/output.h"
+
+#include <doctest/doctest.h>
+
+#include "base/base64.h"
+#include "wire/codec.h"
+
+namespace shoal::tools {
+namespace {
+
+using client::GetResult;
+using client::PutResult;
+using client::ToGetResult;
+using client::ToPutResult;
+
+constexpr uint64_t kKeyHash = 0x9555e8555c62dcfdull;  // any key's hash
+
+// What a node answers for a get of a key with hash kKeyHash.
+wire::GetReply ReplyFor(quorum::Object object) {
+  std::string context = wire::EncodeContext(object.vv, kKeyHash);
+  return wire::GetReply{std::move(object), std::move(context)};
+}
+
+using json = nlohmann::ordered_json;
+
+quorum::Sibling MakeSibling(uint64_t actor, uint64_t counter, std::string value,
+                            bool tombstone = false) {
+  quorum::Sibling s;
+  s.dot = {actor, counter};
+  s.written_at_ms = 1700000000000 + static_cast<int64_t>(counter);
+  s.tombstone = tombstone;
+  s.value = std::move(value);
+  return s;
+}
+
+TEST_CASE("actors print as 16 hex digits") {
+  CHECK(ActorHex(0) == "0000000000000000");
+  CHECK(ActorHex(0xdeadbeef) == "00000000deadbeef");
+  CHECK(ActorHex(~0ull) == "ffffffffffffffff");
+}
+
+TEST_CASE("a get result renders as JSON") {
+  quorum::Object object;
+  object.siblings = {MakeSibling(1, 1, "red"),
+                     MakeSibling(2, 1, std::string("\xff\x00", 2)),
+                     MakeSibling(3, 2, "", /*tombstone=*/true)};
+  object.vv = quorum::VersionVector::FromEntries({{1, 1}, {2, 1}, {3, 2}});
+  GetResult result = ToGetResult(ReplyFor(object));
+  CHECK(result.found);
+  REQUIRE(result.values.size() == 2);
+  CHECK(result.context == wire::EncodeContext(object.vv, kKeyHash));
+
+  json j = GetResultToJson(result, /*local=*/false);
+  CHECK(j["found"] == true);
+  CHECK(j["values"] == json::array({"red", "/wA="}));
+  REQUIRE(j["siblings"].size() == 2);
+  CHECK(j["siblings"][0]["value"] == "red");
+  CHECK(j["siblings"][0]["encoding"] == "utf8");
+  CHECK(j["siblings"][0]["dot"]["actor"] == "0000000000000001");
+  CHECK(j["siblings"][0]["dot"]["counter"] == 1);
+  CHECK(j["siblings"][0]["written_at_ms"] == 1700000000001);
+  CHECK(j["siblings"][0]["tombstone"] == false);
+  CHECK(j["siblings"][1]["encoding"] == "base64");
+  CHECK(j["siblings"][1]["value"] == "/wA=");
+  CHECK(j["context"] == Base64Encode(result.context));
+  CHECK_FALSE(j.contains("vv"));
+  CHECK_NOTHROW((void)j.dump());
+
+  json local = GetResultToJson(result, /*local=*/true);
+  CHECK(local["siblings"].size() == 3);
+  CHECK(local["siblings"][2]["tombstone"] == true);
+  REQUIRE(local["vv"].size() == 3);
+  CHECK(local["vv"][2] == json{{"actor", "0000000000000003"}, {"counter", 2}});
+
+  // The context printed decodes back to the object's version vector.
+  Result<std::string> bytes = Base64Decode(j["context"].get<std::string>());
+  REQUIRE(bytes.ok());
+  Result<quorum::VersionVector> vv = wire::DecodeContext(*bytes, kKeyHash);
+  REQUIRE(vv.ok());
+  CHECK(*vv == object.vv);
+}
+
+TEST_CASE("a get result renders as text") {
+  quorum::Object one;
+  one.siblings = {MakeSibling(1, 1, "red")};
+  one.vv = quorum::VersionVector::FromEntries({{1, 1}});
+  GetResult r1 = ToGetResult(ReplyFor(one));
+  CHECK(GetResultToText(r1, false) ==
+        "red\ncontext: " + Base64Encode(r1.context) + "\n");
+
+  quorum::Object two = one;
+  two.siblings.push_back(MakeSibling(2, 1, "blue"));
+  two.vv = quorum::VersionVector::FromEntries({{1, 1}, {2, 1}});
+  GetResult r2 = ToGetResult(ReplyFor(two));
+  CHECK(GetResultToText(r2, false) ==
+        "sibling 1/2: red\nsibling 2/2: blue\ncontext: " +
+            Base64Encode(r2.context) + "\n");
+
+  // A deleted key: not found, but the context is still worth printing.
+  quorum::Object deleted;
+  deleted.siblings = {MakeSibling(1, 2, "", true)};
+  deleted.vv = quorum::VersionVector::FromEntries({{1, 2}});
+  GetResult r3 = ToGetResult(ReplyFor(deleted));
+  CHECK_FALSE(r3.found);
+  CHECK(r3.values.empty());
+  CHECK(GetResultToText(r3, false) ==
+        "not found\ncontext: " + Base64Encode(r3.context) + "\n");
+  json j3 = GetResultToJson(r3, false);
+  CHECK(j3["found"] == false);
+  CHECK(j3["siblings"].empty());
+
+  GetResult missing = ToGetResult(ReplyFor(quorum::Object{}));
+  CHECK(missing.context.empty());
+  CHECK(GetResultToText(missing, false) == "not found\n");
+  CHECK(GetResultToJson(missing, false)["context"] == "");
+
+  const std::string local = GetResultToText(r3, true);
+  CHECK(local.find("vv: 0000000000000001:2") != std::string::npos);
+  CHECK(local.find("tombstone") != std::string::npos);
+}
+
+TEST_CASE("errors render with their quorum details") {
+  Status plain(Code::kInvalidArgument, "key is empty");
+  CHECK(ErrorToText(plain) == "error: invalid_argument: key is empty");
+  json j = ErrorToJson(plain);
+  CHECK(j["ok"] == false);
+  CHECK(j["error"]["code"] == "invalid_argument");
+  CHECK(j["error"]["message"] == "key is empty");
+  CHECK_FALSE(j["error"].contains("acked"));
+
+  Status quorum(Code::kTimeout, "1 of 2 acks");
+  quorum.WithQuorum(
+      {.acked = 1, .required = 2, .contacted = 3, .maybe_applied = true});
+  json q = ErrorToJson(quorum);
+  CHECK(q["error"]["code"] == "timeout");
+  CHECK(q["error"]["acked"] == 1);
+  CHECK(q["error"]["required"] == 2);
+  CHECK(q["error"]["contacted"] == 3);
+  CHECK(q["error"]["maybe_applied"] == true);
+  CHECK(ErrorToText(quorum) == "error: timeout: 1 of 2 acks");
+}
+
+TEST_CASE("status renders as JSON and text") {
+  wire::StatusReply reply;
+  reply.node = "n1";
+  reply.actor = 0xabc;
+  reply.n = 3;
+  reply.w = 2;
+  reply.r = 2;
+  reply.partitions = 64;
+  reply.uptime_ms = 3723000;
+  reply.keys = 10;
+  reply.storage_bytes = 1536;
+  reply.map_size_bytes = 1ull << 30;
+  reply.members = {{"n1", "127.0.0.1:7101", true, true, -1, 13},
+                   {"n2", "127.0.0.1:7102", false, false, 4500, 13}};
+  json j = StatusReplyToJson(reply);
+  CHECK(j["actor"] == "0000000000000abc");
+  CHECK(j["members"][1]["up"] == false);
+  CHECK(j["members"][1]["last_heard_ms_ago"] == 4500);
+  CHECK(j["members"][0]["self"] == true);
+  const std::string text = StatusReplyToText(reply);
+  CHECK(text.find("1h 02m 03s") != std::string::npos);
+  CHECK(text.find("1.5 KiB used of a 1.0 GiB map") != std::string::npos);
+  CHECK(text.find("(self)") != std::string::npos);
+  CHECK(text.find("4s ago") != std::string::npos);
+  CHECK(text.find("down") != std::string::npos);
+}
+
+TEST_CASE("a put reply renders as JSON and text") {
+  const std::string context("\x01\x02\xff", 3);
+  PutResult one =
+      ToPutResult(wire::PutReply{.context = context, .siblings = 1});
+  CHECK(one.context == context);
+  CHECK(one.siblings == 1);
+  CHECK(PutResultToText(one) == "ok\ncontext: AQL/\n");
+  json j1 = PutResultToJson(one);
+  CHECK(j1.dump() == R"({"ok":true,"context":"AQL/","siblings":1})");
+
+  // Several siblings: the node sends no context, and the text says to read.
+  PutResult three = ToPutResult(wire::PutReply{.context = "", .siblings = 3});
+  CHECK(three.siblings == 3);
+  CHECK(PutResultToText(three) ==
+        "ok (the key now has 3 siblings: read it before writing again)\n");
+  json j3 = PutResultToJson(three);
+  CHECK(j3["ok"] == true);
+  CHECK(j3["context"] == "");
+  CHECK(j3["siblings"] == 3);
+
+  // A context is never printed next to the sibling warning.
+  PutResult odd{.context = context, .siblings = 2};
+  const std::string text = PutResultToText(odd);
+  CHECK(text.find("context:") == std::string::npos);
+  CHECK(text.find("2 siblings") != std::string::npos);
+
+  // No context (an old node): just "ok".
+  CHECK(PutResultToText(PutResult{}) == "ok\n");
+}
+
+wire::HintsReply SampleHints() {
+  wire::HintsReply reply;
+  reply.node = "n4";
+  reply.stored = 120;
+  reply.delivered = 100;
+  reply.dropped_cap = 7;
+  reply.delivered_per_sec = 12.5;
+  reply.targets = {{.target = "n2",
+                    .count = 15,
+                    .bytes = 1536,
+                    .oldest_age_ms = 3250,
+                    .target_up = false},
+                   {.target = "n3",
+                    .count = 5,
+                    .bytes = 300,
+                    .oldest_age_ms = 245000,
+                    .target_up = true}};
+  return reply;
+}
+
+TEST_CASE("hints render as JSON") {
+  json j = HintsReplyToJson(SampleHints());
+  CHECK(j.dump() ==
+        R"({"node":"n4","stored":120,"delivered":100,"dropped":{"cap":7},)"
+        R"("delivered_per_sec":12.5,"targets":[)"
+        R"({"target":"n2","count":15,"bytes":1536,"oldest_age_ms":3250,)"
+        R"("target_up":false},)"
+        R"({"target":"n3","count":5,"bytes":300,"oldest_age_ms":245000,)"
+        R"("target_up":true}],"pending":20})");
+
+  wire::HintsReply empty;
+  empty.node = "n1";
+  json e = HintsReplyToJson(empty);
+  CHECK(e["targets"] == json::array());
+  CHECK(e["pending"] == 0);
+  CHECK(e["dropped"]["cap"] == 0);
+}
+
+TEST_CASE("hints render as text") {
+  const std::string text = HintsReplyToText(SampleHints());
+  CHECK(text ==
+        "node:       n4\n"
+        "totals:     stored 120, delivered 100, dropped 7 (cap)\n"
+        "delivering: 12.5 hints/s (recent)\n"
+        "waiting:    20 hints for 2 targets\n"
+        "  TARGET  COUNT  BYTES    OLDEST  TARGET-STATE\n"
+        "  n2      15     1.5 KiB  3.2s    down\n"
+        "  n3      5      300 B    4m 05s  up\n");
+
+  wire::HintsReply empty;
+  empty.node = "n1";
+  empty.stored = 4;
+  empty.delivered = 4;
+  const std::string none = HintsReplyToText(empty);
+  CHECK(none ==
+        "node:       n1\n"
+        "totals:     stored 4, delivered 4, dropped 0 (cap)\n"
+        "delivering: 0.0 hints/s (recent)\n"
+        "no hints waiting\n");
+  CHECK(none.find("TARGET") == std::string::npos);
+}
+
+TEST_CASE("human formats") {
+  CHECK(FormatDurationMs(250) == "250ms");
+  CHECK(FormatDurationMs(6000) == "6s");
+  CHECK(FormatDurationMs(245000) == "4m 05s");
+  CHECK(FormatAgeMs(-5) == "0ms");
+  CHECK(FormatAgeMs(250) == "250ms");
+  CHECK(FormatAgeMs(3250) == "3.2s");
+  CHECK(FormatAgeMs(59999) == "59.9s");
+  CHECK(FormatAgeMs(60000) == "1m 00s");
+  CHECK(FormatBytes(512) == "512 B");
+  CHECK(FormatBytes(3ull << 30) == "3.0 GiB");
+  CHECK(FormatTable({{"A", "BB"}, {"ccc", "d"}}) == "  A    BB\n  ccc  d\n");
+}
+
+}  // namespace
+}  // namespace shoal::tools
