@@ -1,7 +1,8 @@
-// LMDB-backed Store: inline reads, group-committed writes (on the thread
-// that calls CommitStaged, or on the writer thread).
+// Group commit: the Store's writes, applied in batches (on the thread that
+// calls CommitStaged, or on the writer thread).
 //
-// Why things are done the way they are (contracts live in store.h):
+// Why things are done the way they are (contracts live in commit.h and
+// store.h):
 // - Every write is a read-merge-write done inside its batch's write
 //   transaction, and batches never overlap (apply_mu_), so two racing writes to
 //   one key are serialized and neither loses the other's sibling. Ops later in
@@ -14,19 +15,15 @@
 // - Completions run after the commit returned, so an ack never precedes
 //   the commit. Under kPeriodic the fsync comes after the completions.
 
+#include "storage/commit.h"
+
 #include <lmdb.h>
 #include <spdlog/spdlog.h>
 
 #include <utility>
 
-#include "storage/env.h"
-#include "storage/format.h"
-#include "storage/store.h"
-
-namespace shoal::storage {
+namespace shoal::storage::internal {
 namespace {
-
-using internal::kMapFull;
 
 // A write txn keeps its dirty pages in memory until the commit: bound a
 // batch by payload too, so 512 ops of 4 MiB values do not make one 2 GiB
@@ -52,7 +49,36 @@ Status QueueFull(size_t queued) {
 
 }  // namespace
 
-void Store::Submit(WriteOp op, WriteCallback done) {
+GroupCommit::GroupCommit(const Env& env, HintsDb& hints, ObjectsDb& objects)
+    : env_(env), options_(env.options()), hints_(hints), objects_(objects) {
+  writer_ = std::thread(&GroupCommit::WriterLoop, this);
+  if (options_.sync == SyncPolicy::kPeriodic) {
+    syncer_ = std::thread(&GroupCommit::SyncLoop, this);
+  }
+}
+
+GroupCommit::~GroupCommit() {
+  if (syncer_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(sync_mu_);
+      sync_stopping_ = true;
+    }
+    sync_cv_.notify_all();
+    syncer_.join();
+  }
+  if (writer_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+      for (Pending& p : staged_) queue_.push_back(std::move(p));
+      staged_.clear();
+    }
+    cv_.notify_all();
+    writer_.join();  // the loop drains the queue before it exits
+  }
+}
+
+void GroupCommit::Submit(WriteOp op, WriteCallback done) {
   size_t refused_at = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -70,7 +96,7 @@ void Store::Submit(WriteOp op, WriteCallback done) {
   cv_.notify_one();
 }
 
-bool Store::Stage(WriteOp op, WriteCallback done) {
+bool GroupCommit::Stage(WriteOp op, WriteCallback done) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     staged_.push_back(Pending{std::move(op), std::move(done)});
@@ -78,7 +104,7 @@ bool Store::Stage(WriteOp op, WriteCallback done) {
   return !commit_owed_.exchange(true);
 }
 
-void Store::CommitStaged() {
+void GroupCommit::CommitStaged() {
   std::deque<Pending> here;
   std::vector<Pending> refused;
   size_t queued = 0;
@@ -117,8 +143,8 @@ void Store::CommitStaged() {
 
 // Moves at least one op from `from` to `batch`, then more until there are
 // max_batch ops or the ops taken hold kMaxBatchBytes.
-void Store::TakeBatch(std::deque<Pending>& from,
-                      std::deque<Pending>& batch) const {
+void GroupCommit::TakeBatch(std::deque<Pending>& from,
+                            std::deque<Pending>& batch) const {
   size_t bytes = 0;
   while (!from.empty() && batch.size() < options_.max_batch &&
          (batch.empty() || bytes < kMaxBatchBytes)) {
@@ -128,7 +154,7 @@ void Store::TakeBatch(std::deque<Pending>& from,
   }
 }
 
-void Store::WriterLoop() {
+void GroupCommit::WriterLoop() {
   std::deque<Pending> batch;
   for (;;) {
     {
@@ -145,7 +171,7 @@ void Store::WriterLoop() {
 // kPeriodic: flushes what was committed since the last sync, every
 // sync_interval, on its own thread, so a slow fsync never holds up the
 // next batch (LMDB allows mdb_env_sync concurrently with a write txn).
-void Store::SyncLoop() {
+void GroupCommit::SyncLoop() {
   std::unique_lock<std::mutex> lock(sync_mu_);
   while (!sync_stopping_) {
     sync_cv_.wait_for(lock, options_.sync_interval,
@@ -155,7 +181,7 @@ void Store::SyncLoop() {
     // and is flushed next time.
     if (!unsynced_.exchange(false)) continue;
     lock.unlock();
-    const int rc = mdb_env_sync(env_, 1);
+    const int rc = mdb_env_sync(env_.env(), 1);
     lock.lock();
     if (rc != 0) {
       // Retried at the next interval. After a failed fsync Linux may have
@@ -166,20 +192,20 @@ void Store::SyncLoop() {
   }
 }
 
-void Store::NoteFull(const Status& batch_error) {
-  const bool map = batch_error.message().starts_with(kMapFull);
+void GroupCommit::NoteFull(const Status& batch_error) {
+  const bool map = IsMapFull(batch_error);
   (map ? full_map_errors_ : full_disk_errors_)
       .fetch_add(1, std::memory_order_relaxed);
   if (!full_.exchange(true)) spdlog::error("{}", batch_error.message());
 }
 
-void Store::NoteCommitted() {
+void GroupCommit::NoteCommitted() {
   if (full_.exchange(false)) {
     spdlog::warn("storage in '{}' accepts writes again", options_.dir);
   }
 }
 
-void Store::ApplyBatch(std::deque<Pending>& batch) {
+void GroupCommit::ApplyBatch(std::deque<Pending>& batch) {
   std::vector<Result<WriteResult>> results;
   results.reserve(batch.size());
   Status batch_error;
@@ -190,16 +216,14 @@ void Store::ApplyBatch(std::deque<Pending>& batch) {
   std::unique_lock<std::mutex> apply_lock(apply_mu_);
 
   // Hint bookkeeping is updated as ops apply; a failed batch restores it.
-  const auto saved_hint_counts = hint_counts_;
-  const auto saved_hint_tallies = hint_tallies_;
-  const HintCounters saved_counters = counters_;
+  hints_.BeginBatch();
   bool has_hints = false;
 
   MDB_txn* txn = nullptr;
   uint64_t txn_id = 0;
-  int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+  int rc = mdb_txn_begin(env_.env(), nullptr, 0, &txn);
   if (rc != 0) {
-    batch_error = WriteError("mdb_txn_begin", rc);
+    batch_error = env_.WriteError("mdb_txn_begin", rc);
   } else {
     txn_id = mdb_txn_id(txn);
     for (Pending& p : batch) {
@@ -209,7 +233,7 @@ void Store::ApplyBatch(std::deque<Pending>& batch) {
     }
     if (batch_error.ok()) {
       rc = mdb_txn_commit(txn);  // frees txn whatever the outcome
-      if (rc != 0) batch_error = WriteError("mdb_txn_commit", rc);
+      if (rc != 0) batch_error = env_.WriteError("mdb_txn_commit", rc);
     } else {
       mdb_txn_abort(txn);
     }
@@ -220,14 +244,9 @@ void Store::ApplyBatch(std::deque<Pending>& batch) {
     NoteCommitted();
   }
   if (!batch_error.ok()) {
-    hint_counts_ = saved_hint_counts;
-    hint_tallies_ = saved_hint_tallies;
-    counters_ = saved_counters;
+    hints_.AbortBatch();
   } else {
-    std::lock_guard<std::mutex> lock(counters_mu_);
-    published_counters_ = counters_;
-    published_hint_counts_ = hint_counts_;
-    published_hint_tallies_ = hint_tallies_;
+    hints_.PublishBatch();
   }
   apply_lock.unlock();
   if (batch_error.ok() && options_.sync != SyncPolicy::kAlways) {
@@ -237,7 +256,7 @@ void Store::ApplyBatch(std::deque<Pending>& batch) {
     // A hint is acknowledged only once it is on disk, whatever the policy:
     // its fallback is the only copy the target will get back.
     if (has_hints) {
-      const int src = mdb_env_sync(env_, 1);
+      const int src = mdb_env_sync(env_.env(), 1);
       if (src != 0) {
         sync_failures_.fetch_add(1, std::memory_order_relaxed);
         batch_error =
@@ -248,8 +267,8 @@ void Store::ApplyBatch(std::deque<Pending>& batch) {
   }
 
   if (batch_error.ok()) {
-    std::lock_guard<std::mutex> lock(observer_mu_);
-    for (size_t i = 0; observer_ != nullptr && i < results.size(); ++i) {
+    std::vector<ObjectChange> changes;
+    for (size_t i = 0; i < results.size(); ++i) {
       const WriteOp& op = batch[i].op;
       if (op.kind == WriteOp::Kind::kHint ||
           op.kind == WriteOp::Kind::kDeleteHint) {
@@ -257,9 +276,10 @@ void Store::ApplyBatch(std::deque<Pending>& batch) {
       }
       const Result<WriteResult>& r = results[i];
       if (!r.ok() || !r->changed) continue;
-      observer_->ObjectChanged(
+      changes.push_back(
           ObjectChange{op.key, op.loc, r->before, r->after, txn_id});
     }
+    objects_.NotifyCommitted(changes);
   }
   for (size_t i = 0; i < batch.size(); ++i) {
     if (batch_error.ok()) {
@@ -270,4 +290,20 @@ void Store::ApplyBatch(std::deque<Pending>& batch) {
   }
 }
 
-}  // namespace shoal::storage
+Result<WriteResult> GroupCommit::ApplyOne(MDB_txn* txn, WriteOp& op,
+                                          Status* batch_error) {
+  if (op.kind == WriteOp::Kind::kHint ||
+      op.kind == WriteOp::Kind::kDeleteHint) {
+    return hints_.ApplyHint(txn, op, batch_error);
+  }
+  return objects_.ApplyObject(txn, op, batch_error);
+}
+
+void GroupCommit::FillStats(StoreStats& stats) const {
+  stats.sync_failures = sync_failures_.load(std::memory_order_relaxed);
+  stats.full = full_.load(std::memory_order_relaxed);
+  stats.full_map_errors = full_map_errors_.load(std::memory_order_relaxed);
+  stats.full_disk_errors = full_disk_errors_.load(std::memory_order_relaxed);
+}
+
+}  // namespace shoal::storage::internal

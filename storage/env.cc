@@ -1,7 +1,8 @@
 // The LMDB environment of a data directory and its meta records: the flock
 // on <dir>/LOCK, the environment and its named databases, the format and
 // actor records and the session guard; and what a failed write means (map
-// full, filesystem full, or another LMDB error). Contracts in store.h.
+// full, filesystem full, or another LMDB error). Contracts in env.h and
+// store.h.
 
 #include "storage/env.h"
 
@@ -21,28 +22,18 @@
 #include <utility>
 
 #include "storage/format.h"
-#include "storage/store.h"
 
-namespace shoal::storage {
+namespace shoal::storage::internal {
 namespace {
-
-using internal::DecodeLittleEndian;
-using internal::EncodeLittleEndian;
-using internal::kFormatKey;
-using internal::kHintsDb;
-using internal::kMapFull;
-using internal::kMaxDbs;
-using internal::kMaxReaders;
-using internal::kMetaDb;
-using internal::kObjectsDb;
-using internal::ValOf;
-using internal::ViewOf;
 
 constexpr char kActorKey[] = "actor";
 // boot id of the machine that opened the directory last, then '0' while it
 // is open or '1' after a clean close.
 constexpr char kSessionKey[] = "session";
 constexpr char kLockFile[] = "LOCK";
+// How a full map's error begins (IsMapFull tells the two kinds of full
+// apart).
+constexpr char kMapFull[] = "storage full: LMDB map of ";
 
 // The kernel's id of the current boot; changes on every reboot.
 std::string BootId() {
@@ -80,7 +71,22 @@ quorum::ActorId MintActor() {
 
 }  // namespace
 
-Status Store::LockDir() {
+Env::Env(const StoreOptions& options) : options_(options) {}
+
+Env::~Env() {
+  if (env_ != nullptr) {
+    // A no-op unless something was committed without a sync (harmless if
+    // mdb_env_open failed). Errors have nobody left to report to.
+    mdb_env_sync(env_, 1);
+    if (meta_dbi_ != 0) MarkClosedCleanly();
+    if (objects_dbi_ != 0) mdb_dbi_close(env_, objects_dbi_);
+    if (meta_dbi_ != 0) mdb_dbi_close(env_, meta_dbi_);
+    mdb_env_close(env_);
+  }
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
+
+Status Env::LockDir() {
   const std::string path =
       (std::filesystem::path(options_.dir) / kLockFile).string();
   lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -101,7 +107,7 @@ Status Store::LockDir() {
   return Status::Ok();
 }
 
-Status Store::Init() {
+Status Env::Open(const std::function<Status(MDB_txn*)>& load) {
   const std::string& dir = options_.dir;
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -135,7 +141,7 @@ Status Store::Init() {
   unsigned int flags = MDB_NOTLS;
   if (options_.sync != SyncPolicy::kAlways) flags |= MDB_NOSYNC;
   if ((rc = mdb_env_open(env_, dir.c_str(), flags, 0644)) != 0) {
-    return lmdb_error("mdb_env_open", rc);  // ~Store calls mdb_env_close
+    return lmdb_error("mdb_env_open", rc);  // ~Env calls mdb_env_close
   }
   max_key_bytes_ = static_cast<size_t>(mdb_env_get_maxkeysize(env_));
   MDB_envinfo info;
@@ -143,12 +149,12 @@ Status Store::Init() {
     return lmdb_error("mdb_env_info", rc);
   }
   map_size_ = info.me_mapsize;
-  return InitMeta();
+  return InitMeta(load);
 }
 
-// Opens the named databases and reads (or creates) the actor and format
-// records in one write transaction.
-Status Store::InitMeta() {
+// Opens the named databases, runs `load`, and reads (or creates) the actor
+// and format records in one write transaction.
+Status Env::InitMeta(const std::function<Status(MDB_txn*)>& load) {
   const std::string& dir = options_.dir;
   auto lmdb_error = [&dir](const char* what, int rc) {
     return Status(Code::kInternal, std::string(what) +
@@ -171,7 +177,7 @@ Status Store::InitMeta() {
   if ((rc = mdb_dbi_open(txn, kHintsDb, MDB_CREATE, &hints_dbi_)) != 0) {
     return fail(lmdb_error("opening database 'hints'", rc));
   }
-  if (Status st = InitHints(txn); !st.ok()) return fail(st);
+  if (Status st = load(txn); !st.ok()) return fail(st);
 
   bool minted = false;
   MDB_val key = ValOf(kFormatKey);
@@ -262,7 +268,7 @@ Status Store::InitMeta() {
   return Status::Ok();
 }
 
-Status Store::PutSession(MDB_txn* txn, const std::string& boot, bool clean) {
+Status Env::PutSession(MDB_txn* txn, const std::string& boot, bool clean) {
   const std::string record = boot + (clean ? "1" : "0");
   MDB_val key = ValOf(kSessionKey);
   MDB_val val = ValOf(record);
@@ -271,11 +277,11 @@ Status Store::PutSession(MDB_txn* txn, const std::string& boot, bool clean) {
   return Status::Ok();
 }
 
-std::string Store::CurrentBoot() const {
+std::string Env::CurrentBoot() const {
   return options_.TEST_boot_id.empty() ? BootId() : options_.TEST_boot_id;
 }
 
-void Store::MarkClosedCleanly() {
+void Env::MarkClosedCleanly() {
   MDB_txn* txn = nullptr;
   if (mdb_txn_begin(env_, nullptr, 0, &txn) != 0) return;
   if (!PutSession(txn, CurrentBoot(), /*clean=*/true).ok()) {
@@ -285,7 +291,7 @@ void Store::MarkClosedCleanly() {
   if (mdb_txn_commit(txn) == 0) mdb_env_sync(env_, 1);
 }
 
-Status Store::WriteError(const char* what, int rc) const {
+Status Env::WriteError(const char* what, int rc) const {
   if (rc == MDB_MAP_FULL) {
     return Status(Code::kStorageFull,
                   kMapFull + std::to_string(map_size_) +
@@ -297,7 +303,7 @@ Status Store::WriteError(const char* what, int rc) const {
                                      "': " + mdb_strerror(rc));
 }
 
-std::optional<Status> Store::DiskFull(const char* what, int rc) const {
+std::optional<Status> Env::DiskFull(const char* what, int rc) const {
   if (rc != ENOSPC && rc != EDQUOT && rc != EIO) return std::nullopt;
   struct statvfs fs;
   if (::statvfs(options_.dir.c_str(), &fs) != 0) return std::nullopt;
@@ -318,4 +324,24 @@ std::optional<Status> Store::DiskFull(const char* what, int rc) const {
                     "); reads still work, writes resume once space is freed");
 }
 
-}  // namespace shoal::storage
+void Env::FillStats(StoreStats& stats) const {
+  struct statvfs fs;
+  if (::statvfs(options_.dir.c_str(), &fs) == 0) {
+    stats.fs_free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+    stats.fs_size_bytes = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
+  }
+  stats.map_size_bytes = map_size_;
+  MDB_envinfo info;
+  MDB_stat env_stat;
+  if (mdb_env_info(env_, &info) == 0 && mdb_env_stat(env_, &env_stat) == 0) {
+    stats.map_size_bytes = info.me_mapsize;
+    stats.used_bytes =
+        (static_cast<uint64_t>(info.me_last_pgno) + 1) * env_stat.ms_psize;
+  }
+}
+
+bool IsMapFull(const Status& error) {
+  return error.message().starts_with(kMapFull);
+}
+
+}  // namespace shoal::storage::internal

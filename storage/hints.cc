@@ -1,7 +1,9 @@
 // The hints database (doc/storage.md, "Hints"): the writes this node keeps
 // as a fallback for down primaries, applied inside a batch's write
 // transaction, with their tallies, lifetime counters, scans and backlogs.
-// Contracts in store.h.
+// Contracts in hints.h and store.h.
+
+#include "storage/hints.h"
 
 #include <lmdb.h>
 
@@ -9,34 +11,17 @@
 #include <chrono>
 #include <utility>
 
-#include "storage/env.h"
 #include "storage/format.h"
-#include "storage/store.h"
 #include "wire/codec.h"
 
-namespace shoal::storage {
-namespace {
+namespace shoal::storage::internal {
 
-using internal::CorruptObject;
-using internal::DecodeHintValue;
-using internal::DecodeLittleEndian;
-using internal::EncodeLittleEndian;
-using internal::KeyTooLarge;
-using internal::kStorageKeyPrefixBytes;
-using internal::ReadCursor;
-using internal::SplitHintKey;
-using internal::ValOf;
-using internal::ViewOf;
-
-constexpr char kHintCountersKey[] = "hint_counters";
-
-}  // namespace
-
-// ---------------------------------------------------------------------------
 // Hints: key = target_len:u8 | target | storage key;
 //        value = stored_at_ms:i64le | EncodeObject(object).
 
 namespace {
+
+constexpr char kHintCountersKey[] = "hint_counters";
 
 std::string HintPrefix(std::string_view target) {
   std::string out(1, static_cast<char>(target.size()));
@@ -50,10 +35,12 @@ uint64_t HashBytes(std::string_view bytes) {
 
 }  // namespace
 
-Status Store::InitHints(MDB_txn* txn) {
+HintsDb::HintsDb(const Env& env) : env_(env), options_(env.options()) {}
+
+Status HintsDb::Load(MDB_txn* txn) {
   MDB_val key = ValOf(kHintCountersKey);
   MDB_val val;
-  int rc = mdb_get(txn, meta_dbi_, &key, &val);
+  int rc = mdb_get(txn, env_.meta_dbi(), &key, &val);
   if (rc == 0) {
     const std::string_view v = ViewOf(val);
     if (v.size() == 24) {
@@ -62,12 +49,12 @@ Status Store::InitHints(MDB_txn* txn) {
       counters_.dropped_cap = *DecodeLittleEndian<uint64_t>(v.substr(16, 8));
     }
   } else if (rc != MDB_NOTFOUND) {
-    return WriteError("reading the hint counters", rc);
+    return env_.WriteError("reading the hint counters", rc);
   }
   published_counters_ = counters_;
   MDB_cursor* cur = nullptr;
-  if ((rc = mdb_cursor_open(txn, hints_dbi_, &cur)) != 0) {
-    return WriteError("opening a hints cursor", rc);
+  if ((rc = mdb_cursor_open(txn, env_.hints_dbi(), &cur)) != 0) {
+    return env_.WriteError("opening a hints cursor", rc);
   }
   MDB_val k, v;
   for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
@@ -87,28 +74,28 @@ Status Store::InitHints(MDB_txn* txn) {
   return Status::Ok();
 }
 
-Status Store::PutCounters(MDB_txn* txn) {
+Status HintsDb::PutCounters(MDB_txn* txn) {
   const std::string bytes = EncodeLittleEndian<uint64_t>(counters_.stored) +
                             EncodeLittleEndian<uint64_t>(counters_.delivered) +
                             EncodeLittleEndian<uint64_t>(counters_.dropped_cap);
   MDB_val key = ValOf(kHintCountersKey);
   MDB_val val = ValOf(bytes);
-  const int rc = mdb_put(txn, meta_dbi_, &key, &val, 0);
-  if (rc != 0) return WriteError("storing the hint counters", rc);
+  const int rc = mdb_put(txn, env_.meta_dbi(), &key, &val, 0);
+  if (rc != 0) return env_.WriteError("storing the hint counters", rc);
   return Status::Ok();
 }
 
-Result<WriteResult> Store::ApplyHint(MDB_txn* txn, WriteOp& op,
-                                     Status* batch_error) {
+Result<WriteResult> HintsDb::ApplyHint(MDB_txn* txn, WriteOp& op,
+                                       Status* batch_error) {
   if (op.hint_target.empty() || op.hint_target.size() > 255) {
     return Status(Code::kInvalidArgument,
                   "hint target name must be 1..255 bytes");
   }
   const std::string skey = EncodeStorageKey(op.key, op.loc);
   const std::string hkey = HintPrefix(op.hint_target) + skey;
-  if (hkey.size() > max_key_bytes_) {
+  if (hkey.size() > env_.max_key_bytes()) {
     return KeyTooLarge(op.key.size(),
-                       max_key_bytes_ - (hkey.size() - op.key.size()));
+                       env_.max_key_bytes() - (hkey.size() - op.key.size()));
   }
   MDB_val k = ValOf(hkey);
   MDB_val v;
@@ -117,7 +104,7 @@ Result<WriteResult> Store::ApplyHint(MDB_txn* txn, WriteOp& op,
   uint64_t existing_hash = 0;
   uint64_t existing_bytes = 0;
   bool exists = false;
-  int rc = mdb_get(txn, hints_dbi_, &k, &v);
+  int rc = mdb_get(txn, env_.hints_dbi(), &k, &v);
   if (rc == 0) {
     const std::string_view bytes = ViewOf(v);
     exists = true;
@@ -127,14 +114,14 @@ Result<WriteResult> Store::ApplyHint(MDB_txn* txn, WriteOp& op,
     if (!decoded.ok()) return CorruptObject(op.key, op.loc, decoded.status());
     out.before = std::move(decoded).value();
   } else if (rc != MDB_NOTFOUND) {
-    *batch_error = WriteError("mdb_get (hints)", rc);
+    *batch_error = env_.WriteError("mdb_get (hints)", rc);
     return *batch_error;
   }
 
   if (op.kind == WriteOp::Kind::kDeleteHint) {
     if (!exists || existing_hash != op.expected_hint_hash) return out;  // newer
-    if ((rc = mdb_del(txn, hints_dbi_, &k, nullptr)) != 0) {
-      *batch_error = WriteError("mdb_del (hints)", rc);
+    if ((rc = mdb_del(txn, env_.hints_dbi(), &k, nullptr)) != 0) {
+      *batch_error = env_.WriteError("mdb_del (hints)", rc);
       return *batch_error;
     }
     if (--hint_counts_[op.hint_target] == 0) {
@@ -182,8 +169,8 @@ Result<WriteResult> Store::ApplyHint(MDB_txn* txn, WriteOp& op,
   const std::string bytes =
       EncodeLittleEndian<int64_t>(stored_at) + wire::EncodeObject(out.after);
   MDB_val val = ValOf(bytes);
-  if ((rc = mdb_put(txn, hints_dbi_, &k, &val, 0)) != 0) {
-    *batch_error = WriteError("mdb_put (hints)", rc);
+  if ((rc = mdb_put(txn, env_.hints_dbi(), &k, &val, 0)) != 0) {
+    *batch_error = env_.WriteError("mdb_put (hints)", rc);
     return *batch_error;
   }
   HintTally& tally = hint_tallies_[op.hint_target];
@@ -201,12 +188,12 @@ Result<WriteResult> Store::ApplyHint(MDB_txn* txn, WriteOp& op,
   return out;
 }
 
-Result<std::vector<Hint>> Store::ScanHints(std::string_view target,
-                                           std::string_view after,
-                                           size_t limit) const {
+Result<std::vector<Hint>> HintsDb::ScanHints(std::string_view target,
+                                             std::string_view after,
+                                             size_t limit) const {
   std::vector<Hint> out;
   ReadCursor hc;
-  if (Status st = hc.Open(env_, hints_dbi_); !st.ok()) return st;
+  if (Status st = hc.Open(env_.env(), env_.hints_dbi()); !st.ok()) return st;
   MDB_cursor* cur = hc.cursor;
   int rc = 0;
   const std::string prefix = HintPrefix(target);
@@ -245,10 +232,10 @@ Result<std::vector<Hint>> Store::ScanHints(std::string_view target,
   return out;
 }
 
-Result<std::vector<HintBacklog>> Store::HintBacklogs() const {
+Result<std::vector<HintBacklog>> HintsDb::HintBacklogs() const {
   std::vector<HintBacklog> out;
   ReadCursor hc;
-  if (Status st = hc.Open(env_, hints_dbi_); !st.ok()) return st;
+  if (Status st = hc.Open(env_.env(), env_.hints_dbi()); !st.ok()) return st;
   MDB_cursor* cur = hc.cursor;
   int rc = 0;
   MDB_val k, v;
@@ -272,7 +259,7 @@ Result<std::vector<HintBacklog>> Store::HintBacklogs() const {
   return out;
 }
 
-Result<std::vector<HintBacklog>> Store::HintBacklogsCached() const {
+Result<std::vector<HintBacklog>> HintsDb::HintBacklogsCached() const {
   std::map<std::string, uint64_t> counts;
   std::map<std::string, HintTally> tallies;
   {
@@ -296,7 +283,8 @@ Result<std::vector<HintBacklog>> Store::HintBacklogsCached() const {
       } else {
         // One target's hints, reading only each value's 8-byte header.
         ReadCursor hc;
-        if (Status st = hc.Open(env_, hints_dbi_); !st.ok()) return st;
+        if (Status st = hc.Open(env_.env(), env_.hints_dbi()); !st.ok())
+          return st;
         const std::string prefix = HintPrefix(target);
         MDB_val k = ValOf(prefix);
         MDB_val v;
@@ -315,14 +303,33 @@ Result<std::vector<HintBacklog>> Store::HintBacklogsCached() const {
   return out;
 }
 
-std::map<std::string, uint64_t> Store::HintTargets() const {
+std::map<std::string, uint64_t> HintsDb::HintTargets() const {
   std::lock_guard<std::mutex> lock(counters_mu_);
   return published_hint_counts_;
 }
 
-HintCounters Store::hint_counters() const {
+HintCounters HintsDb::hint_counters() const {
   std::lock_guard<std::mutex> lock(counters_mu_);
   return published_counters_;
 }
 
-}  // namespace shoal::storage
+void HintsDb::BeginBatch() {
+  saved_hint_counts_ = hint_counts_;
+  saved_hint_tallies_ = hint_tallies_;
+  saved_counters_ = counters_;
+}
+
+void HintsDb::AbortBatch() {
+  hint_counts_ = saved_hint_counts_;
+  hint_tallies_ = saved_hint_tallies_;
+  counters_ = saved_counters_;
+}
+
+void HintsDb::PublishBatch() {
+  std::lock_guard<std::mutex> lock(counters_mu_);
+  published_counters_ = counters_;
+  published_hint_counts_ = hint_counts_;
+  published_hint_tallies_ = hint_tallies_;
+}
+
+}  // namespace shoal::storage::internal

@@ -1,38 +1,29 @@
 // The objects database: each key's versioned object, written by
 // coordinated writes and merges inside a batch's write transaction, read by
 // point gets and segment range scans, and watched by the object observer.
-// Contracts in store.h.
+// Contracts in objects.h and store.h.
+
+#include "storage/objects.h"
 
 #include <lmdb.h>
 
 #include <utility>
 
-#include "storage/env.h"
 #include "storage/format.h"
-#include "storage/store.h"
 #include "wire/codec.h"
 
-namespace shoal::storage {
-namespace {
+namespace shoal::storage::internal {
 
-using internal::BigEndianAt;
-using internal::CorruptObject;
-using internal::KeyTooLarge;
-using internal::kStorageKeyPrefixBytes;
-using internal::ReadCursor;
-using internal::ValOf;
-using internal::ViewOf;
+ObjectsDb::ObjectsDb(const Env& env) : env_(env), options_(env.options()) {}
 
-}  // namespace
-
-Result<std::optional<quorum::Object>> Store::Get(
+Result<std::optional<quorum::Object>> ObjectsDb::Get(
     std::string_view key, const ring::KeyLocation& loc) const {
   const std::string skey = EncodeStorageKey(key, loc);
-  if (skey.size() > max_key_bytes_) {
-    return KeyTooLarge(key.size(), max_key_bytes_);
+  if (skey.size() > env_.max_key_bytes()) {
+    return KeyTooLarge(key.size(), env_.max_key_bytes());
   }
   MDB_txn* txn = nullptr;
-  int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+  int rc = mdb_txn_begin(env_.env(), nullptr, MDB_RDONLY, &txn);
   if (rc == MDB_READERS_FULL) {
     return Status(Code::kOverloaded,
                   std::string("storage read: ") + mdb_strerror(rc));
@@ -43,7 +34,7 @@ Result<std::optional<quorum::Object>> Store::Get(
   }
   MDB_val k = ValOf(skey);
   MDB_val v;
-  rc = mdb_get(txn, objects_dbi_, &k, &v);
+  rc = mdb_get(txn, env_.objects_dbi(), &k, &v);
   if (rc == MDB_NOTFOUND) {
     mdb_txn_abort(txn);
     return std::optional<quorum::Object>();
@@ -60,13 +51,13 @@ Result<std::optional<quorum::Object>> Store::Get(
   return std::optional<quorum::Object>(std::move(decoded).value());
 }
 
-std::vector<std::string> Store::TEST_StorageKeys() const {
+std::vector<std::string> ObjectsDb::TEST_StorageKeys() const {
   std::vector<std::string> keys;
   MDB_txn* txn = nullptr;
-  SHOAL_ASSERT(mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn) == 0,
+  SHOAL_ASSERT(mdb_txn_begin(env_.env(), nullptr, MDB_RDONLY, &txn) == 0,
                "TEST_StorageKeys: mdb_txn_begin");
   MDB_cursor* cursor = nullptr;
-  SHOAL_ASSERT(mdb_cursor_open(txn, objects_dbi_, &cursor) == 0,
+  SHOAL_ASSERT(mdb_cursor_open(txn, env_.objects_dbi(), &cursor) == 0,
                "TEST_StorageKeys: mdb_cursor_open");
   MDB_val k;
   MDB_val v;
@@ -79,31 +70,27 @@ std::vector<std::string> Store::TEST_StorageKeys() const {
   return keys;
 }
 
-Result<WriteResult> Store::ApplyOne(MDB_txn* txn, WriteOp& op,
-                                    Status* batch_error) {
-  if (op.kind == WriteOp::Kind::kHint ||
-      op.kind == WriteOp::Kind::kDeleteHint) {
-    return ApplyHint(txn, op, batch_error);
-  }
+Result<WriteResult> ObjectsDb::ApplyObject(MDB_txn* txn, WriteOp& op,
+                                           Status* batch_error) {
   const std::string skey = EncodeStorageKey(op.key, op.loc);
-  if (skey.size() > max_key_bytes_) {
-    return KeyTooLarge(op.key.size(), max_key_bytes_);
+  if (skey.size() > env_.max_key_bytes()) {
+    return KeyTooLarge(op.key.size(), env_.max_key_bytes());
   }
   MDB_val k = ValOf(skey);
   MDB_val v;
   WriteResult out;
-  int rc = mdb_get(txn, objects_dbi_, &k, &v);
+  int rc = mdb_get(txn, env_.objects_dbi(), &k, &v);
   if (rc == 0) {
     Result<quorum::Object> decoded = wire::DecodeObject(ViewOf(v));
     if (!decoded.ok()) return CorruptObject(op.key, op.loc, decoded.status());
     out.before = std::move(decoded).value();
   } else if (rc != MDB_NOTFOUND) {
-    *batch_error = WriteError("mdb_get", rc);
+    *batch_error = env_.WriteError("mdb_get", rc);
     return *batch_error;
   }
 
   if (op.kind == WriteOp::Kind::kCoordinate) {
-    out.after = quorum::NewWrite(out.before, op.context, actor_,
+    out.after = quorum::NewWrite(out.before, op.context, env_.actor(),
                                  std::move(op.value), op.written_at_ms);
     // Only a client's write is refused for size: a merge of replicas' states
     // is always taken, or replicas could never converge.
@@ -135,24 +122,33 @@ Result<WriteResult> Store::ApplyOne(MDB_txn* txn, WriteOp& op,
 
   const std::string encoded = wire::EncodeObject(out.after);
   MDB_val val = ValOf(encoded);
-  rc = mdb_put(txn, objects_dbi_, &k, &val, 0);
+  rc = mdb_put(txn, env_.objects_dbi(), &k, &val, 0);
   if (rc != 0) {
-    *batch_error = WriteError("mdb_put", rc);
+    *batch_error = env_.WriteError("mdb_put", rc);
     return *batch_error;
   }
   return out;
 }
 
-void Store::SetObjectObserver(ObjectObserver* observer) {
+void ObjectsDb::SetObserver(ObjectObserver* observer) {
   std::lock_guard<std::mutex> lock(observer_mu_);
   observer_ = observer;
 }
 
-Result<uint64_t> Store::ScanObjects(uint32_t partition, uint32_t first_segment,
-                                    uint32_t last_segment,
-                                    const ScanFn& fn) const {
+void ObjectsDb::NotifyCommitted(const std::vector<ObjectChange>& changes) {
+  std::lock_guard<std::mutex> lock(observer_mu_);
+  for (size_t i = 0; observer_ != nullptr && i < changes.size(); ++i) {
+    observer_->ObjectChanged(changes[i]);
+  }
+}
+
+Result<uint64_t> ObjectsDb::ScanObjects(uint32_t partition,
+                                        uint32_t first_segment,
+                                        uint32_t last_segment,
+                                        const ScanFn& fn) const {
   ReadCursor cursor;
-  if (Status st = cursor.Open(env_, objects_dbi_); !st.ok()) return st;
+  if (Status st = cursor.Open(env_.env(), env_.objects_dbi()); !st.ok())
+    return st;
   const uint64_t snapshot = mdb_txn_id(cursor.txn);
   const ring::KeyLocation first{0, partition, first_segment};
   const std::string start = EncodeStorageKey("", first);
@@ -181,4 +177,15 @@ Result<uint64_t> Store::ScanObjects(uint32_t partition, uint32_t first_segment,
   return snapshot;
 }
 
-}  // namespace shoal::storage
+void ObjectsDb::FillStats(StoreStats& stats) const {
+  MDB_txn* txn = nullptr;
+  if (mdb_txn_begin(env_.env(), nullptr, MDB_RDONLY, &txn) == 0) {
+    MDB_stat db_stat;
+    if (mdb_stat(txn, env_.objects_dbi(), &db_stat) == 0) {
+      stats.keys = db_stat.ms_entries;
+    }
+    mdb_txn_abort(txn);
+  }
+}
+
+}  // namespace shoal::storage::internal

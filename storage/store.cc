@@ -1,20 +1,18 @@
-// The Store: opens a data directory's parts (env.cc, hints.cc,
-// objects.cc, commit.cc) and closes them in order. Contracts in store.h.
+// The Store facade: builds the four parts of a data directory (env.h,
+// hints.h, objects.h, commit.h) in order, hands each call to the part that
+// owns it, and tears the parts down in the reverse order. Contracts in
+// store.h.
 
 #include "storage/store.h"
 
-#include <lmdb.h>
-#include <sys/statvfs.h>
-#include <unistd.h>
-
 #include <utility>
 
+#include "storage/commit.h"
 #include "storage/env.h"
-#include "storage/format.h"
+#include "storage/hints.h"
+#include "storage/objects.h"
 
 namespace shoal::storage {
-
-using internal::ViewOf;
 
 Result<SyncPolicy> ParseSyncPolicy(std::string_view name) {
   if (name == "periodic") return SyncPolicy::kPeriodic;
@@ -37,7 +35,7 @@ const char* SyncPolicyName(SyncPolicy policy) {
   return "unknown";
 }
 
-Store::Store(const StoreOptions& options) : options_(options) {}
+Store::Store() = default;
 
 Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   if (options.dir.empty()) {
@@ -55,75 +53,86 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
                   "storage sync_interval must be > 0 for sync policy "
                   "'periodic'");
   }
-  std::unique_ptr<Store> store(new Store(options));
-  Status status = store->Init();
-  if (!status.ok()) return status;  // ~Store releases what Init acquired
-  store->writer_ = std::thread(&Store::WriterLoop, store.get());
-  if (options.sync == SyncPolicy::kPeriodic) {
-    store->syncer_ = std::thread(&Store::SyncLoop, store.get());
-  }
+  std::unique_ptr<Store> store(new Store());
+  store->env_ = std::make_unique<internal::Env>(options);
+  store->hints_ = std::make_unique<internal::HintsDb>(*store->env_);
+  store->objects_ = std::make_unique<internal::ObjectsDb>(*store->env_);
+  internal::HintsDb& hints = *store->hints_;
+  Status status =
+      store->env_->Open([&hints](MDB_txn* txn) { return hints.Load(txn); });
+  if (!status.ok()) return status;  // ~Store releases what Open acquired
+  // Starts the writer thread (and the syncer).
+  store->commit_ = std::make_unique<internal::GroupCommit>(
+      *store->env_, *store->hints_, *store->objects_);
   return Result<std::unique_ptr<Store>>(std::move(store));
 }
 
 Store::~Store() {
-  if (syncer_.joinable()) {
-    {
-      std::lock_guard<std::mutex> lock(sync_mu_);
-      sync_stopping_ = true;
-    }
-    sync_cv_.notify_all();
-    syncer_.join();
-  }
-  if (writer_.joinable()) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stopping_ = true;
-      for (Pending& p : staged_) queue_.push_back(std::move(p));
-      staged_.clear();
-    }
-    cv_.notify_all();
-    writer_.join();  // the loop drains the queue before it exits
-  }
-  if (env_ != nullptr) {
-    // A no-op unless something was committed without a sync (harmless if
-    // mdb_env_open failed). Errors have nobody left to report to.
-    mdb_env_sync(env_, 1);
-    if (meta_dbi_ != 0) MarkClosedCleanly();
-    if (objects_dbi_ != 0) mdb_dbi_close(env_, objects_dbi_);
-    if (meta_dbi_ != 0) mdb_dbi_close(env_, meta_dbi_);
-    mdb_env_close(env_);
-  }
-  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+  commit_.reset();  // drains the queue, joins the writer and the syncer
+  objects_.reset();
+  hints_.reset();
+  env_.reset();  // syncs, records the clean close, closes LMDB
+}
+
+quorum::ActorId Store::actor() const { return env_->actor(); }
+
+bool Store::actor_reminted() const { return env_->actor_reminted(); }
+
+Result<std::optional<quorum::Object>> Store::Get(
+    std::string_view key, const ring::KeyLocation& loc) const {
+  return objects_->Get(key, loc);
+}
+
+void Store::Submit(WriteOp op, WriteCallback done) {
+  commit_->Submit(std::move(op), std::move(done));
+}
+
+bool Store::Stage(WriteOp op, WriteCallback done) {
+  return commit_->Stage(std::move(op), std::move(done));
+}
+
+void Store::CommitStaged() { commit_->CommitStaged(); }
+
+void Store::SetObjectObserver(ObjectObserver* observer) {
+  objects_->SetObserver(observer);
+}
+
+Result<uint64_t> Store::ScanObjects(uint32_t partition, uint32_t first_segment,
+                                    uint32_t last_segment,
+                                    const ScanFn& fn) const {
+  return objects_->ScanObjects(partition, first_segment, last_segment, fn);
 }
 
 StoreStats Store::Stats() const {
   StoreStats stats;
-  stats.sync_failures = sync_failures_.load(std::memory_order_relaxed);
-  stats.full = full_.load(std::memory_order_relaxed);
-  stats.full_map_errors = full_map_errors_.load(std::memory_order_relaxed);
-  stats.full_disk_errors = full_disk_errors_.load(std::memory_order_relaxed);
-  struct statvfs fs;
-  if (::statvfs(options_.dir.c_str(), &fs) == 0) {
-    stats.fs_free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
-    stats.fs_size_bytes = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
-  }
-  stats.map_size_bytes = map_size_;
-  MDB_envinfo info;
-  MDB_stat env_stat;
-  if (mdb_env_info(env_, &info) == 0 && mdb_env_stat(env_, &env_stat) == 0) {
-    stats.map_size_bytes = info.me_mapsize;
-    stats.used_bytes =
-        (static_cast<uint64_t>(info.me_last_pgno) + 1) * env_stat.ms_psize;
-  }
-  MDB_txn* txn = nullptr;
-  if (mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn) == 0) {
-    MDB_stat db_stat;
-    if (mdb_stat(txn, objects_dbi_, &db_stat) == 0) {
-      stats.keys = db_stat.ms_entries;
-    }
-    mdb_txn_abort(txn);
-  }
+  commit_->FillStats(stats);
+  env_->FillStats(stats);
+  objects_->FillStats(stats);
   return stats;
+}
+
+Result<std::vector<Hint>> Store::ScanHints(std::string_view target,
+                                           std::string_view after,
+                                           size_t limit) const {
+  return hints_->ScanHints(target, after, limit);
+}
+
+Result<std::vector<HintBacklog>> Store::HintBacklogs() const {
+  return hints_->HintBacklogs();
+}
+
+HintCounters Store::hint_counters() const { return hints_->hint_counters(); }
+
+std::map<std::string, uint64_t> Store::HintTargets() const {
+  return hints_->HintTargets();
+}
+
+Result<std::vector<HintBacklog>> Store::HintBacklogsCached() const {
+  return hints_->HintBacklogsCached();
+}
+
+std::vector<std::string> Store::TEST_StorageKeys() const {
+  return objects_->TEST_StorageKeys();
 }
 
 }  // namespace shoal::storage
