@@ -15,11 +15,11 @@
 
 #include "antientropy/antientropy.h"
 #include "antientropy/trees.h"
+#include "handoff/handoff.h"
 #include "metrics/metrics.h"
 #include "node/admission.h"
 #include "node/config.h"
 #include "node/faults.h"
-#include "node/handoff.h"
 #include "node/peers.h"
 #include "node/service.h"
 #include "ring/ring.h"

@@ -13,11 +13,11 @@
 #include <memory>
 
 #include "antientropy/antientropy.h"
+#include "handoff/handoff.h"
 #include "metrics/metrics.h"
 #include "node/admission.h"
 #include "node/config.h"
 #include "node/faults.h"
-#include "node/handoff.h"
 #include "node/peers.h"
 #include "node/replicas.h"
 #include "quorum/coordinator.h"

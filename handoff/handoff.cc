@@ -1,4 +1,4 @@
-#include "node/handoff.h"
+#include "handoff/handoff.h"
 
 #include <spdlog/spdlog.h>
 
