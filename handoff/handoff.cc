@@ -5,9 +5,9 @@
 #include <memory>
 #include <optional>
 
-#include "node/replicas.h"
+#include "storage/async.h"
 
-namespace shoal::node {
+namespace shoal::handoff {
 
 namespace asio = boost::asio;
 
@@ -28,9 +28,9 @@ struct Batch {
 }  // namespace
 
 Handoff::Handoff(asio::any_io_executor executor, storage::Store& store,
-                 Peers& peers, const ring::Ring& ring, HandoffOptions options)
+                 Transport& transport, const ring::Ring& ring, Options options)
     : store_(store),
-      peers_(peers),
+      transport_(transport),
       ring_(ring),
       options_(options),
       idle_(std::move(executor)) {}
@@ -68,7 +68,7 @@ wire::Awaitable<void> Handoff::Run() {
       if (count == 0) continue;
       auto target = ring_.IndexOf(name);
       if (!target) continue;  // not a member (any more): kept, never sent
-      if (!peers_.IsUp(*target)) continue;
+      if (!transport_.IsUp(*target)) continue;
       delivered += co_await Drain(*target, name);
     }
     if (delivered == 0) {
@@ -84,7 +84,7 @@ wire::Awaitable<size_t> Handoff::Drain(ring::NodeIndex target,
   size_t delivered = 0;
   std::string cursor;
   const auto started = wire::Clock::now();
-  while (!stopped_ && peers_.IsUp(target)) {
+  while (!stopped_ && transport_.IsUp(target)) {
     auto hints = store_.ScanHints(name, cursor, options_.batch);
     if (!hints) {
       spdlog::error("handoff to {}: {}", name, hints.status().message());
@@ -101,15 +101,16 @@ wire::Awaitable<size_t> Handoff::Drain(ring::NodeIndex target,
           wire::ReplicateRequest{(*hints)[i].key, (*hints)[i].object, ""};
       asio::co_spawn(
           ex,
-          [](wire::RpcChannel& channel, wire::Body request, size_t slot,
-             std::shared_ptr<Batch> batch,
+          [](Transport& transport, ring::NodeIndex target, wire::Body request,
+             size_t slot, std::shared_ptr<Batch> batch,
              wire::Deadline deadline) -> wire::Awaitable<void> {
-            auto reply = co_await channel.Call(std::move(request), deadline);
+            auto reply =
+                co_await transport.Call(target, std::move(request), deadline);
             batch->acked[slot] =
                 reply.ok() &&
                 std::holds_alternative<wire::ReplicateReply>(reply.value());
             if (--batch->remaining == 0) batch->wake.cancel();
-          }(peers_.Channel(target), std::move(request), i, batch, deadline),
+          }(transport_, target, std::move(request), i, batch, deadline),
           asio::detached);
     }
     while (batch->remaining > 0 && wire::Clock::now() < deadline) {
@@ -172,4 +173,4 @@ wire::Awaitable<size_t> Handoff::Drain(ring::NodeIndex target,
   co_return delivered;
 }
 
-}  // namespace shoal::node
+}  // namespace shoal::handoff

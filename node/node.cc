@@ -73,9 +73,10 @@ Node::Node(asio::io_context& io, NodeConfig config, ring::Ring ring,
                          [this](ring::NodeIndex peer) {
                            return faults_.Decide(ring_.members()[peer]);
                          }}),
+      handoff_transport_(peers_),
       handoff_(
-          io.get_executor(), *store_, peers_, ring_,
-          HandoffOptions{
+          io.get_executor(), *store_, handoff_transport_, ring_,
+          handoff::Options{
               .enabled = config_.handoff_enabled,
               .max_rate = config_.handoff_max_rate,
               .batch = config_.handoff_batch,
@@ -114,6 +115,15 @@ wire::Awaitable<Result<wire::Body>> Node::PeerTransport::Call(
   auto reply = co_await peers_.Channel(node).Call(std::move(request), deadline);
   if (!reply) peers_.ReportFailure(node, reply.status());
   co_return reply;
+}
+
+bool Node::HandoffTransport::IsUp(ring::NodeIndex node) const {
+  return peers_.IsUp(node);
+}
+
+wire::Awaitable<Result<wire::Body>> Node::HandoffTransport::Call(
+    ring::NodeIndex node, wire::Body request, wire::Deadline deadline) {
+  return peers_.Channel(node).Call(std::move(request), deadline);
 }
 
 // Scrape threads: Store::Stats and the hint reads are safe on any thread.

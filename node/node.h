@@ -79,6 +79,21 @@ class Node {
     Peers& peers_;
   };
 
+  // Handoff's deliveries to hint targets, over the peer links. Unlike
+  // anti-entropy's calls, a failed delivery is not reported to the failure
+  // detector (doc/impl.md, "Sloppy quorum and hinted handoff").
+  class HandoffTransport : public handoff::Transport {
+   public:
+    explicit HandoffTransport(Peers& peers) : peers_(peers) {}
+    bool IsUp(ring::NodeIndex node) const override;
+    wire::Awaitable<Result<wire::Body>> Call(ring::NodeIndex node,
+                                             wire::Body request,
+                                             wire::Deadline deadline) override;
+
+   private:
+    Peers& peers_;
+  };
+
   boost::asio::io_context& io_;
   NodeConfig config_;
   ring::Ring ring_;
@@ -105,7 +120,8 @@ class Node {
   // links and the service for every frame sent.
   FaultTable faults_;
   Peers peers_;
-  Handoff handoff_;
+  HandoffTransport handoff_transport_;
+  handoff::Handoff handoff_;
   // Kept current by the store's committing thread (removed as the store's
   // observer in ~Node, before it is destroyed).
   antientropy::Trees trees_;

@@ -17,7 +17,7 @@ wire::Body Error(Status st) { return wire::ErrorReply{std::move(st)}; }
 
 Service::Service(const NodeConfig& config, const ring::Ring& ring,
                  ring::NodeIndex self, storage::Store& store, Peers& peers,
-                 const Handoff& handoff, antientropy::AntiEntropy& aae,
+                 const handoff::Handoff& handoff, antientropy::AntiEntropy& aae,
                  FaultTable& faults, Admission& admission,
                  metrics::RequestProbe& requests, metrics::QuorumProbe& quorum)
     : config_(config),

@@ -32,7 +32,7 @@ class Service {
  public:
   Service(const NodeConfig& config, const ring::Ring& ring,
           ring::NodeIndex self, storage::Store& store, Peers& peers,
-          const Handoff& handoff, antientropy::AntiEntropy& aae,
+          const handoff::Handoff& handoff, antientropy::AntiEntropy& aae,
           FaultTable& faults, Admission& admission,
           metrics::RequestProbe& requests, metrics::QuorumProbe& quorum);
 
@@ -75,7 +75,7 @@ class Service {
   ring::NodeIndex self_;
   storage::Store& store_;
   Peers& peers_;
-  const Handoff& handoff_;
+  const handoff::Handoff& handoff_;
   antientropy::AntiEntropy& aae_;
   FaultTable& faults_;
   Admission& admission_;
