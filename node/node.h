@@ -14,15 +14,20 @@
 #include <vector>
 
 #include "antientropy/antientropy.h"
+#include "antientropy/probe.h"
 #include "antientropy/trees.h"
 #include "handoff/handoff.h"
+#include "handoff/probe.h"
 #include "metrics/metrics.h"
 #include "node/admission.h"
 #include "node/config.h"
 #include "node/faults.h"
 #include "node/peers.h"
+#include "node/probe.h"
 #include "node/service.h"
+#include "quorum/probe.h"
 #include "ring/ring.h"
+#include "storage/probe.h"
 #include "storage/store.h"
 #include "wire/connection.h"
 
