@@ -1,6 +1,6 @@
 #include "antientropy/probe.h"
 
-namespace shoal::metrics {
+namespace shoal::antientropy {
 
 namespace {
 
@@ -59,4 +59,4 @@ void AaeProbe::DivergenceAge(double seconds) {
   divergence_age_->Observe(seconds);
 }
 
-}  // namespace shoal::metrics
+}  // namespace shoal::antientropy

@@ -1,5 +1,5 @@
-// AaeProbe: anti-entropy's observer (antientropy::Observer), exported as
-// Prometheus metrics (metrics/).
+// AaeProbe: anti-entropy's observer (Observer, antientropy.h), exported as
+// Prometheus metrics (a push probe, metrics/probe.h).
 //
 // Threads: called on the io_context thread.
 #pragma once
@@ -14,7 +14,7 @@
 
 #include "antientropy/antientropy.h"
 
-namespace shoal::metrics {
+namespace shoal::antientropy {
 
 // Anti-entropy: exchanges by result, keys repaired, bytes exchanged, and how
 // long each repaired difference had existed.
@@ -35,4 +35,4 @@ class AaeProbe : public antientropy::Observer {
   prometheus::Histogram* divergence_age_ = nullptr;
 };
 
-}  // namespace shoal::metrics
+}  // namespace shoal::antientropy

@@ -7,7 +7,7 @@
 
 #include "metrics/metrics.h"
 
-namespace shoal::metrics {
+namespace shoal::antientropy {
 namespace {
 
 std::string Scrape(prometheus::Registry& registry) {
@@ -15,7 +15,7 @@ std::string Scrape(prometheus::Registry& registry) {
 }
 
 TEST_CASE("aae probe counts exchanges, repairs, bytes and divergence ages") {
-  auto m = Metrics::Create("");
+  auto m = metrics::Metrics::Create("");
   REQUIRE(m.ok());
   AaeProbe probe((*m)->registry());
   probe.Exchanged(true);
@@ -40,4 +40,4 @@ TEST_CASE("aae probe counts exchanges, repairs, bytes and divergence ages") {
 }
 
 }  // namespace
-}  // namespace shoal::metrics
+}  // namespace shoal::antientropy

@@ -4,15 +4,20 @@
 
 #include "metrics/probe.h"
 
-namespace shoal::metrics {
+namespace shoal::handoff {
 
-class HandoffProbe::Source : public PullSource {
+using metrics::Counter;
+using metrics::Family;
+using metrics::Gauge;
+
+class HandoffProbe::Source : public metrics::PullSource {
   using PullSource::PullSource;
 };
 
 // ---- HandoffProbe ----
 
-HandoffProbe::HandoffProbe(Metrics& metrics, std::vector<std::string> targets,
+HandoffProbe::HandoffProbe(metrics::Metrics& metrics,
+                           std::vector<std::string> targets,
                            std::function<Result<HintFigures>()> read) {
   source_ = std::make_shared<Source>([targets = std::move(targets),
                                       read = std::move(read)]() {
@@ -71,4 +76,4 @@ HandoffProbe::HandoffProbe(Metrics& metrics, std::vector<std::string> targets,
 
 HandoffProbe::~HandoffProbe() { source_->Detach(); }
 
-}  // namespace shoal::metrics
+}  // namespace shoal::handoff

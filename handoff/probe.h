@@ -1,5 +1,5 @@
-// HandoffProbe: the hints this node keeps, as Prometheus metrics
-// (metrics/), read at scrape time.
+// HandoffProbe: the hints this node keeps, as Prometheus metrics, read at
+// scrape time (a pull probe, metrics/probe.h).
 //
 // Threads: the read function runs on scrape threads.
 #pragma once
@@ -13,7 +13,7 @@
 #include "base/result.h"
 #include "metrics/metrics.h"
 
-namespace shoal::metrics {
+namespace shoal::handoff {
 
 // The hints a node keeps, read at scrape time.
 struct HintTargetFigures {
@@ -39,7 +39,7 @@ class HandoffProbe {
   // (no longer a member) is served too. `read` runs on scrape threads until
   // the probe is destroyed; an error skips the backlog families for that
   // scrape. `metrics` must outlive the probe.
-  HandoffProbe(Metrics& metrics, std::vector<std::string> targets,
+  HandoffProbe(metrics::Metrics& metrics, std::vector<std::string> targets,
                std::function<Result<HintFigures>()> read);
   ~HandoffProbe();
   HandoffProbe(const HandoffProbe&) = delete;
@@ -50,4 +50,4 @@ class HandoffProbe {
   std::shared_ptr<Source> source_;
 };
 
-}  // namespace shoal::metrics
+}  // namespace shoal::handoff

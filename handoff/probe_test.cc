@@ -4,7 +4,9 @@
 
 #include <string>
 
-namespace shoal::metrics {
+#include "metrics/metrics.h"
+
+namespace shoal::handoff {
 namespace {
 
 bool Has(const std::string& text, const std::string& line) {
@@ -12,7 +14,7 @@ bool Has(const std::string& text, const std::string& line) {
 }
 
 TEST_CASE("handoff probe serves every target and counters from its source") {
-  auto m = Metrics::Create("");
+  auto m = metrics::Metrics::Create("");
   REQUIRE(m.ok());
   HintFigures figures;
   figures.targets.push_back({"n3", 4, 400, 12.5});
@@ -46,4 +48,4 @@ TEST_CASE("handoff probe serves every target and counters from its source") {
 }
 
 }  // namespace
-}  // namespace shoal::metrics
+}  // namespace shoal::handoff

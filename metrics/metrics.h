@@ -1,27 +1,18 @@
-// Prometheus metrics for one node: the registry, the /metrics exposer, and
-// one Probe per module. Only this module touches prometheus-cpp; modules
-// report through probe verbs (or observer interfaces they define, which the
-// probes implement). No static or global metric objects: main() builds one
-// Metrics per node and the node hands its probes a reference, so several
-// nodes in one process never share a counter.
-//
-// Two kinds of probes:
-// - push probes (RequestProbe, QuorumProbe, TransportProbe) own counters,
-//   gauges and histograms in the registry and are updated through verbs;
-// - pull probes (StorageProbe, HandoffProbe) read their figures at scrape
-//   time through a function the node gives them (values that live in the
-//   store: hint backlogs and counters, LMDB sizes), so a scrape is never
-//   older than the data and nothing polls in between.
+// Prometheus metrics for one node: the registry and the /metrics exposer.
+// This module is at the bottom of the graph (base/ and prometheus-cpp only):
+// the probes that fill the registry live beside the module they observe
+// (quorum/probe.h, antientropy/probe.h, storage/probe.h, handoff/probe.h,
+// node/probe.h) and are built on metrics/probe.h. No static or global
+// metric objects: main() builds one Metrics per node and the node hands its
+// probes a reference, so several nodes in one process never share a
+// counter.
 //
 // Metric names, units, labels and how to read them: doc/metrics.md (prefix
-// `shoal_`). Labels never carry keys or request ids: their values come from
-// small fixed sets (operations, result codes, freshness classes, reasons)
-// or from the member list (peer, target).
+// `shoal_`).
 //
-// Threads: prometheus-cpp counters, gauges and histograms are thread-safe;
-// push probes are called from the io_context thread, the exposer scrapes
-// from its own threads, and pull probes' functions run on those scrape
-// threads (they must be safe to call from any thread).
+// Threads: prometheus-cpp's registry is thread-safe; the exposer scrapes
+// from its own threads (two civetweb workers), which also run the pull
+// probes' functions.
 #pragma once
 
 #include <prometheus/collectable.h>
@@ -47,7 +38,9 @@ class Metrics {
   static Result<std::unique_ptr<Metrics>> Create(const std::string& listen);
   prometheus::Registry& registry() { return *registry_; }
 
-  // Serves `collectable` next to the registry (kept alive by Metrics).
+  // Serves `collectable` next to the registry (kept alive by Metrics; a
+  // pull probe detaches its source rather than removing it). Called while
+  // the node is built, before scrapes: not thread-safe.
   void Add(std::shared_ptr<prometheus::Collectable> collectable);
   // Every family the exposer would serve, in the Prometheus text format
   // (tests and diagnostics). Any thread.

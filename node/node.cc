@@ -47,7 +47,8 @@ Node::Node(asio::io_context& io, NodeConfig config, ring::Ring ring,
       request_probe_(metrics_.registry()),
       quorum_probe_(metrics_.registry()),
       transport_probe_(metrics_.registry(), ring_.members(), self_),
-      storage_probe_(metrics_, [this] { return StorageFigures(); }),
+      // Scrape threads: Store::Stats is safe on any thread.
+      storage_probe_(metrics_, [this] { return store_->Stats(); }),
       handoff_probe_(metrics_, HintTargetNames(),
                      [this] { return HintFigures(); }),
       aae_probe_(metrics_.registry()),
@@ -57,7 +58,7 @@ Node::Node(asio::io_context& io, NodeConfig config, ring::Ring ring,
       max_connections_(ConnectionCapacity()),
       load_probe_(metrics_,
                   [this] {
-                    return metrics::LoadFigures{
+                    return LoadFigures{
                         client_connections_.load(std::memory_order_relaxed),
                         peer_connections_.load(std::memory_order_relaxed),
                         admission_.in_flight(), budget_->used()};
@@ -126,23 +127,15 @@ wire::Awaitable<Result<wire::Body>> Node::HandoffTransport::Call(
   return peers_.Channel(node).Call(std::move(request), deadline);
 }
 
-// Scrape threads: Store::Stats and the hint reads are safe on any thread.
-metrics::StorageFigures Node::StorageFigures() const {
-  const storage::StoreStats s = store_->Stats();
-  return metrics::StorageFigures{
-      s.keys,         s.used_bytes,      s.map_size_bytes,   s.sync_failures,
-      s.full,         s.full_map_errors, s.full_disk_errors, s.fs_free_bytes,
-      s.fs_size_bytes};
-}
-
-Result<metrics::HintFigures> Node::HintFigures() const {
+// Scrape threads: the hint reads are safe on any thread.
+Result<handoff::HintFigures> Node::HintFigures() const {
   auto backlogs = store_->HintBacklogsCached();
   if (!backlogs) return backlogs.status();
   const int64_t now_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(
           std::chrono::system_clock::now().time_since_epoch())
           .count();
-  metrics::HintFigures out;
+  handoff::HintFigures out;
   for (const storage::HintBacklog& b : *backlogs) {
     const int64_t age_ms =
         b.count == 0 ? 0 : std::max<int64_t>(0, now_ms - b.oldest_stored_at_ms);
@@ -249,8 +242,8 @@ void Node::Serve(wire::tcp::socket socket, bool refusing) {
   // Per connection: still refusing (not yet a peer's).
   auto refused = std::make_shared<bool>(refusing);
   limits.observe = [this, refused](Event e) {
-    using C = metrics::LoadProbe::Closed;
-    using P = metrics::LoadProbe::Paused;
+    using C = LoadProbe::Closed;
+    using P = LoadProbe::Paused;
     switch (e) {
       case Event::kIdleTimeout:
         // A refused connection is counted as refused when it closes.

@@ -66,9 +66,8 @@ class Node {
   // Raises the open-file limit for max_connections; returns how many
   // client connections the node can really take.
   uint32_t ConnectionCapacity() const;
-  // What the pull probes read at scrape time (from the store).
-  metrics::StorageFigures StorageFigures() const;
-  Result<metrics::HintFigures> HintFigures() const;
+  // What the handoff probe reads at scrape time (from the store).
+  Result<handoff::HintFigures> HintFigures() const;
   std::vector<std::string> HintTargetNames() const;
 
   // Anti-entropy's calls to other members, over the peer links.
@@ -105,12 +104,12 @@ class Node {
   ring::NodeIndex self_;
   std::unique_ptr<storage::Store> store_;
   metrics::Metrics& metrics_;
-  metrics::RequestProbe request_probe_;
-  metrics::QuorumProbe quorum_probe_;
-  metrics::TransportProbe transport_probe_;
-  metrics::StorageProbe storage_probe_;
-  metrics::HandoffProbe handoff_probe_;
-  metrics::AaeProbe aae_probe_;
+  RequestProbe request_probe_;
+  quorum::QuorumProbe quorum_probe_;
+  TransportProbe transport_probe_;
+  storage::StorageProbe storage_probe_;
+  handoff::HandoffProbe handoff_probe_;
+  antientropy::AaeProbe aae_probe_;
   uint64_t frame_cap_;
   // Defences (doc/impl.md, "Limits"): client requests coordinated at once,
   // bytes of client frames held, connections.
@@ -120,7 +119,7 @@ class Node {
   std::atomic<uint64_t> client_connections_{0};
   std::atomic<uint64_t> peer_connections_{0};
   // After what it reads.
-  metrics::LoadProbe load_probe_;
+  LoadProbe load_probe_;
   // Faults an operator injected (empty by default); consulted by the peer
   // links and the service for every frame sent.
   FaultTable faults_;

@@ -2,9 +2,13 @@
 
 #include "metrics/probe.h"
 
-namespace shoal::metrics {
+namespace shoal::node {
 
 namespace {
+
+using metrics::Family;
+using metrics::Gauge;
+using metrics::Seconds;
 
 // Request latency buckets (seconds): 100 µs to 10 s, about three per decade.
 const prometheus::Histogram::BucketBoundaries kLatencyBuckets = {
@@ -31,7 +35,7 @@ const char* OpName(RequestProbe::Op op) {
 
 }  // namespace
 
-class LoadProbe::Source : public PullSource {
+class LoadProbe::Source : public metrics::PullSource {
   using PullSource::PullSource;
 };
 
@@ -130,7 +134,8 @@ void TransportProbe::PeerState(size_t index, bool up) {
 
 // ---- LoadProbe ----
 
-LoadProbe::LoadProbe(Metrics& metrics, std::function<LoadFigures()> read) {
+LoadProbe::LoadProbe(metrics::Metrics& metrics,
+                     std::function<LoadFigures()> read) {
   source_ = std::make_shared<Source>([read = std::move(read)]() {
     using prometheus::MetricType;
     const LoadFigures f = read();
@@ -211,4 +216,4 @@ void LoadProbe::ReadPaused(Paused why) {
   paused_[static_cast<size_t>(why)]->Increment();
 }
 
-}  // namespace shoal::metrics
+}  // namespace shoal::node

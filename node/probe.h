@@ -1,5 +1,6 @@
-// The node's probes (metrics/): client requests (RequestProbe), peer links
-// (TransportProbe), and load and the limits' defences (LoadProbe).
+// The node's probes (metrics/probe.h): client requests (RequestProbe),
+// peer links (TransportProbe), and load and the limits' defences
+// (LoadProbe).
 //
 // Threads: push verbs are called on the io_context thread; LoadProbe's
 // function runs on scrape threads.
@@ -21,7 +22,7 @@
 #include "base/result.h"
 #include "metrics/metrics.h"
 
-namespace shoal::metrics {
+namespace shoal::node {
 
 // Client requests: counts by op and result, latency per op, siblings per
 // successful get, and shoal_build_info.
@@ -86,7 +87,7 @@ class LoadProbe {
   enum class Paused { kInFlight, kBudget, kOutput };
   // `read` runs on scrape threads until the probe is destroyed; `metrics`
   // must outlive the probe.
-  LoadProbe(Metrics& metrics, std::function<LoadFigures()> read);
+  LoadProbe(metrics::Metrics& metrics, std::function<LoadFigures()> read);
   ~LoadProbe();
   LoadProbe(const LoadProbe&) = delete;
   LoadProbe& operator=(const LoadProbe&) = delete;
@@ -102,4 +103,4 @@ class LoadProbe {
   std::array<prometheus::Counter*, 3> paused_{};
 };
 
-}  // namespace shoal::metrics
+}  // namespace shoal::node

@@ -9,7 +9,7 @@
 #include "handoff/probe.h"
 #include "quorum/probe.h"
 
-namespace shoal::metrics {
+namespace shoal::node {
 namespace {
 
 std::string Scrape(prometheus::Registry& registry) {
@@ -17,8 +17,8 @@ std::string Scrape(prometheus::Registry& registry) {
 }
 
 TEST_CASE("probes of two registries do not share counters") {
-  auto a = Metrics::Create("");
-  auto b = Metrics::Create("");
+  auto a = metrics::Metrics::Create("");
+  auto b = metrics::Metrics::Create("");
   REQUIRE(a.ok());
   REQUIRE(b.ok());
   RequestProbe pa((*a)->registry());
@@ -39,7 +39,7 @@ TEST_CASE("probes of two registries do not share counters") {
 }
 
 TEST_CASE("label sets are bounded: no request detail becomes a label") {
-  auto m = Metrics::Create("");
+  auto m = metrics::Metrics::Create("");
   REQUIRE(m.ok());
   RequestProbe probe((*m)->registry());
   const size_t before = (*m)->registry().Collect().size();
@@ -63,7 +63,7 @@ bool Has(const std::string& text, const std::string& line) {
 }
 
 TEST_CASE("transport probe has one series per peer and counts downs") {
-  auto m = Metrics::Create("");
+  auto m = metrics::Metrics::Create("");
   REQUIRE(m.ok());
   TransportProbe probe((*m)->registry(), {"n1", "n2", "n3"}, 0);
   std::string t = (*m)->Text();
@@ -84,14 +84,15 @@ TEST_CASE("transport probe has one series per peer and counts downs") {
 // Every label value a probe can produce, whatever the traffic: no key,
 // value or request id ever becomes a label.
 TEST_CASE("label sets of every probe are bounded under varied traffic") {
-  auto m = Metrics::Create("");
+  auto m = metrics::Metrics::Create("");
   REQUIRE(m.ok());
   RequestProbe requests((*m)->registry());
-  QuorumProbe quorum((*m)->registry());
+  quorum::QuorumProbe quorum((*m)->registry());
   TransportProbe transport((*m)->registry(), {"a", "b", "c"}, 1);
-  HandoffProbe handoff(**m, {"a", "c"}, []() -> Result<HintFigures> {
-    return HintFigures{{{"a", 1, 1, 1}}, 1, 0, 0};
-  });
+  handoff::HandoffProbe handoff(
+      **m, {"a", "c"}, []() -> Result<handoff::HintFigures> {
+        return handoff::HintFigures{{{"a", 1, 1, 1}}, 1, 0, 0};
+      });
   auto series = [&] {
     size_t n = 0;
     for (const auto& f : (*m)->registry().Collect()) n += f.metric.size();
@@ -128,4 +129,4 @@ TEST_CASE("label sets of every probe are bounded under varied traffic") {
 }
 
 }  // namespace
-}  // namespace shoal::metrics
+}  // namespace shoal::node

@@ -19,7 +19,7 @@ Service::Service(const NodeConfig& config, const ring::Ring& ring,
                  ring::NodeIndex self, storage::Store& store, Peers& peers,
                  const handoff::Handoff& handoff, antientropy::AntiEntropy& aae,
                  FaultTable& faults, Admission& admission,
-                 metrics::RequestProbe& requests, metrics::QuorumProbe& quorum)
+                 RequestProbe& requests, quorum::QuorumProbe& quorum)
     : config_(config),
       ring_(ring),
       self_(self),
@@ -44,11 +44,11 @@ namespace {
 // counted as (nullopt: not bounded). A forwarded put is bounded where it is
 // coordinated too, but counted where the client sent it.
 struct ClientOp {
-  metrics::RequestProbe::Op op;
+  RequestProbe::Op op;
   bool counted;
 };
 std::optional<ClientOp> BoundedOp(const wire::Body& body) {
-  using Op = metrics::RequestProbe::Op;
+  using Op = RequestProbe::Op;
   if (const auto* g = std::get_if<wire::GetRequest>(&body)) {
     return ClientOp{Op::kGet, !g->local};
   }
@@ -249,7 +249,7 @@ wire::Awaitable<wire::Body> Service::OnGet(wire::GetRequest req) {
   const bool local = req.local;
   wire::Body reply = co_await Get(std::move(req));
   if (!local) {
-    requests_.Request(metrics::RequestProbe::Op::kGet, ResultCode(reply),
+    requests_.Request(RequestProbe::Op::kGet, ResultCode(reply),
                       std::chrono::steady_clock::now() - start);
     if (const auto* got = std::get_if<wire::GetReply>(&reply)) {
       requests_.Siblings(got->object.LiveSiblings().size());
@@ -261,8 +261,8 @@ wire::Awaitable<wire::Body> Service::OnGet(wire::GetRequest req) {
 wire::Awaitable<wire::Body> Service::OnPut(wire::PutRequest req,
                                            bool forwarded) {
   const auto start = std::chrono::steady_clock::now();
-  const auto op = req.is_delete ? metrics::RequestProbe::Op::kDelete
-                                : metrics::RequestProbe::Op::kPut;
+  const auto op =
+      req.is_delete ? RequestProbe::Op::kDelete : RequestProbe::Op::kPut;
   wire::Body reply = co_await Put(std::move(req), forwarded);
   // A forwarded put is counted where the client sent it.
   if (!forwarded) {

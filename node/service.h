@@ -34,8 +34,8 @@ class Service {
   Service(const NodeConfig& config, const ring::Ring& ring,
           ring::NodeIndex self, storage::Store& store, Peers& peers,
           const handoff::Handoff& handoff, antientropy::AntiEntropy& aae,
-          FaultTable& faults, Admission& admission,
-          metrics::RequestProbe& requests, metrics::QuorumProbe& quorum);
+          FaultTable& faults, Admission& admission, RequestProbe& requests,
+          quorum::QuorumProbe& quorum);
 
   // Handles one decoded frame from `conn`; `ticket` is kept until the reply
   // is sent, so the connection counts the request as in flight until then.
@@ -80,7 +80,7 @@ class Service {
   antientropy::AntiEntropy& aae_;
   FaultTable& faults_;
   Admission& admission_;
-  metrics::RequestProbe& requests_;
+  RequestProbe& requests_;
   std::chrono::steady_clock::time_point last_sibling_log_{};
   uint64_t siblings_unlogged_ = 0;
   NodeReplicas replicas_;

@@ -2,9 +2,11 @@
 
 #include "metrics/probe.h"
 
-namespace shoal::metrics {
+namespace shoal::quorum {
 
 namespace {
+
+using metrics::Seconds;
 
 // A replica's ack lag (seconds): 50 µs (a local commit) to the longest
 // request deadline a client may set (60 s).
@@ -72,4 +74,4 @@ void QuorumProbe::ReplicaAcked(std::chrono::nanoseconds lag) {
   ack_lag_->Observe(Seconds(lag));
 }
 
-}  // namespace shoal::metrics
+}  // namespace shoal::quorum

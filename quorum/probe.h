@@ -1,5 +1,6 @@
-// QuorumProbe: the coordinators' observer (quorum::CoordinatorObserver),
-// exported as Prometheus metrics (metrics/).
+// QuorumProbe: the coordinators' observer (CoordinatorObserver), exported
+// as Prometheus metrics (a push probe, metrics/probe.h). Part of the
+// shoal::quorum target; quorum_core stays free of metrics.
 //
 // Threads: called on the io_context thread.
 #pragma once
@@ -15,7 +16,7 @@
 
 #include "quorum/coordinator.h"
 
-namespace shoal::metrics {
+namespace shoal::quorum {
 
 // What coordinators observe about replicas: freshness of each replica in a
 // get (current / stale / missing), how stale the stale ones were, read
@@ -37,4 +38,4 @@ class QuorumProbe : public quorum::CoordinatorObserver {
   prometheus::Histogram* ack_lag_ = nullptr;
 };
 
-}  // namespace shoal::metrics
+}  // namespace shoal::quorum

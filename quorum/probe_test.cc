@@ -7,7 +7,7 @@
 
 #include "metrics/metrics.h"
 
-namespace shoal::metrics {
+namespace shoal::quorum {
 namespace {
 
 std::string Scrape(prometheus::Registry& registry) {
@@ -19,10 +19,10 @@ bool Has(const std::string& text, const std::string& line) {
 }
 
 TEST_CASE("quorum probe counts freshness and repairs") {
-  auto m = Metrics::Create("");
+  auto m = metrics::Metrics::Create("");
   REQUIRE(m.ok());
   QuorumProbe probe((*m)->registry());
-  using F = quorum::CoordinatorObserver::Freshness;
+  using F = CoordinatorObserver::Freshness;
   probe.ReplicaFreshness(F::kCurrent);
   probe.ReplicaFreshness(F::kCurrent);
   probe.ReplicaFreshness(F::kMissing);
@@ -39,7 +39,7 @@ TEST_CASE("quorum probe counts freshness and repairs") {
 }
 
 TEST_CASE("quorum probe observes stale ages and every replica ack lag") {
-  auto m = Metrics::Create("");
+  auto m = metrics::Metrics::Create("");
   REQUIRE(m.ok());
   QuorumProbe probe((*m)->registry());
   probe.StaleReplicaAge(std::chrono::milliseconds(1500));
@@ -57,4 +57,4 @@ TEST_CASE("quorum probe observes stale ages and every replica ack lag") {
 }
 
 }  // namespace
-}  // namespace shoal::metrics
+}  // namespace shoal::quorum

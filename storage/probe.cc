@@ -2,19 +2,23 @@
 
 #include "metrics/probe.h"
 
-namespace shoal::metrics {
+namespace shoal::storage {
 
-class StorageProbe::Source : public PullSource {
+using metrics::Counter;
+using metrics::Family;
+using metrics::Gauge;
+
+class StorageProbe::Source : public metrics::PullSource {
   using PullSource::PullSource;
 };
 
 // ---- StorageProbe ----
 
-StorageProbe::StorageProbe(Metrics& metrics,
-                           std::function<StorageFigures()> read) {
+StorageProbe::StorageProbe(metrics::Metrics& metrics,
+                           std::function<StoreStats()> read) {
   source_ = std::make_shared<Source>([read = std::move(read)]() {
     using prometheus::MetricType;
-    const StorageFigures s = read();
+    const StoreStats s = read();
     std::vector<prometheus::MetricFamily> out;
     out.push_back(Family("shoal_storage_keys",
                          "Keys in this node's objects database (hints not "
@@ -71,4 +75,4 @@ StorageProbe::StorageProbe(Metrics& metrics,
 
 StorageProbe::~StorageProbe() { source_->Detach(); }
 
-}  // namespace shoal::metrics
+}  // namespace shoal::storage

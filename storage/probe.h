@@ -1,5 +1,5 @@
-// StorageProbe: the store's figures as Prometheus metrics (metrics/), read
-// at scrape time.
+// StorageProbe: the store's figures (Store::Stats) as Prometheus metrics,
+// read at scrape time (a pull probe, metrics/probe.h).
 //
 // Threads: the read function runs on scrape threads.
 #pragma once
@@ -9,21 +9,9 @@
 #include <memory>
 
 #include "metrics/metrics.h"
+#include "storage/types.h"
 
-namespace shoal::metrics {
-
-// LMDB figures, read at scrape time.
-struct StorageFigures {
-  uint64_t keys = 0;
-  uint64_t used_bytes = 0;
-  uint64_t map_size_bytes = 0;
-  uint64_t sync_failures = 0;
-  bool full = false;  // the last write batch was refused for lack of room
-  uint64_t full_map_errors = 0;   // batches refused: map full
-  uint64_t full_disk_errors = 0;  // batches refused: filesystem full
-  uint64_t fs_free_bytes = 0;     // the data directory's filesystem
-  uint64_t fs_size_bytes = 0;
-};
+namespace shoal::storage {
 
 // shoal_storage_*: keys, bytes used, map size, map usage ratio, sync
 // failures, whether writes are refused for lack of room (and how often,
@@ -32,7 +20,7 @@ class StorageProbe {
  public:
   // `read` runs on scrape threads until the probe is destroyed; after that
   // the families are no longer served. `metrics` must outlive the probe.
-  StorageProbe(Metrics& metrics, std::function<StorageFigures()> read);
+  StorageProbe(metrics::Metrics& metrics, std::function<StoreStats()> read);
   ~StorageProbe();
   StorageProbe(const StorageProbe&) = delete;
   StorageProbe& operator=(const StorageProbe&) = delete;
@@ -42,4 +30,4 @@ class StorageProbe {
   std::shared_ptr<Source> source_;
 };
 
-}  // namespace shoal::metrics
+}  // namespace shoal::storage

@@ -4,7 +4,9 @@
 
 #include <string>
 
-namespace shoal::metrics {
+#include "metrics/metrics.h"
+
+namespace shoal::storage {
 namespace {
 
 bool Has(const std::string& text, const std::string& line) {
@@ -12,9 +14,12 @@ bool Has(const std::string& text, const std::string& line) {
 }
 
 TEST_CASE("storage probe reads its figures at scrape time") {
-  auto m = Metrics::Create("");
+  auto m = metrics::Metrics::Create("");
   REQUIRE(m.ok());
-  StorageFigures figures{10, 256, 1024, 0};
+  StoreStats figures;
+  figures.keys = 10;
+  figures.used_bytes = 256;
+  figures.map_size_bytes = 1024;
   {
     StorageProbe probe(**m, [&] { return figures; });
     CHECK(Has((*m)->Text(), "shoal_storage_keys 10"));
@@ -30,4 +35,4 @@ TEST_CASE("storage probe reads its figures at scrape time") {
 }
 
 }  // namespace
-}  // namespace shoal::metrics
+}  // namespace shoal::storage
