@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 
+#include "handoff/backlog.h"
 #include "storage/async.h"
 
 namespace shoal::handoff {
@@ -57,6 +58,29 @@ double Handoff::DeliveredPerSec() const {
   }
   return static_cast<double>(total) /
          std::chrono::duration<double>(kRateWindow).count();
+}
+
+Result<wire::HintsReply> Handoff::Report(std::string node) const {
+  wire::HintsReply h;
+  h.node = std::move(node);
+  auto backlogs = store_.HintBacklogs();
+  if (!backlogs) return backlogs.status();
+  for (const TargetBacklog& b : BacklogView(*backlogs, WallNowMs())) {
+    wire::HintTarget t;
+    t.target = b.target;
+    t.count = b.count;
+    t.bytes = b.bytes;
+    t.oldest_age_ms = b.oldest_age_ms;
+    auto idx = ring_.IndexOf(b.target);
+    t.target_up = idx.ok() && transport_.IsUp(*idx);
+    h.targets.push_back(std::move(t));
+  }
+  const storage::HintCounters c = store_.hint_counters();
+  h.stored = c.stored;
+  h.delivered = c.delivered;
+  h.dropped_cap = c.dropped_cap;
+  h.delivered_per_sec = DeliveredPerSec();
+  return h;
 }
 
 wire::Awaitable<void> Handoff::Run() {

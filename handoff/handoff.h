@@ -11,7 +11,8 @@
 // (Options::busy) it slows to one batch per `busy_pace`.
 //
 // Threads: the node's io_context thread; hints are read inline (LMDB read
-// transactions) and deleted through storage::AsyncWrite.
+// transactions) and deleted through storage::AsyncWrite. Report runs there
+// too.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -66,6 +67,11 @@ class Handoff {
   void Stop();
   // Hints delivered per second over the last ~10 s.
   double DeliveredPerSec() const;
+  // The answer to `shoal hints` on node `node` (this one): per target the
+  // backlog (a full scan of the hints database, BacklogView) and whether
+  // the target looks up, the lifetime counters and the delivery rate.
+  // Errors: the store's (kCorruption, kOverloaded, kInternal).
+  Result<wire::HintsReply> Report(std::string node) const;
 
  private:
   // Delivers `name`'s hints until none are left, the target stops

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "handoff/backlog.h"
 #include "metrics/probe.h"
 
 namespace shoal::handoff {
@@ -13,6 +14,21 @@ using metrics::Gauge;
 class HandoffProbe::Source : public metrics::PullSource {
   using PullSource::PullSource;
 };
+
+Result<HintFigures> ReadHintFigures(const storage::Store& store) {
+  auto backlogs = store.HintBacklogsCached();
+  if (!backlogs) return backlogs.status();
+  HintFigures out;
+  for (const TargetBacklog& b : BacklogView(*backlogs, WallNowMs())) {
+    out.targets.push_back(
+        {b.target, b.count, b.bytes, b.oldest_age_ms / 1000.0});
+  }
+  const storage::HintCounters c = store.hint_counters();
+  out.stored = c.stored;
+  out.delivered = c.delivered;
+  out.dropped_cap = c.dropped_cap;
+  return out;
+}
 
 // ---- HandoffProbe ----
 

@@ -12,6 +12,7 @@
 
 #include "base/result.h"
 #include "metrics/metrics.h"
+#include "storage/store.h"
 
 namespace shoal::handoff {
 
@@ -28,6 +29,12 @@ struct HintFigures {
   uint64_t delivered = 0;
   uint64_t dropped_cap = 0;
 };
+
+// What the probe shows, read from `store`: the backlog per target from the
+// store's cached tallies (Store::HintBacklogsCached, no full scan) through
+// BacklogView (backlog.h), and the lifetime counters. Errors: the store's.
+// Any thread (the probe calls it on scrape threads).
+Result<HintFigures> ReadHintFigures(const storage::Store& store);
 
 // shoal_hints_*: the backlog per target and the lifetime counters, which the
 // store keeps on disk (so they are right after a restart). Pull probe.

@@ -49,8 +49,9 @@ Node::Node(asio::io_context& io, NodeConfig config, ring::Ring ring,
       transport_probe_(metrics_.registry(), ring_.members(), self_),
       // Scrape threads: Store::Stats is safe on any thread.
       storage_probe_(metrics_, [this] { return store_->Stats(); }),
+      // Scrape threads: the store's hint reads are safe on any thread.
       handoff_probe_(metrics_, HintTargetNames(),
-                     [this] { return HintFigures(); }),
+                     [this] { return handoff::ReadHintFigures(*store_); }),
       aae_probe_(metrics_.registry()),
       frame_cap_(wire::FrameCapFor(config_.max_object_bytes)),
       admission_(config_.max_requests),
@@ -125,27 +126,6 @@ bool Node::HandoffTransport::IsUp(ring::NodeIndex node) const {
 wire::Awaitable<Result<wire::Body>> Node::HandoffTransport::Call(
     ring::NodeIndex node, wire::Body request, wire::Deadline deadline) {
   return peers_.Channel(node).Call(std::move(request), deadline);
-}
-
-// Scrape threads: the hint reads are safe on any thread.
-Result<handoff::HintFigures> Node::HintFigures() const {
-  auto backlogs = store_->HintBacklogsCached();
-  if (!backlogs) return backlogs.status();
-  const int64_t now_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count();
-  handoff::HintFigures out;
-  for (const storage::HintBacklog& b : *backlogs) {
-    const int64_t age_ms =
-        b.count == 0 ? 0 : std::max<int64_t>(0, now_ms - b.oldest_stored_at_ms);
-    out.targets.push_back({b.target, b.count, b.bytes, age_ms / 1000.0});
-  }
-  const storage::HintCounters c = store_->hint_counters();
-  out.stored = c.stored;
-  out.delivered = c.delivered;
-  out.dropped_cap = c.dropped_cap;
-  return out;
 }
 
 std::vector<std::string> Node::HintTargetNames() const {

@@ -66,8 +66,7 @@ class Node {
   // Raises the open-file limit for max_connections; returns how many
   // client connections the node can really take.
   uint32_t ConnectionCapacity() const;
-  // What the handoff probe reads at scrape time (from the store).
-  Result<handoff::HintFigures> HintFigures() const;
+  // The members hints can be for: every member but this node.
   std::vector<std::string> HintTargetNames() const;
 
   // Anti-entropy's calls to other members, over the peer links.
