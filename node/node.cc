@@ -20,7 +20,7 @@ Result<std::unique_ptr<Node>> Node::Create(asio::io_context& io,
   config.storage.max_object_bytes = config.max_object_bytes;
   config.storage.max_hints_per_target = config.max_hints_per_target;
   config.storage.max_siblings = config.max_siblings;
-  config.storage.last_write_wins = config.conflict == "lww";
+  config.storage.conflict = config.conflict;
   auto store = storage::Store::Open(config.storage);
   if (!store) return store.status();
   if ((*store)->actor_reminted()) {

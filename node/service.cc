@@ -297,7 +297,9 @@ wire::Awaitable<wire::Body> Service::Get(wire::GetRequest req) {
   if (!got) co_return Error(got.status());
   // The replicas each keep their last write; the answer keeps the last of
   // theirs, as their next merge will.
-  if (config_.conflict == "lww") quorum::KeepLastWrite(got.value());
+  if (config_.conflict == quorum::ConflictPolicy::kLastWriteWins) {
+    quorum::KeepLastWrite(got.value());
+  }
   std::string context = wire::EncodeContext(got->vv, loc.hash);
   co_return wire::GetReply{std::move(got.value()), std::move(context)};
 }

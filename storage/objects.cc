@@ -116,7 +116,9 @@ Result<WriteResult> ObjectsDb::ApplyObject(MDB_txn* txn, WriteOp& op,
   } else {
     out.after = quorum::Sync(out.before, op.incoming);
   }
-  if (options_.last_write_wins) quorum::KeepLastWrite(out.after);
+  if (options_.conflict == quorum::ConflictPolicy::kLastWriteWins) {
+    quorum::KeepLastWrite(out.after);
+  }
   out.changed = !(out.after == out.before);
   if (!out.changed) return out;
 

@@ -3,9 +3,9 @@
 // wire::EncodeObject. A write is a read-merge-write inside a batch's write
 // transaction (commit.h): kCoordinate applies quorum::NewWrite under the
 // client's context and the object and sibling limits, kMerge applies
-// quorum::Sync, and under conflict = "lww" (StoreOptions::last_write_wins)
-// quorum::KeepLastWrite runs after either; an op that changes nothing is
-// not rewritten. Reads are inline
+// quorum::Sync, and under ConflictPolicy::kLastWriteWins (StoreOptions::
+// conflict) quorum::KeepLastWrite runs after either; an op that changes
+// nothing is not rewritten. Reads are inline
 // read-only transactions. The object observer is told of every committed
 // change (anti-entropy keeps its Merkle trees this way).
 //

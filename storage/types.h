@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "base/result.h"
+#include "quorum/conflict.h"
 #include "quorum/version.h"
 #include "ring/ring.h"
 
@@ -47,9 +48,10 @@ struct StoreOptions {
   // Writes waiting for the writer thread (hints, every write under
   // kAlways) beyond this fail at once with kOverloaded; 0 = no limit.
   size_t max_queued_writes = 10000;
-  // conflict = "lww": after every write and merge into `objects`, only the
-  // sibling quorum::KeepLastWrite picks is kept (doc/faults.md; unsafe).
-  bool last_write_wins = false;
+  // kLastWriteWins (conflict = "lww"): after every write and merge into
+  // `objects`, only the sibling quorum::KeepLastWrite picks is kept
+  // (doc/faults.md; unsafe).
+  quorum::ConflictPolicy conflict = quorum::ConflictPolicy::kSiblings;
   // Test hook: the boot id to record instead of the kernel's.
   std::string TEST_boot_id;
 };
