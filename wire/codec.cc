@@ -1,164 +1,41 @@
-// Cap'n Proto <-> C++ conversion. Every capnp accessor may throw
+// Cap'n Proto <-> C++ conversion of frames. Every capnp accessor may throw
 // kj::Exception on malformed input; the public decoders catch it here, at
 // the single edge where outside bytes enter, and turn it into a Status.
 #include "wire/codec.h"
 
 #include <capnp/message.h>
-#include <capnp/serialize-packed.h>
 #include <capnp/serialize.h>
 #include <kj/exception.h>
 #include <kj/io.h>
 
 #include <algorithm>
-#include <cstring>
-#include <optional>
 
+#include "wire/codec_internal.h"
 #include "wire/frame.capnp.h"
 
 namespace shoal::wire {
-namespace {
-
-namespace sc = ::shoal::wire::schema;
-
-// Appends everything written to it to a byte vector.
-class VectorOutput : public kj::OutputStream {
- public:
-  explicit VectorOutput(std::vector<uint8_t>& out) : out_(out) {}
-  void write(const void* buffer, size_t size) override {
-    const auto* p = static_cast<const uint8_t*>(buffer);
-    out_.insert(out_.end(), p, p + size);
-  }
-
- private:
-  std::vector<uint8_t>& out_;
-};
-
-// A message builder whose first segment is this thread's zeroed scratch
-// space. capnp::MallocMessageBuilder's default callocs an 8 KiB first
-// segment for every message (and frees it); a frame, a stored object and a
-// context are built several times per request, so that was a calloc, a
-// memset and a free of 8 KiB each time. The builder zeroes the words it used
-// when it is destroyed, which keeps the scratch ready for the next one. A
-// builder made while another is alive on the same thread (nesting) gets its
-// own heap segment as before.
-class Builder {
- public:
-  Builder() {
-    if (!busy_) {
-      busy_ = true;
-      owns_scratch_ = true;
-      builder_.emplace(kj::arrayPtr(scratch_, kScratchWords));
-    } else {
-      builder_.emplace();
-    }
-  }
-  ~Builder() {
-    builder_.reset();  // zeroes the used part of the scratch
-    if (owns_scratch_) busy_ = false;
-  }
-  Builder(const Builder&) = delete;
-  Builder& operator=(const Builder&) = delete;
-
-  capnp::MallocMessageBuilder& get() { return *builder_; }
-
- private:
-  static constexpr size_t kScratchWords = 1024;
-  static thread_local bool busy_;
-  static thread_local capnp::word scratch_[kScratchWords];  // zeroed (TLS)
-
-  bool owns_scratch_ = false;
-  std::optional<capnp::MallocMessageBuilder> builder_;
-};
+namespace internal {
 
 thread_local bool Builder::busy_ = false;
 thread_local capnp::word Builder::scratch_[Builder::kScratchWords] = {};
 
-kj::ArrayPtr<const kj::byte> Bytes(const std::string& s) {
-  return kj::arrayPtr(reinterpret_cast<const kj::byte*>(s.data()), s.size());
-}
+}  // namespace internal
 
-std::string ToString(capnp::Data::Reader d) {
-  return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
-}
+namespace {
 
-void FillU32(capnp::List<uint32_t>::Builder list,
-             const std::vector<uint32_t>& values) {
-  for (size_t i = 0; i < values.size(); ++i) list.set(i, values[i]);
-}
-
-std::vector<uint32_t> ReadU32(capnp::List<uint32_t>::Reader list) {
-  std::vector<uint32_t> out;
-  out.reserve(list.size());
-  for (uint32_t v : list) out.push_back(v);
-  return out;
-}
-
-// ---- version data ----
-
-void FillDots(capnp::List<sc::Dot>::Builder list,
-              const std::vector<quorum::Dot>& dots) {
-  for (size_t i = 0; i < dots.size(); ++i) {
-    list[i].setActor(dots[i].actor);
-    list[i].setCounter(dots[i].counter);
-  }
-}
-
-void FillObject(sc::Object::Builder b, const quorum::Object& o) {
-  FillDots(b.initVv(o.vv.entries().size()), o.vv.entries());
-  auto sibs = b.initSiblings(o.siblings.size());
-  for (size_t i = 0; i < o.siblings.size(); ++i) {
-    const quorum::Sibling& s = o.siblings[i];
-    auto sb = sibs[i];
-    auto dot = sb.initDot();
-    dot.setActor(s.dot.actor);
-    dot.setCounter(s.dot.counter);
-    sb.setWrittenAtMs(s.written_at_ms);
-    sb.setTombstone(s.tombstone);
-    if (!s.value.empty()) sb.setValue(Bytes(s.value));
-  }
-}
-
-// Reads a version vector, rejecting anything our encoder never writes.
-Result<quorum::VersionVector> ReadVv(capnp::List<sc::Dot>::Reader list,
-                                     const char* what) {
-  std::vector<quorum::Dot> dots;
-  dots.reserve(list.size());
-  for (auto d : list) {
-    quorum::Dot dot{d.getActor(), d.getCounter()};
-    if (dot.counter == 0) {
-      return Status(
-          Code::kCorruption,
-          std::string(what) + ": version vector entry with counter 0");
-    }
-    if (!dots.empty() && !(dots.back().actor < dot.actor)) {
-      return Status(
-          Code::kCorruption,
-          std::string(what) + ": version vector actors not sorted and unique");
-    }
-    dots.push_back(dot);
-  }
-  return quorum::VersionVector::FromEntries(std::move(dots));
-}
-
-Result<quorum::Object> ReadObject(sc::Object::Reader r) {
-  auto vv = ReadVv(r.getVv(), "object");
-  if (!vv) return vv.status();
-  quorum::Object o;
-  o.vv = std::move(vv.value());
-  auto sibs = r.getSiblings();
-  o.siblings.reserve(sibs.size());
-  for (auto s : sibs) {
-    quorum::Sibling sib;
-    sib.dot = {s.getDot().getActor(), s.getDot().getCounter()};
-    sib.written_at_ms = s.getWrittenAtMs();
-    sib.tombstone = s.getTombstone();
-    sib.value = ToString(s.getValue());
-    o.siblings.push_back(std::move(sib));
-  }
-  Status st = ValidateObject(o);
-  if (!st.ok()) return st;
-  return o;
-}
+using internal::Builder;
+using internal::Bytes;
+using internal::FillFaults;
+using internal::FillObject;
+using internal::FillPut;
+using internal::FillU32;
+using internal::ReadFaults;
+using internal::ReadObject;
+using internal::ReadPut;
+using internal::ReadU32;
+using internal::ToString;
+using internal::VectorOutput;
+namespace sc = ::shoal::wire::schema;
 
 Code CodeFromWire(sc::ErrorCode c) {
   switch (c) {
@@ -210,70 +87,6 @@ sc::ErrorCode CodeToWire(Code c) {
       return sc::ErrorCode::INTERNAL;
   }
   return sc::ErrorCode::INTERNAL;
-}
-
-// ---- fault tables ----
-
-void FillFaults(capnp::List<sc::FaultRule>::Builder rules,
-                capnp::List<sc::ClockSkew>::Builder skews,
-                const std::vector<FaultRule>& rule_values,
-                const std::vector<ClockSkew>& skew_values) {
-  for (size_t i = 0; i < rule_values.size(); ++i) {
-    const FaultRule& r = rule_values[i];
-    rules[i].setFrom(r.from);
-    rules[i].setTo(r.to);
-    rules[i].setClients(r.clients);
-    rules[i].setKind(static_cast<sc::FaultKind>(r.kind));
-    rules[i].setDelayMs(r.delay_ms);
-    rules[i].setJitterMs(r.jitter_ms);
-    rules[i].setDropPercent(r.drop_percent);
-  }
-  for (size_t i = 0; i < skew_values.size(); ++i) {
-    skews[i].setNode(skew_values[i].node);
-    skews[i].setSkewMs(skew_values[i].skew_ms);
-  }
-}
-
-Status ReadFaults(capnp::List<sc::FaultRule>::Reader rules,
-                  capnp::List<sc::ClockSkew>::Reader skews,
-                  std::vector<FaultRule>* rule_values,
-                  std::vector<ClockSkew>* skew_values) {
-  for (auto r : rules) {
-    const auto kind = static_cast<uint16_t>(r.getKind());
-    if (kind > 2) return Status(Code::kInvalidArgument, "unknown fault kind");
-    rule_values->push_back({r.getFrom().cStr(), r.getTo().cStr(),
-                            r.getClients(), static_cast<FaultKind>(kind),
-                            r.getDelayMs(), r.getJitterMs(),
-                            r.getDropPercent()});
-  }
-  for (auto k : skews) {
-    skew_values->push_back({k.getNode().cStr(), k.getSkewMs()});
-  }
-  return Status::Ok();
-}
-
-// ---- message bodies: C++ -> capnp ----
-
-void FillPut(sc::PutRequest::Builder b, const PutRequest& m) {
-  b.setKey(Bytes(m.key));
-  if (!m.is_delete) b.setValue(Bytes(m.value));
-  b.setDelete(m.is_delete);
-  if (!m.context.empty()) b.setContext(Bytes(m.context));
-  b.setW(static_cast<uint8_t>(std::min<uint32_t>(m.w, 255)));
-  b.setTimeoutMs(m.timeout_ms);
-  b.setPw(static_cast<uint8_t>(std::min<uint32_t>(m.pw, 255)));
-}
-
-PutRequest ReadPut(sc::PutRequest::Reader r) {
-  PutRequest m;
-  m.key = ToString(r.getKey());
-  m.is_delete = r.getDelete();
-  if (!m.is_delete) m.value = ToString(r.getValue());
-  m.context = ToString(r.getContext());
-  m.w = r.getW();
-  m.timeout_ms = r.getTimeoutMs();
-  m.pw = r.getPw();
-  return m;
 }
 
 struct BodyWriter {
@@ -779,105 +592,6 @@ Result<Message> DecodeFrameBody(std::span<const uint64_t> body,
     return Status(Code::kCorruption,
                   std::string("malformed frame: ") + e.getDescription().cStr());
   }
-}
-
-std::string EncodeContext(const quorum::VersionVector& vv, uint64_t key_hash) {
-  if (vv.empty()) return {};
-  Builder scratch;
-  capnp::MallocMessageBuilder& builder = scratch.get();
-  auto root = builder.initRoot<sc::Context>();
-  FillDots(root.initVv(vv.entries().size()), vv.entries());
-  root.setKeyHash(key_hash);
-  std::vector<uint8_t> out;
-  VectorOutput stream(out);
-  capnp::writePackedMessage(stream, builder);
-  return std::string(out.begin(), out.end());
-}
-
-Result<quorum::VersionVector> DecodeContext(std::string_view bytes,
-                                            uint64_t key_hash) {
-  if (bytes.empty()) return quorum::VersionVector();
-  const Status bad(Code::kInvalidArgument,
-                   "context is not a valid shoal context (pass the context a "
-                   "get returned, unchanged)");
-  if (bytes.size() > 64 * 1024) return bad;
-  try {
-    kj::ArrayInputStream in(kj::arrayPtr(
-        reinterpret_cast<const kj::byte*>(bytes.data()), bytes.size()));
-    capnp::ReaderOptions opts;
-    opts.traversalLimitInWords = 64 * 1024;
-    opts.nestingLimit = 8;
-    capnp::PackedMessageReader reader(in, opts);
-    if (in.tryGetReadBuffer().size() != 0) return bad;
-    auto root = reader.getRoot<sc::Context>();
-    auto vv = ReadVv(root.getVv(), "context");
-    if (!vv) return bad;
-    if (!vv->empty() && root.getKeyHash() != key_hash) {
-      return Status(Code::kInvalidArgument,
-                    "the context was read from another key (pass the context "
-                    "a get of this key returned)");
-    }
-    return vv;
-  } catch (const kj::Exception&) {
-    return bad;
-  }
-}
-
-std::string EncodeObject(const quorum::Object& object) {
-  Builder scratch;
-  capnp::MallocMessageBuilder& builder = scratch.get();
-  FillObject(builder.initRoot<sc::Object>(), object);
-  std::vector<uint8_t> out;
-  out.reserve(capnp::computeSerializedSizeInWords(builder) * 8);
-  VectorOutput stream(out);
-  capnp::writeMessage(stream, builder);
-  return std::string(out.begin(), out.end());
-}
-
-Result<quorum::Object> DecodeObject(std::string_view bytes) {
-  if (bytes.empty() || bytes.size() % 8 != 0) {
-    return Status(Code::kCorruption,
-                  "stored object of " + std::to_string(bytes.size()) +
-                      " bytes is not a whole number of words");
-  }
-  // LMDB values are not 8-byte aligned: copy into words first.
-  std::vector<capnp::word> words(bytes.size() / 8);
-  std::memcpy(words.data(), bytes.data(), bytes.size());
-  try {
-    capnp::ReaderOptions opts;
-    opts.traversalLimitInWords = 2 * words.size() + 1024;
-    opts.nestingLimit = 8;
-    capnp::FlatArrayMessageReader reader(
-        kj::arrayPtr(words.data(), words.size()), opts);
-    auto o = ReadObject(reader.getRoot<sc::Object>());
-    if (!o) return o.status();
-    return o;
-  } catch (const kj::Exception& e) {
-    return Status(Code::kCorruption,
-                  std::string("stored object does not decode: ") +
-                      e.getDescription().cStr());
-  }
-}
-
-Status ValidateObject(const quorum::Object& object) {
-  for (size_t i = 0; i < object.siblings.size(); ++i) {
-    const quorum::Sibling& s = object.siblings[i];
-    if (s.dot.counter == 0) {
-      return Status(Code::kCorruption, "object: sibling dot with counter 0");
-    }
-    if (i > 0 && !(object.siblings[i - 1].dot < s.dot)) {
-      return Status(Code::kCorruption,
-                    "object: siblings not sorted by unique dot");
-    }
-    if (!object.vv.Covers(s.dot)) {
-      return Status(Code::kCorruption,
-                    "object: sibling dot not covered by its version vector");
-    }
-    if (s.tombstone && !s.value.empty()) {
-      return Status(Code::kCorruption, "object: tombstone with a value");
-    }
-  }
-  return Status::Ok();
 }
 
 }  // namespace shoal::wire
