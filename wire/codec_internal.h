@@ -124,4 +124,82 @@ Status ReadFaults(capnp::List<sc::FaultRule>::Reader rules,
 void FillPut(sc::PutRequest::Builder b, const PutRequest& m);
 PutRequest ReadPut(sc::PutRequest::Reader r);
 
+// ---- one encoder and one decoder per message of the Frame union ----
+//
+// EncodeBody(m, f) sets frame f's union member to m; DecodeBody(r) reads
+// one member back (a Result when the data can break an invariant: objects,
+// tree levels, fault kinds). The dispatch over the 31 members is in
+// codec.cc: a std::visit for encoding, a switch on the union tag for
+// decoding.
+
+// frame.capnp (codec.cc)
+void EncodeBody(const ErrorReply&, sc::Frame::Builder);
+ErrorReply DecodeBody(sc::Error::Reader);
+
+// client.capnp (codec_client.cc)
+void EncodeBody(const GetRequest&, sc::Frame::Builder);
+GetRequest DecodeBody(sc::GetRequest::Reader);
+void EncodeBody(const GetReply&, sc::Frame::Builder);
+Result<GetReply> DecodeBody(sc::GetReply::Reader);
+void EncodeBody(const PutRequest&, sc::Frame::Builder);
+PutRequest DecodeBody(sc::PutRequest::Reader);
+void EncodeBody(const PutReply&, sc::Frame::Builder);
+PutReply DecodeBody(sc::PutReply::Reader);
+
+// peer.capnp (codec_peer.cc)
+void EncodeBody(const Hello&, sc::Frame::Builder);
+Hello DecodeBody(sc::Hello::Reader);
+void EncodeBody(const ReadRequest&, sc::Frame::Builder);
+ReadRequest DecodeBody(sc::ReadRequest::Reader);
+void EncodeBody(const ReadReply&, sc::Frame::Builder);
+Result<ReadReply> DecodeBody(sc::ReadReply::Reader);
+void EncodeBody(const ReplicateRequest&, sc::Frame::Builder);
+Result<ReplicateRequest> DecodeBody(sc::ReplicateRequest::Reader);
+void EncodeBody(const ReplicateReply&, sc::Frame::Builder);
+ReplicateReply DecodeBody(sc::ReplicateReply::Reader);
+void EncodeBody(const CoordinatePutRequest&, sc::Frame::Builder);
+CoordinatePutRequest DecodeBody(sc::CoordinatePutRequest::Reader);
+void EncodeBody(const Ping&, sc::Frame::Builder);
+Ping DecodeBody(sc::Ping::Reader);
+void EncodeBody(const Pong&, sc::Frame::Builder);
+Pong DecodeBody(sc::Pong::Reader);
+void EncodeBody(const AaeTreeRequest&, sc::Frame::Builder);
+Result<AaeTreeRequest> DecodeBody(sc::AaeTreeRequest::Reader);
+void EncodeBody(const AaeTreeReply&, sc::Frame::Builder);
+AaeTreeReply DecodeBody(sc::AaeTreeReply::Reader);
+void EncodeBody(const AaeKeysRequest&, sc::Frame::Builder);
+AaeKeysRequest DecodeBody(sc::AaeKeysRequest::Reader);
+void EncodeBody(const AaeKeysReply&, sc::Frame::Builder);
+AaeKeysReply DecodeBody(sc::AaeKeysReply::Reader);
+void EncodeBody(const AaeFetchRequest&, sc::Frame::Builder);
+AaeFetchRequest DecodeBody(sc::AaeFetchRequest::Reader);
+void EncodeBody(const AaeFetchReply&, sc::Frame::Builder);
+Result<AaeFetchReply> DecodeBody(sc::AaeFetchReply::Reader);
+void EncodeBody(const AaeRepairRequest&, sc::Frame::Builder);
+Result<AaeRepairRequest> DecodeBody(sc::AaeRepairRequest::Reader);
+void EncodeBody(const AaeRepairReply&, sc::Frame::Builder);
+AaeRepairReply DecodeBody(sc::AaeRepairReply::Reader);
+
+// admin.capnp (codec_admin.cc)
+void EncodeBody(const StatusRequest&, sc::Frame::Builder);
+StatusRequest DecodeBody(sc::StatusRequest::Reader);
+void EncodeBody(const StatusReply&, sc::Frame::Builder);
+StatusReply DecodeBody(sc::StatusReply::Reader);
+void EncodeBody(const HintsRequest&, sc::Frame::Builder);
+HintsRequest DecodeBody(sc::HintsRequest::Reader);
+void EncodeBody(const HintsReply&, sc::Frame::Builder);
+HintsReply DecodeBody(sc::HintsReply::Reader);
+void EncodeBody(const AaeStatusRequest&, sc::Frame::Builder);
+AaeStatusRequest DecodeBody(sc::AaeStatusRequest::Reader);
+void EncodeBody(const AaeStatusReply&, sc::Frame::Builder);
+AaeStatusReply DecodeBody(sc::AaeStatusReply::Reader);
+void EncodeBody(const AaeRunRequest&, sc::Frame::Builder);
+AaeRunRequest DecodeBody(sc::AaeRunRequest::Reader);
+void EncodeBody(const AaeRunReply&, sc::Frame::Builder);
+AaeRunReply DecodeBody(sc::AaeRunReply::Reader);
+void EncodeBody(const FaultRequest&, sc::Frame::Builder);
+Result<FaultRequest> DecodeBody(sc::FaultRequest::Reader);
+void EncodeBody(const FaultReply&, sc::Frame::Builder);
+Result<FaultReply> DecodeBody(sc::FaultReply::Reader);
+
 }  // namespace shoal::wire::internal
