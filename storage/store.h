@@ -83,8 +83,7 @@ class Store {
 
   // This data directory's actor id: minted at creation, and minted anew when
   // the previous session ended in a machine crash (the session guard,
-  // env.h). Never
-  // reused.
+  // env.h). Never reused.
   quorum::ActorId actor() const;
   // True when Open minted a new actor for an existing directory because its
   // last session did not close cleanly before a reboot.
