@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -70,7 +71,10 @@ Status ReadDuration(const toml::table& t, const char* key,
   return Status::Ok();
 }
 
-Status LoadFile(const std::string& path, NodeConfig& c, std::string& sync) {
+// The config file into `c`; storage.sync and cluster.conflict, which flags
+// may override, are returned as written (parsed by ParseArgs).
+Status LoadFile(const std::string& path, NodeConfig& c, std::string& sync,
+                std::optional<std::string>& conflict) {
   toml::table root;
   try {
     root = toml::parse_file(path);
@@ -100,7 +104,10 @@ Status LoadFile(const std::string& path, NodeConfig& c, std::string& sync) {
     st = CheckKeys(*cl, {"n", "w", "r", "partitions", "members", "conflict"},
                    "cluster.");
     if (!st.ok()) return st;
-    SHOAL_READ(*cl, "conflict", "cluster.", c.conflict);
+    if (cl->contains("conflict")) {
+      conflict.emplace();
+      SHOAL_READ(*cl, "conflict", "cluster.", *conflict);
+    }
     SHOAL_READ(*cl, "n", "cluster.", c.n);
     SHOAL_READ(*cl, "w", "cluster.", c.w);
     SHOAL_READ(*cl, "r", "cluster.", c.r);
@@ -201,7 +208,7 @@ Status LoadFile(const std::string& path, NodeConfig& c, std::string& sync) {
 Result<ParsedArgs> ParseArgs(int argc, char** argv) {
   CLI::App app{
       "shoald: a shoal node (Dynamo-style leaderless key-value store)"};
-  std::string config_path, sync;
+  std::string config_path, sync, conflict;
   NodeConfig flags;
   ParsedArgs out;
   app.add_option("--config", config_path, "TOML config file");
@@ -222,7 +229,7 @@ Result<ParsedArgs> ParseArgs(int argc, char** argv) {
   auto* o_q = app.add_option("--partitions", flags.partitions,
                              "partition count Q (power of two)");
   auto* o_conflict = app.add_option(
-      "--conflict", flags.conflict,
+      "--conflict", conflict,
       "siblings (default) | lww (last write wins: loses concurrent writes; "
       "for comparison only)");
   auto* o_map = app.add_option("--map-size", flags.storage.map_size_bytes,
@@ -287,8 +294,9 @@ Result<ParsedArgs> ParseArgs(int argc, char** argv) {
 
   NodeConfig& c = out.config;
   std::string file_sync;
+  std::optional<std::string> file_conflict;
   if (!config_path.empty()) {
-    Status st = LoadFile(config_path, c, file_sync);
+    Status st = LoadFile(config_path, c, file_sync, file_conflict);
     if (!st.ok()) return st;
   }
   if (*o_name) c.name = flags.name;
@@ -300,7 +308,7 @@ Result<ParsedArgs> ParseArgs(int argc, char** argv) {
   if (*o_w) c.w = flags.w;
   if (*o_r) c.r = flags.r;
   if (*o_q) c.partitions = flags.partitions;
-  if (*o_conflict) c.conflict = flags.conflict;
+  if (*o_conflict) file_conflict = conflict;
   if (*o_map) c.storage.map_size_bytes = flags.storage.map_size_bytes;
   if (*o_sync_ms) c.storage.sync_interval = std::chrono::milliseconds(sync_ms);
   if (*o_maxv) c.max_value_bytes = flags.max_value_bytes;
@@ -314,6 +322,14 @@ Result<ParsedArgs> ParseArgs(int argc, char** argv) {
     auto p = storage::ParseSyncPolicy(file_sync);
     if (!p) return p.status();
     c.storage.sync = *p;
+  }
+  if (file_conflict) {
+    auto p = quorum::ParseConflictPolicy(*file_conflict);
+    if (!p) {
+      return Bad("cluster.conflict '" + *file_conflict +
+                 "' is not one of siblings, lww");
+    }
+    c.conflict = *p;
   }
   // Defaults that depend on other fields.
   if (c.listen.empty()) {
@@ -403,10 +419,6 @@ Status Validate(const NodeConfig& c) {
                " must not exceed limits.max_siblings = " +
                std::to_string(c.max_siblings));
   }
-  if (c.conflict != "siblings" && c.conflict != "lww") {
-    return Bad("cluster.conflict '" + c.conflict +
-               "' is not one of siblings, lww");
-  }
   if (c.heartbeat_ms < 10 || c.down_after_ms < 2 * c.heartbeat_ms) {
     return Bad(
         "failure.heartbeat_ms must be >= 10 and failure.down_after_ms "
@@ -442,12 +454,13 @@ std::string ToToml(const NodeConfig& c) {
       {"data_dir", c.data_dir},
       {"metrics_listen", c.metrics_listen},
       {"log_level", c.log_level},
-      {"cluster", toml::table{{"n", c.n},
-                              {"w", c.w},
-                              {"r", c.r},
-                              {"partitions", c.partitions},
-                              {"conflict", c.conflict},
-                              {"members", members}}},
+      {"cluster",
+       toml::table{{"n", c.n},
+                   {"w", c.w},
+                   {"r", c.r},
+                   {"partitions", c.partitions},
+                   {"conflict", quorum::ConflictPolicyName(c.conflict)},
+                   {"members", members}}},
       {"storage",
        toml::table{{"map_size", static_cast<int64_t>(c.storage.map_size_bytes)},
                    {"sync", storage::SyncPolicyName(c.storage.sync)},

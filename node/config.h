@@ -63,6 +63,7 @@
 
 #include "base/result.h"
 #include "node/dump.h"
+#include "quorum/conflict.h"
 #include "storage/store.h"
 
 namespace shoal::node {
@@ -81,10 +82,11 @@ struct NodeConfig {
 
   uint32_t n = 3, w = 2, r = 2;
   uint32_t partitions = 64;
-  // How concurrent writes are resolved: "siblings" (kept, the client
-  // merges) or "lww" (last write by written_at wins, the others are
-  // discarded: loses writes; for comparison only, doc/faults.md).
-  std::string conflict = "siblings";
+  // How concurrent writes are resolved: kSiblings (kept, the client
+  // merges; "siblings") or kLastWriteWins ("lww": last write by written_at
+  // wins, the others are discarded: loses writes; for comparison only,
+  // doc/faults.md).
+  quorum::ConflictPolicy conflict = quorum::ConflictPolicy::kSiblings;
   std::vector<Member> members;
 
   storage::StoreOptions storage;  // .dir is filled from data_dir

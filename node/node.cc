@@ -20,7 +20,7 @@ Result<std::unique_ptr<Node>> Node::Create(asio::io_context& io,
   config.storage.max_object_bytes = config.max_object_bytes;
   config.storage.max_hints_per_target = config.max_hints_per_target;
   config.storage.max_siblings = config.max_siblings;
-  config.storage.last_write_wins = config.conflict == "lww";
+  config.storage.conflict = config.conflict;
   auto store = storage::Store::Open(config.storage);
   if (!store) return store.status();
   if ((*store)->actor_reminted()) {
@@ -47,9 +47,11 @@ Node::Node(asio::io_context& io, NodeConfig config, ring::Ring ring,
       request_probe_(metrics_.registry()),
       quorum_probe_(metrics_.registry()),
       transport_probe_(metrics_.registry(), ring_.members(), self_),
-      storage_probe_(metrics_, [this] { return StorageFigures(); }),
+      // Scrape threads: Store::Stats is safe on any thread.
+      storage_probe_(metrics_, [this] { return store_->Stats(); }),
+      // Scrape threads: the store's hint reads are safe on any thread.
       handoff_probe_(metrics_, HintTargetNames(),
-                     [this] { return HintFigures(); }),
+                     [this] { return handoff::ReadHintFigures(*store_); }),
       aae_probe_(metrics_.registry()),
       frame_cap_(wire::FrameCapFor(config_.max_object_bytes)),
       admission_(config_.max_requests),
@@ -57,7 +59,7 @@ Node::Node(asio::io_context& io, NodeConfig config, ring::Ring ring,
       max_connections_(ConnectionCapacity()),
       load_probe_(metrics_,
                   [this] {
-                    return metrics::LoadFigures{
+                    return LoadFigures{
                         client_connections_.load(std::memory_order_relaxed),
                         peer_connections_.load(std::memory_order_relaxed),
                         admission_.in_flight(), budget_->used()};
@@ -73,9 +75,10 @@ Node::Node(asio::io_context& io, NodeConfig config, ring::Ring ring,
                          [this](ring::NodeIndex peer) {
                            return faults_.Decide(ring_.members()[peer]);
                          }}),
+      handoff_transport_(peers_),
       handoff_(
-          io.get_executor(), *store_, peers_, ring_,
-          HandoffOptions{
+          io.get_executor(), *store_, handoff_transport_, ring_,
+          handoff::Options{
               .enabled = config_.handoff_enabled,
               .max_rate = config_.handoff_max_rate,
               .batch = config_.handoff_batch,
@@ -116,33 +119,13 @@ wire::Awaitable<Result<wire::Body>> Node::PeerTransport::Call(
   co_return reply;
 }
 
-// Scrape threads: Store::Stats and the hint reads are safe on any thread.
-metrics::StorageFigures Node::StorageFigures() const {
-  const storage::StoreStats s = store_->Stats();
-  return metrics::StorageFigures{
-      s.keys,         s.used_bytes,      s.map_size_bytes,   s.sync_failures,
-      s.full,         s.full_map_errors, s.full_disk_errors, s.fs_free_bytes,
-      s.fs_size_bytes};
+bool Node::HandoffTransport::IsUp(ring::NodeIndex node) const {
+  return peers_.IsUp(node);
 }
 
-Result<metrics::HintFigures> Node::HintFigures() const {
-  auto backlogs = store_->HintBacklogsCached();
-  if (!backlogs) return backlogs.status();
-  const int64_t now_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count();
-  metrics::HintFigures out;
-  for (const storage::HintBacklog& b : *backlogs) {
-    const int64_t age_ms =
-        b.count == 0 ? 0 : std::max<int64_t>(0, now_ms - b.oldest_stored_at_ms);
-    out.targets.push_back({b.target, b.count, b.bytes, age_ms / 1000.0});
-  }
-  const storage::HintCounters c = store_->hint_counters();
-  out.stored = c.stored;
-  out.delivered = c.delivered;
-  out.dropped_cap = c.dropped_cap;
-  return out;
+wire::Awaitable<Result<wire::Body>> Node::HandoffTransport::Call(
+    ring::NodeIndex node, wire::Body request, wire::Deadline deadline) {
+  return peers_.Channel(node).Call(std::move(request), deadline);
 }
 
 std::vector<std::string> Node::HintTargetNames() const {
@@ -239,8 +222,8 @@ void Node::Serve(wire::tcp::socket socket, bool refusing) {
   // Per connection: still refusing (not yet a peer's).
   auto refused = std::make_shared<bool>(refusing);
   limits.observe = [this, refused](Event e) {
-    using C = metrics::LoadProbe::Closed;
-    using P = metrics::LoadProbe::Paused;
+    using C = LoadProbe::Closed;
+    using P = LoadProbe::Paused;
     switch (e) {
       case Event::kIdleTimeout:
         // A refused connection is counted as refused when it closes.

@@ -14,15 +14,20 @@
 #include <vector>
 
 #include "antientropy/antientropy.h"
+#include "antientropy/probe.h"
 #include "antientropy/trees.h"
+#include "handoff/handoff.h"
+#include "handoff/probe.h"
 #include "metrics/metrics.h"
 #include "node/admission.h"
 #include "node/config.h"
 #include "node/faults.h"
-#include "node/handoff.h"
 #include "node/peers.h"
+#include "node/probe.h"
 #include "node/service.h"
+#include "quorum/probe.h"
 #include "ring/ring.h"
+#include "storage/probe.h"
 #include "storage/store.h"
 #include "wire/connection.h"
 
@@ -61,9 +66,7 @@ class Node {
   // Raises the open-file limit for max_connections; returns how many
   // client connections the node can really take.
   uint32_t ConnectionCapacity() const;
-  // What the pull probes read at scrape time (from the store).
-  metrics::StorageFigures StorageFigures() const;
-  Result<metrics::HintFigures> HintFigures() const;
+  // The members hints can be for: every member but this node.
   std::vector<std::string> HintTargetNames() const;
 
   // Anti-entropy's calls to other members, over the peer links.
@@ -79,18 +82,33 @@ class Node {
     Peers& peers_;
   };
 
+  // Handoff's deliveries to hint targets, over the peer links. Unlike
+  // anti-entropy's calls, a failed delivery is not reported to the failure
+  // detector (doc/impl.md, "Sloppy quorum and hinted handoff").
+  class HandoffTransport : public handoff::Transport {
+   public:
+    explicit HandoffTransport(Peers& peers) : peers_(peers) {}
+    bool IsUp(ring::NodeIndex node) const override;
+    wire::Awaitable<Result<wire::Body>> Call(ring::NodeIndex node,
+                                             wire::Body request,
+                                             wire::Deadline deadline) override;
+
+   private:
+    Peers& peers_;
+  };
+
   boost::asio::io_context& io_;
   NodeConfig config_;
   ring::Ring ring_;
   ring::NodeIndex self_;
   std::unique_ptr<storage::Store> store_;
   metrics::Metrics& metrics_;
-  metrics::RequestProbe request_probe_;
-  metrics::QuorumProbe quorum_probe_;
-  metrics::TransportProbe transport_probe_;
-  metrics::StorageProbe storage_probe_;
-  metrics::HandoffProbe handoff_probe_;
-  metrics::AaeProbe aae_probe_;
+  RequestProbe request_probe_;
+  quorum::QuorumProbe quorum_probe_;
+  TransportProbe transport_probe_;
+  storage::StorageProbe storage_probe_;
+  handoff::HandoffProbe handoff_probe_;
+  antientropy::AaeProbe aae_probe_;
   uint64_t frame_cap_;
   // Defences (doc/impl.md, "Limits"): client requests coordinated at once,
   // bytes of client frames held, connections.
@@ -100,12 +118,13 @@ class Node {
   std::atomic<uint64_t> client_connections_{0};
   std::atomic<uint64_t> peer_connections_{0};
   // After what it reads.
-  metrics::LoadProbe load_probe_;
+  LoadProbe load_probe_;
   // Faults an operator injected (empty by default); consulted by the peer
   // links and the service for every frame sent.
   FaultTable faults_;
   Peers peers_;
-  Handoff handoff_;
+  HandoffTransport handoff_transport_;
+  handoff::Handoff handoff_;
   // Kept current by the store's committing thread (removed as the store's
   // observer in ~Node, before it is destroyed).
   antientropy::Trees trees_;

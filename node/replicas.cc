@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "handoff/accept.h"
 #include "wire/codec.h"
 
 namespace shoal::node {
@@ -34,12 +35,15 @@ quorum::Awaitable<Status> NodeReplicas::Replicate(
     std::optional<ring::NodeIndex> hint_for) {
   if (node == self_) {
     storage::WriteOp op;
-    op.kind = hint_for ? storage::WriteOp::Kind::kHint
-                       : storage::WriteOp::Kind::kMerge;
-    if (hint_for) op.hint_target = ring_.members()[*hint_for];
-    op.key = key;
-    op.loc = loc;
-    op.incoming = object;
+    if (hint_for) {
+      // This node is the fallback: it keeps the replica as a hint.
+      op = handoff::HintOp(ring_.members()[*hint_for], key, loc, object);
+    } else {
+      op.kind = storage::WriteOp::Kind::kMerge;
+      op.key = key;
+      op.loc = loc;
+      op.incoming = object;
+    }
     auto r = co_await storage::AsyncWrite(store_, std::move(op));
     co_return r.status();
   }

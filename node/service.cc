@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "handoff/accept.h"
 #include "wire/codec.h"
 
 namespace shoal::node {
@@ -17,9 +18,9 @@ wire::Body Error(Status st) { return wire::ErrorReply{std::move(st)}; }
 
 Service::Service(const NodeConfig& config, const ring::Ring& ring,
                  ring::NodeIndex self, storage::Store& store, Peers& peers,
-                 const Handoff& handoff, antientropy::AntiEntropy& aae,
+                 const handoff::Handoff& handoff, antientropy::AntiEntropy& aae,
                  FaultTable& faults, Admission& admission,
-                 metrics::RequestProbe& requests, metrics::QuorumProbe& quorum)
+                 RequestProbe& requests, quorum::QuorumProbe& quorum)
     : config_(config),
       ring_(ring),
       self_(self),
@@ -44,11 +45,11 @@ namespace {
 // counted as (nullopt: not bounded). A forwarded put is bounded where it is
 // coordinated too, but counted where the client sent it.
 struct ClientOp {
-  metrics::RequestProbe::Op op;
+  RequestProbe::Op op;
   bool counted;
 };
 std::optional<ClientOp> BoundedOp(const wire::Body& body) {
-  using Op = metrics::RequestProbe::Op;
+  using Op = RequestProbe::Op;
   if (const auto* g = std::get_if<wire::GetRequest>(&body)) {
     return ClientOp{Op::kGet, !g->local};
   }
@@ -249,7 +250,7 @@ wire::Awaitable<wire::Body> Service::OnGet(wire::GetRequest req) {
   const bool local = req.local;
   wire::Body reply = co_await Get(std::move(req));
   if (!local) {
-    requests_.Request(metrics::RequestProbe::Op::kGet, ResultCode(reply),
+    requests_.Request(RequestProbe::Op::kGet, ResultCode(reply),
                       std::chrono::steady_clock::now() - start);
     if (const auto* got = std::get_if<wire::GetReply>(&reply)) {
       requests_.Siblings(got->object.LiveSiblings().size());
@@ -261,8 +262,8 @@ wire::Awaitable<wire::Body> Service::OnGet(wire::GetRequest req) {
 wire::Awaitable<wire::Body> Service::OnPut(wire::PutRequest req,
                                            bool forwarded) {
   const auto start = std::chrono::steady_clock::now();
-  const auto op = req.is_delete ? metrics::RequestProbe::Op::kDelete
-                                : metrics::RequestProbe::Op::kPut;
+  const auto op =
+      req.is_delete ? RequestProbe::Op::kDelete : RequestProbe::Op::kPut;
   wire::Body reply = co_await Put(std::move(req), forwarded);
   // A forwarded put is counted where the client sent it.
   if (!forwarded) {
@@ -296,7 +297,9 @@ wire::Awaitable<wire::Body> Service::Get(wire::GetRequest req) {
   if (!got) co_return Error(got.status());
   // The replicas each keep their last write; the answer keeps the last of
   // theirs, as their next merge will.
-  if (config_.conflict == "lww") quorum::KeepLastWrite(got.value());
+  if (config_.conflict == quorum::ConflictPolicy::kLastWriteWins) {
+    quorum::KeepLastWrite(got.value());
+  }
   std::string context = wire::EncodeContext(got->vv, loc.hash);
   co_return wire::GetReply{std::move(got.value()), std::move(context)};
 }
@@ -376,55 +379,26 @@ wire::Awaitable<wire::Body> Service::OnRead(wire::ReadRequest req) {
 wire::Awaitable<wire::Body> Service::OnReplicate(wire::ReplicateRequest req) {
   if (Status st = CheckKey(req.key); !st.ok()) co_return Error(st);
   storage::WriteOp op;
-  op.kind = storage::WriteOp::Kind::kMerge;
   if (!req.hint_for.empty()) {
     // Sloppy quorum: this node stands in for a primary that is down.
-    auto target = ring_.IndexOf(req.hint_for);
-    if (!target.ok()) {
-      co_return Error(Status(Code::kInvalidArgument,
-                             "hint for unknown node '" + req.hint_for + "'"));
-    }
-    if (*target == self_) {
-      co_return Error(Status(Code::kInvalidArgument,
-                             "a hint for this node itself (send a plain "
-                             "replicate instead)"));
-    }
-    op.kind = storage::WriteOp::Kind::kHint;
-    op.hint_target = std::move(req.hint_for);
+    auto hint = handoff::AcceptHint(ring_, self_, std::move(req));
+    if (!hint) co_return Error(hint.status());
+    op = std::move(hint).value();
+  } else {
+    op.kind = storage::WriteOp::Kind::kMerge;
+    op.loc = ring_.Locate(req.key);
+    op.key = std::move(req.key);
+    op.incoming = std::move(req.object);
   }
-  op.loc = ring_.Locate(req.key);
-  op.key = std::move(req.key);
-  op.incoming = std::move(req.object);
   auto r = co_await storage::AsyncWrite(store_, std::move(op));
   if (!r) co_return Error(r.status());
   co_return wire::ReplicateReply{};
 }
 
 wire::Body Service::OnHints() {
-  wire::HintsReply h;
-  h.node = ring_.members()[self_];
-  auto backlogs = store_.HintBacklogs();
-  if (!backlogs) return Error(backlogs.status());
-  const int64_t now_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count();
-  for (const storage::HintBacklog& b : *backlogs) {
-    wire::HintTarget t;
-    t.target = b.target;
-    t.count = b.count;
-    t.bytes = b.bytes;
-    t.oldest_age_ms = std::max<int64_t>(0, now_ms - b.oldest_stored_at_ms);
-    auto idx = ring_.IndexOf(b.target);
-    t.target_up = idx.ok() && peers_.IsUp(*idx);
-    h.targets.push_back(std::move(t));
-  }
-  const storage::HintCounters c = store_.hint_counters();
-  h.stored = c.stored;
-  h.delivered = c.delivered;
-  h.dropped_cap = c.dropped_cap;
-  h.delivered_per_sec = handoff_.DeliveredPerSec();
-  return h;
+  auto report = handoff_.Report(ring_.members()[self_]);
+  if (!report) return Error(report.status());
+  return std::move(report).value();
 }
 
 wire::Body Service::OnStatus() {

@@ -13,14 +13,15 @@
 #include <memory>
 
 #include "antientropy/antientropy.h"
-#include "metrics/metrics.h"
+#include "handoff/handoff.h"
 #include "node/admission.h"
 #include "node/config.h"
 #include "node/faults.h"
-#include "node/handoff.h"
 #include "node/peers.h"
+#include "node/probe.h"
 #include "node/replicas.h"
 #include "quorum/coordinator.h"
+#include "quorum/probe.h"
 #include "ring/ring.h"
 #include "storage/store.h"
 #include "wire/connection.h"
@@ -32,9 +33,9 @@ class Service {
  public:
   Service(const NodeConfig& config, const ring::Ring& ring,
           ring::NodeIndex self, storage::Store& store, Peers& peers,
-          const Handoff& handoff, antientropy::AntiEntropy& aae,
-          FaultTable& faults, Admission& admission,
-          metrics::RequestProbe& requests, metrics::QuorumProbe& quorum);
+          const handoff::Handoff& handoff, antientropy::AntiEntropy& aae,
+          FaultTable& faults, Admission& admission, RequestProbe& requests,
+          quorum::QuorumProbe& quorum);
 
   // Handles one decoded frame from `conn`; `ticket` is kept until the reply
   // is sent, so the connection counts the request as in flight until then.
@@ -75,11 +76,11 @@ class Service {
   ring::NodeIndex self_;
   storage::Store& store_;
   Peers& peers_;
-  const Handoff& handoff_;
+  const handoff::Handoff& handoff_;
   antientropy::AntiEntropy& aae_;
   FaultTable& faults_;
   Admission& admission_;
-  metrics::RequestProbe& requests_;
+  RequestProbe& requests_;
   std::chrono::steady_clock::time_point last_sibling_log_{};
   uint64_t siblings_unlogged_ = 0;
   NodeReplicas replicas_;

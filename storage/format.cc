@@ -1,5 +1,6 @@
 #include "storage/format.h"
 
+#include "storage/store.h"
 #include "wire/codec.h"
 
 namespace shoal::storage::internal {
@@ -48,4 +49,32 @@ bool SplitHintKey(std::string_view hkey, std::string_view* target,
   return true;
 }
 
+Status KeyTooLarge(size_t key_bytes, size_t max_key_bytes) {
+  return Status(Code::kTooLarge,
+                "key of " + std::to_string(key_bytes) +
+                    " bytes is over the storage limit of " +
+                    std::to_string(max_key_bytes - kStorageKeyPrefixBytes) +
+                    " bytes");
+}
+
 }  // namespace shoal::storage::internal
+
+namespace shoal::storage {
+
+using internal::kStorageKeyPrefixBytes;
+
+std::string EncodeStorageKey(std::string_view key,
+                             const ring::KeyLocation& loc) {
+  SHOAL_REQUIRE(loc.partition < 65536, "partition does not fit in 16 bits");
+  std::string out;
+  out.reserve(kStorageKeyPrefixBytes + key.size());
+  out.push_back(static_cast<char>((loc.partition >> 8) & 0xff));
+  out.push_back(static_cast<char>(loc.partition & 0xff));
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    out.push_back(static_cast<char>((loc.segment >> shift) & 0xff));
+  }
+  out.append(key);
+  return out;
+}
+
+}  // namespace shoal::storage

@@ -80,6 +80,10 @@ bool SplitStorageKey(std::string_view storage_key, uint32_t* partition,
 Status CorruptObject(std::string_view key, const ring::KeyLocation& loc,
                      const Status& decode_error);
 
+// The kTooLarge error for a user key whose storage key would be over
+// `max_key_bytes` (LMDB's limit, less what precedes the storage key).
+Status KeyTooLarge(size_t key_bytes, size_t max_key_bytes);
+
 // A hint's stored value: stored_at_ms:i64le | EncodeObject(object).
 // Sets *stored_at_ms and returns the object, or kCorruption.
 Result<quorum::Object> DecodeHintValue(std::string_view bytes,

@@ -1,164 +1,31 @@
-// Cap'n Proto <-> C++ conversion. Every capnp accessor may throw
-// kj::Exception on malformed input; the public decoders catch it here, at
-// the single edge where outside bytes enter, and turn it into a Status.
+// Frames: Cap'n Proto <-> C++ for the one root type, Frame. The messages
+// themselves are encoded and decoded beside their schema (codec_client.cc,
+// codec_peer.cc, codec_admin.cc; objects and contexts in codec_object.cc);
+// this file holds the frame, its error member and the dispatch. Every capnp
+// accessor may throw kj::Exception on malformed input; DecodeFrameBody
+// catches it here, at the single edge where outside bytes enter, and turns
+// it into a Status.
 #include "wire/codec.h"
 
 #include <capnp/message.h>
-#include <capnp/serialize-packed.h>
 #include <capnp/serialize.h>
 #include <kj/exception.h>
 #include <kj/io.h>
 
 #include <algorithm>
-#include <cstring>
-#include <optional>
+#include <utility>
+#include <variant>
 
+#include "wire/codec_internal.h"
 #include "wire/frame.capnp.h"
 
 namespace shoal::wire {
-namespace {
-
-namespace sc = ::shoal::wire::schema;
-
-// Appends everything written to it to a byte vector.
-class VectorOutput : public kj::OutputStream {
- public:
-  explicit VectorOutput(std::vector<uint8_t>& out) : out_(out) {}
-  void write(const void* buffer, size_t size) override {
-    const auto* p = static_cast<const uint8_t*>(buffer);
-    out_.insert(out_.end(), p, p + size);
-  }
-
- private:
-  std::vector<uint8_t>& out_;
-};
-
-// A message builder whose first segment is this thread's zeroed scratch
-// space. capnp::MallocMessageBuilder's default callocs an 8 KiB first
-// segment for every message (and frees it); a frame, a stored object and a
-// context are built several times per request, so that was a calloc, a
-// memset and a free of 8 KiB each time. The builder zeroes the words it used
-// when it is destroyed, which keeps the scratch ready for the next one. A
-// builder made while another is alive on the same thread (nesting) gets its
-// own heap segment as before.
-class Builder {
- public:
-  Builder() {
-    if (!busy_) {
-      busy_ = true;
-      owns_scratch_ = true;
-      builder_.emplace(kj::arrayPtr(scratch_, kScratchWords));
-    } else {
-      builder_.emplace();
-    }
-  }
-  ~Builder() {
-    builder_.reset();  // zeroes the used part of the scratch
-    if (owns_scratch_) busy_ = false;
-  }
-  Builder(const Builder&) = delete;
-  Builder& operator=(const Builder&) = delete;
-
-  capnp::MallocMessageBuilder& get() { return *builder_; }
-
- private:
-  static constexpr size_t kScratchWords = 1024;
-  static thread_local bool busy_;
-  static thread_local capnp::word scratch_[kScratchWords];  // zeroed (TLS)
-
-  bool owns_scratch_ = false;
-  std::optional<capnp::MallocMessageBuilder> builder_;
-};
+namespace internal {
 
 thread_local bool Builder::busy_ = false;
 thread_local capnp::word Builder::scratch_[Builder::kScratchWords] = {};
 
-kj::ArrayPtr<const kj::byte> Bytes(const std::string& s) {
-  return kj::arrayPtr(reinterpret_cast<const kj::byte*>(s.data()), s.size());
-}
-
-std::string ToString(capnp::Data::Reader d) {
-  return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
-}
-
-void FillU32(capnp::List<uint32_t>::Builder list,
-             const std::vector<uint32_t>& values) {
-  for (size_t i = 0; i < values.size(); ++i) list.set(i, values[i]);
-}
-
-std::vector<uint32_t> ReadU32(capnp::List<uint32_t>::Reader list) {
-  std::vector<uint32_t> out;
-  out.reserve(list.size());
-  for (uint32_t v : list) out.push_back(v);
-  return out;
-}
-
-// ---- version data ----
-
-void FillDots(capnp::List<sc::Dot>::Builder list,
-              const std::vector<quorum::Dot>& dots) {
-  for (size_t i = 0; i < dots.size(); ++i) {
-    list[i].setActor(dots[i].actor);
-    list[i].setCounter(dots[i].counter);
-  }
-}
-
-void FillObject(sc::Object::Builder b, const quorum::Object& o) {
-  FillDots(b.initVv(o.vv.entries().size()), o.vv.entries());
-  auto sibs = b.initSiblings(o.siblings.size());
-  for (size_t i = 0; i < o.siblings.size(); ++i) {
-    const quorum::Sibling& s = o.siblings[i];
-    auto sb = sibs[i];
-    auto dot = sb.initDot();
-    dot.setActor(s.dot.actor);
-    dot.setCounter(s.dot.counter);
-    sb.setWrittenAtMs(s.written_at_ms);
-    sb.setTombstone(s.tombstone);
-    if (!s.value.empty()) sb.setValue(Bytes(s.value));
-  }
-}
-
-// Reads a version vector, rejecting anything our encoder never writes.
-Result<quorum::VersionVector> ReadVv(capnp::List<sc::Dot>::Reader list,
-                                     const char* what) {
-  std::vector<quorum::Dot> dots;
-  dots.reserve(list.size());
-  for (auto d : list) {
-    quorum::Dot dot{d.getActor(), d.getCounter()};
-    if (dot.counter == 0) {
-      return Status(
-          Code::kCorruption,
-          std::string(what) + ": version vector entry with counter 0");
-    }
-    if (!dots.empty() && !(dots.back().actor < dot.actor)) {
-      return Status(
-          Code::kCorruption,
-          std::string(what) + ": version vector actors not sorted and unique");
-    }
-    dots.push_back(dot);
-  }
-  return quorum::VersionVector::FromEntries(std::move(dots));
-}
-
-Result<quorum::Object> ReadObject(sc::Object::Reader r) {
-  auto vv = ReadVv(r.getVv(), "object");
-  if (!vv) return vv.status();
-  quorum::Object o;
-  o.vv = std::move(vv.value());
-  auto sibs = r.getSiblings();
-  o.siblings.reserve(sibs.size());
-  for (auto s : sibs) {
-    quorum::Sibling sib;
-    sib.dot = {s.getDot().getActor(), s.getDot().getCounter()};
-    sib.written_at_ms = s.getWrittenAtMs();
-    sib.tombstone = s.getTombstone();
-    sib.value = ToString(s.getValue());
-    o.siblings.push_back(std::move(sib));
-  }
-  Status st = ValidateObject(o);
-  if (!st.ok()) return st;
-  return o;
-}
+namespace {
 
 Code CodeFromWire(sc::ErrorCode c) {
   switch (c) {
@@ -212,504 +79,133 @@ sc::ErrorCode CodeToWire(Code c) {
   return sc::ErrorCode::INTERNAL;
 }
 
-// ---- fault tables ----
+}  // namespace
 
-void FillFaults(capnp::List<sc::FaultRule>::Builder rules,
-                capnp::List<sc::ClockSkew>::Builder skews,
-                const std::vector<FaultRule>& rule_values,
-                const std::vector<ClockSkew>& skew_values) {
-  for (size_t i = 0; i < rule_values.size(); ++i) {
-    const FaultRule& r = rule_values[i];
-    rules[i].setFrom(r.from);
-    rules[i].setTo(r.to);
-    rules[i].setClients(r.clients);
-    rules[i].setKind(static_cast<sc::FaultKind>(r.kind));
-    rules[i].setDelayMs(r.delay_ms);
-    rules[i].setJitterMs(r.jitter_ms);
-    rules[i].setDropPercent(r.drop_percent);
-  }
-  for (size_t i = 0; i < skew_values.size(); ++i) {
-    skews[i].setNode(skew_values[i].node);
-    skews[i].setSkewMs(skew_values[i].skew_ms);
+// ---- frame.capnp: the error reply ----
+
+void EncodeBody(const ErrorReply& m, sc::Frame::Builder f) {
+  auto e = f.initError();
+  e.setCode(CodeToWire(m.status.code()));
+  e.setMessage(m.status.message());
+  if (m.status.quorum()) {
+    const QuorumInfo& q = *m.status.quorum();
+    e.setHasQuorum(true);
+    e.setAcked(q.acked);
+    e.setRequired(q.required);
+    e.setContacted(q.contacted);
+    e.setMaybeApplied(q.maybe_applied);
   }
 }
 
-Status ReadFaults(capnp::List<sc::FaultRule>::Reader rules,
-                  capnp::List<sc::ClockSkew>::Reader skews,
-                  std::vector<FaultRule>* rule_values,
-                  std::vector<ClockSkew>* skew_values) {
-  for (auto r : rules) {
-    const auto kind = static_cast<uint16_t>(r.getKind());
-    if (kind > 2) return Status(Code::kInvalidArgument, "unknown fault kind");
-    rule_values->push_back({r.getFrom().cStr(), r.getTo().cStr(),
-                            r.getClients(), static_cast<FaultKind>(kind),
-                            r.getDelayMs(), r.getJitterMs(),
-                            r.getDropPercent()});
+ErrorReply DecodeBody(sc::Error::Reader e) {
+  Status st(CodeFromWire(e.getCode()), e.getMessage().cStr());
+  if (e.getHasQuorum()) {
+    st.WithQuorum(
+        {e.getAcked(), e.getRequired(), e.getContacted(), e.getMaybeApplied()});
   }
-  for (auto k : skews) {
-    skew_values->push_back({k.getNode().cStr(), k.getSkewMs()});
-  }
-  return Status::Ok();
+  return ErrorReply{std::move(st)};
 }
 
-// ---- message bodies: C++ -> capnp ----
+}  // namespace internal
 
-void FillPut(sc::PutRequest::Builder b, const PutRequest& m) {
-  b.setKey(Bytes(m.key));
-  if (!m.is_delete) b.setValue(Bytes(m.value));
-  b.setDelete(m.is_delete);
-  if (!m.context.empty()) b.setContext(Bytes(m.context));
-  b.setW(static_cast<uint8_t>(std::min<uint32_t>(m.w, 255)));
-  b.setTimeoutMs(m.timeout_ms);
-  b.setPw(static_cast<uint8_t>(std::min<uint32_t>(m.pw, 255)));
+namespace {
+
+using internal::Builder;
+using internal::DecodeBody;
+using internal::VectorOutput;
+namespace sc = ::shoal::wire::schema;
+
+// A decoder's result as a Body: decoders that cannot fail return their
+// message, the others a Result of it.
+template <typename T>
+Result<Body> AsBody(T message) {
+  return Body(std::move(message));
+}
+template <typename T>
+Result<Body> AsBody(Result<T> message) {
+  if (!message.ok()) return message.status();
+  return Body(std::move(message).value());
 }
 
-PutRequest ReadPut(sc::PutRequest::Reader r) {
-  PutRequest m;
-  m.key = ToString(r.getKey());
-  m.is_delete = r.getDelete();
-  if (!m.is_delete) m.value = ToString(r.getValue());
-  m.context = ToString(r.getContext());
-  m.w = r.getW();
-  m.timeout_ms = r.getTimeoutMs();
-  m.pw = r.getPw();
-  return m;
-}
-
-struct BodyWriter {
-  sc::Frame::Builder f;
-  void operator()(const ErrorReply& m) {
-    auto e = f.initError();
-    e.setCode(CodeToWire(m.status.code()));
-    e.setMessage(m.status.message());
-    if (m.status.quorum()) {
-      const QuorumInfo& q = *m.status.quorum();
-      e.setHasQuorum(true);
-      e.setAcked(q.acked);
-      e.setRequired(q.required);
-      e.setContacted(q.contacted);
-      e.setMaybeApplied(q.maybe_applied);
-    }
-  }
-  void operator()(const GetRequest& m) {
-    auto b = f.initGet();
-    b.setKey(Bytes(m.key));
-    b.setR(static_cast<uint8_t>(std::min<uint32_t>(m.r, 255)));
-    b.setTimeoutMs(m.timeout_ms);
-    b.setLocal(m.local);
-    b.setPr(static_cast<uint8_t>(std::min<uint32_t>(m.pr, 255)));
-  }
-  void operator()(const GetReply& m) {
-    auto b = f.initGetReply();
-    FillObject(b.initObject(), m.object);
-    if (!m.context.empty()) b.setContext(Bytes(m.context));
-  }
-  void operator()(const PutRequest& m) { FillPut(f.initPut(), m); }
-  void operator()(const PutReply& m) {
-    auto b = f.initPutReply();
-    if (!m.context.empty()) b.setContext(Bytes(m.context));
-    b.setSiblings(m.siblings);
-  }
-  void operator()(const Hello& m) {
-    auto b = f.initHello();
-    b.setNode(m.node);
-    b.setProtocolVersion(m.protocol_version);
-  }
-  void operator()(const ReadRequest& m) { f.initRead().setKey(Bytes(m.key)); }
-  void operator()(const ReadReply& m) {
-    FillObject(f.initReadReply().initObject(), m.object);
-  }
-  void operator()(const ReplicateRequest& m) {
-    auto b = f.initReplicate();
-    b.setKey(Bytes(m.key));
-    FillObject(b.initObject(), m.object);
-    if (!m.hint_for.empty()) b.setHintFor(m.hint_for);
-  }
-  void operator()(const Ping&) { f.initPing(); }
-  void operator()(const Pong&) { f.initPong(); }
-  void operator()(const HintsRequest&) { f.initHints(); }
-  void operator()(const HintsReply& m) {
-    auto b = f.initHintsReply();
-    b.setNode(m.node);
-    b.setStored(m.stored);
-    b.setDelivered(m.delivered);
-    b.setDroppedCap(m.dropped_cap);
-    b.setDeliveredPerSec(m.delivered_per_sec);
-    auto targets = b.initTargets(m.targets.size());
-    for (size_t i = 0; i < m.targets.size(); ++i) {
-      const HintTarget& t = m.targets[i];
-      targets[i].setTarget(t.target);
-      targets[i].setCount(t.count);
-      targets[i].setBytes(t.bytes);
-      targets[i].setOldestAgeMs(t.oldest_age_ms);
-      targets[i].setTargetUp(t.target_up);
-    }
-  }
-  void operator()(const ReplicateReply&) { f.initReplicateReply(); }
-  void operator()(const AaeTreeRequest& m) {
-    auto b = f.initAaeTree();
-    b.setPartition(m.partition);
-    b.setSegments(m.segments);
-    b.setLevel(static_cast<sc::AaeLevel>(m.level));
-    FillU32(b.initBranches(m.branches.size()), m.branches);
-  }
-  void operator()(const AaeTreeReply& m) {
-    auto list = f.initAaeTreeReply().initHashes(m.hashes.size());
-    for (size_t i = 0; i < m.hashes.size(); ++i) list.set(i, m.hashes[i]);
-  }
-  void operator()(const AaeKeysRequest& m) {
-    auto b = f.initAaeKeys();
-    b.setPartition(m.partition);
-    b.setSegments(m.segments);
-    FillU32(b.initLeaves(m.leaves.size()), m.leaves);
-  }
-  void operator()(const AaeKeysReply& m) {
-    auto b = f.initAaeKeysReply();
-    b.setLeavesListed(m.leaves_listed);
-    auto keys = b.initKeys(m.keys.size());
-    for (size_t i = 0; i < m.keys.size(); ++i) {
-      keys[i].setKey(Bytes(m.keys[i].key));
-      keys[i].setFingerprint(m.keys[i].fingerprint);
-    }
-  }
-  void operator()(const AaeFetchRequest& m) {
-    auto keys = f.initAaeFetch().initKeys(m.keys.size());
-    for (size_t i = 0; i < m.keys.size(); ++i) keys.set(i, Bytes(m.keys[i]));
-  }
-  void operator()(const AaeFetchReply& m) {
-    auto objects = f.initAaeFetchReply().initObjects(m.objects.size());
-    for (size_t i = 0; i < m.objects.size(); ++i) {
-      FillObject(objects[i], m.objects[i]);
-    }
-  }
-  void operator()(const AaeRepairRequest& m) {
-    auto items = f.initAaeRepair().initItems(m.items.size());
-    for (size_t i = 0; i < m.items.size(); ++i) {
-      items[i].setKey(Bytes(m.items[i].key));
-      FillObject(items[i].initObject(), m.items[i].object);
-    }
-  }
-  void operator()(const AaeRepairReply& m) {
-    f.initAaeRepairReply().setChanged(m.changed);
-  }
-  void operator()(const AaeStatusRequest&) { f.initAaeStatus(); }
-  void operator()(const AaeStatusReply& m) {
-    auto b = f.initAaeStatusReply();
-    b.setNode(m.node);
-    b.setEnabled(m.enabled);
-    b.setExchanges(m.exchanges);
-    b.setKeysRepaired(m.keys_repaired);
-    b.setBytes(m.bytes);
-    auto parts = b.initPartitions(m.partitions.size());
-    for (size_t i = 0; i < m.partitions.size(); ++i) {
-      const AaePartitionStatus& p = m.partitions[i];
-      parts[i].setPartition(p.partition);
-      parts[i].setTreeReady(p.tree_ready);
-      parts[i].setExchanges(p.exchanges);
-      parts[i].setLastExchangeMsAgo(p.last_exchange_ms_ago);
-      parts[i].setLastPeer(p.last_peer);
-      parts[i].setLastResult(p.last_result);
-      parts[i].setKeysRepairedLast(p.keys_repaired_last);
-      parts[i].setKeysRepairedTotal(p.keys_repaired_total);
-    }
-  }
-  void operator()(const AaeRunRequest& m) {
-    f.initAaeRun().setPartition(m.partition);
-  }
-  void operator()(const AaeRunReply& m) {
-    auto b = f.initAaeRunReply();
-    b.setNode(m.node);
-    b.setPartition(m.partition);
-    auto ex = b.initExchanges(m.exchanges.size());
-    for (size_t i = 0; i < m.exchanges.size(); ++i) {
-      const AaeExchangeResult& e = m.exchanges[i];
-      ex[i].setPeer(e.peer);
-      ex[i].setResult(e.result);
-      ex[i].setKeysRepaired(e.keys_repaired);
-      ex[i].setSegmentsDiffering(e.segments_differing);
-    }
-  }
-  void operator()(const FaultRequest& m) {
-    auto b = f.initFault();
-    b.setSet(m.set);
-    FillFaults(b.initRules(m.rules.size()), b.initSkews(m.skews.size()),
-               m.rules, m.skews);
-  }
-  void operator()(const FaultReply& m) {
-    auto b = f.initFaultReply();
-    b.setNode(m.node);
-    b.setFramesDropped(m.frames_dropped);
-    b.setFramesDelayed(m.frames_delayed);
-    FillFaults(b.initRules(m.rules.size()), b.initSkews(m.skews.size()),
-               m.rules, m.skews);
-  }
-  void operator()(const CoordinatePutRequest& m) {
-    FillPut(f.initCoordinatePut().initPut(), m.put);
-  }
-  void operator()(const StatusRequest&) { f.initStatus(); }
-  void operator()(const StatusReply& m) {
-    auto b = f.initStatusReply();
-    b.setNode(m.node);
-    b.setActor(m.actor);
-    b.setN(m.n);
-    b.setW(m.w);
-    b.setR(m.r);
-    b.setPartitions(m.partitions);
-    b.setUptimeMs(m.uptime_ms);
-    b.setKeys(m.keys);
-    b.setStorageBytes(m.storage_bytes);
-    b.setMapSizeBytes(m.map_size_bytes);
-    auto members = b.initMembers(m.members.size());
-    for (size_t i = 0; i < m.members.size(); ++i) {
-      const MemberStatus& s = m.members[i];
-      members[i].setName(s.name);
-      members[i].setAddress(s.address);
-      members[i].setUp(s.up);
-      members[i].setIsSelf(s.is_self);
-      members[i].setLastHeardMsAgo(s.last_heard_ms_ago);
-      members[i].setPartitionsOwned(s.partitions_owned);
-    }
-  }
-};
-
-// ---- capnp -> C++ (may throw kj::Exception; caught by the caller) ----
-
-Result<Message> ReadFrame(sc::Frame::Reader f) {
-  Message msg;
-  msg.id = f.getId();
+// The union member of `f`, decoded by its schema's decoder.
+Result<Body> ReadBody(sc::Frame::Reader f) {
   switch (f.which()) {
-    case sc::Frame::ERROR: {
-      auto e = f.getError();
-      Status st(CodeFromWire(e.getCode()), e.getMessage().cStr());
-      if (e.getHasQuorum()) {
-        st.WithQuorum({e.getAcked(), e.getRequired(), e.getContacted(),
-                       e.getMaybeApplied()});
-      }
-      msg.body = ErrorReply{std::move(st)};
-      break;
-    }
-    case sc::Frame::GET: {
-      auto r = f.getGet();
-      msg.body = GetRequest{ToString(r.getKey()), r.getR(), r.getTimeoutMs(),
-                            r.getLocal(), r.getPr()};
-      break;
-    }
-    case sc::Frame::GET_REPLY: {
-      auto r = f.getGetReply();
-      auto o = ReadObject(r.getObject());
-      if (!o) return o.status();
-      msg.body = GetReply{std::move(o.value()), ToString(r.getContext())};
-      break;
-    }
+    case sc::Frame::ERROR:
+      return AsBody(DecodeBody(f.getError()));
+    case sc::Frame::GET:
+      return AsBody(DecodeBody(f.getGet()));
+    case sc::Frame::GET_REPLY:
+      return AsBody(DecodeBody(f.getGetReply()));
     case sc::Frame::PUT:
-      msg.body = ReadPut(f.getPut());
-      break;
-    case sc::Frame::PUT_REPLY: {
-      auto r = f.getPutReply();
-      msg.body = PutReply{ToString(r.getContext()), r.getSiblings()};
-      break;
-    }
-    case sc::Frame::HELLO: {
-      auto h = f.getHello();
-      msg.body = Hello{h.getNode().cStr(), h.getProtocolVersion()};
-      break;
-    }
+      return AsBody(DecodeBody(f.getPut()));
+    case sc::Frame::PUT_REPLY:
+      return AsBody(DecodeBody(f.getPutReply()));
+    case sc::Frame::HELLO:
+      return AsBody(DecodeBody(f.getHello()));
     case sc::Frame::READ:
-      msg.body = ReadRequest{ToString(f.getRead().getKey())};
-      break;
-    case sc::Frame::READ_REPLY: {
-      auto o = ReadObject(f.getReadReply().getObject());
-      if (!o) return o.status();
-      msg.body = ReadReply{std::move(o.value())};
-      break;
-    }
-    case sc::Frame::REPLICATE: {
-      auto r = f.getReplicate();
-      auto o = ReadObject(r.getObject());
-      if (!o) return o.status();
-      msg.body = ReplicateRequest{ToString(r.getKey()), std::move(o.value()),
-                                  r.getHintFor().cStr()};
-      break;
-    }
+      return AsBody(DecodeBody(f.getRead()));
+    case sc::Frame::READ_REPLY:
+      return AsBody(DecodeBody(f.getReadReply()));
+    case sc::Frame::REPLICATE:
+      return AsBody(DecodeBody(f.getReplicate()));
     case sc::Frame::REPLICATE_REPLY:
-      msg.body = ReplicateReply{};
-      break;
+      return AsBody(DecodeBody(f.getReplicateReply()));
     case sc::Frame::COORDINATE_PUT:
-      msg.body = CoordinatePutRequest{ReadPut(f.getCoordinatePut().getPut())};
-      break;
-    case sc::Frame::STATUS:
-      msg.body = StatusRequest{};
-      break;
+      return AsBody(DecodeBody(f.getCoordinatePut()));
     case sc::Frame::PING:
-      msg.body = Ping{};
-      break;
+      return AsBody(DecodeBody(f.getPing()));
     case sc::Frame::PONG:
-      msg.body = Pong{};
-      break;
-    case sc::Frame::HINTS:
-      msg.body = HintsRequest{};
-      break;
-    case sc::Frame::HINTS_REPLY: {
-      auto r = f.getHintsReply();
-      HintsReply h;
-      h.node = r.getNode().cStr();
-      h.stored = r.getStored();
-      h.delivered = r.getDelivered();
-      h.dropped_cap = r.getDroppedCap();
-      h.delivered_per_sec = r.getDeliveredPerSec();
-      for (auto t : r.getTargets()) {
-        h.targets.push_back({t.getTarget().cStr(), t.getCount(), t.getBytes(),
-                             t.getOldestAgeMs(), t.getTargetUp()});
-      }
-      msg.body = std::move(h);
-      break;
-    }
-    case sc::Frame::STATUS_REPLY: {
-      auto r = f.getStatusReply();
-      StatusReply s;
-      s.node = r.getNode().cStr();
-      s.actor = r.getActor();
-      s.n = r.getN();
-      s.w = r.getW();
-      s.r = r.getR();
-      s.partitions = r.getPartitions();
-      s.uptime_ms = r.getUptimeMs();
-      s.keys = r.getKeys();
-      s.storage_bytes = r.getStorageBytes();
-      s.map_size_bytes = r.getMapSizeBytes();
-      for (auto m : r.getMembers()) {
-        s.members.push_back({m.getName().cStr(), m.getAddress().cStr(),
-                             m.getUp(), m.getIsSelf(), m.getLastHeardMsAgo(),
-                             m.getPartitionsOwned()});
-      }
-      msg.body = std::move(s);
-      break;
-    }
-    case sc::Frame::AAE_TREE: {
-      auto r = f.getAaeTree();
-      const auto level = r.getLevel();
-      if (static_cast<uint16_t>(level) > 2) {
-        return Status(Code::kInvalidArgument,
-                      "unknown anti-entropy tree level");
-      }
-      msg.body = AaeTreeRequest{r.getPartition(), r.getSegments(),
-                                static_cast<AaeLevel>(level),
-                                ReadU32(r.getBranches())};
-      break;
-    }
-    case sc::Frame::AAE_TREE_REPLY: {
-      AaeTreeReply t;
-      for (uint64_t h : f.getAaeTreeReply().getHashes()) t.hashes.push_back(h);
-      msg.body = std::move(t);
-      break;
-    }
-    case sc::Frame::AAE_KEYS: {
-      auto r = f.getAaeKeys();
-      msg.body = AaeKeysRequest{r.getPartition(), r.getSegments(),
-                                ReadU32(r.getLeaves())};
-      break;
-    }
-    case sc::Frame::AAE_KEYS_REPLY: {
-      auto r = f.getAaeKeysReply();
-      AaeKeysReply k;
-      k.leaves_listed = r.getLeavesListed();
-      for (auto kf : r.getKeys()) {
-        k.keys.push_back({ToString(kf.getKey()), kf.getFingerprint()});
-      }
-      msg.body = std::move(k);
-      break;
-    }
-    case sc::Frame::AAE_FETCH: {
-      AaeFetchRequest q;
-      for (auto k : f.getAaeFetch().getKeys()) q.keys.push_back(ToString(k));
-      msg.body = std::move(q);
-      break;
-    }
-    case sc::Frame::AAE_FETCH_REPLY: {
-      AaeFetchReply a;
-      for (auto o : f.getAaeFetchReply().getObjects()) {
-        auto obj = ReadObject(o);
-        if (!obj) return obj.status();
-        a.objects.push_back(std::move(obj.value()));
-      }
-      msg.body = std::move(a);
-      break;
-    }
-    case sc::Frame::AAE_REPAIR: {
-      AaeRepairRequest q;
-      for (auto item : f.getAaeRepair().getItems()) {
-        auto obj = ReadObject(item.getObject());
-        if (!obj) return obj.status();
-        q.items.push_back({ToString(item.getKey()), std::move(obj.value())});
-      }
-      msg.body = std::move(q);
-      break;
-    }
+      return AsBody(DecodeBody(f.getPong()));
+    case sc::Frame::AAE_TREE:
+      return AsBody(DecodeBody(f.getAaeTree()));
+    case sc::Frame::AAE_TREE_REPLY:
+      return AsBody(DecodeBody(f.getAaeTreeReply()));
+    case sc::Frame::AAE_KEYS:
+      return AsBody(DecodeBody(f.getAaeKeys()));
+    case sc::Frame::AAE_KEYS_REPLY:
+      return AsBody(DecodeBody(f.getAaeKeysReply()));
+    case sc::Frame::AAE_FETCH:
+      return AsBody(DecodeBody(f.getAaeFetch()));
+    case sc::Frame::AAE_FETCH_REPLY:
+      return AsBody(DecodeBody(f.getAaeFetchReply()));
+    case sc::Frame::AAE_REPAIR:
+      return AsBody(DecodeBody(f.getAaeRepair()));
     case sc::Frame::AAE_REPAIR_REPLY:
-      msg.body = AaeRepairReply{f.getAaeRepairReply().getChanged()};
-      break;
+      return AsBody(DecodeBody(f.getAaeRepairReply()));
+    case sc::Frame::STATUS:
+      return AsBody(DecodeBody(f.getStatus()));
+    case sc::Frame::STATUS_REPLY:
+      return AsBody(DecodeBody(f.getStatusReply()));
+    case sc::Frame::HINTS:
+      return AsBody(DecodeBody(f.getHints()));
+    case sc::Frame::HINTS_REPLY:
+      return AsBody(DecodeBody(f.getHintsReply()));
     case sc::Frame::AAE_STATUS:
-      msg.body = AaeStatusRequest{};
-      break;
-    case sc::Frame::AAE_STATUS_REPLY: {
-      auto r = f.getAaeStatusReply();
-      AaeStatusReply a;
-      a.node = r.getNode().cStr();
-      a.enabled = r.getEnabled();
-      a.exchanges = r.getExchanges();
-      a.keys_repaired = r.getKeysRepaired();
-      a.bytes = r.getBytes();
-      for (auto p : r.getPartitions()) {
-        a.partitions.push_back(
-            {p.getPartition(), p.getTreeReady(), p.getExchanges(),
-             p.getLastExchangeMsAgo(), p.getLastPeer().cStr(),
-             p.getLastResult().cStr(), p.getKeysRepairedLast(),
-             p.getKeysRepairedTotal()});
-      }
-      msg.body = std::move(a);
-      break;
-    }
+      return AsBody(DecodeBody(f.getAaeStatus()));
+    case sc::Frame::AAE_STATUS_REPLY:
+      return AsBody(DecodeBody(f.getAaeStatusReply()));
     case sc::Frame::AAE_RUN:
-      msg.body = AaeRunRequest{f.getAaeRun().getPartition()};
-      break;
-    case sc::Frame::AAE_RUN_REPLY: {
-      auto r = f.getAaeRunReply();
-      AaeRunReply a;
-      a.node = r.getNode().cStr();
-      a.partition = r.getPartition();
-      for (auto e : r.getExchanges()) {
-        a.exchanges.push_back({e.getPeer().cStr(), e.getResult().cStr(),
-                               e.getKeysRepaired(), e.getSegmentsDiffering()});
-      }
-      msg.body = std::move(a);
-      break;
-    }
-    case sc::Frame::FAULT: {
-      auto r = f.getFault();
-      FaultRequest q;
-      q.set = r.getSet();
-      Status st = ReadFaults(r.getRules(), r.getSkews(), &q.rules, &q.skews);
-      if (!st.ok()) return st;
-      msg.body = std::move(q);
-      break;
-    }
-    case sc::Frame::FAULT_REPLY: {
-      auto r = f.getFaultReply();
-      FaultReply a;
-      a.node = r.getNode().cStr();
-      a.frames_dropped = r.getFramesDropped();
-      a.frames_delayed = r.getFramesDelayed();
-      Status st = ReadFaults(r.getRules(), r.getSkews(), &a.rules, &a.skews);
-      if (!st.ok()) return st;
-      msg.body = std::move(a);
-      break;
-    }
+      return AsBody(DecodeBody(f.getAaeRun()));
+    case sc::Frame::AAE_RUN_REPLY:
+      return AsBody(DecodeBody(f.getAaeRunReply()));
+    case sc::Frame::FAULT:
+      return AsBody(DecodeBody(f.getFault()));
+    case sc::Frame::FAULT_REPLY:
+      return AsBody(DecodeBody(f.getFaultReply()));
     default:
       return Status(Code::kInvalidArgument,
                     "unknown message type " +
                         std::to_string(static_cast<int>(f.which())) +
                         " (newer protocol?)");
   }
+}
+
+Result<Message> ReadFrame(sc::Frame::Reader f) {
+  Message msg;
+  msg.id = f.getId();
+  Result<Body> body = ReadBody(f);
+  if (!body.ok()) return body.status();
+  msg.body = std::move(body).value();
   return msg;
 }
 
@@ -729,7 +225,8 @@ void AppendFrame(const Message& msg, std::vector<uint8_t>& out) {
   capnp::MallocMessageBuilder& builder = scratch.get();
   auto f = builder.initRoot<sc::Frame>();
   f.setId(msg.id);
-  std::visit(BodyWriter{f}, msg.body);
+  // One encoder per message, beside its schema (codec_internal.h).
+  std::visit([f](const auto& m) { internal::EncodeBody(m, f); }, msg.body);
 
   const size_t header_at = out.size();
   out.resize(header_at + kFrameHeaderBytes);
@@ -779,105 +276,6 @@ Result<Message> DecodeFrameBody(std::span<const uint64_t> body,
     return Status(Code::kCorruption,
                   std::string("malformed frame: ") + e.getDescription().cStr());
   }
-}
-
-std::string EncodeContext(const quorum::VersionVector& vv, uint64_t key_hash) {
-  if (vv.empty()) return {};
-  Builder scratch;
-  capnp::MallocMessageBuilder& builder = scratch.get();
-  auto root = builder.initRoot<sc::Context>();
-  FillDots(root.initVv(vv.entries().size()), vv.entries());
-  root.setKeyHash(key_hash);
-  std::vector<uint8_t> out;
-  VectorOutput stream(out);
-  capnp::writePackedMessage(stream, builder);
-  return std::string(out.begin(), out.end());
-}
-
-Result<quorum::VersionVector> DecodeContext(std::string_view bytes,
-                                            uint64_t key_hash) {
-  if (bytes.empty()) return quorum::VersionVector();
-  const Status bad(Code::kInvalidArgument,
-                   "context is not a valid shoal context (pass the context a "
-                   "get returned, unchanged)");
-  if (bytes.size() > 64 * 1024) return bad;
-  try {
-    kj::ArrayInputStream in(kj::arrayPtr(
-        reinterpret_cast<const kj::byte*>(bytes.data()), bytes.size()));
-    capnp::ReaderOptions opts;
-    opts.traversalLimitInWords = 64 * 1024;
-    opts.nestingLimit = 8;
-    capnp::PackedMessageReader reader(in, opts);
-    if (in.tryGetReadBuffer().size() != 0) return bad;
-    auto root = reader.getRoot<sc::Context>();
-    auto vv = ReadVv(root.getVv(), "context");
-    if (!vv) return bad;
-    if (!vv->empty() && root.getKeyHash() != key_hash) {
-      return Status(Code::kInvalidArgument,
-                    "the context was read from another key (pass the context "
-                    "a get of this key returned)");
-    }
-    return vv;
-  } catch (const kj::Exception&) {
-    return bad;
-  }
-}
-
-std::string EncodeObject(const quorum::Object& object) {
-  Builder scratch;
-  capnp::MallocMessageBuilder& builder = scratch.get();
-  FillObject(builder.initRoot<sc::Object>(), object);
-  std::vector<uint8_t> out;
-  out.reserve(capnp::computeSerializedSizeInWords(builder) * 8);
-  VectorOutput stream(out);
-  capnp::writeMessage(stream, builder);
-  return std::string(out.begin(), out.end());
-}
-
-Result<quorum::Object> DecodeObject(std::string_view bytes) {
-  if (bytes.empty() || bytes.size() % 8 != 0) {
-    return Status(Code::kCorruption,
-                  "stored object of " + std::to_string(bytes.size()) +
-                      " bytes is not a whole number of words");
-  }
-  // LMDB values are not 8-byte aligned: copy into words first.
-  std::vector<capnp::word> words(bytes.size() / 8);
-  std::memcpy(words.data(), bytes.data(), bytes.size());
-  try {
-    capnp::ReaderOptions opts;
-    opts.traversalLimitInWords = 2 * words.size() + 1024;
-    opts.nestingLimit = 8;
-    capnp::FlatArrayMessageReader reader(
-        kj::arrayPtr(words.data(), words.size()), opts);
-    auto o = ReadObject(reader.getRoot<sc::Object>());
-    if (!o) return o.status();
-    return o;
-  } catch (const kj::Exception& e) {
-    return Status(Code::kCorruption,
-                  std::string("stored object does not decode: ") +
-                      e.getDescription().cStr());
-  }
-}
-
-Status ValidateObject(const quorum::Object& object) {
-  for (size_t i = 0; i < object.siblings.size(); ++i) {
-    const quorum::Sibling& s = object.siblings[i];
-    if (s.dot.counter == 0) {
-      return Status(Code::kCorruption, "object: sibling dot with counter 0");
-    }
-    if (i > 0 && !(object.siblings[i - 1].dot < s.dot)) {
-      return Status(Code::kCorruption,
-                    "object: siblings not sorted by unique dot");
-    }
-    if (!object.vv.Covers(s.dot)) {
-      return Status(Code::kCorruption,
-                    "object: sibling dot not covered by its version vector");
-    }
-    if (s.tombstone && !s.value.empty()) {
-      return Status(Code::kCorruption, "object: tombstone with a value");
-    }
-  }
-  return Status::Ok();
 }
 
 }  // namespace shoal::wire

@@ -1,13 +1,14 @@
-#include "node/handoff.h"
+#include "handoff/handoff.h"
 
 #include <spdlog/spdlog.h>
 
 #include <memory>
 #include <optional>
 
-#include "node/replicas.h"
+#include "handoff/backlog.h"
+#include "storage/async.h"
 
-namespace shoal::node {
+namespace shoal::handoff {
 
 namespace asio = boost::asio;
 
@@ -28,9 +29,9 @@ struct Batch {
 }  // namespace
 
 Handoff::Handoff(asio::any_io_executor executor, storage::Store& store,
-                 Peers& peers, const ring::Ring& ring, HandoffOptions options)
+                 Transport& transport, const ring::Ring& ring, Options options)
     : store_(store),
-      peers_(peers),
+      transport_(transport),
       ring_(ring),
       options_(options),
       idle_(std::move(executor)) {}
@@ -59,6 +60,29 @@ double Handoff::DeliveredPerSec() const {
          std::chrono::duration<double>(kRateWindow).count();
 }
 
+Result<wire::HintsReply> Handoff::Report(std::string node) const {
+  wire::HintsReply h;
+  h.node = std::move(node);
+  auto backlogs = store_.HintBacklogs();
+  if (!backlogs) return backlogs.status();
+  for (const TargetBacklog& b : BacklogView(*backlogs, WallNowMs())) {
+    wire::HintTarget t;
+    t.target = b.target;
+    t.count = b.count;
+    t.bytes = b.bytes;
+    t.oldest_age_ms = b.oldest_age_ms;
+    auto idx = ring_.IndexOf(b.target);
+    t.target_up = idx.ok() && transport_.IsUp(*idx);
+    h.targets.push_back(std::move(t));
+  }
+  const storage::HintCounters c = store_.hint_counters();
+  h.stored = c.stored;
+  h.delivered = c.delivered;
+  h.dropped_cap = c.dropped_cap;
+  h.delivered_per_sec = DeliveredPerSec();
+  return h;
+}
+
 wire::Awaitable<void> Handoff::Run() {
   if (!options_.enabled) co_return;
   while (!stopped_) {
@@ -68,7 +92,7 @@ wire::Awaitable<void> Handoff::Run() {
       if (count == 0) continue;
       auto target = ring_.IndexOf(name);
       if (!target) continue;  // not a member (any more): kept, never sent
-      if (!peers_.IsUp(*target)) continue;
+      if (!transport_.IsUp(*target)) continue;
       delivered += co_await Drain(*target, name);
     }
     if (delivered == 0) {
@@ -84,7 +108,7 @@ wire::Awaitable<size_t> Handoff::Drain(ring::NodeIndex target,
   size_t delivered = 0;
   std::string cursor;
   const auto started = wire::Clock::now();
-  while (!stopped_ && peers_.IsUp(target)) {
+  while (!stopped_ && transport_.IsUp(target)) {
     auto hints = store_.ScanHints(name, cursor, options_.batch);
     if (!hints) {
       spdlog::error("handoff to {}: {}", name, hints.status().message());
@@ -101,15 +125,16 @@ wire::Awaitable<size_t> Handoff::Drain(ring::NodeIndex target,
           wire::ReplicateRequest{(*hints)[i].key, (*hints)[i].object, ""};
       asio::co_spawn(
           ex,
-          [](wire::RpcChannel& channel, wire::Body request, size_t slot,
-             std::shared_ptr<Batch> batch,
+          [](Transport& transport, ring::NodeIndex target, wire::Body request,
+             size_t slot, std::shared_ptr<Batch> batch,
              wire::Deadline deadline) -> wire::Awaitable<void> {
-            auto reply = co_await channel.Call(std::move(request), deadline);
+            auto reply =
+                co_await transport.Call(target, std::move(request), deadline);
             batch->acked[slot] =
                 reply.ok() &&
                 std::holds_alternative<wire::ReplicateReply>(reply.value());
             if (--batch->remaining == 0) batch->wake.cancel();
-          }(peers_.Channel(target), std::move(request), i, batch, deadline),
+          }(transport_, target, std::move(request), i, batch, deadline),
           asio::detached);
     }
     while (batch->remaining > 0 && wire::Clock::now() < deadline) {
@@ -172,4 +197,4 @@ wire::Awaitable<size_t> Handoff::Drain(ring::NodeIndex target,
   co_return delivered;
 }
 
-}  // namespace shoal::node
+}  // namespace shoal::handoff

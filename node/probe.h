@@ -1,0 +1,106 @@
+// The node's probes (metrics/probe.h): client requests (RequestProbe),
+// peer links (TransportProbe), and load and the limits' defences
+// (LoadProbe).
+//
+// Threads: push verbs are called on the io_context thread; LoadProbe's
+// function runs on scrape threads.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "metrics/metrics.h"
+
+namespace shoal::node {
+
+// Client requests: counts by op and result, latency per op, siblings per
+// successful get, and shoal_build_info.
+class RequestProbe {
+ public:
+  enum class Op { kGet = 0, kPut = 1, kDelete = 2 };
+  static constexpr size_t kOps = 3;
+  static constexpr size_t kCodes = 10;  // shoal::Code values
+
+  // `registry` must outlive the probe.
+  explicit RequestProbe(prometheus::Registry& registry);
+  void Request(Op op, Code result, std::chrono::nanoseconds latency);
+  void Siblings(size_t count);
+  // Siblings the key holds at the coordinator after a successful put or
+  // delete (shoal_write_siblings).
+  void WriteSiblings(size_t count);
+  // A write left more than limits.warn_siblings siblings.
+  void SiblingsWarning();
+
+ private:
+  std::array<std::array<prometheus::Counter*, kCodes>, kOps> requests_{};
+  std::array<prometheus::Histogram*, kOps> duration_{};
+  prometheus::Histogram* siblings_ = nullptr;
+  prometheus::Histogram* write_siblings_ = nullptr;
+  prometheus::Counter* sibling_warnings_ = nullptr;
+};
+
+// Peer links: whether this node's failure detector considers each peer up
+// (shoal_peer_up{peer}) and how often it marked one down.
+class TransportProbe {
+ public:
+  // One series per member except `self` (an index into `members`); every
+  // peer starts up (1), as the failure detector does ("not judged yet").
+  // `registry` must outlive the probe.
+  TransportProbe(prometheus::Registry& registry,
+                 const std::vector<std::string>& members, size_t self);
+  // The detector's current opinion of member `index` (not self). Counts a
+  // marked-down transition when `up` is false and the peer was up.
+  void PeerState(size_t index, bool up);
+
+ private:
+  std::vector<prometheus::Gauge*> up_;       // by member index; null: self
+  std::vector<prometheus::Counter*> downs_;  // by member index
+};
+
+// A node's load and its defences, read at scrape time.
+struct LoadFigures {
+  uint64_t client_connections = 0;
+  uint64_t peer_connections = 0;
+  uint64_t requests_in_flight = 0;  // client requests being coordinated
+  uint64_t inflight_bytes = 0;      // limits.max_inflight_bytes' account
+};
+
+// Connections, requests in flight and what the limits did (doc/impl.md,
+// "Limits"): shoal_connections{kind}, shoal_requests_in_flight,
+// shoal_inflight_bytes (pulled), shoal_connections_refused_total,
+// shoal_connections_closed_total{reason}, shoal_read_pauses_total{reason}
+// (pushed, from the io_context thread).
+class LoadProbe {
+ public:
+  enum class Closed { kIdle, kFrameTimeout, kOutputBacklog, kBadFrame };
+  enum class Paused { kInFlight, kBudget, kOutput };
+  // `read` runs on scrape threads until the probe is destroyed; `metrics`
+  // must outlive the probe.
+  LoadProbe(metrics::Metrics& metrics, std::function<LoadFigures()> read);
+  ~LoadProbe();
+  LoadProbe(const LoadProbe&) = delete;
+  LoadProbe& operator=(const LoadProbe&) = delete;
+  void ConnectionRefused();
+  void ConnectionClosed(Closed why);
+  void ReadPaused(Paused why);
+
+ private:
+  class Source;
+  std::shared_ptr<Source> source_;
+  prometheus::Counter* refused_ = nullptr;
+  std::array<prometheus::Counter*, 4> closed_{};
+  std::array<prometheus::Counter*, 3> paused_{};
+};
+
+}  // namespace shoal::node

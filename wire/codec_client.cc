@@ -1,0 +1,73 @@
+// The client schema's messages (client.capnp): gets and puts and their
+// replies.
+#include <algorithm>
+
+#include "wire/codec_internal.h"
+
+namespace shoal::wire::internal {
+
+void FillPut(sc::PutRequest::Builder b, const PutRequest& m) {
+  b.setKey(Bytes(m.key));
+  if (!m.is_delete) b.setValue(Bytes(m.value));
+  b.setDelete(m.is_delete);
+  if (!m.context.empty()) b.setContext(Bytes(m.context));
+  b.setW(static_cast<uint8_t>(std::min<uint32_t>(m.w, 255)));
+  b.setTimeoutMs(m.timeout_ms);
+  b.setPw(static_cast<uint8_t>(std::min<uint32_t>(m.pw, 255)));
+}
+
+PutRequest ReadPut(sc::PutRequest::Reader r) {
+  PutRequest m;
+  m.key = ToString(r.getKey());
+  m.is_delete = r.getDelete();
+  if (!m.is_delete) m.value = ToString(r.getValue());
+  m.context = ToString(r.getContext());
+  m.w = r.getW();
+  m.timeout_ms = r.getTimeoutMs();
+  m.pw = r.getPw();
+  return m;
+}
+
+void EncodeBody(const GetRequest& m, sc::Frame::Builder f) {
+  auto b = f.initGet();
+  b.setKey(Bytes(m.key));
+  b.setR(static_cast<uint8_t>(std::min<uint32_t>(m.r, 255)));
+  b.setTimeoutMs(m.timeout_ms);
+  b.setLocal(m.local);
+  b.setPr(static_cast<uint8_t>(std::min<uint32_t>(m.pr, 255)));
+}
+
+GetRequest DecodeBody(sc::GetRequest::Reader r) {
+  return GetRequest{ToString(r.getKey()), r.getR(), r.getTimeoutMs(),
+                    r.getLocal(), r.getPr()};
+}
+
+void EncodeBody(const GetReply& m, sc::Frame::Builder f) {
+  auto b = f.initGetReply();
+  FillObject(b.initObject(), m.object);
+  if (!m.context.empty()) b.setContext(Bytes(m.context));
+}
+
+Result<GetReply> DecodeBody(sc::GetReply::Reader r) {
+  auto o = ReadObject(r.getObject());
+  if (!o) return o.status();
+  return GetReply{std::move(o.value()), ToString(r.getContext())};
+}
+
+void EncodeBody(const PutRequest& m, sc::Frame::Builder f) {
+  FillPut(f.initPut(), m);
+}
+
+PutRequest DecodeBody(sc::PutRequest::Reader r) { return ReadPut(r); }
+
+void EncodeBody(const PutReply& m, sc::Frame::Builder f) {
+  auto b = f.initPutReply();
+  if (!m.context.empty()) b.setContext(Bytes(m.context));
+  b.setSiblings(m.siblings);
+}
+
+PutReply DecodeBody(sc::PutReply::Reader r) {
+  return PutReply{ToString(r.getContext()), r.getSiblings()};
+}
+
+}  // namespace shoal::wire::internal

@@ -1,0 +1,189 @@
+// The peer schema's messages (peer.capnp): hello, ping, replica reads and
+// writes, forwarded puts, and anti-entropy exchanges.
+#include <cstdint>
+#include <utility>
+
+#include "wire/codec_internal.h"
+
+namespace shoal::wire::internal {
+
+void EncodeBody(const Hello& m, sc::Frame::Builder f) {
+  auto b = f.initHello();
+  b.setNode(m.node);
+  b.setProtocolVersion(m.protocol_version);
+}
+
+Hello DecodeBody(sc::Hello::Reader h) {
+  return Hello{h.getNode().cStr(), h.getProtocolVersion()};
+}
+
+void EncodeBody(const ReadRequest& m, sc::Frame::Builder f) {
+  f.initRead().setKey(Bytes(m.key));
+}
+
+ReadRequest DecodeBody(sc::ReadRequest::Reader r) {
+  return ReadRequest{ToString(r.getKey())};
+}
+
+void EncodeBody(const ReadReply& m, sc::Frame::Builder f) {
+  FillObject(f.initReadReply().initObject(), m.object);
+}
+
+Result<ReadReply> DecodeBody(sc::ReadReply::Reader r) {
+  auto o = ReadObject(r.getObject());
+  if (!o) return o.status();
+  return ReadReply{std::move(o.value())};
+}
+
+void EncodeBody(const ReplicateRequest& m, sc::Frame::Builder f) {
+  auto b = f.initReplicate();
+  b.setKey(Bytes(m.key));
+  FillObject(b.initObject(), m.object);
+  if (!m.hint_for.empty()) b.setHintFor(m.hint_for);
+}
+
+Result<ReplicateRequest> DecodeBody(sc::ReplicateRequest::Reader r) {
+  auto o = ReadObject(r.getObject());
+  if (!o) return o.status();
+  return ReplicateRequest{ToString(r.getKey()), std::move(o.value()),
+                          r.getHintFor().cStr()};
+}
+
+void EncodeBody(const ReplicateReply&, sc::Frame::Builder f) {
+  f.initReplicateReply();
+}
+
+ReplicateReply DecodeBody(sc::ReplicateReply::Reader) {
+  return ReplicateReply{};
+}
+
+void EncodeBody(const CoordinatePutRequest& m, sc::Frame::Builder f) {
+  FillPut(f.initCoordinatePut().initPut(), m.put);
+}
+
+CoordinatePutRequest DecodeBody(sc::CoordinatePutRequest::Reader r) {
+  return CoordinatePutRequest{ReadPut(r.getPut())};
+}
+
+void EncodeBody(const Ping&, sc::Frame::Builder f) { f.initPing(); }
+
+Ping DecodeBody(sc::Ping::Reader) { return Ping{}; }
+
+void EncodeBody(const Pong&, sc::Frame::Builder f) { f.initPong(); }
+
+Pong DecodeBody(sc::Pong::Reader) { return Pong{}; }
+
+void EncodeBody(const AaeTreeRequest& m, sc::Frame::Builder f) {
+  auto b = f.initAaeTree();
+  b.setPartition(m.partition);
+  b.setSegments(m.segments);
+  b.setLevel(static_cast<sc::AaeLevel>(m.level));
+  FillU32(b.initBranches(m.branches.size()), m.branches);
+}
+
+Result<AaeTreeRequest> DecodeBody(sc::AaeTreeRequest::Reader r) {
+  const auto level = r.getLevel();
+  if (static_cast<uint16_t>(level) > 2) {
+    return Status(Code::kInvalidArgument, "unknown anti-entropy tree level");
+  }
+  return AaeTreeRequest{r.getPartition(), r.getSegments(),
+                        static_cast<AaeLevel>(level), ReadU32(r.getBranches())};
+}
+
+void EncodeBody(const AaeTreeReply& m, sc::Frame::Builder f) {
+  auto list = f.initAaeTreeReply().initHashes(m.hashes.size());
+  for (size_t i = 0; i < m.hashes.size(); ++i) list.set(i, m.hashes[i]);
+}
+
+AaeTreeReply DecodeBody(sc::AaeTreeReply::Reader r) {
+  AaeTreeReply t;
+  for (uint64_t h : r.getHashes()) t.hashes.push_back(h);
+  return t;
+}
+
+void EncodeBody(const AaeKeysRequest& m, sc::Frame::Builder f) {
+  auto b = f.initAaeKeys();
+  b.setPartition(m.partition);
+  b.setSegments(m.segments);
+  FillU32(b.initLeaves(m.leaves.size()), m.leaves);
+}
+
+AaeKeysRequest DecodeBody(sc::AaeKeysRequest::Reader r) {
+  return AaeKeysRequest{r.getPartition(), r.getSegments(),
+                        ReadU32(r.getLeaves())};
+}
+
+void EncodeBody(const AaeKeysReply& m, sc::Frame::Builder f) {
+  auto b = f.initAaeKeysReply();
+  b.setLeavesListed(m.leaves_listed);
+  auto keys = b.initKeys(m.keys.size());
+  for (size_t i = 0; i < m.keys.size(); ++i) {
+    keys[i].setKey(Bytes(m.keys[i].key));
+    keys[i].setFingerprint(m.keys[i].fingerprint);
+  }
+}
+
+AaeKeysReply DecodeBody(sc::AaeKeysReply::Reader r) {
+  AaeKeysReply k;
+  k.leaves_listed = r.getLeavesListed();
+  for (auto kf : r.getKeys()) {
+    k.keys.push_back({ToString(kf.getKey()), kf.getFingerprint()});
+  }
+  return k;
+}
+
+void EncodeBody(const AaeFetchRequest& m, sc::Frame::Builder f) {
+  auto keys = f.initAaeFetch().initKeys(m.keys.size());
+  for (size_t i = 0; i < m.keys.size(); ++i) keys.set(i, Bytes(m.keys[i]));
+}
+
+AaeFetchRequest DecodeBody(sc::AaeFetchRequest::Reader r) {
+  AaeFetchRequest q;
+  for (auto k : r.getKeys()) q.keys.push_back(ToString(k));
+  return q;
+}
+
+void EncodeBody(const AaeFetchReply& m, sc::Frame::Builder f) {
+  auto objects = f.initAaeFetchReply().initObjects(m.objects.size());
+  for (size_t i = 0; i < m.objects.size(); ++i) {
+    FillObject(objects[i], m.objects[i]);
+  }
+}
+
+Result<AaeFetchReply> DecodeBody(sc::AaeFetchReply::Reader r) {
+  AaeFetchReply a;
+  for (auto o : r.getObjects()) {
+    auto obj = ReadObject(o);
+    if (!obj) return obj.status();
+    a.objects.push_back(std::move(obj.value()));
+  }
+  return a;
+}
+
+void EncodeBody(const AaeRepairRequest& m, sc::Frame::Builder f) {
+  auto items = f.initAaeRepair().initItems(m.items.size());
+  for (size_t i = 0; i < m.items.size(); ++i) {
+    items[i].setKey(Bytes(m.items[i].key));
+    FillObject(items[i].initObject(), m.items[i].object);
+  }
+}
+
+Result<AaeRepairRequest> DecodeBody(sc::AaeRepairRequest::Reader r) {
+  AaeRepairRequest q;
+  for (auto item : r.getItems()) {
+    auto obj = ReadObject(item.getObject());
+    if (!obj) return obj.status();
+    q.items.push_back({ToString(item.getKey()), std::move(obj.value())});
+  }
+  return q;
+}
+
+void EncodeBody(const AaeRepairReply& m, sc::Frame::Builder f) {
+  f.initAaeRepairReply().setChanged(m.changed);
+}
+
+AaeRepairReply DecodeBody(sc::AaeRepairReply::Reader r) {
+  return AaeRepairReply{r.getChanged()};
+}
+
+}  // namespace shoal::wire::internal
