@@ -21,12 +21,6 @@ constexpr size_t kBranchesPerCall = 64;
 constexpr size_t kLeavesPerCall = 64;
 constexpr size_t kKeysPerBatch = 64;
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // now - written_at of the oldest sibling of `merged` that `side` lacks, in
 // seconds; nullopt when it lacks none (e.g. only its vector was behind).
 std::optional<double> LackedFor(const quorum::Object& merged,
@@ -56,11 +50,13 @@ std::string ResultText(const Status& st) {
 
 }  // namespace
 
-AntiEntropy::AntiEntropy(asio::any_io_executor executor, const ring::Ring& ring,
-                         ring::NodeIndex self, storage::Store& store,
-                         Trees& trees, Transport& transport, Options options,
+AntiEntropy::AntiEntropy(asio::any_io_executor executor, Clock& clock,
+                         const ring::Ring& ring, ring::NodeIndex self,
+                         storage::Store& store, Trees& trees,
+                         Transport& transport, Options options,
                          Observer* observer)
     : executor_(executor),
+      clock_(clock),
       ring_(ring),
       self_(self),
       store_(store),
@@ -68,22 +64,36 @@ AntiEntropy::AntiEntropy(asio::any_io_executor executor, const ring::Ring& ring,
       transport_(transport),
       options_(options),
       observer_(observer),
-      timer_(executor),
+      timer_(clock, executor),
+      tasks_(executor),
       stats_(ring.partitions()) {}
+
+void AntiEntropy::Start() {
+  if (options_.enabled) tasks_.Spawn(Run());
+}
+
+wire::Awaitable<void> AntiEntropy::Shutdown() {
+  tasks_.Cancel();
+  timer_.cancel();
+  co_await tasks_.Wait();
+}
 
 // ---------------------------------------------------------------------------
 // The scheduler.
 
 wire::Awaitable<void> AntiEntropy::Run() {
-  if (!options_.enabled) co_return;
   const std::vector<uint32_t>& partitions = trees_.partitions();
   // Each node starts at its own random place in the round, so the replicas
   // of a partition do not all exchange it at the same moment.
-  size_t next = std::random_device{}();
-  while (!stopped_) {
+  size_t next =
+      options_.start_seed != 0 ? options_.start_seed : std::random_device{}();
+  // Ends when Shutdown() cancels the group: the wait (or the exchange's
+  // next call) completes with operation_aborted and, as a cancelled
+  // coroutine, the next co_await throws.
+  while (!tasks_.cancelled()) {
     timer_.expires_after(options_.interval);
     co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (stopped_) co_return;
+    if (tasks_.cancelled()) co_return;
     if (partitions.empty()) continue;
     if (options_.busy && options_.busy()) continue;  // foreground first
     const uint32_t p = partitions[next++ % partitions.size()];
@@ -91,14 +101,9 @@ wire::Awaitable<void> AntiEntropy::Run() {
     for (ring::NodeIndex peer : ring_.Primaries(p)) {
       if (peer == self_ || !transport_.IsUp(peer)) continue;
       co_await Exchange(p, peer);
-      if (stopped_) co_return;
+      if (tasks_.cancelled()) co_return;
     }
   }
-}
-
-void AntiEntropy::Stop() {
-  stopped_ = true;
-  timer_.cancel();
 }
 
 wire::Awaitable<wire::AaeExchangeResult> AntiEntropy::Exchange(
@@ -116,7 +121,7 @@ wire::Awaitable<wire::AaeExchangeResult> AntiEntropy::Exchange(
   }
   PartitionStats& s = stats_[partition];
   ++s.exchanges;
-  s.last = wire::Clock::now();
+  s.last = clock_.Now();
   s.last_peer = result.peer;
   s.last_result = result.result;
   s.keys_repaired_last = result.keys_repaired;
@@ -143,7 +148,9 @@ wire::Awaitable<Result<AntiEntropy::Outcome>> AntiEntropy::Compare(
     const size_t end = std::min(keys->size(), i + kKeysPerBatch);
     std::vector<std::string> batch(keys->begin() + i, keys->begin() + end);
     co_await Throttle(batch.size());
-    if (stopped_) co_return Status(Code::kUnavailable, "node stopping");
+    if (tasks_.cancelled()) {
+      co_return Status(Code::kUnavailable, "node stopping");
+    }
     auto repaired = co_await Repair(peer, batch);
     if (!repaired) co_return repaired.status();
     out.keys_repaired += *repaired;
@@ -247,7 +254,7 @@ wire::Awaitable<Result<uint64_t>> AntiEntropy::Repair(
     }
   }
 
-  const int64_t now_ms = NowMs();
+  const int64_t now_ms = clock_.WallMs();
   std::vector<storage::WriteOp> local_ops;
   std::vector<wire::KeyObject> push;
   for (size_t i = 0; i < keys.size(); ++i) {
@@ -312,7 +319,7 @@ wire::Awaitable<Result<wire::Body>> AntiEntropy::Call(ring::NodeIndex peer,
   scratch_.clear();
   wire::AppendFrame(wire::Message{0, request}, scratch_);
   uint64_t bytes = scratch_.size();
-  const wire::Deadline deadline = wire::Clock::now() + options_.call_timeout;
+  const wire::Deadline deadline = clock_.Now() + options_.call_timeout;
   auto reply = co_await transport_.Call(peer, std::move(request), deadline);
   if (reply) {
     scratch_.clear();
@@ -326,8 +333,8 @@ wire::Awaitable<Result<wire::Body>> AntiEntropy::Call(ring::NodeIndex peer,
 
 wire::Awaitable<void> AntiEntropy::Throttle(size_t keys) {
   const double rate = std::max<uint32_t>(1, options_.repair_rate);
-  const auto now = wire::Clock::now();
-  if (tokens_at_ == wire::Clock::time_point{}) tokens_ = rate;  // first use
+  const auto now = clock_.Now();
+  if (tokens_at_ == Clock::TimePoint{}) tokens_ = rate;  // first use
   const double elapsed =
       std::chrono::duration<double>(now - tokens_at_).count();
   tokens_ = std::min(rate, tokens_ + elapsed * rate);
@@ -335,12 +342,13 @@ wire::Awaitable<void> AntiEntropy::Throttle(size_t keys) {
   tokens_ -= static_cast<double>(keys);
   if (tokens_ >= 0) co_return;
   // In debt: wait until the bucket is back at zero.
-  const auto wait = std::chrono::duration_cast<wire::Clock::duration>(
+  const auto wait = std::chrono::duration_cast<Clock::Duration>(
       std::chrono::duration<double>(-tokens_ / rate));
-  asio::steady_timer t(executor_, wait);
+  Timer t(clock_, executor_);
+  t.expires_after(wait);
   co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
   tokens_ = 0;
-  tokens_at_ = wire::Clock::now();
+  tokens_at_ = clock_.Now();
 }
 
 // ---------------------------------------------------------------------------
@@ -507,7 +515,7 @@ wire::AaeStatusReply AntiEntropy::OnStatus() const {
     reply.exchanges += s.exchanges;
     reply.keys_repaired += s.keys_repaired_total;
   }
-  const auto now = wire::Clock::now();
+  const auto now = clock_.Now();
   for (uint32_t p : trees_.partitions()) {
     const PartitionStats& s = stats_[p];
     wire::AaePartitionStatus ps;

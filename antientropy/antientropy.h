@@ -25,6 +25,8 @@
 #include <vector>
 
 #include "antientropy/trees.h"
+#include "base/clock.h"
+#include "base/task_group.h"
 #include "ring/ring.h"
 #include "storage/store.h"
 #include "wire/connection.h"
@@ -38,6 +40,9 @@ struct Options {
   uint32_t repair_rate = 5000;              // keys repaired per second
   uint64_t frame_cap = 0;                   // replies stay under half of it
   std::chrono::milliseconds call_timeout{10000};
+  // Where the scheduler starts in its round of partitions; 0 = anywhere
+  // (random). The simulator passes one derived from its seed.
+  uint64_t start_seed = 0;
   // Foreground work comes first: while this says the node is busy, the
   // scheduler skips its exchanges (`aae run` still runs). Empty = never.
   std::function<bool()> busy;
@@ -67,18 +72,21 @@ class Transport {
                                                    wire::Deadline deadline) = 0;
 };
 
-// All references must outlive the AntiEntropy and the coroutines it runs.
+// All references must outlive the AntiEntropy. Its scheduler runs in a
+// TaskGroup it owns: Start() it once, and co_await Shutdown() before
+// destroying it.
 class AntiEntropy {
  public:
-  AntiEntropy(boost::asio::any_io_executor executor, const ring::Ring& ring,
-              ring::NodeIndex self, storage::Store& store, Trees& trees,
-              Transport& transport, Options options,
-              Observer* observer = nullptr);
+  AntiEntropy(boost::asio::any_io_executor executor, Clock& clock,
+              const ring::Ring& ring, ring::NodeIndex self,
+              storage::Store& store, Trees& trees, Transport& transport,
+              Options options, Observer* observer = nullptr);
 
-  // The scheduler; returns at once when automatic exchanges are off, else
-  // runs until Stop().
-  wire::Awaitable<void> Run();
-  void Stop();
+  // Starts the scheduler (nothing when automatic exchanges are off).
+  void Start();
+  // Stops the scheduler and waits until it has ended; an exchange in
+  // progress is abandoned at its next wait.
+  wire::Awaitable<void> Shutdown();
 
   // Requests from peers.
   wire::Body OnTree(const wire::AaeTreeRequest& req);
@@ -92,7 +100,7 @@ class AntiEntropy {
  private:
   struct PartitionStats {
     uint64_t exchanges = 0;
-    std::optional<wire::Clock::time_point> last;
+    std::optional<Clock::TimePoint> last;
     std::string last_peer;
     std::string last_result;
     uint64_t keys_repaired_last = 0;
@@ -103,6 +111,8 @@ class AntiEntropy {
     uint64_t keys_repaired = 0;
   };
 
+  // The scheduler: one partition every interval, with each other primary.
+  wire::Awaitable<void> Run();
   // One exchange, recorded in the partition's stats and the observer.
   wire::Awaitable<wire::AaeExchangeResult> Exchange(uint32_t partition,
                                                     ring::NodeIndex peer);
@@ -135,6 +145,7 @@ class AntiEntropy {
   size_t Budget() const;
 
   boost::asio::any_io_executor executor_;
+  Clock& clock_;
   const ring::Ring& ring_;
   ring::NodeIndex self_;
   storage::Store& store_;
@@ -142,13 +153,13 @@ class AntiEntropy {
   Transport& transport_;
   Options options_;
   Observer* observer_;
-  boost::asio::steady_timer timer_;
-  bool stopped_ = false;
+  Timer timer_;
+  TaskGroup tasks_;
 
   std::vector<PartitionStats> stats_;  // by partition; totals are their sums
   uint64_t bytes_ = 0;  // frame bytes of the exchanges this node ran
   double tokens_ = 0;
-  wire::Clock::time_point tokens_at_{};
+  Clock::TimePoint tokens_at_{};
   std::vector<uint8_t> scratch_;  // for measuring frame sizes
 };
 

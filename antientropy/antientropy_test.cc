@@ -14,6 +14,7 @@
 #include <random>
 #include <thread>
 
+#include "base/virtual_clock.h"
 #include "quorum/version.h"
 
 namespace shoal::antientropy {
@@ -117,7 +118,7 @@ class Replica {
       : ring_(ring),
         store(OpenStore(dir)),
         trees(ring, self),
-        aae(io.get_executor(), ring, self, *store, trees, transport,
+        aae(io.get_executor(), clock, ring, self, *store, trees, transport,
             Options{.enabled = false,
                     .repair_rate = 1'000'000,
                     .frame_cap = 1 << 20},
@@ -127,6 +128,7 @@ class Replica {
   void Build() { REQUIRE(trees.RebuildAll(*store).ok()); }
 
   const ring::Ring& ring_;
+  SystemClock clock;
   TempDir dir;
   std::unique_ptr<storage::Store> store;
   Trees trees;
@@ -378,23 +380,45 @@ TEST_CASE("the scheduler skips its exchanges while the node is busy") {
   Pair pr;
   bool busy = true;
   Counting observed;
-  // a's scheduler, with automatic exchanges on and a short interval.
-  AntiEntropy scheduler(pr.io.get_executor(), pr.ring, 0, *pr.a.store,
+  // a's scheduler, with automatic exchanges on, in virtual time.
+  VirtualClock vclock;
+  AntiEntropy scheduler(pr.io.get_executor(), vclock, pr.ring, 0, *pr.a.store,
                         pr.a.trees, pr.a.transport,
                         Options{.enabled = true,
                                 .interval = std::chrono::milliseconds(2),
                                 .repair_rate = 1'000'000,
                                 .frame_cap = 1 << 20,
+                                .start_seed = 7,
                                 .busy = [&busy] { return busy; }},
                         &observed);
-  asio::co_spawn(pr.io, scheduler.Run(), asio::detached);
-  pr.io.run_for(std::chrono::milliseconds(200));
+  scheduler.Start();
+  // Runs what is ready, then moves virtual time to the next timer.
+  auto intervals = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      pr.io.restart();
+      pr.io.poll();
+      if (!vclock.RunNext()) break;
+    }
+    pr.io.restart();
+    pr.io.poll();
+  };
+  intervals(100);
   CHECK(observed.exchanges_ok + observed.exchanges_failed == 0);
+  CHECK(vclock.Elapsed() >= std::chrono::milliseconds(200));
   busy = false;
-  pr.io.run_for(std::chrono::milliseconds(200));
+  intervals(100);
   CHECK(observed.exchanges_ok > 0);
-  scheduler.Stop();
-  pr.io.run_for(std::chrono::milliseconds(20));
+
+  // Shutdown ends the scheduler without any more virtual time passing.
+  bool down = false;
+  const auto at = vclock.Now();
+  asio::co_spawn(pr.io, scheduler.Shutdown(),
+                 [&down](std::exception_ptr e) { down = !e; });
+  pr.io.restart();
+  pr.io.poll();
+  CHECK(down);
+  CHECK(vclock.Now() == at);
+  CHECK(vclock.scheduled() == 0);
 }
 
 }  // namespace

@@ -70,8 +70,9 @@ int main(int argc, char** argv) {
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: shutting down", sig);
-    (*node)->Stop();
-    io.stop();
+    // Every task of the node ends before the io_context stops.
+    boost::asio::co_spawn(io, (*node)->Shutdown(),
+                          [&io](std::exception_ptr) { io.stop(); });
   });
   io.run();
   node.value().reset();  // drains and syncs the store before exit

@@ -9,7 +9,8 @@ namespace asio = boost::asio;
 
 Result<std::unique_ptr<Node>> Node::Create(asio::io_context& io,
                                            NodeConfig config,
-                                           metrics::Metrics& metrics) {
+                                           metrics::Metrics& metrics,
+                                           NodeEnv env) {
   std::vector<std::string> names;
   for (const Member& m : config.members) names.push_back(m.name);
   auto ring = ring::Ring::Create(names, {config.partitions, config.n});
@@ -30,15 +31,16 @@ Result<std::unique_ptr<Node>> Node::Create(asio::io_context& io,
         "a new actor id {:016x}",
         config.data_dir, (*store)->actor());
   }
-  return std::unique_ptr<Node>(new Node(io, std::move(config),
+  return std::unique_ptr<Node>(new Node(io, std::move(config), env,
                                         std::move(ring.value()), *self,
                                         std::move(store.value()), metrics));
 }
 
-Node::Node(asio::io_context& io, NodeConfig config, ring::Ring ring,
-           ring::NodeIndex self, std::unique_ptr<storage::Store> store,
-           metrics::Metrics& metrics)
+Node::Node(asio::io_context& io, NodeConfig config, NodeEnv env,
+           ring::Ring ring, ring::NodeIndex self,
+           std::unique_ptr<storage::Store> store, metrics::Metrics& metrics)
     : io_(io),
+      clock_(env.clock != nullptr ? *env.clock : system_clock_),
       config_(std::move(config)),
       ring_(std::move(ring)),
       self_(self),
@@ -86,7 +88,8 @@ Node::Node(asio::io_context& io, NodeConfig config, ring::Ring ring,
                   [this] { return admission_.Busy(Admission::Clock::now()); }}),
       trees_(ring_, self_),
       aae_transport_(peers_),
-      aae_(io.get_executor(), ring_, self_, *store_, trees_, aae_transport_,
+      aae_(io.get_executor(), clock_, ring_, self_, *store_, trees_,
+           aae_transport_,
            antientropy::Options{
                .enabled = config_.aae_enabled,
                .interval = std::chrono::milliseconds(config_.aae_interval_ms),
@@ -154,7 +157,7 @@ Status Node::Start() {
   // The node serves while its trees are rebuilt; exchanges of a partition
   // wait for its tree.
   trees_.StartRebuild(*store_);
-  asio::co_spawn(io_, aae_.Run(), asio::detached);
+  aae_.Start();
   spdlog::info(
       "node {} (actor {:016x}) listening on {}, data in {}, n={} "
       "w={} r={} partitions={}",
@@ -305,8 +308,12 @@ void Node::Stop() {
   }
   connections_.clear();
   handoff_.Stop();
-  aae_.Stop();
   peers_.Stop();
+}
+
+wire::Awaitable<void> Node::Shutdown() {
+  Stop();
+  co_await aae_.Shutdown();
 }
 
 }  // namespace shoal::node

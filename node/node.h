@@ -16,6 +16,7 @@
 #include "antientropy/antientropy.h"
 #include "antientropy/probe.h"
 #include "antientropy/trees.h"
+#include "base/clock.h"
 #include "handoff/handoff.h"
 #include "handoff/probe.h"
 #include "metrics/metrics.h"
@@ -33,6 +34,15 @@
 
 namespace shoal::node {
 
+// What a node gets from the process around it, beyond its config: shoald
+// passes nothing (the system clock, TCP); the simulator (tests/sim) passes
+// its virtual clock.
+struct NodeEnv {
+  // The clock every component reads and waits on; null = the system clock.
+  // Must outlive the Node.
+  Clock* clock = nullptr;
+};
+
 class Node {
  public:
   // Opens the store and builds the ring; the node's probes report into
@@ -40,23 +50,29 @@ class Node {
   // Node. Errors name the problem (bad config, data directory, LMDB).
   static Result<std::unique_ptr<Node>> Create(boost::asio::io_context& io,
                                               NodeConfig config,
-                                              metrics::Metrics& metrics);
+                                              metrics::Metrics& metrics,
+                                              NodeEnv env = {});
+  // REQUIRE: Shutdown() has finished, or Start() was never called.
   ~Node();
 
   // Binds the listener (error if the address is taken) and starts accepting
   // and keeping peer links up.
   Status Start();
-  // Stops accepting, closes connections and peer links. The store is closed
-  // (drained and synced) when the Node is destroyed.
-  void Stop();
+  // Stops accepting and closes connections and peer links, then cancels
+  // every task the node's components run (doc/impl.md, "Threads") and
+  // returns once all have ended. The store is closed (drained and synced)
+  // when the Node is destroyed.
+  wire::Awaitable<void> Shutdown();
 
   const NodeConfig& config() const { return config_; }
   quorum::ActorId actor() const { return store_->actor(); }
 
  private:
-  Node(boost::asio::io_context& io, NodeConfig config, ring::Ring ring,
-       ring::NodeIndex self, std::unique_ptr<storage::Store> store,
-       metrics::Metrics& metrics);
+  Node(boost::asio::io_context& io, NodeConfig config, NodeEnv env,
+       ring::Ring ring, ring::NodeIndex self,
+       std::unique_ptr<storage::Store> store, metrics::Metrics& metrics);
+  // The synchronous part of Shutdown(): the listener and connections.
+  void Stop();
   wire::Awaitable<void> AcceptLoop();
   // Starts serving an accepted connection. `refusing`: the node is at
   // limits.max_connections, so the connection is only kept if it turns out
@@ -98,6 +114,8 @@ class Node {
   };
 
   boost::asio::io_context& io_;
+  SystemClock system_clock_;
+  Clock& clock_;  // env.clock or system_clock_
   NodeConfig config_;
   ring::Ring ring_;
   ring::NodeIndex self_;
