@@ -22,6 +22,7 @@ Result<std::unique_ptr<Node>> Node::Create(asio::io_context& io,
   config.storage.max_hints_per_target = config.max_hints_per_target;
   config.storage.max_siblings = config.max_siblings;
   config.storage.conflict = config.conflict;
+  config.storage.clock = env.clock;  // null: the system clock
   auto store = storage::Store::Open(config.storage);
   if (!store) return store.status();
   if ((*store)->actor_reminted()) {

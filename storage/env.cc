@@ -60,10 +60,18 @@ std::string MountPoint(const std::string& dir) {
   return path.string();
 }
 
-quorum::ActorId MintActor() {
+// A new actor id: random, or derived from `seed` (and from the id it
+// replaces, so a remint under one seed still gives a new id).
+quorum::ActorId MintActor(uint64_t seed, quorum::ActorId previous) {
+  if (seed != 0) {
+    std::mt19937_64 gen(seed ^ (previous * 0x9e3779b97f4a7c15ull));
+    quorum::ActorId actor = 0;
+    while (actor == 0 || actor == previous) actor = gen();
+    return actor;
+  }
   std::random_device rd;
   quorum::ActorId actor = 0;
-  while (actor == 0) {
+  while (actor == 0 || actor == previous) {
     actor = (static_cast<uint64_t>(rd()) << 32) ^ static_cast<uint64_t>(rd());
   }
   return actor;
@@ -218,7 +226,7 @@ Status Env::InitMeta(const std::function<Status(MDB_txn*)>& load) {
     }
     actor_ = *found;
   } else if (rc == MDB_NOTFOUND) {
-    actor_ = MintActor();
+    actor_ = MintActor(options_.actor_seed, 0);
     const std::string bytes = EncodeLittleEndian<uint64_t>(actor_);
     val = ValOf(bytes);
     if ((rc = mdb_put(txn, meta_dbi_, &key, &val, 0)) != 0) {
@@ -243,7 +251,7 @@ Status Env::InitMeta(const std::function<Status(MDB_txn*)>& load) {
     const bool clean = !session.empty() && session.back() == '1';
     const std::string_view last_boot = session.substr(0, session.size() - 1);
     if (!clean && last_boot != boot) {
-      actor_ = MintActor();
+      actor_ = MintActor(options_.actor_seed, actor_);
       const std::string bytes = EncodeLittleEndian<uint64_t>(actor_);
       MDB_val akey = ValOf(kActorKey);
       val = ValOf(bytes);

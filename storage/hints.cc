@@ -162,9 +162,11 @@ Result<WriteResult> HintsDb::ApplyHint(MDB_txn* txn, WriteOp& op,
   out.changed = !exists || !(out.after == out.before);
   if (!out.changed) return out;
   if (!exists) {
-    stored_at = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::system_clock::now().time_since_epoch())
-                    .count();
+    stored_at = options_.clock != nullptr
+                    ? options_.clock->WallMs()
+                    : std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
   }
   const std::string bytes =
       EncodeLittleEndian<int64_t>(stored_at) + wire::EncodeObject(out.after);

@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include "base/virtual_clock.h"
+
 namespace shoal::storage {
 namespace {
 
@@ -150,6 +152,26 @@ TEST_CASE("the actor is minted once per data directory") {
     CHECK(store->actor() != 0);
     CHECK(store->actor() != first);
   }
+}
+
+TEST_CASE("an actor seed mints the same actor for the same seed") {
+  TempDir a;
+  TempDir b;
+  StoreOptions oa = Options(a);
+  oa.actor_seed = 42;
+  StoreOptions ob = Options(b);
+  ob.actor_seed = 42;
+  quorum::ActorId first = 0;
+  {
+    auto sa = MustOpen(oa);
+    auto sb = MustOpen(ob);
+    first = sa->actor();
+    CHECK(first != 0);
+    CHECK(sb->actor() == first);
+  }
+  ob.actor_seed = 43;
+  b.Wipe();
+  CHECK(MustOpen(ob)->actor() != first);
 }
 
 // Opens the store in a child process, writes one key and dies without
@@ -693,6 +715,20 @@ WriteOp DeleteHintOp(std::string target, const Hint& hint,
   op.loc = loc;
   op.expected_hint_hash = hint.bytes_hash;
   return op;
+}
+
+TEST_CASE("a hint's stored_at comes from the store's clock") {
+  TempDir dir;
+  VirtualClock clock(1'000'000);
+  StoreOptions options = Options(dir);
+  options.clock = &clock;
+  auto store = MustOpen(options);
+  const quorum::Object a = quorum::NewWrite({}, {}, 7, std::string("a"), 1);
+  REQUIRE(Write(*store, HintOp("n2", "k1", Loc(3, 1), a)).ok());
+  auto hints = store->ScanHints("n2", "", 10);
+  REQUIRE(hints.ok());
+  REQUIRE(hints->size() == 1);
+  CHECK((*hints)[0].stored_at_ms == 1'000'000);
 }
 
 TEST_CASE("hints are kept per target, merged, survive reopen and counted") {

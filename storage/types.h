@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/clock.h"
 #include "base/result.h"
 #include "quorum/conflict.h"
 #include "quorum/version.h"
@@ -52,6 +53,12 @@ struct StoreOptions {
   // `objects`, only the sibling quorum::KeepLastWrite picks is kept
   // (doc/faults.md; unsafe).
   quorum::ConflictPolicy conflict = quorum::ConflictPolicy::kSiblings;
+  // The wall clock a hint's stored_at is read from; null = the system
+  // clock. Must outlive the Store.
+  const Clock* clock = nullptr;
+  // Seeds the actor id minted for a new (or reminted) replica; 0 = random.
+  // The simulator derives it from its seed so that runs repeat.
+  uint64_t actor_seed = 0;
   // Test hook: the boot id to record instead of the kernel's.
   std::string TEST_boot_id;
 };
