@@ -51,6 +51,7 @@ Status QueueFull(size_t queued) {
 
 GroupCommit::GroupCommit(const Env& env, HintsDb& hints, ObjectsDb& objects)
     : env_(env), options_(env.options()), hints_(hints), objects_(objects) {
+  if (options_.inline_writes) return;  // no threads: every op applied inline
   writer_ = std::thread(&GroupCommit::WriterLoop, this);
   if (options_.sync == SyncPolicy::kPeriodic) {
     syncer_ = std::thread(&GroupCommit::SyncLoop, this);
@@ -58,6 +59,10 @@ GroupCommit::GroupCommit(const Env& env, HintsDb& hints, ObjectsDb& objects)
 }
 
 GroupCommit::~GroupCommit() {
+  if (options_.inline_writes) {
+    CommitStaged();  // what was staged and not yet committed
+    return;
+  }
   if (syncer_.joinable()) {
     {
       std::lock_guard<std::mutex> lock(sync_mu_);
@@ -79,6 +84,12 @@ GroupCommit::~GroupCommit() {
 }
 
 void GroupCommit::Submit(WriteOp op, WriteCallback done) {
+  if (options_.inline_writes) {
+    std::deque<Pending> batch;
+    batch.push_back(Pending{std::move(op), std::move(done)});
+    ApplyBatch(batch);
+    return;
+  }
   size_t refused_at = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -115,8 +126,8 @@ void GroupCommit::CommitStaged() {
     for (Pending& p : staged_) {
       // An op that is acknowledged only once on disk goes to the writer, so
       // this thread never waits for an fsync.
-      if (options_.sync == SyncPolicy::kAlways ||
-          p.op.kind == WriteOp::Kind::kHint) {
+      if (!options_.inline_writes && (options_.sync == SyncPolicy::kAlways ||
+                                      p.op.kind == WriteOp::Kind::kHint)) {
         if (options_.max_queued_writes != 0 &&
             queue_.size() >= options_.max_queued_writes) {
           refused.push_back(std::move(p));

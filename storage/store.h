@@ -107,7 +107,8 @@ class Store {
   // write over max_object_bytes or max_siblings; this op only),
   // kOverloaded (max_queued_writes writes already wait for the writer
   // thread; `done` runs at once, on the calling thread), kInternal (other
-  // LMDB errors; the whole batch failed).
+  // LMDB errors; the whole batch failed). With StoreOptions::inline_writes
+  // the op is applied, committed and `done` run before Submit returns.
   void Submit(WriteOp op, WriteCallback done);
   // Stages a write for the next CommitStaged(). When it returns true the
   // caller owes one CommitStaged() call soon (storage/async.cc posts it

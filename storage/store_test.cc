@@ -717,6 +717,43 @@ WriteOp DeleteHintOp(std::string target, const Hint& hint,
   return op;
 }
 
+TEST_CASE("inline writes commit on the calling thread, hints included") {
+  TempDir dir;
+  StoreOptions options = Options(dir);
+  options.inline_writes = true;
+  auto store = MustOpen(options);
+  const std::thread::id self = std::this_thread::get_id();
+  std::thread::id ran_on;
+  bool done = false;
+  const quorum::Object a = quorum::NewWrite({}, {}, 7, std::string("a"), 1);
+  store->Submit(HintOp("n2", "k1", Loc(3, 1), a), [&](Result<WriteResult> r) {
+    CHECK(r.ok());
+    ran_on = std::this_thread::get_id();
+    done = true;
+  });
+  CHECK(done);  // before Submit returned
+  CHECK(ran_on == self);
+  auto hints = store->ScanHints("n2", "", 10);
+  REQUIRE(hints.ok());
+  CHECK(hints->size() == 1);
+  // Staged writes, a hint among them, commit in CommitStaged, here too.
+  int completed = 0;
+  CHECK(store->Stage(Coordinate("k2", Loc(3, 2), std::string("v")),
+                     [&](Result<WriteResult> r) {
+                       CHECK(r.ok());
+                       ++completed;
+                     }));
+  CHECK_FALSE(store->Stage(HintOp("n2", "k3", Loc(3, 3), a),
+                           [&](Result<WriteResult> r) {
+                             CHECK(r.ok());
+                             ++completed;
+                           }));
+  CHECK(completed == 0);
+  store->CommitStaged();
+  CHECK(completed == 2);
+  CHECK(MustGet(*store, "k2", Loc(3, 2)).Found());
+}
+
 TEST_CASE("a hint's stored_at comes from the store's clock") {
   TempDir dir;
   VirtualClock clock(1'000'000);

@@ -53,6 +53,11 @@ struct StoreOptions {
   // `objects`, only the sibling quorum::KeepLastWrite picks is kept
   // (doc/faults.md; unsafe).
   quorum::ConflictPolicy conflict = quorum::ConflictPolicy::kSiblings;
+  // Every write is applied and committed on the thread that submits or
+  // commits it, hints and kAlways writes included (they still fsync), and
+  // the store starts no thread. For the single-threaded simulator
+  // (tests/sim), where a writer thread would make runs unrepeatable.
+  bool inline_writes = false;
   // The wall clock a hint's stored_at is read from; null = the system
   // clock. Must outlive the Store.
   const Clock* clock = nullptr;
