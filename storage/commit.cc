@@ -217,6 +217,11 @@ void GroupCommit::NoteCommitted() {
 }
 
 void GroupCommit::ApplyBatch(std::deque<Pending>& batch) {
+  if (sealed_) {
+    const Status sealed(Code::kUnavailable, "store sealed (TEST_Seal)");
+    for (Pending& p : batch) p.done(sealed);
+    return;
+  }
   std::vector<Result<WriteResult>> results;
   results.reserve(batch.size());
   Status batch_error;

@@ -53,6 +53,8 @@ class GroupCommit {
   // Fills the write path's figures in `stats`: sync failures, and whether
   // (and how often) batches were refused for lack of room.
   void FillStats(StoreStats& stats) const;
+  // Every later batch fails (kUnavailable) without touching the disk.
+  void Seal() { sealed_ = true; }
 
  private:
   struct Pending {
@@ -77,6 +79,7 @@ class GroupCommit {
 
   const Env& env_;
   const StoreOptions& options_;  // env_'s
+  std::atomic<bool> sealed_{false};
   HintsDb& hints_;
   ObjectsDb& objects_;
 

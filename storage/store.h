@@ -162,6 +162,10 @@ class Store {
 
   // Test hook: every raw LMDB key of `objects`, in LMDB order.
   std::vector<std::string> TEST_StorageKeys() const;
+  // A process crash, for the simulator: from now on no write commits (each
+  // fails with kUnavailable), so what the node's code does while it is
+  // unwound after a "kill" leaves nothing on disk. Irreversible; any thread.
+  void TEST_Seal();
 
  private:
   Store();

@@ -754,6 +754,24 @@ TEST_CASE("inline writes commit on the calling thread, hints included") {
   CHECK(MustGet(*store, "k2", Loc(3, 2)).Found());
 }
 
+TEST_CASE("a sealed store commits nothing more") {
+  TempDir dir;
+  {
+    auto store = MustOpen(Options(dir));
+    REQUIRE(
+        Write(*store, Coordinate("before", Loc(1, 1), std::string("v"))).ok());
+    store->TEST_Seal();
+    auto after =
+        Write(*store, Coordinate("after", Loc(1, 1), std::string("v")));
+    CHECK(after.status().code() == Code::kUnavailable);
+  }
+  auto store = MustOpen(Options(dir));
+  CHECK(MustGet(*store, "before", Loc(1, 1)).Found());
+  auto after = store->Get("after", Loc(1, 1));
+  REQUIRE(after.ok());
+  CHECK_FALSE(after->has_value());
+}
+
 TEST_CASE("a hint's stored_at comes from the store's clock") {
   TempDir dir;
   VirtualClock clock(1'000'000);
