@@ -42,6 +42,7 @@ Node::Node(asio::io_context& io, NodeConfig config, NodeEnv env,
            std::unique_ptr<storage::Store> store, metrics::Metrics& metrics)
     : io_(io),
       clock_(env.clock != nullptr ? *env.clock : system_clock_),
+      env_(env),
       config_(std::move(config)),
       ring_(std::move(ring)),
       self_(self),
@@ -67,7 +68,7 @@ Node::Node(asio::io_context& io, NodeConfig config, NodeEnv env,
                         peer_connections_.load(std::memory_order_relaxed),
                         admission_.in_flight(), budget_->used()};
                   }),
-      faults_(config_.name, std::random_device{}()),
+      faults_(config_.name, env.seed != 0 ? env.seed : std::random_device{}()),
       peers_(io.get_executor(), ring_, self_, config_.members,
              PeerOptions{std::chrono::milliseconds(config_.heartbeat_ms),
                          std::chrono::milliseconds(config_.down_after_ms),
@@ -96,13 +97,15 @@ Node::Node(asio::io_context& io, NodeConfig config, NodeEnv env,
                .interval = std::chrono::milliseconds(config_.aae_interval_ms),
                .repair_rate = config_.aae_repair_rate,
                .frame_cap = frame_cap_,
+               .start_seed = env.seed,
                .busy =
                    [this] { return admission_.Busy(Admission::Clock::now()); }},
            &aae_probe_),
       service_(config_, ring_, self_, *store_, peers_, handoff_, aae_, faults_,
                admission_, request_probe_, quorum_probe_),
       acceptor_(io),
-      accept_retry_(io) {
+      accept_retry_(io),
+      tasks_(io.get_executor()) {
   // Before any write: every committed change reaches the trees.
   store_->SetObjectObserver(&trees_);
 }
@@ -141,23 +144,31 @@ std::vector<std::string> Node::HintTargetNames() const {
 }
 
 Status Node::Start() {
-  auto ep = wire::ParseEndpoint(config_.listen);
-  if (!ep) return ep.status();
-  boost::system::error_code ec;
-  acceptor_.open(ep->protocol(), ec);
-  if (!ec) acceptor_.set_option(wire::tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(*ep, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return Status(Code::kUnavailable,
-                  "cannot listen on " + config_.listen + ": " + ec.message());
+  if (env_.listen) {
+    auto ep = wire::ParseEndpoint(config_.listen);
+    if (!ep) return ep.status();
+    boost::system::error_code ec;
+    acceptor_.open(ep->protocol(), ec);
+    if (!ec) {
+      acceptor_.set_option(wire::tcp::acceptor::reuse_address(true), ec);
+    }
+    if (!ec) acceptor_.bind(*ep, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return Status(Code::kUnavailable,
+                    "cannot listen on " + config_.listen + ": " + ec.message());
+    }
+    tasks_.Spawn(AcceptLoop());
   }
-  asio::co_spawn(io_, AcceptLoop(), asio::detached);
   asio::co_spawn(io_, peers_.MaintainLoop(), asio::detached);
   asio::co_spawn(io_, handoff_.Run(), asio::detached);
-  // The node serves while its trees are rebuilt; exchanges of a partition
-  // wait for its tree.
-  trees_.StartRebuild(*store_);
+  if (env_.background_rebuild) {
+    // The node serves while its trees are rebuilt; exchanges of a partition
+    // wait for its tree.
+    trees_.StartRebuild(*store_);
+  } else if (Status st = trees_.RebuildAll(*store_); !st.ok()) {
+    return st;
+  }
   aae_.Start();
   spdlog::info(
       "node {} (actor {:016x}) listening on {}, data in {}, n={} "
@@ -314,6 +325,8 @@ void Node::Stop() {
 
 wire::Awaitable<void> Node::Shutdown() {
   Stop();
+  tasks_.Cancel();
+  co_await tasks_.Wait();
   co_await aae_.Shutdown();
 }
 

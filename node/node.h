@@ -17,6 +17,7 @@
 #include "antientropy/probe.h"
 #include "antientropy/trees.h"
 #include "base/clock.h"
+#include "base/task_group.h"
 #include "handoff/handoff.h"
 #include "handoff/probe.h"
 #include "metrics/metrics.h"
@@ -41,6 +42,15 @@ struct NodeEnv {
   // The clock every component reads and waits on; null = the system clock.
   // Must outlive the Node.
   Clock* clock = nullptr;
+  // Listen on config.listen. Off in the simulator, whose network hands
+  // frames to Deliver() instead.
+  bool listen = true;
+  // Rebuild the anti-entropy trees on a thread while serving; off: in
+  // Start(), before it returns (the simulator has one thread).
+  bool background_rebuild = true;
+  // Seeds the node's randomness (fault decisions, where anti-entropy starts
+  // its round); 0 = random.
+  uint64_t seed = 0;
 };
 
 class Node {
@@ -65,6 +75,10 @@ class Node {
   wire::Awaitable<void> Shutdown();
 
   const NodeConfig& config() const { return config_; }
+  // Test hooks for the simulator: a process crash (from now on the store
+  // commits nothing; Shutdown() then unwinds the node), and the store.
+  void TEST_Crash() { store_->TEST_Seal(); }
+  storage::Store& TEST_store() { return *store_; }
   quorum::ActorId actor() const { return store_->actor(); }
 
  private:
@@ -116,6 +130,7 @@ class Node {
   boost::asio::io_context& io_;
   SystemClock system_clock_;
   Clock& clock_;  // env.clock or system_clock_
+  NodeEnv env_;
   NodeConfig config_;
   ring::Ring ring_;
   ring::NodeIndex self_;
@@ -153,6 +168,8 @@ class Node {
   boost::asio::steady_timer accept_retry_;
   // Open client and peer connections, closed on Stop().
   std::set<std::shared_ptr<wire::FramedConnection>> connections_;
+  // The node's own tasks (the accept loop).
+  TaskGroup tasks_;
   bool stopped_ = false;
 };
 
