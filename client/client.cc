@@ -26,11 +26,16 @@ wire::RpcChannel::Options ChannelOptions(std::string address) {
 }  // namespace
 
 Client::Client(asio::any_io_executor executor, std::string address)
-    : channel_(std::move(executor), ChannelOptions(std::move(address))) {}
+    : clock_(system_clock_),
+      channel_(std::make_unique<wire::RpcChannel>(
+          std::move(executor), ChannelOptions(std::move(address)))) {}
+
+Client::Client(std::unique_ptr<wire::Channel> channel, Clock& clock)
+    : clock_(clock), channel_(std::move(channel)) {}
 
 wire::Deadline Client::DeadlineFor(uint32_t timeout_ms) const {
   const uint32_t ms = timeout_ms == 0 ? kDefaultTimeoutMs : timeout_ms;
-  return wire::Clock::now() + std::chrono::milliseconds(ms) + kDeadlineSlack;
+  return clock_.Now() + std::chrono::milliseconds(ms) + kDeadlineSlack;
 }
 
 Awaitable<Result<GetResult>> Client::Get(std::string key, GetOptions options) {
@@ -41,7 +46,7 @@ Awaitable<Result<GetResult>> Client::Get(std::string key, GetOptions options) {
                            .pr = options.pr};
   const wire::Deadline deadline = DeadlineFor(options.timeout_ms);
   wire::Body body = std::move(request);
-  Result<wire::Body> reply = co_await channel_.Call(std::move(body), deadline);
+  Result<wire::Body> reply = co_await channel_->Call(std::move(body), deadline);
   if (!reply.ok()) co_return reply.status();
   auto* get = std::get_if<wire::GetReply>(&reply.value());
   if (get == nullptr) co_return UnexpectedReply();
@@ -53,7 +58,7 @@ Awaitable<Result<GetResult>> Client::Get(std::string key, GetOptions options) {
 Awaitable<Result<PutResult>> Client::Write(wire::PutRequest request) {
   const wire::Deadline deadline = DeadlineFor(request.timeout_ms);
   wire::Body body = std::move(request);
-  Result<wire::Body> reply = co_await channel_.Call(std::move(body), deadline);
+  Result<wire::Body> reply = co_await channel_->Call(std::move(body), deadline);
   if (!reply.ok()) co_return reply.status();
   auto* put = std::get_if<wire::PutReply>(&reply.value());
   if (put == nullptr) co_return UnexpectedReply();
@@ -88,9 +93,10 @@ Awaitable<Result<PutResult>> Client::Delete(std::string key,
 // (or, for an anti-entropy run, as soon as the exchanges end), so the
 // deadline is exactly `timeout`, without slack.
 template <typename Reply>
-Awaitable<Result<Reply>> Ask(wire::RpcChannel& channel, wire::Body request,
+Awaitable<Result<Reply>> Ask(wire::Channel& channel, Clock& clock,
+                             wire::Body request,
                              std::chrono::milliseconds timeout) {
-  const wire::Deadline deadline = wire::Clock::now() + timeout;
+  const wire::Deadline deadline = clock.Now() + timeout;
   Result<wire::Body> reply =
       co_await channel.Call(std::move(request), deadline);
   if (!reply.ok()) co_return reply.status();
@@ -101,29 +107,32 @@ Awaitable<Result<Reply>> Ask(wire::RpcChannel& channel, wire::Body request,
 
 Awaitable<Result<wire::StatusReply>> Client::Status(
     std::chrono::milliseconds timeout) {
-  return Ask<wire::StatusReply>(channel_, wire::StatusRequest{}, timeout);
+  return Ask<wire::StatusReply>(*channel_, clock_, wire::StatusRequest{},
+                                timeout);
 }
 
 Awaitable<Result<wire::HintsReply>> Client::Hints(
     std::chrono::milliseconds timeout) {
-  return Ask<wire::HintsReply>(channel_, wire::HintsRequest{}, timeout);
+  return Ask<wire::HintsReply>(*channel_, clock_, wire::HintsRequest{},
+                               timeout);
 }
 
 Awaitable<Result<wire::AaeStatusReply>> Client::AaeStatus(
     std::chrono::milliseconds timeout) {
-  return Ask<wire::AaeStatusReply>(channel_, wire::AaeStatusRequest{}, timeout);
+  return Ask<wire::AaeStatusReply>(*channel_, clock_, wire::AaeStatusRequest{},
+                                   timeout);
 }
 
 Awaitable<Result<wire::AaeRunReply>> Client::AaeRun(
     uint32_t partition, std::chrono::milliseconds timeout) {
-  return Ask<wire::AaeRunReply>(channel_, wire::AaeRunRequest{partition},
-                                timeout);
+  return Ask<wire::AaeRunReply>(*channel_, clock_,
+                                wire::AaeRunRequest{partition}, timeout);
 }
 
 Awaitable<Result<wire::FaultReply>> Client::Fault(
     wire::FaultRequest request, std::chrono::milliseconds timeout) {
   wire::Body body = std::move(request);
-  return Ask<wire::FaultReply>(channel_, std::move(body), timeout);
+  return Ask<wire::FaultReply>(*channel_, clock_, std::move(body), timeout);
 }
 
 GetResult ToGetResult(wire::GetReply reply) {

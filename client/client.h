@@ -8,10 +8,12 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/result.h"
 #include "quorum/version.h"
 #include "wire/connection.h"
@@ -59,8 +61,12 @@ struct PutResult {
 
 class Client {
  public:
-  // address: host:port of any node.
+  // address: host:port of any node; over TCP, deadlines on the system
+  // clock.
   Client(asio::any_io_executor executor, std::string address);
+  // Over `channel` (any wire::Channel: the simulator's, tests/sim),
+  // deadlines on `clock`, which must outlive the Client.
+  Client(std::unique_ptr<wire::Channel> channel, Clock& clock);
 
   Awaitable<Result<GetResult>> Get(std::string key, GetOptions options);
   Awaitable<Result<PutResult>> Put(std::string key, std::string value,
@@ -83,12 +89,14 @@ class Client {
   Awaitable<Result<wire::FaultReply>> Fault(wire::FaultRequest request,
                                             std::chrono::milliseconds timeout);
 
-  const std::string& address() const { return channel_.address(); }
+  const std::string& address() const { return channel_->address(); }
 
  private:
   wire::Deadline DeadlineFor(uint32_t timeout_ms) const;
   Awaitable<Result<PutResult>> Write(wire::PutRequest request);
-  wire::RpcChannel channel_;
+  SystemClock system_clock_;
+  Clock& clock_;  // system_clock_ unless one was given
+  std::unique_ptr<wire::Channel> channel_;
 };
 
 // Turns a GetReply (object and the context the node issued) into a
