@@ -77,7 +77,7 @@ Node::Node(asio::io_context& io, NodeConfig config, ring::Ring ring,
                          }}),
       handoff_transport_(peers_),
       handoff_(
-          io.get_executor(), *store_, handoff_transport_, ring_,
+          io.get_executor(), clock_, *store_, handoff_transport_, ring_,
           handoff::Options{
               .enabled = config_.handoff_enabled,
               .max_rate = config_.handoff_max_rate,
@@ -105,7 +105,24 @@ Node::Node(asio::io_context& io, NodeConfig config, ring::Ring ring,
 
 Node::~Node() {
   Stop();
+  DrainTasks();
   store_->SetObjectObserver(nullptr);
+}
+
+void Node::DrainTasks() {
+  if (handoff_.running() == 0) return;
+  bool done = false;
+  io_.restart();
+  asio::co_spawn(
+      io_,
+      [this]() -> wire::Awaitable<void> {
+        co_await handoff_.Shutdown();
+      },
+      [&done](std::exception_ptr) { done = true; });
+  // Only until they are done: other work may still be queued (timers of
+  // loops that are not in a group yet) and is left as before.
+  while (!done && io_.run_one() > 0) {
+  }
 }
 
 bool Node::PeerTransport::IsUp(ring::NodeIndex node) const {
@@ -150,7 +167,7 @@ Status Node::Start() {
   }
   asio::co_spawn(io_, AcceptLoop(), asio::detached);
   asio::co_spawn(io_, peers_.MaintainLoop(), asio::detached);
-  asio::co_spawn(io_, handoff_.Run(), asio::detached);
+  handoff_.Start();
   // The node serves while its trees are rebuilt; exchanges of a partition
   // wait for its tree.
   trees_.StartRebuild(*store_);

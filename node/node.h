@@ -16,6 +16,7 @@
 #include "antientropy/antientropy.h"
 #include "antientropy/probe.h"
 #include "antientropy/trees.h"
+#include "base/clock.h"
 #include "handoff/handoff.h"
 #include "handoff/probe.h"
 #include "metrics/metrics.h"
@@ -66,6 +67,10 @@ class Node {
   // Raises the open-file limit for max_connections; returns how many
   // client connections the node can really take.
   uint32_t ConnectionCapacity() const;
+  // Runs the io_context until the tasks Stop() cancelled have ended (main
+  // stops the io_context right after Stop(), before they could), so the
+  // groups that own them can be destroyed.
+  void DrainTasks();
   // The members hints can be for: every member but this node.
   std::vector<std::string> HintTargetNames() const;
 
@@ -122,6 +127,8 @@ class Node {
   // Faults an operator injected (empty by default); consulted by the peer
   // links and the service for every frame sent.
   FaultTable faults_;
+  // The one clock the node's components read (base/clock.h).
+  SystemClock clock_;
   Peers peers_;
   HandoffTransport handoff_transport_;
   handoff::Handoff handoff_;
