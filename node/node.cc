@@ -65,7 +65,7 @@ Node::Node(asio::io_context& io, NodeConfig config, ring::Ring ring,
                         admission_.in_flight(), budget_->used()};
                   }),
       faults_(config_.name, std::random_device{}()),
-      peers_(io.get_executor(), ring_, self_, config_.members,
+      peers_(io.get_executor(), clock_, ring_, self_, config_.members,
              PeerOptions{std::chrono::milliseconds(config_.heartbeat_ms),
                          std::chrono::milliseconds(config_.down_after_ms),
                          frame_cap_, config_.frame_timeout,
@@ -110,13 +110,15 @@ Node::~Node() {
 }
 
 void Node::DrainTasks() {
-  if (handoff_.running() == 0) return;
+  if (handoff_.running() == 0 && peers_.running() == 0) return;
+  // Handoff first: its sends use the peer channels.
   bool done = false;
   io_.restart();
   asio::co_spawn(
       io_,
       [this]() -> wire::Awaitable<void> {
         co_await handoff_.Shutdown();
+        co_await peers_.Shutdown();
       },
       [&done](std::exception_ptr) { done = true; });
   // Only until they are done: other work may still be queued (timers of
@@ -166,7 +168,7 @@ Status Node::Start() {
                   "cannot listen on " + config_.listen + ": " + ec.message());
   }
   asio::co_spawn(io_, AcceptLoop(), asio::detached);
-  asio::co_spawn(io_, peers_.MaintainLoop(), asio::detached);
+  peers_.Start();
   handoff_.Start();
   // The node serves while its trees are rebuilt; exchanges of a partition
   // wait for its tree.
