@@ -69,7 +69,7 @@ Node::Node(asio::io_context& io, NodeConfig config, NodeEnv env,
                         admission_.in_flight(), budget_->used()};
                   }),
       faults_(config_.name, env.seed != 0 ? env.seed : std::random_device{}()),
-      peers_(io.get_executor(), ring_, self_, config_.members,
+      peers_(io.get_executor(), clock_, ring_, self_, config_.members,
              PeerOptions{std::chrono::milliseconds(config_.heartbeat_ms),
                          std::chrono::milliseconds(config_.down_after_ms),
                          frame_cap_, config_.frame_timeout,
@@ -81,7 +81,7 @@ Node::Node(asio::io_context& io, NodeConfig config, NodeEnv env,
                          }}),
       handoff_transport_(peers_),
       handoff_(
-          io.get_executor(), *store_, handoff_transport_, ring_,
+          io.get_executor(), clock_, *store_, handoff_transport_, ring_,
           handoff::Options{
               .enabled = config_.handoff_enabled,
               .max_rate = config_.handoff_max_rate,
@@ -160,8 +160,8 @@ Status Node::Start() {
     }
     tasks_.Spawn(AcceptLoop());
   }
-  asio::co_spawn(io_, peers_.MaintainLoop(), asio::detached);
-  asio::co_spawn(io_, handoff_.Run(), asio::detached);
+  peers_.Start();
+  handoff_.Start();
   if (env_.background_rebuild) {
     // The node serves while its trees are rebuilt; exchanges of a partition
     // wait for its tree.
@@ -327,7 +327,10 @@ wire::Awaitable<void> Node::Shutdown() {
   Stop();
   tasks_.Cancel();
   co_await tasks_.Wait();
+  // Background work first; handoff before the peer links its sends use.
   co_await aae_.Shutdown();
+  co_await handoff_.Shutdown();
+  co_await peers_.Shutdown();
 }
 
 }  // namespace shoal::node

@@ -6,10 +6,15 @@ namespace shoal::node {
 
 namespace asio = boost::asio;
 
-Peers::Peers(asio::any_io_executor executor, const ring::Ring& ring,
-             ring::NodeIndex self, const std::vector<Member>& members,
-             PeerOptions options)
-    : self_(self), options_(options), tick_(executor) {
+Peers::Peers(asio::any_io_executor executor, shoal::Clock& clock,
+             const ring::Ring& ring, ring::NodeIndex self,
+             const std::vector<Member>& members, PeerOptions options,
+             ChannelFactory factory)
+    : clock_(clock),
+      self_(self),
+      options_(options),
+      tick_(clock, executor),
+      tasks_(executor) {
   const auto& names = ring.members();
   addresses_.resize(names.size());
   for (ring::NodeIndex i = 0; i < names.size(); ++i) {
@@ -18,6 +23,11 @@ Peers::Peers(asio::any_io_executor executor, const ring::Ring& ring,
     }
     links_.push_back(Link{nullptr, FailureDetector(options.down_after)});
     if (i == self) continue;
+    if (factory) {
+      links_[i].channel = factory(i, addresses_[i]);
+      SHOAL_REQUIRE(links_[i].channel != nullptr, "no channel from factory");
+      continue;
+    }
     wire::RpcChannel::Options opts;
     opts.address = addresses_[i];
     opts.hello_name = names[self];
@@ -34,7 +44,7 @@ Peers::Peers(asio::any_io_executor executor, const ring::Ring& ring,
   }
 }
 
-wire::RpcChannel& Peers::Channel(ring::NodeIndex node) {
+wire::Channel& Peers::Channel(ring::NodeIndex node) {
   SHOAL_REQUIRE(node < links_.size() && links_[node].channel,
                 "no channel to self");
   return *links_[node].channel;
@@ -45,9 +55,9 @@ bool Peers::IsUp(ring::NodeIndex node) const {
   return links_[node].detector.LooksUp();
 }
 
-std::optional<wire::Clock::time_point> Peers::LastHeard(
+std::optional<shoal::Clock::TimePoint> Peers::LastHeard(
     ring::NodeIndex node) const {
-  if (node == self_) return wire::Clock::now();
+  if (node == self_) return clock_.Now();
   return links_[node].detector.last_heard();
 }
 
@@ -63,7 +73,7 @@ void Peers::ReportFailure(ring::NodeIndex node, const Status& status) {
   if (!evidence) return;
   Link& link = links_[node];
   const bool was_up = link.detector.LooksUp();
-  link.detector.Failed(wire::Clock::now());
+  link.detector.Failed(clock_.Now());
   if (options_.observe) options_.observe(node, false);
   if (was_up) {
     spdlog::info("peer {} marked down: {}", addresses_[node], status.message());
@@ -72,7 +82,7 @@ void Peers::ReportFailure(ring::NodeIndex node, const Status& status) {
 
 wire::Awaitable<void> Peers::Probe(ring::NodeIndex node) {
   Link& link = links_[node];
-  const auto deadline = wire::Clock::now() + options_.down_after;
+  const auto deadline = clock_.Now() + options_.down_after;
   Status st;
   if (!link.channel->connected()) {
     st = co_await link.channel->EnsureConnected(deadline);
@@ -85,21 +95,22 @@ wire::Awaitable<void> Peers::Probe(ring::NodeIndex node) {
   if (stopped_) co_return;
   const bool was_up = link.detector.state() == FailureDetector::State::kUp;
   if (st.ok()) {
-    link.detector.Heard(wire::Clock::now());
+    link.detector.Heard(clock_.Now());
     if (!was_up) spdlog::info("peer {} is up", addresses_[node]);
   } else if (link.detector.LooksUp()) {
     // Any failed probe is evidence, including a peer that answers as
     // another node (a wrong member address).
-    link.detector.Failed(wire::Clock::now());
+    link.detector.Failed(clock_.Now());
     spdlog::info("peer {} marked down: {}", addresses_[node], st.message());
   }
   if (options_.observe) options_.observe(node, link.detector.LooksUp());
 }
 
+void Peers::Start() { tasks_.Spawn(MaintainLoop()); }
+
 wire::Awaitable<void> Peers::MaintainLoop() {
-  auto ex = co_await asio::this_coro::executor;
   while (!stopped_) {
-    const auto now = wire::Clock::now();
+    const auto now = clock_.Now();
     for (ring::NodeIndex i = 0; i < links_.size(); ++i) {
       Link& link = links_[i];
       if (!link.channel) continue;
@@ -110,11 +121,11 @@ wire::Awaitable<void> Peers::MaintainLoop() {
       }
       link.detector.Tick(now);
       if (options_.observe) options_.observe(i, link.detector.LooksUp());
-      if (!link.probing) {
+      if (!link.probing && !tasks_.cancelled()) {
         // One probe in flight per peer: a paused peer costs one pending
         // ping, not one per tick.
         link.probing = true;
-        asio::co_spawn(ex, Probe(i), asio::detached);
+        tasks_.Spawn(Probe(i));
       }
     }
     tick_.expires_after(options_.heartbeat);
@@ -123,11 +134,18 @@ wire::Awaitable<void> Peers::MaintainLoop() {
 }
 
 void Peers::Stop() {
+  if (stopped_) return;
   stopped_ = true;
   tick_.cancel();
   for (auto& link : links_) {
     if (link.channel) link.channel->Close();
   }
+  tasks_.Cancel();
+}
+
+asio::awaitable<void> Peers::Shutdown() {
+  Stop();
+  co_await tasks_.Wait();
 }
 
 }  // namespace shoal::node
