@@ -95,8 +95,9 @@ Node::Node(asio::io_context& io, NodeConfig config, ring::Ring ring,
                .busy =
                    [this] { return admission_.Busy(Admission::Clock::now()); }},
            &aae_probe_),
-      service_(config_, ring_, self_, *store_, peers_, handoff_, aae_, faults_,
-               admission_, request_probe_, quorum_probe_),
+      service_(io.get_executor(), clock_, config_, ring_, self_, *store_,
+               peers_, handoff_, aae_, faults_, admission_, request_probe_,
+               quorum_probe_),
       acceptor_(io),
       accept_retry_(io) {
   // Before any write: every committed change reaches the trees.
@@ -105,6 +106,18 @@ Node::Node(asio::io_context& io, NodeConfig config, ring::Ring ring,
 
 Node::~Node() {
   Stop();
+  // The service's requests and its coordinator's replica tasks run in task
+  // groups, which must be empty when destroyed. main() has stopped the
+  // io_context (io.stop()) by now, so run it again just until they are
+  // cancelled and ended (every wait of theirs is cancellable or ends by a
+  // deadline; Stop() has closed the connections and peer links).
+  io_.restart();
+  bool drained = false;
+  asio::co_spawn(io_, service_.Shutdown(),
+                 [&drained](std::exception_ptr) { drained = true; });
+  while (!drained && io_.run_one() > 0) {
+  }
+  if (!drained) spdlog::error("shutdown: requests still running at exit");
   store_->SetObjectObserver(nullptr);
 }
 

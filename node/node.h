@@ -16,6 +16,7 @@
 #include "antientropy/antientropy.h"
 #include "antientropy/probe.h"
 #include "antientropy/trees.h"
+#include "base/clock.h"
 #include "handoff/handoff.h"
 #include "handoff/probe.h"
 #include "metrics/metrics.h"
@@ -98,6 +99,8 @@ class Node {
   };
 
   boost::asio::io_context& io_;
+  // The node's time (base/clock.h); the members below that read time take it.
+  SystemClock clock_;
   NodeConfig config_;
   ring::Ring ring_;
   ring::NodeIndex self_;
