@@ -155,7 +155,7 @@ std::vector<std::string> LiveValues(const quorum::Object& o) {
 
 TEST_CASE(
     "CoordinateLocally commits a new dot stamped with the clock's wall "
-    "time; Read(self) returns it") {
+    "time, which Read(self) returns") {
   Fixture f;
   auto written = f.Run(f.replicas.CoordinateLocally(f.Put("k", "v1")));
   REQUIRE(written.ok());

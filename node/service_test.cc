@@ -248,7 +248,7 @@ TEST_CASE("a client request beyond limits.max_requests is refused at once") {
   CHECK_FALSE(f.Stored("b").has_value());
 }
 
-TEST_CASE("Shutdown with nothing running completes; later requests fail") {
+TEST_CASE("Shutdown with nothing running completes, later requests fail") {
   Fixture f;
   CHECK(f.Shutdown());
   f.Handle(1, Put("k", "v"));

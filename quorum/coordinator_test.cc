@@ -1260,7 +1260,7 @@ TEST_CASE("every replica's ack lag is observed including acks after w") {
 // ---------------------------------------------------------------- lifetime
 
 TEST_CASE(
-    "Shutdown with a read repair pending ends it at once; the stale replica "
+    "Shutdown with a read repair pending ends it at once, the stale replica "
     "stays stale") {
   Cluster c;
   const NodeIndex self = 0;
