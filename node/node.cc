@@ -101,8 +101,9 @@ Node::Node(asio::io_context& io, NodeConfig config, NodeEnv env,
                .busy =
                    [this] { return admission_.Busy(Admission::Clock::now()); }},
            &aae_probe_),
-      service_(config_, ring_, self_, *store_, peers_, handoff_, aae_, faults_,
-               admission_, request_probe_, quorum_probe_),
+      service_(io.get_executor(), clock_, config_, ring_, self_, *store_,
+               peers_, handoff_, aae_, faults_, admission_, request_probe_,
+               quorum_probe_),
       acceptor_(io),
       accept_retry_(io),
       tasks_(io.get_executor()) {
@@ -327,7 +328,9 @@ wire::Awaitable<void> Node::Shutdown() {
   Stop();
   tasks_.Cancel();
   co_await tasks_.Wait();
-  // Background work first; handoff before the peer links its sends use.
+  // Requests first (the coordinator's replica tasks with them), then
+  // background work; handoff before the peer links its sends use.
+  co_await service_.Shutdown();
   co_await aae_.Shutdown();
   co_await handoff_.Shutdown();
   co_await peers_.Shutdown();

@@ -70,10 +70,7 @@ quorum::Awaitable<Result<quorum::Object>> NodeReplicas::CoordinateLocally(
   op.value = args.value;
   // A `clock` fault skews this stamp: it is metadata (and the order of
   // conflict = "lww"), never causality.
-  op.written_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count() +
-                     faults_.clock_skew_ms();
+  op.written_at_ms = clock_.WallMs() + faults_.clock_skew_ms();
   auto r = co_await storage::AsyncWrite(store_, std::move(op));
   if (!r) co_return r.status();
   co_return std::move(r->after);
@@ -90,7 +87,7 @@ quorum::Awaitable<Result<quorum::PutOutcome>> NodeReplicas::ForwardPut(
   put.pw = args.pw;
   // The coordinator gets what is left of our deadline.
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      args.deadline - std::chrono::steady_clock::now());
+      args.deadline - clock_.Now());
   put.timeout_ms = static_cast<uint32_t>(std::max<int64_t>(1, left.count()));
   // The coordinator enforces the deadline; allow its error reply to arrive.
   wire::Body request = wire::CoordinatePutRequest{std::move(put)};

@@ -1,11 +1,15 @@
 // quorum::ReplicaClient over this node's store (the local replica) and its
 // peer channels (every other replica).
 //
+// Time (a write's written_at, what is left of a forwarded put's deadline)
+// is read from the injected Clock only.
+//
 // Threads: the node's io_context thread. Local writes are committed at the
 // end of the io_context turn (storage::AsyncWrite); hints are fsynced on the
 // store's writer thread; both complete back on the io_context.
 #pragma once
 
+#include "base/clock.h"
 #include "node/faults.h"
 #include "node/peers.h"
 #include "quorum/replica_client.h"
@@ -17,10 +21,12 @@ namespace shoal::node {
 // All references must outlive this object.
 class NodeReplicas : public quorum::ReplicaClient {
  public:
-  // `faults` gives the clock skew stamped on coordinated writes.
-  NodeReplicas(const ring::Ring& ring, ring::NodeIndex self,
+  // `clock` stamps coordinated writes (WallMs) and measures deadlines
+  // (Now); `faults` gives the clock skew added to the stamp.
+  NodeReplicas(Clock& clock, const ring::Ring& ring, ring::NodeIndex self,
                storage::Store& store, Peers& peers, const FaultTable& faults)
-      : ring_(ring),
+      : clock_(clock),
+        ring_(ring),
         self_(self),
         store_(store),
         peers_(peers),
@@ -42,6 +48,7 @@ class NodeReplicas : public quorum::ReplicaClient {
       ring::NodeIndex node, const quorum::PutArgs& args) override;
 
  private:
+  Clock& clock_;
   const ring::Ring& ring_;
   ring::NodeIndex self_;
   storage::Store& store_;

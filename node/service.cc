@@ -2,6 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
+
 #include "handoff/accept.h"
 #include "wire/codec.h"
 
@@ -16,12 +20,15 @@ constexpr uint32_t kMaxTimeoutMs = 60'000;
 wire::Body Error(Status st) { return wire::ErrorReply{std::move(st)}; }
 }  // namespace
 
-Service::Service(const NodeConfig& config, const ring::Ring& ring,
+Service::Service(asio::any_io_executor executor, Clock& clock,
+                 const NodeConfig& config, const ring::Ring& ring,
                  ring::NodeIndex self, storage::Store& store, Peers& peers,
                  const handoff::Handoff& handoff, antientropy::AntiEntropy& aae,
                  FaultTable& faults, Admission& admission,
-                 RequestProbe& requests, quorum::QuorumProbe& quorum)
-    : config_(config),
+                 RequestProbe& requests, quorum::QuorumProbe& quorum,
+                 ServiceOptions options)
+    : clock_(clock),
+      config_(config),
       ring_(ring),
       self_(self),
       store_(store),
@@ -31,14 +38,22 @@ Service::Service(const NodeConfig& config, const ring::Ring& ring,
       faults_(faults),
       admission_(admission),
       requests_(requests),
-      replicas_(ring, self, store, peers, faults),
+      options_(options),
+      replicas_(clock, ring, self, store, peers, faults),
       coordinator_(
-          replicas_, ring, &quorum,
+          executor, clock, replicas_, ring, &quorum,
           quorum::CoordinatorOptions{.serialize_above_siblings =
                                          config.warn_siblings != 0
                                              ? config.warn_siblings
                                              : config.max_siblings / 2}),
-      started_(std::chrono::steady_clock::now()) {}
+      started_(clock.Now()),
+      tasks_(executor) {}
+
+wire::Awaitable<void> Service::Shutdown() {
+  tasks_.Cancel();
+  co_await coordinator_.Shutdown();
+  co_await tasks_.Wait();
+}
 
 namespace {
 // The client requests limits.max_requests bounds, and the op each is
@@ -63,9 +78,19 @@ std::optional<ClientOp> BoundedOp(const wire::Body& body) {
 }
 }  // namespace
 
-void Service::Handle(std::shared_ptr<wire::FramedConnection> conn,
-                     wire::Message msg, wire::RequestTicket ticket) {
+void Service::Handle(std::shared_ptr<wire::Connection> conn, wire::Message msg,
+                     wire::RequestTicket ticket) {
   const uint64_t id = msg.id;
+  if (tasks_.cancelled()) {
+    // Shutting down: no request task can start; say so at once.
+    Reply(conn,
+          wire::Message{
+              id, Error(Status(Code::kUnavailable, "unavailable: node " +
+                                                       ring_.members()[self_] +
+                                                       " is shutting down"))},
+          false);
+    return;
+  }
   if (auto* hello = std::get_if<wire::Hello>(&msg.body)) {
     // A peer introducing itself: answer with who we are, so a member list
     // that points at the wrong node is caught at connect time.
@@ -84,7 +109,7 @@ void Service::Handle(std::shared_ptr<wire::FramedConnection> conn,
                       std::holds_alternative<wire::FaultRequest>(msg.body);
   std::optional<Admission::Slot> slot;
   if (const auto client_op = BoundedOp(msg.body)) {
-    slot = admission_.TryAdmit(std::chrono::steady_clock::now());
+    slot = admission_.TryAdmit(clock_.Now());
     if (!slot) {
       // Refused at once: the honest answer to overload is fast.
       if (client_op->counted) {
@@ -104,28 +129,41 @@ void Service::Handle(std::shared_ptr<wire::FramedConnection> conn,
       return;
     }
   }
-  asio::co_spawn(
-      conn->get_executor(), Dispatch(std::move(msg.body)),
-      [this, conn, id, exempt, ticket = std::move(ticket),
-       slot = std::move(slot)](std::exception_ptr e, wire::Body reply) mutable {
-        if (e) {
-          std::string what = "unknown exception";
-          try {
-            std::rethrow_exception(e);
-          } catch (const std::exception& ex) {
-            what = ex.what();
-          } catch (...) {
-          }
-          spdlog::error("request {} failed with an exception: {}", id, what);
-          reply = Error(Status(Code::kInternal, "internal error: " + what));
-        }
-        Reply(conn, wire::Message{id, std::move(reply)}, exempt);
-        slot.reset();
-        ticket.Finish();
-      });
+  tasks_.Spawn(Serve(std::move(conn), id, exempt, std::move(msg.body),
+                     std::move(ticket), std::move(slot)));
 }
 
-void Service::Reply(const std::shared_ptr<wire::FramedConnection>& conn,
+wire::Awaitable<void> Service::Serve(std::shared_ptr<wire::Connection> conn,
+                                     uint64_t id, bool exempt, wire::Body body,
+                                     wire::RequestTicket ticket,
+                                     std::optional<Admission::Slot> slot) {
+  std::optional<wire::Body> reply;
+  std::string what;
+  try {
+    reply = co_await Dispatch(std::move(body));
+  } catch (const boost::system::system_error& ex) {
+    what = ex.what();
+    if (ex.code() == asio::error::operation_aborted && tasks_.cancelled()) {
+      // Shutdown() cancelled the request: not an internal error.
+      reply = Error(Status(Code::kUnavailable,
+                           "unavailable: node " + ring_.members()[self_] +
+                               " shut down while serving the request"));
+    }
+  } catch (const std::exception& ex) {
+    what = ex.what();
+  } catch (...) {
+    what = "unknown exception";
+  }
+  if (!reply) {
+    spdlog::error("request {} failed with an exception: {}", id, what);
+    reply = Error(Status(Code::kInternal, "internal error: " + what));
+  }
+  Reply(conn, wire::Message{id, std::move(*reply)}, exempt);
+  slot.reset();
+  ticket.Finish();
+}
+
+void Service::Reply(const std::shared_ptr<wire::Connection>& conn,
                     wire::Message msg, bool exempt) {
   const bool to_client = conn->label().empty();
   if (exempt && to_client) {
@@ -138,11 +176,16 @@ void Service::Reply(const std::shared_ptr<wire::FramedConnection>& conn,
     conn->Send(msg);
     return;
   }
-  // Held back by a timer; the handler owns the timer and the reply.
-  auto timer = std::make_shared<asio::steady_timer>(conn->get_executor());
-  timer->expires_after(fate.delay);
-  timer->async_wait([conn, timer, held = std::move(msg)](
-                        boost::system::error_code) { conn->Send(held); });
+  // Held back by a timer task in the group: Shutdown() drops it (as a lost
+  // reply), and after Shutdown() began it is not sent at all.
+  tasks_.Spawn([](Clock& clock, std::shared_ptr<wire::Connection> conn,
+                  wire::Message held,
+                  std::chrono::milliseconds delay) -> wire::Awaitable<void> {
+    Timer timer(clock, co_await asio::this_coro::executor);
+    timer.expires_after(delay);
+    co_await timer.async_wait(asio::use_awaitable);
+    conn->Send(held);
+  }(clock_, conn, std::move(msg), fate.delay));
 }
 
 wire::Body Service::OnFault(wire::FaultRequest req) {
@@ -232,8 +275,7 @@ Result<uint32_t> Service::Quorum(uint32_t asked, const char* name) const {
 quorum::Deadline Service::DeadlineFor(uint32_t timeout_ms) const {
   if (timeout_ms == 0) timeout_ms = config_.request_timeout_ms;
   timeout_ms = std::min(timeout_ms, kMaxTimeoutMs);
-  return std::chrono::steady_clock::now() +
-         std::chrono::milliseconds(timeout_ms);
+  return clock_.Now() + std::chrono::milliseconds(timeout_ms);
 }
 
 namespace {
@@ -246,12 +288,12 @@ Code ResultCode(const wire::Body& reply) {
 }  // namespace
 
 wire::Awaitable<wire::Body> Service::OnGet(wire::GetRequest req) {
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = clock_.Now();
   const bool local = req.local;
   wire::Body reply = co_await Get(std::move(req));
   if (!local) {
     requests_.Request(RequestProbe::Op::kGet, ResultCode(reply),
-                      std::chrono::steady_clock::now() - start);
+                      clock_.Now() - start);
     if (const auto* got = std::get_if<wire::GetReply>(&reply)) {
       requests_.Siblings(got->object.LiveSiblings().size());
     }
@@ -261,14 +303,13 @@ wire::Awaitable<wire::Body> Service::OnGet(wire::GetRequest req) {
 
 wire::Awaitable<wire::Body> Service::OnPut(wire::PutRequest req,
                                            bool forwarded) {
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = clock_.Now();
   const auto op =
       req.is_delete ? RequestProbe::Op::kDelete : RequestProbe::Op::kPut;
   wire::Body reply = co_await Put(std::move(req), forwarded);
   // A forwarded put is counted where the client sent it.
   if (!forwarded) {
-    requests_.Request(op, ResultCode(reply),
-                      std::chrono::steady_clock::now() - start);
+    requests_.Request(op, ResultCode(reply), clock_.Now() - start);
   }
   co_return reply;
 }
@@ -352,7 +393,7 @@ void Service::NoteWriteSiblings(uint64_t key_hash, uint32_t siblings) {
   requests_.WriteSiblings(siblings);
   if (config_.warn_siblings == 0 || siblings <= config_.warn_siblings) return;
   requests_.SiblingsWarning();
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = clock_.Now();
   if (now - last_sibling_log_ < std::chrono::seconds(1)) {
     ++siblings_unlogged_;
     return;
@@ -390,6 +431,15 @@ wire::Awaitable<wire::Body> Service::OnReplicate(wire::ReplicateRequest req) {
     op.key = std::move(req.key);
     op.incoming = std::move(req.object);
   }
+  if (options_.TEST_ack_before_commit) {
+    // The planted bug (ServiceOptions): the write goes on in the background
+    // and the ack goes out now, whether or not it will commit.
+    tasks_.Spawn([](storage::Store& store,
+                    storage::WriteOp op) -> wire::Awaitable<void> {
+      co_await storage::AsyncWrite(store, std::move(op));
+    }(store_, std::move(op)));
+    co_return wire::ReplicateReply{};
+  }
   auto r = co_await storage::AsyncWrite(store_, std::move(op));
   if (!r) co_return Error(r.status());
   co_return wire::ReplicateReply{};
@@ -410,13 +460,15 @@ wire::Body Service::OnStatus() {
   s.r = config_.r;
   s.partitions = ring_.partitions();
   s.uptime_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::steady_clock::now() - started_)
+                    clock_.Now() - started_)
                     .count();
   const auto stats = store_.Stats();
   s.keys = stats.keys;
   s.storage_bytes = stats.used_bytes;
   s.map_size_bytes = stats.map_size_bytes;
-  const auto now = wire::Clock::now();
+  // (Peers stamp last_heard with steady_clock; with a SystemClock that is
+  // Now()'s timeline.)
+  const auto now = clock_.Now();
   for (ring::NodeIndex i = 0; i < ring_.members().size(); ++i) {
     wire::MemberStatus m;
     m.name = ring_.members()[i];

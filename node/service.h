@@ -2,17 +2,23 @@
 // coordinator for client requests, the store for peer requests) and sends
 // the reply on the connection it came from.
 //
-// Every request runs as its own coroutine on the io_context; the one place
-// an unexpected exception is caught is that coroutine's completion, which
-// turns it into an `internal` error reply.
+// Every request runs as its own coroutine in the Service's TaskGroup; the
+// one place an unexpected exception is caught is that coroutine, which turns
+// it into an `internal` error reply. Replies held back by a `delay` fault
+// wait in the group too, so Shutdown() ends everything the Service started.
+// Time is read from the injected Clock only.
 //
 // Threads: the node's io_context thread.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
 
 #include "antientropy/antientropy.h"
+#include "base/clock.h"
+#include "base/task_group.h"
 #include "handoff/handoff.h"
 #include "node/admission.h"
 #include "node/config.h"
@@ -25,33 +31,61 @@
 #include "ring/ring.h"
 #include "storage/store.h"
 #include "wire/connection.h"
+#include "wire/transport.h"
 
 namespace shoal::node {
 
-// All references must outlive the Service and every request it started.
+struct ServiceOptions {
+  // PLANTED BUG, for tests/sim only (the simulator must catch it); the
+  // product never sets it. When true, a replicate request (a coordinator's
+  // write to this replica, or a hint) is acknowledged as soon as its store
+  // write is started, before it is committed: the coordinator counts an
+  // ack toward w for a write this node may never have made durable.
+  bool TEST_ack_before_commit = false;
+};
+
+// All references must outlive the Service. The Service may be destroyed
+// only after Shutdown() completed or when no request is running (its
+// TaskGroup's rule).
 class Service {
  public:
-  Service(const NodeConfig& config, const ring::Ring& ring,
+  // Requests (and their coordinators' replica tasks) run on `executor`;
+  // `clock` gives deadlines, admission times, uptime and write stamps.
+  Service(boost::asio::any_io_executor executor, Clock& clock,
+          const NodeConfig& config, const ring::Ring& ring,
           ring::NodeIndex self, storage::Store& store, Peers& peers,
           const handoff::Handoff& handoff, antientropy::AntiEntropy& aae,
           FaultTable& faults, Admission& admission, RequestProbe& requests,
-          quorum::QuorumProbe& quorum);
+          quorum::QuorumProbe& quorum, ServiceOptions options = {});
 
   // Handles one decoded frame from `conn`; `ticket` is kept until the reply
-  // is sent, so the connection counts the request as in flight until then.
-  // A client request (get, put, del) beyond limits.max_requests is answered
-  // `overloaded` at once.
-  void Handle(std::shared_ptr<wire::FramedConnection> conn, wire::Message msg,
-              wire::RequestTicket ticket);
+  // is sent, so the connection counts the request as in flight until then
+  // (a default-constructed ticket counts nothing). A client request (get,
+  // put, del) beyond limits.max_requests is answered `overloaded` at once;
+  // once Shutdown() began, every request is answered `unavailable` at once.
+  void Handle(std::shared_ptr<wire::Connection> conn, wire::Message msg,
+              wire::RequestTicket ticket = {});
+
+  // Cancels every request still running (each is answered `unavailable`
+  // if it can still be), every held-back reply (dropped) and the
+  // coordinator's replica tasks, and returns once none is running. Must not
+  // be awaited from one of the Service's requests.
+  wire::Awaitable<void> Shutdown();
 
  private:
+  // One request, start to reply: runs Dispatch, turns an exception into an
+  // error reply, replies, then gives back the admission slot and ticket.
+  wire::Awaitable<void> Serve(std::shared_ptr<wire::Connection> conn,
+                              uint64_t id, bool exempt, wire::Body body,
+                              wire::RequestTicket ticket,
+                              std::optional<Admission::Slot> slot);
   wire::Awaitable<wire::Body> Dispatch(wire::Body body);
   // Sends a reply on `conn`, unless a fault drops or delays it: the
   // connection's label names the peer ("" = a client). `exempt` replies
   // (to status and fault requests) ignore client faults, so an operator
   // can always see and heal them.
-  void Reply(const std::shared_ptr<wire::FramedConnection>& conn,
-             wire::Message msg, bool exempt);
+  void Reply(const std::shared_ptr<wire::Connection>& conn, wire::Message msg,
+             bool exempt);
   wire::Body OnFault(wire::FaultRequest req);
   // Client requests, timed and counted by result.
   wire::Awaitable<wire::Body> OnGet(wire::GetRequest req);
@@ -71,6 +105,7 @@ class Service {
   Result<uint32_t> Quorum(uint32_t asked, const char* name) const;
   quorum::Deadline DeadlineFor(uint32_t timeout_ms) const;
 
+  Clock& clock_;
   const NodeConfig& config_;
   const ring::Ring& ring_;
   ring::NodeIndex self_;
@@ -81,11 +116,13 @@ class Service {
   FaultTable& faults_;
   Admission& admission_;
   RequestProbe& requests_;
-  std::chrono::steady_clock::time_point last_sibling_log_{};
+  ServiceOptions options_;
+  Clock::TimePoint last_sibling_log_{};
   uint64_t siblings_unlogged_ = 0;
   NodeReplicas replicas_;
   quorum::Coordinator coordinator_;
-  std::chrono::steady_clock::time_point started_;
+  Clock::TimePoint started_;
+  TaskGroup tasks_;  // last: destroyed first, once its tasks have ended
 };
 
 }  // namespace shoal::node

@@ -16,21 +16,26 @@ namespace asio = boost::asio;
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 
 // The state one request shares with its replica tasks: the tallies, each
-// replica's reply (gets), and a timer used as the coordinator's wake-up.
+// replica's reply (gets), and a timer on the coordinator's clock used as its
+// wake-up (it waits for the deadline unless a reply cancels it first).
 // Held by shared_ptr because replica tasks outlive the answer (the slower
 // n-w replicas are allowed to finish).
 struct FanOut {
-  FanOut(asio::any_io_executor ex, uint32_t contacted, uint32_t required,
-         uint32_t primaries_required)
-      : tally(contacted, required), wake(std::move(ex)), replies(contacted) {
+  FanOut(asio::any_io_executor ex, Clock& clock, uint32_t contacted,
+         uint32_t required, uint32_t primaries_required)
+      : clock(clock),
+        tally(contacted, required),
+        wake(clock, std::move(ex)),
+        replies(contacted) {
     if (primaries_required > 0)
       primaries.emplace(contacted, primaries_required);
   }
 
+  Clock& clock;
   QuorumTally tally;                     // w (or r): every ack counts
   uint32_t overloaded_replicas = 0;      // failures that were `overloaded`
   std::optional<QuorumTally> primaries;  // pw: only primaries' acks count
-  asio::steady_timer wake;
+  Timer wake;
   std::vector<std::optional<Object>> replies;  // gets: by preference index
 
   // A replica answered (ok) or failed; `primary` when it is one of the key's
@@ -106,7 +111,7 @@ struct FanOut {
   // Returns when the quorum is decided or at the deadline.
   Awaitable<void> WaitDecided(Deadline deadline) {
     while (Decision() == QuorumTally::State::kPending &&
-           std::chrono::steady_clock::now() < deadline) {
+           clock.Now() < deadline) {
       wake.expires_at(deadline);
       co_await wake.async_wait(kAsTuple);
     }
@@ -114,8 +119,7 @@ struct FanOut {
 
   // Returns when every replica answered or at the deadline.
   Awaitable<void> WaitAll(Deadline deadline) {
-    while (!tally.all_replied() &&
-           std::chrono::steady_clock::now() < deadline) {
+    while (!tally.all_replied() && clock.Now() < deadline) {
       wake.expires_at(deadline);
       co_await wake.async_wait(kAsTuple);
     }
@@ -130,21 +134,29 @@ bool Contains(const std::vector<ring::NodeIndex>& v, ring::NodeIndex x) {
 // made, or nullopt when the replica lacks no sibling (it is stale only in
 // what it knows was superseded).
 std::optional<std::chrono::milliseconds> StaleAge(const Object& replica,
-                                                  const Object& merged) {
+                                                  const Object& merged,
+                                                  int64_t now_ms) {
   std::optional<int64_t> newest;
   for (const Sibling& s : merged.siblings) {
     if (replica.HasDot(s.dot)) continue;
     if (!newest || s.written_at_ms > *newest) newest = s.written_at_ms;
   }
   if (!newest) return std::nullopt;
-  const int64_t now_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count();
   return std::chrono::milliseconds(std::max<int64_t>(0, now_ms - *newest));
 }
 
 }  // namespace
+
+Status Coordinator::ShuttingDown(std::string_view op) const {
+  return Status(Code::kUnavailable, std::string(op) + " refused: node " +
+                                        ring_.members()[replicas_.self()] +
+                                        " is shutting down; try another node");
+}
+
+Awaitable<void> Coordinator::Shutdown() {
+  tasks_.Cancel();
+  co_await tasks_.Wait();
+}
 
 Awaitable<bool> Coordinator::LeaveToFirstPrimary(
     const PutArgs& args, const std::vector<ring::NodeIndex>& primaries) {
@@ -203,12 +215,14 @@ Awaitable<Result<PutOutcome>> Coordinator::Put(PutArgs args) {
 }
 
 Awaitable<Result<PutOutcome>> Coordinator::CoordinatePut(PutArgs args) {
-  const auto started = std::chrono::steady_clock::now();
+  const auto started = clock_.Now();
   auto ex = co_await asio::this_coro::executor;
   const auto preference = ring_.PreferenceList(args.loc.partition);
   const uint32_t n = std::min<uint32_t>(ring_.n(), preference.size());
   const Deadline deadline = args.deadline;
   const char* op = args.value ? "put" : "delete";
+  // After Shutdown() no replica task could be started: write nothing.
+  if (tasks_.cancelled()) co_return ShuttingDown(op);
   auto is_up = [this](ring::NodeIndex x) { return replicas_.IsUp(x); };
 
   // pw cannot be met with fewer live primaries: refuse before writing.
@@ -229,11 +243,16 @@ Awaitable<Result<PutOutcome>> Coordinator::CoordinatePut(PutArgs args) {
   // full) means nothing was written anywhere.
   auto local = co_await replicas_.CoordinateLocally(args);
   if (!local) co_return local.status();
-  if (observer_) {
-    observer_->ReplicaAcked(std::chrono::steady_clock::now() - started);
+  if (observer_) observer_->ReplicaAcked(clock_.Now() - started);
+  // Shut down while the local write committed: the fan-out below would
+  // start nothing, and waiting for its acks would only run out the clock.
+  if (tasks_.cancelled()) {
+    Status st = ShuttingDown(op);
+    st.WithQuorum({1, args.w, n, /*maybe_applied=*/true});
+    co_return st;
   }
 
-  auto fan = std::make_shared<FanOut>(ex, n, args.w, args.pw);
+  auto fan = std::make_shared<FanOut>(ex, clock_, n, args.w, args.pw);
   fan->Record(true, /*primary=*/true);
 
   // 3. Fan out: live primaries get the object, a dead primary's replica goes
@@ -246,28 +265,34 @@ Awaitable<Result<PutOutcome>> Coordinator::CoordinatePut(PutArgs args) {
   }
   for (const ring::ReplicaTarget& t : targets) {
     if (t.node == replicas_.self()) continue;
-    asio::co_spawn(
-        ex,
-        [](ReplicaClient& replicas, CoordinatorObserver* observer,
+    tasks_.Spawn(
+        [](Clock& clock, ReplicaClient& replicas, CoordinatorObserver* observer,
            ring::ReplicaTarget target, std::string key, ring::KeyLocation loc,
            std::shared_ptr<const Object> obj, std::shared_ptr<FanOut> fan,
-           Deadline deadline,
-           std::chrono::steady_clock::time_point started) -> Awaitable<void> {
-          Status st = co_await replicas.Replicate(target.node, key, loc, *obj,
-                                                  deadline, target.hint_for);
+           Deadline deadline, Clock::TimePoint started) -> Awaitable<void> {
+          const bool primary = !target.hint_for.has_value();
+          Status st;
+          try {
+            st = co_await replicas.Replicate(target.node, key, loc, *obj,
+                                             deadline, target.hint_for);
+          } catch (...) {
+            // Cancelled (Shutdown) before the replica answered: a failed
+            // reply, so the request waiting on the tally wakes now rather
+            // than at its deadline.
+            fan->Record(false, primary);
+            throw;
+          }
           // Late acks (after the answer) are observed too: this task runs
           // until the replica answers or the request deadline.
           if (st.ok() && observer) {
-            observer->ReplicaAcked(std::chrono::steady_clock::now() - started);
+            observer->ReplicaAcked(clock.Now() - started);
           }
           // A replica that did not answer by the deadline stays
           // outstanding: the request then ends as a timeout.
           if (st.code() == Code::kTimeout) co_return;
-          fan->Record(st.ok(), /*primary=*/!target.hint_for.has_value(),
-                      st.code() == Code::kOverloaded);
-        }(replicas_, observer_, t, args.key, args.loc, object, fan, deadline,
-                                                          started),
-        asio::detached);
+          fan->Record(st.ok(), primary, st.code() == Code::kOverloaded);
+        }(clock_, replicas_, observer_, t, args.key, args.loc, object, fan,
+                                                        deadline, started));
   }
 
   // 4. Wait for w (and pw) acks, an impossible quorum, or the deadline. A
@@ -289,6 +314,8 @@ Awaitable<Result<Object>> Coordinator::Get(GetArgs args) {
   auto ex = co_await asio::this_coro::executor;
   const auto primaries = ring_.Primaries(args.loc.partition);
   const Deadline deadline = args.deadline;
+  // After Shutdown() no replica read could be started.
+  if (tasks_.cancelled()) co_return ShuttingDown("get");
   // Reads go to the primaries only (hints are not read), so every reply is
   // a primary's: r and pr count the same replies.
   if (args.pr > 0) {
@@ -306,22 +333,26 @@ Awaitable<Result<Object>> Coordinator::Get(GetArgs args) {
     }
   }
   auto fan = std::make_shared<FanOut>(
-      ex, static_cast<uint32_t>(primaries.size()), args.r, args.pr);
+      ex, clock_, static_cast<uint32_t>(primaries.size()), args.r, args.pr);
 
   // 1. Ask every primary for its own copy.
   for (size_t i = 0; i < primaries.size(); ++i) {
-    asio::co_spawn(
-        ex,
-        [](ReplicaClient& replicas, ring::NodeIndex node, size_t slot,
-           std::string key, ring::KeyLocation loc, std::shared_ptr<FanOut> fan,
-           Deadline deadline) -> Awaitable<void> {
-          auto r = co_await replicas.Read(node, key, loc, deadline);
-          if (r.status().code() == Code::kTimeout) co_return;  // outstanding
-          if (r.ok()) fan->replies[slot] = std::move(r.value());
-          fan->Record(r.ok(), /*primary=*/true,
-                      r.status().code() == Code::kOverloaded);
-        }(replicas_, primaries[i], i, args.key, args.loc, fan, deadline),
-        asio::detached);
+    tasks_.Spawn([](ReplicaClient& replicas, ring::NodeIndex node, size_t slot,
+                    std::string key, ring::KeyLocation loc,
+                    std::shared_ptr<FanOut> fan,
+                    Deadline deadline) -> Awaitable<void> {
+      Result<Object> r = Status(Code::kInternal, "unset");
+      try {
+        r = co_await replicas.Read(node, key, loc, deadline);
+      } catch (...) {
+        fan->Record(false);  // cancelled: as in CoordinatePut
+        throw;
+      }
+      if (r.status().code() == Code::kTimeout) co_return;  // outstanding
+      if (r.ok()) fan->replies[slot] = std::move(r.value());
+      fan->Record(r.ok(), /*primary=*/true,
+                  r.status().code() == Code::kOverloaded);
+    }(replicas_, primaries[i], i, args.key, args.loc, fan, deadline));
   }
 
   // 2. Answer with the merge of what arrived by the time r replied.
@@ -338,44 +369,46 @@ Awaitable<Result<Object>> Coordinator::Get(GetArgs args) {
     answer = fan->FailureStatus("get", /*maybe_applied=*/false);
   }
 
-  // 3. Read repair, after the answer.
-  asio::co_spawn(
-      ex,
-      [](ReplicaClient& replicas, CoordinatorObserver* observer,
-         std::vector<ring::NodeIndex> primaries, std::string key,
-         ring::KeyLocation loc, std::shared_ptr<FanOut> fan,
-         Deadline deadline) -> Awaitable<void> {
-        co_await fan->WaitAll(deadline);
-        Object merged;
-        for (const auto& reply : fan->replies) {
-          if (reply) merged = Sync(merged, *reply);
-        }
-        if (merged.vv.empty()) co_return;  // nothing anywhere
-        // Repairs get their own short deadline: the request's may be spent.
-        const Deadline repair_deadline =
-            std::chrono::steady_clock::now() + std::chrono::seconds(2);
-        for (size_t i = 0; i < primaries.size(); ++i) {
-          const auto& reply = fan->replies[i];
-          if (!reply) continue;  // unreachable: hinted handoff / AAE's job
-          using F = CoordinatorObserver::Freshness;
-          F freshness = reply->SameCausalState(merged) ? F::kCurrent
-                        : reply->vv.empty()            ? F::kMissing
-                                                       : F::kStale;
-          if (observer) {
-            observer->ReplicaFreshness(freshness);
-            if (freshness == F::kStale) {
-              if (auto age = StaleAge(*reply, merged)) {
-                observer->StaleReplicaAge(*age);
-              }
-            }
+  // 3. Read repair, after the answer (nothing after Shutdown()).
+  tasks_.Spawn([](Clock& clock, ReplicaClient& replicas,
+                  CoordinatorObserver* observer, CoordinatorOptions options,
+                  std::vector<ring::NodeIndex> primaries, std::string key,
+                  ring::KeyLocation loc, std::shared_ptr<FanOut> fan,
+                  Deadline deadline) -> Awaitable<void> {
+    co_await fan->WaitAll(deadline);
+    Object merged;
+    for (const auto& reply : fan->replies) {
+      if (reply) merged = Sync(merged, *reply);
+    }
+    if (merged.vv.empty()) co_return;  // nothing anywhere
+    // Repairs get their own short deadline: the request's may be spent.
+    const Deadline repair_deadline = clock.Now() + options.read_repair_timeout;
+    for (size_t i = 0; i < primaries.size(); ++i) {
+      const auto& reply = fan->replies[i];
+      if (!reply) continue;  // unreachable: hinted handoff / AAE's job
+      using F = CoordinatorObserver::Freshness;
+      F freshness = reply->SameCausalState(merged) ? F::kCurrent
+                    : reply->vv.empty()            ? F::kMissing
+                                                   : F::kStale;
+      if (observer) {
+        observer->ReplicaFreshness(freshness);
+        if (freshness == F::kStale) {
+          if (auto age = StaleAge(*reply, merged, clock.WallMs())) {
+            observer->StaleReplicaAge(*age);
           }
-          if (freshness == F::kCurrent) continue;
-          Status st = co_await replicas.Replicate(primaries[i], key, loc,
-                                                  merged, repair_deadline);
-          if (observer) observer->ReadRepairSent(st.ok());
         }
-      }(replicas_, observer_, primaries, args.key, args.loc, fan, deadline),
-      asio::detached);
+      }
+      if (freshness == F::kCurrent) continue;
+      // The planted bug (CoordinatorOptions::TEST_repair_skips_stale).
+      if (options.TEST_repair_skips_stale && freshness == F::kStale) {
+        continue;
+      }
+      Status st = co_await replicas.Replicate(primaries[i], key, loc, merged,
+                                              repair_deadline);
+      if (observer) observer->ReadRepairSent(st.ok());
+    }
+  }(clock_, replicas_, observer_, options_, primaries, args.key, args.loc, fan,
+                                     deadline));
 
   co_return answer;
 }

@@ -24,13 +24,22 @@
 //      everything, and push the merged object to each replica whose copy was
 //      missing or older (read repair).
 //
+// Time is read only through the injected Clock (base/clock.h), so the
+// coordinator runs unchanged in virtual time (tests/sim).
+//
 // Threads: the node's io_context thread. Replica tasks that outlive the
-// answer share its state through a shared_ptr and end by the deadline.
+// answer (the slower replicas of a put, the reads of a get, read repair)
+// run in the coordinator's TaskGroup, share the request's state through a
+// shared_ptr and end by their deadline or at Shutdown().
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <chrono>
+#include <string_view>
 
+#include "base/clock.h"
 #include "base/result.h"
+#include "base/task_group.h"
 #include "quorum/replica_client.h"
 #include "quorum/version.h"
 #include "ring/ring.h"
@@ -56,22 +65,36 @@ class CoordinatorObserver {
   virtual void ReplicaAcked(std::chrono::nanoseconds lag) {}
 };
 
-// Both references must outlive every coroutine started by the calls below
-// (they are node-lifetime objects).
 struct CoordinatorOptions {
   // See "route" above; 0 = a primary always coordinates its own puts.
   uint32_t serialize_above_siblings = 0;
+  // Read repair's own deadline, counted from when it starts (after every
+  // primary answered or the request deadline passed, which may be spent).
+  std::chrono::milliseconds read_repair_timeout{2000};
+  // PLANTED BUG, for tests/sim only (the simulator must catch it); the
+  // product never sets it. When true, read repair repairs only replicas that
+  // lack the key entirely (kMissing) and skips stale ones (kStale), so a
+  // replica that missed an update stays behind.
+  bool TEST_repair_skips_stale = false;
 };
 
+// `clock`, `replicas`, `ring` and `observer` must outlive the coordinator
+// (they are node-lifetime objects). The coordinator must outlive every call
+// below, and may be destroyed only after Shutdown() completed or when no
+// task is left running (its TaskGroup's rule).
 class Coordinator {
  public:
-  Coordinator(ReplicaClient& replicas, const ring::Ring& ring,
+  // Replica tasks run on `executor` (the node's io_context).
+  Coordinator(boost::asio::any_io_executor executor, Clock& clock,
+              ReplicaClient& replicas, const ring::Ring& ring,
               CoordinatorObserver* observer = nullptr,
               CoordinatorOptions options = {})
-      : replicas_(replicas),
+      : clock_(clock),
+        replicas_(replicas),
         ring_(ring),
         observer_(observer),
-        options_(options) {}
+        options_(options),
+        tasks_(std::move(executor)) {}
 
   // Routes (forwarding if needed) and coordinates a put.
   Awaitable<Result<PutOutcome>> Put(PutArgs args);
@@ -81,16 +104,28 @@ class Coordinator {
   // Reads with quorum r and starts read repair.
   Awaitable<Result<Object>> Get(GetArgs args);
 
+  // Cancels every replica task (late acks, pending reads, read repairs)
+  // and returns once none is running. Afterwards the coordinator starts
+  // nothing: a put or get it is asked to coordinate fails `unavailable`
+  // (forwarding still works, it starts no task). Must not be awaited from
+  // one of the coordinator's own tasks.
+  Awaitable<void> Shutdown();
+
  private:
   // True when this primary should leave the put to the first live primary
   // (the key's local copy has many siblings).
   Awaitable<bool> LeaveToFirstPrimary(
       const PutArgs& args, const std::vector<ring::NodeIndex>& primaries);
 
+  // The error for a request that arrives after Shutdown() began.
+  Status ShuttingDown(std::string_view op) const;
+
+  Clock& clock_;
   ReplicaClient& replicas_;
   const ring::Ring& ring_;
   CoordinatorObserver* observer_;
   CoordinatorOptions options_;
+  TaskGroup tasks_;  // last: destroyed first, once its tasks have ended
 };
 
 }  // namespace shoal::quorum

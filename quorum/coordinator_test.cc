@@ -98,8 +98,8 @@ class Cluster {
       nodes[i].actor = 100 + i;
       clients.push_back(
           std::make_unique<FakeReplicas>(*this, static_cast<NodeIndex>(i)));
-      coordinators.push_back(
-          std::make_unique<Coordinator>(*clients.back(), ring));
+      coordinators.push_back(std::make_unique<Coordinator>(
+          io.get_executor(), clock, *clients.back(), ring));
     }
   }
 
@@ -177,6 +177,7 @@ class Cluster {
   }
 
   asio::io_context io;
+  SystemClock clock;
   ring::Ring ring;
   std::vector<Replica> nodes;
   std::vector<std::unique_ptr<FakeReplicas>> clients;
@@ -627,7 +628,8 @@ TEST_CASE(
       c.KeyWhere([](const auto& p) { return p.size() == 3 && p[1] == 1; });
   const auto primaries = c.PrimariesOf(key);
   const NodeIndex first = primaries[0], self = primaries[1];
-  Coordinator coordinator(*c.clients[self], c.ring, nullptr,
+  Coordinator coordinator(c.io.get_executor(), c.clock, *c.clients[self],
+                          c.ring, nullptr,
                           CoordinatorOptions{.serialize_above_siblings = 2});
   auto siblings = [&](int n) {
     Object o;
@@ -1037,7 +1039,8 @@ TEST_CASE("get of a missing key is an empty object, not an error") {
   const NodeIndex self = 0;
   const std::string key = KeyWithPrimary(c, self);
   RecordingObserver obs;
-  Coordinator coord(*c.clients[self], c.ring, &obs);
+  Coordinator coord(c.io.get_executor(), c.clock, *c.clients[self], c.ring,
+                    &obs);
   auto ans = RunToEnd(c, coord.Get(MakeGet(c, key, 2)));
   REQUIRE(ans->ok());
   CHECK(ans->value().vv.empty());
@@ -1150,7 +1153,8 @@ TEST_CASE("read repair brings stale and missing replicas up to date") {
   const Object v1 = Write(Object{}, 900, "v1");
   const Object v2 = Write(v1, 900, "v2");
   RecordingObserver obs;
-  Coordinator coord(*c.clients[self], c.ring, &obs);
+  Coordinator coord(c.io.get_executor(), c.clock, *c.clients[self], c.ring,
+                    &obs);
 
   SUBCASE("one current, one stale, one missing") {
     c.Store(p[0], key, v2);
@@ -1213,7 +1217,8 @@ TEST_CASE("a stale replica's age is the age of the newest write it lacks") {
   c.Store(p[1], key, v1);  // lacks v3 (v2 is superseded everywhere)
   c.Store(p[2], key, v3);
   RecordingObserver obs;
-  Coordinator coord(*c.clients[self], c.ring, &obs);
+  Coordinator coord(c.io.get_executor(), c.clock, *c.clients[self], c.ring,
+                    &obs);
   auto ans = RunToEnd(c, coord.Get(MakeGet(c, key, 2)));
   REQUIRE(ans->ok());
   CHECK(obs.count(F::kStale) == 1);
@@ -1238,7 +1243,8 @@ TEST_CASE("every replica's ack lag is observed including acks after w") {
   c.nodes[others[1]].mode = Mode::kDelayed;
   c.nodes[others[1]].delay = 300ms;
   RecordingObserver obs;
-  Coordinator coord(*c.clients[self], c.ring, &obs);
+  Coordinator coord(c.io.get_executor(), c.clock, *c.clients[self], c.ring,
+                    &obs);
   const auto start = Clock::now();
   size_t acks_at_answer = 0;
   auto ans = RunToEnd(c, coord.CoordinatePut(MakePut(c, key, "v", 2)),
@@ -1249,6 +1255,156 @@ TEST_CASE("every replica's ack lag is observed including acks after w") {
   REQUIRE(obs.ack_lags.size() == 3);  // the slow one was still heard
   auto slowest = *std::max_element(obs.ack_lags.begin(), obs.ack_lags.end());
   CHECK(slowest >= 300ms);
+}
+
+// ---------------------------------------------------------------- lifetime
+
+TEST_CASE(
+    "Shutdown with a read repair pending ends it at once, the stale replica "
+    "stays stale") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  const auto others = Others(c, key, self);
+  const Object v1 = Write(Object{}, 900, "v1");
+  const Object v2 = Write(v1, 900, "v2");
+  c.Store(self, key, v2);
+  c.Store(others[0], key, v1);  // stale
+  // Never answers: read repair waits for it until the (long) deadline.
+  c.nodes[others[1]].mode = Mode::kSilent;
+  RecordingObserver obs;
+  Coordinator coord(c.io.get_executor(), c.clock, *c.clients[self], c.ring,
+                    &obs);
+
+  std::optional<Result<Object>> got;
+  bool shut_down = false;
+  const auto start = Clock::now();
+  asio::co_spawn(
+      c.io,
+      [&]() -> Awaitable<void> {
+        got.emplace(co_await coord.Get(MakeGet(c, key, 2, 30s)));
+        co_await coord.Shutdown();
+        shut_down = true;
+      },
+      [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+      });
+  c.io.run();
+  c.io.restart();
+
+  CHECK(shut_down);
+  CHECK(Clock::now() - start < 10s);  // not the 30 s deadline
+  REQUIRE(got.has_value());
+  REQUIRE(got->ok());
+  CHECK(got->value().SameCausalState(v2));
+  // The repair was cancelled before it classified or sent anything.
+  CHECK(obs.repairs_ok + obs.repairs_failed == 0);
+  CHECK(c.nodes[others[0]].replicate_calls.empty());
+  CHECK(c.Stored(others[0], key).SameCausalState(v1));
+
+  SUBCASE("after Shutdown, requests fail unavailable and write nothing") {
+    auto put = RunToEnd(c, coord.Put(MakePut(c, key, "v3", 1)));
+    REQUIRE_FALSE(put->ok());
+    CHECK(put->status().code() == Code::kUnavailable);
+    CHECK(put->status().message().find("shutting down") != std::string::npos);
+    CHECK(c.Stored(self, key).SameCausalState(v2));
+    auto get = RunToEnd(c, coord.Get(MakeGet(c, key, 1)));
+    REQUIRE_FALSE(get->ok());
+    CHECK(get->status().code() == Code::kUnavailable);
+  }
+}
+
+TEST_CASE("Shutdown during a get ends the get with an error, not a timeout") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  for (NodeIndex p : Others(c, key, self)) c.nodes[p].mode = Mode::kSilent;
+  Coordinator coord(c.io.get_executor(), c.clock, *c.clients[self], c.ring);
+
+  std::optional<Result<Object>> got;
+  const auto start = Clock::now();
+  asio::co_spawn(
+      c.io,
+      [&]() -> Awaitable<void> {
+        got.emplace(co_await coord.Get(MakeGet(c, key, 3, 30s)));
+      },
+      asio::detached);
+  asio::co_spawn(
+      c.io,
+      [&]() -> Awaitable<void> {
+        asio::steady_timer t(c.io, 20ms);
+        co_await t.async_wait(asio::use_awaitable);
+        co_await coord.Shutdown();
+      },
+      asio::detached);
+  c.io.run();
+
+  CHECK(Clock::now() - start < 10s);
+  REQUIRE(got.has_value());
+  REQUIRE_FALSE(got->ok());
+  CHECK(got->status().code() == Code::kUnavailable);
+  REQUIRE(got->status().quorum().has_value());
+  CHECK(got->status().quorum()->acked == 1);
+}
+
+// ---------------------------------------------------------------- options
+
+TEST_CASE("read repair gives up after read_repair_timeout") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  const auto others = Others(c, key, self);
+  const Object v1 = Write(Object{}, 900, "v1");
+  const Object v2 = Write(v1, 900, "v2");
+  c.Store(self, key, v2);
+  c.Store(others[0], key, v2);
+  c.Store(others[1], key, v1);  // stale, and slow to be read
+  c.nodes[others[1]].mode = Mode::kDelayed;
+  c.nodes[others[1]].delay = 50ms;
+  RecordingObserver obs;
+  Coordinator coord(c.io.get_executor(), c.clock, *c.clients[self], c.ring,
+                    &obs, CoordinatorOptions{.read_repair_timeout = 100ms});
+
+  const auto start = Clock::now();
+  // Answered at r=2 while the stale replica's read is under way; from then
+  // on it stops answering, so the repair sent to it waits for the repair
+  // deadline: not the request's (5 s), nor the 2 s default.
+  auto ans = RunToEnd(c, coord.Get(MakeGet(c, key, 2)),
+                      [&] { c.nodes[others[1]].mode = Mode::kSilent; });
+  const auto took = Clock::now() - start;
+
+  REQUIRE(ans->ok());
+  CHECK(obs.count(F::kStale) == 1);
+  CHECK(obs.repairs_failed == 1);
+  CHECK(obs.repairs_ok == 0);
+  CHECK(took >= 150ms);  // the read's 50 ms, then the repair's 100 ms
+  CHECK(took < 1500ms);
+  CHECK(c.Stored(others[1], key).SameCausalState(v1));
+}
+
+TEST_CASE("TEST_repair_skips_stale (a planted bug) repairs missing only") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  const auto others = Others(c, key, self);
+  const Object v1 = Write(Object{}, 900, "v1");
+  const Object v2 = Write(v1, 900, "v2");
+  c.Store(self, key, v2);
+  c.Store(others[0], key, v1);  // stale
+  // others[1] holds nothing: missing.
+  RecordingObserver obs;
+  Coordinator coord(c.io.get_executor(), c.clock, *c.clients[self], c.ring,
+                    &obs, CoordinatorOptions{.TEST_repair_skips_stale = true});
+
+  auto ans = RunToEnd(c, coord.Get(MakeGet(c, key, 2)));
+
+  REQUIRE(ans->ok());
+  CHECK(obs.count(F::kStale) == 1);
+  CHECK(obs.count(F::kMissing) == 1);
+  CHECK(obs.repairs_ok == 1);
+  CHECK(c.Stored(others[1], key).SameCausalState(v2));  // repaired
+  CHECK(c.Stored(others[0], key).SameCausalState(v1));  // skipped
+  CHECK(c.nodes[others[0]].replicate_calls.empty());
 }
 
 }  // namespace
