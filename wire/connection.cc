@@ -153,22 +153,37 @@ FramedConnection::~FramedConnection() {
   }
 }
 
-void FramedConnection::Start(MessageHandler on_message, CloseHandler on_close) {
+namespace {
+// One loop of a connection, holding it alive until the loop ends (a
+// parameter, so the shared_ptr lives in the coroutine frame).
+Awaitable<void> Holding(std::shared_ptr<FramedConnection> self,
+                        Awaitable<void> loop) {
+  co_await std::move(loop);
+}
+}  // namespace
+
+void FramedConnection::RunLoop(Awaitable<void> (FramedConnection::*loop)()) {
+  // The loop holds the connection either way: it lives until its loops end,
+  // which Close() or the peer's close guarantees.
+  Awaitable<void> task = Holding(shared_from_this(), (this->*loop)());
+  if (tasks_ != nullptr) {
+    tasks_->Spawn(std::move(task));
+    return;
+  }
+  // The client library's connections: owned by themselves until closed.
+  asio::co_spawn(socket_.get_executor(), std::move(task),
+                 [](std::exception_ptr) {});
+}
+
+void FramedConnection::Start(MessageHandler on_message, CloseHandler on_close,
+                             TaskGroup* tasks) {
   on_message_ = std::move(on_message);
   on_close_ = std::move(on_close);
+  tasks_ = tasks;
   last_activity_ = Clock::now();
-  auto self = shared_from_this();
-  // The coroutines hold `self`: the connection lives until they end, which
-  // Close() or the peer's close guarantees.
-  asio::co_spawn(
-      socket_.get_executor(),
-      [self]() -> Awaitable<void> { co_await self->ReadLoop(); },
-      asio::detached);
+  RunLoop(&FramedConnection::ReadLoop);
   if (limits_.frame_timeout.count() > 0 || limits_.idle_timeout.count() > 0) {
-    asio::co_spawn(
-        socket_.get_executor(),
-        [self]() -> Awaitable<void> { co_await self->WatchLoop(); },
-        asio::detached);
+    RunLoop(&FramedConnection::WatchLoop);
   }
 }
 
@@ -385,11 +400,7 @@ void FramedConnection::Send(const Message& msg) {
   }
   if (!writing_) {
     writing_ = true;
-    auto self = shared_from_this();
-    asio::co_spawn(
-        socket_.get_executor(),
-        [self]() -> Awaitable<void> { co_await self->WriteLoop(); },
-        asio::detached);
+    RunLoop(&FramedConnection::WriteLoop);
   }
 }
 
@@ -496,12 +507,19 @@ Awaitable<Result<Body>> RpcChannel::Call(Body body, Deadline deadline) {
   PendingCall call(executor_);
   call.timer.expires_at(deadline);
   pending_.emplace(id, &call);
+  // Erased however this frame ends: a cancelled coroutine (its TaskGroup's
+  // Cancel) throws at its next co_await instead of waiting, and the entry
+  // must not outlive `call`.
+  struct Unregister {
+    decltype(pending_)& pending;
+    uint64_t id;
+    ~Unregister() { pending.erase(id); }
+  } unregister{pending_, id};
   // Named locals, not temporaries, around co_await: GCC 12 mis-destroys
   // temporaries of class type in coroutines (see doc/impl.md, "Toolchain").
   const Message msg{id, std::move(body)};
   if (!fate.drop) conn_->Send(msg);  // a dropped frame is simply lost
   co_await call.timer.async_wait(kAsTuple);
-  pending_.erase(id);
   if (!call.result) {
     co_return Status(Code::kTimeout,
                      "no reply from " + options_.address + " in time");
@@ -520,13 +538,21 @@ Awaitable<Status> RpcChannel::Connect(Deadline deadline) {
     asio::steady_timer wait(executor_);
     wait.expires_at(deadline);
     connect_waiters_.push_back(&wait);
+    struct Unregister {  // however the frame ends, as in Call
+      decltype(connect_waiters_)& waiters;
+      asio::steady_timer* wait;
+      ~Unregister() { std::erase(waiters, wait); }
+    } unregister{connect_waiters_, &wait};
     co_await wait.async_wait(kAsTuple);
-    std::erase(connect_waiters_, &wait);
     if (connected()) co_return Status::Ok();
     co_return Status(Code::kUnavailable, options_.address + " unreachable (" +
                                              last_error_.message() + ")");
   }
   connecting_ = true;
+  struct Connecting {  // cleared however the frame ends, as in Call
+    bool& flag;
+    ~Connecting() { flag = false; }
+  } connecting{connecting_};
   Status st =
       co_await ConnectOnce(std::min(deadline, now + options_.connect_timeout));
   connecting_ = false;
@@ -556,7 +582,7 @@ Awaitable<Status> RpcChannel::ConnectOnce(Deadline deadline) {
   conn_ = std::make_shared<FramedConnection>(std::move(sock.value()),
                                              options_.frame_cap, limits);
   conn_->Start([this](Message m, RequestTicket) { OnMessage(std::move(m)); },
-               [this](const Status& why) { OnClose(why); });
+               [this](const Status& why) { OnClose(why); }, options_.tasks);
   if (options_.hello_name.empty()) co_return Status::Ok();
 
   Body hello_request = Hello{options_.hello_name, kProtocolVersion};

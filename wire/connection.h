@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/task_group.h"
 #include "wire/codec.h"
 #include "wire/messages.h"
 #include "wire/transport.h"
@@ -169,8 +170,13 @@ class FramedConnection : public Connection,
 
   // Starts the reader (and the timeouts, if any). A frame that fails to
   // decode gets an ErrorReply (id 0, the problem named) and then the
-  // connection is closed.
-  void Start(MessageHandler on_message, CloseHandler on_close);
+  // connection is closed. The connection's loops run in `tasks` when given
+  // (the owner's TaskGroup, which then must outlive the connection's use
+  // and be awaited after Close(): shoald's connections); without one, the
+  // loops keep the connection alive until it is closed (the client
+  // library's, whose owners have no shutdown to await).
+  void Start(MessageHandler on_message, CloseHandler on_close,
+             TaskGroup* tasks = nullptr);
   // Queues one frame. No-op once closed. Output queued beyond
   // max(64 MiB, 4 frame caps) closes the connection: a peer that does not
   // read is cut off instead of growing memory without bound.
@@ -216,6 +222,10 @@ class FramedConnection : public Connection,
   ConnectionLimits limits_;
   std::string remote_;
   std::string label_;
+  // Runs one of the connection's loops: in tasks_, or holding the
+  // connection alive (Start).
+  void RunLoop(Awaitable<void> (FramedConnection::*loop)());
+  TaskGroup* tasks_ = nullptr;
   MessageHandler on_message_;
   CloseHandler on_close_;
   std::vector<uint8_t> buf_;       // received bytes not yet decoded
@@ -257,6 +267,9 @@ class RpcChannel final : public Channel {
     // A reply frame that starts arriving must be complete within this
     // (ConnectionLimits::frame_timeout); 0 = no limit.
     std::chrono::milliseconds frame_timeout{0};
+    // The TaskGroup the connection's loops run in (FramedConnection::Start);
+    // null = the connection keeps itself alive until closed.
+    TaskGroup* tasks = nullptr;
   };
 
   RpcChannel(asio::any_io_executor executor, Options options);
