@@ -34,6 +34,7 @@ Peers::Peers(asio::any_io_executor executor, shoal::Clock& clock,
     opts.expect_name = names[i];
     opts.frame_cap = options.frame_cap;
     opts.frame_timeout = options.frame_timeout;
+    opts.tasks = &tasks_;  // the link's loops end before Shutdown() returns
     opts.connect_timeout = options.down_after;
     opts.retry_backoff = std::chrono::milliseconds(0);  // the loop paces
     if (options.fate) {
