@@ -23,6 +23,8 @@ Result<std::unique_ptr<Node>> Node::Create(asio::io_context& io,
   config.storage.max_siblings = config.max_siblings;
   config.storage.conflict = config.conflict;
   config.storage.clock = env.clock;  // null: the system clock
+  config.storage.actor_seed = env.actor_seed;
+  config.storage.TEST_reuse_dot = env.bugs.reuse_dot;
   auto store = storage::Store::Open(config.storage);
   if (!store) return store.status();
   if ((*store)->actor_reminted()) {
@@ -78,16 +80,17 @@ Node::Node(asio::io_context& io, NodeConfig config, NodeEnv env,
                          },
                          [this](ring::NodeIndex peer) {
                            return faults_.Decide(ring_.members()[peer]);
-                         }}),
+                         }},
+             env.channels),
       handoff_transport_(peers_),
-      handoff_(
-          io.get_executor(), clock_, *store_, handoff_transport_, ring_,
-          handoff::Options{
-              .enabled = config_.handoff_enabled,
-              .max_rate = config_.handoff_max_rate,
-              .batch = config_.handoff_batch,
-              .busy =
-                  [this] { return admission_.Busy(Admission::Clock::now()); }}),
+      handoff_(io.get_executor(), clock_, *store_, handoff_transport_, ring_,
+               handoff::Options{
+                   .enabled = config_.handoff_enabled,
+                   .max_rate = config_.handoff_max_rate,
+                   .batch = config_.handoff_batch,
+                   .busy = [this] { return admission_.Busy(clock_.Now()); },
+                   .on_delivered = env.on_hint_deleted,
+                   .TEST_deletes_early = env.bugs.handoff_deletes_early}),
       trees_(ring_, self_),
       aae_transport_(peers_),
       aae_(io.get_executor(), clock_, ring_, self_, *store_, trees_,
@@ -98,12 +101,14 @@ Node::Node(asio::io_context& io, NodeConfig config, NodeEnv env,
                .repair_rate = config_.aae_repair_rate,
                .frame_cap = frame_cap_,
                .start_seed = env.seed,
-               .busy =
-                   [this] { return admission_.Busy(Admission::Clock::now()); }},
+               .busy = [this] { return admission_.Busy(clock_.Now()); }},
            &aae_probe_),
       service_(io.get_executor(), clock_, config_, ring_, self_, *store_,
                peers_, handoff_, aae_, faults_, admission_, request_probe_,
-               quorum_probe_),
+               quorum_probe_,
+               ServiceOptions{
+                   .TEST_ack_before_commit = env.bugs.ack_before_commit,
+                   .TEST_repair_skips_stale = env.bugs.repair_skips_stale}),
       acceptor_(io),
       accept_retry_(io),
       tasks_(io.get_executor()) {
@@ -305,7 +310,8 @@ void Node::Serve(wire::tcp::socket socket, bool refusing) {
           }
           connections_.erase(c);
         }
-      });
+      },
+      &tasks_);  // its loops end before Shutdown() returns
 }
 
 void Node::Stop() {
@@ -322,6 +328,10 @@ void Node::Stop() {
   connections_.clear();
   handoff_.Stop();
   peers_.Stop();
+}
+
+void Node::Deliver(std::shared_ptr<wire::Connection> conn, wire::Message msg) {
+  service_.Handle(std::move(conn), std::move(msg));
 }
 
 wire::Awaitable<void> Node::Shutdown() {

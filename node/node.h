@@ -51,6 +51,22 @@ struct NodeEnv {
   // Seeds the node's randomness (fault decisions, where anti-entropy starts
   // its round); 0 = random.
   uint64_t seed = 0;
+  // Makes the link to each peer; empty = TCP (wire::RpcChannel).
+  Peers::ChannelFactory channels;
+  // Seeds the actor id a new data directory gets; 0 = random.
+  uint64_t actor_seed = 0;
+  // Told of every delivered hint the node deleted (handoff::Options).
+  std::function<void(const std::string& target, const std::string& key,
+                     const quorum::Object& hint)>
+      on_hint_deleted;
+  // Deliberate bugs the simulator must catch (doc/sim.md); never set by
+  // shoald.
+  struct PlantedBugs {
+    bool repair_skips_stale = false;     // read repair leaves stale copies
+    bool ack_before_commit = false;      // replica acks before its commit
+    bool handoff_deletes_early = false;  // hint deleted before the ack
+    bool reuse_dot = false;              // a coordinator reissues its dot
+  } bugs;
 };
 
 class Node {
@@ -75,6 +91,9 @@ class Node {
   wire::Awaitable<void> Shutdown();
 
   const NodeConfig& config() const { return config_; }
+  // A frame that arrived on `conn` (the simulator's network; over TCP the
+  // node's own connections hand their frames to the service).
+  void Deliver(std::shared_ptr<wire::Connection> conn, wire::Message msg);
   // Test hooks for the simulator: a process crash (from now on the store
   // commits nothing; Shutdown() then unwinds the node), and the store.
   void TEST_Crash() { store_->TEST_Seal(); }
@@ -168,7 +187,7 @@ class Node {
   boost::asio::steady_timer accept_retry_;
   // Open client and peer connections, closed on Stop().
   std::set<std::shared_ptr<wire::FramedConnection>> connections_;
-  // The node's own tasks (the accept loop).
+  // The node's own tasks: the accept loop and its connections' loops.
   TaskGroup tasks_;
   bool stopped_ = false;
 };

@@ -42,10 +42,11 @@ Service::Service(asio::any_io_executor executor, Clock& clock,
       replicas_(clock, ring, self, store, peers, faults),
       coordinator_(
           executor, clock, replicas_, ring, &quorum,
-          quorum::CoordinatorOptions{.serialize_above_siblings =
-                                         config.warn_siblings != 0
-                                             ? config.warn_siblings
-                                             : config.max_siblings / 2}),
+          quorum::CoordinatorOptions{
+              .serialize_above_siblings = config.warn_siblings != 0
+                                              ? config.warn_siblings
+                                              : config.max_siblings / 2,
+              .TEST_repair_skips_stale = options.TEST_repair_skips_stale}),
       started_(clock.Now()),
       tasks_(executor) {}
 

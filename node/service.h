@@ -42,6 +42,9 @@ struct ServiceOptions {
   // write is started, before it is committed: the coordinator counts an
   // ack toward w for a write this node may never have made durable.
   bool TEST_ack_before_commit = false;
+  // Planted bug (tests/sim): the coordinator's read repair skips stale
+  // replicas (quorum::CoordinatorOptions::TEST_repair_skips_stale).
+  bool TEST_repair_skips_stale = false;
 };
 
 // All references must outlive the Service. The Service may be destroyed

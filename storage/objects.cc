@@ -7,6 +7,7 @@
 
 #include <lmdb.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "storage/format.h"
@@ -70,6 +71,34 @@ std::vector<std::string> ObjectsDb::TEST_StorageKeys() const {
   return keys;
 }
 
+namespace {
+// The planted bug StoreOptions::TEST_reuse_dot: the write's new dot takes
+// the counter of this actor's previous one.
+void ReuseLastDot(const quorum::Object& before, quorum::Object& after) {
+  std::vector<quorum::Dot> entries = after.vv.entries();
+  for (quorum::Dot& e : entries) {
+    const uint64_t last = before.vv.Get(e.actor);
+    if (last == 0 || e.counter != last + 1) continue;
+    for (quorum::Sibling& s : after.siblings) {
+      if (s.dot == e) s.dot.counter = last;
+    }
+    e.counter = last;
+  }
+  after.vv = quorum::VersionVector::FromEntries(std::move(entries));
+  // One dot, one sibling: an older sibling with the reused dot stays.
+  std::stable_sort(after.siblings.begin(), after.siblings.end(),
+                   [](const quorum::Sibling& a, const quorum::Sibling& b) {
+                     return a.dot < b.dot;
+                   });
+  after.siblings.erase(
+      std::unique(after.siblings.begin(), after.siblings.end(),
+                  [](const quorum::Sibling& a, const quorum::Sibling& b) {
+                    return a.dot == b.dot;
+                  }),
+      after.siblings.end());
+}
+}  // namespace
+
 Result<WriteResult> ObjectsDb::ApplyObject(MDB_txn* txn, WriteOp& op,
                                            Status* batch_error) {
   const std::string skey = EncodeStorageKey(op.key, op.loc);
@@ -92,6 +121,7 @@ Result<WriteResult> ObjectsDb::ApplyObject(MDB_txn* txn, WriteOp& op,
   if (op.kind == WriteOp::Kind::kCoordinate) {
     out.after = quorum::NewWrite(out.before, op.context, env_.actor(),
                                  std::move(op.value), op.written_at_ms);
+    if (options_.TEST_reuse_dot) ReuseLastDot(out.before, out.after);
     // Only a client's write is refused for size: a merge of replicas' states
     // is always taken, or replicas could never converge.
     const size_t siblings = out.after.siblings.size();

@@ -66,6 +66,10 @@ struct StoreOptions {
   uint64_t actor_seed = 0;
   // Test hook: the boot id to record instead of the kernel's.
   std::string TEST_boot_id;
+  // PLANTED BUG, for tests/sim only (the simulator must catch it): a
+  // coordinated write reuses this actor's last dot instead of minting the
+  // next one, so two different values can carry one dot.
+  bool TEST_reuse_dot = false;
 };
 
 // One atomic read-merge-write on a key, applied in a batch (see Store).
