@@ -40,8 +40,9 @@ class TaskGroup {
   TaskGroup(const TaskGroup&) = delete;
   TaskGroup& operator=(const TaskGroup&) = delete;
 
-  // Starts `task` on the group's executor (it begins running once the
-  // caller returns to the executor). No-op after Cancel().
+  // Starts `task` on the group's executor. co_spawn dispatches: called
+  // from a handler already running on that executor, the task runs inline
+  // up to its first suspension before Spawn returns. No-op after Cancel().
   void Spawn(boost::asio::awaitable<void> task);
   // Emits a terminal cancellation to every running task. Idempotent.
   void Cancel();
