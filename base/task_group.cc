@@ -5,6 +5,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
+#include <iterator>
 
 #include "base/assert.h"
 
@@ -22,7 +23,12 @@ TaskGroup::~TaskGroup() {
 
 void TaskGroup::Spawn(asio::awaitable<void> task) {
   if (cancelled_) return;
-  auto it = tasks_.emplace(tasks_.end());
+  if (free_.empty()) {
+    tasks_.emplace_back();
+  } else {
+    tasks_.splice(tasks_.end(), free_, free_.begin());
+  }
+  auto it = std::prev(tasks_.end());
   asio::co_spawn(executor_, std::move(task),
                  asio::bind_cancellation_slot(
                      it->signal.slot(),
@@ -39,7 +45,9 @@ void TaskGroup::Finished(std::list<Task>::iterator task, std::exception_ptr e) {
       if (!error_) error_ = e;
     }
   }
-  tasks_.erase(task);
+  // The signal still holds co_spawn's handler; the next Spawn's emplace
+  // destroys it and reuses its memory. Cancel() never reaches free_.
+  free_.splice(free_.begin(), tasks_, task);
   if (tasks_.empty()) idle_.cancel();
 }
 

@@ -63,7 +63,11 @@ class TaskGroup {
   void Finished(std::list<Task>::iterator task, std::exception_ptr e);
 
   boost::asio::any_io_executor executor_;
-  std::list<Task> tasks_;           // stable addresses for the signals
+  std::list<Task> tasks_;  // running; stable addresses for the signals
+  // Finished tasks' nodes, kept for the next Spawn: a signal keeps the
+  // memory of the cancellation handler co_spawn installed in it, so a
+  // reused node costs no allocation for its list node or that handler.
+  std::list<Task> free_;
   boost::asio::steady_timer idle_;  // an event, not a clock: never expires
   bool cancelled_ = false;
   std::exception_ptr error_;

@@ -109,6 +109,33 @@ TEST_CASE("Cancel ends tasks suspended in a wait, and nothing new starts") {
   CHECK_FALSE(ran);
 }
 
+TEST_CASE("tasks spawned after others finished are still cancelled") {
+  // Finished tasks' slots are reused: a reused one must carry the new
+  // task's cancellation, not the finished one's.
+  asio::io_context io;
+  SystemClock clock;
+  TaskGroup group(io.get_executor());
+  int done = 0;
+  for (int i = 0; i < 4; ++i) group.Spawn(SleepThenCount(clock, 1ms, &done));
+  io.run();
+  REQUIRE(done == 4);
+  REQUIRE(group.running() == 0);
+  int woke_normally = 0, unwound = 0;
+  for (int i = 0; i < 6; ++i) {
+    group.Spawn(WaitTwiceForAnHour(clock, &woke_normally, &unwound));
+  }
+  CHECK(group.running() == 6);
+  const auto start = std::chrono::steady_clock::now();
+  asio::co_spawn(io, CancelSoon(&io, &group), asio::detached);
+  io.restart();
+  io.run();
+  CHECK(std::chrono::steady_clock::now() - start < 10s);
+  CHECK(woke_normally == 0);
+  CHECK(unwound == 6);
+  CHECK(group.running() == 0);
+  CHECK_FALSE(group.error());
+}
+
 TEST_CASE("the first unexpected exception of a task is kept") {
   asio::io_context io;
   TaskGroup group(io.get_executor());
