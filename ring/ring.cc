@@ -73,6 +73,24 @@ uint64_t HashKey(std::string_view key) {
   return XXH3_64bits(key.data(), key.size());
 }
 
+Status Ring::CheckOptions(RingOptions options, size_t members) {
+  const uint32_t q = options.partitions;
+  if (q < 1 || q > kMaxPartitions) {
+    return Invalid("partitions=" + std::to_string(q) + " is out of range 1.." +
+                   std::to_string(kMaxPartitions));
+  }
+  if (!std::has_single_bit(q)) {
+    return Invalid("partitions=" + std::to_string(q) +
+                   " is not a power of two");
+  }
+  if (q < members) {
+    return Invalid("partitions=" + std::to_string(q) + " is fewer than the " +
+                   std::to_string(members) + " members");
+  }
+  if (options.n == 0) return Invalid("n=0: a key needs at least one replica");
+  return Status();
+}
+
 Result<Ring> Ring::Create(std::vector<std::string> members,
                           RingOptions options) {
   if (members.empty()) return Invalid("a ring needs at least one member");
@@ -83,20 +101,8 @@ Result<Ring> Ring::Create(std::vector<std::string> members,
       return Invalid("duplicate member '" + members[i] + "'");
     }
   }
+  if (Status st = CheckOptions(options, members.size()); !st.ok()) return st;
   const uint32_t q = options.partitions;
-  if (q < 1 || q > kMaxPartitions) {
-    return Invalid("partitions=" + std::to_string(q) + " is out of range 1.." +
-                   std::to_string(kMaxPartitions));
-  }
-  if (!std::has_single_bit(q)) {
-    return Invalid("partitions=" + std::to_string(q) +
-                   " is not a power of two");
-  }
-  if (q < members.size()) {
-    return Invalid("partitions=" + std::to_string(q) + " is fewer than the " +
-                   std::to_string(members.size()) + " members");
-  }
-  if (options.n == 0) return Invalid("n=0: a key needs at least one replica");
 
   const auto s = static_cast<uint32_t>(members.size());
   const uint32_t k = std::min(options.n, s);
@@ -120,16 +126,50 @@ Result<Ring> Ring::Create(std::vector<std::string> members,
                      ? RoundRobinClaim(q, s)
                      : ColumnClaim(q, s);
 
+  ring.BuildPreferenceLists();
+  return ring;
+}
+
+Result<Ring> Ring::FromClaim(const std::vector<std::string>& owners,
+                             RingOptions options) {
+  std::vector<std::string> members(owners.begin(), owners.end());
+  std::sort(members.begin(), members.end());
+  members.erase(std::unique(members.begin(), members.end()), members.end());
+  if (members.empty()) return Invalid("a ring needs at least one member");
+  if (members.front().empty()) return Invalid("a partition has no owner");
+  if (Status st = CheckOptions(options, members.size()); !st.ok()) return st;
+  if (owners.size() != options.partitions) {
+    return Invalid("the claim has " + std::to_string(owners.size()) +
+                   " partitions, the ring " +
+                   std::to_string(options.partitions));
+  }
+  Ring ring;
+  ring.members_ = std::move(members);
+  ring.partitions_ = options.partitions;
+  ring.n_ = options.n;
+  ring.partition_shift_ =
+      64 - static_cast<uint32_t>(std::countr_zero(options.partitions));
+  ring.owners_.reserve(owners.size());
+  for (const std::string& owner : owners) {
+    ring.owners_.push_back(ring.IndexOf(owner).value());
+  }
+  ring.BuildPreferenceLists();
+  return ring;
+}
+
+void Ring::BuildPreferenceLists() {
+  const uint32_t q = partitions_;
+  const auto s = static_cast<uint32_t>(members_.size());
   // Preference lists, built backwards: the list for p is owner(p) followed
   // by the list for p + 1 without owner(p). The list for Q - 1 is seeded by
   // walking Q - 1, 0, 1, ... once, then members owning nothing, in order.
-  ring.preference_.assign(q, {});
+  preference_.assign(q, {});
   {
     std::vector<bool> seen(s, false);
-    std::vector<NodeIndex>& last = ring.preference_[q - 1];
+    std::vector<NodeIndex>& last = preference_[q - 1];
     last.reserve(s);
     for (uint32_t step = 0; step < q && last.size() < s; ++step) {
-      const NodeIndex owner = ring.owners_[(q - 1 + step) % q];
+      const NodeIndex owner = owners_[(q - 1 + step) % q];
       if (!seen[owner]) {
         seen[owner] = true;
         last.push_back(owner);
@@ -140,16 +180,15 @@ Result<Ring> Ring::Create(std::vector<std::string> members,
     }
   }
   for (uint32_t p = q - 1; p-- > 0;) {
-    const NodeIndex owner = ring.owners_[p];
-    const std::vector<NodeIndex>& next = ring.preference_[p + 1];
-    std::vector<NodeIndex>& list = ring.preference_[p];
+    const NodeIndex owner = owners_[p];
+    const std::vector<NodeIndex>& next = preference_[p + 1];
+    std::vector<NodeIndex>& list = preference_[p];
     list.reserve(s);
     list.push_back(owner);
     for (NodeIndex i : next) {
       if (i != owner) list.push_back(i);
     }
   }
-  return ring;
 }
 
 Result<NodeIndex> Ring::IndexOf(std::string_view name) const {

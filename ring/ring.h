@@ -15,7 +15,9 @@
 //      members, but not the owners of k consecutive partitions.
 // The claim is a pure function of (sorted member names, Q, n): every node
 // computes the same ring from the same member list. It is not designed to
-// minimise movement when membership changes.
+// minimise movement when membership changes; a cluster whose members change
+// keeps its claim as state, changes it with claim.h and builds its ring
+// with FromClaim.
 //
 // Pure: no I/O, no clocks, no globals. Thread-safety: a Ring is immutable
 // after construction and safe to share between threads.
@@ -59,6 +61,11 @@ class Ring {
   // n == 0.
   static Result<Ring> Create(std::vector<std::string> members,
                              RingOptions options);
+  // The ring of an explicit claim (claim.h): owners[p] owns partition p;
+  // the members are the distinct owners. Errors (kInvalidArgument) as
+  // Create's, and an empty owner name, Q != owners.size().
+  static Result<Ring> FromClaim(const std::vector<std::string>& owners,
+                                RingOptions options);
 
   const std::vector<std::string>& members() const { return members_; }
   uint32_t partitions() const { return partitions_; }
@@ -85,6 +92,9 @@ class Ring {
 
  private:
   Ring() = default;
+  static Status CheckOptions(RingOptions options, size_t members);
+  // Fills preference_ from members_, owners_ and partitions_.
+  void BuildPreferenceLists();
   std::vector<std::string> members_;
   std::vector<NodeIndex> owners_;                   // partition -> owner
   std::vector<std::vector<NodeIndex>> preference_;  // partition -> all members
