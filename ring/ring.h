@@ -52,6 +52,7 @@ uint64_t HashKey(std::string_view key);
 struct RingOptions {
   uint32_t partitions = 64;  // Q: power of two, 1..65536, >= member count
   uint32_t n = 3;            // replicas per key, >= 1
+  bool operator==(const RingOptions&) const = default;
 };
 
 class Ring {

@@ -1,0 +1,277 @@
+// Cluster state values, their order and the plan of a staged change
+// (state.h).
+#include "cluster/state.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <utility>
+
+namespace shoal::cluster {
+namespace {
+
+Status Invalid(std::string message) {
+  return Status(Code::kInvalidArgument, std::move(message));
+}
+
+void SortMembers(std::vector<Member>& members) {
+  std::sort(members.begin(), members.end(),
+            [](const Member& a, const Member& b) { return a.name < b.name; });
+}
+
+Member* FindMutable(std::vector<Member>& members, std::string_view name) {
+  for (Member& m : members) {
+    if (m.name == name) return &m;
+  }
+  return nullptr;
+}
+
+// Primaries of every partition, by name, in preference order.
+Result<std::vector<std::vector<std::string>>> PrimariesByName(
+    const ring::Claim& claim, uint32_t n) {
+  const ring::RingOptions options{
+      .partitions = static_cast<uint32_t>(claim.size()), .n = n};
+  auto ring = ring::Ring::FromClaim(claim, options);
+  if (!ring.ok()) return ring.status();
+  std::vector<std::vector<std::string>> out(claim.size());
+  for (uint32_t p = 0; p < claim.size(); ++p) {
+    for (ring::NodeIndex i : ring.value().Primaries(p)) {
+      out[p].push_back(ring.value().members()[i]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string_view MemberStateName(MemberState state) {
+  switch (state) {
+    case MemberState::kJoining:
+      return "joining";
+    case MemberState::kValid:
+      return "valid";
+    case MemberState::kLeaving:
+      return "leaving";
+    case MemberState::kRemoved:
+      return "removed";
+  }
+  return "unknown";
+}
+
+Result<ClusterState> ClusterState::Initial(std::vector<Member> members,
+                                           ring::RingOptions options) {
+  std::vector<std::string> names;
+  for (Member& m : members) {
+    if (m.address.empty()) {
+      return Invalid("member '" + m.name + "' has no address");
+    }
+    m.state = MemberState::kValid;
+    names.push_back(m.name);
+  }
+  auto claim = ring::InitialClaim(names, options);  // checks the names
+  if (!claim.ok()) return claim.status();
+  ClusterState state;
+  state.epoch = 1;
+  state.options = options;
+  state.members = std::move(members);
+  SortMembers(state.members);
+  state.claim = std::move(claim).value();
+  return state;
+}
+
+const Member* ClusterState::Find(std::string_view name) const {
+  for (const Member& m : members) {
+    if (m.name == name) return &m;
+  }
+  return nullptr;
+}
+
+uint64_t ClusterState::Digest() const {
+  // Fields separated by a NUL, records by a 0x1e: names and addresses hold
+  // neither (the config refuses control characters in them).
+  std::string bytes;
+  bytes += std::to_string(options.partitions) + '\0' +
+           std::to_string(options.n) + '\x1e';
+  for (const Member& m : members) {
+    bytes += m.name + '\0' + m.address + '\0' +
+             std::string(MemberStateName(m.state)) + '\x1e';
+  }
+  for (const std::string& owner : claim) bytes += owner + '\0';
+  bytes += '\x1e';
+  for (const std::string& owner : next_claim) bytes += owner + '\0';
+  return XXH3_64bits(bytes.data(), bytes.size());
+}
+
+Order Compare(const ClusterState& mine, const ClusterState& theirs) {
+  if (theirs.epoch > mine.epoch) return Order::kNewer;
+  if (theirs.epoch < mine.epoch) return Order::kOlder;
+  return mine == theirs ? Order::kSame : Order::kConflict;
+}
+
+Change Change::Join(std::string node, std::string address) {
+  return {Kind::kJoin, std::move(node), std::move(address), {}};
+}
+Change Change::Leave(std::string node) {
+  return {Kind::kLeave, std::move(node), {}, {}};
+}
+Change Change::Replace(std::string node, std::string replacement,
+                       std::string address) {
+  return {Kind::kReplace, std::move(node), std::move(address),
+          std::move(replacement)};
+}
+Change Change::ForceRemove(std::string node) {
+  return {Kind::kForceRemove, std::move(node), {}, {}};
+}
+
+Result<Plan> MakePlan(const ClusterState& current,
+                      const std::vector<Change>& changes) {
+  if (current.changing()) {
+    return Invalid("epoch " + std::to_string(current.epoch) +
+                   " is still moving partitions: let its transfers finish "
+                   "before planning another change");
+  }
+  if (changes.empty()) return Invalid("no change is staged");
+  Plan plan;
+  ClusterState& next = plan.next;
+  next = current;
+  ring::Claim claim = current.claim;
+  // Nodes whose data cannot be read: force-removed and replaced ones.
+  std::set<std::string> gone;
+  auto valid_member = [&](const std::string& name) -> Status {
+    const Member* m = next.Find(name);
+    if (m == nullptr) {
+      return Status(Code::kNotFound, "no member named '" + name + "'");
+    }
+    if (m->state != MemberState::kValid) {
+      return Invalid("'" + name + "' is " +
+                     std::string(MemberStateName(m->state)) +
+                     ", not a valid member");
+    }
+    return Status();
+  };
+  auto new_member = [&](const std::string& name,
+                        const std::string& address) -> Status {
+    if (name.empty()) return Invalid("a member name is empty");
+    if (address.empty()) return Invalid("'" + name + "' needs an address");
+    const Member* m = next.Find(name);
+    if (m != nullptr && m->state != MemberState::kRemoved) {
+      return Invalid("'" + name + "' is already a member");
+    }
+    for (const Member& other : next.members) {
+      if (other.address == address && other.state != MemberState::kRemoved) {
+        return Invalid("address " + address + " is already '" + other.name +
+                       "''s");
+      }
+    }
+    return Status();
+  };
+  auto add_member = [&](const std::string& name, const std::string& address) {
+    if (Member* m = FindMutable(next.members, name)) {
+      *m = Member{name, address, MemberState::kJoining};
+    } else {
+      next.members.push_back({name, address, MemberState::kJoining});
+      SortMembers(next.members);
+    }
+  };
+  for (const Change& change : changes) {
+    switch (change.kind) {
+      case Change::Kind::kJoin: {
+        if (Status s = new_member(change.node, change.address); !s.ok()) {
+          return s;
+        }
+        auto c = ring::AddToClaim(claim, change.node, current.options);
+        if (!c.ok()) return c.status();
+        claim = std::move(c).value().claim;
+        add_member(change.node, change.address);
+        break;
+      }
+      case Change::Kind::kLeave:
+      case Change::Kind::kForceRemove: {
+        if (Status s = valid_member(change.node); !s.ok()) return s;
+        auto c = ring::RemoveFromClaim(claim, change.node, current.options);
+        if (!c.ok()) return c.status();
+        claim = std::move(c).value().claim;
+        const bool force = change.kind == Change::Kind::kForceRemove;
+        FindMutable(next.members, change.node)->state =
+            force ? MemberState::kRemoved : MemberState::kLeaving;
+        if (force) gone.insert(change.node);
+        break;
+      }
+      case Change::Kind::kReplace: {
+        if (Status s = valid_member(change.node); !s.ok()) return s;
+        if (Status s = new_member(change.replacement, change.address);
+            !s.ok()) {
+          return s;
+        }
+        auto c = ring::ReplaceInClaim(claim, change.node, change.replacement);
+        if (!c.ok()) return c.status();
+        claim = std::move(c).value().claim;
+        FindMutable(next.members, change.node)->state = MemberState::kLeaving;
+        add_member(change.replacement, change.address);
+        gone.insert(change.node);
+        break;
+      }
+    }
+  }
+  const auto owners = ring::ClaimMembers(claim);
+  if (owners.size() < current.options.n) {
+    return Invalid(
+        "the change leaves " + std::to_string(owners.size()) +
+        " members, fewer than n=" + std::to_string(current.options.n));
+  }
+  next.epoch = current.epoch + 1;
+  next.next_claim = claim;
+  plan.shape = ring::InspectClaim(claim, current.options.n);
+  for (size_t p = 0; p < claim.size(); ++p) {
+    plan.partitions_changing_owner += claim[p] != current.claim[p];
+  }
+
+  auto before = PrimariesByName(current.claim, current.options.n);
+  auto after = PrimariesByName(claim, current.options.n);
+  if (!before.ok()) return before.status();
+  if (!after.ok()) return after.status();
+  std::map<std::string, uint32_t> sending;  // transfers per source so far
+  for (uint32_t p = 0; p < claim.size(); ++p) {
+    const auto& had = before.value()[p];
+    for (const std::string& to : after.value()[p]) {
+      if (std::find(had.begin(), had.end(), to) != had.end()) continue;
+      // The readable current primary with the fewest sends so far.
+      const std::string* from = nullptr;
+      for (const std::string& candidate : had) {
+        if (gone.count(candidate)) continue;
+        if (from == nullptr || sending[candidate] < sending[*from]) {
+          from = &candidate;
+        }
+      }
+      if (from == nullptr) {
+        return Status(Code::kUnavailable,
+                      "partition " + std::to_string(p) +
+                          " has no primary left to copy from: every "
+                          "current one is removed or replaced");
+      }
+      ++sending[*from];
+      plan.transfers.push_back({p, *from, to});
+    }
+  }
+  return plan;
+}
+
+Result<ClusterState> Complete(const ClusterState& changing) {
+  if (!changing.changing()) {
+    return Invalid("epoch " + std::to_string(changing.epoch) +
+                   " has no change in progress");
+  }
+  ClusterState done = changing;
+  done.epoch = changing.epoch + 1;
+  done.claim = std::move(done.next_claim);
+  done.next_claim.clear();
+  for (Member& m : done.members) {
+    if (m.state == MemberState::kJoining) m.state = MemberState::kValid;
+    if (m.state == MemberState::kLeaving) m.state = MemberState::kRemoved;
+  }
+  return done;
+}
+
+}  // namespace shoal::cluster

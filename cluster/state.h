@@ -1,0 +1,113 @@
+// Cluster state (doc/membership.md): the members, each one's state, and the
+// claim, as one value with an epoch. Every change makes a new value with a
+// higher epoch; nodes keep the value with the highest epoch they have seen.
+// Two different values with one epoch mean two coordinators committed
+// concurrently: Compare reports kConflict and nothing merges them.
+//
+//   ClusterState s = ClusterState::Initial(members, {.partitions=64, .n=3});
+//   auto plan = MakePlan(s, {Change::Join("n4", "10.0.0.4:7000")});
+//   // plan.value().transfers: what moves from whom to whom
+//   s = plan.value().next;  // epoch + 1
+//
+// Pure: no I/O, clocks or threads. Depends on base/ and ring/.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "ring/claim.h"
+#include "ring/ring.h"
+
+namespace shoal::cluster {
+
+enum class MemberState : uint8_t {
+  kJoining,  // in the next claim, not yet in the current one
+  kValid,    // owns its partitions of the current claim
+  kLeaving,  // in the current claim, not in the next one
+  kRemoved,  // gone; kept so that a stale node learns it was removed
+};
+std::string_view MemberStateName(MemberState state);
+
+struct Member {
+  std::string name;
+  std::string address;  // host:port peers and clients reach it at
+  MemberState state = MemberState::kValid;
+  bool operator==(const Member&) const = default;
+};
+
+struct ClusterState {
+  uint64_t epoch = 0;
+  ring::RingOptions options;
+  std::vector<Member> members;  // sorted by name, removed ones included
+  ring::Claim claim;            // who owns each partition now
+  // Who will own each partition once the transfers are done; empty when no
+  // change is in progress. While it is set, writes go to the owners of both
+  // claims and reads to the current one (pending ranges).
+  ring::Claim next_claim;
+
+  // The state of a ring that starts with these members, all valid, at
+  // epoch 1, claimed as Ring::Create claims it.
+  static Result<ClusterState> Initial(std::vector<Member> members,
+                                      ring::RingOptions options);
+
+  const Member* Find(std::string_view name) const;
+  bool changing() const { return !next_claim.empty(); }
+  // XXH3 of a canonical encoding of everything above but the epoch.
+  uint64_t Digest() const;
+  bool operator==(const ClusterState&) const = default;
+};
+
+enum class Order { kOlder, kSame, kNewer, kConflict };
+// How `theirs` relates to `mine`: kNewer if it has the higher epoch,
+// kConflict if the epochs are equal and the values differ.
+Order Compare(const ClusterState& mine, const ClusterState& theirs);
+
+// A staged change (shoal cluster join|leave|replace|force-remove).
+struct Change {
+  enum class Kind { kJoin, kLeave, kReplace, kForceRemove };
+  Kind kind;
+  std::string node;         // joins, leaves, is replaced or removed
+  std::string address;      // join: the new node's; replace: the new one's
+  std::string replacement;  // replace: the new node's name
+
+  static Change Join(std::string node, std::string address);
+  static Change Leave(std::string node);
+  static Change Replace(std::string node, std::string replacement,
+                        std::string address);
+  static Change ForceRemove(std::string node);
+};
+
+// One replica to copy: partition `partition`'s data from `from` (a current
+// primary) to `to` (a primary of the next claim that is not one now).
+struct Transfer {
+  uint32_t partition = 0;
+  std::string from;
+  std::string to;
+  bool operator==(const Transfer&) const = default;
+};
+
+struct Plan {
+  ClusterState next;  // epoch + 1, next_claim set, members' states moved
+  std::vector<Transfer> transfers;  // by partition, then destination
+  uint32_t partitions_changing_owner = 0;
+  ring::ClaimShape shape;  // of next.next_claim
+};
+
+// The state after `changes` are staged on `current`, and the transfers it
+// needs. Errors name the problem: a change already in progress (finish or
+// abandon it first), an unknown or removed node, a name already taken, a
+// leave or removal that would leave fewer members than n. A force-removed
+// node's replicas are copied from the other current primaries (it is
+// assumed gone), as is a replaced node's.
+Result<Plan> MakePlan(const ClusterState& current,
+                      const std::vector<Change>& changes);
+
+// The state once every transfer of a plan is done: next_claim becomes the
+// claim, joining members become valid, leaving ones removed; epoch + 1.
+// Error if no change is in progress.
+Result<ClusterState> Complete(const ClusterState& changing);
+
+}  // namespace shoal::cluster

@@ -1,0 +1,224 @@
+// Tests for cluster/state.h: the epoch order, plans of staged changes and
+// their transfers, completion.
+#include "cluster/state.h"
+
+#include <doctest/doctest.h>
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace shoal::cluster {
+namespace {
+
+const ring::RingOptions kOptions{.partitions = 64, .n = 3};
+
+std::vector<Member> Members(int count) {
+  std::vector<Member> out;
+  for (int i = 1; i <= count; ++i) {
+    out.push_back({"n" + std::to_string(i),
+                   "10.0.0." + std::to_string(i) + ":7000",
+                   MemberState::kValid});
+  }
+  return out;
+}
+
+ClusterState Start(int count) {
+  auto state = ClusterState::Initial(Members(count), kOptions);
+  REQUIRE_MESSAGE(state.ok(), state.status().ToString());
+  return std::move(state).value();
+}
+
+std::set<std::string> PrimariesOf(const ring::Claim& claim, uint32_t p) {
+  auto ring = ring::Ring::FromClaim(claim, kOptions);
+  REQUIRE(ring.ok());
+  std::set<std::string> out;
+  for (ring::NodeIndex i : ring.value().Primaries(p)) {
+    out.insert(ring.value().members()[i]);
+  }
+  return out;
+}
+
+uint32_t Share(const ring::Claim& claim, const std::string& name) {
+  uint32_t count = 0;
+  for (const std::string& owner : claim) count += owner == name;
+  return count;
+}
+
+// Every transfer goes from a primary of the current claim to a primary of
+// the next that is not one now, and together they make every next
+// primary set whole.
+void CheckTransfers(const Plan& plan, const ClusterState& current) {
+  std::map<uint32_t, std::set<std::string>> arriving;
+  for (const Transfer& t : plan.transfers) {
+    const auto had = PrimariesOf(current.claim, t.partition);
+    const auto will = PrimariesOf(plan.next.next_claim, t.partition);
+    CHECK(had.count(t.from) == 1);
+    CHECK(had.count(t.to) == 0);
+    CHECK(will.count(t.to) == 1);
+    arriving[t.partition].insert(t.to);
+  }
+  for (uint32_t p = 0; p < kOptions.partitions; ++p) {
+    const auto had = PrimariesOf(current.claim, p);
+    for (const std::string& node : PrimariesOf(plan.next.next_claim, p)) {
+      CHECK((had.count(node) == 1 || arriving[p].count(node) == 1));
+    }
+  }
+}
+
+TEST_CASE("a new cluster is valid members at epoch 1 with Create's claim") {
+  const ClusterState state = Start(4);
+  CHECK(state.epoch == 1);
+  CHECK_FALSE(state.changing());
+  for (const Member& m : state.members) CHECK(m.state == MemberState::kValid);
+  CHECK(state.claim ==
+        ring::InitialClaim({"n1", "n2", "n3", "n4"}, kOptions).value());
+  auto no_address =
+      ClusterState::Initial({{"a", "", MemberState::kValid}}, kOptions);
+  REQUIRE_FALSE(no_address.ok());
+  CHECK(no_address.status().message() == "member 'a' has no address");
+  auto twice = ClusterState::Initial(
+      {{"a", "h:1", MemberState::kValid}, {"a", "h:2", MemberState::kValid}},
+      kOptions);
+  REQUIRE_FALSE(twice.ok());
+  CHECK(twice.status().message() == "duplicate member 'a'");
+}
+
+TEST_CASE("the higher epoch wins; one epoch with two values is a conflict") {
+  const ClusterState mine = Start(3);
+  ClusterState theirs = mine;
+  CHECK(Compare(mine, theirs) == Order::kSame);
+  CHECK(mine.Digest() == theirs.Digest());
+  theirs.members[1].address = "10.9.9.9:7000";
+  CHECK(Compare(mine, theirs) == Order::kConflict);
+  CHECK(mine.Digest() != theirs.Digest());
+  theirs.epoch = 2;
+  CHECK(Compare(mine, theirs) == Order::kNewer);
+  CHECK(Compare(theirs, mine) == Order::kOlder);
+}
+
+TEST_CASE("a join moves the newcomer's share, n replicas each, all to it") {
+  const ClusterState current = Start(4);
+  auto plan = MakePlan(current, {Change::Join("n5", "10.0.0.5:7000")});
+  REQUIRE_MESSAGE(plan.ok(), plan.status().ToString());
+  const Plan& p = plan.value();
+  CHECK(p.next.epoch == 2);
+  CHECK(p.next.changing());
+  CHECK(p.next.claim == current.claim);  // reads stay on the old owners
+  REQUIRE(p.next.Find("n5") != nullptr);
+  CHECK(p.next.Find("n5")->state == MemberState::kJoining);
+  CHECK(p.partitions_changing_owner == 64 / 5);
+  CHECK(p.transfers.size() == 3 * (64 / 5));
+  for (const Transfer& t : p.transfers) CHECK(t.to == "n5");
+  CheckTransfers(p, current);
+  // The copies are spread over the sources.
+  std::map<std::string, int> sends;
+  for (const Transfer& t : p.transfers) ++sends[t.from];
+  CHECK(sends.size() == 4);
+  for (const auto& [node, count] : sends) CHECK(count <= 12);
+  CHECK(p.shape.balanced());
+  CHECK(p.shape.bad_windows == 0);
+
+  auto done = Complete(p.next);
+  REQUIRE(done.ok());
+  CHECK(done.value().epoch == 3);
+  CHECK_FALSE(done.value().changing());
+  CHECK(done.value().claim == p.next.next_claim);
+  CHECK(done.value().Find("n5")->state == MemberState::kValid);
+}
+
+TEST_CASE("a leave copies the leaver's replicas to others, never to it") {
+  const ClusterState current = Start(5);
+  auto plan = MakePlan(current, {Change::Leave("n2")});
+  REQUIRE(plan.ok());
+  const Plan& p = plan.value();
+  CHECK(p.next.Find("n2")->state == MemberState::kLeaving);
+  CHECK(p.transfers.size() == 3 * Share(current.claim, "n2"));
+  for (const Transfer& t : p.transfers) CHECK(t.to != "n2");
+  CheckTransfers(p, current);
+  auto done = Complete(p.next);
+  REQUIRE(done.ok());
+  CHECK(done.value().Find("n2")->state == MemberState::kRemoved);
+  CHECK(Share(done.value().claim, "n2") == 0);
+}
+
+TEST_CASE("a replacement takes the old node's replicas from the others") {
+  const ClusterState current = Start(4);
+  auto plan = MakePlan(current, {Change::Replace("n3", "n9", "10.0.0.9:7000")});
+  REQUIRE(plan.ok());
+  const Plan& p = plan.value();
+  CHECK(p.next.Find("n3")->state == MemberState::kLeaving);
+  CHECK(p.next.Find("n9")->state == MemberState::kJoining);
+  CHECK(p.transfers.size() == 3 * Share(current.claim, "n3"));
+  for (const Transfer& t : p.transfers) {
+    CHECK(t.to == "n9");
+    CHECK(t.from != "n3");  // the replaced node's data is gone
+  }
+  CheckTransfers(p, current);
+}
+
+TEST_CASE("a force-removed node is no source and is removed at once") {
+  const ClusterState current = Start(5);
+  auto plan = MakePlan(current, {Change::ForceRemove("n4")});
+  REQUIRE(plan.ok());
+  CHECK(plan.value().next.Find("n4")->state == MemberState::kRemoved);
+  for (const Transfer& t : plan.value().transfers) CHECK(t.from != "n4");
+  CheckTransfers(plan.value(), current);
+}
+
+TEST_CASE("two staged joins make one plan") {
+  const ClusterState current = Start(3);
+  auto plan = MakePlan(current, {Change::Join("n4", "10.0.0.4:7000"),
+                                 Change::Join("n5", "10.0.0.5:7000")});
+  REQUIRE(plan.ok());
+  CHECK(plan.value().next.epoch == 2);
+  CHECK(ring::ClaimMembers(plan.value().next.next_claim).size() == 5);
+  CHECK(plan.value().shape.balanced());
+  CheckTransfers(plan.value(), current);
+}
+
+TEST_CASE("plans refuse what cannot be done, naming it") {
+  const ClusterState current = Start(3);
+  auto check_error = [&](const std::vector<Change>& changes,
+                         const std::string& message) {
+    auto plan = MakePlan(current, changes);
+    REQUIRE_FALSE(plan.ok());
+    CHECK(plan.status().message() == message);
+  };
+  check_error({}, "no change is staged");
+  check_error({Change::Leave("n9")}, "no member named 'n9'");
+  check_error({Change::Join("n2", "10.0.0.7:7000")},
+              "'n2' is already a member");
+  check_error({Change::Join("n7", "10.0.0.2:7000")},
+              "address 10.0.0.2:7000 is already 'n2''s");
+  check_error({Change::Join("n7", "")}, "'n7' needs an address");
+  check_error({Change::Leave("n1")},
+              "the change leaves 2 members, fewer than n=3");
+  check_error({Change::Join("n4", "10.0.0.4:7000"), Change::Leave("n4")},
+              "'n4' is joining, not a valid member");
+
+  auto changing = MakePlan(current, {Change::Join("n4", "10.0.0.4:7000")});
+  REQUIRE(changing.ok());
+  auto again = MakePlan(changing.value().next, {Change::Leave("n1")});
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.status().message() ==
+        "epoch 2 is still moving partitions: let its transfers finish before "
+        "planning another change");
+  auto not_changing = Complete(current);
+  REQUIRE_FALSE(not_changing.ok());
+  CHECK(not_changing.status().message() == "epoch 1 has no change in progress");
+}
+
+TEST_CASE("a removed name can join again") {
+  ClusterState state = Start(4);
+  state = Complete(MakePlan(state, {Change::Leave("n4")}).value().next).value();
+  CHECK(state.Find("n4")->state == MemberState::kRemoved);
+  auto plan = MakePlan(state, {Change::Join("n4", "10.0.0.4:7000")});
+  REQUIRE_MESSAGE(plan.ok(), plan.status().ToString());
+  CHECK(plan.value().next.Find("n4")->state == MemberState::kJoining);
+  CHECK(plan.value().next.members.size() == 4);
+}
+
+}  // namespace
+}  // namespace shoal::cluster
