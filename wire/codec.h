@@ -5,6 +5,7 @@
 //          its size is a multiple of 8 bytes and at most the frame cap.
 // Context = packed Cap'n Proto message whose root is `Context`.
 // Stored object = flat Cap'n Proto message whose root is `Object`.
+// Cluster state = flat Cap'n Proto message whose root is `ClusterState`.
 //
 // Decoding validates everything: a bad length, a truncated or garbage body,
 // an unknown union member or nonsense version data is a Status
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "cluster/state.h"
 #include "quorum/version.h"
 #include "wire/messages.h"
 
@@ -73,5 +75,13 @@ Result<quorum::Object> DecodeObject(std::string_view bytes);
 // actors, counters >= 1, siblings sorted by unique dots, tombstones empty,
 // every sibling's dot covered by the vector.
 Status ValidateObject(const quorum::Object& object);
+
+// The cluster state (cluster.capnp): flat Cap'n Proto, the value of the
+// node's meta record and of a gossip reply.
+std::string EncodeClusterState(const cluster::ClusterState& state);
+// `bytes` need not be aligned. Errors: kCorruption naming what is wrong
+// (not a message, epoch 0, Q not a power of two or not the claim's size,
+// members unsorted or repeated, an owner that is no member or is removed).
+Result<cluster::ClusterState> DecodeClusterState(std::string_view bytes);
 
 }  // namespace shoal::wire

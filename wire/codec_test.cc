@@ -28,6 +28,7 @@
 #include <variant>
 #include <vector>
 
+#include "wire/cluster.capnp.h"
 #include "wire/frame.capnp.h"
 #include "wire/object.capnp.h"
 
@@ -1219,6 +1220,81 @@ TEST_CASE("stored garbage is corruption") {
   for (const BadObject& bad : BadObjects()) {
     CAPTURE(bad.name);
     expect_corrupt(StoredObject(bad.vv, bad.sibs));
+  }
+}
+
+cluster::ClusterState SampleClusterState() {
+  std::vector<cluster::Member> members;
+  for (int i = 1; i <= 4; ++i) {
+    members.push_back({"n" + std::to_string(i),
+                       "10.0.0." + std::to_string(i) + ":7000",
+                       cluster::MemberState::kValid});
+  }
+  auto state = cluster::ClusterState::Initial(
+      members, ring::RingOptions{.partitions = 64, .n = 3});
+  REQUIRE(state.ok());
+  auto plan = cluster::MakePlan(state.value(),
+                                {cluster::Change::Join("n5", "10.0.0.5:7000"),
+                                 cluster::Change::Leave("n2")});
+  REQUIRE(plan.ok());
+  return plan.value().next;  // joining, leaving, a next claim
+}
+
+TEST_CASE("the cluster state round-trips, from an unaligned buffer too") {
+  const cluster::ClusterState state = SampleClusterState();
+  const std::string bytes = EncodeClusterState(state);
+  auto back = DecodeClusterState(bytes);
+  REQUIRE_MESSAGE(back.ok(), back.status().ToString());
+  CHECK(back.value() == state);
+  CHECK(back.value().Digest() == state.Digest());
+  std::string shifted = " " + bytes;
+  auto unaligned = DecodeClusterState(std::string_view(shifted).substr(1));
+  REQUIRE(unaligned.ok());
+  CHECK(unaligned.value() == state);
+}
+
+TEST_CASE("a cluster state that breaks its rules is corruption, named") {
+  auto expect = [](const std::string& bytes, const std::string& message) {
+    auto r = DecodeClusterState(bytes);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == Code::kCorruption);
+    CHECK(r.status().message() == message);
+  };
+  auto edit = [](const std::function<void(schema::ClusterState::Builder)>& f) {
+    capnp::MallocMessageBuilder builder;
+    auto bytes = EncodeClusterState(SampleClusterState());
+    std::vector<capnp::word> words(bytes.size() / 8);
+    std::memcpy(words.data(), bytes.data(), bytes.size());
+    capnp::FlatArrayMessageReader reader(
+        kj::arrayPtr(words.data(), words.size()));
+    builder.setRoot(reader.getRoot<schema::ClusterState>());
+    f(builder.getRoot<schema::ClusterState>());
+    auto flat = capnp::messageToFlatArray(builder);
+    auto b = flat.asBytes();
+    return std::string(reinterpret_cast<const char*>(b.begin()), b.size());
+  };
+  expect("", "cluster state: 0 bytes is not a whole number of words");
+  expect(edit([](auto s) { s.setEpoch(0); }), "cluster state: epoch 0");
+  expect(edit([](auto s) { s.setPartitions(48); }),
+         "cluster state: partitions=48 is not a power of two in 1..65536");
+  expect(edit([](auto s) { s.getClaim().set(3, 9); }),
+         "cluster state: claim names member 9 of 5");
+  expect(edit([](auto s) { s.getMembers()[1].setName("n9"); }),
+         "cluster state: members not sorted by unique name at 'n3'");
+  expect(edit([](auto s) {
+           auto claim = s.getClaim();
+           for (uint32_t p = 0; p < claim.size(); ++p) {
+             if (claim[p] == 0)
+               s.getMembers()[0].setState(schema::MemberState::REMOVED);
+           }
+         }),
+         "cluster state: claim gives a partition to removed 'n1'");
+  expect(edit([](auto s) { s.initNextClaim(3); }),
+         "cluster state: the next claim has 3 partitions, not 64");
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    std::mt19937_64 rng(seed);
+    auto r = DecodeClusterState(RandomBytes(rng, 8 * (1 + seed % 16)));
+    if (!r.ok()) CHECK(r.status().code() == Code::kCorruption);
   }
 }
 
