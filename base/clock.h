@@ -19,11 +19,13 @@
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/system/error_code.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 namespace shoal {
 
@@ -40,6 +42,10 @@ class Clock {
   // The implementation behind one Timer on `executor`.
   virtual std::unique_ptr<TimerImpl> NewTimer(
       boost::asio::any_io_executor executor) = 0;
+  // True when this clock's Now() is steady_clock::now() unchanged: a Timer
+  // on it is then a plain asio steady_timer, with no TimerImpl to allocate
+  // and no type-erased handler per wait (the request path's fan-out timer).
+  virtual bool IsSteadyClock() const { return false; }
 };
 
 // What a Clock implements for each Timer.
@@ -61,11 +67,17 @@ class TimerImpl {
 class Timer {
  public:
   // `clock` must outlive the timer.
-  Timer(Clock& clock, boost::asio::any_io_executor executor)
-      : clock_(clock), impl_(clock.NewTimer(std::move(executor))) {}
+  Timer(Clock& clock, boost::asio::any_io_executor executor) : clock_(clock) {
+    if (clock.IsSteadyClock()) {
+      steady_.emplace(std::move(executor));
+    } else {
+      impl_ = clock.NewTimer(std::move(executor));
+    }
+  }
 
   // Like asio's: moving the expiry cancels the waits pending on it.
   size_t expires_at(Clock::TimePoint at) {
+    if (steady_) return steady_->expires_at(at);
     const size_t cancelled = impl_->Cancel();
     impl_->ExpiresAt(at);
     return cancelled;
@@ -73,11 +85,14 @@ class Timer {
   size_t expires_after(Clock::Duration d) {
     return expires_at(clock_.Now() + d);
   }
-  Clock::TimePoint expiry() const { return impl_->Expiry(); }
-  size_t cancel() { return impl_->Cancel(); }
+  Clock::TimePoint expiry() const {
+    return steady_ ? steady_->expiry() : impl_->Expiry();
+  }
+  size_t cancel() { return steady_ ? steady_->cancel() : impl_->Cancel(); }
 
   template <typename Token>
   auto async_wait(Token&& token) {
+    if (steady_) return steady_->async_wait(std::forward<Token>(token));
     return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
         [](auto handler, TimerImpl* impl) {
           impl->Wait(TimerImpl::Handler(std::move(handler)));
@@ -87,7 +102,8 @@ class Timer {
 
  private:
   Clock& clock_;
-  std::unique_ptr<TimerImpl> impl_;
+  std::optional<boost::asio::steady_timer> steady_;  // on a steady clock
+  std::unique_ptr<TimerImpl> impl_;                  // on any other
 };
 
 // steady_clock and system_clock; timers are asio steady_timers. Stateless.
@@ -97,6 +113,7 @@ class SystemClock final : public Clock {
   int64_t WallMs() const override;
   std::unique_ptr<TimerImpl> NewTimer(
       boost::asio::any_io_executor executor) override;
+  bool IsSteadyClock() const override { return true; }
 };
 
 }  // namespace shoal
