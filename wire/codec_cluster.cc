@@ -1,15 +1,14 @@
 // The cluster state (cluster.capnp).
 #include <capnp/serialize.h>
-#include <kj/exception.h>
 
 #include <bit>
-#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "wire/cluster.capnp.h"
 #include "wire/codec.h"
+#include "wire/codec_internal.h"
 
 namespace shoal::wire {
 namespace {
@@ -54,6 +53,61 @@ Result<ring::Claim> ReadClaim(capnp::List<uint16_t>::Reader list,
   return claim;
 }
 
+Result<cluster::ClusterState> ReadClusterState(sc::ClusterState::Reader root) {
+  cluster::ClusterState state;
+  state.epoch = root.getEpoch();
+  if (state.epoch == 0) return Bad("epoch 0");
+  state.options.partitions = root.getPartitions();
+  state.options.n = root.getN();
+  const uint32_t q = state.options.partitions;
+  if (q == 0 || !std::has_single_bit(q) || q > 65536) {
+    return Bad("partitions=" + std::to_string(q) +
+               " is not a power of two in 1..65536");
+  }
+  if (state.options.n == 0) return Bad("n=0");
+  for (auto m : root.getMembers()) {
+    cluster::Member member;
+    member.name = m.getName().cStr();
+    member.address = m.getAddress().cStr();
+    switch (m.getState()) {
+      case sc::MemberState::JOINING:
+        member.state = cluster::MemberState::kJoining;
+        break;
+      case sc::MemberState::VALID:
+        member.state = cluster::MemberState::kValid;
+        break;
+      case sc::MemberState::LEAVING:
+        member.state = cluster::MemberState::kLeaving;
+        break;
+      case sc::MemberState::REMOVED:
+        member.state = cluster::MemberState::kRemoved;
+        break;
+      default:
+        return Bad("member '" + member.name + "' has an unknown state");
+    }
+    if (member.name.empty()) return Bad("a member name is empty");
+    if (!state.members.empty() && !(state.members.back().name < member.name)) {
+      return Bad("members not sorted by unique name at '" + member.name + "'");
+    }
+    state.members.push_back(std::move(member));
+  }
+  auto claim = ReadClaim(root.getClaim(), state.members, "claim");
+  if (!claim.ok()) return claim.status();
+  state.claim = std::move(claim).value();
+  if (state.claim.size() != q) {
+    return Bad("the claim has " + std::to_string(state.claim.size()) +
+               " partitions, not " + std::to_string(q));
+  }
+  auto next = ReadClaim(root.getNextClaim(), state.members, "next claim");
+  if (!next.ok()) return next.status();
+  state.next_claim = std::move(next).value();
+  if (!state.next_claim.empty() && state.next_claim.size() != q) {
+    return Bad("the next claim has " + std::to_string(state.next_claim.size()) +
+               " partitions, not " + std::to_string(q));
+  }
+  return state;
+}
+
 }  // namespace
 
 std::string EncodeClusterState(const cluster::ClusterState& state) {
@@ -84,77 +138,8 @@ std::string EncodeClusterState(const cluster::ClusterState& state) {
 }
 
 Result<cluster::ClusterState> DecodeClusterState(std::string_view bytes) {
-  if (bytes.empty() || bytes.size() % 8 != 0) {
-    return Bad(std::to_string(bytes.size()) +
-               " bytes is not a whole number of words");
-  }
-  std::vector<capnp::word> words(bytes.size() / 8);
-  std::memcpy(words.data(), bytes.data(), bytes.size());
-  try {
-    capnp::ReaderOptions opts;
-    opts.traversalLimitInWords = 2 * words.size() + 1024;
-    opts.nestingLimit = 8;
-    capnp::FlatArrayMessageReader reader(
-        kj::arrayPtr(words.data(), words.size()), opts);
-    auto root = reader.getRoot<sc::ClusterState>();
-    cluster::ClusterState state;
-    state.epoch = root.getEpoch();
-    if (state.epoch == 0) return Bad("epoch 0");
-    state.options.partitions = root.getPartitions();
-    state.options.n = root.getN();
-    const uint32_t q = state.options.partitions;
-    if (q == 0 || !std::has_single_bit(q) || q > 65536) {
-      return Bad("partitions=" + std::to_string(q) +
-                 " is not a power of two in 1..65536");
-    }
-    if (state.options.n == 0) return Bad("n=0");
-    for (auto m : root.getMembers()) {
-      cluster::Member member;
-      member.name = m.getName().cStr();
-      member.address = m.getAddress().cStr();
-      switch (m.getState()) {
-        case sc::MemberState::JOINING:
-          member.state = cluster::MemberState::kJoining;
-          break;
-        case sc::MemberState::VALID:
-          member.state = cluster::MemberState::kValid;
-          break;
-        case sc::MemberState::LEAVING:
-          member.state = cluster::MemberState::kLeaving;
-          break;
-        case sc::MemberState::REMOVED:
-          member.state = cluster::MemberState::kRemoved;
-          break;
-        default:
-          return Bad("member '" + member.name + "' has an unknown state");
-      }
-      if (member.name.empty()) return Bad("a member name is empty");
-      if (!state.members.empty() &&
-          !(state.members.back().name < member.name)) {
-        return Bad("members not sorted by unique name at '" + member.name +
-                   "'");
-      }
-      state.members.push_back(std::move(member));
-    }
-    auto claim = ReadClaim(root.getClaim(), state.members, "claim");
-    if (!claim.ok()) return claim.status();
-    state.claim = std::move(claim).value();
-    if (state.claim.size() != q) {
-      return Bad("the claim has " + std::to_string(state.claim.size()) +
-                 " partitions, not " + std::to_string(q));
-    }
-    auto next = ReadClaim(root.getNextClaim(), state.members, "next claim");
-    if (!next.ok()) return next.status();
-    state.next_claim = std::move(next).value();
-    if (!state.next_claim.empty() && state.next_claim.size() != q) {
-      return Bad("the next claim has " +
-                 std::to_string(state.next_claim.size()) + " partitions, not " +
-                 std::to_string(q));
-    }
-    return state;
-  } catch (const kj::Exception& e) {
-    return Bad(std::string("does not decode: ") + e.getDescription().cStr());
-  }
+  return internal::DecodeFlat<sc::ClusterState>(bytes, "cluster state",
+                                                ReadClusterState);
 }
 
 }  // namespace shoal::wire

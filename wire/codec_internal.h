@@ -1,22 +1,27 @@
 // Internal to wire/: what the codec's files share (codec.cc holds the
-// frames and the dispatch; codec_object.cc, codec_client.cc, codec_peer.cc
-// and codec_admin.cc the messages of their schema). Only wire/ includes it:
-// it pulls in the generated Cap'n Proto headers, which wire keeps private.
+// frames and the dispatch; codec_object.cc, codec_client.cc, codec_peer.cc,
+// codec_admin.cc and codec_cluster.cc the messages of their schema). Only wire/
+// includes it: it pulls in the generated Cap'n Proto headers, which wire keeps
+// private.
 //
 // Every capnp reader accessor used here may throw kj::Exception on
 // malformed input; the public decoders in codec.cc and codec_object.cc
-// catch it.
+// catch it (DecodeFlat for messages outside frames).
 //
 // Thread-safety: free functions over values; Builder uses thread-local
 // scratch space.
 #pragma once
 
 #include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/exception.h>
 #include <kj/io.h>
 
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
@@ -96,6 +101,35 @@ inline std::vector<uint32_t> ReadU32(capnp::List<uint32_t>::Reader list) {
   out.reserve(list.size());
   for (uint32_t v : list) out.push_back(v);
   return out;
+}
+
+// ---- flat messages outside frames (codec_object.cc, codec_cluster.cc) ----
+
+// Decodes a flat message that is not a frame body (a stored object, the
+// cluster state) with `read(root)`: the bytes are copied into words first
+// (LMDB values are not 8-byte aligned), the reader limits follow the size,
+// and a kj::Exception becomes kCorruption "<what> does not decode: ...".
+template <typename Root, typename Read>
+auto DecodeFlat(std::string_view bytes, const std::string& what, Read&& read)
+    -> decltype(read(std::declval<typename Root::Reader>())) {
+  if (bytes.empty() || bytes.size() % 8 != 0) {
+    return Status(Code::kCorruption,
+                  what + " of " + std::to_string(bytes.size()) +
+                      " bytes is not a whole number of words");
+  }
+  std::vector<capnp::word> words(bytes.size() / 8);
+  std::memcpy(words.data(), bytes.data(), bytes.size());
+  try {
+    capnp::ReaderOptions opts;
+    opts.traversalLimitInWords = 2 * words.size() + 1024;
+    opts.nestingLimit = 8;
+    capnp::FlatArrayMessageReader reader(
+        kj::arrayPtr(words.data(), words.size()), opts);
+    return read(reader.getRoot<Root>());
+  } catch (const kj::Exception& e) {
+    return Status(Code::kCorruption,
+                  what + " does not decode: " + e.getDescription().cStr());
+  }
 }
 
 // ---- version data (codec_object.cc) ----

@@ -142,28 +142,8 @@ std::string EncodeObject(const quorum::Object& object) {
 }
 
 Result<quorum::Object> DecodeObject(std::string_view bytes) {
-  if (bytes.empty() || bytes.size() % 8 != 0) {
-    return Status(Code::kCorruption,
-                  "stored object of " + std::to_string(bytes.size()) +
-                      " bytes is not a whole number of words");
-  }
-  // LMDB values are not 8-byte aligned: copy into words first.
-  std::vector<capnp::word> words(bytes.size() / 8);
-  std::memcpy(words.data(), bytes.data(), bytes.size());
-  try {
-    capnp::ReaderOptions opts;
-    opts.traversalLimitInWords = 2 * words.size() + 1024;
-    opts.nestingLimit = 8;
-    capnp::FlatArrayMessageReader reader(
-        kj::arrayPtr(words.data(), words.size()), opts);
-    auto o = ReadObject(reader.getRoot<sc::Object>());
-    if (!o) return o.status();
-    return o;
-  } catch (const kj::Exception& e) {
-    return Status(Code::kCorruption,
-                  std::string("stored object does not decode: ") +
-                      e.getDescription().cStr());
-  }
+  return internal::DecodeFlat<sc::Object>(bytes, "stored object",
+                                          internal::ReadObject);
 }
 
 Status ValidateObject(const quorum::Object& object) {

@@ -1273,7 +1273,7 @@ TEST_CASE("a cluster state that breaks its rules is corruption, named") {
     auto b = flat.asBytes();
     return std::string(reinterpret_cast<const char*>(b.begin()), b.size());
   };
-  expect("", "cluster state: 0 bytes is not a whole number of words");
+  expect("", "cluster state of 0 bytes is not a whole number of words");
   expect(edit([](auto s) { s.setEpoch(0); }), "cluster state: epoch 0");
   expect(edit([](auto s) { s.setPartitions(48); }),
          "cluster state: partitions=48 is not a power of two in 1..65536");
