@@ -55,6 +55,7 @@ class GroupCommit {
   void FillStats(StoreStats& stats) const;
   // Every later batch fails (kUnavailable) without touching the disk.
   void Seal() { sealed_ = true; }
+  bool sealed() const { return sealed_; }
 
  private:
   struct Pending {

@@ -289,6 +289,61 @@ std::string Env::CurrentBoot() const {
   return options_.TEST_boot_id.empty() ? BootId() : options_.TEST_boot_id;
 }
 
+namespace {
+bool IsEnvRecord(std::string_view name) {
+  return name == kFormatKey || name == kActorKey || name == kSessionKey;
+}
+}  // namespace
+
+Result<std::optional<std::string>> Env::ReadRecord(
+    std::string_view name) const {
+  if (IsEnvRecord(name)) {
+    return Status(Code::kInvalidArgument,
+                  "meta record '" + std::string(name) + "' is the store's own");
+  }
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+  if (rc != 0) {
+    return Status(Code::kInternal,
+                  std::string("reading meta: ") + mdb_strerror(rc));
+  }
+  MDB_val key = ValOf(name);
+  MDB_val val;
+  rc = mdb_get(txn, meta_dbi_, &key, &val);
+  std::optional<std::string> out;
+  if (rc == 0) out.emplace(static_cast<const char*>(val.mv_data), val.mv_size);
+  mdb_txn_abort(txn);
+  if (rc != 0 && rc != MDB_NOTFOUND) {
+    return Status(Code::kInternal, "reading meta record '" +
+                                       std::string(name) +
+                                       "': " + mdb_strerror(rc));
+  }
+  return out;
+}
+
+Status Env::WriteRecord(std::string_view name, std::string_view bytes) {
+  if (IsEnvRecord(name)) {
+    return Status(Code::kInvalidArgument,
+                  "meta record '" + std::string(name) + "' is the store's own");
+  }
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+  if (rc != 0) return WriteError("starting a meta write", rc);
+  MDB_val key = ValOf(name);
+  MDB_val val = ValOf(bytes);
+  if ((rc = mdb_put(txn, meta_dbi_, &key, &val, 0)) != 0) {
+    mdb_txn_abort(txn);
+    return WriteError("storing a meta record", rc);
+  }
+  if ((rc = mdb_txn_commit(txn)) != 0) {
+    return WriteError("committing a meta record", rc);
+  }
+  if ((rc = mdb_env_sync(env_, 1)) != 0) {
+    return WriteError("syncing a meta record", rc);
+  }
+  return Status::Ok();
+}
+
 void Env::MarkClosedCleanly() {
   MDB_txn* txn = nullptr;
   if (mdb_txn_begin(env_, nullptr, 0, &txn) != 0) return;

@@ -21,6 +21,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "base/result.h"
 #include "quorum/version.h"
@@ -64,6 +65,16 @@ class Env {
   // the message names the mount point and its free bytes), else kInternal
   // naming the call and the directory.
   Status WriteError(const char* what, int rc) const;
+
+  // A record of the meta database that is not one of the Env's own
+  // (format, actor, session): its bytes, or nullopt if it was never written.
+  // Any thread.
+  Result<std::optional<std::string>> ReadRecord(std::string_view name) const;
+  // Stores `bytes` under `name` in one write transaction and syncs it before
+  // returning, whatever the sync policy. Blocks while another write
+  // transaction commits. Error kInvalidArgument for one of the Env's own
+  // names; otherwise as WriteError.
+  Status WriteRecord(std::string_view name, std::string_view bytes);
 
   // Fills the environment's figures in `stats`: the map's size and the
   // bytes in use, the filesystem's free and total bytes.

@@ -105,6 +105,18 @@ Result<uint64_t> Store::ScanObjects(uint32_t partition, uint32_t first_segment,
   return objects_->ScanObjects(partition, first_segment, last_segment, fn);
 }
 
+Result<std::optional<std::string>> Store::ReadMeta(
+    std::string_view name) const {
+  return env_->ReadRecord(name);
+}
+
+Status Store::WriteMeta(std::string_view name, std::string_view bytes) {
+  if (commit_->sealed()) {
+    return Status(Code::kUnavailable, "store sealed (TEST_Seal)");
+  }
+  return env_->WriteRecord(name, bytes);
+}
+
 StoreStats Store::Stats() const {
   StoreStats stats;
   commit_->FillStats(stats);

@@ -5,6 +5,8 @@
 //            value = wire::EncodeObject(object)
 //   meta     "actor" -> u64 little-endian (minted when the directory is new)
 //            "format" -> u32 little-endian (kFormatVersion)
+//            "session" -> boot id + clean-close mark (env.h)
+//            other names: records kept for other modules (ReadMeta)
 // so a partition and any Merkle segment range are one cursor range scan and
 // a point get is one lookup (doc/storage.md).
 //
@@ -140,6 +142,16 @@ class Store {
 
   // Any thread.
   StoreStats Stats() const;
+
+  // Small records kept for other modules in the meta database (the node's
+  // cluster state is one), by name; the store's own records (format, actor,
+  // session) are refused with kInvalidArgument. ReadMeta: the bytes, or
+  // nullopt if never written; any thread. WriteMeta: written and synced in
+  // its own write transaction before it returns (so it waits for a batch
+  // committing at the time); for rare writes only. Fails with kUnavailable
+  // after TEST_Seal; else errors as Submit's.
+  Result<std::optional<std::string>> ReadMeta(std::string_view name) const;
+  Status WriteMeta(std::string_view name, std::string_view bytes);
 
   // Up to `limit` hints for `target` whose storage key sorts after `after`
   // ("" = from the start), in key order. Any thread.

@@ -154,6 +154,31 @@ TEST_CASE("the actor is minted once per data directory") {
   }
 }
 
+TEST_CASE("meta records survive reopen; the store's own names are refused") {
+  TempDir dir;
+  {
+    auto store = MustOpen(Options(dir));
+    auto none = store->ReadMeta("cluster");
+    REQUIRE(none.ok());
+    CHECK_FALSE(none->has_value());
+    REQUIRE(store->WriteMeta("cluster", std::string("v1\0x", 4)).ok());
+    REQUIRE(store->WriteMeta("cluster", std::string("v2\0y", 4)).ok());
+    for (const char* own : {"actor", "format", "session"}) {
+      const Status st = store->WriteMeta(own, "x");
+      CHECK(st.code() == Code::kInvalidArgument);
+      CHECK(st.message().find(own) != std::string::npos);
+      CHECK(store->ReadMeta(own).status().code() == Code::kInvalidArgument);
+    }
+    store->TEST_Seal();
+    CHECK(store->WriteMeta("cluster", "v3").code() == Code::kUnavailable);
+  }
+  auto store = MustOpen(Options(dir));
+  auto got = store->ReadMeta("cluster");
+  REQUIRE(got.ok());
+  REQUIRE(got->has_value());
+  CHECK(**got == std::string("v2\0y", 4));
+}
+
 TEST_CASE("an actor seed mints the same actor for the same seed") {
   TempDir a;
   TempDir b;
