@@ -12,6 +12,8 @@ struct MemberStatus {
   isSelf @3 :Bool;
   lastHeardMsAgo @4 :Int64;   # -1 = never heard
   partitionsOwned @5 :UInt32;
+  state @6 :Text;             # joining, valid, leaving or removed
+  epoch @7 :UInt64;           # cluster state epoch it last reported; 0 = none
 }
 
 struct HintsRequest {}
@@ -45,6 +47,8 @@ struct StatusReply {
   keys @8 :UInt64;            # objects stored locally (tombstones included)
   storageBytes @9 :UInt64;    # LMDB pages in use, in bytes
   mapSizeBytes @10 :UInt64;   # LMDB map size
+  epoch @11 :UInt64;          # the node's cluster state epoch
+  clusterDigest @12 :UInt64;  # and its digest (ClusterState::Digest)
 }
 
 struct AaeStatusRequest {}

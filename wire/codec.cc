@@ -192,6 +192,10 @@ Result<Body> ReadBody(sc::Frame::Reader f) {
       return AsBody(DecodeBody(f.getFault()));
     case sc::Frame::FAULT_REPLY:
       return AsBody(DecodeBody(f.getFaultReply()));
+    case sc::Frame::CLUSTER_STATE:
+      return AsBody(DecodeBody(f.getClusterState()));
+    case sc::Frame::CLUSTER_STATE_REPLY:
+      return AsBody(DecodeBody(f.getClusterStateReply()));
     default:
       return Status(Code::kInvalidArgument,
                     "unknown message type " +

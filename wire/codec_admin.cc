@@ -58,6 +58,8 @@ void EncodeBody(const StatusReply& m, sc::Frame::Builder f) {
   b.setKeys(m.keys);
   b.setStorageBytes(m.storage_bytes);
   b.setMapSizeBytes(m.map_size_bytes);
+  b.setEpoch(m.epoch);
+  b.setClusterDigest(m.cluster_digest);
   auto members = b.initMembers(m.members.size());
   for (size_t i = 0; i < m.members.size(); ++i) {
     const MemberStatus& s = m.members[i];
@@ -67,6 +69,8 @@ void EncodeBody(const StatusReply& m, sc::Frame::Builder f) {
     members[i].setIsSelf(s.is_self);
     members[i].setLastHeardMsAgo(s.last_heard_ms_ago);
     members[i].setPartitionsOwned(s.partitions_owned);
+    members[i].setState(s.state);
+    members[i].setEpoch(s.epoch);
   }
 }
 
@@ -82,10 +86,13 @@ StatusReply DecodeBody(sc::StatusReply::Reader r) {
   s.keys = r.getKeys();
   s.storage_bytes = r.getStorageBytes();
   s.map_size_bytes = r.getMapSizeBytes();
+  s.epoch = r.getEpoch();
+  s.cluster_digest = r.getClusterDigest();
   for (auto m : r.getMembers()) {
     s.members.push_back({m.getName().cStr(), m.getAddress().cStr(), m.getUp(),
                          m.getIsSelf(), m.getLastHeardMsAgo(),
-                         m.getPartitionsOwned()});
+                         m.getPartitionsOwned(), m.getState().cStr(),
+                         m.getEpoch()});
   }
   return s;
 }

@@ -53,6 +53,10 @@ Result<ring::Claim> ReadClaim(capnp::List<uint16_t>::Reader list,
   return claim;
 }
 
+}  // namespace
+
+namespace internal {
+
 Result<cluster::ClusterState> ReadClusterState(sc::ClusterState::Reader root) {
   cluster::ClusterState state;
   state.epoch = root.getEpoch();
@@ -108,11 +112,8 @@ Result<cluster::ClusterState> ReadClusterState(sc::ClusterState::Reader root) {
   return state;
 }
 
-}  // namespace
-
-std::string EncodeClusterState(const cluster::ClusterState& state) {
-  capnp::MallocMessageBuilder builder;
-  auto root = builder.initRoot<sc::ClusterState>();
+void FillClusterState(sc::ClusterState::Builder root,
+                      const cluster::ClusterState& state) {
   root.setEpoch(state.epoch);
   root.setPartitions(state.options.partitions);
   root.setN(state.options.n);
@@ -131,6 +132,13 @@ std::string EncodeClusterState(const cluster::ClusterState& state) {
   };
   fill(root.initClaim(state.claim.size()), state.claim);
   fill(root.initNextClaim(state.next_claim.size()), state.next_claim);
+}
+
+}  // namespace internal
+
+std::string EncodeClusterState(const cluster::ClusterState& state) {
+  capnp::MallocMessageBuilder builder;
+  internal::FillClusterState(builder.initRoot<sc::ClusterState>(), state);
   const kj::Array<capnp::word> words = capnp::messageToFlatArray(builder);
   const auto bytes = words.asBytes();
   return std::string(reinterpret_cast<const char*>(bytes.begin()),
@@ -139,7 +147,7 @@ std::string EncodeClusterState(const cluster::ClusterState& state) {
 
 Result<cluster::ClusterState> DecodeClusterState(std::string_view bytes) {
   return internal::DecodeFlat<sc::ClusterState>(bytes, "cluster state",
-                                                ReadClusterState);
+                                                internal::ReadClusterState);
 }
 
 }  // namespace shoal::wire

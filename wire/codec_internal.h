@@ -26,6 +26,7 @@
 
 #include "base/result.h"
 #include "quorum/version.h"
+#include "wire/cluster.capnp.h"
 #include "wire/frame.capnp.h"
 #include "wire/messages.h"
 
@@ -158,11 +159,19 @@ Status ReadFaults(capnp::List<sc::FaultRule>::Reader rules,
 void FillPut(sc::PutRequest::Builder b, const PutRequest& m);
 PutRequest ReadPut(sc::PutRequest::Reader r);
 
+// ---- the cluster state (codec_cluster.cc; a frame carries one too) ----
+
+void FillClusterState(sc::ClusterState::Builder b,
+                      const cluster::ClusterState& state);
+// Checks every rule (codec.h, DecodeClusterState); kCorruption naming the
+// broken one.
+Result<cluster::ClusterState> ReadClusterState(sc::ClusterState::Reader r);
+
 // ---- one encoder and one decoder per message of the Frame union ----
 //
 // EncodeBody(m, f) sets frame f's union member to m; DecodeBody(r) reads
 // one member back (a Result when the data can break an invariant: objects,
-// tree levels, fault kinds). The dispatch over the 31 members is in
+// tree levels, fault kinds). The dispatch over the 33 members is in
 // codec.cc: a std::visit for encoding, a switch on the union tag for
 // decoding.
 
@@ -197,6 +206,10 @@ void EncodeBody(const Ping&, sc::Frame::Builder);
 Ping DecodeBody(sc::Ping::Reader);
 void EncodeBody(const Pong&, sc::Frame::Builder);
 Pong DecodeBody(sc::Pong::Reader);
+void EncodeBody(const ClusterStateRequest&, sc::Frame::Builder);
+ClusterStateRequest DecodeBody(sc::ClusterStateRequest::Reader);
+void EncodeBody(const ClusterStateReply&, sc::Frame::Builder);
+Result<ClusterStateReply> DecodeBody(sc::ClusterStateReply::Reader);
 void EncodeBody(const AaeTreeRequest&, sc::Frame::Builder);
 Result<AaeTreeRequest> DecodeBody(sc::AaeTreeRequest::Reader);
 void EncodeBody(const AaeTreeReply&, sc::Frame::Builder);

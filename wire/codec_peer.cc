@@ -65,13 +65,41 @@ CoordinatePutRequest DecodeBody(sc::CoordinatePutRequest::Reader r) {
   return CoordinatePutRequest{ReadPut(r.getPut())};
 }
 
-void EncodeBody(const Ping&, sc::Frame::Builder f) { f.initPing(); }
+void EncodeBody(const Ping& m, sc::Frame::Builder f) {
+  auto b = f.initPing();
+  b.setEpoch(m.epoch);
+  b.setDigest(m.digest);
+}
 
-Ping DecodeBody(sc::Ping::Reader) { return Ping{}; }
+Ping DecodeBody(sc::Ping::Reader r) {
+  return Ping{r.getEpoch(), r.getDigest()};
+}
 
-void EncodeBody(const Pong&, sc::Frame::Builder f) { f.initPong(); }
+void EncodeBody(const Pong& m, sc::Frame::Builder f) {
+  auto b = f.initPong();
+  b.setEpoch(m.epoch);
+  b.setDigest(m.digest);
+}
 
-Pong DecodeBody(sc::Pong::Reader) { return Pong{}; }
+Pong DecodeBody(sc::Pong::Reader r) {
+  return Pong{r.getEpoch(), r.getDigest()};
+}
+
+void EncodeBody(const ClusterStateRequest&, sc::Frame::Builder f) {
+  f.initClusterState();
+}
+
+ClusterStateRequest DecodeBody(sc::ClusterStateRequest::Reader) { return {}; }
+
+void EncodeBody(const ClusterStateReply& m, sc::Frame::Builder f) {
+  FillClusterState(f.initClusterStateReply().initState(), m.state);
+}
+
+Result<ClusterStateReply> DecodeBody(sc::ClusterStateReply::Reader r) {
+  auto state = ReadClusterState(r.getState());
+  if (!state.ok()) return state.status();
+  return ClusterStateReply{std::move(state).value()};
+}
 
 void EncodeBody(const AaeTreeRequest& m, sc::Frame::Builder f) {
   auto b = f.initAaeTree();

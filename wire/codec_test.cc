@@ -181,8 +181,6 @@ void ExpectSame(const ReplicateRequest& a, const ReplicateRequest& b) {
   ExpectSame(a.object, b.object);
   CHECK(a.hint_for == b.hint_for);
 }
-void ExpectSame(const Ping&, const Ping&) {}
-void ExpectSame(const Pong&, const Pong&) {}
 void ExpectSame(const HintsRequest&, const HintsRequest&) {}
 void ExpectSame(const HintsReply& a, const HintsReply& b) {
   CHECK(a.node == b.node);
@@ -223,7 +221,11 @@ void ExpectSame(const StatusReply& a, const StatusReply& b) {
     CHECK(a.members[i].is_self == b.members[i].is_self);
     CHECK(a.members[i].last_heard_ms_ago == b.members[i].last_heard_ms_ago);
     CHECK(a.members[i].partitions_owned == b.members[i].partitions_owned);
+    CHECK(a.members[i].state == b.members[i].state);
+    CHECK(a.members[i].epoch == b.members[i].epoch);
   }
+  CHECK(a.epoch == b.epoch);
+  CHECK(a.cluster_digest == b.cluster_digest);
 }
 
 // Anti-entropy messages compare whole (their structs define ==); the
@@ -251,6 +253,9 @@ Message RoundTrip(const Message& msg) {
   ExpectSame(msg, r.value());
   return std::move(r).value();
 }
+
+// A state with joining and leaving members and a next claim (below).
+cluster::ClusterState SampleClusterState();
 
 // ---- sample data ----
 
@@ -332,6 +337,10 @@ std::vector<Message> SampleMessages() {
   out.push_back({20, ReplicateRequest{"k", SampleObject(), "n3"}});
   out.push_back({21, Ping{}});
   out.push_back({22, Pong{}});
+  out.push_back({25, Ping{7, 0x0123456789abcdefull}});
+  out.push_back({26, Pong{~0ull, 1}});
+  out.push_back({27, ClusterStateRequest{}});
+  out.push_back({28, ClusterStateReply{SampleClusterState()}});
   out.push_back({23, HintsRequest{}});
   out.push_back(
       {24, HintsReply{"n1",
@@ -355,9 +364,11 @@ std::vector<Message> SampleMessages() {
     s.keys = 42;
     s.storage_bytes = 1 << 20;
     s.map_size_bytes = 1ull << 34;
-    s.members = {{"n1", "127.0.0.1:7001", true, false, 120, 13},
-                 {"n2", "127.0.0.1:7002", true, true, 0, 13},
-                 {"n3", "127.0.0.1:7003", false, false, -1, 12}};
+    s.epoch = 9;
+    s.cluster_digest = 0xfeedfacecafebeefull;
+    s.members = {{"n1", "127.0.0.1:7001", true, false, 120, 13, "valid", 9},
+                 {"n2", "127.0.0.1:7002", true, true, 0, 13, "leaving", 9},
+                 {"n3", "127.0.0.1:7003", false, false, -1, 12, "joining", 0}};
     out.push_back({std::numeric_limits<uint64_t>::max(), s});
   }
   out.push_back({30, AaeTreeRequest{7, 4096, AaeLevel::kRoot, {}}});
@@ -941,7 +952,8 @@ TEST_CASE("a pointer-amplification bomb hits the traversal limit") {
 TEST_CASE("an unknown union member is rejected as an unknown message type") {
   // Two frames differing only in the union discriminant (both members are
   // empty structs): the bytes that differ are the discriminant.
-  // Discriminants count union members from 0: error = 0 ... faultReply = 30.
+  // Discriminants count union members from 0: error = 0 ...
+  // clusterStateReply = 32.
   std::vector<uint64_t> a = EncodeBody({5, StatusRequest{}});   // 11
   std::vector<uint64_t> b = EncodeBody({5, ReplicateReply{}});  // 9
   REQUIRE(a.size() == b.size());
@@ -956,7 +968,7 @@ TEST_CASE("an unknown union member is rejected as an unknown message type") {
   REQUIRE((pa[at] | pa[at + 1] << 8) == 11);
   REQUIRE((pb[at] | pb[at + 1] << 8) == 9);
 
-  for (uint16_t which : {uint16_t{31}, uint16_t{200}, uint16_t{0xffff}}) {
+  for (uint16_t which : {uint16_t{33}, uint16_t{200}, uint16_t{0xffff}}) {
     CAPTURE(which);
     std::vector<uint64_t> body = a;
     auto* p = reinterpret_cast<uint8_t*>(body.data());

@@ -64,5 +64,7 @@ struct Frame {
     aaeRunReply @29 :Admin.AaeRunReply;
     fault @30 :Admin.FaultRequest;           # fault injection (doc/faults.md)
     faultReply @31 :Admin.FaultReply;
+    clusterState @32 :Peer.ClusterStateRequest;
+    clusterStateReply @33 :Peer.ClusterStateReply;
   }
 }

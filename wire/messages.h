@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "cluster/state.h"
 #include "merkle/merkle.h"
 #include "quorum/version.h"
 
@@ -66,8 +67,26 @@ struct ReplicateRequest {
   quorum::Object object;
   std::string hint_for;  // sloppy quorum: keep as a hint for this primary
 };
-struct Ping {};
-struct Pong {};
+// Heartbeats carry the sender's cluster state epoch and digest.
+struct Ping {
+  uint64_t epoch = 0;
+  uint64_t digest = 0;
+  friend bool operator==(const Ping&, const Ping&) = default;
+};
+struct Pong {
+  uint64_t epoch = 0;
+  uint64_t digest = 0;
+  friend bool operator==(const Pong&, const Pong&) = default;
+};
+struct ClusterStateRequest {
+  friend bool operator==(const ClusterStateRequest&,
+                         const ClusterStateRequest&) = default;
+};
+struct ClusterStateReply {
+  cluster::ClusterState state;
+  friend bool operator==(const ClusterStateReply&,
+                         const ClusterStateReply&) = default;
+};
 struct ReplicateReply {};
 struct CoordinatePutRequest {
   PutRequest put;
@@ -148,6 +167,8 @@ struct MemberStatus {
   bool is_self = false;
   int64_t last_heard_ms_ago = -1;
   uint32_t partitions_owned = 0;
+  std::string state;   // joining, valid, leaving, removed
+  uint64_t epoch = 0;  // cluster state epoch it last reported; 0 = none
 };
 struct StatusReply {
   std::string node;
@@ -158,6 +179,8 @@ struct StatusReply {
   uint64_t keys = 0;
   uint64_t storage_bytes = 0;
   uint64_t map_size_bytes = 0;
+  uint64_t epoch = 0;           // cluster state
+  uint64_t cluster_digest = 0;  // ClusterState::Digest
 };
 
 struct AaeStatusRequest {
@@ -245,7 +268,8 @@ using Body = std::variant<
     StatusRequest, StatusReply, Ping, Pong, HintsRequest, HintsReply,
     AaeTreeRequest, AaeTreeReply, AaeKeysRequest, AaeKeysReply, AaeFetchRequest,
     AaeFetchReply, AaeRepairRequest, AaeRepairReply, AaeStatusRequest,
-    AaeStatusReply, AaeRunRequest, AaeRunReply, FaultRequest, FaultReply>;
+    AaeStatusReply, AaeRunRequest, AaeRunReply, FaultRequest, FaultReply, ClusterStateRequest,
+    ClusterStateReply>;
 
 struct Message {
   uint64_t id = 0;  // request id; a reply carries its request's id

@@ -4,6 +4,7 @@
 $import "/capnp/c++.capnp".namespace("shoal::wire::schema");
 using Obj = import "object.capnp";
 using Client = import "client.capnp";
+using Cluster = import "cluster.capnp";
 
 struct Hello {
   node @0 :Text;              # sender's member name
@@ -25,8 +26,25 @@ struct ReplicateRequest {
                           # (fsynced before the ack); "" = a normal replica write
 }
 
-struct Ping {}  # heartbeat; answered with Pong
-struct Pong {}
+# Heartbeats carry the sender's cluster state epoch and digest
+# (cluster/state.h), so a node learns within one heartbeat that a peer holds
+# a newer state (it then asks for it with ClusterStateRequest) or a
+# different one at its own epoch (a conflict).
+struct Ping {  # answered with Pong
+  epoch @0 :UInt64;
+  digest @1 :UInt64;
+}
+struct Pong {
+  epoch @0 :UInt64;
+  digest @1 :UInt64;
+}
+
+# Asks for the node's cluster state; any connection may ask (a node started
+# with only seeds asks before it knows the members).
+struct ClusterStateRequest {}
+struct ClusterStateReply {
+  state @0 :Cluster.ClusterState;
+}
 
 struct ReplicateReply {}
 
