@@ -1,0 +1,79 @@
+// What one node knows of the cluster state (doc/membership.md, "Spreading
+// the state"): its own value, and the epoch and digest each peer last
+// reported in a heartbeat. It decides what a report or an offered state
+// means; the node does the I/O (asks the peer for its state, persists what
+// the keeper adopts).
+//
+//   Keeper keeper(state, "n1");
+//   switch (keeper.Report("n2", epoch, digest)) {
+//     case Reaction::kFetch: ... ask n2 for its state, then Offer() it
+//     case Reaction::kConflict: ... counted and logged, never merged
+//   }
+//
+// A node adopts a newer state only when it does not change what this
+// node's running ring is built from (the claim, the next claim, Q and n):
+// applying a new claim while serving needs partition transfer, which is not
+// built (doc/membership.md, "Not built yet"). Such a state is refused with
+// the reason, and not fetched again.
+//
+// Pure: no I/O, clocks or threads. Thread-safety: none (the node's
+// io_context thread).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
+#include "cluster/state.h"
+
+namespace shoal::cluster {
+
+enum class Reaction {
+  kNone,      // same state, or an older one (the peer will fetch ours)
+  kFetch,     // the peer holds a newer epoch: ask it for its state
+  kConflict,  // same epoch, different value: two concurrent commits
+};
+
+struct PeerReport {
+  uint64_t epoch = 0;  // 0 = never reported
+  uint64_t digest = 0;
+  bool conflict = false;  // its value differs from ours at our epoch
+};
+
+class Keeper {
+ public:
+  Keeper(ClusterState state, std::string self);
+
+  const ClusterState& state() const { return state_; }
+  uint64_t epoch() const { return state_.epoch; }
+  uint64_t digest() const { return digest_; }
+  const std::string& self() const { return self_; }
+
+  // A peer's heartbeat said it holds (epoch, digest). Remembers it and says
+  // what to do. A newer epoch already refused (Offer) is not fetched again.
+  Reaction Report(const std::string& peer, uint64_t epoch, uint64_t digest);
+  // The last report of `peer` ({} if none).
+  PeerReport ReportOf(std::string_view peer) const;
+  // True when every member that is not removed, self included, last
+  // reported our epoch and digest.
+  bool Converged() const;
+
+  // A state a peer sent. Adopted (ok, and state() is it) when its epoch is
+  // newer and it keeps this node's ring (claim, next claim, Q, n); ok and
+  // unchanged when it is not newer and not a conflict; the value says
+  // whether it was adopted. Errors: kInvalidArgument naming why a newer
+  // state is refused; kCorruption for a conflict (the same epoch with a
+  // different value: the cluster's one-value-per-epoch rule is broken).
+  Result<bool> Offer(const ClusterState& offered);
+
+ private:
+  ClusterState state_;
+  uint64_t digest_;
+  std::string self_;
+  std::map<std::string, PeerReport, std::less<>> reports_;
+  uint64_t refused_epoch_ = 0;  // newest epoch refused by Offer
+};
+
+}  // namespace shoal::cluster
