@@ -111,6 +111,14 @@ Awaitable<Result<wire::StatusReply>> Client::Status(
                                 timeout);
 }
 
+Awaitable<Result<cluster::ClusterState>> Client::ClusterState(
+    std::chrono::milliseconds timeout) {
+  auto reply = co_await Ask<wire::ClusterStateReply>(
+      *channel_, clock_, wire::ClusterStateRequest{}, timeout);
+  if (!reply.ok()) co_return reply.status();
+  co_return std::move(reply.value().state);
+}
+
 Awaitable<Result<wire::HintsReply>> Client::Hints(
     std::chrono::milliseconds timeout) {
   return Ask<wire::HintsReply>(*channel_, clock_, wire::HintsRequest{},

@@ -74,6 +74,9 @@ class Client {
   Awaitable<Result<PutResult>> Delete(std::string key, PutOptions options);
   Awaitable<Result<wire::StatusReply>> Status(
       std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+  // The asked node's cluster state (members, claim, epoch).
+  Awaitable<Result<cluster::ClusterState>> ClusterState(
+      std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
   // The asked node's hinted-handoff state: hints it keeps for other nodes.
   Awaitable<Result<wire::HintsReply>> Hints(
       std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));

@@ -67,4 +67,76 @@ Result<bool> Keeper::Offer(const ClusterState& offered) {
   return true;
 }
 
+namespace {
+
+// "n1@addr, n2@addr" of the members that are not removed.
+std::string Listing(const ClusterState& s) {
+  std::string out;
+  for (const Member& m : s.members) {
+    if (m.state == MemberState::kRemoved) continue;
+    out += (out.empty() ? "" : ", ") + m.name + "@" + m.address;
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<ClusterState> StartingState(
+    const std::string& self, const std::optional<ClusterState>& stored,
+    const std::optional<ClusterState>& learned,
+    const std::optional<ClusterState>& configured) {
+  std::optional<ClusterState> chosen = stored;
+  if (learned) {
+    if (!chosen) {
+      chosen = learned;
+    } else {
+      switch (Compare(*chosen, *learned)) {
+        case Order::kNewer:
+          chosen = learned;
+          break;
+        case Order::kConflict:
+          return Status(Code::kCorruption,
+                        "the stored cluster state and the seeds' differ at "
+                        "epoch " +
+                            std::to_string(learned->epoch) +
+                            ": this data directory belongs to another "
+                            "cluster");
+        case Order::kOlder:
+        case Order::kSame:
+          break;
+      }
+    }
+  }
+  if (!chosen) {
+    if (!configured) {
+      return Status(Code::kInvalidArgument,
+                    "no cluster state: no members configured, none stored "
+                    "and none learned");
+    }
+    chosen = configured;
+  } else if (configured && (Listing(*configured) != Listing(*chosen) ||
+                            configured->options != chosen->options)) {
+    return Status(
+        Code::kInvalidArgument,
+        "the config lists members " + Listing(*configured) + " (n=" +
+            std::to_string(configured->options.n) +
+            ", partitions=" + std::to_string(configured->options.partitions) +
+            ") but the cluster state kept in the data directory (epoch " +
+            std::to_string(chosen->epoch) + ") has " + Listing(*chosen) +
+            " (n=" + std::to_string(chosen->options.n) +
+            ", partitions=" + std::to_string(chosen->options.partitions) +
+            "): members change only through the cluster; list them as "
+            "they are, or start the node from cluster.seeds");
+  }
+  const Member* me = chosen->Find(self);
+  if (me == nullptr || me->state == MemberState::kRemoved) {
+    return Status(Code::kInvalidArgument,
+                  "node '" + self + "' is not a member of the cluster (epoch " +
+                      std::to_string(chosen->epoch) + ": " + Listing(*chosen) +
+                      "); adding a member to a running cluster is not "
+                      "built yet");
+  }
+  return std::move(*chosen);
+}
+
 }  // namespace shoal::cluster

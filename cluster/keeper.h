@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -75,5 +76,19 @@ class Keeper {
   std::map<std::string, PeerReport, std::less<>> reports_;
   uint64_t refused_epoch_ = 0;  // newest epoch refused by Offer
 };
+
+// The state a node starts from (doc/membership.md, "Starting a node"):
+// `stored` is what its data directory kept, `learned` what its seeds sent,
+// `configured` the first state of its config's member list. The stored or
+// learned one, whichever has the higher epoch (error on a conflict);
+// `configured` only for a new ring (neither exists), and otherwise it must
+// list exactly the current members (names and addresses) with the same n
+// and partitions, or the config is out of date and the error says so.
+// Then `self` must be a member that is not removed (error naming the
+// members otherwise).
+Result<ClusterState> StartingState(const std::string& self,
+                                   const std::optional<ClusterState>& stored,
+                                   const std::optional<ClusterState>& learned,
+                                   const std::optional<ClusterState>& configured);
 
 }  // namespace shoal::cluster

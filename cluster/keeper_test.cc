@@ -94,5 +94,48 @@ TEST_CASE("removed members need not report for convergence") {
   CHECK(keeper.Converged());
 }
 
+TEST_CASE("the starting state: stored, learned, configured") {
+  const ClusterState s = Three();
+  ClusterState newer = s;
+  newer.epoch = 5;
+  // A new ring starts from its config.
+  CHECK(StartingState("n1", {}, {}, s).value() == s);
+  // A restart keeps what it stored; the same config is fine.
+  CHECK(StartingState("n1", newer, {}, s).status().code() ==
+        Code::kOk);  // same members, same options
+  CHECK(StartingState("n1", newer, {}, s).value().epoch == 5);
+  // The higher epoch of stored and learned wins.
+  CHECK(StartingState("n2", s, newer, {}).value().epoch == 5);
+  CHECK(StartingState("n2", newer, s, {}).value().epoch == 5);
+  // A learned state alone (a wiped node started from seeds).
+  CHECK(StartingState("n3", {}, newer, {}).value() == newer);
+
+  ClusterState other = s;
+  other.members[0].address = "10.9.9.9:7000";
+  auto conflict = StartingState("n1", s, other, {});
+  CHECK(conflict.status().code() == Code::kCorruption);
+
+  // A config that no longer lists the members.
+  auto stale = StartingState("n1", s, {}, other);
+  CHECK(stale.status().code() == Code::kInvalidArgument);
+  CHECK(stale.status().message().find("n1@10.9.9.9:7000") !=
+        std::string::npos);
+  CHECK(stale.status().message().find("n1@10.0.0.1:7000") !=
+        std::string::npos);
+  ClusterState more_replicas = s;
+  more_replicas.options.n = 2;
+  CHECK(StartingState("n1", s, {}, more_replicas).status().code() ==
+        Code::kInvalidArgument);
+
+  // Not a member, or a removed one.
+  auto stranger = StartingState("n7", {}, s, {});
+  CHECK(stranger.status().code() == Code::kInvalidArgument);
+  CHECK(stranger.status().message().find("not a member") != std::string::npos);
+  ClusterState removed = s;
+  removed.members[2].state = MemberState::kRemoved;
+  CHECK_FALSE(StartingState("n3", removed, {}, {}).ok());
+  CHECK_FALSE(StartingState("n1", {}, {}, {}).ok());
+}
+
 }  // namespace
 }  // namespace shoal::cluster

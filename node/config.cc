@@ -101,9 +101,27 @@ Status LoadFile(const std::string& path, NodeConfig& c, std::string& sync,
   SHOAL_READ(root, "metrics_listen", "", c.metrics_listen);
   SHOAL_READ(root, "log_level", "", c.log_level);
   if (const toml::table* cl = root["cluster"].as_table()) {
-    st = CheckKeys(*cl, {"n", "w", "r", "partitions", "members", "conflict"},
-                   "cluster.");
+    st = CheckKeys(
+        *cl, {"n", "w", "r", "partitions", "members", "conflict", "seeds"},
+        "cluster.");
     if (!st.ok()) return st;
+    if (const toml::node* s = cl->get("seeds")) {
+      const toml::array* arr = s->as_array();
+      if (arr == nullptr) return Bad("cluster.seeds must be an array");
+      for (const toml::node& el : *arr) {
+        auto v = el.value<std::string>();
+        if (!v) return Bad("cluster.seeds entries must be \"host:port\"");
+        c.seeds.push_back(*v);
+      }
+      for (const char* key : {"members", "n", "partitions"}) {
+        if (cl->contains(key)) {
+          return Bad(std::string("cluster.seeds and cluster.") + key +
+                     " exclude each other: a node started from seeds "
+                     "learns the members, n and partitions from the "
+                     "cluster");
+        }
+      }
+    }
     if (cl->contains("conflict")) {
       conflict.emplace();
       SHOAL_READ(*cl, "conflict", "cluster.", *conflict);
@@ -342,21 +360,46 @@ Result<ParsedArgs> ParseArgs(int argc, char** argv) {
   return out;
 }
 
+namespace {
+
+Status CheckName(const std::string& name, const char* what) {
+  if (name.empty() || name.size() > 64 ||
+      name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
+                             "opqrstuvwxyz0123456789_.-") !=
+          std::string::npos) {
+    return Bad(std::string(what) + " '" + name +
+               "' must be 1..64 characters of A-Z a-z 0-9 _ . -");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status Validate(const NodeConfig& c) {
   if (c.name.empty()) return Bad("no node name (set `name` or --name)");
-  if (c.members.empty()) {
-    return Bad("no cluster members (set cluster.members in the config file)");
+  if (Status st = CheckName(c.name, "node name"); !st.ok()) return st;
+  if (c.members.empty() && c.seeds.empty()) {
+    return Bad(
+        "no cluster members and no seeds (set cluster.members, or "
+        "cluster.seeds to learn them from a running cluster)");
+  }
+  if (!c.seeds.empty()) {
+    if (!c.members.empty()) {
+      return Bad("cluster.seeds and cluster.members exclude each other");
+    }
+    for (const std::string& seed : c.seeds) {
+      if (auto ep = wire::ParseEndpoint(seed); !ep) {
+        return Bad("cluster.seeds: " + ep.status().message());
+      }
+    }
+    if (c.listen.empty()) {
+      return Bad("a node started from cluster.seeds needs `listen`");
+    }
   }
   std::set<std::string> names, addresses;
-  bool self_found = false;
+  bool self_found = c.members.empty();  // seeds: checked once learned
   for (const Member& m : c.members) {
-    if (m.name.empty() || m.name.size() > 64 ||
-        m.name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
-                                 "opqrstuvwxyz0123456789_.-") !=
-            std::string::npos) {
-      return Bad("member name '" + m.name +
-                 "' must be 1..64 characters of A-Z a-z 0-9 _ . -");
-    }
+    if (Status st = CheckName(m.name, "member name"); !st.ok()) return st;
     if (!names.insert(m.name).second) {
       return Bad("duplicate member name '" + m.name + "'");
     }
@@ -379,7 +422,7 @@ Status Validate(const NodeConfig& c) {
     }
   }
   if (c.n < 1) return Bad("n must be at least 1");
-  if (c.n > c.members.size()) {
+  if (!c.members.empty() && c.n > c.members.size()) {
     return Bad("n=" + std::to_string(c.n) + " exceeds the member count " +
                std::to_string(c.members.size()));
   }
@@ -391,9 +434,11 @@ Status Validate(const NodeConfig& c) {
     return Bad("r=" + std::to_string(c.r) +
                " must be between 1 and n=" + std::to_string(c.n));
   }
-  std::vector<std::string> member_names(names.begin(), names.end());
-  auto ring = ring::Ring::Create(member_names, {c.partitions, c.n});
-  if (!ring) return ring.status();
+  if (!c.members.empty()) {
+    std::vector<std::string> member_names(names.begin(), names.end());
+    auto ring = ring::Ring::Create(member_names, {c.partitions, c.n});
+    if (!ring) return ring.status();
+  }
   if (c.max_value_bytes < 1 || c.max_value_bytes > c.max_object_bytes) {
     return Bad(
         "limits.max_value_bytes must be between 1 and "
@@ -448,19 +493,25 @@ std::string ToToml(const NodeConfig& c) {
   for (const Member& m : c.members) {
     members.push_back(toml::table{{"name", m.name}, {"address", m.address}});
   }
+  toml::table cluster{{"w", c.w},
+                      {"r", c.r},
+                      {"conflict", quorum::ConflictPolicyName(c.conflict)}};
+  if (c.seeds.empty()) {
+    cluster.insert("n", c.n);
+    cluster.insert("partitions", c.partitions);
+    cluster.insert("members", members);
+  } else {
+    toml::array seeds;
+    for (const std::string& s : c.seeds) seeds.push_back(s);
+    cluster.insert("seeds", seeds);
+  }
   toml::table root{
       {"name", c.name},
       {"listen", c.listen},
       {"data_dir", c.data_dir},
       {"metrics_listen", c.metrics_listen},
       {"log_level", c.log_level},
-      {"cluster",
-       toml::table{{"n", c.n},
-                   {"w", c.w},
-                   {"r", c.r},
-                   {"partitions", c.partitions},
-                   {"conflict", quorum::ConflictPolicyName(c.conflict)},
-                   {"members", members}}},
+      {"cluster", cluster},
       {"storage",
        toml::table{{"map_size", static_cast<int64_t>(c.storage.map_size_bytes)},
                    {"sync", storage::SyncPolicyName(c.storage.sync)},

@@ -15,6 +15,8 @@
 //   partitions = 64
 //   conflict = "siblings"              # or "lww" (unsafe; doc/faults.md)
 //   members = [ { name = "n1", address = "127.0.0.1:7101" }, ... ]
+//   # or, instead of members, n and partitions (doc/membership.md):
+//   seeds = [ "127.0.0.1:7101" ]       # learn the cluster state from these
 //   [storage]
 //   map_size = 1073741824              # bytes
 //   sync = "periodic"                  # periodic|always|none
@@ -87,7 +89,11 @@ struct NodeConfig {
   // wins, the others are discarded: loses writes; for comparison only,
   // doc/faults.md).
   quorum::ConflictPolicy conflict = quorum::ConflictPolicy::kSiblings;
+  // The members of a new ring (its first cluster state), or empty when
+  // `seeds` is set: a node started from seeds asks them for the cluster
+  // state (members, n, partitions) and must be a member of it.
   std::vector<Member> members;
+  std::vector<std::string> seeds;  // host:port of running members
 
   storage::StoreOptions storage;  // .dir is filled from data_dir
 

@@ -11,12 +11,6 @@ Result<std::unique_ptr<Node>> Node::Create(asio::io_context& io,
                                            NodeConfig config,
                                            metrics::Metrics& metrics,
                                            NodeEnv env) {
-  std::vector<std::string> names;
-  for (const Member& m : config.members) names.push_back(m.name);
-  auto ring = ring::Ring::Create(names, {config.partitions, config.n});
-  if (!ring) return ring.status();
-  auto self = ring->IndexOf(config.name);
-  if (!self) return self.status();
   config.storage.dir = config.data_dir;
   config.storage.max_object_bytes = config.max_object_bytes;
   config.storage.max_hints_per_target = config.max_hints_per_target;
@@ -34,14 +28,64 @@ Result<std::unique_ptr<Node>> Node::Create(asio::io_context& io,
         "a new actor id {:016x}",
         config.data_dir, (*store)->actor());
   }
-  return std::unique_ptr<Node>(new Node(io, std::move(config), env,
-                                        std::move(ring.value()), *self,
-                                        std::move(store.value()), metrics));
+  // The cluster state (doc/membership.md, "Starting a node"): kept in the
+  // data directory, learned from seeds, or the first of the config's ring.
+  auto stored = LoadClusterState(**store);
+  if (!stored) {
+    return Status(stored.status().code(), config.data_dir + ": " +
+                                              stored.status().message());
+  }
+  std::optional<cluster::ClusterState> configured;
+  if (!config.members.empty()) {
+    std::vector<cluster::Member> members;
+    for (const Member& m : config.members) {
+      members.push_back({m.name, m.address, cluster::MemberState::kValid});
+    }
+    auto initial = cluster::ClusterState::Initial(
+        std::move(members), {config.partitions, config.n});
+    if (!initial) return initial.status();
+    configured = std::move(initial).value();
+  }
+  auto state =
+      cluster::StartingState(config.name, *stored, env.learned, configured);
+  if (!state) return state.status();
+  if (state->changing()) {
+    return Status(Code::kUnavailable,
+                  "cluster state epoch " + std::to_string(state->epoch) +
+                      " is moving partitions, which this version cannot do");
+  }
+  if (!*stored || **stored != *state) {
+    if (Status st = PersistClusterState(**store, *state); !st.ok()) return st;
+  }
+  // The ring and the peers come from the state; n and Q are the cluster's.
+  config.n = state->options.n;
+  config.partitions = state->options.partitions;
+  if (config.w > config.n || config.r > config.n) {
+    return Status(Code::kInvalidArgument,
+                  "w=" + std::to_string(config.w) +
+                      " and r=" + std::to_string(config.r) +
+                      " must not exceed the cluster's n=" +
+                      std::to_string(config.n));
+  }
+  config.members.clear();
+  for (const cluster::Member& m : state->members) {
+    if (m.state != cluster::MemberState::kRemoved) {
+      config.members.push_back({m.name, m.address});
+    }
+  }
+  auto ring = ring::Ring::FromClaim(state->claim, state->options);
+  if (!ring) return ring.status();
+  auto self = ring->IndexOf(config.name);
+  if (!self) return self.status();
+  return std::unique_ptr<Node>(
+      new Node(io, std::move(config), env, std::move(ring.value()), *self,
+               std::move(store.value()), std::move(state).value(), metrics));
 }
 
 Node::Node(asio::io_context& io, NodeConfig config, NodeEnv env,
            ring::Ring ring, ring::NodeIndex self,
-           std::unique_ptr<storage::Store> store, metrics::Metrics& metrics)
+           std::unique_ptr<storage::Store> store, cluster::ClusterState state,
+           metrics::Metrics& metrics)
     : io_(io),
       clock_(env.clock != nullptr ? *env.clock : system_clock_),
       env_(env),
@@ -59,6 +103,7 @@ Node::Node(asio::io_context& io, NodeConfig config, NodeEnv env,
       handoff_probe_(metrics_, HintTargetNames(),
                      [this] { return handoff::ReadHintFigures(*store_); }),
       aae_probe_(metrics_.registry()),
+      cluster_probe_(metrics_.registry(), state.epoch),
       frame_cap_(wire::FrameCapFor(config_.max_object_bytes)),
       admission_(config_.max_requests),
       budget_(std::make_shared<wire::ByteBudget>(config_.max_inflight_bytes)),
@@ -80,8 +125,16 @@ Node::Node(asio::io_context& io, NodeConfig config, NodeEnv env,
                          },
                          [this](ring::NodeIndex peer) {
                            return faults_.Decide(ring_.members()[peer]);
+                         },
+                         [this] { return gossip_.Heartbeat(); },
+                         [this](ring::NodeIndex peer, const wire::Pong& pong) {
+                           gossip_.Heard(peer, pong.epoch, pong.digest);
                          }},
              env.channels),
+      gossip_(io.get_executor(), clock_,
+              cluster::Keeper(std::move(state), config_.name), ring_, *store_,
+              peers_, cluster_probe_,
+              std::chrono::milliseconds(config_.request_timeout_ms)),
       handoff_transport_(peers_),
       handoff_(io.get_executor(), clock_, *store_, handoff_transport_, ring_,
                handoff::Options{
@@ -104,7 +157,8 @@ Node::Node(asio::io_context& io, NodeConfig config, NodeEnv env,
                .busy = [this] { return admission_.Busy(clock_.Now()); }},
            &aae_probe_),
       service_(io.get_executor(), clock_, config_, ring_, self_, *store_,
-               peers_, handoff_, aae_, faults_, admission_, request_probe_,
+               peers_, handoff_, aae_, gossip_, faults_, admission_,
+               request_probe_,
                quorum_probe_,
                ServiceOptions{
                    .TEST_ack_before_commit = env.bugs.ack_before_commit,
@@ -343,6 +397,7 @@ wire::Awaitable<void> Node::Shutdown() {
   co_await service_.Shutdown();
   co_await aae_.Shutdown();
   co_await handoff_.Shutdown();
+  co_await gossip_.Shutdown();
   co_await peers_.Shutdown();
 }
 

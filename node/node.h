@@ -24,6 +24,7 @@
 #include "node/admission.h"
 #include "node/config.h"
 #include "node/faults.h"
+#include "node/gossip.h"
 #include "node/peers.h"
 #include "node/probe.h"
 #include "node/service.h"
@@ -59,6 +60,9 @@ struct NodeEnv {
   std::function<void(const std::string& target, const std::string& key,
                      const quorum::Object& hint)>
       on_hint_deleted;
+  // The cluster state the node's seeds sent (shoald asks them before it
+  // creates the Node when the config lists seeds instead of members).
+  std::optional<cluster::ClusterState> learned;
   // Deliberate bugs the simulator must catch (doc/sim.md); never set by
   // shoald.
   struct PlantedBugs {
@@ -103,7 +107,8 @@ class Node {
  private:
   Node(boost::asio::io_context& io, NodeConfig config, NodeEnv env,
        ring::Ring ring, ring::NodeIndex self,
-       std::unique_ptr<storage::Store> store, metrics::Metrics& metrics);
+       std::unique_ptr<storage::Store> store, cluster::ClusterState state,
+       metrics::Metrics& metrics);
   // The synchronous part of Shutdown(): the listener and connections.
   void Stop();
   wire::Awaitable<void> AcceptLoop();
@@ -161,6 +166,7 @@ class Node {
   storage::StorageProbe storage_probe_;
   handoff::HandoffProbe handoff_probe_;
   antientropy::AaeProbe aae_probe_;
+  ClusterProbe cluster_probe_;
   uint64_t frame_cap_;
   // Defences (doc/impl.md, "Limits"): client requests coordinated at once,
   // bytes of client frames held, connections.
@@ -175,6 +181,8 @@ class Node {
   // links and the service for every frame sent.
   FaultTable faults_;
   Peers peers_;
+  // The cluster state and its heartbeats (doc/membership.md).
+  Gossip gossip_;
   HandoffTransport handoff_transport_;
   handoff::Handoff handoff_;
   // Kept current by the store's committing thread (removed as the store's

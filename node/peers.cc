@@ -88,9 +88,15 @@ wire::Awaitable<void> Peers::Probe(ring::NodeIndex node) {
   if (!link.channel->connected()) {
     st = co_await link.channel->EnsureConnected(deadline);
   } else {
-    wire::Body ping = wire::Ping{};
+    wire::Body ping =
+        options_.ping ? options_.ping() : wire::Ping{};
     auto reply = co_await link.channel->Call(std::move(ping), deadline);
     st = reply.status();
+    if (reply.ok() && options_.pong && !stopped_) {
+      if (auto* pong = std::get_if<wire::Pong>(&reply.value())) {
+        options_.pong(node, *pong);
+      }
+    }
   }
   link.probing = false;
   if (stopped_) co_return;

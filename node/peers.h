@@ -29,6 +29,7 @@
 #include "node/failure_detector.h"
 #include "ring/ring.h"
 #include "wire/connection.h"
+#include "wire/messages.h"
 
 namespace shoal::node {
 
@@ -45,6 +46,10 @@ struct PeerOptions {
   // Fault injection (node/faults.h): the fate of each request frame sent
   // to a peer, heartbeats included; may be empty.
   std::function<wire::FrameFate(ring::NodeIndex)> fate;
+  // What each ping carries (the cluster state's epoch and digest; empty:
+  // zeros), and who is told what each pong carried; either may be empty.
+  std::function<wire::Ping()> ping;
+  std::function<void(ring::NodeIndex, const wire::Pong&)> pong;
 };
 
 class Peers {

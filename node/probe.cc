@@ -101,6 +101,41 @@ void RequestProbe::Siblings(size_t count) {
 
 // ---- TransportProbe ----
 
+ClusterProbe::ClusterProbe(prometheus::Registry& registry, uint64_t epoch) {
+  epoch_ = &prometheus::BuildGauge()
+                .Name("shoal_ring_epoch")
+                .Help("Epoch of the cluster state this node serves")
+                .Register(registry)
+                .Add({});
+  epoch_->Set(static_cast<double>(epoch));
+  conflicts_ = &prometheus::BuildCounter()
+                    .Name("shoal_cluster_state_conflicts_total")
+                    .Help(
+                        "Times a peer was found holding a different cluster "
+                        "state at this node's epoch (never merged)")
+                    .Register(registry)
+                    .Add({});
+  adopted_ = &prometheus::BuildCounter()
+                  .Name("shoal_cluster_states_adopted_total")
+                  .Help("Newer cluster states this node took from a peer")
+                  .Register(registry)
+                  .Add({});
+  refused_ = &prometheus::BuildCounter()
+                  .Name("shoal_cluster_states_refused_total")
+                  .Help(
+                      "Newer cluster states this node could not apply while "
+                      "serving (a changed claim)")
+                  .Register(registry)
+                  .Add({});
+}
+
+void ClusterProbe::Epoch(uint64_t epoch) {
+  epoch_->Set(static_cast<double>(epoch));
+}
+void ClusterProbe::Conflict() { conflicts_->Increment(); }
+void ClusterProbe::Adopted() { adopted_->Increment(); }
+void ClusterProbe::Refused() { refused_->Increment(); }
+
 TransportProbe::TransportProbe(prometheus::Registry& registry,
                                const std::vector<std::string>& members,
                                size_t self)

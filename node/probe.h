@@ -1,6 +1,6 @@
 // The node's probes (metrics/probe.h): client requests (RequestProbe),
-// peer links (TransportProbe), and load and the limits' defences
-// (LoadProbe).
+// peer links (TransportProbe), the cluster state (ClusterProbe), and load
+// and the limits' defences (LoadProbe).
 //
 // Threads: push verbs are called on the io_context thread; LoadProbe's
 // function runs on scrape threads.
@@ -66,6 +66,26 @@ class TransportProbe {
  private:
   std::vector<prometheus::Gauge*> up_;       // by member index; null: self
   std::vector<prometheus::Counter*> downs_;  // by member index
+};
+
+// The cluster state as this node holds it (doc/membership.md):
+// shoal_ring_epoch, shoal_cluster_state_conflicts_total (a peer reported a
+// different state at our epoch), shoal_cluster_states_adopted_total and
+// shoal_cluster_states_refused_total.
+class ClusterProbe {
+ public:
+  // `registry` must outlive the probe.
+  ClusterProbe(prometheus::Registry& registry, uint64_t epoch);
+  void Epoch(uint64_t epoch);
+  void Conflict();
+  void Adopted();
+  void Refused();
+
+ private:
+  prometheus::Gauge* epoch_ = nullptr;
+  prometheus::Counter* conflicts_ = nullptr;
+  prometheus::Counter* adopted_ = nullptr;
+  prometheus::Counter* refused_ = nullptr;
 };
 
 // A node's load and its defences, read at scrape time.

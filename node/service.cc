@@ -24,7 +24,7 @@ Service::Service(asio::any_io_executor executor, Clock& clock,
                  const NodeConfig& config, const ring::Ring& ring,
                  ring::NodeIndex self, storage::Store& store, Peers& peers,
                  const handoff::Handoff& handoff, antientropy::AntiEntropy& aae,
-                 FaultTable& faults, Admission& admission,
+                 Gossip& gossip, FaultTable& faults, Admission& admission,
                  RequestProbe& requests, quorum::QuorumProbe& quorum,
                  ServiceOptions options)
     : clock_(clock),
@@ -35,6 +35,7 @@ Service::Service(asio::any_io_executor executor, Clock& clock,
       peers_(peers),
       handoff_(handoff),
       aae_(aae),
+      gossip_(gossip),
       faults_(faults),
       admission_(admission),
       requests_(requests),
@@ -102,12 +103,19 @@ void Service::Handle(std::shared_ptr<wire::Connection> conn, wire::Message msg,
     Reply(conn, wire::Message{id, wire::Hello{ring_.members()[self_]}}, false);
     return;
   }
-  if (std::holds_alternative<wire::Ping>(msg.body)) {
-    Reply(conn, wire::Message{id, wire::Pong{}}, false);
+  if (auto* ping = std::get_if<wire::Ping>(&msg.body)) {
+    // A member's heartbeat carries its cluster state epoch; ours goes back.
+    if (auto peer = ring_.IndexOf(conn->label()); peer.ok()) {
+      gossip_.Heard(*peer, ping->epoch, ping->digest);
+    }
+    const wire::Ping ours = gossip_.Heartbeat();
+    Reply(conn, wire::Message{id, wire::Pong{ours.epoch, ours.digest}}, false);
     return;
   }
-  const bool exempt = std::holds_alternative<wire::StatusRequest>(msg.body) ||
-                      std::holds_alternative<wire::FaultRequest>(msg.body);
+  const bool exempt =
+      std::holds_alternative<wire::StatusRequest>(msg.body) ||
+      std::holds_alternative<wire::ClusterStateRequest>(msg.body) ||
+      std::holds_alternative<wire::FaultRequest>(msg.body);
   std::optional<Admission::Slot> slot;
   if (const auto client_op = BoundedOp(msg.body)) {
     slot = admission_.TryAdmit(clock_.Now());
@@ -218,6 +226,9 @@ wire::Awaitable<wire::Body> Service::Dispatch(wire::Body body) {
   }
   if (std::holds_alternative<wire::StatusRequest>(body)) {
     co_return OnStatus();
+  }
+  if (std::holds_alternative<wire::ClusterStateRequest>(body)) {
+    co_return wire::ClusterStateReply{gossip_.keeper().state()};
   }
   if (std::holds_alternative<wire::HintsRequest>(body)) {
     co_return OnHints();
@@ -467,6 +478,9 @@ wire::Body Service::OnStatus() {
   s.keys = stats.keys;
   s.storage_bytes = stats.used_bytes;
   s.map_size_bytes = stats.map_size_bytes;
+  const cluster::Keeper& keeper = gossip_.keeper();
+  s.epoch = keeper.epoch();
+  s.cluster_digest = keeper.digest();
   // (Peers stamp last_heard with steady_clock; with a SystemClock that is
   // Now()'s timeline.)
   const auto now = clock_.Now();
@@ -482,6 +496,10 @@ wire::Body Service::OnStatus() {
               .count();
     }
     m.partitions_owned = static_cast<uint32_t>(ring_.PartitionsOf(i).size());
+    if (const cluster::Member* member = keeper.state().Find(m.name)) {
+      m.state = std::string(cluster::MemberStateName(member->state));
+    }
+    m.epoch = m.is_self ? keeper.epoch() : keeper.ReportOf(m.name).epoch;
     s.members.push_back(std::move(m));
   }
   return s;

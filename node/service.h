@@ -23,6 +23,7 @@
 #include "node/admission.h"
 #include "node/config.h"
 #include "node/faults.h"
+#include "node/gossip.h"
 #include "node/peers.h"
 #include "node/probe.h"
 #include "node/replicas.h"
@@ -58,7 +59,7 @@ class Service {
           const NodeConfig& config, const ring::Ring& ring,
           ring::NodeIndex self, storage::Store& store, Peers& peers,
           const handoff::Handoff& handoff, antientropy::AntiEntropy& aae,
-          FaultTable& faults, Admission& admission, RequestProbe& requests,
+          Gossip& gossip, FaultTable& faults, Admission& admission, RequestProbe& requests,
           quorum::QuorumProbe& quorum, ServiceOptions options = {});
 
   // Handles one decoded frame from `conn`; `ticket` is kept until the reply
@@ -116,6 +117,7 @@ class Service {
   Peers& peers_;
   const handoff::Handoff& handoff_;
   antientropy::AntiEntropy& aae_;
+  Gossip& gossip_;
   FaultTable& faults_;
   Admission& admission_;
   RequestProbe& requests_;

@@ -115,13 +115,16 @@ struct Fixture {
         trees(ring, 0),
         aae(io.get_executor(), clock, ring, 0, *store, trees, transport,
             antientropy::Options{.enabled = false, .busy = {}}),
+        cluster_probe(registry, 1),
+        gossip(io.get_executor(), clock, cluster::Keeper(OneNodeState(), "n0"),
+               ring, *store, peers, cluster_probe, std::chrono::seconds(1)),
         faults("n0", 1),
         admission(config.max_requests),
         request_probe(registry),
         quorum_probe(registry),
         service(io.get_executor(), clock, config, ring, 0, *store, peers,
-                handoff, aae, faults, admission, request_probe, quorum_probe,
-                options),
+                handoff, aae, gossip, faults, admission, request_probe,
+                quorum_probe, options),
         conn(std::make_shared<FakeConnection>(io.get_executor())) {}
 
   // The Service's task groups must be empty before it is destroyed.
@@ -132,6 +135,12 @@ struct Fixture {
     }
   }
 
+  static cluster::ClusterState OneNodeState() {
+    auto s = cluster::ClusterState::Initial(
+        {{"n0", "127.0.0.1:1"}}, ring::RingOptions{.partitions = 8, .n = 1});
+    REQUIRE(s.ok());
+    return std::move(s).value();
+  }
   static ring::Ring MakeRing(const NodeConfig& c) {
     auto r = ring::Ring::Create({"n0"}, ring::RingOptions{c.partitions, c.n});
     REQUIRE(r.ok());
@@ -180,9 +189,11 @@ struct Fixture {
   handoff::Handoff handoff;
   antientropy::Trees trees;
   antientropy::AntiEntropy aae;
+  prometheus::Registry registry;
+  ClusterProbe cluster_probe;
+  Gossip gossip;
   FaultTable faults;
   Admission admission;
-  prometheus::Registry registry;
   RequestProbe request_probe;
   quorum::QuorumProbe quorum_probe;
   Service service;

@@ -1,0 +1,75 @@
+// Spreads the cluster state (doc/membership.md, "Spreading the state"):
+// every heartbeat carries this node's epoch and digest (Peers pings with
+// Heartbeat(), and the Service answers pings with it), and every heartbeat
+// heard from a peer goes to Heard(). A peer at a newer epoch is asked for
+// its state; the Keeper decides whether to adopt it, and an adopted state
+// is stored in the data directory's meta before it is used. A peer with a
+// different state at our epoch is a conflict: counted, logged once per
+// peer until it clears, never merged.
+//
+// Time comes from the injected Clock only (the fetch's deadline); fetches
+// run in a TaskGroup the Gossip owns.
+//
+// Threads: the node's io_context thread. Persisting an adopted state is a
+// synchronous LMDB commit and fsync on that thread (rare: once per epoch).
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <chrono>
+#include <set>
+#include <string>
+
+#include "base/clock.h"
+#include "base/task_group.h"
+#include "cluster/keeper.h"
+#include "node/peers.h"
+#include "node/probe.h"
+#include "ring/ring.h"
+#include "storage/store.h"
+#include "wire/messages.h"
+
+namespace shoal::node {
+
+// The meta record the cluster state is kept under (storage::Store::WriteMeta).
+inline constexpr char kClusterStateRecord[] = "cluster";
+
+// Stores `state` in the store's meta, encoded (wire::EncodeClusterState).
+Status PersistClusterState(storage::Store& store,
+                           const cluster::ClusterState& state);
+// What the store keeps, or nullopt for a data directory that never had one.
+// kCorruption when the record does not decode.
+Result<std::optional<cluster::ClusterState>> LoadClusterState(
+    const storage::Store& store);
+
+// All references must outlive the Gossip.
+class Gossip {
+ public:
+  Gossip(boost::asio::any_io_executor executor, Clock& clock,
+         cluster::Keeper keeper, const ring::Ring& ring, storage::Store& store,
+         Peers& peers, ClusterProbe& probe, std::chrono::milliseconds timeout);
+
+  const cluster::Keeper& keeper() const { return keeper_; }
+  // What this node's heartbeats carry.
+  wire::Ping Heartbeat() const;
+  // A heartbeat (ping or pong) from `peer` carried (epoch, digest).
+  void Heard(ring::NodeIndex peer, uint64_t epoch, uint64_t digest);
+
+  // Ends every fetch in flight; returns once none runs.
+  wire::Awaitable<void> Shutdown();
+
+ private:
+  wire::Awaitable<void> Fetch(ring::NodeIndex peer);
+
+  Clock& clock_;
+  cluster::Keeper keeper_;
+  const ring::Ring& ring_;
+  storage::Store& store_;
+  Peers& peers_;
+  ClusterProbe& probe_;
+  std::chrono::milliseconds timeout_;
+  std::set<ring::NodeIndex> fetching_;
+  std::set<std::string> conflicting_;  // peers logged as conflicting
+  TaskGroup tasks_;                    // last: destroyed first
+};
+
+}  // namespace shoal::node
