@@ -52,7 +52,8 @@ Result<bool> Keeper::Offer(const ClusterState& offered) {
     case Order::kNewer:
       break;
   }
-  if (offered.claim != state_.claim || offered.next_claim != state_.next_claim ||
+  if (offered.claim != state_.claim ||
+      offered.next_claim != state_.next_claim ||
       offered.options != state_.options) {
     refused_epoch_ = std::max(refused_epoch_, offered.epoch);
     return Status(Code::kInvalidArgument,
@@ -118,8 +119,8 @@ Result<ClusterState> StartingState(
                             configured->options != chosen->options)) {
     return Status(
         Code::kInvalidArgument,
-        "the config lists members " + Listing(*configured) + " (n=" +
-            std::to_string(configured->options.n) +
+        "the config lists members " + Listing(*configured) +
+            " (n=" + std::to_string(configured->options.n) +
             ", partitions=" + std::to_string(configured->options.partitions) +
             ") but the cluster state kept in the data directory (epoch " +
             std::to_string(chosen->epoch) + ") has " + Listing(*chosen) +

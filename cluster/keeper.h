@@ -86,9 +86,9 @@ class Keeper {
 // and partitions, or the config is out of date and the error says so.
 // Then `self` must be a member that is not removed (error naming the
 // members otherwise).
-Result<ClusterState> StartingState(const std::string& self,
-                                   const std::optional<ClusterState>& stored,
-                                   const std::optional<ClusterState>& learned,
-                                   const std::optional<ClusterState>& configured);
+Result<ClusterState> StartingState(
+    const std::string& self, const std::optional<ClusterState>& stored,
+    const std::optional<ClusterState>& learned,
+    const std::optional<ClusterState>& configured);
 
 }  // namespace shoal::cluster

@@ -118,10 +118,8 @@ TEST_CASE("the starting state: stored, learned, configured") {
   // A config that no longer lists the members.
   auto stale = StartingState("n1", s, {}, other);
   CHECK(stale.status().code() == Code::kInvalidArgument);
-  CHECK(stale.status().message().find("n1@10.9.9.9:7000") !=
-        std::string::npos);
-  CHECK(stale.status().message().find("n1@10.0.0.1:7000") !=
-        std::string::npos);
+  CHECK(stale.status().message().find("n1@10.9.9.9:7000") != std::string::npos);
+  CHECK(stale.status().message().find("n1@10.0.0.1:7000") != std::string::npos);
   ClusterState more_replicas = s;
   more_replicas.options.n = 2;
   CHECK(StartingState("n1", s, {}, more_replicas).status().code() ==

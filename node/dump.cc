@@ -19,8 +19,8 @@ using Json = nlohmann::ordered_json;
 constexpr size_t kTextValueBytes = 64;
 
 // 16 lower-case hex digits, as the CLI prints actors (tools/cli/output.h's
-// ActorHex; node/ does not link tools/).
-std::string ActorHex(quorum::ActorId actor) {
+// Hex64; node/ does not link tools/).
+std::string Hex64(quorum::ActorId actor) {
   char buf[17];
   std::snprintf(buf, sizeof(buf), "%016" PRIx64, actor);
   return buf;
@@ -109,12 +109,12 @@ std::string DumpRecordToJson(const storage::DumpRecord& record,
   }
   Json vv = Json::array();
   for (const quorum::Dot& dot : record.object->vv.entries()) {
-    vv.push_back(Json::array({ActorHex(dot.actor), dot.counter}));
+    vv.push_back(Json::array({Hex64(dot.actor), dot.counter}));
   }
   doc["vv"] = std::move(vv);
   Json siblings = Json::array();
   for (const quorum::Sibling& s : record.object->siblings) {
-    Json sibling{{"actor", ActorHex(s.dot.actor)},
+    Json sibling{{"actor", Hex64(s.dot.actor)},
                  {"counter", s.dot.counter},
                  {"written_at_ms", s.written_at_ms},
                  {"tombstone", s.tombstone}};
@@ -140,14 +140,14 @@ std::string DumpRecordToText(const storage::DumpRecord& record,
   for (size_t i = 0; i < entries.size(); ++i) {
     if (i > 0) out += " ";
     out +=
-        ActorHex(entries[i].actor) + ":" + std::to_string(entries[i].counter);
+        Hex64(entries[i].actor) + ":" + std::to_string(entries[i].counter);
   }
   out += "] siblings=[";
   const auto& siblings = record.object->siblings;
   for (size_t i = 0; i < siblings.size(); ++i) {
     const quorum::Sibling& s = siblings[i];
     if (i > 0) out += " | ";
-    out += ActorHex(s.dot.actor) + ":" + std::to_string(s.dot.counter) +
+    out += Hex64(s.dot.actor) + ":" + std::to_string(s.dot.counter) +
            " written_at_ms=" + std::to_string(s.written_at_ms) +
            (s.tombstone ? std::string(" tombstone")
                         : " value=" + TextOf(s.value, kTextValueBytes));

@@ -1,7 +1,7 @@
 // shoald: one shoal node. `shoald --config node.toml` (flags override the
 // file; --print-config shows the result). A config that lists seeds instead
-// of members asks them for the cluster state first (up to 60 s). Exits 0 after SIGTERM/SIGINT,
-// 1 on a runtime error, 2 on a usage or configuration error.
+// of members asks them for the cluster state first (up to 60 s). Exits 0 after
+// SIGTERM/SIGINT, 1 on a runtime error, 2 on a usage or configuration error.
 //
 // `shoald dump --data-dir DIR [--db objects|hints] [--json]` prints a data
 // directory's records instead (node/dump.h), read-only, also while the node
@@ -37,8 +37,8 @@ asio::awaitable<Result<cluster::ClusterState>> AskSeeds(
       client::Client seed(executor, seeds[i]);
       auto state = co_await seed.ClusterState(std::chrono::seconds(2));
       if (state.ok()) {
-        spdlog::info("cluster state epoch {} from seed {}",
-                     state.value().epoch, seeds[i]);
+        spdlog::info("cluster state epoch {} from seed {}", state.value().epoch,
+                     seeds[i]);
         co_return state;
       }
       errors[i] = seeds[i] + ": " + state.status().message();

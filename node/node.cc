@@ -32,8 +32,8 @@ Result<std::unique_ptr<Node>> Node::Create(asio::io_context& io,
   // data directory, learned from seeds, or the first of the config's ring.
   auto stored = LoadClusterState(**store);
   if (!stored) {
-    return Status(stored.status().code(), config.data_dir + ": " +
-                                              stored.status().message());
+    return Status(stored.status().code(),
+                  config.data_dir + ": " + stored.status().message());
   }
   std::optional<cluster::ClusterState> configured;
   if (!config.members.empty()) {
@@ -61,11 +61,10 @@ Result<std::unique_ptr<Node>> Node::Create(asio::io_context& io,
   config.n = state->options.n;
   config.partitions = state->options.partitions;
   if (config.w > config.n || config.r > config.n) {
-    return Status(Code::kInvalidArgument,
-                  "w=" + std::to_string(config.w) +
-                      " and r=" + std::to_string(config.r) +
-                      " must not exceed the cluster's n=" +
-                      std::to_string(config.n));
+    return Status(
+        Code::kInvalidArgument,
+        "w=" + std::to_string(config.w) + " and r=" + std::to_string(config.r) +
+            " must not exceed the cluster's n=" + std::to_string(config.n));
   }
   config.members.clear();
   for (const cluster::Member& m : state->members) {
@@ -158,8 +157,7 @@ Node::Node(asio::io_context& io, NodeConfig config, NodeEnv env,
            &aae_probe_),
       service_(io.get_executor(), clock_, config_, ring_, self_, *store_,
                peers_, handoff_, aae_, gossip_, faults_, admission_,
-               request_probe_,
-               quorum_probe_,
+               request_probe_, quorum_probe_,
                ServiceOptions{
                    .TEST_ack_before_commit = env.bugs.ack_before_commit,
                    .TEST_repair_skips_stale = env.bugs.repair_skips_stale}),

@@ -88,8 +88,7 @@ wire::Awaitable<void> Peers::Probe(ring::NodeIndex node) {
   if (!link.channel->connected()) {
     st = co_await link.channel->EnsureConnected(deadline);
   } else {
-    wire::Body ping =
-        options_.ping ? options_.ping() : wire::Ping{};
+    wire::Body ping = options_.ping ? options_.ping() : wire::Ping{};
     auto reply = co_await link.channel->Call(std::move(ping), deadline);
     st = reply.status();
     if (reply.ok() && options_.pong && !stopped_) {

@@ -499,7 +499,13 @@ wire::Body Service::OnStatus() {
     if (const cluster::Member* member = keeper.state().Find(m.name)) {
       m.state = std::string(cluster::MemberStateName(member->state));
     }
-    m.epoch = m.is_self ? keeper.epoch() : keeper.ReportOf(m.name).epoch;
+    if (m.is_self) {
+      m.epoch = keeper.epoch();
+    } else {
+      const cluster::PeerReport report = keeper.ReportOf(m.name);
+      m.epoch = report.epoch;
+      m.conflict = report.conflict;
+    }
     s.members.push_back(std::move(m));
   }
   return s;

@@ -59,8 +59,9 @@ class Service {
           const NodeConfig& config, const ring::Ring& ring,
           ring::NodeIndex self, storage::Store& store, Peers& peers,
           const handoff::Handoff& handoff, antientropy::AntiEntropy& aae,
-          Gossip& gossip, FaultTable& faults, Admission& admission, RequestProbe& requests,
-          quorum::QuorumProbe& quorum, ServiceOptions options = {});
+          Gossip& gossip, FaultTable& faults, Admission& admission,
+          RequestProbe& requests, quorum::QuorumProbe& quorum,
+          ServiceOptions options = {});
 
   // Handles one decoded frame from `conn`; `ticket` is kept until the reply
   // is sent, so the connection counts the request as in flight until then

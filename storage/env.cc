@@ -314,8 +314,7 @@ Result<std::optional<std::string>> Env::ReadRecord(
   if (rc == 0) out.emplace(static_cast<const char*>(val.mv_data), val.mv_size);
   mdb_txn_abort(txn);
   if (rc != 0 && rc != MDB_NOTFOUND) {
-    return Status(Code::kInternal, "reading meta record '" +
-                                       std::string(name) +
+    return Status(Code::kInternal, "reading meta record '" + std::string(name) +
                                        "': " + mdb_strerror(rc));
   }
   return out;

@@ -14,6 +14,7 @@ struct MemberStatus {
   partitionsOwned @5 :UInt32;
   state @6 :Text;             # joining, valid, leaving or removed
   epoch @7 :UInt64;           # cluster state epoch it last reported; 0 = none
+  conflict @8 :Bool;          # it reported another state at our epoch
 }
 
 struct HintsRequest {}

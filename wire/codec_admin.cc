@@ -71,6 +71,7 @@ void EncodeBody(const StatusReply& m, sc::Frame::Builder f) {
     members[i].setPartitionsOwned(s.partitions_owned);
     members[i].setState(s.state);
     members[i].setEpoch(s.epoch);
+    members[i].setConflict(s.conflict);
   }
 }
 
@@ -92,7 +93,7 @@ StatusReply DecodeBody(sc::StatusReply::Reader r) {
     s.members.push_back({m.getName().cStr(), m.getAddress().cStr(), m.getUp(),
                          m.getIsSelf(), m.getLastHeardMsAgo(),
                          m.getPartitionsOwned(), m.getState().cStr(),
-                         m.getEpoch()});
+                         m.getEpoch(), m.getConflict()});
   }
   return s;
 }

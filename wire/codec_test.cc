@@ -223,6 +223,7 @@ void ExpectSame(const StatusReply& a, const StatusReply& b) {
     CHECK(a.members[i].partitions_owned == b.members[i].partitions_owned);
     CHECK(a.members[i].state == b.members[i].state);
     CHECK(a.members[i].epoch == b.members[i].epoch);
+    CHECK(a.members[i].conflict == b.members[i].conflict);
   }
   CHECK(a.epoch == b.epoch);
   CHECK(a.cluster_digest == b.cluster_digest);
@@ -366,9 +367,10 @@ std::vector<Message> SampleMessages() {
     s.map_size_bytes = 1ull << 34;
     s.epoch = 9;
     s.cluster_digest = 0xfeedfacecafebeefull;
-    s.members = {{"n1", "127.0.0.1:7001", true, false, 120, 13, "valid", 9},
-                 {"n2", "127.0.0.1:7002", true, true, 0, 13, "leaving", 9},
-                 {"n3", "127.0.0.1:7003", false, false, -1, 12, "joining", 0}};
+    s.members = {
+        {"n1", "127.0.0.1:7001", true, false, 120, 13, "valid", 9},
+        {"n2", "127.0.0.1:7002", true, true, 0, 13, "leaving", 9},
+        {"n3", "127.0.0.1:7003", false, false, -1, 12, "joining", 0, true}};
     out.push_back({std::numeric_limits<uint64_t>::max(), s});
   }
   out.push_back({30, AaeTreeRequest{7, 4096, AaeLevel::kRoot, {}}});

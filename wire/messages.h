@@ -167,8 +167,9 @@ struct MemberStatus {
   bool is_self = false;
   int64_t last_heard_ms_ago = -1;
   uint32_t partitions_owned = 0;
-  std::string state;   // joining, valid, leaving, removed
-  uint64_t epoch = 0;  // cluster state epoch it last reported; 0 = none
+  std::string state;      // joining, valid, leaving, removed
+  uint64_t epoch = 0;     // cluster state epoch it last reported; 0 = none
+  bool conflict = false;  // it reported another state at our epoch
 };
 struct StatusReply {
   std::string node;
@@ -262,14 +263,15 @@ struct ErrorReply {
   Status status;  // never OK
 };
 
-using Body = std::variant<
-    ErrorReply, GetRequest, GetReply, PutRequest, PutReply, Hello, ReadRequest,
-    ReadReply, ReplicateRequest, ReplicateReply, CoordinatePutRequest,
-    StatusRequest, StatusReply, Ping, Pong, HintsRequest, HintsReply,
-    AaeTreeRequest, AaeTreeReply, AaeKeysRequest, AaeKeysReply, AaeFetchRequest,
-    AaeFetchReply, AaeRepairRequest, AaeRepairReply, AaeStatusRequest,
-    AaeStatusReply, AaeRunRequest, AaeRunReply, FaultRequest, FaultReply, ClusterStateRequest,
-    ClusterStateReply>;
+using Body =
+    std::variant<ErrorReply, GetRequest, GetReply, PutRequest, PutReply, Hello,
+                 ReadRequest, ReadReply, ReplicateRequest, ReplicateReply,
+                 CoordinatePutRequest, StatusRequest, StatusReply, Ping, Pong,
+                 HintsRequest, HintsReply, AaeTreeRequest, AaeTreeReply,
+                 AaeKeysRequest, AaeKeysReply, AaeFetchRequest, AaeFetchReply,
+                 AaeRepairRequest, AaeRepairReply, AaeStatusRequest,
+                 AaeStatusReply, AaeRunRequest, AaeRunReply, FaultRequest,
+                 FaultReply, ClusterStateRequest, ClusterStateReply>;
 
 struct Message {
   uint64_t id = 0;  // request id; a reply carries its request's id

@@ -36,6 +36,7 @@ int Main(int argc, char** argv) {
   // In the order `shoal --help` lists them.
   AddKvVerbs(app, verbs);
   AddAdminVerbs(app, verbs);
+  AddClusterVerbs(app, verbs);
   AddRingVerbs(app, verbs);
   AddFaultVerbs(app, verbs);
   AddCheckVerb(app, verbs);

@@ -18,7 +18,7 @@ namespace {
 using json = nlohmann::ordered_json;
 
 json DotToJson(const quorum::Dot& dot) {
-  return json{{"actor", ActorHex(dot.actor)}, {"counter", dot.counter}};
+  return json{{"actor", Hex64(dot.actor)}, {"counter", dot.counter}};
 }
 
 json SiblingToJson(const quorum::Sibling& sibling) {
@@ -45,9 +45,9 @@ uint64_t PendingHints(const wire::HintsReply& reply) {
 
 }  // namespace
 
-std::string ActorHex(quorum::ActorId actor) {
+std::string Hex64(uint64_t value) {
   char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016" PRIx64, actor);
+  std::snprintf(buf, sizeof(buf), "%016" PRIx64, value);
   return buf;
 }
 
@@ -110,11 +110,11 @@ std::string GetResultToText(const GetResult& result, bool local) {
     out += "vv:";
     if (result.object.vv.empty()) out += " (empty)";
     for (const quorum::Dot& dot : result.object.vv.entries()) {
-      out += " " + ActorHex(dot.actor) + ":" + std::to_string(dot.counter);
+      out += " " + Hex64(dot.actor) + ":" + std::to_string(dot.counter);
     }
     out += "\n";
     for (const quorum::Sibling& s : result.object.siblings) {
-      out += "stored sibling " + ActorHex(s.dot.actor) + ":" +
+      out += "stored sibling " + Hex64(s.dot.actor) + ":" +
              std::to_string(s.dot.counter) +
              " written_at_ms=" + std::to_string(s.written_at_ms) +
              (s.tombstone ? " tombstone"
@@ -287,6 +287,90 @@ std::string AaeRunToText(const wire::AaeRunReply& reply) {
   return out;
 }
 
+ClusterStatus SummarizeCluster(const wire::StatusReply& status,
+                               const cluster::ClusterState& state) {
+  ClusterStatus cs;
+  cs.node = status.node;
+  cs.epoch = state.epoch;
+  cs.digest = state.Digest();
+  cs.n = state.options.n;
+  cs.partitions = state.options.partitions;
+  cs.changing = state.changing();
+  for (const cluster::Member& m : state.members) {
+    ClusterStatus::Row row;
+    row.name = m.name;
+    row.address = m.address;
+    row.state = std::string(cluster::MemberStateName(m.state));
+    for (const std::string& owner : state.claim) {
+      row.partitions_owned += owner == m.name;
+    }
+    for (const wire::MemberStatus& s : status.members) {
+      if (s.name != m.name) continue;
+      row.self = s.is_self;
+      row.up = s.is_self || s.up;
+      row.epoch = s.epoch;
+      row.conflict = s.conflict;
+    }
+    if (m.state != cluster::MemberState::kRemoved &&
+        (row.epoch != cs.epoch || row.conflict)) {
+      cs.lagging.push_back(m.name);
+    }
+    cs.members.push_back(std::move(row));
+  }
+  cs.converged = cs.lagging.empty();
+  return cs;
+}
+
+Json ClusterStatusToJson(const ClusterStatus& cs) {
+  json members = json::array();
+  for (const ClusterStatus::Row& r : cs.members) {
+    members.push_back(json{{"name", r.name},
+                           {"address", r.address},
+                           {"state", r.state},
+                           {"self", r.self},
+                           {"up", r.up},
+                           {"epoch", r.epoch},
+                           {"conflict", r.conflict},
+                           {"partitions_owned", r.partitions_owned}});
+  }
+  return json{{"node", cs.node},
+              {"epoch", cs.epoch},
+              {"digest", Hex64(cs.digest)},
+              {"n", cs.n},
+              {"partitions", cs.partitions},
+              {"changing", cs.changing},
+              {"converged", cs.converged},
+              {"lagging", cs.lagging},
+              {"members", std::move(members)}};
+}
+
+std::string ClusterStatusToText(const ClusterStatus& cs) {
+  std::string out;
+  out += "cluster:    epoch " + std::to_string(cs.epoch) + " (digest " +
+         Hex64(cs.digest) + "), n=" + std::to_string(cs.n) +
+         " partitions=" + std::to_string(cs.partitions) +
+         (cs.changing ? ", a change in progress" : "") + "\n";
+  out += "converged:  ";
+  if (cs.converged) {
+    out += "yes, every member reports epoch " + std::to_string(cs.epoch);
+  } else {
+    out += "no, not yet at this state:";
+    for (const std::string& name : cs.lagging) out += " " + name;
+  }
+  out += "\nmembers (as " + cs.node + " sees them):\n";
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"NAME", "ADDRESS", "STATE", "UP", "EPOCH", "PARTITIONS"});
+  for (const ClusterStatus::Row& r : cs.members) {
+    std::string epoch = r.epoch == 0 ? "-" : std::to_string(r.epoch);
+    if (r.conflict) epoch += " CONFLICT";
+    rows.push_back(
+        {r.name, r.address, r.state, r.up ? "up" : "down", epoch,
+         std::to_string(r.partitions_owned) + (r.self ? "  (self)" : "")});
+  }
+  out += FormatTable(rows);
+  return out;
+}
+
 json StatusReplyToJson(const wire::StatusReply& reply) {
   json members = json::array();
   for (const wire::MemberStatus& m : reply.members) {
@@ -295,10 +379,13 @@ json StatusReplyToJson(const wire::StatusReply& reply) {
                            {"up", m.up},
                            {"self", m.is_self},
                            {"last_heard_ms_ago", m.last_heard_ms_ago},
-                           {"partitions_owned", m.partitions_owned}});
+                           {"partitions_owned", m.partitions_owned},
+                           {"state", m.state},
+                           {"epoch", m.epoch},
+                           {"conflict", m.conflict}});
   }
   return json{{"node", reply.node},
-              {"actor", ActorHex(reply.actor)},
+              {"actor", Hex64(reply.actor)},
               {"n", reply.n},
               {"w", reply.w},
               {"r", reply.r},
@@ -307,16 +394,18 @@ json StatusReplyToJson(const wire::StatusReply& reply) {
               {"keys", reply.keys},
               {"storage_bytes", reply.storage_bytes},
               {"map_size_bytes", reply.map_size_bytes},
+              {"epoch", reply.epoch},
+              {"cluster_digest", Hex64(reply.cluster_digest)},
               {"members", std::move(members)}};
 }
 
 std::string StatusReplyToText(const wire::StatusReply& reply) {
   std::string out;
-  out +=
-      "node:       " + reply.node + " (actor " + ActorHex(reply.actor) + ")\n";
+  out += "node:       " + reply.node + " (actor " + Hex64(reply.actor) + ")\n";
   out += "cluster:    n=" + std::to_string(reply.n) +
          " w=" + std::to_string(reply.w) + " r=" + std::to_string(reply.r) +
-         " partitions=" + std::to_string(reply.partitions) + "\n";
+         " partitions=" + std::to_string(reply.partitions) + ", epoch " +
+         std::to_string(reply.epoch) + "\n";
   out += "uptime:     " + FormatDurationMs(reply.uptime_ms) + "\n";
   out += "keys:       " + std::to_string(reply.keys) + "\n";
   out += "storage:    " + FormatBytes(reply.storage_bytes) + " used of a " +

@@ -46,8 +46,8 @@ namespace shoal::tools {
 // JSON documents keep their keys in insertion order (the documented order).
 using Json = nlohmann::ordered_json;
 
-// An actor id as exactly 16 lower-case hex digits.
-std::string ActorHex(quorum::ActorId actor);
+// An actor id or a digest as exactly 16 lower-case hex digits.
+std::string Hex64(uint64_t value);
 
 // A value as JSON text: itself when valid UTF-8, else base64. `encoding` is
 // set to "utf8" or "base64".
@@ -80,6 +80,30 @@ Json AaeRunsToJson(const std::string& node,
                    const std::vector<wire::AaeRunReply>& runs);
 std::string AaeRunToText(const wire::AaeRunReply& reply);
 std::string HintsReplyToText(const wire::HintsReply& reply);
+
+// `shoal cluster status`: the asked node's cluster state with each
+// member's reported epoch. Converged: every member that is not removed
+// reports the asked node's epoch and no conflict.
+struct ClusterStatus {
+  std::string node;
+  uint64_t epoch = 0;
+  uint64_t digest = 0;
+  uint32_t n = 0, partitions = 0;
+  bool changing = false;
+  struct Row {
+    std::string name, address, state;
+    bool self = false, up = false, conflict = false;
+    uint64_t epoch = 0;  // reported; 0 = never
+    uint32_t partitions_owned = 0;
+  };
+  std::vector<Row> members;  // the state's, removed ones included
+  bool converged = false;
+  std::vector<std::string> lagging;  // members not (yet) at our state
+};
+ClusterStatus SummarizeCluster(const wire::StatusReply& status,
+                               const cluster::ClusterState& state);
+Json ClusterStatusToJson(const ClusterStatus& cs);
+std::string ClusterStatusToText(const ClusterStatus& cs);
 
 Json StatusReplyToJson(const wire::StatusReply& reply);
 std::string StatusReplyToText(const wire::StatusReply& reply);

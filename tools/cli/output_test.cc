@@ -35,9 +35,9 @@ quorum::Sibling MakeSibling(uint64_t actor, uint64_t counter, std::string value,
 }
 
 TEST_CASE("actors print as 16 hex digits") {
-  CHECK(ActorHex(0) == "0000000000000000");
-  CHECK(ActorHex(0xdeadbeef) == "00000000deadbeef");
-  CHECK(ActorHex(~0ull) == "ffffffffffffffff");
+  CHECK(Hex64(0) == "0000000000000000");
+  CHECK(Hex64(0xdeadbeef) == "00000000deadbeef");
+  CHECK(Hex64(~0ull) == "ffffffffffffffff");
 }
 
 TEST_CASE("a get result renders as JSON") {

@@ -15,6 +15,8 @@ namespace shoal::tools::cli {
 void AddKvVerbs(CLI::App& app, Verbs& verbs);
 // admin.cc: status, hints, aae status|run, metrics.
 void AddAdminVerbs(CLI::App& app, Verbs& verbs);
+// cluster.cc: cluster status.
+void AddClusterVerbs(CLI::App& app, Verbs& verbs);
 // ring.cc: ring up|status|down|kill|start|pause|resume|where.
 void AddRingVerbs(CLI::App& app, Verbs& verbs);
 // fault.cc: fault kill|start|pause|resume (ring.cc's node verbs),

@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""The cluster state in the nodes (issue 14, doc/membership.md).
+
+A 3-node ring, n=3 w=2 r=2. Every node keeps the cluster state (members,
+claim, epoch) in its data directory and spreads its epoch and digest with
+the heartbeats: `shoal cluster status` on any node shows the same state
+and that every member reports it. A node whose data was wiped, started
+from a config that lists only a seed, learns the state and serves again;
+a config whose member list disagrees with the stored state is refused; a
+node started from a different member list is a conflict that the others
+report and never merge.
+
+Run: SHOAL_BIN_DIR=build/bin python3 tests/cluster/test_membership.py -v
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import wait_until  # noqa: E402
+
+
+def seed_only(text: str, seed: str) -> str:
+    """A node.toml with its members, n and partitions replaced by one seed."""
+    text = re.sub(r"(?m)^n = \d+\n", "", text)
+    text = re.sub(r"(?m)^partitions = \d+\n", "", text)
+    text = re.sub(r"\n\s*\[\[cluster\.members\]\]\n\s*address = '[^']*'\n"
+                  r"\s*name = '[^']*'\n", "\n", text)
+    text = text.replace("[cluster]\n", f"[cluster]\nseeds = ['{seed}']\n", 1)
+    parsed = tomllib.loads(text)["cluster"]
+    assert "members" not in parsed and "n" not in parsed, parsed
+    return text
+
+
+class MembershipStateTest(harness.RingTestCase):
+    NODES = 3
+    N, W, R = 3, 2, 2
+    BASE_PORT = 31000
+
+    def cluster_status(self, name: str) -> dict:
+        return self.ring.shoal("cluster", "status", node=name)[1]
+
+    def metric(self, name: str, family: str) -> float:
+        url = f"http://{self.ring.metrics_address(name)}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            text = resp.read().decode()
+        m = re.search(rf"(?m)^{family} (\S+)$", text)
+        self.assertIsNotNone(m, f"{family} not exported by {name}")
+        return float(m.group(1))
+
+    def wait_converged(self, names=None) -> dict[str, dict]:
+        names = names or self.ring.names
+        views: dict[str, dict] = {}
+
+        def converged():
+            for n in names:
+                views[n] = self.cluster_status(n)
+            return all(v["converged"] for v in views.values())
+
+        wait_until(converged, 15, "every node to report one cluster state",
+                   interval=0.2)
+        return views
+
+    def config_path(self, name: str) -> str:
+        return self.ring.members[name]["config"]
+
+    def data_dir(self, name: str) -> str:
+        with open(self.config_path(name), "rb") as f:
+            return tomllib.load(f)["data_dir"]
+
+    def shoald(self, config: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [os.path.join(harness.bin_dir(), "shoald"), "--config", config],
+            capture_output=True, text=True, timeout=90)
+
+    def test_every_node_holds_one_state_at_epoch_1(self):
+        views = self.wait_converged()
+        digests = {v["digest"] for v in views.values()}
+        self.assertEqual(len(digests), 1, views)
+        for name, view in views.items():
+            self.assertEqual(view["epoch"], 1)
+            self.assertEqual(view["n"], 3)
+            self.assertFalse(view["changing"])
+            self.assertEqual(
+                [(m["name"], m["state"], m["epoch"]) for m in view["members"]],
+                [("n1", "valid", 1), ("n2", "valid", 1), ("n3", "valid", 1)])
+            self.assertEqual(
+                sum(m["partitions_owned"] for m in view["members"]), 64)
+            self.assertEqual(self.metric(name, "shoal_ring_epoch"), 1)
+            self.assertEqual(
+                self.metric(name, "shoal_cluster_state_conflicts_total"), 0)
+        # The same figures in `shoal status`.
+        status = self.ring.status("n2")
+        self.assertEqual(status["epoch"], 1)
+        self.assertEqual(status["cluster_digest"], digests.pop())
+        # The text form says the same.
+        code, text = self.ring.shoal_text("cluster", "status", node="n3")[:2]
+        self.assertEqual(code, 0)
+        self.assertIn("converged:  yes", text)
+
+    def test_a_wiped_node_started_from_a_seed_learns_the_state(self):
+        self.wait_converged()
+        for i in range(20):
+            self.ring.put(f"k{i}", f"v{i}", "n1", "--w", "3")
+        before = self.cluster_status("n1")
+        self.ring.kill("n3")
+        shutil.rmtree(self.data_dir("n3"))
+        path = self.config_path("n3")
+        with open(path) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(seed_only(text, self.ring.address("n1")))
+        printed = subprocess.run(
+            [os.path.join(harness.bin_dir(), "shoald"), "--config", path,
+             "--print-config"], capture_output=True, text=True, timeout=10)
+        self.assertEqual(printed.returncode, 0, printed.stderr)
+        self.assertEqual(tomllib.loads(printed.stdout)["cluster"]["seeds"],
+                         [self.ring.address("n1")])
+
+        self.ring.start("n3")
+        views = self.wait_converged()
+        self.assertEqual(views["n3"]["digest"], before["digest"])
+        self.assertIn("from seed", self.ring.log_tail("n3", 50))
+        # It serves as the member it was: reads that need all three replicas
+        # succeed (read repair refills its wiped copy), and its own copy is
+        # then back.
+        for i in range(20):
+            self.assertEqual(self.ring.get(f"k{i}", "n3", "--r", "3")["values"],
+                             [f"v{i}"])
+        wait_until(lambda: self.ring.local_get("k0", "n3").get("values") == ["v0"],
+                   10, "read repair to refill n3's copy of k0", interval=0.1)
+
+        # Restarted from the same seed-only config, it starts from what it
+        # stored (the seed is asked too; both agree).
+        self.ring.kill("n3")
+        self.ring.start("n3")
+        self.assertEqual(self.wait_converged()["n3"]["digest"],
+                         before["digest"])
+
+    def test_a_config_that_disagrees_with_the_stored_state_is_refused(self):
+        self.wait_converged()
+        self.ring.kill("n2")
+        path = self.config_path("n2")
+        with open(path) as f:
+            text = f.read()
+        moved = text.replace(self.ring.address("n3"), "127.0.0.1:31009")
+        self.assertNotEqual(moved, text)
+        bad = os.path.join(os.path.dirname(path), "moved.toml")
+        with open(bad, "w") as f:
+            f.write(moved)
+        run = self.shoald(bad)
+        self.assertEqual(run.returncode, 1, run.stderr)
+        self.assertIn("n3@127.0.0.1:31009", run.stderr)
+        self.assertIn(f"n3@{self.ring.address('n3')}", run.stderr)
+        self.assertIn("cluster.seeds", run.stderr)
+        # Nothing was changed: the node starts with its own config.
+        self.ring.start("n2")
+        self.assertEqual(self.cluster_status("n2")["epoch"], 1)
+        self.wait_converged()
+
+    def test_a_node_outside_the_cluster_is_refused(self):
+        self.wait_converged()
+        path = os.path.join(self.ring.tmp, "stranger.toml")
+        with open(path, "w") as f:
+            f.write(f"name = 'n9'\nlisten = '127.0.0.1:31009'\n"
+                    f"data_dir = '{self.ring.tmp}/n9'\n"
+                    f"metrics_listen = ''\n"
+                    f"[cluster]\nseeds = ['{self.ring.address('n2')}']\n")
+        run = self.shoald(path)
+        self.assertEqual(run.returncode, 1, run.stderr)
+        self.assertIn("'n9' is not a member", run.stderr)
+        self.assertIn(f"n1@{self.ring.address('n1')}", run.stderr)
+
+    def test_a_different_state_at_the_same_epoch_is_a_conflict(self):
+        self.wait_converged()
+        self.ring.kill("n2")
+        path = self.config_path("n2")
+        with open(path) as f:
+            original = f.read()
+        shutil.rmtree(self.data_dir("n2"))
+        # n2 starts a ring of its own: same names, n3 elsewhere, epoch 1.
+        with open(path, "w") as f:
+            f.write(original.replace(self.ring.address("n3"),
+                                     "127.0.0.1:31009"))
+        self.ring.start("n2", wait_ready=False)
+
+        def conflict_seen():
+            view = self.cluster_status("n1")
+            n2 = next(m for m in view["members"] if m["name"] == "n2")
+            return n2["conflict"] and not view["converged"]
+
+        wait_until(conflict_seen, 15, "n1 to report n2's conflicting state",
+                   interval=0.2)
+        self.assertGreaterEqual(
+            self.metric("n1", "shoal_cluster_state_conflicts_total"), 1)
+        self.assertGreaterEqual(
+            self.metric("n3", "shoal_cluster_state_conflicts_total"), 1)
+        # Not merged: n1 and n3 keep their state.
+        self.assertEqual(self.cluster_status("n1")["members"][2]["address"],
+                         self.ring.address("n3"))
+        self.assertIn("different cluster state", self.ring.log_tail("n1", 80))
+
+        # n2 back as it was: the conflict clears.
+        self.ring.kill("n2")
+        shutil.rmtree(self.data_dir("n2"))
+        with open(path, "w") as f:
+            f.write(original)
+        self.ring.start("n2")
+        self.wait_converged()
+
+
+if __name__ == "__main__":
+    harness.main()
