@@ -16,6 +16,7 @@
 
 #include "base/virtual_clock.h"
 #include "quorum/version.h"
+#include "tests/temp_dir.h"
 
 namespace shoal::antientropy {
 namespace {
@@ -23,24 +24,7 @@ namespace {
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<uint64_t> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("shoal-aae-test-" + std::to_string(::getpid()) + "-" +
-             std::to_string(counter++) + "-" +
-             std::to_string(std::random_device{}()));
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
+using ::shoal::testing::TempDir;
 
 ring::Ring TwoNodeRing(uint32_t partitions = 8) {
   auto r = ring::Ring::Create({"a", "b"}, {partitions, 2});

@@ -28,6 +28,7 @@
 #include "handoff/accept.h"
 #include "handoff/backlog.h"
 #include "handoff/probe.h"
+#include "tests/temp_dir.h"
 
 namespace shoal::handoff {
 namespace {
@@ -96,25 +97,7 @@ TEST_CASE("the backlog view ages the oldest hint and never goes negative") {
   CHECK(BacklogView({}, 4000).empty());
 }
 
-// A fresh directory under the system temp dir, removed on destruction.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<uint64_t> counter{0};
-    std::random_device rd;
-    path_ = fs::temp_directory_path() /
-            ("shoal-handoff-test-" + std::to_string(::getpid()) + "-" +
-             std::to_string(counter++) + "-" + std::to_string(rd()));
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
+using ::shoal::testing::TempDir;
 
 // Targets n2 (up) and n3 (down), for Report.
 class FakeTransport : public Transport {

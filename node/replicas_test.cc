@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "base/virtual_clock.h"
+#include "tests/temp_dir.h"
 
 namespace shoal::node {
 namespace {
@@ -31,27 +32,7 @@ using namespace std::chrono_literals;
 
 constexpr int64_t kWallStart = 1'767'225'600'000;
 
-// A fresh directory under the system temp dir, removed on destruction.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<uint64_t> counter{0};
-    std::random_device rd;
-    path_ = fs::temp_directory_path() /
-            ("shoal-replicas-test-" + std::to_string(::getpid()) + "-" +
-             std::to_string(counter++) + "-" + std::to_string(rd()));
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
+using ::shoal::testing::TempDir;
 
 // An address nothing listens on: a port the kernel handed out, then closed.
 std::string ClosedAddress() {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "antientropy/trees.h"
+#include "tests/temp_dir.h"
 
 namespace shoal::node {
 namespace {
@@ -29,27 +30,7 @@ namespace {
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
 
-// A fresh directory under the system temp dir, removed on destruction.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<uint64_t> counter{0};
-    std::random_device rd;
-    path_ = fs::temp_directory_path() /
-            ("shoal-service-test-" + std::to_string(::getpid()) + "-" +
-             std::to_string(counter++) + "-" + std::to_string(rd()));
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
+using ::shoal::testing::TempDir;
 
 // A client connection (label "") that keeps every message sent on it.
 class FakeConnection final : public wire::Connection {
