@@ -322,6 +322,11 @@ Result<ParsedArgs> ParseArgs(int argc, char** argv) {
   if (*o_data) c.data_dir = flags.data_dir;
   if (*o_metrics) c.metrics_listen = flags.metrics_listen;
   if (*o_log) c.log_level = flags.log_level;
+  if (!c.seeds.empty() && (*o_n || *o_q)) {
+    return Bad(std::string(*o_n ? "--n" : "--partitions") +
+               " does not apply to a node started from cluster.seeds: it "
+               "learns n and partitions from the cluster");
+  }
   if (*o_n) c.n = flags.n;
   if (*o_w) c.w = flags.w;
   if (*o_r) c.r = flags.r;

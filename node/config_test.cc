@@ -80,6 +80,58 @@ TEST_CASE("anti-entropy settings from the file and the --aae flag") {
   std::filesystem::remove(path);
 }
 
+TEST_CASE("a config with seeds instead of members") {
+  const std::string text = R"(
+name = "n4"
+listen = "127.0.0.1:7104"
+[cluster]
+w = 1
+seeds = ["127.0.0.1:7101", "127.0.0.1:7102"]
+)";
+  const std::string path = TempConfig(text);
+  auto parsed = Parse({"--config", path});
+  REQUIRE(parsed.ok());
+  const NodeConfig& c = parsed->config;
+  CHECK(c.members.empty());
+  CHECK(c.seeds ==
+        std::vector<std::string>{"127.0.0.1:7101", "127.0.0.1:7102"});
+  CHECK(Validate(c).ok());
+  // --print-config keeps seeds and leaves members, n and partitions out.
+  const std::string toml = ToToml(c);
+  CHECK(toml.find("seeds") != std::string::npos);
+  CHECK(toml.find("members") == std::string::npos);
+  CHECK(toml.find("partitions") == std::string::npos);
+  auto again = Parse({"--config", TempConfig(toml)});
+  REQUIRE(again.ok());
+  CHECK(ToToml(again->config) == toml);
+
+  auto n_flag = Parse({"--config", path, "--n", "2"});
+  CHECK(n_flag.status().code() == Code::kInvalidArgument);
+  CHECK(n_flag.status().message().find("--n") != std::string::npos);
+  CHECK_FALSE(Parse({"--config", path, "--partitions", "8"}).ok());
+
+  auto with_n =
+      Parse({"--config", TempConfig("name = \"n4\"\n"
+                                    "listen = \"127.0.0.1:1\"\n"
+                                    "[cluster]\nn = 3\n"
+                                    "seeds = [\"127.0.0.1:7101\"]\n")});
+  CHECK(with_n.status().code() == Code::kInvalidArgument);
+  CHECK(with_n.status().message().find("cluster.n") != std::string::npos);
+
+  NodeConfig no_listen = c;
+  no_listen.listen.clear();
+  CHECK(Validate(no_listen).message().find("listen") != std::string::npos);
+  NodeConfig bad_seed = c;
+  bad_seed.seeds = {"nowhere"};
+  CHECK(Validate(bad_seed).message().find("cluster.seeds") !=
+        std::string::npos);
+  NodeConfig neither = c;
+  neither.seeds.clear();
+  CHECK(Validate(neither).message().find("no cluster members and no seeds") !=
+        std::string::npos);
+  std::filesystem::remove(path);
+}
+
 TEST_CASE("--print-config output parses back to the same config") {
   const std::string path = TempConfig(kThreeNodes);
   auto first = Parse({"--config", path, "--print-config"});

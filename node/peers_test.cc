@@ -33,6 +33,8 @@ struct FakePeer {
   int in_flight = 0;
   int max_in_flight = 0;
   bool closed = false;
+  std::optional<wire::Ping> last_ping;  // the last ping it received
+  wire::Pong pong;                      // what it answers pings with
 };
 
 // The channel to a FakePeer. A hanging call waits on its own Timer, which
@@ -46,11 +48,12 @@ class FakeChannel final : public wire::Channel {
         peer_(peer),
         address_(std::move(address)) {}
 
-  wire::Awaitable<Result<wire::Body>> Call(wire::Body,
+  wire::Awaitable<Result<wire::Body>> Call(wire::Body body,
                                            wire::Deadline deadline) override {
+    if (auto* ping = std::get_if<wire::Ping>(&body)) peer_.last_ping = *ping;
     Status st = co_await Attempt(deadline);
     if (!st.ok()) co_return st;
-    co_return wire::Body{wire::Pong{}};
+    co_return wire::Body{peer_.pong};
   }
   wire::Awaitable<Status> EnsureConnected(wire::Deadline deadline) override {
     if (connected_) co_return Status::Ok();
@@ -183,6 +186,41 @@ TEST_CASE("a peer whose probes succeed is up and was heard") {
   CHECK(f.peers.Address(2) == "h3:1");
   CHECK(f.peers.Channel(2).address() == "h3:1");
   CHECK(f.observed[1]);
+}
+
+TEST_CASE("pings carry what options.ping gives; pongs go to options.pong") {
+  Fixture f;
+  std::vector<std::pair<ring::NodeIndex, wire::Pong>> pongs;
+  // The fixture's Peers has no ping/pong hooks; this one does.
+  PeerOptions options = f.Options();
+  options.ping = [] { return wire::Ping{7, 0xabc}; };
+  options.pong = [&pongs](ring::NodeIndex node, const wire::Pong& pong) {
+    pongs.emplace_back(node, pong);
+  };
+  Peers peers(f.io.get_executor(), f.clock, f.ring, 0,
+              {{"n1", "h1:1"}, {"n2", "h2:1"}, {"n3", "h3:1"}}, options,
+              [&f](ring::NodeIndex node, const std::string& address) {
+                return std::make_unique<FakeChannel>(
+                    f.clock, f.io.get_executor(), f.fakes[node], address);
+              });
+  f.fakes[1].pong = wire::Pong{7, 0xabc};
+  f.fakes[2].pong = wire::Pong{8, 0xdef};
+  peers.Start();
+  f.RunFor(3 * kHeartbeat);
+  REQUIRE(f.fakes[1].last_ping.has_value());
+  CHECK(*f.fakes[1].last_ping == wire::Ping{7, 0xabc});
+  bool from_n2 = false, from_n3 = false;
+  for (const auto& [node, pong] : pongs) {
+    from_n2 |= node == 1 && pong == wire::Pong{7, 0xabc};
+    from_n3 |= node == 2 && pong == wire::Pong{8, 0xdef};
+  }
+  CHECK(from_n2);
+  CHECK(from_n3);
+  bool done = false;
+  asio::co_spawn(f.io, peers.Shutdown(),
+                 [&done](std::exception_ptr) { done = true; });
+  for (int i = 0; i < 100 && !done; ++i) f.RunFor(kHeartbeat);
+  CHECK(done);
 }
 
 TEST_CASE("a peer that refuses connections is down") {

@@ -290,8 +290,10 @@ std::string Env::CurrentBoot() const {
 }
 
 namespace {
+// The store's own records: the Env's and the hints part's counters.
 bool IsEnvRecord(std::string_view name) {
-  return name == kFormatKey || name == kActorKey || name == kSessionKey;
+  return name == kFormatKey || name == kActorKey || name == kSessionKey ||
+         name == "hint_counters";
 }
 }  // namespace
 

@@ -66,8 +66,8 @@ class Env {
   // naming the call and the directory.
   Status WriteError(const char* what, int rc) const;
 
-  // A record of the meta database that is not one of the Env's own
-  // (format, actor, session): its bytes, or nullopt if it was never written.
+  // A record of the meta database that is not one of the store's own
+  // (format, actor, session, hint_counters): its bytes, or nullopt if it was never written.
   // Any thread.
   Result<std::optional<std::string>> ReadRecord(std::string_view name) const;
   // Stores `bytes` under `name` in one write transaction and syncs it before

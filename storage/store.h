@@ -145,7 +145,7 @@ class Store {
 
   // Small records kept for other modules in the meta database (the node's
   // cluster state is one), by name; the store's own records (format, actor,
-  // session) are refused with kInvalidArgument. ReadMeta: the bytes, or
+  // session, hint_counters) are refused with kInvalidArgument. ReadMeta: the bytes, or
   // nullopt if never written; any thread. WriteMeta: written and synced in
   // its own write transaction before it returns (so it waits for a batch
   // committing at the time); for rare writes only. Fails with kUnavailable

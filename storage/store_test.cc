@@ -23,35 +23,14 @@
 #include <vector>
 
 #include "base/virtual_clock.h"
+#include "tests/temp_dir.h"
 
 namespace shoal::storage {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh directory under the system temp dir, removed on destruction.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<uint64_t> counter{0};
-    std::random_device rd;
-    path_ = fs::temp_directory_path() /
-            ("shoal-store-test-" + std::to_string(::getpid()) + "-" +
-             std::to_string(counter++) + "-" + std::to_string(rd()));
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string str() const { return path_.string(); }
-  void Wipe() const { fs::remove_all(path_); }
-
- private:
-  fs::path path_;
-};
+using ::shoal::testing::TempDir;
 
 ring::KeyLocation Loc(uint32_t partition, uint32_t segment) {
   ring::KeyLocation loc;
@@ -154,7 +133,8 @@ TEST_CASE("the actor is minted once per data directory") {
   }
 }
 
-TEST_CASE("meta records survive reopen; the store's own names are refused") {
+TEST_CASE(
+    "meta records survive reopen, and the store's own names are refused") {
   TempDir dir;
   {
     auto store = MustOpen(Options(dir));
@@ -163,7 +143,7 @@ TEST_CASE("meta records survive reopen; the store's own names are refused") {
     CHECK_FALSE(none->has_value());
     REQUIRE(store->WriteMeta("cluster", std::string("v1\0x", 4)).ok());
     REQUIRE(store->WriteMeta("cluster", std::string("v2\0y", 4)).ok());
-    for (const char* own : {"actor", "format", "session"}) {
+    for (const char* own : {"actor", "format", "session", "hint_counters"}) {
       const Status st = store->WriteMeta(own, "x");
       CHECK(st.code() == Code::kInvalidArgument);
       CHECK(st.message().find(own) != std::string::npos);

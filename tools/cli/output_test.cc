@@ -141,6 +141,45 @@ TEST_CASE("errors render with their quorum details") {
   CHECK(ErrorToText(quorum) == "error: timeout: 1 of 2 acks");
 }
 
+TEST_CASE(
+    "cluster status: converged only when every member reports the state") {
+  auto state = cluster::ClusterState::Initial({{"n1", "127.0.0.1:7101"},
+                                               {"n2", "127.0.0.1:7102"},
+                                               {"n3", "127.0.0.1:7103"}},
+                                              {.partitions = 16, .n = 3});
+  REQUIRE(state.ok());
+  state.value().epoch = 4;
+  wire::StatusReply status;
+  status.node = "n1";
+  status.members = {
+      {"n1", "127.0.0.1:7101", true, true, -1, 6, "valid", 4},
+      {"n2", "127.0.0.1:7102", true, false, 100, 5, "valid", 4},
+      {"n3", "127.0.0.1:7103", false, false, 9000, 5, "valid", 3}};
+  ClusterStatus cs = SummarizeCluster(status, state.value());
+  CHECK_FALSE(cs.converged);
+  CHECK(cs.lagging == std::vector<std::string>{"n3"});
+  CHECK(cs.members[0].partitions_owned == 6);
+  CHECK(cs.members[2].up == false);
+  json j = ClusterStatusToJson(cs);
+  CHECK(j["epoch"] == 4);
+  CHECK(j["digest"] == Hex64(state.value().Digest()));
+  CHECK(j["members"][2]["epoch"] == 3);
+  std::string text = ClusterStatusToText(cs);
+  CHECK(text.find("converged:  no, not yet at this state: n3") !=
+        std::string::npos);
+
+  status.members[2].epoch = 4;
+  status.members[1].conflict = true;
+  cs = SummarizeCluster(status, state.value());
+  CHECK(cs.lagging == std::vector<std::string>{"n2"});
+  CHECK(ClusterStatusToText(cs).find("4 CONFLICT") != std::string::npos);
+
+  status.members[1].conflict = false;
+  cs = SummarizeCluster(status, state.value());
+  CHECK(cs.converged);
+  CHECK(ClusterStatusToText(cs).find("converged:  yes") != std::string::npos);
+}
+
 TEST_CASE("status renders as JSON and text") {
   wire::StatusReply reply;
   reply.node = "n1";

@@ -1,0 +1,179 @@
+// Gossip over fake peer channels (virtual time): a newer state a peer
+// reports is fetched, stored and adopted; a state with another claim is
+// refused and not fetched again; a conflict is counted once.
+#include "node/gossip.h"
+
+#include <doctest/doctest.h>
+#include <prometheus/registry.h>
+
+#include <boost/asio.hpp>
+#include <map>
+#include <memory>
+
+#include "base/virtual_clock.h"
+#include "tests/temp_dir.h"
+#include "wire/transport.h"
+
+namespace shoal::node {
+namespace {
+
+namespace asio = boost::asio;
+using ::shoal::testing::TempDir;
+
+// A peer that answers ClusterStateRequest with `state`, counting the asks.
+class StatePeer final : public wire::Channel {
+ public:
+  StatePeer(cluster::ClusterState* state, int* asks)
+      : state_(state), asks_(asks) {}
+  wire::Awaitable<Result<wire::Body>> Call(wire::Body body,
+                                           wire::Deadline) override {
+    if (std::holds_alternative<wire::ClusterStateRequest>(body)) {
+      ++*asks_;
+      co_return wire::Body{wire::ClusterStateReply{*state_}};
+    }
+    co_return wire::Body{wire::Pong{}};
+  }
+  wire::Awaitable<Status> EnsureConnected(wire::Deadline) override {
+    co_return Status::Ok();
+  }
+  bool connected() const override { return true; }
+  std::optional<wire::Clock::time_point> last_heard() const override {
+    return std::nullopt;
+  }
+  const std::string& address() const override { return address_; }
+  const Status& last_error() const override { return error_; }
+  void Close() override {}
+
+ private:
+  cluster::ClusterState* state_;
+  int* asks_;
+  std::string address_ = "fake:1";
+  Status error_;
+};
+
+cluster::ClusterState Three() {
+  auto s = cluster::ClusterState::Initial(
+      {{"n1", "h1:1"}, {"n2", "h2:1"}, {"n3", "h3:1"}},
+      {.partitions = 8, .n = 3});
+  REQUIRE(s.ok());
+  return std::move(s).value();
+}
+
+struct Fixture {
+  Fixture()
+      : initial(Three()),
+        peer_state(initial),
+        ring(*ring::Ring::FromClaim(initial.claim, initial.options)),
+        store(Open()),
+        peers(io.get_executor(), clock, ring, 0,
+              {{"n1", "h1:1"}, {"n2", "h2:1"}, {"n3", "h3:1"}}, PeerOptions{},
+              [this](ring::NodeIndex, const std::string&) {
+                return std::make_unique<StatePeer>(&peer_state, &asks);
+              }),
+        probe(registry, initial.epoch),
+        gossip(io.get_executor(), clock, cluster::Keeper(initial, "n1"), ring,
+               *store, peers, probe, std::chrono::seconds(1)) {}
+  ~Fixture() {
+    bool done = false;
+    asio::co_spawn(io, gossip.Shutdown(),
+                   [&done](std::exception_ptr) { done = true; });
+    Run();
+    CHECK(done);
+  }
+  std::unique_ptr<storage::Store> Open() {
+    storage::StoreOptions o;
+    o.dir = dir.str();
+    o.map_size_bytes = 16ull << 20;
+    auto s = storage::Store::Open(o);
+    REQUIRE(s.ok());
+    return std::move(s).value();
+  }
+  void Run() {
+    io.restart();
+    io.poll();
+  }
+  double Counter(const std::string& name) {
+    for (const auto& family : registry.Collect()) {
+      if (family.name == name) {
+        const auto& m = family.metric.at(0);
+        return family.type == prometheus::MetricType::Gauge ? m.gauge.value
+                                                            : m.counter.value;
+      }
+    }
+    FAIL("no metric " << name);
+    return -1;
+  }
+
+  asio::io_context io;
+  VirtualClock clock;
+  TempDir dir;
+  cluster::ClusterState initial;
+  cluster::ClusterState peer_state;
+  int asks = 0;
+  ring::Ring ring;
+  std::unique_ptr<storage::Store> store;
+  Peers peers;
+  prometheus::Registry registry;
+  ClusterProbe probe;
+  Gossip gossip;
+};
+
+TEST_CASE("a newer state that keeps the claim is fetched, stored, adopted") {
+  Fixture f;
+  CHECK(f.gossip.Heartbeat() == wire::Ping{1, f.initial.Digest()});
+  f.peer_state.epoch = 3;
+  f.peer_state.members[2].address = "h3:2";
+  f.gossip.Heard(1, 3, f.peer_state.Digest());
+  f.gossip.Heard(1, 3, f.peer_state.Digest());  // one fetch in flight
+  f.Run();
+  CHECK(f.asks == 1);
+  CHECK(f.gossip.keeper().state() == f.peer_state);
+  CHECK(f.gossip.Heartbeat() == wire::Ping{3, f.peer_state.Digest()});
+  auto stored = LoadClusterState(*f.store);
+  REQUIRE(stored.ok());
+  REQUIRE(stored.value().has_value());
+  CHECK(**stored == f.peer_state);
+  CHECK(f.Counter("shoal_ring_epoch") == 3);
+  CHECK(f.Counter("shoal_cluster_states_adopted_total") == 1);
+  // The same report again: nothing to fetch.
+  f.gossip.Heard(2, 3, f.peer_state.Digest());
+  f.Run();
+  CHECK(f.asks == 1);
+}
+
+TEST_CASE("a newer state with another claim is refused once") {
+  Fixture f;
+  auto plan =
+      cluster::MakePlan(f.initial, {cluster::Change::Join("n4", "h4:1")});
+  REQUIRE(plan.ok());
+  f.peer_state = plan.value().next;
+  f.gossip.Heard(1, f.peer_state.epoch, f.peer_state.Digest());
+  f.Run();
+  CHECK(f.asks == 1);
+  CHECK(f.gossip.keeper().state() == f.initial);
+  CHECK(f.Counter("shoal_cluster_states_refused_total") == 1);
+  CHECK(f.Counter("shoal_ring_epoch") == 1);
+  auto stored = LoadClusterState(*f.store);
+  REQUIRE(stored.ok());
+  CHECK_FALSE(stored.value().has_value());  // nothing stored by Gossip
+  f.gossip.Heard(2, f.peer_state.epoch, f.peer_state.Digest());
+  f.Run();
+  CHECK(f.asks == 1);
+}
+
+TEST_CASE("a conflict is counted once per peer until it clears") {
+  Fixture f;
+  const uint64_t other = f.initial.Digest() + 1;
+  f.gossip.Heard(1, 1, other);
+  f.gossip.Heard(1, 1, other);
+  f.gossip.Heard(2, 1, other);
+  CHECK(f.Counter("shoal_cluster_state_conflicts_total") == 2);
+  f.gossip.Heard(1, 1, f.initial.Digest());  // cleared
+  f.gossip.Heard(1, 1, other);               // and back
+  CHECK(f.Counter("shoal_cluster_state_conflicts_total") == 3);
+  CHECK(f.asks == 0);
+  CHECK(f.gossip.keeper().ReportOf("n2").conflict);
+}
+
+}  // namespace
+}  // namespace shoal::node
