@@ -104,6 +104,43 @@ class MembershipStateTest(harness.RingTestCase):
         self.assertEqual(code, 0)
         self.assertIn("converged:  yes", text)
 
+    def test_plan_shows_what_a_join_would_move_and_commits_nothing(self):
+        self.wait_converged()
+        for i in range(300):
+            self.ring.put(f"p{i}", "x" * 100, "n1", "--w", "3")
+        newcomer = "n4@127.0.0.1:31004"
+        plan = self.ring.shoal("cluster", "plan", "--join", newcomer,
+                               node="n2")[1]
+        self.assertEqual((plan["epoch"], plan["next_epoch"]), (1, 2))
+        self.assertEqual(plan["changes"], ["join n4 at 127.0.0.1:31004"])
+        # n4's share is 64/4 = 16 partitions, and it becomes a primary of
+        # 3 partitions' worth per partition it takes: 48 replicas, all to it.
+        self.assertEqual(plan["partitions_changing_owner"], 16)
+        self.assertEqual(plan["replicas_to_copy"], 48)
+        self.assertEqual({f["to"] for f in plan["flows"]}, {"n4"})
+        self.assertEqual(sum(f["replicas"] for f in plan["flows"]), 48)
+        n4 = next(m for m in plan["members"] if m["name"] == "n4")
+        self.assertEqual((n4["state"], n4["state_next"]), ("-", "joining"))
+        self.assertEqual((n4["partitions_next"], n4["replicas_next"]), (16, 48))
+        self.assertEqual(plan["windows_with_repeats"], 0)
+        self.assertEqual((plan["min_share"], plan["max_share"]), (16, 16))
+        self.assertFalse(plan["committed"])
+        # Every node holds 300 keys in 64 x 3 / 3 = 64 replicas: each of
+        # the 48 replicas copied is about 300 / 64 keys.
+        keys = sum(f["keys_estimate"] for f in plan["flows"])
+        self.assertAlmostEqual(keys, 48 * 300 / 64, delta=10)
+        # Nothing changed.
+        self.assertEqual(self.cluster_status("n2")["epoch"], 1)
+
+        # A change the ring cannot take is refused, naming why.
+        code, out = self.ring.shoal("cluster", "plan", "--leave", "n2",
+                                    node="n1", expect_ok=False)
+        self.assertEqual(code, 1)
+        self.assertIn("fewer than n=3", out["error"]["message"])
+        code, _ = self.ring.shoal("cluster", "plan", "--join", "n4",
+                                  node="n1", expect_ok=False)
+        self.assertEqual(code, 2)
+
     def test_a_wiped_node_started_from_a_seed_learns_the_state(self):
         self.wait_converged()
         for i in range(20):

@@ -7,6 +7,8 @@
 
 #include "base/base64.h"
 #include "base/utf8.h"
+#include "cluster/state.h"
+#include "ring/ring.h"
 
 namespace shoal::tools {
 
@@ -368,6 +370,185 @@ std::string ClusterStatusToText(const ClusterStatus& cs) {
          std::to_string(r.partitions_owned) + (r.self ? "  (self)" : "")});
   }
   out += FormatTable(rows);
+  return out;
+}
+
+namespace {
+
+// Partitions each member replicates (is a primary of) under `claim`.
+std::map<std::string, uint32_t> ReplicasHeld(const ring::Claim& claim,
+                                             uint32_t n) {
+  std::map<std::string, uint32_t> held;
+  auto ring = ring::Ring::FromClaim(
+      claim, {.partitions = static_cast<uint32_t>(claim.size()), .n = n});
+  if (!ring.ok()) return held;
+  for (uint32_t p = 0; p < claim.size(); ++p) {
+    for (ring::NodeIndex i : ring.value().Primaries(p)) {
+      ++held[ring.value().members()[i]];
+    }
+  }
+  return held;
+}
+
+std::string DescribeChange(const cluster::Change& c) {
+  switch (c.kind) {
+    case cluster::Change::Kind::kJoin:
+      return "join " + c.node + " at " + c.address;
+    case cluster::Change::Kind::kLeave:
+      return "leave " + c.node;
+    case cluster::Change::Kind::kReplace:
+      return "replace " + c.node + " with " + c.replacement + " at " +
+             c.address;
+    case cluster::Change::Kind::kForceRemove:
+      return "force-remove " + c.node;
+  }
+  return "?";
+}
+
+}  // namespace
+
+Result<PlanReport> MakePlanReport(
+    const cluster::ClusterState& current,
+    const std::vector<cluster::Change>& changes,
+    const std::map<std::string, wire::StatusReply>& statuses) {
+  auto plan = cluster::MakePlan(current, changes);
+  if (!plan.ok()) return plan.status();
+  const cluster::ClusterState& next = plan.value().next;
+  PlanReport r;
+  r.epoch = current.epoch;
+  r.n = current.options.n;
+  r.partitions = current.options.partitions;
+  for (const cluster::Change& c : changes)
+    r.changes.push_back(DescribeChange(c));
+  r.partitions_changing_owner = plan.value().partitions_changing_owner;
+  r.transfers = plan.value().transfers;
+  r.replicas_to_copy = static_cast<uint32_t>(r.transfers.size());
+  r.min_share = plan.value().shape.min_share;
+  r.max_share = plan.value().shape.max_share;
+  r.bad_windows = plan.value().shape.bad_windows;
+  const auto held_now = ReplicasHeld(current.claim, r.n);
+  const auto held_next = ReplicasHeld(next.next_claim, r.n);
+  std::map<std::pair<std::string, std::string>, uint32_t> flows;
+  for (const cluster::Transfer& t : r.transfers) ++flows[{t.from, t.to}];
+  for (const auto& [pair, replicas] : flows) {
+    PlanReport::Flow flow{pair.first, pair.second, replicas, {}, {}};
+    auto status = statuses.find(pair.first);
+    auto held = held_now.find(pair.first);
+    if (status != statuses.end() && held != held_now.end() &&
+        held->second > 0) {
+      flow.keys = status->second.keys * replicas / held->second;
+      flow.bytes = status->second.storage_bytes * replicas / held->second;
+    }
+    r.flows.push_back(std::move(flow));
+  }
+  auto count = [](const ring::Claim& claim, const std::string& name) {
+    return static_cast<uint32_t>(std::count(claim.begin(), claim.end(), name));
+  };
+  for (const cluster::Member& m : next.members) {
+    const cluster::Member* before = current.Find(m.name);
+    if (before != nullptr && before->state == cluster::MemberState::kRemoved &&
+        m.state == cluster::MemberState::kRemoved) {
+      continue;  // long gone
+    }
+    PlanReport::Member row;
+    row.name = m.name;
+    row.state_now = before == nullptr
+                        ? "-"
+                        : std::string(cluster::MemberStateName(before->state));
+    row.state_next = std::string(cluster::MemberStateName(m.state));
+    row.partitions_now = count(current.claim, m.name);
+    row.partitions_next = count(next.next_claim, m.name);
+    auto now = held_now.find(m.name);
+    auto after = held_next.find(m.name);
+    row.replicas_now = now == held_now.end() ? 0 : now->second;
+    row.replicas_next = after == held_next.end() ? 0 : after->second;
+    r.members.push_back(std::move(row));
+  }
+  return r;
+}
+
+Json PlanReportToJson(const PlanReport& r) {
+  json flows = json::array();
+  for (const PlanReport::Flow& f : r.flows) {
+    json j{{"from", f.from}, {"to", f.to}, {"replicas", f.replicas}};
+    j["keys_estimate"] = f.keys ? json(*f.keys) : json(nullptr);
+    j["bytes_estimate"] = f.bytes ? json(*f.bytes) : json(nullptr);
+    flows.push_back(std::move(j));
+  }
+  json members = json::array();
+  for (const PlanReport::Member& m : r.members) {
+    members.push_back(json{{"name", m.name},
+                           {"state", m.state_now},
+                           {"state_next", m.state_next},
+                           {"partitions", m.partitions_now},
+                           {"partitions_next", m.partitions_next},
+                           {"replicas", m.replicas_now},
+                           {"replicas_next", m.replicas_next}});
+  }
+  json transfers = json::array();
+  for (const cluster::Transfer& t : r.transfers) {
+    transfers.push_back(
+        json{{"partition", t.partition}, {"from", t.from}, {"to", t.to}});
+  }
+  return json{{"epoch", r.epoch},
+              {"next_epoch", r.epoch + 1},
+              {"n", r.n},
+              {"partitions", r.partitions},
+              {"changes", r.changes},
+              {"partitions_changing_owner", r.partitions_changing_owner},
+              {"replicas_to_copy", r.replicas_to_copy},
+              {"flows", std::move(flows)},
+              {"members", std::move(members)},
+              {"min_share", r.min_share},
+              {"max_share", r.max_share},
+              {"windows_with_repeats", r.bad_windows},
+              {"transfers", std::move(transfers)},
+              {"committed", false}};
+}
+
+std::string PlanReportToText(const PlanReport& r) {
+  std::string out = "plan:       epoch " + std::to_string(r.epoch) + " -> " +
+                    std::to_string(r.epoch + 1) + ":";
+  for (size_t i = 0; i < r.changes.size(); ++i) {
+    out += (i == 0 ? " " : ", ") + r.changes[i];
+  }
+  out += "\nmoves:      " + std::to_string(r.partitions_changing_owner) +
+         " of " + std::to_string(r.partitions) + " partitions change owner; " +
+         std::to_string(r.replicas_to_copy) +
+         " partition replicas to copy (n=" + std::to_string(r.n) + ")\n";
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"FROM", "TO", "REPLICAS", "KEYS (EST.)", "BYTES (EST.)"});
+  uint64_t keys = 0, bytes = 0;
+  bool known = true;
+  for (const PlanReport::Flow& f : r.flows) {
+    rows.push_back({f.from, f.to, std::to_string(f.replicas),
+                    f.keys ? std::to_string(*f.keys) : "?",
+                    f.bytes ? FormatBytes(*f.bytes) : "?"});
+    known = known && f.keys.has_value();
+    if (f.keys) keys += *f.keys;
+    if (f.bytes) bytes += *f.bytes;
+  }
+  out += FormatTable(rows);
+  out += "to move:    about " + std::to_string(keys) + " keys, " +
+         FormatBytes(bytes) +
+         (known ? "" : " (and more: some sources did not answer)") + "\n";
+  rows.clear();
+  rows.push_back({"NAME", "STATE", "PARTITIONS", "REPLICAS"});
+  for (const PlanReport::Member& m : r.members) {
+    rows.push_back({m.name, m.state_now + " -> " + m.state_next,
+                    std::to_string(m.partitions_now) + " -> " +
+                        std::to_string(m.partitions_next),
+                    std::to_string(m.replicas_now) + " -> " +
+                        std::to_string(m.replicas_next)});
+  }
+  out += "members after the change:\n" + FormatTable(rows);
+  out += "balance:    " + std::to_string(r.min_share) + ".." +
+         std::to_string(r.max_share) + " partitions per member; " +
+         std::to_string(r.bad_windows) +
+         " windows of n consecutive partitions repeat an owner\n";
+  out +=
+      "not committed: committing a change (and moving partitions while "
+      "serving) is not built yet\n";
   return out;
 }
 

@@ -31,7 +31,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -104,6 +106,40 @@ ClusterStatus SummarizeCluster(const wire::StatusReply& status,
                                const cluster::ClusterState& state);
 Json ClusterStatusToJson(const ClusterStatus& cs);
 std::string ClusterStatusToText(const ClusterStatus& cs);
+
+// `shoal cluster plan`: what a set of changes would move, from the asked
+// node's state and each member's status (keys and bytes are estimates:
+// a source's keys, or bytes, divided by the partition replicas it holds,
+// per replica it sends; unknown when its status could not be read).
+struct PlanReport {
+  uint64_t epoch = 0;  // the current state's; the plan's is epoch + 1
+  uint32_t n = 0, partitions = 0;
+  std::vector<std::string> changes;  // "join n4 at host:port", ...
+  uint32_t partitions_changing_owner = 0;
+  uint32_t replicas_to_copy = 0;  // one per transfer
+  struct Flow {
+    std::string from, to;
+    uint32_t replicas = 0;
+    std::optional<uint64_t> keys, bytes;  // estimates
+  };
+  std::vector<Flow> flows;  // by source, then destination
+  struct Member {
+    std::string name, state_now, state_next;
+    uint32_t partitions_now = 0, partitions_next = 0;
+    uint32_t replicas_now = 0, replicas_next = 0;  // partitions it serves
+  };
+  std::vector<Member> members;
+  uint32_t min_share = 0, max_share = 0;
+  uint32_t bad_windows = 0;  // windows of min(n, S) with a repeated owner
+  std::vector<cluster::Transfer> transfers;
+};
+// `statuses`: by member name, those that answered.
+Result<PlanReport> MakePlanReport(
+    const cluster::ClusterState& current,
+    const std::vector<cluster::Change>& changes,
+    const std::map<std::string, wire::StatusReply>& statuses);
+Json PlanReportToJson(const PlanReport& report);
+std::string PlanReportToText(const PlanReport& report);
 
 Json StatusReplyToJson(const wire::StatusReply& reply);
 std::string StatusReplyToText(const wire::StatusReply& reply);

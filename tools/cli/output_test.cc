@@ -180,6 +180,54 @@ TEST_CASE(
   CHECK(ClusterStatusToText(cs).find("converged:  yes") != std::string::npos);
 }
 
+TEST_CASE("a plan report: flows, estimates from statuses, members after") {
+  auto state = cluster::ClusterState::Initial(
+      {{"n1", "h:1"}, {"n2", "h:2"}, {"n3", "h:3"}, {"n4", "h:4"}},
+      {.partitions = 16, .n = 2});
+  REQUIRE(state.ok());
+  std::map<std::string, wire::StatusReply> statuses;
+  for (const char* name : {"n1", "n2", "n3"}) {  // n4 did not answer
+    statuses[name].keys = 800;                   // in 8 replicas each
+    statuses[name].storage_bytes = 8000;
+  }
+  auto report = MakePlanReport(state.value(),
+                               {cluster::Change::Join("n5", "h:5")}, statuses);
+  REQUIRE(report.ok());
+  // n5 takes 3 partitions (16 / 5, rounded down) and is a primary of 2
+  // partitions' worth for each: 6 replicas.
+  CHECK(report->partitions_changing_owner == 3);
+  CHECK(report->replicas_to_copy == 6);
+  uint32_t replicas = 0;
+  for (const PlanReport::Flow& f : report->flows) {
+    CHECK(f.to == "n5");
+    replicas += f.replicas;
+    if (f.from == "n4") {
+      CHECK_FALSE(f.keys.has_value());
+    } else {
+      REQUIRE(f.keys.has_value());
+      CHECK(*f.keys == 100 * f.replicas);
+      CHECK(*f.bytes == 1000 * f.replicas);
+    }
+  }
+  CHECK(replicas == 6);
+  REQUIRE(report->members.size() == 5);
+  CHECK(report->members[4].name == "n5");
+  CHECK(report->members[4].state_now == "-");
+  CHECK(report->members[4].partitions_next == 3);
+  CHECK(report->members[4].replicas_next == 6);
+  const json j = PlanReportToJson(*report);
+  CHECK(j["next_epoch"] == 2);
+  CHECK(j["committed"] == false);
+  CHECK(j["transfers"].size() == 6);
+  const std::string text = PlanReportToText(*report);
+  CHECK(text.find("epoch 1 -> 2: join n5 at h:5") != std::string::npos);
+  CHECK(text.find("not committed") != std::string::npos);
+
+  auto refused =
+      MakePlanReport(state.value(), {cluster::Change::Leave("n9")}, statuses);
+  CHECK(refused.status().code() == Code::kNotFound);
+}
+
 TEST_CASE("status renders as JSON and text") {
   wire::StatusReply reply;
   reply.node = "n1";

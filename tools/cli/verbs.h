@@ -15,7 +15,7 @@ namespace shoal::tools::cli {
 void AddKvVerbs(CLI::App& app, Verbs& verbs);
 // admin.cc: status, hints, aae status|run, metrics.
 void AddAdminVerbs(CLI::App& app, Verbs& verbs);
-// cluster.cc: cluster status.
+// cluster.cc: cluster status|plan.
 void AddClusterVerbs(CLI::App& app, Verbs& verbs);
 // ring.cc: ring up|status|down|kill|start|pause|resume|where.
 void AddRingVerbs(CLI::App& app, Verbs& verbs);
