@@ -6,10 +6,8 @@
 
 namespace shoal::cluster {
 
-Keeper::Keeper(ClusterState state, std::string self)
-    : state_(std::move(state)),
-      digest_(state_.Digest()),
-      self_(std::move(self)) {}
+Keeper::Keeper(ClusterState state)
+    : state_(std::move(state)), digest_(state_.Digest()) {}
 
 Reaction Keeper::Report(const std::string& peer, uint64_t epoch,
                         uint64_t digest) {
@@ -25,15 +23,6 @@ Reaction Keeper::Report(const std::string& peer, uint64_t epoch,
 PeerReport Keeper::ReportOf(std::string_view peer) const {
   auto it = reports_.find(peer);
   return it == reports_.end() ? PeerReport{} : it->second;
-}
-
-bool Keeper::Converged() const {
-  for (const Member& m : state_.members) {
-    if (m.state == MemberState::kRemoved || m.name == self_) continue;
-    const PeerReport report = ReportOf(m.name);
-    if (report.epoch != state_.epoch || report.digest != digest_) return false;
-  }
-  return true;
 }
 
 Result<bool> Keeper::Offer(const ClusterState& offered) {

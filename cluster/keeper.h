@@ -4,7 +4,7 @@
 // means; the node does the I/O (asks the peer for its state, persists what
 // the keeper adopts).
 //
-//   Keeper keeper(state, "n1");
+//   Keeper keeper(state);
 //   switch (keeper.Report("n2", epoch, digest)) {
 //     case Reaction::kFetch: ... ask n2 for its state, then Offer() it
 //     case Reaction::kConflict: ... counted and logged, never merged
@@ -45,21 +45,17 @@ struct PeerReport {
 
 class Keeper {
  public:
-  Keeper(ClusterState state, std::string self);
+  explicit Keeper(ClusterState state);
 
   const ClusterState& state() const { return state_; }
   uint64_t epoch() const { return state_.epoch; }
   uint64_t digest() const { return digest_; }
-  const std::string& self() const { return self_; }
 
   // A peer's heartbeat said it holds (epoch, digest). Remembers it and says
   // what to do. A newer epoch already refused (Offer) is not fetched again.
   Reaction Report(const std::string& peer, uint64_t epoch, uint64_t digest);
   // The last report of `peer` ({} if none).
   PeerReport ReportOf(std::string_view peer) const;
-  // True when every member that is not removed, self included, last
-  // reported our epoch and digest.
-  bool Converged() const;
 
   // A state a peer sent. Adopted (ok, and state() is it) when its epoch is
   // newer and it keeps this node's ring (claim, next claim, Q, n); ok and
@@ -72,7 +68,6 @@ class Keeper {
  private:
   ClusterState state_;
   uint64_t digest_;
-  std::string self_;
   std::map<std::string, PeerReport, std::less<>> reports_;
   uint64_t refused_epoch_ = 0;  // newest epoch refused by Offer
 };

@@ -2,8 +2,6 @@
 
 #include <doctest/doctest.h>
 
-#include <algorithm>
-
 namespace shoal::cluster {
 namespace {
 
@@ -18,21 +16,16 @@ ClusterState Three() {
 
 TEST_CASE("peer reports: same, older, newer and conflicting states") {
   const ClusterState s = Three();
-  Keeper keeper(s, "n1");
+  Keeper keeper(s);
   CHECK(keeper.epoch() == 1);
   CHECK(keeper.digest() == s.Digest());
-  CHECK_FALSE(keeper.Converged());  // nobody reported yet
-
   CHECK(keeper.Report("n2", 1, s.Digest()) == Reaction::kNone);
-  CHECK_FALSE(keeper.Converged());
   CHECK(keeper.Report("n3", 1, s.Digest()) == Reaction::kNone);
-  CHECK(keeper.Converged());
   CHECK(keeper.ReportOf("n3").epoch == 1);
   CHECK(keeper.ReportOf("n9").epoch == 0);
 
   CHECK(keeper.Report("n3", 1, s.Digest() + 1) == Reaction::kConflict);
   CHECK(keeper.ReportOf("n3").conflict);
-  CHECK_FALSE(keeper.Converged());
   CHECK(keeper.Report("n3", 2, 77) == Reaction::kFetch);
   CHECK_FALSE(keeper.ReportOf("n3").conflict);
   CHECK(keeper.Report("n2", 0, 0) == Reaction::kNone);  // older: it fetches
@@ -40,7 +33,7 @@ TEST_CASE("peer reports: same, older, newer and conflicting states") {
 
 TEST_CASE("a newer state that keeps the claim is adopted") {
   const ClusterState s = Three();
-  Keeper keeper(s, "n1");
+  Keeper keeper(s);
   ClusterState newer = s;
   newer.epoch = 2;
   newer.members[2].address = "10.0.0.33:7000";
@@ -57,7 +50,7 @@ TEST_CASE("a newer state that keeps the claim is adopted") {
 
 TEST_CASE("a conflict is an error and nothing is merged") {
   const ClusterState s = Three();
-  Keeper keeper(s, "n1");
+  Keeper keeper(s);
   ClusterState other = s;
   other.members[1].address = "10.9.9.9:7000";
   auto r = keeper.Offer(other);
@@ -68,7 +61,7 @@ TEST_CASE("a conflict is an error and nothing is merged") {
 
 TEST_CASE("a newer state with another claim is refused and not refetched") {
   const ClusterState s = Three();
-  Keeper keeper(s, "n1");
+  Keeper keeper(s);
   auto plan = MakePlan(s, {Change::Join("n4", "10.0.0.4:7000")});
   REQUIRE(plan.ok());
   const ClusterState& next = plan.value().next;
@@ -80,18 +73,6 @@ TEST_CASE("a newer state with another claim is refused and not refetched") {
   CHECK(keeper.Report("n2", next.epoch, next.Digest()) == Reaction::kNone);
   // A still newer one is worth a look.
   CHECK(keeper.Report("n2", next.epoch + 1, 5) == Reaction::kFetch);
-}
-
-TEST_CASE("removed members need not report for convergence") {
-  ClusterState s = Three();
-  s.members.push_back({"n0", "10.0.0.9:7000", MemberState::kRemoved});
-  std::sort(s.members.begin(), s.members.end(),
-            [](const Member& a, const Member& b) { return a.name < b.name; });
-  Keeper keeper(s, "n2");
-  keeper.Report("n1", 1, s.Digest());
-  CHECK_FALSE(keeper.Converged());
-  keeper.Report("n3", 1, s.Digest());
-  CHECK(keeper.Converged());
 }
 
 TEST_CASE("the starting state: stored, learned, configured") {

@@ -71,8 +71,8 @@ struct Fixture {
                 return std::make_unique<StatePeer>(&peer_state, &asks);
               }),
         probe(registry, initial.epoch),
-        gossip(io.get_executor(), clock, cluster::Keeper(initial, "n1"), ring,
-               *store, peers, probe, std::chrono::seconds(1)) {}
+        gossip(io.get_executor(), clock, cluster::Keeper(initial), ring, *store,
+               peers, probe, std::chrono::seconds(1)) {}
   ~Fixture() {
     bool done = false;
     asio::co_spawn(io, gossip.Shutdown(),
