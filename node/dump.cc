@@ -139,8 +139,7 @@ std::string DumpRecordToText(const storage::DumpRecord& record,
   const auto& entries = record.object->vv.entries();
   for (size_t i = 0; i < entries.size(); ++i) {
     if (i > 0) out += " ";
-    out +=
-        Hex64(entries[i].actor) + ":" + std::to_string(entries[i].counter);
+    out += Hex64(entries[i].actor) + ":" + std::to_string(entries[i].counter);
   }
   out += "] siblings=[";
   const auto& siblings = record.object->siblings;

@@ -67,8 +67,8 @@ class Env {
   Status WriteError(const char* what, int rc) const;
 
   // A record of the meta database that is not one of the store's own
-  // (format, actor, session, hint_counters): its bytes, or nullopt if it was never written.
-  // Any thread.
+  // (format, actor, session, hint_counters): its bytes, or nullopt if it was
+  // never written. Any thread.
   Result<std::optional<std::string>> ReadRecord(std::string_view name) const;
   // Stores `bytes` under `name` in one write transaction and syncs it before
   // returning, whatever the sync policy. Blocks while another write

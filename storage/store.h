@@ -145,11 +145,11 @@ class Store {
 
   // Small records kept for other modules in the meta database (the node's
   // cluster state is one), by name; the store's own records (format, actor,
-  // session, hint_counters) are refused with kInvalidArgument. ReadMeta: the bytes, or
-  // nullopt if never written; any thread. WriteMeta: written and synced in
-  // its own write transaction before it returns (so it waits for a batch
-  // committing at the time); for rare writes only. Fails with kUnavailable
-  // after TEST_Seal; else errors as Submit's.
+  // session, hint_counters) are refused with kInvalidArgument. ReadMeta: the
+  // bytes, or nullopt if never written; any thread. WriteMeta: written and
+  // synced in its own write transaction before it returns (so it waits for a
+  // batch committing at the time); for rare writes only. Fails with
+  // kUnavailable after TEST_Seal; else errors as Submit's.
   Result<std::optional<std::string>> ReadMeta(std::string_view name) const;
   Status WriteMeta(std::string_view name, std::string_view bytes);
 
