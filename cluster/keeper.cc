@@ -3,11 +3,25 @@
 
 #include <algorithm>
 #include <utility>
+#include <vector>
 
 namespace shoal::cluster {
 
 Keeper::Keeper(ClusterState state)
     : state_(std::move(state)), digest_(state_.Digest()) {}
+
+namespace {
+
+// The members a running node serves with: every one not removed, as is.
+std::vector<Member> ServingMembers(const ClusterState& s) {
+  std::vector<Member> out;
+  for (const Member& m : s.members) {
+    if (m.state != MemberState::kRemoved) out.push_back(m);
+  }
+  return out;
+}
+
+}  // namespace
 
 Reaction Keeper::Report(const std::string& peer, uint64_t epoch,
                         uint64_t digest) {
@@ -43,14 +57,16 @@ Result<bool> Keeper::Offer(const ClusterState& offered) {
   }
   if (offered.claim != state_.claim ||
       offered.next_claim != state_.next_claim ||
-      offered.options != state_.options) {
+      offered.options != state_.options ||
+      ServingMembers(offered) != ServingMembers(state_)) {
     refused_epoch_ = std::max(refused_epoch_, offered.epoch);
     return Status(Code::kInvalidArgument,
                   "cluster state epoch " + std::to_string(offered.epoch) +
-                      " changes the claim of epoch " +
+                      " changes the claim or the members (or their "
+                      "addresses) of epoch " +
                       std::to_string(state_.epoch) +
-                      "; this node cannot apply a new claim while serving "
-                      "(partition transfer is not built yet)");
+                      "; this node cannot apply that while serving "
+                      "(applying a new state is not built yet)");
   }
   state_ = offered;
   digest_ = state_.Digest();

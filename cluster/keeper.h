@@ -10,11 +10,11 @@
 //     case Reaction::kConflict: ... counted and logged, never merged
 //   }
 //
-// A node adopts a newer state only when it does not change what this
-// node's running ring is built from (the claim, the next claim, Q and n):
-// applying a new claim while serving needs partition transfer, which is not
-// built (doc/membership.md, "Not built yet"). Such a state is refused with
-// the reason, and not fetched again.
+// A node adopts a newer state only when it does not change what the
+// running node is built from (the claim, the next claim, Q, n, and the
+// members that are not removed, with their addresses): applying those
+// while serving is not built (doc/membership.md, "Not built yet"). Such a
+// state is refused with the reason, and not fetched again.
 //
 // Pure: no I/O, clocks or threads. Thread-safety: none (the node's
 // io_context thread).
@@ -58,7 +58,7 @@ class Keeper {
   PeerReport ReportOf(std::string_view peer) const;
 
   // A state a peer sent. Adopted (ok, and state() is it) when its epoch is
-  // newer and it keeps this node's ring (claim, next claim, Q, n); ok and
+  // newer and it keeps what this node serves with (above); ok and
   // unchanged when it is not newer and not a conflict; the value says
   // whether it was adopted. Errors: kInvalidArgument naming why a newer
   // state is refused; kCorruption for a conflict (the same epoch with a

@@ -36,7 +36,8 @@ TEST_CASE("a newer state that keeps the claim is adopted") {
   Keeper keeper(s);
   ClusterState newer = s;
   newer.epoch = 2;
-  newer.members[2].address = "10.0.0.33:7000";
+  // The record of a member removed long ago: nothing the node serves with.
+  newer.members.push_back({"n9", "10.0.0.9:7000", MemberState::kRemoved});
   auto r = keeper.Offer(newer);
   REQUIRE(r.ok());
   CHECK(r.value());
@@ -56,6 +57,18 @@ TEST_CASE("a conflict is an error and nothing is merged") {
   auto r = keeper.Offer(other);
   CHECK(r.status().code() == Code::kCorruption);
   CHECK(r.status().message().find("epoch 1") != std::string::npos);
+  CHECK(keeper.state() == s);
+}
+
+TEST_CASE("a newer state that moves a member is refused") {
+  const ClusterState s = Three();
+  Keeper keeper(s);
+  ClusterState moved = s;
+  moved.epoch = 2;
+  moved.members[2].address = "10.0.0.33:7000";  // peers still dial the old
+  auto r = keeper.Offer(moved);
+  CHECK(r.status().code() == Code::kInvalidArgument);
+  CHECK(r.status().message().find("addresses") != std::string::npos);
   CHECK(keeper.state() == s);
 }
 

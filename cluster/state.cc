@@ -28,22 +28,6 @@ Member* FindMutable(std::vector<Member>& members, std::string_view name) {
   return nullptr;
 }
 
-// Primaries of every partition, by name, in preference order.
-Result<std::vector<std::vector<std::string>>> PrimariesByName(
-    const ring::Claim& claim, uint32_t n) {
-  const ring::RingOptions options{
-      .partitions = static_cast<uint32_t>(claim.size()), .n = n};
-  auto ring = ring::Ring::FromClaim(claim, options);
-  if (!ring.ok()) return ring.status();
-  std::vector<std::vector<std::string>> out(claim.size());
-  for (uint32_t p = 0; p < claim.size(); ++p) {
-    for (ring::NodeIndex i : ring.value().Primaries(p)) {
-      out[p].push_back(ring.value().members()[i]);
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string_view MemberStateName(MemberState state) {
@@ -102,6 +86,22 @@ uint64_t ClusterState::Digest() const {
   bytes += '\x1e';
   for (const std::string& owner : next_claim) bytes += owner + '\0';
   return XXH3_64bits(bytes.data(), bytes.size());
+}
+
+// Primaries of every partition, by name, in preference order.
+Result<std::vector<std::vector<std::string>>> PrimariesByName(
+    const ring::Claim& claim, uint32_t n) {
+  const ring::RingOptions options{
+      .partitions = static_cast<uint32_t>(claim.size()), .n = n};
+  auto ring = ring::Ring::FromClaim(claim, options);
+  if (!ring.ok()) return ring.status();
+  std::vector<std::vector<std::string>> out(claim.size());
+  for (uint32_t p = 0; p < claim.size(); ++p) {
+    for (ring::NodeIndex i : ring.value().Primaries(p)) {
+      out[p].push_back(ring.value().members()[i]);
+    }
+  }
+  return out;
 }
 
 Order Compare(const ClusterState& mine, const ClusterState& theirs) {

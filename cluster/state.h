@@ -60,6 +60,11 @@ struct ClusterState {
   bool operator==(const ClusterState&) const = default;
 };
 
+// The primaries of every partition of `claim` by name, in preference
+// order (Ring::FromClaim's). Errors as FromClaim's.
+Result<std::vector<std::vector<std::string>>> PrimariesByName(
+    const ring::Claim& claim, uint32_t n);
+
 enum class Order { kOlder, kSame, kNewer, kConflict };
 // How `theirs` relates to `mine`: kNewer if it has the higher epoch,
 // kConflict if the epochs are equal and the values differ.

@@ -2,7 +2,8 @@
 // every heartbeat carries this node's epoch and digest (Peers pings with
 // Heartbeat(), and the Service answers pings with it), and every heartbeat
 // heard from a peer goes to Heard(). A peer at a newer epoch is asked for
-// its state; the Keeper decides whether to adopt it, and an adopted state
+// its state; the Keeper decides whether to adopt it (only when the running
+// node need not change to serve it), and an adopted state
 // is stored in the data directory's meta before it is used. A peer with a
 // different state at our epoch is a conflict: counted, logged once per
 // peer until it clears, never merged.

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 #include <prometheus/registry.h>
 
+#include <algorithm>
 #include <boost/asio.hpp>
 #include <map>
 #include <memory>
@@ -122,7 +123,13 @@ TEST_CASE("a newer state that keeps the claim is fetched, stored, adopted") {
   Fixture f;
   CHECK(f.gossip.Heartbeat() == wire::Ping{1, f.initial.Digest()});
   f.peer_state.epoch = 3;
-  f.peer_state.members[2].address = "h3:2";
+  // A removed member's record: nothing the node serves with changes.
+  f.peer_state.members.push_back(
+      {"n0", "h0:1", cluster::MemberState::kRemoved});
+  std::sort(f.peer_state.members.begin(), f.peer_state.members.end(),
+            [](const cluster::Member& a, const cluster::Member& b) {
+              return a.name < b.name;
+            });
   f.gossip.Heard(1, 3, f.peer_state.Digest());
   f.gossip.Heard(1, 3, f.peer_state.Digest());  // one fetch in flight
   f.Run();

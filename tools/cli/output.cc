@@ -8,7 +8,6 @@
 #include "base/base64.h"
 #include "base/utf8.h"
 #include "cluster/state.h"
-#include "ring/ring.h"
 
 namespace shoal::tools {
 
@@ -379,13 +378,10 @@ namespace {
 std::map<std::string, uint32_t> ReplicasHeld(const ring::Claim& claim,
                                              uint32_t n) {
   std::map<std::string, uint32_t> held;
-  auto ring = ring::Ring::FromClaim(
-      claim, {.partitions = static_cast<uint32_t>(claim.size()), .n = n});
-  if (!ring.ok()) return held;
-  for (uint32_t p = 0; p < claim.size(); ++p) {
-    for (ring::NodeIndex i : ring.value().Primaries(p)) {
-      ++held[ring.value().members()[i]];
-    }
+  auto primaries = cluster::PrimariesByName(claim, n);
+  if (!primaries.ok()) return held;
+  for (const auto& names : primaries.value()) {
+    for (const std::string& name : names) ++held[name];
   }
   return held;
 }
