@@ -75,13 +75,17 @@ Result<bool> Keeper::Offer(const ClusterState& offered) {
 
 namespace {
 
-// "n1@addr, n2@addr" of the members that are not removed.
+// "n1@addr, n2@addr" of the members that are not removed, by name (a
+// config lists them in any order; the state in the order they joined).
 std::string Listing(const ClusterState& s) {
-  std::string out;
+  std::vector<std::string> entries;
   for (const Member& m : s.members) {
     if (m.state == MemberState::kRemoved) continue;
-    out += (out.empty() ? "" : ", ") + m.name + "@" + m.address;
+    entries.push_back(m.name + "@" + m.address);
   }
+  std::sort(entries.begin(), entries.end());
+  std::string out;
+  for (const std::string& e : entries) out += (out.empty() ? "" : ", ") + e;
   return out;
 }
 

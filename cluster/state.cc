@@ -88,6 +88,17 @@ uint64_t ClusterState::Digest() const {
   return XXH3_64bits(bytes.data(), bytes.size());
 }
 
+Result<ring::Ring> RingOf(const ClusterState& state) {
+  std::vector<std::string> names;
+  std::vector<bool> retired;
+  for (const Member& m : state.members) {
+    names.push_back(m.name);
+    retired.push_back(m.state == MemberState::kRemoved);
+  }
+  return ring::Ring::FromMembers(state.claim, state.options, std::move(names),
+                                 retired);
+}
+
 // Primaries of every partition, by name, in preference order.
 Result<std::vector<std::vector<std::string>>> PrimariesByName(
     const ring::Claim& claim, uint32_t n) {
@@ -167,12 +178,13 @@ Result<Plan> MakePlan(const ClusterState& current,
     }
     return Status();
   };
+  // A new member goes last, so no other member's index moves; a removed
+  // one that joins again gets its old place back.
   auto add_member = [&](const std::string& name, const std::string& address) {
     if (Member* m = FindMutable(next.members, name)) {
       *m = Member{name, address, MemberState::kJoining};
     } else {
       next.members.push_back({name, address, MemberState::kJoining});
-      SortMembers(next.members);
     }
   };
   for (const Change& change : changes) {

@@ -41,8 +41,12 @@ struct Member {
 struct ClusterState {
   uint64_t epoch = 0;
   ring::RingOptions options;
-  std::vector<Member> members;  // sorted by name, removed ones included
-  ring::Claim claim;            // who owns each partition now
+  // Every member the cluster has had, removed ones included, in the order
+  // they joined (Initial sorts the first ones by name). A member's position
+  // is its NodeIndex in every node's ring and never moves: a join appends,
+  // a removal only changes the state (doc/membership.md).
+  std::vector<Member> members;
+  ring::Claim claim;  // who owns each partition now
   // Who will own each partition once the transfers are done; empty when no
   // change is in progress. While it is set, writes go to the owners of both
   // claims and reads to the current one (pending ranges).
@@ -59,6 +63,10 @@ struct ClusterState {
   uint64_t Digest() const;
   bool operator==(const ClusterState&) const = default;
 };
+
+// The ring of the current claim: member indices as in `state.members`,
+// removed members retired, joining ones fallbacks until they own.
+Result<ring::Ring> RingOf(const ClusterState& state);
 
 // The primaries of every partition of `claim` by name, in preference
 // order (Ring::FromClaim's). Errors as FromClaim's.

@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
@@ -218,6 +219,45 @@ TEST_CASE("a removed name can join again") {
   REQUIRE_MESSAGE(plan.ok(), plan.status().ToString());
   CHECK(plan.value().next.Find("n4")->state == MemberState::kJoining);
   CHECK(plan.value().next.members.size() == 4);
+}
+
+TEST_CASE("indices never move: a join goes last, a removal keeps its place") {
+  ClusterState state = Start(4);  // n1..n4
+  // "a0" sorts before everyone: it still goes last.
+  state =
+      Complete(
+          MakePlan(state, {Change::Join("a0", "10.0.0.9:7000")}).value().next)
+          .value();
+  state = Complete(MakePlan(state, {Change::Leave("n2")}).value().next).value();
+  std::vector<std::string> names;
+  for (const Member& m : state.members) names.push_back(m.name);
+  CHECK(names == std::vector<std::string>{"n1", "n2", "n3", "n4", "a0"});
+  CHECK(state.Find("n2")->state == MemberState::kRemoved);
+
+  auto ring = RingOf(state);
+  REQUIRE_MESSAGE(ring.ok(), ring.status().ToString());
+  CHECK(ring->members() == names);
+  CHECK(ring->IndexOf("a0").value() == 4);
+  CHECK(ring->retired(1));
+  CHECK(ring->PartitionsOf(1).empty());
+  for (uint32_t p = 0; p < ring->partitions(); ++p) {
+    const auto list = ring->PreferenceList(p);
+    CHECK(list.size() == 4);  // every member but the removed n2
+    CHECK(std::find(list.begin(), list.end(), 1) == list.end());
+  }
+}
+
+TEST_CASE("the ring of a changing state has the joining member as a fallback") {
+  auto plan = MakePlan(Start(3), {Change::Join("n4", "10.0.0.4:7000")});
+  REQUIRE(plan.ok());
+  auto ring = RingOf(plan.value().next);
+  REQUIRE(ring.ok());
+  const ring::NodeIndex n4 = ring->IndexOf("n4").value();
+  CHECK(n4 == 3);
+  CHECK(ring->PartitionsOf(n4).empty());  // the current claim is unchanged
+  for (uint32_t p = 0; p < ring->partitions(); ++p) {
+    CHECK(ring->PreferenceList(p).back() == n4);
+  }
 }
 
 }  // namespace

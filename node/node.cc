@@ -72,7 +72,7 @@ Result<std::unique_ptr<Node>> Node::Create(asio::io_context& io,
       config.members.push_back({m.name, m.address});
     }
   }
-  auto ring = ring::Ring::FromClaim(state->claim, state->options);
+  auto ring = cluster::RingOf(*state);
   if (!ring) return ring.status();
   auto self = ring->IndexOf(config.name);
   if (!self) return self.status();
@@ -195,7 +195,7 @@ wire::Awaitable<Result<wire::Body>> Node::HandoffTransport::Call(
 std::vector<std::string> Node::HintTargetNames() const {
   std::vector<std::string> out;
   for (ring::NodeIndex i = 0; i < ring_.members().size(); ++i) {
-    if (i != self_) out.push_back(ring_.members()[i]);
+    if (i != self_ && !ring_.retired(i)) out.push_back(ring_.members()[i]);
   }
   return out;
 }

@@ -22,7 +22,7 @@ Peers::Peers(asio::any_io_executor executor, shoal::Clock& clock,
       if (m.name == names[i]) addresses_[i] = m.address;
     }
     links_.push_back(Link{nullptr, FailureDetector(options.down_after)});
-    if (i == self) continue;
+    if (i == self || ring.retired(i)) continue;  // no link to a removed one
     if (factory) {
       links_[i].channel = factory(i, addresses_[i]);
       SHOAL_REQUIRE(links_[i].channel != nullptr, "no channel from factory");
@@ -53,7 +53,7 @@ wire::Channel& Peers::Channel(ring::NodeIndex node) {
 
 bool Peers::IsUp(ring::NodeIndex node) const {
   if (node == self_) return true;
-  return links_[node].detector.LooksUp();
+  return links_[node].channel != nullptr && links_[node].detector.LooksUp();
 }
 
 std::optional<shoal::Clock::TimePoint> Peers::LastHeard(

@@ -498,6 +498,7 @@ wire::Body Service::OnStatus() {
     m.partitions_owned = static_cast<uint32_t>(ring_.PartitionsOf(i).size());
     if (const cluster::Member* member = keeper.state().Find(m.name)) {
       m.state = std::string(cluster::MemberStateName(member->state));
+      m.address = member->address;  // a removed member has no peer link
     }
     if (m.is_self) {
       m.epoch = keeper.epoch();

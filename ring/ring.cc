@@ -110,6 +110,10 @@ Result<Ring> Ring::Create(std::vector<std::string> members,
 
   Ring ring;
   ring.members_ = std::move(members);
+  ring.retired_.assign(s, false);
+  for (NodeIndex i = 0; i < s; ++i) {
+    ring.by_name_.emplace_back(ring.members_[i], i);
+  }
   ring.partitions_ = q;
   ring.n_ = options.n;
   ring.partition_shift_ = 64 - static_cast<uint32_t>(std::countr_zero(q));
@@ -143,15 +147,58 @@ Result<Ring> Ring::FromClaim(const std::vector<std::string>& owners,
                    " partitions, the ring " +
                    std::to_string(options.partitions));
   }
+  const std::vector<bool> retired(members.size(), false);
+  return FromMembers(owners, options, std::move(members), retired);
+}
+
+Result<Ring> Ring::FromMembers(const std::vector<std::string>& owners,
+                               RingOptions options,
+                               std::vector<std::string> members,
+                               const std::vector<bool>& retired) {
+  if (retired.size() != members.size()) {
+    return Invalid("retired flags for " + std::to_string(retired.size()) +
+                   " members, but " + std::to_string(members.size()) +
+                   " members");
+  }
+  std::vector<std::pair<std::string, NodeIndex>> by_name;
+  size_t serving = 0;
+  for (NodeIndex i = 0; i < members.size(); ++i) {
+    if (members[i].empty()) return Invalid("a member name is empty");
+    by_name.emplace_back(members[i], i);
+    serving += !retired[i];
+  }
+  std::sort(by_name.begin(), by_name.end());
+  for (size_t i = 1; i < by_name.size(); ++i) {
+    if (by_name[i].first == by_name[i - 1].first) {
+      return Invalid("duplicate member '" + by_name[i].first + "'");
+    }
+  }
+  if (serving == 0) return Invalid("a ring needs at least one member");
+  if (Status st = CheckOptions(options, serving); !st.ok()) return st;
+  if (owners.size() != options.partitions) {
+    return Invalid("the claim has " + std::to_string(owners.size()) +
+                   " partitions, the ring " +
+                   std::to_string(options.partitions));
+  }
   Ring ring;
   ring.members_ = std::move(members);
+  ring.retired_ = retired;
+  ring.by_name_ = std::move(by_name);
   ring.partitions_ = options.partitions;
   ring.n_ = options.n;
   ring.partition_shift_ =
       64 - static_cast<uint32_t>(std::countr_zero(options.partitions));
   ring.owners_.reserve(owners.size());
   for (const std::string& owner : owners) {
-    ring.owners_.push_back(ring.IndexOf(owner).value());
+    if (owner.empty()) return Invalid("a partition has no owner");
+    auto index = ring.IndexOf(owner);
+    if (!index.ok()) {
+      return Invalid("owner '" + owner + "' is not a member");
+    }
+    if (ring.retired_[*index]) {
+      return Invalid("owner '" + owner + "' is retired");
+    }
+    ring.owners_.push_back(*index);
   }
   ring.BuildPreferenceLists();
   return ring;
@@ -176,7 +223,7 @@ void Ring::BuildPreferenceLists() {
       }
     }
     for (NodeIndex i = 0; i < s; ++i) {
-      if (!seen[i]) last.push_back(i);
+      if (!seen[i] && !retired_[i]) last.push_back(i);
     }
   }
   for (uint32_t p = q - 1; p-- > 0;) {
@@ -192,12 +239,14 @@ void Ring::BuildPreferenceLists() {
 }
 
 Result<NodeIndex> Ring::IndexOf(std::string_view name) const {
-  auto it = std::lower_bound(members_.begin(), members_.end(), name);
-  if (it == members_.end() || *it != name) {
+  auto it = std::lower_bound(
+      by_name_.begin(), by_name_.end(), name,
+      [](const auto& entry, std::string_view n) { return entry.first < n; });
+  if (it == by_name_.end() || it->first != name) {
     return Status(Code::kNotFound,
                   "no member named '" + std::string(name) + "'");
   }
-  return static_cast<NodeIndex>(it - members_.begin());
+  return it->second;
 }
 
 KeyLocation Ring::Locate(std::string_view key) const {

@@ -28,13 +28,16 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/result.h"
 
 namespace shoal::ring {
 
-// Index into Ring::members() (members are kept sorted by name).
+// Index into Ring::members(). Create and FromClaim sort the members by
+// name; FromMembers keeps the order it is given, so that a cluster whose
+// members change keeps every member's index (doc/membership.md).
 using NodeIndex = uint32_t;
 
 // Where a key lives. Derived from one XXH3-64 hash of the key:
@@ -67,8 +70,23 @@ class Ring {
   // Create's, and an empty owner name, Q != owners.size().
   static Result<Ring> FromClaim(const std::vector<std::string>& owners,
                                 RingOptions options);
+  // The ring of a cluster state (cluster/state.h): owners[p] owns partition
+  // p, and member i of `members` gets index i, whatever its name. A member
+  // that owns nothing is a fallback in every preference list, after the
+  // owners, in index order, unless it is retired (`retired[i]`, a member
+  // that left or was removed): a retired member keeps its index and is in
+  // no preference list. Errors (kInvalidArgument) as FromClaim's, and a
+  // duplicate name, an owner not in `members` or retired, `retired` not
+  // the size of `members`.
+  static Result<Ring> FromMembers(const std::vector<std::string>& owners,
+                                  RingOptions options,
+                                  std::vector<std::string> members,
+                                  const std::vector<bool>& retired);
 
+  // Every member by index, retired ones included.
   const std::vector<std::string>& members() const { return members_; }
+  // Whether member `node` left the ring (FromMembers); false for the others.
+  bool retired(NodeIndex node) const { return retired_[node]; }
   uint32_t partitions() const { return partitions_; }
   uint32_t n() const { return n_; }
 
@@ -94,9 +112,12 @@ class Ring {
  private:
   Ring() = default;
   static Status CheckOptions(RingOptions options, size_t members);
-  // Fills preference_ from members_, owners_ and partitions_.
+  // Fills by_name_ and preference_ from members_, retired_, owners_ and
+  // partitions_.
   void BuildPreferenceLists();
   std::vector<std::string> members_;
+  std::vector<bool> retired_;                               // by index
+  std::vector<std::pair<std::string, NodeIndex>> by_name_;  // sorted, IndexOf
   std::vector<NodeIndex> owners_;                   // partition -> owner
   std::vector<std::vector<NodeIndex>> preference_;  // partition -> all members
   uint32_t partitions_ = 0;

@@ -285,6 +285,64 @@ TEST_CASE("IndexOf and PartitionsOf") {
   CHECK(ring->PartitionsOf(2) == std::vector<uint32_t>{2, 5});
 }
 
+TEST_CASE(
+    "FromMembers keeps the given indices; retired members are in no list") {
+  // Four partitions owned by z, a, z, a; "m" joined (owns nothing yet) and
+  // "b" left. Indices follow the given order, not the names.
+  const std::vector<std::string> owners = {"z", "a", "z", "a"};
+  auto ring =
+      Ring::FromMembers(owners, {.partitions = 4, .n = 2}, {"z", "b", "a", "m"},
+                        {false, true, false, false});
+  REQUIRE(ring.ok());
+  CHECK(ring->members() == std::vector<std::string>{"z", "b", "a", "m"});
+  CHECK(ring->IndexOf("z").value() == 0);
+  CHECK(ring->IndexOf("a").value() == 2);
+  CHECK(ring->IndexOf("m").value() == 3);
+  CHECK(ring->IndexOf("b").value() == 1);
+  CHECK(ring->retired(1));
+  CHECK_FALSE(ring->retired(3));
+  CHECK(ring->Owner(0) == 0);
+  CHECK(ring->Owner(1) == 2);
+  for (uint32_t p = 0; p < 4; ++p) {
+    const auto list = ring->PreferenceList(p);
+    CHECK(list.size() == 3);  // z, a, then the fallback m; never b
+    CHECK(list.back() == 3);
+    CHECK(std::find(list.begin(), list.end(), 1) == list.end());
+  }
+  CHECK(ring->PreferenceList(1) == std::vector<NodeIndex>{2, 0, 3});
+
+  // The same claim and names in sorted order: the same lists by name.
+  auto sorted = Ring::FromClaim(owners, {.partitions = 4, .n = 2});
+  REQUIRE(sorted.ok());
+  for (uint32_t p = 0; p < 4; ++p) {
+    const auto a = ring->Primaries(p);
+    const auto b = sorted->Primaries(p);
+    REQUIRE(a.size() == b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      CHECK(ring->members()[a[i]] == sorted->members()[b[i]]);
+    }
+  }
+}
+
+TEST_CASE("FromMembers refuses a bad member list, naming the problem") {
+  const std::vector<std::string> owners = {"a", "b"};
+  const RingOptions options{.partitions = 2, .n = 2};
+  auto message = [&](std::vector<std::string> members,
+                     std::vector<bool> retired) {
+    auto ring = Ring::FromMembers(owners, options, std::move(members), retired);
+    REQUIRE_FALSE(ring.ok());
+    CHECK(ring.status().code() == Code::kInvalidArgument);
+    return ring.status().message();
+  };
+  CHECK(message({"a", "b", "a"}, {false, false, false}) ==
+        "duplicate member 'a'");
+  CHECK(message({"a"}, {false}) == "owner 'b' is not a member");
+  CHECK(message({"a", "b"}, {false, true}) == "owner 'b' is retired");
+  CHECK(message({"a", "b"}, {false}) ==
+        "retired flags for 1 members, but 2 members");
+  CHECK(message({"a", ""}, {false, false}) == "a member name is empty");
+}
+
 // Expects Create to fail with kInvalidArgument and a message containing
 // `needle`.
 void CheckInvalid(std::vector<std::string> members, RingOptions options,
