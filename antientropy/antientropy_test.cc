@@ -239,6 +239,57 @@ TEST_CASE("a rebuild racing writes ends equal to a rebuild after them") {
   }
 }
 
+TEST_CASE("Track drops trees and builds the new ones on the rebuild thread") {
+  // n=1 on four members: member 0 holds partitions 0 and 4 of 8.
+  auto made = ring::Ring::Create({"a", "b", "c", "d"}, {8, 1});
+  REQUIRE(made.ok());
+  const ring::Ring& ring = made.value();
+  TempDir dir;
+  auto store = OpenStore(dir);
+  for (int i = 0; i < 800; ++i) {
+    Write(*store, Coordinate(ring, "k" + std::to_string(i), "v"));
+  }
+  Trees trees(ring, 0);
+  store->SetObjectObserver(&trees);
+  CHECK(trees.partitions() == std::vector<uint32_t>{0, 4});
+  trees.StartRebuild(*store);
+  CHECK(trees.Track({4, 1}) == std::vector<uint32_t>{1});
+  CHECK(trees.partitions() == std::vector<uint32_t>{1, 4});
+  CHECK_FALSE(trees.Holds(0));
+  CHECK(trees.Root(0).status().code() == Code::kNotFound);
+  // Writes keep flowing while partition 1 builds.
+  for (int i = 0; i < 200; ++i) {
+    Write(*store, Coordinate(ring, "late" + std::to_string(i), "v"));
+  }
+  // Wait (bounded) for the rebuild thread.
+  for (int i = 0; i < 1000 && trees.ReadyCount() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(trees.ReadyCount() == 2);
+  store->SetObjectObserver(nullptr);
+
+  Trees fresh(ring, 0);
+  fresh.Track({1, 4});
+  REQUIRE(fresh.RebuildAll(*store).ok());
+  for (uint32_t p : {1u, 4u}) {
+    REQUIRE(trees.Root(p).ok());
+    CHECK(*trees.Root(p) != 0);
+    CHECK(*trees.Branches(p) == *fresh.Branches(p));
+  }
+  // Dropped and taken back: built again from scratch, not left empty.
+  store->SetObjectObserver(&trees);
+  trees.Track({4});
+  trees.Track({0, 4});
+  for (int i = 0; i < 1000 && !trees.Ready(0); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(trees.Ready(0));
+  store->SetObjectObserver(nullptr);
+  Trees original(ring, 0);
+  REQUIRE(original.RebuildAll(*store).ok());
+  CHECK(*trees.Branches(0) == *original.Branches(0));
+}
+
 TEST_CASE("an exchange repairs both sides to the merged state") {
   Pair pr;
   // a holds k0..k99, b holds k50..k149: each lacks 50 keys.

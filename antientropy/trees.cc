@@ -3,36 +3,77 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
+#include <utility>
 
 #include "quorum/version.h"
 
 namespace shoal::antientropy {
 
 Trees::Trees(const ring::Ring& ring, ring::NodeIndex self)
-    : segments_(merkle::SegmentsFor(ring.partitions())),
-      slots_(ring.partitions()) {
+    : segments_(merkle::SegmentsFor(ring.partitions())) {
+  slots_.reserve(ring.partitions());
   for (uint32_t p = 0; p < ring.partitions(); ++p) {
+    slots_.push_back(std::make_unique<Slot>(segments_));
     const std::vector<ring::NodeIndex> primaries = ring.Primaries(p);
     if (std::find(primaries.begin(), primaries.end(), self) ==
         primaries.end()) {
       continue;
     }
     partitions_.push_back(p);
-    slots_[p] = std::make_unique<Slot>(segments_);
+    slots_[p]->held = true;
   }
 }
 
 Trees::~Trees() {
-  stopping_ = true;
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
   if (rebuild_.joinable()) rebuild_.join();
 }
 
 Trees::Slot* Trees::Find(uint32_t partition) {
-  return partition < slots_.size() ? slots_[partition].get() : nullptr;
+  return const_cast<Slot*>(std::as_const(*this).Find(partition));
 }
 
 const Trees::Slot* Trees::Find(uint32_t partition) const {
-  return partition < slots_.size() ? slots_[partition].get() : nullptr;
+  if (partition >= slots_.size()) return nullptr;
+  const Slot* slot = slots_[partition].get();
+  std::lock_guard<std::mutex> lock(slot->mu);
+  return slot->held ? slot : nullptr;
+}
+
+std::vector<uint32_t> Trees::Track(std::vector<uint32_t> partitions) {
+  std::sort(partitions.begin(), partitions.end());
+  partitions.erase(std::unique(partitions.begin(), partitions.end()),
+                   partitions.end());
+  std::vector<uint32_t> added;
+  for (uint32_t p = 0; p < slots_.size(); ++p) {
+    const bool hold =
+        std::binary_search(partitions.begin(), partitions.end(), p);
+    Slot& slot = *slots_[p];
+    std::lock_guard<std::mutex> lock(slot.mu);
+    if (slot.held == hold) continue;
+    slot.held = hold;
+    ++slot.generation;
+    slot.state = State::kEmpty;
+    slot.pending.clear();
+    slot.tree = merkle::Tree(segments_);
+    if (hold) added.push_back(p);
+  }
+  SHOAL_REQUIRE(partitions.empty() || partitions.back() < slots_.size(),
+                "Track: no such partition");
+  partitions_ = std::move(partitions);
+  if (!added.empty()) {
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      queue_.insert(queue_.end(), added.begin(), added.end());
+    }
+    queue_cv_.notify_all();
+  }
+  return added;
 }
 
 bool Trees::Holds(uint32_t partition) const {
@@ -74,12 +115,14 @@ void Trees::ObjectChanged(const storage::ObjectChange& change) {
 }
 
 Status Trees::Rebuild(const storage::Store& store, uint32_t partition) {
-  Slot* slot = Find(partition);
-  if (slot == nullptr) return Status::Ok();
+  Slot* slot = slots_[partition].get();
+  uint64_t generation = 0;
   {
     std::lock_guard<std::mutex> lock(slot->mu);
+    if (!slot->held || slot->state == State::kReady) return Status::Ok();
     slot->state = State::kBuilding;
     slot->pending.clear();
+    generation = slot->generation;
   }
   // Built outside the lock (writes to this partition keep flowing), then
   // swapped in with the deltas the snapshot did not see.
@@ -93,6 +136,7 @@ Status Trees::Rebuild(const storage::Store& store, uint32_t partition) {
         return !stopping_.load(std::memory_order_relaxed);
       });
   std::lock_guard<std::mutex> lock(slot->mu);
+  if (slot->generation != generation) return Status::Ok();  // dropped since
   if (!snapshot.ok() || stopping_) {
     slot->state = State::kEmpty;
     slot->pending.clear();
@@ -109,6 +153,10 @@ Status Trees::Rebuild(const storage::Store& store, uint32_t partition) {
 }
 
 Status Trees::RebuildAll(const storage::Store& store) {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    queue_.clear();  // built here instead
+  }
   Status first;
   for (uint32_t p : partitions_) {
     if (stopping_) break;
@@ -123,18 +171,46 @@ Status Trees::RebuildAll(const storage::Store& store) {
 }
 
 void Trees::StartRebuild(const storage::Store& store) {
-  rebuild_ = std::thread([this, &store] {
-    const auto start = std::chrono::steady_clock::now();
-    Status st = RebuildAll(store);
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now() - start)
-                        .count();
-    if (!stopping_) {
-      spdlog::info("anti-entropy: {} of {} trees built in {} ms{}",
-                   ReadyCount(), partitions_.size(), ms,
-                   st.ok() ? "" : " (" + st.message() + ")");
+  SHOAL_REQUIRE(!rebuild_.joinable(), "StartRebuild called twice");
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    queue_.assign(partitions_.begin(), partitions_.end());
+  }
+  rebuild_ = std::thread([this, &store] { RebuildLoop(store); });
+}
+
+void Trees::RebuildLoop(const storage::Store& store) {
+  // Logs once per batch: the start-up rebuild, then each Track's additions.
+  auto start = std::chrono::steady_clock::now();
+  size_t built = 0;
+  Status batch;
+  while (true) {
+    uint32_t p = 0;
+    {
+      std::unique_lock<std::mutex> lock(queue_mu_);
+      if (queue_.empty() && built > 0 && !stopping_) {
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - start)
+                            .count();
+        spdlog::info("anti-entropy: {} trees built in {} ms{}", built, ms,
+                     batch.ok() ? "" : " (" + batch.message() + ")");
+        built = 0;
+        batch = Status();
+      }
+      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      if (built == 0) start = std::chrono::steady_clock::now();
+      p = queue_.front();
+      queue_.pop_front();
     }
-  });
+    Status st = Rebuild(store, p);
+    ++built;
+    if (!st.ok()) {
+      spdlog::error("anti-entropy tree of partition {} not built: {}", p,
+                    st.message());
+      if (batch.ok()) batch = st;
+    }
+  }
 }
 
 Result<Trees::Slot*> Trees::ReadySlot(uint32_t partition,

@@ -10,13 +10,23 @@
 // arrive before the build starts are dropped, since the snapshot taken after
 // them sees them. XOR makes the order of deltas irrelevant.
 //
+// The partitions held change with the cluster state (doc/membership.md):
+// Track() drops the trees of partitions the node no longer replicates and
+// starts empty ones for those it now does, which the rebuild thread builds
+// like the others. A build that overlaps a drop of its partition is thrown
+// away (each slot counts its changes in a generation).
+//
 // Threads: ObjectChanged runs on the thread that committed (the io_context
-// thread or the store's writer thread), Rebuild on the
-// rebuild thread, the readers on the io_context thread; one mutex per tree.
+// thread or the store's writer thread), builds on the rebuild thread, the
+// readers and Track on the io_context thread; one mutex per tree. Every
+// partition has a slot from the start (2^18 leaves over the whole ring), so
+// no thread ever sees the slot table change.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -35,12 +45,18 @@ class Trees : public storage::ObjectObserver {
   Trees(const ring::Ring& ring, ring::NodeIndex self);
   ~Trees() override;
 
-  // Starts rebuilding every tree from `store` on a background thread,
-  // partition by partition. `store` must outlive this object. Call once.
+  // Starts the rebuild thread, which builds every held tree that is not
+  // ready from `store`, partition by partition, and then each one Track()
+  // adds. `store` must outlive this object. Call once.
   void StartRebuild(const storage::Store& store);
-  // Rebuilds every tree now on the calling thread (tests). Errors from the
-  // store (a corrupt object) leave that tree kEmpty and are returned.
+  // Builds every held tree that is not ready now, on the calling thread
+  // (tests, the simulator). Errors from the store (a corrupt object) leave
+  // that tree kEmpty and are returned.
   Status RebuildAll(const storage::Store& store);
+  // Holds exactly `partitions` (each < the ring's Q) from now on: trees of
+  // the others are dropped, new ones start empty and are queued for the
+  // rebuild thread (or built by the next RebuildAll). Returns the new ones.
+  std::vector<uint32_t> Track(std::vector<uint32_t> partitions);
 
   // storage::ObjectObserver (the committing thread).
   void ObjectChanged(const storage::ObjectChange& change) override;
@@ -70,22 +86,30 @@ class Trees : public storage::ObjectObserver {
   struct Slot {
     explicit Slot(uint32_t segments) : tree(segments) {}
     mutable std::mutex mu;
+    bool held = false;            // guarded by mu
+    uint64_t generation = 0;      // guarded by mu; + 1 per drop or add
     merkle::Tree tree;            // guarded by mu
     State state = State::kEmpty;  // guarded by mu
     std::vector<Delta> pending;   // guarded by mu, while kBuilding
   };
+  // The slot of a held partition, or null.
   Slot* Find(uint32_t partition);
   const Slot* Find(uint32_t partition) const;
   Status Rebuild(const storage::Store& store, uint32_t partition);
+  // The rebuild thread: builds queued partitions until stopping_.
+  void RebuildLoop(const storage::Store& store);
   // The tree of a ready slot, or an error; locks slot->mu into *lock.
   Result<Slot*> ReadySlot(uint32_t partition,
                           std::unique_lock<std::mutex>* lock);
 
   const uint32_t segments_;
-  std::vector<uint32_t> partitions_;
-  std::vector<std::unique_ptr<Slot>> slots_;  // by partition; null if not held
+  std::vector<uint32_t> partitions_;          // held, ascending (io thread)
+  std::vector<std::unique_ptr<Slot>> slots_;  // by partition, all of them
   std::thread rebuild_;
   std::atomic<bool> stopping_{false};
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<uint32_t> queue_;  // guarded by queue_mu_: partitions to build
 };
 
 }  // namespace shoal::antientropy
