@@ -15,14 +15,9 @@ Trees::Trees(const ring::Ring& ring, ring::NodeIndex self)
   slots_.reserve(ring.partitions());
   for (uint32_t p = 0; p < ring.partitions(); ++p) {
     slots_.push_back(std::make_unique<Slot>(segments_));
-    const std::vector<ring::NodeIndex> primaries = ring.Primaries(p);
-    if (std::find(primaries.begin(), primaries.end(), self) ==
-        primaries.end()) {
-      continue;
-    }
-    partitions_.push_back(p);
-    slots_[p]->held = true;
   }
+  partitions_ = ring.ReplicatedBy(self);
+  for (uint32_t p : partitions_) slots_[p]->held = true;
 }
 
 Trees::~Trees() {

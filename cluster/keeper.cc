@@ -12,13 +12,36 @@ Keeper::Keeper(ClusterState state)
 
 namespace {
 
-// The members a running node serves with: every one not removed, as is.
-std::vector<Member> ServingMembers(const ClusterState& s) {
-  std::vector<Member> out;
-  for (const Member& m : s.members) {
-    if (m.state != MemberState::kRemoved) out.push_back(m);
+// Why a running node at `mine` cannot apply `offered`, or "" if it can.
+std::string WhyNotApplicable(const ClusterState& mine,
+                             const ClusterState& offered) {
+  if (offered.options != mine.options) {
+    return "it has n=" + std::to_string(offered.options.n) +
+           " and partitions=" + std::to_string(offered.options.partitions) +
+           ", this cluster n=" + std::to_string(mine.options.n) +
+           " and partitions=" + std::to_string(mine.options.partitions);
   }
-  return out;
+  if (offered.members.size() < mine.members.size()) {
+    return "it lists fewer members than this node knows (the list only "
+           "grows)";
+  }
+  for (size_t i = 0; i < mine.members.size(); ++i) {
+    const Member& a = mine.members[i];
+    const Member& b = offered.members[i];
+    if (a.name != b.name) {
+      return "member " + std::to_string(i) + " is '" + b.name +
+             "' there and '" + a.name + "' here (indices never move)";
+    }
+    if (a.address != b.address && a.state != MemberState::kRemoved &&
+        b.state != MemberState::kRemoved) {
+      return "it moves '" + a.name + "' from " + a.address + " to " +
+             b.address;
+    }
+  }
+  if (offered.changing()) {
+    return "it is moving partitions, which this version cannot do";
+  }
+  return "";
 }
 
 }  // namespace
@@ -55,29 +78,20 @@ Result<bool> Keeper::Offer(const ClusterState& offered) {
     case Order::kNewer:
       break;
   }
-  if (offered.claim != state_.claim ||
-      offered.next_claim != state_.next_claim ||
-      offered.options != state_.options ||
-      ServingMembers(offered) != ServingMembers(state_)) {
+  if (std::string why = WhyNotApplicable(state_, offered); !why.empty()) {
     refused_epoch_ = std::max(refused_epoch_, offered.epoch);
     return Status(Code::kInvalidArgument,
                   "cluster state epoch " + std::to_string(offered.epoch) +
-                      " changes the claim or the members (or their "
-                      "addresses) of epoch " +
-                      std::to_string(state_.epoch) +
-                      "; this node cannot apply that while serving "
-                      "(applying a new state is not built yet)");
+                      " cannot replace epoch " + std::to_string(state_.epoch) +
+                      ": " + why);
   }
   state_ = offered;
   digest_ = state_.Digest();
   return true;
 }
 
-namespace {
-
-// "n1@addr, n2@addr" of the members that are not removed, by name (a
-// config lists them in any order; the state in the order they joined).
-std::string Listing(const ClusterState& s) {
+// By name: a config lists members in any order, the state in join order.
+std::string MemberListing(const ClusterState& s) {
   std::vector<std::string> entries;
   for (const Member& m : s.members) {
     if (m.state == MemberState::kRemoved) continue;
@@ -88,8 +102,6 @@ std::string Listing(const ClusterState& s) {
   for (const std::string& e : entries) out += (out.empty() ? "" : ", ") + e;
   return out;
 }
-
-}  // namespace
 
 Result<ClusterState> StartingState(
     const std::string& self, const std::optional<ClusterState>& stored,
@@ -124,15 +136,17 @@ Result<ClusterState> StartingState(
                     "and none learned");
     }
     chosen = configured;
-  } else if (configured && (Listing(*configured) != Listing(*chosen) ||
-                            configured->options != chosen->options)) {
+  } else if (configured &&
+             (configured->options != chosen->options ||
+              (chosen->epoch == 1 &&
+               MemberListing(*configured) != MemberListing(*chosen)))) {
     return Status(
         Code::kInvalidArgument,
-        "the config lists members " + Listing(*configured) +
+        "the config lists members " + MemberListing(*configured) +
             " (n=" + std::to_string(configured->options.n) +
             ", partitions=" + std::to_string(configured->options.partitions) +
             ") but the cluster state kept in the data directory (epoch " +
-            std::to_string(chosen->epoch) + ") has " + Listing(*chosen) +
+            std::to_string(chosen->epoch) + ") has " + MemberListing(*chosen) +
             " (n=" + std::to_string(chosen->options.n) +
             ", partitions=" + std::to_string(chosen->options.partitions) +
             "): members change only through the cluster; list them as "
@@ -142,7 +156,7 @@ Result<ClusterState> StartingState(
   if (me == nullptr || me->state == MemberState::kRemoved) {
     return Status(Code::kInvalidArgument,
                   "node '" + self + "' is not a member of the cluster (epoch " +
-                      std::to_string(chosen->epoch) + ": " + Listing(*chosen) +
+                      std::to_string(chosen->epoch) + ": " + MemberListing(*chosen) +
                       "); adding a member to a running cluster is not "
                       "built yet");
   }

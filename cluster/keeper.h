@@ -10,11 +10,13 @@
 //     case Reaction::kConflict: ... counted and logged, never merged
 //   }
 //
-// A node adopts a newer state only when it does not change what the
-// running node is built from (the claim, the next claim, Q, n, and the
-// members that are not removed, with their addresses): applying those
-// while serving is not built (doc/membership.md, "Not built yet"). Such a
-// state is refused with the reason, and not fetched again.
+// A running node applies a newer state (its ring, peer links and trees
+// follow; doc/membership.md, "Applying a state"), except one it cannot
+// serve with: another n or Q (fixed for a cluster's life), a member's
+// address changed under the same name (the peers would keep dialling the
+// old one), a member's index moved (the list only grows), or a change
+// still in progress (pending ranges are not built yet). Such a state is
+// refused with the reason, and not fetched again.
 //
 // Pure: no I/O, clocks or threads. Thread-safety: none (the node's
 // io_context thread).
@@ -76,11 +78,16 @@ class Keeper {
 // `stored` is what its data directory kept, `learned` what its seeds sent,
 // `configured` the first state of its config's member list. The stored or
 // learned one, whichever has the higher epoch (error on a conflict);
-// `configured` only for a new ring (neither exists), and otherwise it must
-// list exactly the current members (names and addresses) with the same n
-// and partitions, or the config is out of date and the error says so.
-// Then `self` must be a member that is not removed (error naming the
-// members otherwise).
+// `configured` only for a new ring (neither exists). Otherwise it must
+// have the same n and partitions, and while the cluster is at epoch 1 (no
+// change committed) list exactly the members (names and addresses), or the
+// config is out of date or meant for another cluster and the error says
+// so. Once the cluster has changed, its state wins over the config's list
+// (the node warns, MemberListing). Then `self` must be a member that is
+// not removed (error naming the members otherwise).
+// "n1@addr, n2@addr": the members that are not removed, sorted by name.
+std::string MemberListing(const ClusterState& state);
+
 Result<ClusterState> StartingState(
     const std::string& self, const std::optional<ClusterState>& stored,
     const std::optional<ClusterState>& learned,

@@ -2,6 +2,9 @@
 
 #include <doctest/doctest.h>
 
+#include <string>
+#include <utility>
+
 namespace shoal::cluster {
 namespace {
 
@@ -68,11 +71,51 @@ TEST_CASE("a newer state that moves a member is refused") {
   moved.members[2].address = "10.0.0.33:7000";  // peers still dial the old
   auto r = keeper.Offer(moved);
   CHECK(r.status().code() == Code::kInvalidArgument);
-  CHECK(r.status().message().find("addresses") != std::string::npos);
+  CHECK(r.status().message() ==
+        "cluster state epoch 2 cannot replace epoch 1: it moves 'n3' from "
+        "10.0.0.3:7000 to 10.0.0.33:7000");
   CHECK(keeper.state() == s);
 }
 
-TEST_CASE("a newer state with another claim is refused and not refetched") {
+TEST_CASE("a newer state with a completed change is adopted") {
+  const ClusterState s = Three();
+  Keeper keeper(s);
+  auto plan = MakePlan(s, {Change::Join("n4", "10.0.0.4:7000")});
+  REQUIRE(plan.ok());
+  auto done = Complete(plan.value().next);
+  REQUIRE(done.ok());
+  auto r = keeper.Offer(done.value());
+  REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+  CHECK(r.value());
+  CHECK(keeper.state() == done.value());
+  CHECK(keeper.epoch() == 3);
+}
+
+TEST_CASE("states a running node cannot apply are refused, naming why") {
+  const ClusterState s = Three();
+  auto refused = [&](ClusterState offered) {
+    offered.epoch = 2;
+    Keeper keeper(s);
+    auto r = keeper.Offer(offered);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == Code::kInvalidArgument);
+    CHECK(keeper.state() == s);
+    return r.status().message();
+  };
+  ClusterState other_n = s;
+  other_n.options.n = 2;
+  CHECK(refused(other_n) ==
+        "cluster state epoch 2 cannot replace epoch 1: it has n=2 and "
+        "partitions=16, this cluster n=3 and partitions=16");
+  ClusterState fewer = s;
+  fewer.members.pop_back();
+  CHECK(refused(fewer).find("fewer members") != std::string::npos);
+  ClusterState swapped = s;
+  std::swap(swapped.members[0], swapped.members[1]);
+  CHECK(refused(swapped).find("indices never move") != std::string::npos);
+}
+
+TEST_CASE("a change in progress is refused and not refetched") {
   const ClusterState s = Three();
   Keeper keeper(s);
   auto plan = MakePlan(s, {Change::Join("n4", "10.0.0.4:7000")});
@@ -81,7 +124,7 @@ TEST_CASE("a newer state with another claim is refused and not refetched") {
   CHECK(keeper.Report("n2", next.epoch, next.Digest()) == Reaction::kFetch);
   auto r = keeper.Offer(next);
   CHECK(r.status().code() == Code::kInvalidArgument);
-  CHECK(r.status().message().find("claim") != std::string::npos);
+  CHECK(r.status().message().find("moving partitions") != std::string::npos);
   CHECK(keeper.state() == s);
   CHECK(keeper.Report("n2", next.epoch, next.Digest()) == Reaction::kNone);
   // A still newer one is worth a look.
@@ -114,10 +157,18 @@ TEST_CASE("the starting state: stored, learned, configured") {
   CHECK(stale.status().code() == Code::kInvalidArgument);
   CHECK(stale.status().message().find("n1@10.9.9.9:7000") != std::string::npos);
   CHECK(stale.status().message().find("n1@10.0.0.1:7000") != std::string::npos);
+  // Once the cluster changed (epoch > 1), its state wins over the list.
+  ClusterState changed = s;
+  changed.epoch = 4;
+  auto wins = StartingState("n1", changed, {}, other);
+  REQUIRE_MESSAGE(wins.ok(), wins.status().ToString());
+  CHECK(wins.value() == changed);
   ClusterState more_replicas = s;
   more_replicas.options.n = 2;
   CHECK(StartingState("n1", s, {}, more_replicas).status().code() ==
         Code::kInvalidArgument);
+  CHECK(StartingState("n1", changed, {}, more_replicas).status().code() ==
+        Code::kInvalidArgument);  // n and Q never change
 
   // Not a member, or a removed one.
   auto stranger = StartingState("n7", {}, s, {});

@@ -24,7 +24,7 @@ Result<std::optional<cluster::ClusterState>> LoadClusterState(
 Gossip::Gossip(boost::asio::any_io_executor executor, Clock& clock,
                cluster::Keeper keeper, const ring::Ring& ring,
                storage::Store& store, Peers& peers, ClusterProbe& probe,
-               std::chrono::milliseconds timeout)
+               std::chrono::milliseconds timeout, Adopted adopted)
     : clock_(clock),
       keeper_(std::move(keeper)),
       ring_(ring),
@@ -32,6 +32,7 @@ Gossip::Gossip(boost::asio::any_io_executor executor, Clock& clock,
       peers_(peers),
       probe_(probe),
       timeout_(timeout),
+      adopted_(std::move(adopted)),
       tasks_(executor) {}
 
 wire::Ping Gossip::Heartbeat() const {
@@ -68,7 +69,7 @@ wire::Awaitable<void> Gossip::Fetch(ring::NodeIndex peer) {
   auto reply = co_await peers_.Channel(peer).Call(std::move(request),
                                                   clock_.Now() + timeout_);
   fetching_.erase(peer);
-  const std::string& name = ring_.members()[peer];
+  const std::string name = ring_.members()[peer];  // the ring may change
   if (!reply.ok()) {
     spdlog::info("asking {} for its cluster state: {}", name,
                  reply.status().message());
@@ -76,29 +77,35 @@ wire::Awaitable<void> Gossip::Fetch(ring::NodeIndex peer) {
   }
   auto* got = std::get_if<wire::ClusterStateReply>(&reply.value());
   if (got == nullptr) co_return;
+  if (got->state.epoch > keeper_.epoch()) (void)Adopt(got->state, name);
+}
+
+Result<bool> Gossip::Adopt(const cluster::ClusterState& state,
+                           const std::string& from) {
   const uint64_t before = keeper_.epoch();
-  // Stored before it is used: a restart never goes back to an older epoch.
-  if (got->state.epoch > before) {
-    cluster::Keeper trial = keeper_;
-    auto adopted = trial.Offer(got->state);
-    if (!adopted.ok()) {
-      probe_.Refused();
-      keeper_ = std::move(trial);  // remembers the refusal: not fetched again
-      spdlog::error("cluster state from {}: {}", name,
-                    adopted.status().message());
-      co_return;
-    }
-    if (Status st = PersistClusterState(store_, got->state); !st.ok()) {
-      spdlog::error("storing cluster state epoch {} from {}: {}",
-                    got->state.epoch, name, st.message());
-      co_return;
-    }
-    keeper_ = std::move(trial);
-    probe_.Adopted();
-    probe_.Epoch(keeper_.epoch());
-    spdlog::info("cluster state epoch {} (was {}) from {}", keeper_.epoch(),
-                 before, name);
+  cluster::Keeper trial = keeper_;
+  auto adopted = trial.Offer(state);
+  if (!adopted.ok()) {
+    probe_.Refused();
+    keeper_ = std::move(trial);  // remembers the refusal: not fetched again
+    spdlog::error("cluster state from {}: {}", from,
+                  adopted.status().message());
+    return adopted.status();
   }
+  if (!adopted.value()) return false;
+  // Stored before it is used: a restart never goes back to an older epoch.
+  if (Status st = PersistClusterState(store_, state); !st.ok()) {
+    spdlog::error("storing cluster state epoch {} from {}: {}", state.epoch,
+                  from, st.message());
+    return st;
+  }
+  keeper_ = std::move(trial);
+  probe_.Adopted();
+  probe_.Epoch(keeper_.epoch());
+  spdlog::info("cluster state epoch {} (was {}) from {}", keeper_.epoch(),
+               before, from);
+  if (adopted_) adopted_(keeper_.state());
+  return true;
 }
 
 wire::Awaitable<void> Gossip::Shutdown() {

@@ -2,9 +2,9 @@
 // every heartbeat carries this node's epoch and digest (Peers pings with
 // Heartbeat(), and the Service answers pings with it), and every heartbeat
 // heard from a peer goes to Heard(). A peer at a newer epoch is asked for
-// its state; the Keeper decides whether to adopt it (only when the running
-// node need not change to serve it), and an adopted state
-// is stored in the data directory's meta before it is used. A peer with a
+// its state; the Keeper decides whether to adopt it (cluster/keeper.h), and
+// an adopted state is stored in the data directory's meta before the node
+// is told to apply it. A peer with a
 // different state at our epoch is a conflict: counted, logged once per
 // peer until it clears, never merged.
 //
@@ -17,6 +17,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <chrono>
+#include <functional>
 #include <set>
 #include <string>
 
@@ -45,15 +46,25 @@ Result<std::optional<cluster::ClusterState>> LoadClusterState(
 // All references must outlive the Gossip.
 class Gossip {
  public:
+  // Told each state adopted, once stored (the node applies it); may be
+  // empty.
+  using Adopted = std::function<void(const cluster::ClusterState&)>;
   Gossip(boost::asio::any_io_executor executor, Clock& clock,
          cluster::Keeper keeper, const ring::Ring& ring, storage::Store& store,
-         Peers& peers, ClusterProbe& probe, std::chrono::milliseconds timeout);
+         Peers& peers, ClusterProbe& probe, std::chrono::milliseconds timeout,
+         Adopted adopted = {});
 
   const cluster::Keeper& keeper() const { return keeper_; }
   // What this node's heartbeats carry.
   wire::Ping Heartbeat() const;
   // A heartbeat (ping or pong) from `peer` carried (epoch, digest).
   void Heard(ring::NodeIndex peer, uint64_t epoch, uint64_t digest);
+  // Offers `state` (fetched from `from`, for the log) to the keeper; an
+  // adopted one is stored, then handed to the node. The value says whether
+  // it was adopted (false: not newer). Errors: the keeper's refusal, or the
+  // store's.
+  Result<bool> Adopt(const cluster::ClusterState& state,
+                     const std::string& from);
 
   // Ends every fetch in flight; returns once none runs.
   wire::Awaitable<void> Shutdown();
@@ -68,6 +79,7 @@ class Gossip {
   Peers& peers_;
   ClusterProbe& probe_;
   std::chrono::milliseconds timeout_;
+  Adopted adopted_;
   std::set<ring::NodeIndex> fetching_;
   std::set<std::string> conflicting_;  // peers logged as conflicting
   TaskGroup tasks_;                    // last: destroyed first

@@ -1,6 +1,6 @@
 // Gossip over fake peer channels (virtual time): a newer state a peer
-// reports is fetched, stored and adopted; a state with another claim is
-// refused and not fetched again; a conflict is counted once.
+// reports is fetched, stored, adopted and handed to the node; a change in
+// progress is refused and not fetched again; a conflict is counted once.
 #include "node/gossip.h"
 
 #include <doctest/doctest.h>
@@ -73,7 +73,10 @@ struct Fixture {
               }),
         probe(registry, initial.epoch),
         gossip(io.get_executor(), clock, cluster::Keeper(initial), ring, *store,
-               peers, probe, std::chrono::seconds(1)) {}
+               peers, probe, std::chrono::seconds(1),
+               [this](const cluster::ClusterState& s) {
+                 applied.push_back(s);
+               }) {}
   ~Fixture() {
     bool done = false;
     asio::co_spawn(io, gossip.Shutdown(),
@@ -116,6 +119,7 @@ struct Fixture {
   Peers peers;
   prometheus::Registry registry;
   ClusterProbe probe;
+  std::vector<cluster::ClusterState> applied;  // what the node was told
   Gossip gossip;
 };
 
@@ -126,10 +130,6 @@ TEST_CASE("a newer state that keeps the claim is fetched, stored, adopted") {
   // A removed member's record: nothing the node serves with changes.
   f.peer_state.members.push_back(
       {"n0", "h0:1", cluster::MemberState::kRemoved});
-  std::sort(f.peer_state.members.begin(), f.peer_state.members.end(),
-            [](const cluster::Member& a, const cluster::Member& b) {
-              return a.name < b.name;
-            });
   f.gossip.Heard(1, 3, f.peer_state.Digest());
   f.gossip.Heard(1, 3, f.peer_state.Digest());  // one fetch in flight
   f.Run();
@@ -142,13 +142,34 @@ TEST_CASE("a newer state that keeps the claim is fetched, stored, adopted") {
   CHECK(**stored == f.peer_state);
   CHECK(f.Counter("shoal_ring_epoch") == 3);
   CHECK(f.Counter("shoal_cluster_states_adopted_total") == 1);
+  REQUIRE(f.applied.size() == 1);
+  CHECK(f.applied[0] == f.peer_state);
   // The same report again: nothing to fetch.
   f.gossip.Heard(2, 3, f.peer_state.Digest());
   f.Run();
   CHECK(f.asks == 1);
 }
 
-TEST_CASE("a newer state with another claim is refused once") {
+TEST_CASE("a completed change is adopted and handed to the node") {
+  Fixture f;
+  auto plan =
+      cluster::MakePlan(f.initial, {cluster::Change::Join("n4", "h4:1")});
+  REQUIRE(plan.ok());
+  auto done = cluster::Complete(plan.value().next);
+  REQUIRE(done.ok());
+  f.peer_state = done.value();
+  f.gossip.Heard(2, f.peer_state.epoch, f.peer_state.Digest());
+  f.Run();
+  CHECK(f.gossip.keeper().state() == f.peer_state);
+  REQUIRE(f.applied.size() == 1);
+  CHECK(f.applied[0].Find("n4")->state == cluster::MemberState::kValid);
+  auto stored = LoadClusterState(*f.store);
+  REQUIRE(stored.ok());
+  REQUIRE(stored.value().has_value());
+  CHECK(stored.value()->epoch == 3);
+}
+
+TEST_CASE("a change in progress is refused once") {
   Fixture f;
   auto plan =
       cluster::MakePlan(f.initial, {cluster::Change::Join("n4", "h4:1")});
@@ -160,6 +181,7 @@ TEST_CASE("a newer state with another claim is refused once") {
   CHECK(f.gossip.keeper().state() == f.initial);
   CHECK(f.Counter("shoal_cluster_states_refused_total") == 1);
   CHECK(f.Counter("shoal_ring_epoch") == 1);
+  CHECK(f.applied.empty());
   auto stored = LoadClusterState(*f.store);
   REQUIRE(stored.ok());
   CHECK_FALSE(stored.value().has_value());  // nothing stored by Gossip

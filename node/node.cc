@@ -7,6 +7,29 @@ namespace shoal::node {
 
 namespace asio = boost::asio;
 
+namespace {
+
+// The members the node links to and serves with: every one not removed.
+std::vector<Member> ServingMembers(const cluster::ClusterState& state) {
+  std::vector<Member> out;
+  for (const cluster::Member& m : state.members) {
+    if (m.state != cluster::MemberState::kRemoved) {
+      out.push_back({m.name, m.address});
+    }
+  }
+  return out;
+}
+
+std::vector<bool> RetiredFlags(const ring::Ring& ring) {
+  std::vector<bool> out;
+  for (ring::NodeIndex i = 0; i < ring.members().size(); ++i) {
+    out.push_back(ring.retired(i));
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Node>> Node::Create(asio::io_context& io,
                                            NodeConfig config,
                                            metrics::Metrics& metrics,
@@ -49,6 +72,14 @@ Result<std::unique_ptr<Node>> Node::Create(asio::io_context& io,
   auto state =
       cluster::StartingState(config.name, *stored, env.learned, configured);
   if (!state) return state.status();
+  if (configured && cluster::MemberListing(*configured) !=
+                        cluster::MemberListing(*state)) {
+    spdlog::warn(
+        "the config lists members {}; the cluster has {} since epoch {}, "
+        "which wins (membership changes through the cluster)",
+        cluster::MemberListing(*configured), cluster::MemberListing(*state),
+        state->epoch);
+  }
   if (state->changing()) {
     return Status(Code::kUnavailable,
                   "cluster state epoch " + std::to_string(state->epoch) +
@@ -66,12 +97,7 @@ Result<std::unique_ptr<Node>> Node::Create(asio::io_context& io,
         "w=" + std::to_string(config.w) + " and r=" + std::to_string(config.r) +
             " must not exceed the cluster's n=" + std::to_string(config.n));
   }
-  config.members.clear();
-  for (const cluster::Member& m : state->members) {
-    if (m.state != cluster::MemberState::kRemoved) {
-      config.members.push_back({m.name, m.address});
-    }
-  }
+  config.members = ServingMembers(*state);
   auto ring = cluster::RingOf(*state);
   if (!ring) return ring.status();
   auto self = ring->IndexOf(config.name);
@@ -132,7 +158,8 @@ Node::Node(asio::io_context& io, NodeConfig config, NodeEnv env,
              env.channels),
       gossip_(io.get_executor(), clock_, cluster::Keeper(std::move(state)),
               ring_, *store_, peers_, cluster_probe_,
-              std::chrono::milliseconds(config_.request_timeout_ms)),
+              std::chrono::milliseconds(config_.request_timeout_ms),
+              [this](const cluster::ClusterState& s) { Apply(s); }),
       handoff_transport_(peers_),
       handoff_(io.get_executor(), clock_, *store_, handoff_transport_, ring_,
                handoff::Options{
@@ -163,8 +190,42 @@ Node::Node(asio::io_context& io, NodeConfig config, NodeEnv env,
       acceptor_(io),
       accept_retry_(io),
       tasks_(io.get_executor()) {
+  transport_probe_.Update(ring_.members(), RetiredFlags(ring_));
   // Before any write: every committed change reaches the trees.
   store_->SetObjectObserver(&trees_);
+}
+
+void Node::Apply(const cluster::ClusterState& state) {
+  auto ring = cluster::RingOf(state);
+  if (!ring.ok()) {
+    spdlog::error("cluster state epoch {} not applied: {}", state.epoch,
+                  ring.status().message());
+    return;
+  }
+  const std::vector<uint32_t> before = trees_.partitions();
+  // Every component holds a reference to ring_: from the next io turn on
+  // they all route by the new one. Member indices never move, so indices
+  // held by requests in flight still name the same members.
+  ring_ = std::move(ring).value();
+  config_.members = ServingMembers(state);
+  peers_.Update(ring_, config_.members);
+  transport_probe_.Update(ring_.members(), RetiredFlags(ring_));
+  if (ring_.retired(self_)) {
+    spdlog::warn("node {} was removed from the cluster at epoch {}",
+                 config_.name, state.epoch);
+  }
+  const std::vector<uint32_t> added = trees_.Track(ring_.ReplicatedBy(self_));
+  if (!env_.background_rebuild) {
+    if (Status st = trees_.RebuildAll(*store_); !st.ok()) {
+      spdlog::error("anti-entropy trees after epoch {}: {}", state.epoch,
+                    st.message());
+    }
+  }
+  spdlog::info(
+      "cluster epoch {} applied: {} members, {} partitions replicated here "
+      "(was {}, {} new)",
+      state.epoch, config_.members.size(), trees_.partitions().size(),
+      before.size(), added.size());
 }
 
 Node::~Node() {

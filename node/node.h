@@ -103,6 +103,16 @@ class Node {
   void TEST_Crash() { store_->TEST_Seal(); }
   storage::Store& TEST_store() { return *store_; }
   quorum::ActorId actor() const { return store_->actor(); }
+  // The cluster state the node serves with.
+  const cluster::ClusterState& cluster_state() const {
+    return gossip_.keeper().state();
+  }
+  // The simulator's stand-in for a commit (not built yet): `state` is
+  // adopted, stored and applied as if a peer had sent it, and spreads from
+  // here by gossip.
+  Result<bool> TEST_Adopt(const cluster::ClusterState& state) {
+    return gossip_.Adopt(state, "the simulator");
+  }
 
  private:
   Node(boost::asio::io_context& io, NodeConfig config, NodeEnv env,
@@ -122,6 +132,10 @@ class Node {
   uint32_t ConnectionCapacity() const;
   // The members hints can be for: every member but this node.
   std::vector<std::string> HintTargetNames() const;
+  // Serves with an adopted cluster state from now on (doc/membership.md,
+  // "Applying a state"): the ring, peer links, their probes and the trees
+  // follow it. On the io_context thread, from the gossip.
+  void Apply(const cluster::ClusterState& state);
 
   // Anti-entropy's calls to other members, over the peer links.
   class PeerTransport : public antientropy::Transport {

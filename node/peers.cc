@@ -6,43 +6,108 @@ namespace shoal::node {
 
 namespace asio = boost::asio;
 
+namespace {
+
+// The channel to a member that left: every call fails at once. Requests
+// chosen under the ring before it left may still try it.
+class RetiredChannel : public wire::Channel {
+ public:
+  RetiredChannel(std::string name, std::string address)
+      : address_(std::move(address)),
+        error_(Code::kUnavailable,
+               "member '" + name + "' left the cluster") {}
+  wire::Awaitable<Result<wire::Body>> Call(wire::Body,
+                                           wire::Deadline) override {
+    co_return error_;
+  }
+  wire::Awaitable<Status> EnsureConnected(wire::Deadline) override {
+    co_return error_;
+  }
+  bool connected() const override { return false; }
+  std::optional<wire::Clock::time_point> last_heard() const override {
+    return std::nullopt;
+  }
+  const std::string& address() const override { return address_; }
+  const Status& last_error() const override { return error_; }
+  void Close() override {}
+
+ private:
+  std::string address_;
+  Status error_;
+};
+
+}  // namespace
+
 Peers::Peers(asio::any_io_executor executor, shoal::Clock& clock,
              const ring::Ring& ring, ring::NodeIndex self,
              const std::vector<Member>& members, PeerOptions options,
              ChannelFactory factory)
-    : clock_(clock),
+    : executor_(executor),
+      clock_(clock),
       self_(self),
+      self_name_(ring.members()[self]),
       options_(options),
+      factory_(std::move(factory)),
       tick_(clock, executor),
       tasks_(executor) {
+  Update(ring, members);
+}
+
+void Peers::Update(const ring::Ring& ring,
+                   const std::vector<Member>& members) {
   const auto& names = ring.members();
-  addresses_.resize(names.size());
-  for (ring::NodeIndex i = 0; i < names.size(); ++i) {
+  for (ring::NodeIndex i = links_.size(); i < names.size(); ++i) {
+    std::string address;
     for (const Member& m : members) {
-      if (m.name == names[i]) addresses_[i] = m.address;
+      if (m.name == names[i]) address = m.address;
     }
-    links_.push_back(Link{nullptr, FailureDetector(options.down_after)});
-    if (i == self || ring.retired(i)) continue;  // no link to a removed one
-    if (factory) {
-      links_[i].channel = factory(i, addresses_[i]);
-      SHOAL_REQUIRE(links_[i].channel != nullptr, "no channel from factory");
-      continue;
-    }
-    wire::RpcChannel::Options opts;
-    opts.address = addresses_[i];
-    opts.hello_name = names[self];
-    opts.expect_name = names[i];
-    opts.frame_cap = options.frame_cap;
-    opts.frame_timeout = options.frame_timeout;
-    opts.tasks = &tasks_;  // the link's loops end before Shutdown() returns
-    opts.connect_timeout = options.down_after;
-    opts.retry_backoff = std::chrono::milliseconds(0);  // the loop paces
-    if (options.fate) {
-      opts.outgoing = [fate = options.fate, i] { return fate(i); };
-    }
-    links_[i].channel =
-        std::make_unique<wire::RpcChannel>(executor, std::move(opts));
+    AddLink(names[i], address, ring.retired(i));
   }
+  for (ring::NodeIndex i = 0; i < names.size(); ++i) {
+    Link& link = links_[i];
+    if (!ring.retired(i) || link.retired || i == self_) continue;
+    spdlog::info("peer {} ({}) left the cluster: link closed", names[i],
+                 addresses_[i]);
+    link.retired = true;
+    if (link.channel) {
+      link.channel->Close();
+      closed_.push_back(std::move(link.channel));
+    }
+    link.channel = std::make_unique<RetiredChannel>(names[i], addresses_[i]);
+    if (options_.observe) options_.observe(i, false);
+  }
+}
+
+void Peers::AddLink(const std::string& name, const std::string& address,
+                    bool retired) {
+  const auto i = static_cast<ring::NodeIndex>(links_.size());
+  addresses_.push_back(address);
+  links_.push_back(Link{nullptr, FailureDetector(options_.down_after)});
+  if (i == self_) return;
+  if (retired) {  // no link to a member that left
+    links_[i].retired = true;
+    links_[i].channel = std::make_unique<RetiredChannel>(name, address);
+    return;
+  }
+  if (factory_) {
+    links_[i].channel = factory_(i, address);
+    SHOAL_REQUIRE(links_[i].channel != nullptr, "no channel from factory");
+    return;
+  }
+  wire::RpcChannel::Options opts;
+  opts.address = address;
+  opts.hello_name = self_name_;
+  opts.expect_name = name;
+  opts.frame_cap = options_.frame_cap;
+  opts.frame_timeout = options_.frame_timeout;
+  opts.tasks = &tasks_;  // the link's loops end before Shutdown() returns
+  opts.connect_timeout = options_.down_after;
+  opts.retry_backoff = std::chrono::milliseconds(0);  // the loop paces
+  if (options_.fate) {
+    opts.outgoing = [fate = options_.fate, i] { return fate(i); };
+  }
+  links_[i].channel =
+      std::make_unique<wire::RpcChannel>(executor_, std::move(opts));
 }
 
 wire::Channel& Peers::Channel(ring::NodeIndex node) {
@@ -53,7 +118,7 @@ wire::Channel& Peers::Channel(ring::NodeIndex node) {
 
 bool Peers::IsUp(ring::NodeIndex node) const {
   if (node == self_) return true;
-  return links_[node].channel != nullptr && links_[node].detector.LooksUp();
+  return !links_[node].retired && links_[node].detector.LooksUp();
 }
 
 std::optional<shoal::Clock::TimePoint> Peers::LastHeard(
@@ -119,7 +184,7 @@ wire::Awaitable<void> Peers::MaintainLoop() {
     const auto now = clock_.Now();
     for (ring::NodeIndex i = 0; i < links_.size(); ++i) {
       Link& link = links_[i];
-      if (!link.channel) continue;
+      if (!link.channel || link.retired) continue;
       // Replies to requests count as being heard, not only pongs.
       if (auto heard = link.channel->last_heard()) {
         const auto last = link.detector.last_heard();

@@ -17,6 +17,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -55,7 +56,7 @@ struct PeerOptions {
 class Peers {
  public:
   // Makes the channel to `node` at `address` (a member's host:port). Called
-  // once per peer, from the constructor.
+  // once per peer, from the constructor or Update().
   using ChannelFactory = std::function<std::unique_ptr<wire::Channel>(
       ring::NodeIndex node, const std::string& address)>;
 
@@ -73,7 +74,14 @@ class Peers {
   Peers(const Peers&) = delete;
   Peers& operator=(const Peers&) = delete;
 
-  // The channel to a peer (never self).
+  // Follows a new ring (doc/membership.md, "Applying a state"): a link for
+  // each member beyond the ones known (`members` gives their addresses),
+  // and the link of each member the ring retired closed for good (never up
+  // again). Indices never move, so every other link stays as it is.
+  void Update(const ring::Ring& ring, const std::vector<Member>& members);
+
+  // The channel to a peer (never self). A retired member's fails every
+  // call with kUnavailable, naming it.
   wire::Channel& Channel(ring::NodeIndex node);
   // Up, or not judged yet (worth trying). Self is always up.
   bool IsUp(ring::NodeIndex node) const;
@@ -101,18 +109,31 @@ class Peers {
 
  private:
   struct Link {
-    std::unique_ptr<wire::Channel> channel;
+    std::unique_ptr<wire::Channel> channel;  // null: self
     FailureDetector detector;
     bool probing = false;  // a connect or ping is in flight
+    // The member left: its channel fails every call, it is never up.
+    bool retired = false;
   };
+  // Appends the link of member links_.size(): `name` at `address`.
+  void AddLink(const std::string& name, const std::string& address,
+               bool retired);
   wire::Awaitable<void> MaintainLoop();
   wire::Awaitable<void> Probe(ring::NodeIndex node);
 
+  boost::asio::any_io_executor executor_;
   shoal::Clock& clock_;
   ring::NodeIndex self_;
+  std::string self_name_;
   PeerOptions options_;
-  std::vector<std::string> addresses_;  // by ring index
-  std::vector<Link> links_;             // channel null for self
+  ChannelFactory factory_;
+  // By ring index. Deques: a probe keeps a reference to its link across
+  // awaits while Update() appends.
+  std::deque<std::string> addresses_;
+  std::deque<Link> links_;
+  // Channels of retired members, closed; kept until the Peers is destroyed
+  // because a call may still be unwinding on one.
+  std::vector<std::unique_ptr<wire::Channel>> closed_;
   shoal::Timer tick_;
   bool stopped_ = false;
   // Last: its tasks use everything above.

@@ -139,24 +139,38 @@ void ClusterProbe::Refused() { refused_->Increment(); }
 TransportProbe::TransportProbe(prometheus::Registry& registry,
                                const std::vector<std::string>& members,
                                size_t self)
-    : up_(members.size(), nullptr), downs_(members.size(), nullptr) {
-  auto& up = prometheus::BuildGauge()
-                 .Name("shoal_peer_up")
-                 .Help(
-                     "1 when this node's failure detector considers the "
-                     "peer up (or has not judged it yet), 0 when down")
-                 .Register(registry);
-  auto& downs = prometheus::BuildCounter()
-                    .Name("shoal_peer_marked_down_total")
-                    .Help(
-                        "Times this node's failure detector marked the peer "
-                        "down")
-                    .Register(registry);
-  for (size_t i = 0; i < members.size(); ++i) {
-    if (i == self) continue;
-    up_[i] = &up.Add({{"peer", members[i]}});
+    : up_family_(prometheus::BuildGauge()
+                     .Name("shoal_peer_up")
+                     .Help(
+                         "1 when this node's failure detector considers the "
+                         "peer up (or has not judged it yet), 0 when down")
+                     .Register(registry)),
+      downs_family_(prometheus::BuildCounter()
+                        .Name("shoal_peer_marked_down_total")
+                        .Help(
+                            "Times this node's failure detector marked the "
+                            "peer down")
+                        .Register(registry)),
+      self_(self) {
+  Update(members, std::vector<bool>(members.size(), false));
+}
+
+void TransportProbe::Update(const std::vector<std::string>& members,
+                            const std::vector<bool>& retired) {
+  for (size_t i = up_.size(); i < members.size(); ++i) {
+    up_.push_back(nullptr);
+    downs_.push_back(nullptr);
+    if (i == self_ || retired[i]) continue;
+    up_[i] = &up_family_.Add({{"peer", members[i]}});
     up_[i]->Set(1);
-    downs_[i] = &downs.Add({{"peer", members[i]}});
+    downs_[i] = &downs_family_.Add({{"peer", members[i]}});
+  }
+  for (size_t i = 0; i < members.size(); ++i) {
+    if (!retired[i] || up_[i] == nullptr) continue;
+    up_family_.Remove(up_[i]);
+    downs_family_.Remove(downs_[i]);
+    up_[i] = nullptr;
+    downs_[i] = nullptr;
   }
 }
 

@@ -59,12 +59,20 @@ class TransportProbe {
   // `registry` must outlive the probe.
   TransportProbe(prometheus::Registry& registry,
                  const std::vector<std::string>& members, size_t self);
+  // Follows the members of a new ring (indices never move): series for
+  // members beyond the known ones, and none any more for retired ones (a
+  // member that left is not a peer that is down).
+  void Update(const std::vector<std::string>& members,
+              const std::vector<bool>& retired);
   // The detector's current opinion of member `index` (not self). Counts a
   // marked-down transition when `up` is false and the peer was up.
   void PeerState(size_t index, bool up);
 
  private:
-  std::vector<prometheus::Gauge*> up_;       // by member index; null: self
+  prometheus::Family<prometheus::Gauge>& up_family_;
+  prometheus::Family<prometheus::Counter>& downs_family_;
+  size_t self_;
+  std::vector<prometheus::Gauge*> up_;  // by member index; null: self, gone
   std::vector<prometheus::Counter*> downs_;  // by member index
 };
 

@@ -272,6 +272,20 @@ std::vector<uint32_t> Ring::PartitionsOf(NodeIndex node) const {
   return result;
 }
 
+std::vector<uint32_t> Ring::ReplicatedBy(NodeIndex node) const {
+  SHOAL_REQUIRE(node < members_.size(), "ReplicatedBy: no such member");
+  std::vector<uint32_t> result;
+  for (uint32_t p = 0; p < partitions_; ++p) {
+    const std::vector<NodeIndex>& list = preference_[p];
+    const size_t count = std::min<size_t>(n_, list.size());
+    if (std::find(list.begin(), list.begin() + count, node) !=
+        list.begin() + count) {
+      result.push_back(p);
+    }
+  }
+  return result;
+}
+
 std::vector<NodeIndex> Ring::PreferenceList(uint32_t partition) const {
   SHOAL_REQUIRE(partition < partitions_, "PreferenceList: no such partition");
   return preference_[partition];

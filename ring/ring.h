@@ -100,6 +100,8 @@ class Ring {
   NodeIndex Owner(uint32_t partition) const { return owners_[partition]; }
   // Partitions owned by a member (node < members().size()), ascending.
   std::vector<uint32_t> PartitionsOf(NodeIndex node) const;
+  // Partitions a member is a primary of (it holds a replica), ascending.
+  std::vector<uint32_t> ReplicatedBy(NodeIndex node) const;
 
   // Every member, in preference order for partition p: the distinct owners
   // met walking p, p+1, ... (wrapping), then any member owning nothing. The

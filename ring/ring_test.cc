@@ -310,6 +310,9 @@ TEST_CASE(
     CHECK(std::find(list.begin(), list.end(), 1) == list.end());
   }
   CHECK(ring->PreferenceList(1) == std::vector<NodeIndex>{2, 0, 3});
+  CHECK(ring->ReplicatedBy(0) == std::vector<uint32_t>{0, 1, 2, 3});
+  CHECK(ring->ReplicatedBy(3).empty());  // a fallback holds no replica
+  CHECK(ring->ReplicatedBy(1).empty());
 
   // The same claim and names in sorted order: the same lists by name.
   auto sorted = Ring::FromClaim(owners, {.partitions = 4, .n = 2});

@@ -21,7 +21,7 @@ struct ClusterState {
   epoch @0 :UInt64;            # >= 1
   partitions @1 :UInt32;       # Q, a power of two
   n @2 :UInt32;                # replicas per key
-  members @3 :List(Member);    # sorted by name, unique
+  members @3 :List(Member);    # in join order (ring index), names unique
   claim @4 :List(UInt16);      # owner of each partition: an index into members
   nextClaim @5 :List(UInt16);  # empty, or the claim a change moves to
 }

@@ -3,6 +3,7 @@
 
 #include <bit>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,8 @@ Result<cluster::ClusterState> ReadClusterState(sc::ClusterState::Reader root) {
                " is not a power of two in 1..65536");
   }
   if (state.options.n == 0) return Bad("n=0");
+  // Members in the order they joined (their ring indices), names unique.
+  std::set<std::string> names;
   for (auto m : root.getMembers()) {
     cluster::Member member;
     member.name = m.getName().cStr();
@@ -90,8 +93,8 @@ Result<cluster::ClusterState> ReadClusterState(sc::ClusterState::Reader root) {
         return Bad("member '" + member.name + "' has an unknown state");
     }
     if (member.name.empty()) return Bad("a member name is empty");
-    if (!state.members.empty() && !(state.members.back().name < member.name)) {
-      return Bad("members not sorted by unique name at '" + member.name + "'");
+    if (!names.insert(member.name).second) {
+      return Bad("member '" + member.name + "' is listed twice");
     }
     state.members.push_back(std::move(member));
   }

@@ -1293,8 +1293,8 @@ TEST_CASE("a cluster state that breaks its rules is corruption, named") {
          "cluster state: partitions=48 is not a power of two in 1..65536");
   expect(edit([](auto s) { s.getClaim().set(3, 9); }),
          "cluster state: claim names member 9 of 5");
-  expect(edit([](auto s) { s.getMembers()[1].setName("n9"); }),
-         "cluster state: members not sorted by unique name at 'n3'");
+  expect(edit([](auto s) { s.getMembers()[2].setName("n1"); }),
+         "cluster state: member 'n1' is listed twice");
   expect(edit([](auto s) {
            auto claim = s.getClaim();
            for (uint32_t p = 0; p < claim.size(); ++p) {
