@@ -223,6 +223,20 @@ Awaitable<Result<PutOutcome>> Coordinator::CoordinatePut(PutArgs args) {
   const char* op = args.value ? "put" : "delete";
   // After Shutdown() no replica task could be started: write nothing.
   if (tasks_.cancelled()) co_return ShuttingDown(op);
+  // A put forwarded under another ring (a peer that has not applied the
+  // cluster state this node has, or the other way round) may reach a node
+  // that is no primary here: it writes nothing, and the sender, which
+  // reads this as an unreachable primary, tries its next one.
+  if (!Contains(std::vector<ring::NodeIndex>(preference.begin(),
+                                             preference.begin() + n),
+                replicas_.self())) {
+    co_return Status(Code::kUnavailable,
+                     std::string(op) + " refused: node " +
+                         ring_.members()[replicas_.self()] +
+                         " is not a primary of partition " +
+                         std::to_string(args.loc.partition) +
+                         " in its cluster state; nothing was written");
+  }
   auto is_up = [this](ring::NodeIndex x) { return replicas_.IsUp(x); };
 
   // pw cannot be met with fewer live primaries: refuse before writing.

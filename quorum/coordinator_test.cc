@@ -512,6 +512,23 @@ TEST_CASE(
 
 // ---------------------------------------------------------------- routing
 
+TEST_CASE("a put forwarded to a node that is no primary writes nothing") {
+  // The sender routed by another ring (a cluster state this node has not
+  // applied, or no longer has): the put is refused as from an unreachable
+  // primary, with no quorum figures, and nothing is stored anywhere.
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithoutPrimary(c, self);
+  auto ans =
+      RunToEnd(c, c.coordinators[self]->CoordinatePut(MakePut(c, key, "v", 2)));
+  REQUIRE_FALSE(ans->ok());
+  CHECK(ans->status().code() == Code::kUnavailable);
+  CHECK_FALSE(ans->status().quorum());
+  CHECK(ans->status().message().find("is not a primary of partition") !=
+        std::string::npos);
+  for (NodeIndex n = 0; n < c.nodes.size(); ++n) CHECK_FALSE(c.Holds(n, key));
+}
+
 TEST_CASE("put routing from a node that is not a primary") {
   Cluster c;
   const NodeIndex self = 0;

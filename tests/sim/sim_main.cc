@@ -66,6 +66,10 @@ int main(int argc, char** argv) {
   app.add_flag("--expect-failure", expect_failure,
                "succeed once some seed fails (for planted bugs)");
   app.add_option("--jobs", jobs, "runs at once (threads), default 1");
+  int removals = 0;
+  app.add_option("--removals", removals,
+                 "force-removals the nemesis draws per run (default 0)")
+      ->check(CLI::Range(0, 8));
   std::string log_level = "off";
   app.add_option("--log", log_level,
                  "the nodes' log level (off, error, warn, info, debug)");
@@ -105,6 +109,7 @@ int main(int argc, char** argv) {
       if (s > last) return;
       SimOptions options = shoal::sim::OptionsForSeed(s);
       options.bug = bug;
+      options.removals = removals;
       options.keep_trace = trace;
       const SimOutcome out = shoal::sim::RunSimulation(options);
       ++runs;
@@ -117,9 +122,12 @@ int main(int argc, char** argv) {
         ++failures;
         std::printf("%s\n", out.Summary(options).c_str());
         std::printf(
-            "  replay: shoal_sim --seed %llu%s --trace\n",
+            "  replay: shoal_sim --seed %llu%s%s --trace\n",
             static_cast<unsigned long long>(s),
-            bug == PlantedBug::kNone ? "" : (" --bug " + bug_name).c_str());
+            bug == PlantedBug::kNone ? "" : (" --bug " + bug_name).c_str(),
+            removals == 0
+                ? ""
+                : (" --removals " + std::to_string(removals)).c_str());
         if (expect_failure) {
           if (!caught || s < *caught) caught = s;
           stop = true;

@@ -17,6 +17,7 @@
 #include "base/clock.h"
 #include "base/virtual_clock.h"
 #include "client/client.h"
+#include "cluster/state.h"
 #include "metrics/metrics.h"
 #include "node/node.h"
 #include "quorum/version.h"
@@ -103,6 +104,11 @@ std::string SimOutcome::Summary(const SimOptions& o) const {
       << (o.antientropy ? "" : ", no anti-entropy")
       << (o.handoff ? "" : ", no handoff");
   if (o.bug != PlantedBug::kNone) out << ", planted " << PlantedBugName(o.bug);
+  if (o.removals > 0) out << ", " << o.removals << " removals";
+  for (const std::string& line : nemesis_log) {
+    if (line.find("force-remove") != std::string::npos)
+      out << " [" << line << "]";
+  }
   out << "; " << ops << " ops (" << verdict.acknowledged << " ok, "
       << verdict.failed << " failed, " << verdict.unknown << " unknown), lost "
       << verdict.lost << ", resurrected " << verdict.resurrected
@@ -163,6 +169,7 @@ class World {
     std::unique_ptr<node::Node> node;
     bool alive = false;
     bool paused = false;
+    bool removed = false;  // force-removed: dead for good
   };
 
   // Setup and node lifecycle.
@@ -183,6 +190,12 @@ class World {
   // The nemesis.
   void PlanFaults();
   void HealAll();
+  void NemesisLog(const std::string& what);
+  // Kills `x` for good and has the live node with the newest cluster state
+  // adopt the state without it (the stand-in for a commit).
+  void ForceRemove(SimNode& x);
+  // Every live node serves with the newest state (after the settle).
+  void CheckStatesAgree();
 
   // Invariants.
   void Observe(const std::string& from, const std::string& to, uint64_t channel,
@@ -212,6 +225,8 @@ class World {
       clients_;
   Record record_;
   std::vector<std::string> nemesis_log_;
+  cluster::ClusterState
+      committed_;  // the newest force-removal's (epoch 0: none)
   Clock::TimePoint start_;
   Clock::TimePoint workload_end_;
   int clients_running_ = 0;
@@ -530,12 +545,7 @@ void World::PlanFaults() {
         rng_() % static_cast<uint64_t>(std::max<int64_t>(1, span - 500)));
     const int64_t length = 300 + static_cast<int64_t>(rng_() % 1700);
     const size_t target = rng_() % nodes_.size();
-    auto log = [this](const std::string& what) {
-      nemesis_log_.push_back("t=" + std::to_string(Ms(clock_.Now() - start_)) +
-                             "ms " + what);
-      trace_.Add(Ms(clock_.Now() - start_) * 1000, "nemesis " + what);
-      Add(check::MakeEvent(check::EventType::kInfo, -1, "nemesis", "", what));
-    };
+    auto log = [this](const std::string& what) { NemesisLog(what); };
     const auto when = start_ + std::chrono::milliseconds(at);
     const auto until = when + std::chrono::milliseconds(length);
     if (kind == "partition") {
@@ -565,7 +575,7 @@ void World::PlanFaults() {
       });
       clock_.Schedule(until, [this, target, log] {
         SimNode& n = nodes_[target];
-        if (n.alive) return;
+        if (n.alive || n.removed) return;
         Status st = StartNode(n);
         if (!st.ok())
           record_.Violation("restart of " + n.name + ": " + st.ToString());
@@ -604,6 +614,91 @@ void World::PlanFaults() {
       });
     }
   }
+  for (int i = 0; i < options_.removals; ++i) {
+    const int64_t at = static_cast<int64_t>(
+        rng_() % static_cast<uint64_t>(std::max<int64_t>(1, span - 500)));
+    const size_t target = rng_() % nodes_.size();
+    clock_.Schedule(start_ + std::chrono::milliseconds(at),
+                    [this, target] { ForceRemove(nodes_[target]); });
+  }
+}
+
+void World::NemesisLog(const std::string& what) {
+  nemesis_log_.push_back("t=" + std::to_string(Ms(clock_.Now() - start_)) +
+                         "ms " + what);
+  trace_.Add(Ms(clock_.Now() - start_) * 1000, "nemesis " + what);
+  Add(check::MakeEvent(check::EventType::kInfo, -1, "nemesis", "", what));
+}
+
+void World::ForceRemove(SimNode& x) {
+  if (x.removed) return;
+  size_t removed = 0;
+  for (const SimNode& n : nodes_) removed += n.removed;
+  if (removed + 1 >= options_.w) {
+    NemesisLog("force-remove " + x.name +
+               " skipped: w=" + std::to_string(options_.w) +
+               " (the removed could hold every ack of a write)");
+    return;
+  }
+  // The change is made on the newest state committed so far or held by a
+  // live node, as a commit made through one claimant would be (two changes
+  // made on one epoch would be a conflict; the node that adopted the last
+  // one may have died before it spread). It is adopted at the live node
+  // with the newest state.
+  const cluster::ClusterState* base =
+      committed_.epoch > 0 ? &committed_ : nullptr;
+  SimNode* via = nullptr;
+  for (SimNode& n : nodes_) {
+    if (!n.alive) continue;
+    const cluster::ClusterState& state = n.node->cluster_state();
+    if (base == nullptr || state.epoch > base->epoch) base = &state;
+    if (&n == &x || n.removed) continue;
+    if (via == nullptr || state.epoch > via->node->cluster_state().epoch) {
+      via = &n;
+    }
+  }
+  if (via == nullptr) {
+    NemesisLog("force-remove " + x.name + " skipped: no other live member");
+    return;
+  }
+  auto plan = cluster::MakePlan(*base, {cluster::Change::ForceRemove(x.name)});
+  if (!plan.ok()) {
+    NemesisLog("force-remove " + x.name +
+               " skipped: " + plan.status().message());
+    return;
+  }
+  auto done = cluster::Complete(plan.value().next);
+  SHOAL_ASSERT(done.ok(), "a plan completes");
+  committed_ = done.value();
+  if (x.alive) KillNode(x);
+  x.removed = true;
+  auto adopted = via->node->TEST_Adopt(done.value());
+  if (!adopted.ok() || !adopted.value()) {
+    record_.Violation(via->name + " did not adopt the state without " + x.name +
+                      ": " + adopted.status().ToString());
+    return;
+  }
+  auto ring = cluster::RingOf(done.value());
+  SHOAL_ASSERT(ring.ok(), "the ring of an adopted state builds");
+  ring_ = std::move(ring).value();
+  NemesisLog("force-remove " + x.name + " (epoch " +
+             std::to_string(done.value().epoch) + " at " + via->name + ")");
+}
+
+void World::CheckStatesAgree() {
+  uint64_t newest = 0;
+  for (const SimNode& n : nodes_) {
+    if (n.alive) newest = std::max(newest, n.node->cluster_state().epoch);
+  }
+  for (const SimNode& n : nodes_) {
+    if (!n.alive) continue;
+    const cluster::ClusterState& state = n.node->cluster_state();
+    if (state.epoch != newest) {
+      record_.Violation(n.name + " serves with cluster epoch " +
+                        std::to_string(state.epoch) + ", not the newest " +
+                        std::to_string(newest));
+    }
+  }
 }
 
 void World::HealAll() {
@@ -616,7 +711,7 @@ void World::HealAll() {
       n.paused = false;
       net_.Resume(n.name);
     }
-    if (!n.alive) {
+    if (!n.alive && !n.removed) {
       Status st = StartNode(n);
       if (!st.ok())
         record_.Violation("restart of " + n.name + ": " + st.ToString());
@@ -812,6 +907,7 @@ SimOutcome World::Run() {
   RunUntil(clock_.Now() + 60s, [&read_done] { return read_done; });
   if (!read_done) read_error = Status(Code::kTimeout, "final reads hung");
   RunUntil(clock_.Now() + 3s, nullptr);
+  CheckStatesAgree();
   std::vector<std::string> differ;
   out.converged = Converged(&differ);
   for (const std::string& d : differ) {

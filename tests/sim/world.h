@@ -69,6 +69,13 @@ struct SimOptions {
   bool kills = true;
   bool pauses = true;
   bool clock_skews = true;
+  // Force-removals the nemesis draws (doc/sim.md): a member killed for
+  // good and removed through the cluster state (adopted by one live node,
+  // spread by gossip, applied by each). Drawn after the other faults, so 0
+  // leaves a seed's run as it was. Skipped when fewer than n members would
+  // remain, or when the removed ones could hold every acknowledgement of a
+  // write (removals so far + 1 >= w).
+  int removals = 0;
   double drop_rate = 0;       // background frame loss during the workload
   double duplicate_rate = 0;  // background duplicated requests
   PlantedBug bug = PlantedBug::kNone;
