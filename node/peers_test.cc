@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <list>
@@ -186,6 +187,47 @@ TEST_CASE("a peer whose probes succeed is up and was heard") {
   CHECK(f.peers.Address(2) == "h3:1");
   CHECK(f.peers.Channel(2).address() == "h3:1");
   CHECK(f.observed[1]);
+}
+
+TEST_CASE("Update links a new member and closes a removed one for good") {
+  Fixture f;
+  f.fakes[3];  // the channel n4 will get
+  f.peers.Start();
+  f.RunFor(3 * kHeartbeat);
+  REQUIRE(f.peers.IsUp(2));
+  // n4 joined (index 3, a fallback owning nothing); n3 was removed.
+  const std::vector<std::string> owners = {"n1", "n2", "n1", "n2",
+                                           "n1", "n2", "n1", "n2"};
+  auto next = ring::Ring::FromMembers(owners, {8, 2}, {"n1", "n2", "n3", "n4"},
+                                      {false, false, true, false});
+  REQUIRE(next.ok());
+  f.peers.Update(next.value(),
+                 {{"n1", "h1:1"}, {"n2", "h2:1"}, {"n4", "h4:1"}});
+  CHECK(f.fakes[2].closed);
+  CHECK_FALSE(f.peers.IsUp(2));
+  CHECK_FALSE(f.observed[2]);
+  CHECK(f.peers.Address(3) == "h4:1");
+  const int n3_calls = f.fakes[2].calls;
+  f.RunFor(5 * kHeartbeat);
+  CHECK(f.fakes[2].calls == n3_calls);  // no more probes to n3
+  CHECK_FALSE(f.peers.IsUp(2));
+  CHECK(f.fakes[3].calls >= 3);  // n4 is probed like any peer
+  CHECK(f.peers.IsUp(3));
+  // A request chosen under the old ring fails at once, naming n3.
+  std::optional<Result<wire::Body>> reply;
+  asio::co_spawn(
+      f.io,
+      [&]() -> wire::Awaitable<void> {
+        reply = co_await f.peers.Channel(2).Call(wire::Ping{},
+                                                 f.clock.Now() + kDownAfter);
+      },
+      asio::detached);
+  f.RunFor(kHeartbeat);
+  REQUIRE(reply.has_value());
+  REQUIRE_FALSE(reply->ok());
+  CHECK(reply->status().code() == Code::kUnavailable);
+  CHECK(reply->status().message() == "member 'n3' left the cluster");
+  CHECK(f.Shutdown());
 }
 
 TEST_CASE("pings carry what options.ping gives; pongs go to options.pong") {

@@ -81,6 +81,23 @@ TEST_CASE("transport probe has one series per peer and counts downs") {
   CHECK(Has(t, "shoal_peer_marked_down_total{peer=\"n2\"} 0"));
 }
 
+TEST_CASE("transport probe follows new members; a removed one has no series") {
+  auto m = metrics::Metrics::Create("");
+  REQUIRE(m.ok());
+  TransportProbe probe((*m)->registry(), {"n1", "n2", "n3"}, 0);
+  probe.PeerState(2, false);
+  probe.Update({"n1", "n2", "n3", "n4"}, {false, false, true, false});
+  const std::string t = (*m)->Text();
+  CHECK_FALSE(Has(t, "peer=\"n3\""));  // left: not a peer that is down
+  CHECK(Has(t, "shoal_peer_up{peer=\"n4\"} 1"));
+  CHECK(Has(t, "shoal_peer_up{peer=\"n2\"} 1"));
+  probe.PeerState(2, true);  // a late opinion about n3: ignored
+  probe.PeerState(3, false);
+  const std::string after = (*m)->Text();
+  CHECK_FALSE(Has(after, "peer=\"n3\""));
+  CHECK(Has(after, "shoal_peer_marked_down_total{peer=\"n4\"} 1"));
+}
+
 // Every label value a probe can produce, whatever the traffic: no key,
 // value or request id ever becomes a label.
 TEST_CASE("label sets of every probe are bounded under varied traffic") {
