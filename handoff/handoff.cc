@@ -114,7 +114,11 @@ wire::Awaitable<void> Handoff::Run() {
       if (stopped_) co_return;
       if (count == 0) continue;
       auto target = ring_.IndexOf(name);
-      if (!target) continue;  // not a member (any more): kept, never sent
+      if (!target) continue;  // never a member: kept, never sent
+      if (ring_.retired(*target)) {
+        delivered += co_await Retarget(name);
+        continue;
+      }
       if (!transport_.IsUp(*target)) continue;
       delivered += co_await Drain(*target, name);
     }
@@ -193,6 +197,75 @@ wire::Awaitable<size_t> Handoff::Drain(ring::NodeIndex target,
   }
   if (delivered > 0) {
     spdlog::info("handoff: delivered {} hints to {}", delivered, name);
+  }
+  co_return delivered;
+}
+
+wire::Awaitable<size_t> Handoff::Retarget(const std::string& name) {
+  auto ex = co_await asio::this_coro::executor;
+  size_t delivered = 0;
+  std::string cursor;
+  while (!stopped_) {
+    auto hints = store_.ScanHints(name, cursor, options_.batch);
+    if (!hints) {
+      spdlog::error("handoff of {}'s hints: {}", name,
+                    hints.status().message());
+      co_return delivered;
+    }
+    if (hints->empty()) break;
+    cursor = hints->back().storage_key;
+
+    // Every hint to every current primary of its key; one that is down
+    // keeps the hint for a later round.
+    std::vector<size_t> hint_of;  // by send
+    std::vector<bool> complete(hints->size(), true);
+    std::vector<std::pair<ring::NodeIndex, size_t>> sends;
+    for (size_t i = 0; i < hints->size(); ++i) {
+      const auto loc = ring_.Locate((*hints)[i].key);
+      for (ring::NodeIndex p : ring_.Primaries(loc.partition)) {
+        if (!transport_.IsUp(p)) {
+          complete[i] = false;
+          continue;
+        }
+        sends.emplace_back(p, i);
+      }
+    }
+    auto batch = std::make_shared<Batch>(clock_, ex, sends.size());
+    const auto deadline = clock_.Now() + kSendTimeout;
+    for (size_t j = 0; j < sends.size(); ++j) {
+      const storage::Hint& h = (*hints)[sends[j].second];
+      wire::Body request = wire::ReplicateRequest{h.key, h.object, ""};
+      tasks_.Spawn(Send(transport_, sends[j].first, std::move(request), j,
+                        batch, deadline));
+    }
+    if (tasks_.cancelled()) co_return delivered;
+    while (batch->remaining > 0 && clock_.Now() < deadline) {
+      batch->wake.expires_at(deadline);
+      co_await batch->wake.async_wait(kAsTuple);
+    }
+    for (size_t j = 0; j < sends.size(); ++j) {
+      if (!batch->acked[j]) complete[sends[j].second] = false;
+    }
+    std::vector<size_t> acked;
+    for (size_t i = 0; i < hints->size(); ++i) {
+      if (complete[i]) acked.push_back(i);
+    }
+    if (!co_await Delete(name, *hints, acked)) co_return delivered;
+    delivered += acked.size();
+    Count(acked.size());
+    if (acked.size() < hints->size()) break;  // the rest in a later round
+    if (options_.busy && options_.busy()) {   // foreground first
+      idle_.expires_after(options_.busy_pace);
+      co_await idle_.async_wait(kAsTuple);
+    } else {
+      co_await asio::post(ex, asio::use_awaitable);
+    }
+  }
+  if (delivered > 0) {
+    spdlog::info(
+        "handoff: {} hints for {}, which left the cluster, delivered to "
+        "their keys' primaries",
+        delivered, name);
   }
   co_return delivered;
 }

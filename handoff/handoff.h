@@ -8,7 +8,10 @@
 // and only if it has not changed since it was read. Delivery is throttled
 // to `max_rate` hints/s and yields to the io_context between batches, so
 // foreground requests keep their turn; while the node is busy with them
-// (Options::busy) it slows to one batch per `busy_pace`.
+// (Options::busy) it slows to one batch per `busy_pace`. A hint whose target
+// left the cluster (retired in the ring, doc/membership.md) goes instead to
+// every current primary of its key, and is deleted once all of them
+// acknowledged it.
 //
 // Time comes only from the injected Clock (intervals, deadlines, the
 // backlog's ages), so the simulator runs the loop in virtual time. The loop
@@ -116,6 +119,11 @@ class Handoff {
   // answering, or Stop(). Returns how many were delivered.
   wire::Awaitable<size_t> Drain(ring::NodeIndex target,
                                 const std::string& name);
+  // The hints for `name`, a member that left the cluster: each goes to
+  // every current primary of its key (this node included, through the
+  // transport) and is deleted once all of them acknowledged it. Returns
+  // how many were delivered.
+  wire::Awaitable<size_t> Retarget(const std::string& name);
   // Deletes `hints[i]` for each i in `which`, if unchanged since read, and
   // tells on_delivered of each one deleted. False if the store failed.
   wire::Awaitable<bool> Delete(const std::string& name,

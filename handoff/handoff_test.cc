@@ -336,6 +336,39 @@ TEST_CASE("a failed delivery keeps the hint, and it is sent again") {
   CHECK(f.delivered == std::vector<std::string>{"a"});
 }
 
+TEST_CASE("hints for a member that left go to their keys' primaries") {
+  LoopFixture f;
+  f.Hint("n3", "a");
+  f.Hint("n3", "b");
+  // n3 left and n4 joined: every partition's primaries are n1 (this node,
+  // through the transport too), n2 and n4. The ring changes in place, as
+  // a node applying a new cluster state changes it.
+  const std::vector<std::string> owners = {"n1", "n2", "n4", "n1",
+                                           "n2", "n4", "n1", "n2"};
+  auto next = ring::Ring::FromMembers(owners, {8, 3}, {"n1", "n2", "n3", "n4"},
+                                      {false, false, true, false});
+  REQUIRE(next.ok());
+  f.ring = std::move(next).value();
+  f.transport.up = {true, true, false, false};  // n4 down for now
+  f.handoff->Start();
+  f.RunFor(milliseconds(1000));
+  // Sent to the primaries that are up, but kept: n4 has not acked.
+  CHECK(f.Waiting("n3") == 2);
+  CHECK(f.delivered.empty());
+  CHECK(f.transport.held[0].count("a") == 1);
+
+  f.transport.up[3] = true;
+  f.RunFor(milliseconds(300));
+  CHECK(f.Waiting("n3") == 0);
+  std::sort(f.delivered.begin(), f.delivered.end());
+  CHECK(f.delivered == std::vector<std::string>{"a", "b"});
+  for (ring::NodeIndex p : {0u, 1u, 3u}) {
+    CHECK(f.transport.held[p] == std::set<std::string>{"a", "b"});
+  }
+  CHECK(f.transport.held[2].empty());  // nothing to the member that left
+  CHECK(f.store->hint_counters().delivered == 2);
+}
+
 TEST_CASE("while the node is busy, one batch per busy_pace") {
   bool busy = true;
   Options options;

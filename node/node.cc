@@ -72,8 +72,8 @@ Result<std::unique_ptr<Node>> Node::Create(asio::io_context& io,
   auto state =
       cluster::StartingState(config.name, *stored, env.learned, configured);
   if (!state) return state.status();
-  if (configured && cluster::MemberListing(*configured) !=
-                        cluster::MemberListing(*state)) {
+  if (configured &&
+      cluster::MemberListing(*configured) != cluster::MemberListing(*state)) {
     spdlog::warn(
         "the config lists members {}; the cluster has {} since epoch {}, "
         "which wins (membership changes through the cluster)",
@@ -160,7 +160,7 @@ Node::Node(asio::io_context& io, NodeConfig config, NodeEnv env,
               ring_, *store_, peers_, cluster_probe_,
               std::chrono::milliseconds(config_.request_timeout_ms),
               [this](const cluster::ClusterState& s) { Apply(s); }),
-      handoff_transport_(peers_),
+      handoff_transport_(peers_, *store_, ring_, self_),
       handoff_(io.get_executor(), clock_, *store_, handoff_transport_, ring_,
                handoff::Options{
                    .enabled = config_.handoff_enabled,
@@ -250,7 +250,19 @@ bool Node::HandoffTransport::IsUp(ring::NodeIndex node) const {
 
 wire::Awaitable<Result<wire::Body>> Node::HandoffTransport::Call(
     ring::NodeIndex node, wire::Body request, wire::Deadline deadline) {
-  return peers_.Channel(node).Call(std::move(request), deadline);
+  if (node != self_) {
+    co_return co_await peers_.Channel(node).Call(std::move(request), deadline);
+  }
+  // A hint for a member that left, delivered to this node as one of its
+  // key's primaries: merged here as a peer's replicate would be.
+  auto* replicate = std::get_if<wire::ReplicateRequest>(&request);
+  if (replicate == nullptr) {
+    co_return Status(Code::kInternal, "handoff sent itself a non-replicate");
+  }
+  Status st = co_await MergeLocally(
+      store_, replicate->key, ring_.Locate(replicate->key), replicate->object);
+  if (!st.ok()) co_return st;
+  co_return wire::Body{wire::ReplicateReply{}};
 }
 
 std::vector<std::string> Node::HintTargetNames() const {

@@ -150,12 +150,16 @@ class Node {
     Peers& peers_;
   };
 
-  // Handoff's deliveries to hint targets, over the peer links. Unlike
+  // Handoff's deliveries to hint targets, over the peer links (a call to
+  // this node itself is merged into its store: the hints of a member that
+  // left go to their keys' primaries). Unlike
   // anti-entropy's calls, a failed delivery is not reported to the failure
   // detector (doc/impl.md, "Sloppy quorum and hinted handoff").
   class HandoffTransport : public handoff::Transport {
    public:
-    explicit HandoffTransport(Peers& peers) : peers_(peers) {}
+    HandoffTransport(Peers& peers, storage::Store& store,
+                     const ring::Ring& ring, ring::NodeIndex self)
+        : peers_(peers), store_(store), ring_(ring), self_(self) {}
     bool IsUp(ring::NodeIndex node) const override;
     wire::Awaitable<Result<wire::Body>> Call(ring::NodeIndex node,
                                              wire::Body request,
@@ -163,6 +167,9 @@ class Node {
 
    private:
     Peers& peers_;
+    storage::Store& store_;
+    const ring::Ring& ring_;
+    ring::NodeIndex self_;
   };
 
   boost::asio::io_context& io_;

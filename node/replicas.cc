@@ -9,6 +9,19 @@ namespace shoal::node {
 
 namespace asio = boost::asio;
 
+quorum::Awaitable<Status> MergeLocally(storage::Store& store,
+                                       const std::string& key,
+                                       const ring::KeyLocation& loc,
+                                       const quorum::Object& object) {
+  storage::WriteOp op;
+  op.kind = storage::WriteOp::Kind::kMerge;
+  op.key = key;
+  op.loc = loc;
+  op.incoming = object;
+  auto r = co_await storage::AsyncWrite(store, std::move(op));
+  co_return r.status();
+}
+
 quorum::Awaitable<Result<quorum::Object>> NodeReplicas::Read(
     ring::NodeIndex node, const std::string& key, const ring::KeyLocation& loc,
     quorum::Deadline deadline) {
@@ -34,17 +47,10 @@ quorum::Awaitable<Status> NodeReplicas::Replicate(
     const quorum::Object& object, quorum::Deadline deadline,
     std::optional<ring::NodeIndex> hint_for) {
   if (node == self_) {
-    storage::WriteOp op;
-    if (hint_for) {
-      // This node is the fallback: it keeps the replica as a hint.
-      op = handoff::HintOp(ring_.members()[*hint_for], key, loc, object);
-    } else {
-      op.kind = storage::WriteOp::Kind::kMerge;
-      op.key = key;
-      op.loc = loc;
-      op.incoming = object;
-    }
-    auto r = co_await storage::AsyncWrite(store_, std::move(op));
+    if (!hint_for) co_return co_await MergeLocally(store_, key, loc, object);
+    // This node is the fallback: it keeps the replica as a hint.
+    auto r = co_await storage::AsyncWrite(
+        store_, handoff::HintOp(ring_.members()[*hint_for], key, loc, object));
     co_return r.status();
   }
   wire::Body request = wire::ReplicateRequest{

@@ -18,6 +18,13 @@
 
 namespace shoal::node {
 
+// Merges `object` into this node's copy of `key` (a replica's write, as a
+// replicate from a peer would).
+quorum::Awaitable<Status> MergeLocally(storage::Store& store,
+                                       const std::string& key,
+                                       const ring::KeyLocation& loc,
+                                       const quorum::Object& object);
+
 // All references must outlive this object.
 class NodeReplicas : public quorum::ReplicaClient {
  public:

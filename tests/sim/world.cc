@@ -344,14 +344,26 @@ Status World::StartNode(SimNode& n) {
   env.on_hint_deleted = [this](const std::string& target,
                                const std::string& key,
                                const quorum::Object& hint) {
-    const storage::Store* store = StoreOf(target);
-    if (store == nullptr) return;  // the target is down: nothing to check
-    auto held = store->Get(key, ring_.Locate(key));
-    const quorum::Object there =
-        held.ok() ? held->value_or(quorum::Object{}) : quorum::Object{};
-    if (!quorum::Supersedes(there, hint)) {
-      record_.Violation("a hint for " + target + " of key " + key +
-                        " was deleted while " + target + " lacked it");
+    // Who must hold it: the target, or, for a target removed from the
+    // cluster, every current primary of the key (those running).
+    std::vector<std::string> holders = {target};
+    for (const SimNode& m : nodes_) {
+      if (m.name != target || !m.removed) continue;
+      holders.clear();
+      for (ring::NodeIndex p : ring_.Primaries(ring_.Locate(key).partition)) {
+        holders.push_back(ring_.members()[p]);
+      }
+    }
+    for (const std::string& holder : holders) {
+      const storage::Store* store = StoreOf(holder);
+      if (store == nullptr) continue;  // down: nothing to check
+      auto held = store->Get(key, ring_.Locate(key));
+      const quorum::Object there =
+          held.ok() ? held->value_or(quorum::Object{}) : quorum::Object{};
+      if (!quorum::Supersedes(there, hint)) {
+        record_.Violation("a hint for " + target + " of key " + key +
+                          " was deleted while " + holder + " lacked it");
+      }
     }
   };
   auto node = node::Node::Create(*n.io, ConfigFor(n), *n.metrics, env);
