@@ -34,8 +34,7 @@ std::string WhyNotApplicable(const ClusterState& mine,
     }
     if (a.address != b.address && a.state != MemberState::kRemoved &&
         b.state != MemberState::kRemoved) {
-      return "it moves '" + a.name + "' from " + a.address + " to " +
-             b.address;
+      return "it moves '" + a.name + "' from " + a.address + " to " + b.address;
     }
   }
   if (offered.changing()) {
@@ -156,7 +155,8 @@ Result<ClusterState> StartingState(
   if (me == nullptr || me->state == MemberState::kRemoved) {
     return Status(Code::kInvalidArgument,
                   "node '" + self + "' is not a member of the cluster (epoch " +
-                      std::to_string(chosen->epoch) + ": " + MemberListing(*chosen) +
+                      std::to_string(chosen->epoch) + ": " +
+                      MemberListing(*chosen) +
                       "); adding a member to a running cluster is not "
                       "built yet");
   }

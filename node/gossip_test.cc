@@ -72,11 +72,10 @@ struct Fixture {
                 return std::make_unique<StatePeer>(&peer_state, &asks);
               }),
         probe(registry, initial.epoch),
-        gossip(io.get_executor(), clock, cluster::Keeper(initial), ring, *store,
-               peers, probe, std::chrono::seconds(1),
-               [this](const cluster::ClusterState& s) {
-                 applied.push_back(s);
-               }) {}
+        gossip(
+            io.get_executor(), clock, cluster::Keeper(initial), ring, *store,
+            peers, probe, std::chrono::seconds(1),
+            [this](const cluster::ClusterState& s) { applied.push_back(s); }) {}
   ~Fixture() {
     bool done = false;
     asio::co_spawn(io, gossip.Shutdown(),

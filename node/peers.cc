@@ -14,8 +14,7 @@ class RetiredChannel : public wire::Channel {
  public:
   RetiredChannel(std::string name, std::string address)
       : address_(std::move(address)),
-        error_(Code::kUnavailable,
-               "member '" + name + "' left the cluster") {}
+        error_(Code::kUnavailable, "member '" + name + "' left the cluster") {}
   wire::Awaitable<Result<wire::Body>> Call(wire::Body,
                                            wire::Deadline) override {
     co_return error_;
@@ -53,8 +52,7 @@ Peers::Peers(asio::any_io_executor executor, shoal::Clock& clock,
   Update(ring, members);
 }
 
-void Peers::Update(const ring::Ring& ring,
-                   const std::vector<Member>& members) {
+void Peers::Update(const ring::Ring& ring, const std::vector<Member>& members) {
   const auto& names = ring.members();
   for (ring::NodeIndex i = links_.size(); i < names.size(); ++i) {
     std::string address;

@@ -141,15 +141,13 @@ TransportProbe::TransportProbe(prometheus::Registry& registry,
                                size_t self)
     : up_family_(prometheus::BuildGauge()
                      .Name("shoal_peer_up")
-                     .Help(
-                         "1 when this node's failure detector considers the "
-                         "peer up (or has not judged it yet), 0 when down")
+                     .Help("1 when this node's failure detector considers the "
+                           "peer up (or has not judged it yet), 0 when down")
                      .Register(registry)),
       downs_family_(prometheus::BuildCounter()
                         .Name("shoal_peer_marked_down_total")
-                        .Help(
-                            "Times this node's failure detector marked the "
-                            "peer down")
+                        .Help("Times this node's failure detector marked the "
+                              "peer down")
                         .Register(registry)),
       self_(self) {
   Update(members, std::vector<bool>(members.size(), false));
