@@ -217,7 +217,6 @@ wire::Awaitable<size_t> Handoff::Retarget(const std::string& name) {
 
     // Every hint to every current primary of its key; one that is down
     // keeps the hint for a later round.
-    std::vector<size_t> hint_of;  // by send
     std::vector<bool> complete(hints->size(), true);
     std::vector<std::pair<ring::NodeIndex, size_t>> sends;
     for (size_t i = 0; i < hints->size(); ++i) {
