@@ -119,6 +119,20 @@ Awaitable<Result<cluster::ClusterState>> Client::ClusterState(
   co_return std::move(reply.value().state);
 }
 
+Awaitable<Result<wire::ClusterStageReply>> Client::ClusterStage(
+    wire::ClusterStageRequest request, std::chrono::milliseconds timeout) {
+  return Ask<wire::ClusterStageReply>(*channel_, clock_, std::move(request),
+                                      timeout);
+}
+
+Awaitable<Result<cluster::ClusterState>> Client::ClusterCommit(
+    uint64_t epoch, std::chrono::milliseconds timeout) {
+  auto reply = co_await Ask<wire::ClusterStateReply>(
+      *channel_, clock_, wire::ClusterCommitRequest{epoch}, timeout);
+  if (!reply.ok()) co_return reply.status();
+  co_return std::move(reply.value().state);
+}
+
 Awaitable<Result<wire::HintsReply>> Client::Hints(
     std::chrono::milliseconds timeout) {
   return Ask<wire::HintsReply>(*channel_, clock_, wire::HintsRequest{},

@@ -77,6 +77,14 @@ class Client {
   // The asked node's cluster state (members, claim, epoch).
   Awaitable<Result<cluster::ClusterState>> ClusterState(
       std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+  // Stages `request.changes` at the asked node (after dropping what it had
+  // staged, if request.clear); the reply lists everything staged there.
+  Awaitable<Result<wire::ClusterStageReply>> ClusterStage(
+      wire::ClusterStageRequest request, std::chrono::milliseconds timeout);
+  // Commits what the asked node has staged, planned at `epoch` (0 = any);
+  // the committed state.
+  Awaitable<Result<cluster::ClusterState>> ClusterCommit(
+      uint64_t epoch, std::chrono::milliseconds timeout);
   // The asked node's hinted-handoff state: hints it keeps for other nodes.
   Awaitable<Result<wire::HintsReply>> Hints(
       std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));

@@ -286,4 +286,61 @@ Result<ClusterState> Complete(const ClusterState& changing) {
   return done;
 }
 
+std::string Describe(const Change& change) {
+  switch (change.kind) {
+    case Change::Kind::kJoin:
+      return "join " + change.node + "@" + change.address;
+    case Change::Kind::kLeave:
+      return "leave " + change.node;
+    case Change::Kind::kReplace:
+      return "replace " + change.node + " by " + change.replacement + "@" +
+             change.address;
+    case Change::Kind::kForceRemove:
+      return "force-remove " + change.node;
+  }
+  return "?";
+}
+
+Result<ClusterState> CommitPlan(const ClusterState& current,
+                                const std::vector<Change>& changes,
+                                const std::set<std::string>& in_step) {
+  if (changes.empty()) {
+    return Invalid(
+        "nothing is staged: stage changes first (shoal cluster join, leave, "
+        "replace or force-remove)");
+  }
+  std::set<std::string, std::less<>> going;  // not expected to be in step
+  for (const Change& c : changes) {
+    if (c.kind != Change::Kind::kForceRemove) {
+      return Invalid("cannot commit '" + Describe(c) +
+                     "': joins, leaves and replacements need partitions "
+                     "transferred while the ring serves, which this version "
+                     "does not do yet (doc/membership.md); only force-remove "
+                     "can be committed");
+    }
+    going.insert(c.node);
+  }
+  auto plan = MakePlan(current, changes);
+  if (!plan.ok()) return plan.status();
+  for (const Member& m : current.members) {
+    if (m.state == MemberState::kRemoved || going.contains(m.name)) continue;
+    if (!in_step.contains(m.name)) {
+      return Status(
+          Code::kUnavailable,
+          "member " + m.name + " (" + m.address +
+              ") is unreachable or has not reported epoch " +
+              std::to_string(current.epoch) +
+              " with this state: every member that stays must hold the "
+              "state a change is made on; wait until `shoal cluster status` "
+              "shows it converged, or force-remove it too");
+    }
+  }
+  // Nothing to transfer: the plan's state and its completion are one
+  // step, one epoch on.
+  auto done = Complete(plan.value().next);
+  if (!done.ok()) return done.status();
+  done.value().epoch = current.epoch + 1;
+  return done;
+}
+
 }  // namespace shoal::cluster

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -80,7 +81,8 @@ Order Compare(const ClusterState& mine, const ClusterState& theirs);
 
 // A staged change (shoal cluster join|leave|replace|force-remove).
 struct Change {
-  enum class Kind { kJoin, kLeave, kReplace, kForceRemove };
+  // The values are the wire's (admin.capnp ClusterChangeKind).
+  enum class Kind { kJoin = 0, kLeave = 1, kReplace = 2, kForceRemove = 3 };
   Kind kind;
   std::string node;         // joins, leaves, is replaced or removed
   std::string address;      // join: the new node's; replace: the new one's
@@ -91,6 +93,7 @@ struct Change {
   static Change Replace(std::string node, std::string replacement,
                         std::string address);
   static Change ForceRemove(std::string node);
+  bool operator==(const Change&) const = default;
 };
 
 // One replica to copy: partition `partition`'s data from `from` (a current
@@ -122,5 +125,24 @@ Result<Plan> MakePlan(const ClusterState& current,
 // claim, joining members become valid, leaving ones removed; epoch + 1.
 // Error if no change is in progress.
 Result<ClusterState> Complete(const ClusterState& changing);
+
+// "join n4@10.0.0.4:7100", "leave n2", "replace n2 by n5@...",
+// "force-remove n3": for logs and errors.
+std::string Describe(const Change& change);
+
+// The state a commit of the staged `changes` on `current` makes
+// (doc/membership.md, "Committing a change"). `in_step` names the members
+// known to hold `current` and to be reachable (the committing node
+// included). Every member that stays (not removed, not force-removed or
+// replaced by `changes`) must be in it: a member that missed the epoch the
+// change is made on could commit another change on it. Errors: kUnavailable
+// naming a member that is not in step; kInvalidArgument for nothing staged,
+// a plan MakePlan refuses, or a change that needs partitions transferred
+// (join, leave, replace: not built yet). A force-removal needs none (the
+// node's data is taken as lost; read repair and anti-entropy refill its
+// partitions' new primaries), so it completes at once, at epoch + 1.
+Result<ClusterState> CommitPlan(const ClusterState& current,
+                                const std::vector<Change>& changes,
+                                const std::set<std::string>& in_step);
 
 }  // namespace shoal::cluster

@@ -168,6 +168,55 @@ TEST_CASE("a force-removed node is no source and is removed at once") {
   CheckTransfers(plan.value(), current);
 }
 
+TEST_CASE("a committed force-removal completes at once, one epoch on") {
+  const ClusterState current = Start(5);
+  const std::set<std::string> in_step = {"n1", "n2", "n3", "n5"};
+  auto next = CommitPlan(current, {Change::ForceRemove("n4")}, in_step);
+  REQUIRE(next.ok());
+  CHECK(next.value().epoch == current.epoch + 1);
+  CHECK_FALSE(next.value().changing());
+  CHECK(next.value().Find("n4")->state == MemberState::kRemoved);
+  CHECK(next.value().members.size() == current.members.size());
+  CHECK(Share(next.value().claim, "n4") == 0);
+  auto ring = RingOf(next.value());
+  REQUIRE(ring.ok());
+  for (uint32_t p = 0; p < kOptions.partitions; ++p) {
+    CHECK(PrimariesOf(next.value().claim, p).size() == kOptions.n);
+    CHECK_FALSE(PrimariesOf(next.value().claim, p).contains("n4"));
+  }
+}
+
+TEST_CASE("a commit needs every member that stays in step, and no transfer") {
+  const ClusterState current = Start(5);
+  // n3 stays but missed the epoch (or is down): refused, naming it.
+  auto lagging =
+      CommitPlan(current, {Change::ForceRemove("n4")}, {"n1", "n2", "n5"});
+  REQUIRE_FALSE(lagging.ok());
+  CHECK(lagging.status().code() == Code::kUnavailable);
+  CHECK(lagging.status().message().find("member n3 (") != std::string::npos);
+  // Removing it too is the way out.
+  auto both = CommitPlan(current,
+                         {Change::ForceRemove("n4"), Change::ForceRemove("n3")},
+                         {"n1", "n2", "n5"});
+  REQUIRE(both.ok());
+  CHECK(both.value().Find("n3")->state == MemberState::kRemoved);
+
+  const std::set<std::string> all = {"n1", "n2", "n3", "n4", "n5"};
+  auto nothing = CommitPlan(current, {}, all);
+  REQUIRE_FALSE(nothing.ok());
+  CHECK(nothing.status().message().find("nothing is staged") !=
+        std::string::npos);
+  auto join = CommitPlan(current, {Change::Join("n6", "127.0.0.6:7000")}, all);
+  REQUIRE_FALSE(join.ok());
+  CHECK(join.status().message().find("'join n6@127.0.0.6:7000'") !=
+        std::string::npos);
+  CHECK(join.status().message().find("transferred") != std::string::npos);
+  // MakePlan's own refusals come through.
+  auto unknown = CommitPlan(current, {Change::ForceRemove("n9")}, all);
+  REQUIRE_FALSE(unknown.ok());
+  CHECK(unknown.status().message().find("n9") != std::string::npos);
+}
+
 TEST_CASE("two staged joins make one plan") {
   const ClusterState current = Start(3);
   auto plan = MakePlan(current, {Change::Join("n4", "10.0.0.4:7000"),

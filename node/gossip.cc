@@ -108,6 +108,63 @@ Result<bool> Gossip::Adopt(const cluster::ClusterState& state,
   return true;
 }
 
+Result<wire::ClusterStageReply> Gossip::Stage(
+    wire::ClusterStageRequest request) {
+  if (!staged_.empty() && (request.clear || staged_epoch_ != keeper_.epoch())) {
+    if (!request.clear) {
+      spdlog::warn(
+          "dropping {} change(s) staged at epoch {}: the cluster is at epoch "
+          "{} now",
+          staged_.size(), staged_epoch_, keeper_.epoch());
+    }
+    staged_.clear();
+  }
+  staged_epoch_ = keeper_.epoch();
+  if (!request.changes.empty()) {
+    std::vector<cluster::Change> all = staged_;
+    all.insert(all.end(), request.changes.begin(), request.changes.end());
+    auto plan = cluster::MakePlan(keeper_.state(), all);
+    if (!plan.ok()) return plan.status();
+    for (const cluster::Change& c : request.changes) {
+      spdlog::info("cluster: staged {} at epoch {}", cluster::Describe(c),
+                   staged_epoch_);
+    }
+    staged_ = std::move(all);
+  }
+  return wire::ClusterStageReply{staged_epoch_, staged_};
+}
+
+Result<cluster::ClusterState> Gossip::Commit(uint64_t epoch) {
+  const uint64_t mine = keeper_.epoch();
+  if (staged_epoch_ != mine) staged_.clear();  // staged on an older state
+  if (epoch != 0 && epoch != mine) {
+    return Status(Code::kInvalidArgument,
+                  "the change was planned at epoch " + std::to_string(epoch) +
+                      " but this node holds epoch " + std::to_string(mine) +
+                      ": look at the plan again (shoal cluster plan)");
+  }
+  std::set<std::string> in_step;
+  for (ring::NodeIndex i = 0; i < ring_.members().size(); ++i) {
+    const std::string& name = ring_.members()[i];
+    if (!peers_.IsUp(i)) continue;
+    const cluster::PeerReport report = keeper_.ReportOf(name);
+    if (i == peers_.self() ||
+        (report.epoch == mine && report.digest == keeper_.digest())) {
+      in_step.insert(name);
+    }
+  }
+  auto next = cluster::CommitPlan(keeper_.state(), staged_, in_step);
+  if (!next.ok()) return next.status();
+  auto adopted = Adopt(next.value(), "a commit at this node");
+  if (!adopted.ok()) return adopted.status();
+  for (const cluster::Change& c : staged_) {
+    spdlog::warn("cluster: committed {} at epoch {}", cluster::Describe(c),
+                 next.value().epoch);
+  }
+  staged_.clear();
+  return std::move(next).value();
+}
+
 wire::Awaitable<void> Gossip::Shutdown() {
   tasks_.Cancel();
   co_await tasks_.Wait();

@@ -20,6 +20,7 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "base/clock.h"
 #include "base/task_group.h"
@@ -66,6 +67,20 @@ class Gossip {
   Result<bool> Adopt(const cluster::ClusterState& state,
                      const std::string& from);
 
+  // Staging (doc/membership.md, "Committing a change"): changes kept at
+  // this node, in memory, until committed here. Drops what was staged
+  // first if request.clear, or if it was staged on an older epoch (a
+  // change committed elsewhere since); then appends request.changes if the
+  // plan of everything staged accepts them (MakePlan's error otherwise,
+  // and nothing is staged). The reply lists everything staged.
+  Result<wire::ClusterStageReply> Stage(wire::ClusterStageRequest request);
+  // Commits what is staged (cluster::CommitPlan, with the members that are
+  // up and reported this node's epoch and digest as in step) when `epoch`
+  // is 0 or this node's epoch: the new state is adopted here (stored, then
+  // applied) and spreads with the heartbeats. Errors: a stale `epoch`
+  // (kInvalidArgument: plan again), CommitPlan's, the store's.
+  Result<cluster::ClusterState> Commit(uint64_t epoch);
+
   // Ends every fetch in flight; returns once none runs.
   wire::Awaitable<void> Shutdown();
 
@@ -82,7 +97,9 @@ class Gossip {
   Adopted adopted_;
   std::set<ring::NodeIndex> fetching_;
   std::set<std::string> conflicting_;  // peers logged as conflicting
-  TaskGroup tasks_;                    // last: destroyed first
+  uint64_t staged_epoch_ = 0;          // the epoch staged_ was staged on
+  std::vector<cluster::Change> staged_;
+  TaskGroup tasks_;  // last: destroyed first
 };
 
 }  // namespace shoal::node

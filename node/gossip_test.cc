@@ -52,22 +52,33 @@ class StatePeer final : public wire::Channel {
   Status error_;
 };
 
-cluster::ClusterState Three() {
-  auto s = cluster::ClusterState::Initial(
-      {{"n1", "h1:1"}, {"n2", "h2:1"}, {"n3", "h3:1"}},
-      {.partitions = 8, .n = 3});
+std::vector<Member> MembersOf(int count) {
+  std::vector<Member> members;
+  for (int i = 1; i <= count; ++i) {
+    members.push_back(
+        {"n" + std::to_string(i), "h" + std::to_string(i) + ":1"});
+  }
+  return members;
+}
+
+cluster::ClusterState Initial(int count) {
+  std::vector<cluster::Member> members;
+  for (const Member& m : MembersOf(count)) {
+    members.push_back({m.name, m.address});
+  }
+  auto s = cluster::ClusterState::Initial(members, {.partitions = 8, .n = 3});
   REQUIRE(s.ok());
   return std::move(s).value();
 }
 
 struct Fixture {
-  Fixture()
-      : initial(Three()),
+  explicit Fixture(int members = 3)
+      : initial(Initial(members)),
         peer_state(initial),
         ring(*ring::Ring::FromClaim(initial.claim, initial.options)),
         store(Open()),
-        peers(io.get_executor(), clock, ring, 0,
-              {{"n1", "h1:1"}, {"n2", "h2:1"}, {"n3", "h3:1"}}, PeerOptions{},
+        peers(io.get_executor(), clock, ring, 0, MembersOf(members),
+              PeerOptions{},
               [this](ring::NodeIndex, const std::string&) {
                 return std::make_unique<StatePeer>(&peer_state, &asks);
               }),
@@ -201,6 +212,65 @@ TEST_CASE("a conflict is counted once per peer until it clears") {
   CHECK(f.Counter("shoal_cluster_state_conflicts_total") == 3);
   CHECK(f.asks == 0);
   CHECK(f.gossip.keeper().ReportOf("n2").conflict);
+}
+
+TEST_CASE("changes are staged only when their plan is valid, and cleared") {
+  Fixture f;
+  // Three members with n=3: a removal would leave fewer than n.
+  auto refused = f.gossip.Stage({{cluster::Change::ForceRemove("n3")}});
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().message().find("n=3") != std::string::npos);
+  auto staged = f.gossip.Stage({{cluster::Change::Join("n4", "h4:1")}});
+  REQUIRE(staged.ok());
+  CHECK(staged.value().epoch == 1);
+  REQUIRE(staged.value().changes.size() == 1);
+  // A second change is checked with the first: the name is taken.
+  auto twice = f.gossip.Stage({{cluster::Change::Join("n4", "h5:1")}});
+  REQUIRE_FALSE(twice.ok());
+  auto shown = f.gossip.Stage({});
+  REQUIRE(shown.ok());
+  CHECK(shown.value().changes.size() == 1);
+  // A join needs a transfer: not committed, nothing adopted.
+  auto commit = f.gossip.Commit(1);
+  REQUIRE_FALSE(commit.ok());
+  CHECK(commit.status().message().find("join n4@h4:1") != std::string::npos);
+  CHECK(f.gossip.keeper().epoch() == 1);
+  CHECK(f.applied.empty());
+  auto cleared = f.gossip.Stage({.clear = true});
+  REQUIRE(cleared.ok());
+  CHECK(cleared.value().changes.empty());
+  auto empty = f.gossip.Commit(0);
+  REQUIRE_FALSE(empty.ok());
+  CHECK(empty.status().message().find("nothing is staged") !=
+        std::string::npos);
+}
+
+TEST_CASE("a commit needs the epoch it was planned at and members in step") {
+  Fixture f(4);
+  REQUIRE(f.gossip.Stage({{cluster::Change::ForceRemove("n4")}}).ok());
+  auto stale = f.gossip.Commit(7);
+  REQUIRE_FALSE(stale.ok());
+  CHECK(stale.status().message().find("planned at epoch 7") !=
+        std::string::npos);
+  // No peer has been heard from: n2 and n3 stay but are not known to hold
+  // epoch 1, so nothing is committed.
+  auto lonely = f.gossip.Commit(1);
+  REQUIRE_FALSE(lonely.ok());
+  CHECK(lonely.status().code() == Code::kUnavailable);
+  CHECK(lonely.status().message().find("member n2") != std::string::npos);
+  CHECK(f.gossip.keeper().epoch() == 1);
+  CHECK(f.applied.empty());
+  // A newer state adopted from a peer drops what was staged on the old one.
+  f.peer_state.epoch = 2;
+  f.peer_state.members.push_back(
+      {"n0", "h0:1", cluster::MemberState::kRemoved});
+  f.gossip.Heard(1, 2, f.peer_state.Digest());
+  f.Run();
+  REQUIRE(f.gossip.keeper().epoch() == 2);
+  auto after = f.gossip.Stage({});
+  REQUIRE(after.ok());
+  CHECK(after.value().epoch == 2);
+  CHECK(after.value().changes.empty());
 }
 
 }  // namespace

@@ -85,6 +85,7 @@ class Peers {
   wire::Channel& Channel(ring::NodeIndex node);
   // Up, or not judged yet (worth trying). Self is always up.
   bool IsUp(ring::NodeIndex node) const;
+  ring::NodeIndex self() const { return self_; }
   // When `node` was last heard from (self: now), nullopt if never.
   std::optional<shoal::Clock::TimePoint> LastHeard(ring::NodeIndex node) const;
   const std::string& Address(ring::NodeIndex node) const;

@@ -115,6 +115,8 @@ void Service::Handle(std::shared_ptr<wire::Connection> conn, wire::Message msg,
   const bool exempt =
       std::holds_alternative<wire::StatusRequest>(msg.body) ||
       std::holds_alternative<wire::ClusterStateRequest>(msg.body) ||
+      std::holds_alternative<wire::ClusterStageRequest>(msg.body) ||
+      std::holds_alternative<wire::ClusterCommitRequest>(msg.body) ||
       std::holds_alternative<wire::FaultRequest>(msg.body);
   std::optional<Admission::Slot> slot;
   if (const auto client_op = BoundedOp(msg.body)) {
@@ -229,6 +231,16 @@ wire::Awaitable<wire::Body> Service::Dispatch(wire::Body body) {
   }
   if (std::holds_alternative<wire::ClusterStateRequest>(body)) {
     co_return wire::ClusterStateReply{gossip_.keeper().state()};
+  }
+  if (auto* m = std::get_if<wire::ClusterStageRequest>(&body)) {
+    auto staged = gossip_.Stage(std::move(*m));
+    if (!staged.ok()) co_return Error(staged.status());
+    co_return std::move(staged).value();
+  }
+  if (auto* m = std::get_if<wire::ClusterCommitRequest>(&body)) {
+    auto committed = gossip_.Commit(m->epoch);
+    if (!committed.ok()) co_return Error(committed.status());
+    co_return wire::ClusterStateReply{std::move(committed).value()};
   }
   if (std::holds_alternative<wire::HintsRequest>(body)) {
     co_return OnHints();

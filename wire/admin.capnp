@@ -1,4 +1,4 @@
-# Operator requests: status and (later) hints, anti-entropy, faults.
+# Operator requests: status, hints, anti-entropy, faults, membership.
 @0xfdcbea942433830f;
 
 $import "/capnp/c++.capnp".namespace("shoal::wire::schema");
@@ -127,4 +127,37 @@ struct FaultReply {
   skews @2 :List(ClockSkew);
   framesDropped @3 :UInt64;      # since the node started
   framesDelayed @4 :UInt64;
+}
+
+# ---- membership (doc/membership.md, "Committing a change") ----
+
+enum ClusterChangeKind {
+  join @0;
+  leave @1;
+  replace @2;
+  forceRemove @3;
+}
+
+struct ClusterChange {
+  kind @0 :ClusterChangeKind;
+  node @1 :Text;         # joins, leaves, is replaced or removed
+  address @2 :Text;      # join: the new node's; replace: the new one's
+  replacement @3 :Text;  # replace: the new node's name
+}
+
+# Stages changes at the asked node (checked with the plan they make); the
+# same node commits them.
+struct ClusterStageRequest {
+  changes @0 :List(ClusterChange);  # appended; none = only report
+  clear @1 :Bool;                   # drop what is staged first
+}
+struct ClusterStageReply {
+  epoch @0 :UInt64;                 # the state they are staged on
+  changes @1 :List(ClusterChange);  # every staged change, in order
+}
+
+# Commits the staged changes; answered with Peer.ClusterStateReply (the
+# state committed) or an error naming why not.
+struct ClusterCommitRequest {
+  epoch @0 :UInt64;  # the epoch the caller planned on; 0 = any
 }

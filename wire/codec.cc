@@ -196,6 +196,12 @@ Result<Body> ReadBody(sc::Frame::Reader f) {
       return AsBody(DecodeBody(f.getClusterState()));
     case sc::Frame::CLUSTER_STATE_REPLY:
       return AsBody(DecodeBody(f.getClusterStateReply()));
+    case sc::Frame::CLUSTER_STAGE:
+      return AsBody(DecodeBody(f.getClusterStage()));
+    case sc::Frame::CLUSTER_STAGE_REPLY:
+      return AsBody(DecodeBody(f.getClusterStageReply()));
+    case sc::Frame::CLUSTER_COMMIT:
+      return AsBody(DecodeBody(f.getClusterCommit()));
     default:
       return Status(Code::kInvalidArgument,
                     "unknown message type " +

@@ -246,4 +246,70 @@ Result<FaultReply> DecodeBody(sc::FaultReply::Reader r) {
   return a;
 }
 
+namespace {
+
+void FillChanges(capnp::List<sc::ClusterChange>::Builder out,
+                 const std::vector<cluster::Change>& changes) {
+  for (size_t i = 0; i < changes.size(); ++i) {
+    const cluster::Change& c = changes[i];
+    out[i].setKind(static_cast<sc::ClusterChangeKind>(c.kind));
+    out[i].setNode(c.node);
+    out[i].setAddress(c.address);
+    out[i].setReplacement(c.replacement);
+  }
+}
+
+Result<std::vector<cluster::Change>> ReadChanges(
+    capnp::List<sc::ClusterChange>::Reader in) {
+  std::vector<cluster::Change> changes;
+  for (auto c : in) {
+    const auto kind = static_cast<uint16_t>(c.getKind());
+    if (kind > static_cast<uint16_t>(cluster::Change::Kind::kForceRemove)) {
+      return Status(Code::kInvalidArgument,
+                    "unknown cluster change kind " + std::to_string(kind));
+    }
+    if (c.getNode().size() == 0) {
+      return Status(Code::kInvalidArgument, "cluster change without a node");
+    }
+    changes.push_back({static_cast<cluster::Change::Kind>(kind),
+                       c.getNode().cStr(), c.getAddress().cStr(),
+                       c.getReplacement().cStr()});
+  }
+  return changes;
+}
+
+}  // namespace
+
+void EncodeBody(const ClusterStageRequest& m, sc::Frame::Builder f) {
+  auto b = f.initClusterStage();
+  b.setClear(m.clear);
+  FillChanges(b.initChanges(m.changes.size()), m.changes);
+}
+
+Result<ClusterStageRequest> DecodeBody(sc::ClusterStageRequest::Reader r) {
+  auto changes = ReadChanges(r.getChanges());
+  if (!changes.ok()) return changes.status();
+  return ClusterStageRequest{std::move(changes).value(), r.getClear()};
+}
+
+void EncodeBody(const ClusterStageReply& m, sc::Frame::Builder f) {
+  auto b = f.initClusterStageReply();
+  b.setEpoch(m.epoch);
+  FillChanges(b.initChanges(m.changes.size()), m.changes);
+}
+
+Result<ClusterStageReply> DecodeBody(sc::ClusterStageReply::Reader r) {
+  auto changes = ReadChanges(r.getChanges());
+  if (!changes.ok()) return changes.status();
+  return ClusterStageReply{r.getEpoch(), std::move(changes).value()};
+}
+
+void EncodeBody(const ClusterCommitRequest& m, sc::Frame::Builder f) {
+  f.initClusterCommit().setEpoch(m.epoch);
+}
+
+ClusterCommitRequest DecodeBody(sc::ClusterCommitRequest::Reader r) {
+  return ClusterCommitRequest{r.getEpoch()};
+}
+
 }  // namespace shoal::wire::internal

@@ -248,5 +248,11 @@ void EncodeBody(const FaultRequest&, sc::Frame::Builder);
 Result<FaultRequest> DecodeBody(sc::FaultRequest::Reader);
 void EncodeBody(const FaultReply&, sc::Frame::Builder);
 Result<FaultReply> DecodeBody(sc::FaultReply::Reader);
+void EncodeBody(const ClusterStageRequest&, sc::Frame::Builder);
+Result<ClusterStageRequest> DecodeBody(sc::ClusterStageRequest::Reader);
+void EncodeBody(const ClusterStageReply&, sc::Frame::Builder);
+Result<ClusterStageReply> DecodeBody(sc::ClusterStageReply::Reader);
+void EncodeBody(const ClusterCommitRequest&, sc::Frame::Builder);
+ClusterCommitRequest DecodeBody(sc::ClusterCommitRequest::Reader);
 
 }  // namespace shoal::wire::internal

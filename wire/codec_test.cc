@@ -414,6 +414,17 @@ std::vector<Message> SampleMessages() {
     reply.frames_delayed = 4;
     out.push_back({45, reply});
   }
+  {
+    const std::vector<cluster::Change> changes = {
+        cluster::Change::Join("n6", "10.0.0.6:7100"),
+        cluster::Change::Leave("n2"),
+        cluster::Change::Replace("n3", "n7", "10.0.0.7:7100"),
+        cluster::Change::ForceRemove("n4")};
+    out.push_back({46, ClusterStageRequest{changes, true}});
+    out.push_back({47, ClusterStageRequest{}});
+    out.push_back({48, ClusterStageReply{3, changes}});
+    out.push_back({49, ClusterCommitRequest{3}});
+  }
   return out;
 }
 
@@ -955,7 +966,7 @@ TEST_CASE("an unknown union member is rejected as an unknown message type") {
   // Two frames differing only in the union discriminant (both members are
   // empty structs): the bytes that differ are the discriminant.
   // Discriminants count union members from 0: error = 0 ...
-  // clusterStateReply = 32.
+  // clusterCommit = 35.
   std::vector<uint64_t> a = EncodeBody({5, StatusRequest{}});   // 11
   std::vector<uint64_t> b = EncodeBody({5, ReplicateReply{}});  // 9
   REQUIRE(a.size() == b.size());
@@ -970,7 +981,7 @@ TEST_CASE("an unknown union member is rejected as an unknown message type") {
   REQUIRE((pa[at] | pa[at + 1] << 8) == 11);
   REQUIRE((pb[at] | pb[at + 1] << 8) == 9);
 
-  for (uint16_t which : {uint16_t{33}, uint16_t{200}, uint16_t{0xffff}}) {
+  for (uint16_t which : {uint16_t{36}, uint16_t{200}, uint16_t{0xffff}}) {
     CAPTURE(which);
     std::vector<uint64_t> body = a;
     auto* p = reinterpret_cast<uint8_t*>(body.data());
@@ -1265,6 +1276,29 @@ TEST_CASE("the cluster state round-trips, from an unaligned buffer too") {
   auto unaligned = DecodeClusterState(std::string_view(shifted).substr(1));
   REQUIRE(unaligned.ok());
   CHECK(unaligned.value() == state);
+}
+
+TEST_CASE("a staged change of an unknown kind or without a node is refused") {
+  {
+    capnp::MallocMessageBuilder builder;
+    auto change =
+        builder.initRoot<sc::Frame>().initClusterStage().initChanges(1)[0];
+    change.setKind(static_cast<sc::ClusterChangeKind>(9));
+    change.setNode("n2");
+    const std::string why =
+        ExpectRejected(Flatten(builder), Code::kInvalidArgument);
+    CHECK(Contains(why, "unknown cluster change kind 9"));
+  }
+  {
+    capnp::MallocMessageBuilder builder;
+    builder.initRoot<sc::Frame>()
+        .initClusterStageReply()
+        .initChanges(1)[0]
+        .setKind(sc::ClusterChangeKind::LEAVE);
+    const std::string why =
+        ExpectRejected(Flatten(builder), Code::kInvalidArgument);
+    CHECK(Contains(why, "cluster change without a node"));
+  }
 }
 
 TEST_CASE("a cluster state that breaks its rules is corruption, named") {

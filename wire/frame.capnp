@@ -66,5 +66,8 @@ struct Frame {
     faultReply @31 :Admin.FaultReply;
     clusterState @32 :Peer.ClusterStateRequest;
     clusterStateReply @33 :Peer.ClusterStateReply;
+    clusterStage @34 :Admin.ClusterStageRequest;
+    clusterStageReply @35 :Admin.ClusterStageReply;
+    clusterCommit @36 :Admin.ClusterCommitRequest;  # answered with clusterStateReply
   }
 }

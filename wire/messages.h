@@ -258,6 +258,26 @@ struct FaultReply {
   friend bool operator==(const FaultReply&, const FaultReply&) = default;
 };
 
+// ---- membership (admin; doc/membership.md) ----
+struct ClusterStageRequest {
+  std::vector<cluster::Change> changes;  // appended; none = only report
+  bool clear = false;                    // drop what is staged first
+  friend bool operator==(const ClusterStageRequest&,
+                         const ClusterStageRequest&) = default;
+};
+struct ClusterStageReply {
+  uint64_t epoch = 0;  // the state the changes are staged on
+  std::vector<cluster::Change> changes;
+  friend bool operator==(const ClusterStageReply&,
+                         const ClusterStageReply&) = default;
+};
+// Answered with ClusterStateReply: the committed state.
+struct ClusterCommitRequest {
+  uint64_t epoch = 0;  // the epoch the caller planned on; 0 = any
+  friend bool operator==(const ClusterCommitRequest&,
+                         const ClusterCommitRequest&) = default;
+};
+
 // ---- any reply ----
 struct ErrorReply {
   Status status;  // never OK
@@ -271,7 +291,8 @@ using Body =
                  AaeKeysRequest, AaeKeysReply, AaeFetchRequest, AaeFetchReply,
                  AaeRepairRequest, AaeRepairReply, AaeStatusRequest,
                  AaeStatusReply, AaeRunRequest, AaeRunReply, FaultRequest,
-                 FaultReply, ClusterStateRequest, ClusterStateReply>;
+                 FaultReply, ClusterStateRequest, ClusterStateReply,
+                 ClusterStageRequest, ClusterStageReply, ClusterCommitRequest>;
 
 struct Message {
   uint64_t id = 0;  // request id; a reply carries its request's id

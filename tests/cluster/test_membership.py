@@ -252,5 +252,131 @@ class MembershipStateTest(harness.RingTestCase):
         self.wait_converged()
 
 
+class ForceRemoveTest(harness.RingTestCase):
+    """A 4-node ring, n=3 w=2 r=2, loses a node for good: the operator
+    stages `cluster force-remove` at one node and commits it there. The
+    commit waits for every member that stays; then every node serves the
+    new ring, the removed node's hints go to the new primaries, and
+    anti-entropy leaves every key on exactly its three new primaries with
+    nothing acknowledged lost."""
+    NODES = 4
+    N, W, R = 3, 2, 2
+    BASE_PORT = 31100
+
+    def view(self, name: str) -> dict:
+        return self.ring.shoal("cluster", "status", node=name)[1]
+
+    def test_a_dead_member_is_force_removed_and_nothing_acknowledged_is_lost(self):
+        wait_until(lambda: self.view("n1")["converged"], 15,
+                   "the ring to converge on epoch 1", interval=0.2)
+        written = {}
+        for i in range(120):
+            self.ring.put(f"k{i}", f"v{i}", "n1")
+            written[f"k{i}"] = f"v{i}"
+        self.ring.kill("n4")
+        # Written while n4 is down: those n4 would hold wait as hints.
+        for i in range(120, 200):
+            self.ring.put(f"k{i}", f"v{i}", "n2")
+            written[f"k{i}"] = f"v{i}"
+        hints_for_n4 = sum(
+            t["count"] for name in ("n1", "n2", "n3")
+            for t in self.ring.shoal("hints", node=name)[1]["targets"]
+            if t["target"] == "n4")
+        self.assertGreater(hints_for_n4, 0)
+
+        # Staged at n1; a plan shows it; nothing changes before the commit.
+        _, staged = self.ring.shoal("cluster", "force-remove", "n4", node="n1")
+        self.assertEqual(staged["staged"], ["force-remove n4"])
+        self.assertEqual(staged["epoch"], 1)
+        _, plan = self.ring.shoal("cluster", "plan", node="n1")
+        self.assertGreater(len(plan["transfers"]), 0, plan)
+        self.assertEqual(self.view("n2")["epoch"], 1)
+
+        # A member that stays is down: refused, naming it, nothing changed.
+        self.ring.kill("n3")
+
+        def n3_up_at_n1() -> bool:
+            return next(m for m in self.view("n1")["members"]
+                        if m["name"] == "n3")["up"]
+
+        wait_until(lambda: not n3_up_at_n1(), 15, "n1 to see n3 down",
+                   interval=0.1)
+        code, refused = self.ring.shoal("cluster", "commit", node="n1",
+                                        expect_ok=False)
+        self.assertEqual(code, 1, refused)
+        self.assertIn("member n3", refused["error"]["message"])
+        self.assertEqual(self.view("n1")["epoch"], 1)
+        self.ring.start("n3", wait_ready=False)
+
+        def n3_in_step():
+            n3 = next(m for m in self.view("n1")["members"] if m["name"] == "n3")
+            return n3["up"] and n3["epoch"] == 1
+
+        wait_until(n3_in_step, 15, "n1 to see n3 up at epoch 1", interval=0.2)
+        _, committed = self.ring.shoal("cluster", "commit", node="n1")
+        self.assertEqual(committed["epoch"], 2)
+        self.assertEqual(committed["committed"], ["force-remove n4"])
+        # The staged change is gone with the commit.
+        _, after = self.ring.shoal("cluster", "plan", node="n1", expect_ok=False)
+        self.assertIn("nothing is staged", after["error"]["message"])
+
+        def everyone_at_2():
+            views = [self.view(n) for n in ("n1", "n2", "n3")]
+            return all(v["epoch"] == 2 and v["converged"] for v in views)
+
+        wait_until(everyone_at_2, 15, "n1, n2, n3 to hold epoch 2")
+        view = self.view("n2")
+        members = {m["name"]: m for m in view["members"]}
+        self.assertEqual(members["n4"]["state"], "removed")
+        self.assertEqual(members["n4"]["partitions_owned"], 0)
+        self.assertEqual(sum(m["partitions_owned"] for m in members.values()),
+                         64)
+        self.assertEqual(self.metric_epoch("n3"), 2)
+
+        # n4's hints go to the key's current primaries and are deleted.
+        def no_hints_for_n4():
+            return all(
+                t["target"] != "n4" or t["count"] == 0
+                for name in ("n1", "n2", "n3")
+                for t in self.ring.shoal("hints", node=name)[1]["targets"])
+
+        wait_until(no_hints_for_n4, 30, "the hints kept for n4 to be delivered")
+
+        # Anti-entropy fills the new primaries; then every key is on exactly
+        # its three primaries, none of them n4, with the value written.
+        for name in ("n1", "n2", "n3"):
+            self.ring.shoal("aae", "run", node=name, timeout=120)
+        for key, value in written.items():
+            _, where = self.ring.shoal("ring", "where", key, node="n1")
+            self.assertEqual(where["epoch"], 2)
+            primaries = [p["name"] for p in where["primaries"]]
+            self.assertEqual(sorted(primaries), ["n1", "n2", "n3"], where)
+        for key in list(written)[::5]:
+            for name in ("n1", "n2", "n3"):
+                local = self.ring.local_get(key, name)
+                self.assertEqual(local["values"], [written[key]],
+                                 f"{key} on {name}: {local}")
+        for key, value in written.items():
+            self.assertEqual(self.ring.get(key, "n3", "--r", "3")["values"],
+                             [value], key)
+
+        # n4 back with its old data: it learns it was removed and holds no
+        # partition; the others still hold epoch 2.
+        self.ring.start("n4", wait_ready=False)
+        wait_until(lambda: "was removed from the cluster at epoch 2"
+                   in self.ring.log_tail("n4", 200), 15,
+                   "n4 to learn it was removed")
+        self.assertEqual(self.view("n1")["epoch"], 2)
+        self.ring.kill("n4")
+
+    def metric_epoch(self, name: str) -> float:
+        url = f"http://{self.ring.metrics_address(name)}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            text = resp.read().decode()
+        m = re.search(r"(?m)^shoal_ring_epoch (\S+)$", text)
+        self.assertIsNotNone(m, f"shoal_ring_epoch not exported by {name}")
+        return float(m.group(1))
+
+
 if __name__ == "__main__":
     harness.main()

@@ -1,6 +1,8 @@
 // `shoal cluster status`: the cluster state as the asked node holds it,
-// and whether every member reports the same one; `shoal cluster plan`:
-// what a set of changes would move (doc/membership.md).
+// and whether every member reports the same one; `shoal cluster join|leave|
+// replace|force-remove|clear`: stage changes at the asked node; `shoal
+// cluster plan`: what the staged changes (or the ones given as flags) would
+// move; `shoal cluster commit`: commit the staged ones (doc/membership.md).
 #include <chrono>
 #include <iostream>
 #include <map>
@@ -111,11 +113,6 @@ Result<std::vector<cluster::Change>> ChangesOf(const PlanArgs& args) {
   for (const std::string& f : args.force_removes) {
     changes.push_back(cluster::Change::ForceRemove(f));
   }
-  if (changes.empty()) {
-    return Status(Code::kInvalidArgument,
-                  "no change given: use --join, --leave, --replace or "
-                  "--force-remove");
-  }
   return changes;
 }
 
@@ -156,6 +153,21 @@ int RunClusterPlan(const PlanArgs& args) {
   Result<std::string> address = ResolveNode(args.common);
   if (!address.ok()) return Fail(address.status(), as_json);
   asio::io_context io;
+  if (changes->empty()) {
+    // No change given: what is staged at the asked node.
+    Client client(io.get_executor(), *address);
+    auto staged = RunCall(io, client.ClusterStage({}, *timeout));
+    if (!staged.ok()) return Fail(staged.status(), as_json);
+    if (staged->changes.empty()) {
+      return Fail(Status(Code::kInvalidArgument,
+                         "nothing is staged at " + *address +
+                             ": stage changes (shoal cluster join, leave, "
+                             "replace, force-remove) or give them as "
+                             "--join, --leave, --replace, --force-remove"),
+                  as_json);
+    }
+    *changes = std::move(staged->changes);
+  }
   auto inputs = RunCall(io, AskPlanInputs(*address, *timeout));
   if (!inputs.ok()) return Fail(inputs.status(), as_json);
   auto report = MakePlanReport(inputs->state, *changes, inputs->statuses);
@@ -168,6 +180,120 @@ int RunClusterPlan(const PlanArgs& args) {
     std::cout << "asked:      " << *address << "\n"
               << PlanReportToText(*report);
   }
+  return kExitOk;
+}
+
+// One staging verb's arguments: the change is made from `first` and
+// `second` (NAME, NAME@HOST:PORT or OLD NEW@HOST:PORT).
+struct StageArgs {
+  Common common;
+  std::string timeout = "2s";
+  std::string first;
+  std::string second;
+};
+
+Json StagedToJson(const std::string& asked, uint64_t epoch,
+                  const std::vector<cluster::Change>& changes,
+                  const char* key) {
+  Json j;
+  j["asked"] = asked;
+  j["epoch"] = epoch;
+  Json list = Json::array();
+  for (const cluster::Change& c : changes) list.push_back(cluster::Describe(c));
+  j[key] = list;
+  return j;
+}
+
+// Sends `request` to the asked node and prints what is staged there.
+int RunStage(const StageArgs& args, wire::ClusterStageRequest request) {
+  const bool as_json = args.common.json;
+  auto timeout = ParseDuration(args.timeout);
+  if (!timeout.ok()) {
+    return UsageError("--timeout: " + timeout.status().message());
+  }
+  Result<std::string> address = ResolveNode(args.common);
+  if (!address.ok()) return Fail(address.status(), as_json);
+  asio::io_context io;
+  Client client(io.get_executor(), *address);
+  auto staged = RunCall(io, client.ClusterStage(std::move(request), *timeout));
+  if (!staged.ok()) return Fail(staged.status(), as_json);
+  if (as_json) {
+    PrintJson(StagedToJson(*address, staged->epoch, staged->changes, "staged"));
+    return kExitOk;
+  }
+  std::cout << "staged at " << *address << " (epoch " << staged->epoch << "):";
+  if (staged->changes.empty()) std::cout << " nothing";
+  std::cout << "\n";
+  for (size_t i = 0; i < staged->changes.size(); ++i) {
+    std::cout << "  " << i + 1 << ". " << cluster::Describe(staged->changes[i])
+              << "\n";
+  }
+  if (!staged->changes.empty()) {
+    std::cout << "next: `shoal cluster plan --node " << *address
+              << "` shows what it moves; `shoal cluster commit --node "
+              << *address << "` commits it\n";
+  }
+  return kExitOk;
+}
+
+Result<wire::ClusterStageRequest> StageRequestOf(cluster::Change::Kind kind,
+                                                 const StageArgs& args) {
+  using Kind = cluster::Change::Kind;
+  switch (kind) {
+    case Kind::kJoin: {
+      auto target = NameAt(args.first, "join");
+      if (!target.ok()) return target.status();
+      return wire::ClusterStageRequest{
+          {cluster::Change::Join(target->first, target->second)}};
+    }
+    case Kind::kLeave:
+      return wire::ClusterStageRequest{{cluster::Change::Leave(args.first)}};
+    case Kind::kReplace: {
+      auto target = NameAt(args.second, "replace");
+      if (!target.ok()) return target.status();
+      return wire::ClusterStageRequest{{cluster::Change::Replace(
+          args.first, target->first, target->second)}};
+    }
+    case Kind::kForceRemove:
+      return wire::ClusterStageRequest{
+          {cluster::Change::ForceRemove(args.first)}};
+  }
+  return Status(Code::kInternal, "unknown change kind");
+}
+
+struct CommitArgs {
+  Common common;
+  std::string timeout = "5s";
+};
+
+int RunClusterCommit(const CommitArgs& args) {
+  const bool as_json = args.common.json;
+  auto timeout = ParseDuration(args.timeout);
+  if (!timeout.ok()) {
+    return UsageError("--timeout: " + timeout.status().message());
+  }
+  Result<std::string> address = ResolveNode(args.common);
+  if (!address.ok()) return Fail(address.status(), as_json);
+  asio::io_context io;
+  Client client(io.get_executor(), *address);
+  // What is staged, and on which epoch: the commit must be made on that
+  // one (a change committed elsewhere since is refused, not overridden).
+  auto staged = RunCall(io, client.ClusterStage({}, *timeout));
+  if (!staged.ok()) return Fail(staged.status(), as_json);
+  auto committed = RunCall(io, client.ClusterCommit(staged->epoch, *timeout));
+  if (!committed.ok()) return Fail(committed.status(), as_json);
+  if (as_json) {
+    PrintJson(
+        StagedToJson(*address, committed->epoch, staged->changes, "committed"));
+    return kExitOk;
+  }
+  std::cout << "committed at " << *address << ": epoch " << committed->epoch
+            << "\n";
+  for (const cluster::Change& c : staged->changes) {
+    std::cout << "  " << cluster::Describe(c) << "\n";
+  }
+  std::cout << "the other members learn it within a heartbeat; `shoal cluster "
+               "status` shows when every one holds it\n";
   return kExitOk;
 }
 
@@ -192,8 +318,9 @@ void AddClusterVerbs(CLI::App& app, Verbs& verbs) {
   plan_args->common.dir = verbs.default_dir;
   CLI::App* plan = cluster->add_subcommand(
       "plan",
-      "what a change would move, from the asked node's cluster state: "
-      "partitions changing owner, replicas to copy from whom to whom (with "
+      "what the changes staged at the asked node (or the ones given as "
+      "flags) would move, from its cluster state: partitions changing owner, "
+      "replicas to copy from whom to whom (with "
       "keys and bytes estimated from each source's status), and the "
       "balance after it; nothing is committed");
   plan->add_option("--join", plan_args->joins,
@@ -209,6 +336,74 @@ void AddClusterVerbs(CLI::App& app, Verbs& verbs) {
       ->capture_default_str();
   AddCommon(plan, &plan_args->common, true);
   verbs.On(plan, [plan_args] { return RunClusterPlan(*plan_args); });
+
+  // Staging: one verb per kind of change, kept at the asked node.
+  using Kind = cluster::Change::Kind;
+  struct StageVerb {
+    const char* name;
+    Kind kind;
+    const char* help;
+    const char* first;
+    const char* second;  // nullptr: one argument
+  };
+  const StageVerb stage_verbs[] = {
+      {"join", Kind::kJoin,
+       "stage a new member joining (commit: not built yet, it needs "
+       "partition transfer)",
+       "NAME@HOST:PORT of the new member", nullptr},
+      {"leave", Kind::kLeave,
+       "stage a member handing its partitions over and leaving (commit: not "
+       "built yet)",
+       "the member's name", nullptr},
+      {"replace", Kind::kReplace,
+       "stage NEW taking exactly OLD's partitions (commit: not built yet)",
+       "OLD: the member replaced", "NEW@HOST:PORT of its replacement"},
+      {"force-remove", Kind::kForceRemove,
+       "stage removing a member that is gone for good: its partitions go to "
+       "the others, refilled by read repair and anti-entropy",
+       "the member's name", nullptr},
+  };
+  for (const StageVerb& v : stage_verbs) {
+    auto args = std::make_shared<StageArgs>();
+    args->common.dir = verbs.default_dir;
+    CLI::App* cmd = cluster->add_subcommand(v.name, v.help);
+    cmd->add_option(v.second ? "old" : "target", args->first, v.first)
+        ->required();
+    if (v.second) {
+      cmd->add_option("new", args->second, v.second)->required();
+    }
+    cmd->add_option("--timeout", args->timeout, "e.g. 2s, 500ms")
+        ->capture_default_str();
+    AddCommon(cmd, &args->common, true);
+    const Kind kind = v.kind;
+    verbs.On(cmd, [args, kind] {
+      auto request = StageRequestOf(kind, *args);
+      if (!request.ok()) return UsageError(request.status().message());
+      return RunStage(*args, std::move(request).value());
+    });
+  }
+  auto clear_args = std::make_shared<StageArgs>();
+  clear_args->common.dir = verbs.default_dir;
+  CLI::App* clear = cluster->add_subcommand(
+      "clear", "drop every change staged at the asked node");
+  clear->add_option("--timeout", clear_args->timeout, "e.g. 2s, 500ms")
+      ->capture_default_str();
+  AddCommon(clear, &clear_args->common, true);
+  verbs.On(clear, [clear_args] {
+    return RunStage(*clear_args, wire::ClusterStageRequest{{}, true});
+  });
+
+  auto commit_args = std::make_shared<CommitArgs>();
+  commit_args->common.dir = verbs.default_dir;
+  CLI::App* commit = cluster->add_subcommand(
+      "commit",
+      "commit the changes staged at the asked node: it makes the new cluster "
+      "state (refused while a member that stays is down or holds another "
+      "state) and the others learn it with the heartbeats");
+  commit->add_option("--timeout", commit_args->timeout, "e.g. 5s")
+      ->capture_default_str();
+  AddCommon(commit, &commit_args->common, true);
+  verbs.On(commit, [commit_args] { return RunClusterCommit(*commit_args); });
 }
 
 }  // namespace shoal::tools::cli

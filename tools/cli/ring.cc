@@ -1,5 +1,6 @@
 // `shoal ring ...`: a local ring of shoald processes (tools/ring/launcher.h),
 // and where a key lives on it.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -8,6 +9,8 @@
 #include <tuple>
 #include <vector>
 
+#include "client/client.h"
+#include "cluster/state.h"
 #include "tools/cli/common.h"
 #include "tools/cli/output.h"
 #include "tools/cli/verbs.h"
@@ -261,12 +264,53 @@ int RunNodeVerb(const Common& common, NodeVerb verb, const std::string& name) {
 
 namespace {
 
+// Where `key` lives in `state`'s ring (the cluster's current claim).
+Result<KeyPlacement> PlaceKeyIn(const cluster::ClusterState& state,
+                                std::string_view key) {
+  auto ring = cluster::RingOf(state);
+  if (!ring.ok()) return ring.status();
+  const ring::KeyLocation location = ring->Locate(key);
+  KeyPlacement placement;
+  placement.hash = location.hash;
+  placement.partition = location.partition;
+  const std::vector<ring::NodeIndex> primaries =
+      ring->Primaries(location.partition);
+  for (ring::NodeIndex i : ring->PreferenceList(location.partition)) {
+    RingNode node{.name = state.members[i].name,
+                  .address = state.members[i].address};
+    const bool primary =
+        std::find(primaries.begin(), primaries.end(), i) != primaries.end();
+    (primary ? placement.primaries : placement.fallbacks).push_back(node);
+  }
+  return placement;
+}
+
+// Placed by the cluster state a running node holds (members change), or,
+// when no node answers, by the ring's own member list (epoch 1).
 int RunRingWhere(const Common& common, const std::string& key) {
-  Launcher launcher = MakeLauncher(common);
-  Result<RingState> state = launcher.Load();
-  if (!state.ok()) return Fail(state.status(), common.json);
-  Result<KeyPlacement> placement = PlaceKey(*state, key);
-  if (!placement.ok()) return Fail(placement.status(), common.json);
+  uint64_t epoch = 0;  // 0: placed without a node's state
+  uint32_t partitions = 0;
+  Result<KeyPlacement> placement = Status(Code::kInternal, "not placed");
+  Result<std::string> address = ResolveNode(common);
+  if (address.ok()) {
+    asio::io_context io;
+    client::Client client(io.get_executor(), *address);
+    auto state = RunCall(io, client.ClusterState(std::chrono::seconds(2)));
+    if (state.ok()) {
+      epoch = state->epoch;
+      partitions = state->options.partitions;
+      placement = PlaceKeyIn(*state, key);
+      if (!placement.ok()) return Fail(placement.status(), common.json);
+    }
+  }
+  if (epoch == 0) {
+    Launcher launcher = MakeLauncher(common);
+    Result<RingState> state = launcher.Load();
+    if (!state.ok()) return Fail(state.status(), common.json);
+    partitions = state->partitions;
+    placement = PlaceKey(*state, key);
+    if (!placement.ok()) return Fail(placement.status(), common.json);
+  }
   char hash[19];
   std::snprintf(hash, sizeof(hash), "0x%016llx",
                 static_cast<unsigned long long>(placement->hash));
@@ -281,13 +325,19 @@ int RunRingWhere(const Common& common, const std::string& key) {
     PrintJson(json{{"key", key},
                    {"hash", hash},
                    {"partition", placement->partition},
-                   {"partitions", state->partitions},
+                   {"partitions", partitions},
+                   {"epoch", epoch},
                    {"primaries", list(placement->primaries)},
                    {"fallbacks", list(placement->fallbacks)}});
     return kExitOk;
   }
   std::cout << "key " << key << ": partition " << placement->partition << " of "
-            << state->partitions << " (hash " << hash << ")\n";
+            << partitions << " (hash " << hash << ")\n";
+  std::cout << (epoch != 0 ? "cluster state epoch " + std::to_string(epoch) +
+                                 " of " + *address
+                           : std::string("no node answered: placed by the "
+                                         "ring's member list"))
+            << "\n";
   std::vector<std::vector<std::string>> rows{{"ROLE", "NAME", "ADDRESS"}};
   for (size_t i = 0; i < placement->primaries.size(); ++i) {
     const RingNode& node = placement->primaries[i];
@@ -418,7 +468,7 @@ void AddRingVerbs(CLI::App& app, Verbs& verbs) {
   CLI::App* where = ring->add_subcommand(
       "where", "which partition and nodes hold a key (primaries, fallbacks)");
   where->add_option("key", ring_args->where_key, "the key")->required();
-  AddCommon(where, &ring_args->common, false);
+  AddCommon(where, &ring_args->common, true);
   verbs.On(where, [ring_args] {
     return RunRingWhere(ring_args->common, ring_args->where_key);
   });

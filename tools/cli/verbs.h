@@ -15,7 +15,8 @@ namespace shoal::tools::cli {
 void AddKvVerbs(CLI::App& app, Verbs& verbs);
 // admin.cc: status, hints, aae status|run, metrics.
 void AddAdminVerbs(CLI::App& app, Verbs& verbs);
-// cluster.cc: cluster status|plan.
+// cluster.cc: cluster status|plan|commit|clear and the staging verbs
+// join|leave|replace|force-remove.
 void AddClusterVerbs(CLI::App& app, Verbs& verbs);
 // ring.cc: ring up|status|down|kill|start|pause|resume|where.
 void AddRingVerbs(CLI::App& app, Verbs& verbs);
