@@ -97,6 +97,15 @@ class AntiEntropy {
   wire::AaeStatusReply OnStatus() const;
   wire::Awaitable<wire::Body> OnRun(wire::AaeRunRequest req);
 
+  // One exchange of `partition` with `peer`, as the scheduler runs them
+  // (recorded in the same stats): a partition transfer's step
+  // (node/transfers.h). The partition's tree must be ready (TreeReady).
+  wire::Awaitable<wire::AaeExchangeResult> ExchangeWith(uint32_t partition,
+                                                        ring::NodeIndex peer) {
+    return Exchange(partition, peer);
+  }
+  bool TreeReady(uint32_t partition) const { return trees_.Ready(partition); }
+
  private:
   struct PartitionStats {
     uint64_t exchanges = 0;

@@ -16,7 +16,7 @@ Trees::Trees(const ring::Ring& ring, ring::NodeIndex self)
   for (uint32_t p = 0; p < ring.partitions(); ++p) {
     slots_.push_back(std::make_unique<Slot>(segments_));
   }
-  partitions_ = ring.ReplicatedBy(self);
+  partitions_ = ring.HeldBy(self);  // pending ones too (a change restarted)
   for (uint32_t p : partitions_) slots_[p]->held = true;
 }
 

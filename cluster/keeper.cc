@@ -37,9 +37,6 @@ std::string WhyNotApplicable(const ClusterState& mine,
       return "it moves '" + a.name + "' from " + a.address + " to " + b.address;
     }
   }
-  if (offered.changing()) {
-    return "it is moving partitions, which this version cannot do";
-  }
   return "";
 }
 

@@ -14,9 +14,8 @@
 // follow; doc/membership.md, "Applying a state"), except one it cannot
 // serve with: another n or Q (fixed for a cluster's life), a member's
 // address changed under the same name (the peers would keep dialling the
-// old one), a member's index moved (the list only grows), or a change
-// still in progress (pending ranges are not built yet). Such a state is
-// refused with the reason, and not fetched again.
+// old one), or a member's index moved (the list only grows). Such a state
+// is refused with the reason, and not fetched again.
 //
 // Pure: no I/O, clocks or threads. Thread-safety: none (the node's
 // io_context thread).

@@ -95,8 +95,24 @@ Result<ring::Ring> RingOf(const ClusterState& state) {
     names.push_back(m.name);
     retired.push_back(m.state == MemberState::kRemoved);
   }
-  return ring::Ring::FromMembers(state.claim, state.options, std::move(names),
-                                 retired);
+  auto ring =
+      ring::Ring::FromMembers(state.claim, state.options, names, retired);
+  if (!ring.ok() || !state.changing()) return ring;
+  // Pending replicas: the next claim's primaries that are not primaries now.
+  auto next = ring::Ring::FromMembers(state.next_claim, state.options,
+                                      std::move(names), retired);
+  if (!next.ok()) return next.status();
+  std::vector<std::vector<ring::NodeIndex>> pending(state.options.partitions);
+  for (uint32_t p = 0; p < state.options.partitions; ++p) {
+    const auto now = ring.value().Primaries(p);
+    for (ring::NodeIndex i : next.value().Primaries(p)) {
+      if (std::find(now.begin(), now.end(), i) == now.end()) {
+        pending[p].push_back(i);
+      }
+    }
+  }
+  ring.value().SetPending(std::move(pending));
+  return ring;
 }
 
 // Primaries of every partition, by name, in preference order.
@@ -286,6 +302,23 @@ Result<ClusterState> Complete(const ClusterState& changing) {
   return done;
 }
 
+std::vector<std::string> Receivers(const ClusterState& state) {
+  if (!state.changing()) return {};
+  auto before = PrimariesByName(state.claim, state.options.n);
+  auto after = PrimariesByName(state.next_claim, state.options.n);
+  if (!before.ok() || !after.ok()) return {};
+  std::set<std::string> receivers;
+  for (size_t p = 0; p < after.value().size(); ++p) {
+    const auto& had = before.value()[p];
+    for (const std::string& name : after.value()[p]) {
+      if (std::find(had.begin(), had.end(), name) == had.end()) {
+        receivers.insert(name);
+      }
+    }
+  }
+  return {receivers.begin(), receivers.end()};
+}
+
 std::string Describe(const Change& change) {
   switch (change.kind) {
     case Change::Kind::kJoin:
@@ -310,15 +343,19 @@ Result<ClusterState> CommitPlan(const ClusterState& current,
         "replace or force-remove)");
   }
   std::set<std::string, std::less<>> going;  // not expected to be in step
+  size_t removals = 0;
   for (const Change& c : changes) {
-    if (c.kind != Change::Kind::kForceRemove) {
-      return Invalid("cannot commit '" + Describe(c) +
-                     "': joins, leaves and replacements need partitions "
-                     "transferred while the ring serves, which this version "
-                     "does not do yet (doc/membership.md); only force-remove "
-                     "can be committed");
+    if (c.kind == Change::Kind::kForceRemove) ++removals;
+    if (c.kind == Change::Kind::kForceRemove ||
+        c.kind == Change::Kind::kReplace) {
+      going.insert(c.node);
     }
-    going.insert(c.node);
+  }
+  if (removals > 0 && removals < changes.size()) {
+    return Invalid(
+        "force-removals complete at once and the other changes move "
+        "partitions: commit the force-removals on their own first (shoal "
+        "cluster clear, stage them, commit; then the rest)");
   }
   auto plan = MakePlan(current, changes);
   if (!plan.ok()) return plan.status();
@@ -335,8 +372,11 @@ Result<ClusterState> CommitPlan(const ClusterState& current,
               "shows it converged, or force-remove it too");
     }
   }
-  // Nothing to transfer: the plan's state and its completion are one
-  // step, one epoch on.
+  // Joins, leaves, replacements: the change is in progress until the
+  // receivers have their partitions (pending ranges meanwhile).
+  if (removals == 0) return plan.value().next;
+  // Force-removals: nothing to transfer (the data is taken as lost), so the
+  // plan's state and its completion are one step, one epoch on.
   auto done = Complete(plan.value().next);
   if (!done.ok()) return done.status();
   done.value().epoch = current.epoch + 1;

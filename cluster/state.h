@@ -66,7 +66,9 @@ struct ClusterState {
 };
 
 // The ring of the current claim: member indices as in `state.members`,
-// removed members retired, joining ones fallbacks until they own.
+// removed members retired, joining ones fallbacks until they own. While a
+// change is in progress, its pending replicas (Ring::Pending) are the next
+// claim's primaries that are not primaries now.
 Result<ring::Ring> RingOf(const ClusterState& state);
 
 // The primaries of every partition of `claim` by name, in preference
@@ -126,6 +128,12 @@ Result<Plan> MakePlan(const ClusterState& current,
 // Error if no change is in progress.
 Result<ClusterState> Complete(const ClusterState& changing);
 
+// The members that receive a transfer while `state`'s change is in
+// progress (primaries of the next claim that are not primaries now, of
+// some partition), sorted; empty when no change is in progress. The change
+// completes once each has received its partitions.
+std::vector<std::string> Receivers(const ClusterState& state);
+
 // "join n4@10.0.0.4:7100", "leave n2", "replace n2 by n5@...",
 // "force-remove n3": for logs and errors.
 std::string Describe(const Change& change);
@@ -137,9 +145,11 @@ std::string Describe(const Change& change);
 // replaced by `changes`) must be in it: a member that missed the epoch the
 // change is made on could commit another change on it. Errors: kUnavailable
 // naming a member that is not in step; kInvalidArgument for nothing staged,
-// a plan MakePlan refuses, or a change that needs partitions transferred
-// (join, leave, replace: not built yet). A force-removal needs none (the
-// node's data is taken as lost; read repair and anti-entropy refill its
+// a plan MakePlan refuses, or force-removals staged with other changes.
+// Joins, leaves and replacements make the plan's state (epoch + 1, next
+// claim set): the change is in progress until every receiver has its
+// partitions, then Complete. A force-removal needs no transfer (the node's
+// data is taken as lost; read repair and anti-entropy refill its
 // partitions' new primaries), so it completes at once, at epoch + 1.
 Result<ClusterState> CommitPlan(const ClusterState& current,
                                 const std::vector<Change>& changes,

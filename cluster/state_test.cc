@@ -186,7 +186,44 @@ TEST_CASE("a committed force-removal completes at once, one epoch on") {
   }
 }
 
-TEST_CASE("a commit needs every member that stays in step, and no transfer") {
+TEST_CASE("a committed join is in progress: its receivers get the transfers") {
+  const ClusterState current = Start(5);
+  CHECK(Receivers(current).empty());
+  const std::set<std::string> all = {"n1", "n2", "n3", "n4", "n5"};
+  auto next = CommitPlan(current, {Change::Join("n6", "127.0.0.6:7000")}, all);
+  REQUIRE(next.ok());
+  CHECK(next.value().epoch == current.epoch + 1);
+  CHECK(next.value().changing());
+  CHECK(next.value().Find("n6")->state == MemberState::kJoining);
+  // Only the newcomer gains partitions in a join.
+  CHECK(Receivers(next.value()) == std::vector<std::string>{"n6"});
+  // The ring serves the current claim; n6 is a pending replica of exactly
+  // the partitions it will replicate.
+  auto ring = RingOf(next.value());
+  REQUIRE(ring.ok());
+  CHECK(ring.value().changing());
+  const ring::NodeIndex n6 = *ring.value().IndexOf("n6");
+  CHECK(ring.value().ReplicatedBy(n6).empty());
+  auto done = Complete(next.value());
+  REQUIRE(done.ok());
+  auto after = RingOf(done.value());
+  REQUIRE(after.ok());
+  CHECK_FALSE(after.value().changing());
+  CHECK(ring.value().HeldBy(n6) == after.value().ReplicatedBy(n6));
+  for (uint32_t p = 0; p < kOptions.partitions; ++p) {
+    const auto& pending = ring.value().Pending(p);
+    for (ring::NodeIndex i : pending) CHECK(i == n6);
+  }
+  // A replacement waits for nobody but the members that stay: the replaced
+  // one may be dead.
+  auto replace =
+      CommitPlan(current, {Change::Replace("n2", "n7", "127.0.0.7:7000")},
+                 {"n1", "n3", "n4", "n5"});
+  REQUIRE(replace.ok());
+  CHECK(Receivers(replace.value()) == std::vector<std::string>{"n7"});
+}
+
+TEST_CASE("a commit needs every member that stays in step") {
   const ClusterState current = Start(5);
   // n3 stays but missed the epoch (or is down): refused, naming it.
   auto lagging =
@@ -206,11 +243,11 @@ TEST_CASE("a commit needs every member that stays in step, and no transfer") {
   REQUIRE_FALSE(nothing.ok());
   CHECK(nothing.status().message().find("nothing is staged") !=
         std::string::npos);
-  auto join = CommitPlan(current, {Change::Join("n6", "127.0.0.6:7000")}, all);
-  REQUIRE_FALSE(join.ok());
-  CHECK(join.status().message().find("'join n6@127.0.0.6:7000'") !=
-        std::string::npos);
-  CHECK(join.status().message().find("transferred") != std::string::npos);
+  auto mixed = CommitPlan(
+      current,
+      {Change::Join("n6", "127.0.0.6:7000"), Change::ForceRemove("n2")}, all);
+  REQUIRE_FALSE(mixed.ok());
+  CHECK(mixed.status().message().find("on their own") != std::string::npos);
   // MakePlan's own refusals come through.
   auto unknown = CommitPlan(current, {Change::ForceRemove("n9")}, all);
   REQUIRE_FALSE(unknown.ok());

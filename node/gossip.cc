@@ -36,14 +36,67 @@ Gossip::Gossip(boost::asio::any_io_executor executor, Clock& clock,
       tasks_(executor) {}
 
 wire::Ping Gossip::Heartbeat() const {
-  return wire::Ping{keeper_.epoch(), keeper_.digest()};
+  const uint64_t epoch = keeper_.epoch();
+  return wire::Ping{keeper_.epoch(), keeper_.digest(),
+                    transferred_ == epoch ? epoch : 0};
 }
 
-void Gossip::Heard(ring::NodeIndex peer, uint64_t epoch, uint64_t digest) {
+void Gossip::TransfersDone(uint64_t epoch) {
+  if (epoch != keeper_.epoch() || !keeper_.state().changing()) return;
+  transferred_ = epoch;
+  spdlog::info("cluster: every transfer to this node for epoch {} is done",
+               epoch);
+  MaybeComplete();
+}
+
+bool Gossip::InStep() const {
+  for (ring::NodeIndex i = 0; i < ring_.members().size(); ++i) {
+    if (i == peers_.self() || ring_.retired(i) || !peers_.IsUp(i)) continue;
+    const cluster::PeerReport report = keeper_.ReportOf(ring_.members()[i]);
+    if (report.epoch != keeper_.epoch() || report.digest != keeper_.digest()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void Gossip::MaybeComplete() {
+  const cluster::ClusterState& state = keeper_.state();
+  if (!state.changing()) return;
+  if (receivers_epoch_ != state.epoch) {
+    receivers_ = cluster::Receivers(state);
+    receivers_epoch_ = state.epoch;
+  }
+  const std::string& self = ring_.members()[peers_.self()];
+  for (const std::string& name : receivers_) {
+    if (name == self) {
+      if (transferred_ != state.epoch) return;
+      continue;
+    }
+    const cluster::PeerReport report = keeper_.ReportOf(name);
+    auto it = peer_transferred_.find(name);
+    if (report.epoch != state.epoch || report.digest != keeper_.digest() ||
+        it == peer_transferred_.end() || it->second != state.epoch) {
+      return;
+    }
+  }
+  // Every member that is up holds this state too: none still coordinates
+  // writes by the claim before it (which would not reach the receivers).
+  if (!InStep()) return;
+  auto done = cluster::Complete(state);
+  if (!done.ok()) return;
+  (void)Adopt(done.value(), "its own count: every transfer of epoch " +
+                                std::to_string(state.epoch) + " is done");
+}
+
+void Gossip::Heard(ring::NodeIndex peer, uint64_t epoch, uint64_t digest,
+                   uint64_t transferred) {
   const std::string& name = ring_.members()[peer];
+  peer_transferred_[name] = transferred;
   switch (keeper_.Report(name, epoch, digest)) {
     case cluster::Reaction::kNone:
       conflicting_.erase(name);
+      if (keeper_.state().changing()) MaybeComplete();
       break;
     case cluster::Reaction::kConflict:
       if (conflicting_.insert(name).second) {

@@ -18,6 +18,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -58,8 +59,17 @@ class Gossip {
   const cluster::Keeper& keeper() const { return keeper_; }
   // What this node's heartbeats carry.
   wire::Ping Heartbeat() const;
-  // A heartbeat (ping or pong) from `peer` carried (epoch, digest).
-  void Heard(ring::NodeIndex peer, uint64_t epoch, uint64_t digest);
+  // A heartbeat (ping or pong) from `peer` carried (epoch, digest) and, in
+  // `transferred`, the epoch of a change whose transfers to it are done.
+  void Heard(ring::NodeIndex peer, uint64_t epoch, uint64_t digest,
+             uint64_t transferred = 0);
+  // Every member that is up (and not removed) reported this node's epoch
+  // and digest.
+  bool InStep() const;
+  // This node has received every partition the change at `epoch` gives it
+  // (node/transfers.h): its heartbeats say so from now on. Ignored for
+  // another epoch than the one held.
+  void TransfersDone(uint64_t epoch);
   // Offers `state` (fetched from `from`, for the log) to the keeper; an
   // adopted one is stored, then handed to the node. The value says whether
   // it was adopted (false: not newer). Errors: the keeper's refusal, or the
@@ -86,6 +96,12 @@ class Gossip {
 
  private:
   wire::Awaitable<void> Fetch(ring::NodeIndex peer);
+  // A change is in progress, every receiver (cluster::Receivers) has
+  // reported its transfers done at this epoch and digest, and every member
+  // that is up holds this state: completes it (cluster::Complete). Every node
+  // decides this alone and makes the same state, so no two values meet at the
+  // next epoch.
+  void MaybeComplete();
 
   Clock& clock_;
   cluster::Keeper keeper_;
@@ -97,7 +113,11 @@ class Gossip {
   Adopted adopted_;
   std::set<ring::NodeIndex> fetching_;
   std::set<std::string> conflicting_;  // peers logged as conflicting
-  uint64_t staged_epoch_ = 0;          // the epoch staged_ was staged on
+  uint64_t transferred_ = 0;  // the change's epoch whose transfers are done
+  std::map<std::string, uint64_t, std::less<>> peer_transferred_;
+  uint64_t receivers_epoch_ = 0;  // the epoch receivers_ was computed for
+  std::vector<std::string> receivers_;
+  uint64_t staged_epoch_ = 0;  // the epoch staged_ was staged on
   std::vector<cluster::Change> staged_;
   TaskGroup tasks_;  // last: destroyed first
 };

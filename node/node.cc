@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
+#include "storage/async.h"
+
 namespace shoal::node {
 
 namespace asio = boost::asio;
@@ -80,11 +82,6 @@ Result<std::unique_ptr<Node>> Node::Create(asio::io_context& io,
         cluster::MemberListing(*configured), cluster::MemberListing(*state),
         state->epoch);
   }
-  if (state->changing()) {
-    return Status(Code::kUnavailable,
-                  "cluster state epoch " + std::to_string(state->epoch) +
-                      " is moving partitions, which this version cannot do");
-  }
   if (!*stored || **stored != *state) {
     if (Status st = PersistClusterState(**store, *state); !st.ok()) return st;
   }
@@ -153,7 +150,8 @@ Node::Node(asio::io_context& io, NodeConfig config, NodeEnv env,
                          },
                          [this] { return gossip_.Heartbeat(); },
                          [this](ring::NodeIndex peer, const wire::Pong& pong) {
-                           gossip_.Heard(peer, pong.epoch, pong.digest);
+                           gossip_.Heard(peer, pong.epoch, pong.digest,
+                                         pong.transferred);
                          }},
              env.channels),
       gossip_(io.get_executor(), clock_, cluster::Keeper(std::move(state)),
@@ -181,6 +179,10 @@ Node::Node(asio::io_context& io, NodeConfig config, NodeEnv env,
                .start_seed = env.seed,
                .busy = [this] { return admission_.Busy(clock_.Now()); }},
            &aae_probe_),
+      transfers_(
+          io.get_executor(), clock_, ring_, self_, aae_,
+          [this](ring::NodeIndex i) { return peers_.IsUp(i); },
+          [this](uint64_t epoch) { gossip_.TransfersDone(epoch); }),
       service_(io.get_executor(), clock_, config_, ring_, self_, *store_,
                peers_, handoff_, aae_, gossip_, faults_, admission_,
                request_probe_, quorum_probe_,
@@ -214,7 +216,9 @@ void Node::Apply(const cluster::ClusterState& state) {
     spdlog::warn("node {} was removed from the cluster at epoch {}",
                  config_.name, state.epoch);
   }
-  const std::vector<uint32_t> added = trees_.Track(ring_.ReplicatedBy(self_));
+  // Trees for the partitions replicated here and, while a change is in
+  // progress, for those this node is receiving.
+  const std::vector<uint32_t> added = trees_.Track(ring_.HeldBy(self_));
   if (!env_.background_rebuild) {
     if (Status st = trees_.RebuildAll(*store_); !st.ok()) {
       spdlog::error("anti-entropy trees after epoch {}: {}", state.epoch,
@@ -226,6 +230,49 @@ void Node::Apply(const cluster::ClusterState& state) {
       "(was {}, {} new)",
       state.epoch, config_.members.size(), trees_.partitions().size(),
       before.size(), added.size());
+  transfers_.Follow(state.epoch);
+  std::vector<uint32_t> dropped;
+  for (uint32_t p : before) {
+    if (!trees_.Holds(p)) dropped.push_back(p);
+  }
+  if (!dropped.empty() && !tasks_.cancelled()) {
+    tasks_.Spawn(DropPartitions(state.epoch, std::move(dropped)));
+  }
+}
+
+wire::Awaitable<void> Node::DropPartitions(uint64_t epoch,
+                                           std::vector<uint32_t> partitions) {
+  while (!gossip_.InStep()) {
+    Timer wait(clock_, co_await asio::this_coro::executor);
+    wait.expires_after(std::chrono::milliseconds(config_.heartbeat_ms));
+    co_await wait.async_wait(asio::use_awaitable);
+    if (gossip_.keeper().epoch() != epoch) co_return;
+  }
+  const auto started = clock_.Now();
+  size_t dropped = 0;
+  for (uint32_t p : partitions) {
+    while (gossip_.keeper().epoch() == epoch && !trees_.Holds(p)) {
+      storage::WriteOp op;
+      op.kind = storage::WriteOp::Kind::kDropPartition;
+      op.loc.partition = p;
+      auto r = co_await storage::AsyncWrite(*store_, std::move(op));
+      if (!r.ok()) {
+        spdlog::error("dropping partition {}: {}", p, r.status().message());
+        co_return;
+      }
+      if (!r->changed) {
+        ++dropped;
+        break;
+      }
+    }
+  }
+  spdlog::info(
+      "cluster epoch {}: dropped the copies of {} partitions this node no "
+      "longer replicates in {} ms",
+      epoch, dropped,
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now() -
+                                                            started)
+          .count());
 }
 
 Node::~Node() {
@@ -300,6 +347,8 @@ Status Node::Start() {
     return st;
   }
   aae_.Start();
+  // A change in progress when the node stopped: receive its partitions.
+  transfers_.Follow(gossip_.keeper().epoch());
   spdlog::info(
       "node {} (actor {:016x}) listening on {}, data in {}, n={} "
       "w={} r={} partitions={}",
@@ -465,6 +514,7 @@ wire::Awaitable<void> Node::Shutdown() {
   // Requests first (the coordinator's replica tasks with them), then
   // background work; handoff before the peer links its sends use.
   co_await service_.Shutdown();
+  co_await transfers_.Shutdown();
   co_await aae_.Shutdown();
   co_await handoff_.Shutdown();
   co_await gossip_.Shutdown();

@@ -28,6 +28,7 @@
 #include "node/peers.h"
 #include "node/probe.h"
 #include "node/service.h"
+#include "node/transfers.h"
 #include "quorum/probe.h"
 #include "ring/ring.h"
 #include "storage/probe.h"
@@ -136,6 +137,12 @@ class Node {
   // "Applying a state"): the ring, peer links, their probes and the trees
   // follow it. On the io_context thread, from the gossip.
   void Apply(const cluster::ClusterState& state);
+  // Deletes this node's copies of `partitions`, which the completed change
+  // of `epoch` took away from it, once every member that is up holds that
+  // epoch (none still reads them here). Stops at a newer epoch, and skips a
+  // partition this node replicates again.
+  wire::Awaitable<void> DropPartitions(uint64_t epoch,
+                                       std::vector<uint32_t> partitions);
 
   // Anti-entropy's calls to other members, over the peer links.
   class PeerTransport : public antientropy::Transport {
@@ -211,6 +218,7 @@ class Node {
   antientropy::Trees trees_;
   PeerTransport aae_transport_;
   antientropy::AntiEntropy aae_;
+  Transfers transfers_;
   Service service_;
   wire::tcp::acceptor acceptor_;
   boost::asio::steady_timer accept_retry_;

@@ -106,10 +106,13 @@ void Service::Handle(std::shared_ptr<wire::Connection> conn, wire::Message msg,
   if (auto* ping = std::get_if<wire::Ping>(&msg.body)) {
     // A member's heartbeat carries its cluster state epoch; ours goes back.
     if (auto peer = ring_.IndexOf(conn->label()); peer.ok()) {
-      gossip_.Heard(*peer, ping->epoch, ping->digest);
+      gossip_.Heard(*peer, ping->epoch, ping->digest, ping->transferred);
     }
     const wire::Ping ours = gossip_.Heartbeat();
-    Reply(conn, wire::Message{id, wire::Pong{ours.epoch, ours.digest}}, false);
+    Reply(conn,
+          wire::Message{id,
+                        wire::Pong{ours.epoch, ours.digest, ours.transferred}},
+          false);
     return;
   }
   const bool exempt =

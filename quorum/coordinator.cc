@@ -266,47 +266,66 @@ Awaitable<Result<PutOutcome>> Coordinator::CoordinatePut(PutArgs args) {
     co_return st;
   }
 
-  auto fan = std::make_shared<FanOut>(ex, clock_, n, args.w, args.pw);
+  // While a change moves this partition, its pending replicas (the next
+  // claim's new primaries) get every write too, and each adds one to the
+  // acks required: w + P acks among n + P replicas leave at least w on the
+  // primaries of the next claim (doc/membership.md, "Pending ranges").
+  const std::vector<ring::NodeIndex>& pending =
+      ring_.Pending(args.loc.partition);
+  const auto extra = static_cast<uint32_t>(pending.size());
+  auto fan =
+      std::make_shared<FanOut>(ex, clock_, n + extra, args.w + extra, args.pw);
   fan->Record(true, /*primary=*/true);
 
   // 3. Fan out: live primaries get the object, a dead primary's replica goes
   // to the next live fallback as a hint. A replica with no live node fails.
   auto object = std::make_shared<const Object>(std::move(local.value()));
-  const auto targets = ring::SloppyTargets(preference, n, is_up);
+  auto targets = ring::SloppyTargets(preference, n, is_up);
   for (uint32_t missing = static_cast<uint32_t>(targets.size()); missing < n;
        ++missing) {
     fan->Record(false);
   }
+  // Pending replicas take the object as replicas, not hints; they count
+  // toward w + P, never toward pw (they are not primaries yet).
+  std::vector<bool> is_primary;
   for (const ring::ReplicaTarget& t : targets) {
+    is_primary.push_back(!t.hint_for.has_value());
+  }
+  for (ring::NodeIndex p : pending) {
+    targets.push_back({p, std::nullopt});
+    is_primary.push_back(false);
+  }
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const ring::ReplicaTarget& t = targets[i];
     if (t.node == replicas_.self()) continue;
-    tasks_.Spawn(
-        [](Clock& clock, ReplicaClient& replicas, CoordinatorObserver* observer,
-           ring::ReplicaTarget target, std::string key, ring::KeyLocation loc,
-           std::shared_ptr<const Object> obj, std::shared_ptr<FanOut> fan,
-           Deadline deadline, Clock::TimePoint started) -> Awaitable<void> {
-          const bool primary = !target.hint_for.has_value();
-          Status st;
-          try {
-            st = co_await replicas.Replicate(target.node, key, loc, *obj,
-                                             deadline, target.hint_for);
-          } catch (...) {
-            // Cancelled (Shutdown) before the replica answered: a failed
-            // reply, so the request waiting on the tally wakes now rather
-            // than at its deadline.
-            fan->Record(false, primary);
-            throw;
-          }
-          // Late acks (after the answer) are observed too: this task runs
-          // until the replica answers or the request deadline.
-          if (st.ok() && observer) {
-            observer->ReplicaAcked(clock.Now() - started);
-          }
-          // A replica that did not answer by the deadline stays
-          // outstanding: the request then ends as a timeout.
-          if (st.code() == Code::kTimeout) co_return;
-          fan->Record(st.ok(), primary, st.code() == Code::kOverloaded);
-        }(clock_, replicas_, observer_, t, args.key, args.loc, object, fan,
-                                                        deadline, started));
+    tasks_.Spawn([](Clock& clock, ReplicaClient& replicas,
+                    CoordinatorObserver* observer, ring::ReplicaTarget target,
+                    bool primary, std::string key, ring::KeyLocation loc,
+                    std::shared_ptr<const Object> obj,
+                    std::shared_ptr<FanOut> fan, Deadline deadline,
+                    Clock::TimePoint started) -> Awaitable<void> {
+      Status st;
+      try {
+        st = co_await replicas.Replicate(target.node, key, loc, *obj, deadline,
+                                         target.hint_for);
+      } catch (...) {
+        // Cancelled (Shutdown) before the replica answered: a failed
+        // reply, so the request waiting on the tally wakes now rather
+        // than at its deadline.
+        fan->Record(false, primary);
+        throw;
+      }
+      // Late acks (after the answer) are observed too: this task runs
+      // until the replica answers or the request deadline.
+      if (st.ok() && observer) {
+        observer->ReplicaAcked(clock.Now() - started);
+      }
+      // A replica that did not answer by the deadline stays
+      // outstanding: the request then ends as a timeout.
+      if (st.code() == Code::kTimeout) co_return;
+      fan->Record(st.ok(), primary, st.code() == Code::kOverloaded);
+    }(clock_, replicas_, observer_, t, is_primary[i], args.key, args.loc,
+                                              object, fan, deadline, started));
   }
 
   // 4. Wait for w (and pw) acks, an impossible quorum, or the deadline. A

@@ -512,6 +512,46 @@ TEST_CASE(
 
 // ---------------------------------------------------------------- routing
 
+TEST_CASE("a write to a moving partition also goes to its pending replica") {
+  // A change in progress makes x a primary of the key's partition once the
+  // transfer is done: x gets the write as a replica (not a hint) and the
+  // put needs w + 1 acks among the 3 primaries and x.
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  const auto others = Others(c, key, self);
+  NodeIndex x = 0;
+  while (Contains(c.PrimariesOf(key), x)) ++x;
+  std::vector<std::vector<NodeIndex>> pending(c.ring.partitions());
+  pending[c.ring.Locate(key).partition] = {x};
+  c.ring.SetPending(pending);
+
+  SUBCASE("all up: every primary and x hold it") {
+    PutArgs put = MakePut(c, key, "v", 2);
+    put.pw = 3;  // x is no primary yet: pw still counts the three
+    auto ans = RunToEnd(c, c.coordinators[self]->Put(std::move(put)));
+    REQUIRE(ans->ok());
+    CHECK(c.Holds(x, key));
+    CHECK(c.nodes[x].hints.empty());
+    for (NodeIndex p : c.PrimariesOf(key)) CHECK(c.Holds(p, key));
+  }
+  SUBCASE("a primary down: w=2 is met by self, the other primary and x") {
+    c.nodes[others[0]].mode = Mode::kUnreachable;
+    auto ans = RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, "v", 2)));
+    REQUIRE(ans->ok());
+    CHECK(c.Holds(x, key));
+  }
+  SUBCASE("a primary and x down: 2 of the 3 acks w=2 needs here") {
+    c.nodes[others[0]].mode = Mode::kUnreachable;
+    c.nodes[x].mode = Mode::kUnreachable;
+    auto ans = RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, "v", 2)));
+    REQUIRE_FALSE(ans->ok());
+    REQUIRE(ans->status().quorum().has_value());
+    CHECK(ans->status().quorum()->required == 3);
+    CHECK(ans->status().quorum()->contacted == 4);
+  }
+}
+
 TEST_CASE("a put forwarded to a node that is no primary writes nothing") {
   // The sender routed by another ring (a cluster state this node has not
   // applied, or no longer has): the put is refused as from an unreachable

@@ -286,6 +286,37 @@ std::vector<uint32_t> Ring::ReplicatedBy(NodeIndex node) const {
   return result;
 }
 
+void Ring::SetPending(std::vector<std::vector<NodeIndex>> pending) {
+  SHOAL_REQUIRE(pending.empty() || pending.size() == partitions_,
+                "SetPending: one list per partition");
+  for (const auto& list : pending) {
+    for (NodeIndex i : list) {
+      SHOAL_REQUIRE(i < members_.size(), "SetPending: no such member");
+    }
+  }
+  pending_ = std::move(pending);
+}
+
+const std::vector<NodeIndex>& Ring::Pending(uint32_t partition) const {
+  static const std::vector<NodeIndex> kNone;
+  SHOAL_REQUIRE(partition < partitions_, "Pending: no such partition");
+  return pending_.empty() ? kNone : pending_[partition];
+}
+
+std::vector<uint32_t> Ring::HeldBy(NodeIndex node) const {
+  std::vector<uint32_t> held = ReplicatedBy(node);
+  if (pending_.empty()) return held;
+  for (uint32_t p = 0; p < partitions_; ++p) {
+    const auto& list = pending_[p];
+    if (std::find(list.begin(), list.end(), node) != list.end()) {
+      held.push_back(p);
+    }
+  }
+  std::sort(held.begin(), held.end());
+  held.erase(std::unique(held.begin(), held.end()), held.end());
+  return held;
+}
+
 std::vector<NodeIndex> Ring::PreferenceList(uint32_t partition) const {
   SHOAL_REQUIRE(partition < partitions_, "PreferenceList: no such partition");
   return preference_[partition];

@@ -111,6 +111,18 @@ class Ring {
   // The first min(n, S) entries of PreferenceList(partition).
   std::vector<NodeIndex> Primaries(uint32_t partition) const;
 
+  // Pending replicas (doc/membership.md, "Pending ranges"): while a change
+  // is in progress, the members that will be primaries of a partition once
+  // its transfer is done and are not now. Writes go to them too; reads do
+  // not. Empty when no change is in progress.
+  // REQUIRE: pending.size() == partitions() or pending is empty; every
+  // index a member.
+  void SetPending(std::vector<std::vector<NodeIndex>> pending);
+  const std::vector<NodeIndex>& Pending(uint32_t partition) const;
+  bool changing() const { return !pending_.empty(); }
+  // Partitions `node` replicates now or is a pending replica of.
+  std::vector<uint32_t> HeldBy(NodeIndex node) const;
+
  private:
   Ring() = default;
   static Status CheckOptions(RingOptions options, size_t members);
@@ -122,6 +134,7 @@ class Ring {
   std::vector<std::pair<std::string, NodeIndex>> by_name_;  // sorted, IndexOf
   std::vector<NodeIndex> owners_;                   // partition -> owner
   std::vector<std::vector<NodeIndex>> preference_;  // partition -> all members
+  std::vector<std::vector<NodeIndex>> pending_;     // empty, or by partition
   uint32_t partitions_ = 0;
   uint32_t n_ = 0;
   uint32_t partition_shift_ = 0;  // 64 - log2(Q); 64 means Q == 1

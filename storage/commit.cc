@@ -287,7 +287,8 @@ void GroupCommit::ApplyBatch(std::deque<Pending>& batch) {
     for (size_t i = 0; i < results.size(); ++i) {
       const WriteOp& op = batch[i].op;
       if (op.kind == WriteOp::Kind::kHint ||
-          op.kind == WriteOp::Kind::kDeleteHint) {
+          op.kind == WriteOp::Kind::kDeleteHint ||
+          op.kind == WriteOp::Kind::kDropPartition) {
         continue;
       }
       const Result<WriteResult>& r = results[i];

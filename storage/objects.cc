@@ -99,8 +99,47 @@ void ReuseLastDot(const quorum::Object& before, quorum::Object& after) {
 }
 }  // namespace
 
+Result<WriteResult> ObjectsDb::DropSome(MDB_txn* txn, uint32_t partition,
+                                        Status* batch_error) {
+  MDB_cursor* cursor = nullptr;
+  int rc = mdb_cursor_open(txn, env_.objects_dbi(), &cursor);
+  if (rc != 0) {
+    *batch_error = env_.WriteError("mdb_cursor_open", rc);
+    return *batch_error;
+  }
+  const std::string start =
+      EncodeStorageKey("", ring::KeyLocation{0, partition, 0});
+  MDB_val k = ValOf(start);
+  MDB_val v;
+  WriteResult out;
+  size_t deleted = 0;
+  rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
+  while (rc == 0 && deleted < kDropBatch) {
+    const std::string_view skey = ViewOf(k);
+    if (skey.size() < kStorageKeyPrefixBytes ||
+        BigEndianAt(skey, 0, 2) != partition) {
+      break;
+    }
+    rc = mdb_cursor_del(cursor, 0);
+    if (rc != 0) break;
+    ++deleted;
+    k = ValOf(start);  // the partition's first object left, if any
+    rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
+  }
+  mdb_cursor_close(cursor);
+  if (rc != 0 && rc != MDB_NOTFOUND) {
+    *batch_error = env_.WriteError("mdb_cursor_del", rc);
+    return *batch_error;
+  }
+  out.changed = deleted > 0;
+  return out;
+}
+
 Result<WriteResult> ObjectsDb::ApplyObject(MDB_txn* txn, WriteOp& op,
                                            Status* batch_error) {
+  if (op.kind == WriteOp::Kind::kDropPartition) {
+    return DropSome(txn, op.loc.partition, batch_error);
+  }
   const std::string skey = EncodeStorageKey(op.key, op.loc);
   if (skey.size() > env_.max_key_bytes()) {
     return KeyTooLarge(op.key.size(), env_.max_key_bytes());

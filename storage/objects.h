@@ -51,6 +51,9 @@ class ObjectsDb {
                                   Status* batch_error);
 
   void SetObserver(ObjectObserver* observer);
+  // kDropPartition: deletes up to kDropBatch objects of `partition`.
+  Result<WriteResult> DropSome(MDB_txn* txn, uint32_t partition,
+                               Status* batch_error);
   // Tells the observer, if any, of a committed batch's changes, in order, on
   // the calling thread.
   void NotifyCommitted(const std::vector<ObjectChange>& changes);

@@ -1012,6 +1012,38 @@ TEST_CASE("the object observer sees committed changes and no no-ops") {
   CHECK(*snap >= obs.seen[1].txn_id);
 }
 
+TEST_CASE("a partition is dropped in batches; the others stay") {
+  TempDir dir;
+  auto store = MustOpen(Options(dir));
+  const size_t count = kDropBatch + 5;
+  for (size_t i = 0; i < count; ++i) {
+    REQUIRE(Write(*store, Coordinate("k" + std::to_string(i),
+                                     Loc(1, static_cast<uint32_t>(i)), "x"))
+                .ok());
+  }
+  REQUIRE(Write(*store, Coordinate("p0", Loc(0, UINT32_MAX), "x")).ok());
+  REQUIRE(Write(*store, Coordinate("p2", Loc(2, 0), "x")).ok());
+  WriteOp drop;
+  drop.kind = WriteOp::Kind::kDropPartition;
+  drop.loc = Loc(1, 0);
+  auto first = Write(*store, drop);
+  REQUIRE(first.ok());
+  CHECK(first->changed);
+  CHECK(store->Stats().keys == 5 + 2);
+  auto second = Write(*store, drop);
+  REQUIRE(second.ok());
+  CHECK(second->changed);
+  auto third = Write(*store, drop);
+  REQUIRE(third.ok());
+  CHECK_FALSE(third->changed);  // nothing was left
+  CHECK(store->Stats().keys == 2);
+  MustGet(*store, "p0", Loc(0, UINT32_MAX));
+  MustGet(*store, "p2", Loc(2, 0));
+  auto gone = store->Get("k3", Loc(1, 3));
+  REQUIRE(gone.ok());
+  CHECK_FALSE(gone->has_value());
+}
+
 TEST_CASE("scan objects visits one partition's segment range in order") {
   TempDir dir;
   auto store = MustOpen(Options(dir));

@@ -85,6 +85,10 @@ struct WriteOp {
     // Delivered: delete the hint for (hint_target, key) if it is still the
     // one handoff read (its bytes hash to `expected_hint_hash`).
     kDeleteHint,
+    // Deletes up to kDropBatch objects of partition `loc.partition` (a
+    // partition this node no longer replicates, doc/membership.md);
+    // `changed` says whether any was left to delete. Not observed.
+    kDropPartition,
   };
   Kind kind = Kind::kMerge;
   std::string key;
@@ -123,6 +127,10 @@ struct HintCounters {
   uint64_t delivered = 0;    // hints deleted after their target acked
   uint64_t dropped_cap = 0;  // hints refused: target over its cap
 };
+
+// Objects one kDropPartition op deletes at most: one op holds the writer
+// for a bounded time; the caller repeats it until nothing is left.
+inline constexpr size_t kDropBatch = 1000;
 
 struct WriteResult {
   quorum::Object before;  // stored object before the op (empty if none)

@@ -69,20 +69,22 @@ void EncodeBody(const Ping& m, sc::Frame::Builder f) {
   auto b = f.initPing();
   b.setEpoch(m.epoch);
   b.setDigest(m.digest);
+  b.setTransferred(m.transferred);
 }
 
 Ping DecodeBody(sc::Ping::Reader r) {
-  return Ping{r.getEpoch(), r.getDigest()};
+  return Ping{r.getEpoch(), r.getDigest(), r.getTransferred()};
 }
 
 void EncodeBody(const Pong& m, sc::Frame::Builder f) {
   auto b = f.initPong();
   b.setEpoch(m.epoch);
   b.setDigest(m.digest);
+  b.setTransferred(m.transferred);
 }
 
 Pong DecodeBody(sc::Pong::Reader r) {
-  return Pong{r.getEpoch(), r.getDigest()};
+  return Pong{r.getEpoch(), r.getDigest(), r.getTransferred()};
 }
 
 void EncodeBody(const ClusterStateRequest&, sc::Frame::Builder f) {

@@ -338,8 +338,8 @@ std::vector<Message> SampleMessages() {
   out.push_back({20, ReplicateRequest{"k", SampleObject(), "n3"}});
   out.push_back({21, Ping{}});
   out.push_back({22, Pong{}});
-  out.push_back({25, Ping{7, 0x0123456789abcdefull}});
-  out.push_back({26, Pong{~0ull, 1}});
+  out.push_back({25, Ping{7, 0x0123456789abcdefull, 6}});
+  out.push_back({26, Pong{~0ull, 1, 3}});
   out.push_back({27, ClusterStateRequest{}});
   out.push_back({28, ClusterStateReply{SampleClusterState()}});
   out.push_back({23, HintsRequest{}});

@@ -71,11 +71,13 @@ struct ReplicateRequest {
 struct Ping {
   uint64_t epoch = 0;
   uint64_t digest = 0;
+  uint64_t transferred = 0;  // a change's epoch whose transfers here are done
   friend bool operator==(const Ping&, const Ping&) = default;
 };
 struct Pong {
   uint64_t epoch = 0;
   uint64_t digest = 0;
+  uint64_t transferred = 0;
   friend bool operator==(const Pong&, const Pong&) = default;
 };
 struct ClusterStateRequest {

@@ -30,13 +30,18 @@ struct ReplicateRequest {
 # (cluster/state.h), so a node learns within one heartbeat that a peer holds
 # a newer state (it then asks for it with ClusterStateRequest) or a
 # different one at its own epoch (a conflict).
+# `transferred` is the epoch of a change in progress whose transfers to the
+# sender are all done (0 = none): once every receiving member reports it,
+# each node completes the change (doc/membership.md, "Transfer").
 struct Ping {  # answered with Pong
   epoch @0 :UInt64;
   digest @1 :UInt64;
+  transferred @2 :UInt64;
 }
 struct Pong {
   epoch @0 :UInt64;
   digest @1 :UInt64;
+  transferred @2 :UInt64;
 }
 
 # Asks for the node's cluster state; any connection may ask (a node started

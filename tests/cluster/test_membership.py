@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import tomllib
 import urllib.request
 
@@ -376,6 +377,156 @@ class ForceRemoveTest(harness.RingTestCase):
         m = re.search(r"(?m)^shoal_ring_epoch (\S+)$", text)
         self.assertIsNotNone(m, f"shoal_ring_epoch not exported by {name}")
         return float(m.group(1))
+
+
+class Writer(threading.Thread):
+    """Puts w0, w1, ... one at a time through the CLI, round-robin over
+    `targets` (a list the test may change), until stopped. A write counts
+    as acknowledged only when the put succeeded."""
+
+    def __init__(self, ring: harness.Ring, targets: list[str]):
+        super().__init__(daemon=True)
+        self.ring = ring
+        self.targets = targets
+        self.acked: dict[str, str] = {}
+        self.failed = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        i = 0
+        while not self.stop.is_set():
+            target = self.targets[i % len(self.targets)]
+            key, value = f"w{i}", f"v{i}"
+            code, out, _ = harness.run_shoal(
+                ["put", key, value, "--node", target, "--json",
+                 "--dir", self.ring.dir], expect_ok=False)
+            if code == 0:
+                self.acked[key] = value
+            else:
+                self.failed += 1
+            i += 1
+
+
+class JoinLeaveTest(harness.RingTestCase):
+    """A 3-node ring, n=3 w=2 r=2, under a continuous write workload: n4
+    joins (staged and committed at n1, then started with only a seed), its
+    partitions are transferred while the ring serves, and the change
+    completes by itself; then n2 leaves the same way. At the end every
+    acknowledged write is read back at r=2, every partition has three
+    distinct primaries (n2 none), and after anti-entropy every primary
+    holds the value written."""
+    NODES = 3
+    N, W, R = 3, 2, 2
+    BASE_PORT = 31200
+
+    def view(self, name: str) -> dict:
+        return self.ring.shoal("cluster", "status", node=name)[1]
+
+    def start_new_node(self, name: str, port: int) -> subprocess.Popen:
+        with open(self.ring.members["n1"]["config"]) as f:
+            text = seed_only(f.read(), self.ring.address("n1"))
+        data = os.path.join(self.ring.tmp, name)
+        text = re.sub(r"(?m)^name = .*$", f"name = '{name}'", text)
+        text = re.sub(r"(?m)^listen = .*$", f"listen = '127.0.0.1:{port}'",
+                      text)
+        text = re.sub(r"(?m)^data_dir = .*$", f"data_dir = '{data}'", text)
+        text = re.sub(r"(?m)^metrics_listen = .*$", "metrics_listen = ''",
+                      text)
+        path = os.path.join(self.ring.tmp, f"{name}.toml")
+        with open(path, "w") as f:
+            f.write(text)
+        log = open(os.path.join(self.ring.tmp, f"{name}.log"), "w")
+        proc = subprocess.Popen(
+            [os.path.join(harness.bin_dir(), "shoald"), "--config", path],
+            stdout=log, stderr=subprocess.STDOUT)
+        self.addCleanup(lambda: (proc.kill(), proc.wait(), log.close()))
+        return proc
+
+    def wait_epoch(self, names: list[str], epoch: int, timeout: float) -> None:
+        def there():
+            try:
+                views = [self.view(n) for n in names]
+            except harness.CliError:  # a node still starting
+                return False
+            return all(v["epoch"] == epoch and not v["changing"]
+                       and v["converged"] for v in views)
+
+        wait_until(there, timeout, f"{names} to complete epoch {epoch}",
+                   interval=0.3)
+
+    def test_a_node_joins_and_another_leaves_under_writes(self):
+        wait_until(lambda: self.view("n1")["converged"], 15,
+                   "the ring to converge on epoch 1", interval=0.2)
+        for i in range(300):
+            self.ring.put(f"pre{i}", f"p{i}", "n1")
+        targets = [self.ring.address(n) for n in ("n1", "n2", "n3")]
+        writer = Writer(self.ring, targets)
+        writer.start()
+        self.addCleanup(writer.stop.set)
+
+        # n4 joins: committed at n1 while n4 is not running yet.
+        port = harness.base_port(self.BASE_PORT) + 4
+        n4 = f"127.0.0.1:{port}"
+        _, staged = self.ring.shoal("cluster", "join", f"n4@{n4}", node="n1")
+        self.assertEqual(staged["staged"], [f"join n4@{n4}"])
+        _, committed = self.ring.shoal("cluster", "commit", node="n1")
+        self.assertEqual(committed["epoch"], 2)
+        # In progress until n4 has its partitions: n4 is not even running.
+        view = self.view("n1")
+        self.assertEqual(view["epoch"], 2)
+        self.assertTrue(view["changing"])
+        self.start_new_node("n4", port)
+        self.wait_epoch(["n1", "n2", "n3", n4], 3, 120)
+        targets.append(n4)
+        view = self.view("n1")
+        owned = {m["name"]: m["partitions_owned"] for m in view["members"]}
+        self.assertEqual(sorted(owned), ["n1", "n2", "n3", "n4"])
+        self.assertEqual(sum(owned.values()), 64)
+        self.assertIn(owned["n4"], (16, 17), owned)
+
+        # n2 leaves: it hands its partitions over, then is removed.
+        targets.remove(self.ring.address("n2"))
+        self.ring.shoal("cluster", "leave", "n2", node="n1")
+        _, committed = self.ring.shoal("cluster", "commit", node="n1")
+        self.assertEqual(committed["epoch"], 4)
+        self.wait_epoch(["n1", "n3", n4], 5, 120)
+        writer.stop.set()
+        writer.join(60)
+        self.assertGreater(len(writer.acked), 50, writer.failed)
+
+        view = self.view("n3")
+        members = {m["name"]: m for m in view["members"]}
+        self.assertEqual(members["n2"]["state"], "removed")
+        self.assertEqual(members["n2"]["partitions_owned"], 0)
+        written = {f"pre{i}": f"p{i}" for i in range(300)}
+        written.update(writer.acked)
+        # Read back at r=2 right after the switch: nothing acknowledged lost.
+        lost = []
+        for key, value in written.items():
+            got = self.ring.get(key, "n3")
+            if got["values"] != [value]:
+                lost.append((key, got["values"]))
+        self.assertEqual(lost, [], f"{len(lost)} of {len(written)} lost")
+        # The left node drops every copy once all members hold epoch 5.
+        wait_until(lambda: self.ring.status("n2")["keys"] == 0, 30,
+                   "n2 to drop the partitions it no longer replicates")
+        # Three distinct primaries, none of them n2; after anti-entropy
+        # each holds the value, and no other node holds a copy.
+        for name in ("n1", "n3", n4):
+            self.ring.shoal("aae", "run", node=name, timeout=120)
+        everyone = [self.ring.address("n1"), self.ring.address("n2"),
+                    self.ring.address("n3"), n4]
+        for key in list(written)[::7]:
+            _, where = self.ring.shoal("ring", "where", key, node="n1")
+            self.assertEqual(where["epoch"], 5)
+            primaries = [p["address"] for p in where["primaries"]]
+            self.assertEqual(len(set(primaries)), 3, where)
+            self.assertNotIn(self.ring.address("n2"), primaries)
+            for address in everyone:
+                _, local = self.ring.shoal("get", key, "--local", node=address)
+                expected = [written[key]] if address in primaries else []
+                self.assertEqual(local["values"], expected,
+                                 f"{key} on {address}")
 
 
 if __name__ == "__main__":

@@ -348,15 +348,15 @@ void AddClusterVerbs(CLI::App& app, Verbs& verbs) {
   };
   const StageVerb stage_verbs[] = {
       {"join", Kind::kJoin,
-       "stage a new member joining (commit: not built yet, it needs "
-       "partition transfer)",
+       "stage a new member joining; after the commit, start it with "
+       "cluster.seeds and it receives its partitions",
        "NAME@HOST:PORT of the new member", nullptr},
       {"leave", Kind::kLeave,
-       "stage a member handing its partitions over and leaving (commit: not "
-       "built yet)",
+       "stage a member handing its partitions over and leaving",
        "the member's name", nullptr},
       {"replace", Kind::kReplace,
-       "stage NEW taking exactly OLD's partitions (commit: not built yet)",
+       "stage NEW taking exactly OLD's partitions, copied from the other "
+       "replicas (OLD may be dead)",
        "OLD: the member replaced", "NEW@HOST:PORT of its replacement"},
       {"force-remove", Kind::kForceRemove,
        "stage removing a member that is gone for good: its partitions go to "
