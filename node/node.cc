@@ -180,7 +180,7 @@ Node::Node(asio::io_context& io, NodeConfig config, NodeEnv env,
                .busy = [this] { return admission_.Busy(clock_.Now()); }},
            &aae_probe_),
       transfers_(
-          io.get_executor(), clock_, ring_, self_, aae_,
+          io.get_executor(), clock_, ring_, self_, aae_, cluster_probe_,
           [this](ring::NodeIndex i) { return peers_.IsUp(i); },
           [this](uint64_t epoch) { gossip_.TransfersDone(epoch); }),
       service_(io.get_executor(), clock_, config_, ring_, self_, *store_,

@@ -127,7 +127,42 @@ ClusterProbe::ClusterProbe(prometheus::Registry& registry, uint64_t epoch) {
                       "serving (a changed claim)")
                   .Register(registry)
                   .Add({});
+  changing_ = &prometheus::BuildGauge()
+                   .Name("shoal_cluster_changing")
+                   .Help(
+                       "1 while the cluster state this node holds has a "
+                       "change in progress (partitions moving)")
+                   .Register(registry)
+                   .Add({});
+  remaining_ = &prometheus::BuildGauge()
+                    .Name("shoal_transfer_partitions_remaining")
+                    .Help(
+                        "Partitions a change in progress gives this node "
+                        "that it has not received yet")
+                    .Register(registry)
+                    .Add({});
+  started_ = &prometheus::BuildGauge()
+                  .Name("shoal_transfer_started_time_seconds")
+                  .Help(
+                      "Unix time this node began receiving the partitions "
+                      "of the change in progress; 0 when it receives none")
+                  .Register(registry)
+                  .Add({});
+  received_ = &prometheus::BuildCounter()
+                   .Name("shoal_transfer_partitions_received_total")
+                   .Help(
+                       "Partitions this node received in a change (its "
+                       "tree equal to every live source's)")
+                   .Register(registry)
+                   .Add({});
 }
+
+void ClusterProbe::Changing(bool changing) { changing_->Set(changing); }
+void ClusterProbe::Receiving(size_t remaining, int64_t started_wall_ms) {
+  remaining_->Set(static_cast<double>(remaining));
+  started_->Set(static_cast<double>(started_wall_ms) / 1000.0);
+}
+void ClusterProbe::Received() { received_->Increment(); }
 
 void ClusterProbe::Epoch(uint64_t epoch) {
   epoch_->Set(static_cast<double>(epoch));

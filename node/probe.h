@@ -88,8 +88,18 @@ class ClusterProbe {
   void Conflict();
   void Adopted();
   void Refused();
+  // shoal_cluster_changing: 1 while the state held has a change in progress.
+  void Changing(bool changing);
+  // This node's transfers (node/transfers.h): partitions still to receive,
+  // and when the receiving began (wall-clock ms; 0 = none).
+  void Receiving(size_t remaining, int64_t started_wall_ms);
+  void Received();  // one more partition received
 
  private:
+  prometheus::Gauge* changing_ = nullptr;
+  prometheus::Gauge* remaining_ = nullptr;
+  prometheus::Gauge* started_ = nullptr;
+  prometheus::Counter* received_ = nullptr;
   prometheus::Gauge* epoch_ = nullptr;
   prometheus::Counter* conflicts_ = nullptr;
   prometheus::Counter* adopted_ = nullptr;

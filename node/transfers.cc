@@ -16,11 +16,13 @@ constexpr std::chrono::milliseconds kRetry{500};
 
 Transfers::Transfers(asio::any_io_executor executor, Clock& clock,
                      const ring::Ring& ring, ring::NodeIndex self,
-                     antientropy::AntiEntropy& aae, IsUp is_up, Done done)
+                     antientropy::AntiEntropy& aae, ClusterProbe& probe,
+                     IsUp is_up, Done done)
     : clock_(clock),
       ring_(ring),
       self_(self),
       aae_(aae),
+      probe_(probe),
       is_up_(std::move(is_up)),
       done_(std::move(done)),
       tasks_(std::move(executor)) {}
@@ -37,6 +39,9 @@ void Transfers::Follow(uint64_t epoch) {
     }
   }
   remaining_ = partitions.size();
+  probe_.Changing(ring_.changing());
+  started_wall_ms_ = partitions.empty() ? 0 : clock_.WallMs();
+  probe_.Receiving(remaining_, started_wall_ms_);
   if (partitions.empty()) return;
   spdlog::info("cluster epoch {}: receiving {} partitions", epoch,
                partitions.size());
@@ -59,6 +64,8 @@ wire::Awaitable<void> Transfers::Receive(uint64_t epoch,
       // something failed; Round pauses for that itself).
     }
     --remaining_;
+    probe_.Received();
+    probe_.Receiving(remaining_, remaining_ == 0 ? 0 : started_wall_ms_);
   }
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       clock_.Now() - started)

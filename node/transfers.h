@@ -27,6 +27,7 @@
 #include "antientropy/antientropy.h"
 #include "base/clock.h"
 #include "base/task_group.h"
+#include "node/probe.h"
 #include "ring/ring.h"
 #include "wire/transport.h"
 
@@ -39,7 +40,8 @@ class Transfers {
   using Done = std::function<void(uint64_t epoch)>;
   Transfers(boost::asio::any_io_executor executor, Clock& clock,
             const ring::Ring& ring, ring::NodeIndex self,
-            antientropy::AntiEntropy& aae, IsUp is_up, Done done);
+            antientropy::AntiEntropy& aae, ClusterProbe& probe, IsUp is_up,
+            Done done);
 
   // The node serves the ring of `epoch` now: transfers of an older epoch
   // stop, and this node's pending partitions (if any) are received.
@@ -63,11 +65,13 @@ class Transfers {
   const ring::Ring& ring_;
   ring::NodeIndex self_;
   antientropy::AntiEntropy& aae_;
+  ClusterProbe& probe_;
   IsUp is_up_;
   Done done_;
   uint64_t epoch_ = 0;
   size_t remaining_ = 0;
-  TaskGroup tasks_;  // last: destroyed first
+  int64_t started_wall_ms_ = 0;  // 0: receiving nothing
+  TaskGroup tasks_;              // last: destroyed first
 };
 
 }  // namespace shoal::node

@@ -494,6 +494,22 @@ class JoinLeaveTest(harness.RingTestCase):
         writer.join(60)
         self.assertGreater(len(writer.acked), 50, writer.failed)
 
+        # n1 received n2's share in the leave: its transfer figures say so.
+        url = f"http://{self.ring.metrics_address('n1')}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            text = resp.read().decode()
+
+        def figure(family: str) -> float:
+            m = re.search(rf"(?m)^{family} (\S+)$", text)
+            self.assertIsNotNone(m, family)
+            return float(m.group(1))
+
+        self.assertGreater(figure("shoal_transfer_partitions_received_total"), 0)
+        self.assertEqual(figure("shoal_transfer_partitions_remaining"), 0)
+        self.assertEqual(figure("shoal_transfer_started_time_seconds"), 0)
+        self.assertEqual(figure("shoal_cluster_changing"), 0)
+        self.assertEqual(figure("shoal_ring_epoch"), 5)
+
         view = self.view("n3")
         members = {m["name"]: m for m in view["members"]}
         self.assertEqual(members["n2"]["state"], "removed")
@@ -527,6 +543,117 @@ class JoinLeaveTest(harness.RingTestCase):
                 expected = [written[key]] if address in primaries else []
                 self.assertEqual(local["values"], expected,
                                  f"{key} on {address}")
+
+
+class ReplaceTest(harness.RingTestCase):
+    """A 3-node ring, n=3 w=2 r=2, holding 3,000 keys, loses n3 for good:
+    its data directory is wiped and `cluster replace n3 n5@...` is
+    committed; n5 starts from a seed and receives every partition from n1
+    and n2. Anti-entropy repairs are throttled (500 keys/s) so that the
+    transfer takes seconds: n5 is killed in the middle of it, restarted
+    with what it had received, and resumes. The change completes only once
+    n5's trees equal its sources', and n5 then holds every key with the
+    sources' values."""
+    NODES = 3
+    N, W, R = 3, 2, 2
+    BASE_PORT = 31300
+    KEYS = 3000
+
+    def view(self, name: str) -> dict:
+        return self.ring.shoal("cluster", "status", node=name)[1]
+
+    def figure(self, metrics_address: str, family: str) -> float | None:
+        try:
+            with urllib.request.urlopen(f"http://{metrics_address}/metrics",
+                                        timeout=2) as resp:
+                text = resp.read().decode()
+        except OSError:
+            return None
+        m = re.search(rf"(?m)^{family} (\S+)$", text)
+        return float(m.group(1)) if m else None
+
+    def test_a_wiped_node_is_replaced_and_a_killed_receiver_resumes(self):
+        self.ring.reconfigure({"antientropy": {"enabled": "false",
+                                               "repair_rate": "500"}})
+        wait_until(lambda: self.view("n1")["converged"], 15,
+                   "the ring to converge on epoch 1", interval=0.2)
+        nodes = ",".join(self.ring.address(n) for n in ("n1", "n2", "n3"))
+        _, out, err = harness.run_shoal(
+            ["bench", "--nodes", nodes, "--load", "--workload", "w", "--keys",
+             str(self.KEYS), "--value-size", "100", "--ops", "1",
+             "--concurrency", "16", "--seed", "7", "--json"], timeout=300)
+        self.assertEqual(out["load"]["errors"], {}, err)
+
+        # n3 is lost with its disk.
+        self.ring.kill("n3")
+        with open(self.ring.members["n3"]["config"], "rb") as f:
+            shutil.rmtree(tomllib.load(f)["data_dir"])
+        wait_until(lambda: not next(m for m in self.view("n1")["members"]
+                                    if m["name"] == "n3")["up"],
+                   15, "n1 to see n3 down", interval=0.1)
+        base = harness.base_port(self.BASE_PORT)
+        n5 = f"127.0.0.1:{base + 5}"
+        n5_metrics = f"127.0.0.1:{base + 105}"
+        self.ring.shoal("cluster", "replace", "n3", f"n5@{n5}", node="n1")
+        _, committed = self.ring.shoal("cluster", "commit", node="n1")
+        self.assertEqual(committed["epoch"], 2)
+
+        with open(self.ring.members["n1"]["config"]) as f:
+            text = seed_only(f.read(), self.ring.address("n1"))
+        data = os.path.join(self.ring.tmp, "n5")
+        for key, value in (("name", "n5"), ("listen", n5), ("data_dir", data),
+                           ("metrics_listen", n5_metrics)):
+            text = re.sub(rf"(?m)^{key} = .*$", f"{key} = '{value}'", text)
+        config = os.path.join(self.ring.tmp, "n5.toml")
+        with open(config, "w") as f:
+            f.write(text)
+        log_path = os.path.join(self.ring.tmp, "n5.log")
+
+        def start_n5() -> subprocess.Popen:
+            log = open(log_path, "a")
+            proc = subprocess.Popen(
+                [os.path.join(harness.bin_dir(), "shoald"), "--config", config],
+                stdout=log, stderr=subprocess.STDOUT)
+            self.addCleanup(lambda: (proc.kill(), proc.wait(), log.close()))
+            return proc
+
+        proc = start_n5()
+
+        def partway() -> bool:
+            left = self.figure(n5_metrics, "shoal_transfer_partitions_remaining")
+            return left is not None and 0 < left < 60
+
+        wait_until(partway, 30, "n5 to have received some partitions",
+                   interval=0.05)
+        proc.kill()
+        proc.wait()
+        self.assertEqual(self.view("n1")["epoch"], 2)  # not complete
+        self.assertTrue(self.view("n1")["changing"])
+        start_n5()
+
+        def complete() -> bool:
+            try:
+                views = [self.view(n) for n in ("n1", "n2", n5)]
+            except harness.CliError:
+                return False
+            return all(v["epoch"] == 3 and not v["changing"] and v["converged"]
+                       for v in views)
+
+        wait_until(complete, 120, "the replacement to complete", interval=0.3)
+        with open(log_path) as f:
+            log = f.read()
+        self.assertEqual(log.count("receiving 64 partitions"), 2, log[-2000:])
+        members = {m["name"]: m for m in self.view("n2")["members"]}
+        self.assertEqual(members["n3"]["state"], "removed")
+        self.assertEqual(members["n5"]["state"], "valid")
+        # Every key on n5, as its sources hold it.
+        self.assertEqual(self.ring.status(n5)["keys"], self.KEYS)
+        for i in range(0, self.KEYS, 37):
+            key = f"user{i}"
+            source = self.ring.shoal("get", key, "--local", node="n1")[1]
+            mine = self.ring.shoal("get", key, "--local", node=n5)[1]
+            self.assertTrue(mine["found"], key)
+            self.assertEqual(mine["values"], source["values"], key)
 
 
 if __name__ == "__main__":
