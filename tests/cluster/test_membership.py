@@ -656,5 +656,48 @@ class ReplaceTest(harness.RingTestCase):
             self.assertEqual(mine["values"], source["values"], key)
 
 
+class RingAddRemoveTest(harness.RingTestCase):
+    """`shoal ring add` and `ring remove` drive the same changes for the
+    local launcher: a fourth node joins and holds its partitions when the
+    verb returns; a member leaves, is stopped and its directory deleted;
+    the ring restarts as it now is."""
+    NODES = 3
+    N, W, R = 3, 2, 2
+    BASE_PORT = 31400
+
+    def test_ring_add_then_remove(self):
+        for i in range(100):
+            self.ring.put(f"k{i}", f"v{i}", "n1")
+        _, added = self.ring.shoal("ring", "add", "--wait", "60s", timeout=90)
+        self.assertEqual((added["node"], added["after"]), ("n4", "running"))
+        view = self.ring.shoal("cluster", "status", node="n1")[1]
+        self.assertEqual((view["epoch"], view["changing"]), (3, False))
+        owned = {m["name"]: m["partitions_owned"] for m in view["members"]}
+        self.assertEqual(sorted(owned), ["n1", "n2", "n3", "n4"])
+        self.assertGreater(self.ring.status(added["address"])["keys"], 0)
+
+        _, removed = self.ring.shoal("ring", "remove", "n2", "--wait", "60s",
+                                     timeout=90)
+        self.assertEqual((removed["node"], removed["after"]),
+                         ("n2", "stopped"))
+        self.ring.expected_down.add("n2")
+        self.assertFalse(os.path.exists(os.path.join(self.ring.dir, "n2")))
+        names = [n["name"] for n in self.ring.ring_status()["nodes"]]
+        self.assertEqual(names, ["n1", "n3", "n4"])
+        view = self.ring.shoal("cluster", "status", node="n3")[1]
+        self.assertEqual(view["epoch"], 5)
+        for i in range(100):
+            self.assertEqual(self.ring.get(f"k{i}", "n3")["values"], [f"v{i}"])
+        # Bad input: an unknown node, and a duration without a unit.
+        code, out = self.ring.shoal("ring", "remove", "n9", expect_ok=False)
+        self.assertEqual(code, 1)
+        self.assertIn("no node named 'n9'", out["error"]["message"])
+        code, _, err = harness.run_shoal(
+            ["ring", "add", "--wait", "60", "--dir", self.ring.dir],
+            expect_ok=False)
+        self.assertEqual(code, 2, err)
+        self.assertIn("--wait", err)
+
+
 if __name__ == "__main__":
     harness.main()

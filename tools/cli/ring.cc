@@ -9,6 +9,7 @@
 #include <tuple>
 #include <vector>
 
+#include "base/duration.h"
 #include "client/client.h"
 #include "cluster/state.h"
 #include "tools/cli/common.h"
@@ -353,6 +354,32 @@ int RunRingWhere(const Common& common, const std::string& key) {
   return kExitOk;
 }
 
+// `ring add` / `ring remove NODE`: a membership change through the cluster
+// (Launcher::Add, Remove), waited for up to --wait.
+int RunMembershipVerb(const Common& common, bool add, const std::string& name,
+                      const std::string& wait_text) {
+  auto wait = ParseDuration(wait_text);
+  if (!wait.ok()) return UsageError("--wait: " + wait.status().message());
+  Launcher launcher = MakeLauncher(common);
+  Result<NodeAction> action =
+      add ? launcher.Add(*wait) : launcher.Remove(name, *wait);
+  if (!action.ok()) return Fail(action.status(), common.json);
+  if (common.json) {
+    json j = ActionJson(*action);
+    j["address"] = action->node.address;
+    PrintJson(j);
+    return kExitOk;
+  }
+  std::cout << (add ? "added " + action->node.name + " (pid " +
+                          std::to_string(action->node.pid) + ") on " +
+                          action->node.address + "; it holds its partitions"
+                    : "removed " + action->node.name +
+                          ": the others hold its partitions; it is stopped "
+                          "and its directory deleted")
+            << "\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 void AddRingVerbs(CLI::App& app, Verbs& verbs) {
@@ -462,6 +489,34 @@ void AddRingVerbs(CLI::App& app, Verbs& verbs) {
     AddCommon(cmd, &ring_args->common, false);
     verbs.On(cmd, [ring_args, verb = verb] {
       return RunNodeVerb(ring_args->common, verb, ring_args->node_name);
+    });
+  }
+
+  struct MembershipArgs {
+    Common common;
+    std::string node_name;
+    std::string wait = "10m";
+  };
+  for (const bool add : {true, false}) {
+    auto args = std::make_shared<MembershipArgs>();
+    args->common = Common{.json = false, .dir = verbs.default_dir, .node = ""};
+    CLI::App* cmd = ring->add_subcommand(
+        add ? "add" : "remove",
+        add ? "a new node joins the running ring (committed through the "
+              "cluster) and receives its partitions; waits until it has "
+              "them"
+            : "a node leaves the ring: the others receive its partitions, "
+              "then it is stopped and its directory deleted");
+    if (!add) {
+      cmd->add_option("node", args->node_name, "node name, e.g. n3")
+          ->required();
+    }
+    cmd->add_option("--wait", args->wait,
+                    "how long to wait for the transfer, e.g. 10m, 30s")
+        ->capture_default_str();
+    AddCommon(cmd, &args->common, false);
+    verbs.On(cmd, [args, add] {
+      return RunMembershipVerb(args->common, add, args->node_name, args->wait);
     });
   }
 

@@ -223,6 +223,23 @@ bool Gone(const RingNode& node) {
   return true;
 }
 
+// Runs one client call on `io` to completion.
+template <typename T>
+Result<T> RunSync(asio::io_context& io, Awaitable<Result<T>> call) {
+  std::optional<Result<T>> out;
+  asio::co_spawn(
+      io,
+      [](Awaitable<Result<T>> c,
+         std::optional<Result<T>>* o) -> Awaitable<void> {
+        *o = co_await std::move(c);
+      }(std::move(call), &out),
+      [&io](std::exception_ptr) { io.stop(); });
+  io.restart();
+  io.run();
+  if (!out) return Status(Code::kInternal, "client call did not complete");
+  return std::move(*out);
+}
+
 // One status probe; stores the reply when the node answers.
 Awaitable<void> ProbeOnce(std::string address,
                           std::optional<wire::StatusReply>* out) {
@@ -384,18 +401,21 @@ RingState PlanRing(const fs::path& dir, const RingParams& params) {
   state.sync = params.sync;
   state.conflict = params.conflict;
   for (uint32_t i = 1; i <= params.nodes; ++i) {
-    RingNode node;
-    node.name = "n" + std::to_string(i);
-    node.address = "127.0.0.1:" + std::to_string(params.base_port + i);
-    node.metrics_address =
-        "127.0.0.1:" + std::to_string(params.base_port + 100 + i);
-    const fs::path home = dir / node.name;
-    node.data_dir = (home / "data").string();
-    node.config = (home / "node.toml").string();
-    node.log = (home / "shoald.log").string();
-    state.nodes.push_back(std::move(node));
+    state.nodes.push_back(NodeAt(dir, params.base_port, i));
   }
   return state;
+}
+
+RingNode NodeAt(const fs::path& dir, uint32_t base_port, uint32_t index) {
+  RingNode node;
+  node.name = "n" + std::to_string(index);
+  node.address = "127.0.0.1:" + std::to_string(base_port + index);
+  node.metrics_address = "127.0.0.1:" + std::to_string(base_port + 100 + index);
+  const fs::path home = dir / node.name;
+  node.data_dir = (home / "data").string();
+  node.config = (home / "node.toml").string();
+  node.log = (home / "shoald.log").string();
+  return node;
 }
 
 RingParams ParamsOf(const RingState& state) {
@@ -489,10 +509,23 @@ Result<RingState> ParseRingState(std::string_view text) {
   return RingStateFromJson(j);
 }
 
-std::string NodeConfigToml(const RingState& state, const RingNode& node) {
-  toml::array members;
-  for (const RingNode& m : state.nodes) {
-    members.push_back(toml::table{{"name", m.name}, {"address", m.address}});
+std::string NodeConfigToml(const RingState& state, const RingNode& node,
+                           const std::vector<std::string>& seeds) {
+  toml::table cluster{{"w", static_cast<int64_t>(state.w)},
+                      {"r", static_cast<int64_t>(state.r)},
+                      {"conflict", state.conflict}};
+  if (seeds.empty()) {
+    toml::array members;
+    for (const RingNode& m : state.nodes) {
+      members.push_back(toml::table{{"name", m.name}, {"address", m.address}});
+    }
+    cluster.insert("n", static_cast<int64_t>(state.n));
+    cluster.insert("partitions", static_cast<int64_t>(state.partitions));
+    cluster.insert("members", std::move(members));
+  } else {
+    toml::array list;
+    for (const std::string& seed : seeds) list.push_back(seed);
+    cluster.insert("seeds", std::move(list));
   }
   toml::table root{
       {"name", node.name},
@@ -500,13 +533,7 @@ std::string NodeConfigToml(const RingState& state, const RingNode& node) {
       {"data_dir", node.data_dir},
       {"metrics_listen", node.metrics_address},
       {"log_level", "info"},
-      {"cluster",
-       toml::table{{"n", static_cast<int64_t>(state.n)},
-                   {"w", static_cast<int64_t>(state.w)},
-                   {"r", static_cast<int64_t>(state.r)},
-                   {"partitions", static_cast<int64_t>(state.partitions)},
-                   {"conflict", state.conflict},
-                   {"members", std::move(members)}}},
+      {"cluster", std::move(cluster)},
       {"storage", toml::table{{"sync", state.sync}}},
   };
   std::ostringstream out;
@@ -1240,6 +1267,134 @@ Result<NodeAction> Launcher::Start(std::string_view name) {
   }
   WaitUntilPeersSeen(running, kPeersSeenWait);
   return NodeAction{target, before, NodeState::kRunning};
+}
+
+Result<uint64_t> Launcher::CommitChange(const std::string& address,
+                                        const cluster::Change& change) const {
+  asio::io_context io;
+  Client client(io.get_executor(), address);
+  auto staged = RunSync(io, client.ClusterStage({{change}, /*clear=*/true},
+                                                std::chrono::seconds(5)));
+  if (!staged.ok()) return staged.status();
+  auto committed =
+      RunSync(io, client.ClusterCommit(staged->epoch, std::chrono::seconds(5)));
+  if (!committed.ok()) return committed.status();
+  Report("committed " + cluster::Describe(change) + " at " + address +
+         ": epoch " + std::to_string(committed->epoch));
+  return committed->epoch;
+}
+
+Status Launcher::WaitUntilChanged(const std::string& address, uint64_t epoch,
+                                  milliseconds wait) const {
+  asio::io_context io;
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  std::string last;
+  for (;;) {
+    Client client(io.get_executor(), address);
+    auto state = RunSync(io, client.ClusterState(kProbeTimeout));
+    std::string line;
+    if (state.ok() && state->epoch > epoch && !state->changing()) {
+      Report("epoch " + std::to_string(state->epoch) +
+             ": the change is complete");
+      return Status::Ok();
+    }
+    if (state.ok()) {
+      line = "epoch " + std::to_string(state->epoch) +
+             ": partitions moving to " + [&] {
+               std::string names;
+               for (const std::string& r : cluster::Receivers(*state)) {
+                 names += (names.empty() ? "" : ", ") + r;
+               }
+               return names;
+             }();
+    } else {
+      line = "asking " + address + ": " + state.status().message();
+    }
+    if (line != last) Report(line);
+    last = line;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Status(Code::kTimeout,
+                    "the change committed at epoch " + std::to_string(epoch) +
+                        " is still in progress after " +
+                        std::to_string(wait.count() / 1000) +
+                        " s; it goes on (see `shoal cluster status`)");
+    }
+    std::this_thread::sleep_for(kPollInterval * 5);
+  }
+}
+
+Result<NodeAction> Launcher::Add(milliseconds wait) {
+  DirLock lock;
+  Result<RingState> state = LockAndLoad(lock);
+  if (!state.ok()) return state.status();
+  Status s = CheckShoald();
+  if (!s.ok()) return s;
+  std::vector<std::string> seeds;
+  uint32_t last = 0;
+  for (const RingNode& node : state->nodes) {
+    if (ProbeNode(node) == NodeState::kRunning) seeds.push_back(node.address);
+    last = std::max<uint32_t>(last, std::stoul(node.name.substr(1)));
+  }
+  if (seeds.empty()) {
+    return Status(Code::kUnavailable, "no node of the ring in " +
+                                          dir_.string() +
+                                          " is running: start the ring first");
+  }
+  RingNode node = NodeAt(dir_, state->base_port, last + 1);
+  s = CheckNodePorts(node);
+  if (!s.ok()) return s;
+  auto epoch = CommitChange(seeds.front(),
+                            cluster::Change::Join(node.name, node.address));
+  if (!epoch.ok()) return epoch.status();
+  std::error_code ec;
+  fs::create_directories(node.data_dir, ec);
+  s = WriteFileAtomically(node.config, NodeConfigToml(*state, node, seeds));
+  if (!s.ok()) return s;
+  Result<int> pid = Spawn(node);
+  if (!pid.ok()) return pid.status();
+  node.pid = *pid;
+  state->nodes.push_back(node);
+  s = Save(*state);
+  if (!s.ok()) return s;
+  s = WaitUntilAnswering({node}, std::chrono::seconds(30));
+  if (!s.ok()) return s;
+  s = WaitUntilChanged(node.address, *epoch, wait);
+  if (!s.ok()) return s;
+  return NodeAction{node, NodeState::kStopped, NodeState::kRunning};
+}
+
+Result<NodeAction> Launcher::Remove(std::string_view name, milliseconds wait) {
+  DirLock lock;
+  Result<RingState> state = LockAndLoad(lock);
+  if (!state.ok()) return state.status();
+  Result<RingNode*> found = FindNode(*state, name, dir_);
+  if (!found.ok()) return found.status();
+  RingNode target = **found;
+  std::string ask;
+  for (const RingNode& node : state->nodes) {
+    if (node.name != target.name && ProbeNode(node) == NodeState::kRunning) {
+      ask = node.address;
+      break;
+    }
+  }
+  if (ask.empty()) {
+    return Status(Code::kUnavailable,
+                  "no other node of the ring is running to commit the leave");
+  }
+  const NodeState before = ProbeNode(target);
+  auto epoch = CommitChange(ask, cluster::Change::Leave(target.name));
+  if (!epoch.ok()) return epoch.status();
+  Status s = WaitUntilChanged(ask, *epoch, wait);
+  if (!s.ok()) return s;
+  std::vector<RingNode> stopping{target};
+  StopNodes(stopping);
+  std::erase_if(state->nodes,
+                [&](const RingNode& n) { return n.name == target.name; });
+  s = Save(*state);
+  if (!s.ok()) return s;
+  std::error_code ec;
+  fs::remove_all(dir_ / target.name, ec);
+  return NodeAction{target, before, NodeState::kStopped};
 }
 
 Result<NodeAction> Launcher::Pause(std::string_view name) {

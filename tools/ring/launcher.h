@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "cluster/state.h"
 
 namespace shoal::tools {
 
@@ -107,8 +108,16 @@ Json RingStateToJson(const RingState& state);
 Result<RingState> RingStateFromJson(const Json& json);
 Result<RingState> ParseRingState(std::string_view text);
 
-// The node.toml for `node` (a member of `state`), written with toml++.
-std::string NodeConfigToml(const RingState& state, const RingNode& node);
+// The node.toml for `node` (a member of `state`), written with toml++. With
+// `seeds`, the node learns the cluster state from them (cluster.seeds)
+// instead of listing the members, n and partitions: a node that joins a
+// running ring (Launcher::Add).
+std::string NodeConfigToml(const RingState& state, const RingNode& node,
+                           const std::vector<std::string>& seeds = {});
+// Node `index` (1-based) of a ring in `dir` with `base_port`: "n<index>",
+// its addresses and paths as PlanRing lays them out.
+RingNode NodeAt(const std::filesystem::path& dir, uint32_t base_port,
+                uint32_t index);
 
 // Where a key lives, computed like the nodes do (ring::Ring over the member
 // names, partitions and n): `nodetool getendpoints`.
@@ -201,6 +210,20 @@ class Launcher {
   // best effort, until it and the running nodes see each other up); a
   // running node is left alone; a paused one is an error (resume it).
   Result<NodeAction> Start(std::string_view name);
+  // Membership (doc/membership.md): a new node n<max+1> joins the running
+  // ring (its join staged and committed at a running node, then started
+  // with the running nodes as seeds), and the call waits, up to `wait`,
+  // until the change completed (the new node received its partitions).
+  // Errors: no running node, a port in use, the commit's refusal, the node
+  // failing to start, kTimeout when the change is still in progress (it
+  // goes on; `shoal cluster status` shows it).
+  Result<NodeAction> Add(std::chrono::milliseconds wait);
+  // A member leaves: its leave is committed at another running node, the
+  // call waits up to `wait` until the change completed (the others
+  // received its partitions), then stops it and deletes its directory.
+  Result<NodeAction> Remove(std::string_view name,
+                            std::chrono::milliseconds wait);
+
   // SIGSTOP / SIGCONT. Pausing a stopped node is an error; pausing a paused
   // or resuming a running node changes nothing.
   Result<NodeAction> Pause(std::string_view name);
@@ -243,6 +266,13 @@ class Launcher {
   // SIGTERM (after SIGCONT), wait, SIGKILL. Returns the actions.
   std::vector<NodeAction> StopNodes(std::vector<RingNode>& nodes) const;
   void Report(const std::string& line) const;
+  // Stages exactly `change` at `address` and commits it; the new epoch.
+  Result<uint64_t> CommitChange(const std::string& address,
+                                const cluster::Change& change) const;
+  // Polls `address` until its cluster state is past `epoch` with no change
+  // in progress, reporting progress, up to `wait`.
+  Status WaitUntilChanged(const std::string& address, uint64_t epoch,
+                          std::chrono::milliseconds wait) const;
 
   std::filesystem::path dir_;
   std::filesystem::path shoald_;
