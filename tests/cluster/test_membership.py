@@ -39,6 +39,16 @@ def seed_only(text: str, seed: str) -> str:
     return text
 
 
+def metric(ring: harness.Ring, name: str, family: str) -> float | None:
+    """The value of an unlabelled family on node `name`'s /metrics (None
+    when it is not exported)."""
+    url = f"http://{ring.metrics_address(name)}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        text = resp.read().decode()
+    m = re.search(rf"(?m)^{family} (\S+)$", text)
+    return float(m.group(1)) if m else None
+
+
 class MembershipStateTest(harness.RingTestCase):
     NODES = 3
     N, W, R = 3, 2, 2
@@ -48,12 +58,9 @@ class MembershipStateTest(harness.RingTestCase):
         return self.ring.shoal("cluster", "status", node=name)[1]
 
     def metric(self, name: str, family: str) -> float:
-        url = f"http://{self.ring.metrics_address(name)}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            text = resp.read().decode()
-        m = re.search(rf"(?m)^{family} (\S+)$", text)
-        self.assertIsNotNone(m, f"{family} not exported by {name}")
-        return float(m.group(1))
+        value = metric(self.ring, name, family)
+        self.assertIsNotNone(value, f"{family} not exported by {name}")
+        return value
 
     def wait_converged(self, names=None) -> dict[str, dict]:
         names = names or self.ring.names
@@ -332,7 +339,7 @@ class ForceRemoveTest(harness.RingTestCase):
         self.assertEqual(members["n4"]["partitions_owned"], 0)
         self.assertEqual(sum(m["partitions_owned"] for m in members.values()),
                          64)
-        self.assertEqual(self.metric_epoch("n3"), 2)
+        self.assertEqual(metric(self.ring, "n3", "shoal_ring_epoch"), 2)
 
         # n4's hints go to the key's current primaries and are deleted.
         def no_hints_for_n4():
@@ -369,14 +376,6 @@ class ForceRemoveTest(harness.RingTestCase):
                    "n4 to learn it was removed")
         self.assertEqual(self.view("n1")["epoch"], 2)
         self.ring.kill("n4")
-
-    def metric_epoch(self, name: str) -> float:
-        url = f"http://{self.ring.metrics_address(name)}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            text = resp.read().decode()
-        m = re.search(r"(?m)^shoal_ring_epoch (\S+)$", text)
-        self.assertIsNotNone(m, f"shoal_ring_epoch not exported by {name}")
-        return float(m.group(1))
 
 
 class Writer(threading.Thread):
@@ -495,14 +494,8 @@ class JoinLeaveTest(harness.RingTestCase):
         self.assertGreater(len(writer.acked), 50, writer.failed)
 
         # n1 received n2's share in the leave: its transfer figures say so.
-        url = f"http://{self.ring.metrics_address('n1')}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            text = resp.read().decode()
-
-        def figure(family: str) -> float:
-            m = re.search(rf"(?m)^{family} (\S+)$", text)
-            self.assertIsNotNone(m, family)
-            return float(m.group(1))
+        def figure(family: str) -> float | None:
+            return metric(self.ring, "n1", family)
 
         self.assertGreater(figure("shoal_transfer_partitions_received_total"), 0)
         self.assertEqual(figure("shoal_transfer_partitions_remaining"), 0)

@@ -41,25 +41,44 @@ Awaitable<Result<ClusterView>> AskView(Client* client,
   co_return ClusterView{std::move(status).value(), std::move(state).value()};
 }
 
+// The node a cluster verb asks and its --timeout; nullopt (with *exit set)
+// after printing what is wrong with them.
+struct Asked {
+  std::string address;
+  std::chrono::milliseconds timeout;
+};
+std::optional<Asked> Ask(const Common& common, const std::string& timeout_text,
+                         int* exit) {
+  auto timeout = ParseDuration(timeout_text);
+  if (!timeout.ok()) {
+    *exit = UsageError("--timeout: " + timeout.status().message());
+    return std::nullopt;
+  }
+  Result<std::string> address = ResolveNode(common);
+  if (!address.ok()) {
+    *exit = Fail(address.status(), common.json);
+    return std::nullopt;
+  }
+  return Asked{*address, *timeout};
+}
+
 int RunClusterStatus(const ClusterArgs& args) {
   const bool as_json = args.common.json;
-  auto timeout = ParseDuration(args.timeout);
-  if (!timeout.ok()) {
-    return UsageError("--timeout: " + timeout.status().message());
-  }
-  Result<std::string> address = ResolveNode(args.common);
-  if (!address.ok()) return Fail(address.status(), as_json);
+  int exit = kExitOk;
+  const auto asked = Ask(args.common, args.timeout, &exit);
+  if (!asked) return exit;
   asio::io_context io;
-  Client client(io.get_executor(), *address);
-  auto view = RunCall(io, AskView(&client, *timeout));
+  Client client(io.get_executor(), asked->address);
+  auto view = RunCall(io, AskView(&client, asked->timeout));
   if (!view.ok()) return Fail(view.status(), as_json);
   const ClusterStatus cs = SummarizeCluster(view->status, view->state);
   if (as_json) {
     Json j = ClusterStatusToJson(cs);
-    j["asked"] = *address;
+    j["asked"] = asked->address;
     PrintJson(j);
   } else {
-    std::cout << "asked:      " << *address << "\n" << ClusterStatusToText(cs);
+    std::cout << "asked:      " << asked->address << "\n"
+              << ClusterStatusToText(cs);
   }
   return kExitOk;
 }
@@ -144,23 +163,20 @@ Awaitable<Result<PlanInputs>> AskPlanInputs(std::string address,
 
 int RunClusterPlan(const PlanArgs& args) {
   const bool as_json = args.common.json;
-  auto timeout = ParseDuration(args.timeout);
-  if (!timeout.ok()) {
-    return UsageError("--timeout: " + timeout.status().message());
-  }
   auto changes = ChangesOf(args);
   if (!changes.ok()) return UsageError(changes.status().message());
-  Result<std::string> address = ResolveNode(args.common);
-  if (!address.ok()) return Fail(address.status(), as_json);
+  int exit = kExitOk;
+  const auto asked = Ask(args.common, args.timeout, &exit);
+  if (!asked) return exit;
   asio::io_context io;
   if (changes->empty()) {
     // No change given: what is staged at the asked node.
-    Client client(io.get_executor(), *address);
-    auto staged = RunCall(io, client.ClusterStage({}, *timeout));
+    Client client(io.get_executor(), asked->address);
+    auto staged = RunCall(io, client.ClusterStage({}, asked->timeout));
     if (!staged.ok()) return Fail(staged.status(), as_json);
     if (staged->changes.empty()) {
       return Fail(Status(Code::kInvalidArgument,
-                         "nothing is staged at " + *address +
+                         "nothing is staged at " + asked->address +
                              ": stage changes (shoal cluster join, leave, "
                              "replace, force-remove) or give them as "
                              "--join, --leave, --replace, --force-remove"),
@@ -168,16 +184,16 @@ int RunClusterPlan(const PlanArgs& args) {
     }
     *changes = std::move(staged->changes);
   }
-  auto inputs = RunCall(io, AskPlanInputs(*address, *timeout));
+  auto inputs = RunCall(io, AskPlanInputs(asked->address, asked->timeout));
   if (!inputs.ok()) return Fail(inputs.status(), as_json);
   auto report = MakePlanReport(inputs->state, *changes, inputs->statuses);
   if (!report.ok()) return Fail(report.status(), as_json);
   if (as_json) {
     Json j = PlanReportToJson(*report);
-    j["asked"] = *address;
+    j["asked"] = asked->address;
     PrintJson(j);
   } else {
-    std::cout << "asked:      " << *address << "\n"
+    std::cout << "asked:      " << asked->address << "\n"
               << PlanReportToText(*report);
   }
   return kExitOk;
@@ -207,21 +223,21 @@ Json StagedToJson(const std::string& asked, uint64_t epoch,
 // Sends `request` to the asked node and prints what is staged there.
 int RunStage(const StageArgs& args, wire::ClusterStageRequest request) {
   const bool as_json = args.common.json;
-  auto timeout = ParseDuration(args.timeout);
-  if (!timeout.ok()) {
-    return UsageError("--timeout: " + timeout.status().message());
-  }
-  Result<std::string> address = ResolveNode(args.common);
-  if (!address.ok()) return Fail(address.status(), as_json);
+  int exit = kExitOk;
+  const auto asked = Ask(args.common, args.timeout, &exit);
+  if (!asked) return exit;
   asio::io_context io;
-  Client client(io.get_executor(), *address);
-  auto staged = RunCall(io, client.ClusterStage(std::move(request), *timeout));
+  Client client(io.get_executor(), asked->address);
+  auto staged =
+      RunCall(io, client.ClusterStage(std::move(request), asked->timeout));
   if (!staged.ok()) return Fail(staged.status(), as_json);
   if (as_json) {
-    PrintJson(StagedToJson(*address, staged->epoch, staged->changes, "staged"));
+    PrintJson(
+        StagedToJson(asked->address, staged->epoch, staged->changes, "staged"));
     return kExitOk;
   }
-  std::cout << "staged at " << *address << " (epoch " << staged->epoch << "):";
+  std::cout << "staged at " << asked->address << " (epoch " << staged->epoch
+            << "):";
   if (staged->changes.empty()) std::cout << " nothing";
   std::cout << "\n";
   for (size_t i = 0; i < staged->changes.size(); ++i) {
@@ -229,9 +245,9 @@ int RunStage(const StageArgs& args, wire::ClusterStageRequest request) {
               << "\n";
   }
   if (!staged->changes.empty()) {
-    std::cout << "next: `shoal cluster plan --node " << *address
+    std::cout << "next: `shoal cluster plan --node " << asked->address
               << "` shows what it moves; `shoal cluster commit --node "
-              << *address << "` commits it\n";
+              << asked->address << "` commits it\n";
   }
   return kExitOk;
 }
@@ -268,27 +284,25 @@ struct CommitArgs {
 
 int RunClusterCommit(const CommitArgs& args) {
   const bool as_json = args.common.json;
-  auto timeout = ParseDuration(args.timeout);
-  if (!timeout.ok()) {
-    return UsageError("--timeout: " + timeout.status().message());
-  }
-  Result<std::string> address = ResolveNode(args.common);
-  if (!address.ok()) return Fail(address.status(), as_json);
+  int exit = kExitOk;
+  const auto asked = Ask(args.common, args.timeout, &exit);
+  if (!asked) return exit;
   asio::io_context io;
-  Client client(io.get_executor(), *address);
+  Client client(io.get_executor(), asked->address);
   // What is staged, and on which epoch: the commit must be made on that
   // one (a change committed elsewhere since is refused, not overridden).
-  auto staged = RunCall(io, client.ClusterStage({}, *timeout));
+  auto staged = RunCall(io, client.ClusterStage({}, asked->timeout));
   if (!staged.ok()) return Fail(staged.status(), as_json);
-  auto committed = RunCall(io, client.ClusterCommit(staged->epoch, *timeout));
+  auto committed =
+      RunCall(io, client.ClusterCommit(staged->epoch, asked->timeout));
   if (!committed.ok()) return Fail(committed.status(), as_json);
   if (as_json) {
-    PrintJson(
-        StagedToJson(*address, committed->epoch, staged->changes, "committed"));
+    PrintJson(StagedToJson(asked->address, committed->epoch, staged->changes,
+                           "committed"));
     return kExitOk;
   }
-  std::cout << "committed at " << *address << ": epoch " << committed->epoch
-            << "\n";
+  std::cout << "committed at " << asked->address << ": epoch "
+            << committed->epoch << "\n";
   for (const cluster::Change& c : staged->changes) {
     std::cout << "  " << cluster::Describe(c) << "\n";
   }
