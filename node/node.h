@@ -108,9 +108,9 @@ class Node {
   const cluster::ClusterState& cluster_state() const {
     return gossip_.keeper().state();
   }
-  // The simulator's stand-in for a commit (not built yet): `state` is
-  // adopted, stored and applied as if a peer had sent it, and spreads from
-  // here by gossip.
+  // The simulator's way to change the cluster without staging (its
+  // force-removal nemesis): `state` is adopted, stored and applied as if a
+  // peer had sent it, and spreads from here by gossip.
   Result<bool> TEST_Adopt(const cluster::ClusterState& state) {
     return gossip_.Adopt(state, "the simulator");
   }
