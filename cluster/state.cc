@@ -304,16 +304,12 @@ Result<ClusterState> Complete(const ClusterState& changing) {
 
 std::vector<std::string> Receivers(const ClusterState& state) {
   if (!state.changing()) return {};
-  auto before = PrimariesByName(state.claim, state.options.n);
-  auto after = PrimariesByName(state.next_claim, state.options.n);
-  if (!before.ok() || !after.ok()) return {};
+  auto ring = RingOf(state);
+  if (!ring.ok()) return {};
   std::set<std::string> receivers;
-  for (size_t p = 0; p < after.value().size(); ++p) {
-    const auto& had = before.value()[p];
-    for (const std::string& name : after.value()[p]) {
-      if (std::find(had.begin(), had.end(), name) == had.end()) {
-        receivers.insert(name);
-      }
+  for (uint32_t p = 0; p < state.options.partitions; ++p) {
+    for (ring::NodeIndex i : ring.value().Pending(p)) {
+      receivers.insert(ring.value().members()[i]);
     }
   }
   return {receivers.begin(), receivers.end()};

@@ -287,16 +287,11 @@ Awaitable<Result<PutOutcome>> Coordinator::CoordinatePut(PutArgs args) {
   }
   // Pending replicas take the object as replicas, not hints; they count
   // toward w + P, never toward pw (they are not primaries yet).
-  std::vector<bool> is_primary;
-  for (const ring::ReplicaTarget& t : targets) {
-    is_primary.push_back(!t.hint_for.has_value());
-  }
-  for (ring::NodeIndex p : pending) {
-    targets.push_back({p, std::nullopt});
-    is_primary.push_back(false);
-  }
+  const size_t sloppy = targets.size();
+  for (ring::NodeIndex p : pending) targets.push_back({p, std::nullopt});
   for (size_t i = 0; i < targets.size(); ++i) {
     const ring::ReplicaTarget& t = targets[i];
+    const bool primary = i < sloppy && !t.hint_for.has_value();
     if (t.node == replicas_.self()) continue;
     tasks_.Spawn([](Clock& clock, ReplicaClient& replicas,
                     CoordinatorObserver* observer, ring::ReplicaTarget target,
@@ -324,8 +319,8 @@ Awaitable<Result<PutOutcome>> Coordinator::CoordinatePut(PutArgs args) {
       // outstanding: the request then ends as a timeout.
       if (st.code() == Code::kTimeout) co_return;
       fan->Record(st.ok(), primary, st.code() == Code::kOverloaded);
-    }(clock_, replicas_, observer_, t, is_primary[i], args.key, args.loc,
-                                              object, fan, deadline, started));
+    }(clock_, replicas_, observer_, t, primary, args.key, args.loc, object, fan,
+                                              deadline, started));
   }
 
   // 4. Wait for w (and pw) acks, an impossible quorum, or the deadline. A
