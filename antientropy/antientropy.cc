@@ -140,9 +140,17 @@ wire::Awaitable<Result<AntiEntropy::Outcome>> AntiEntropy::Compare(
   auto segments = co_await DifferingSegments(partition, peer, *local_root);
   if (!segments) co_return segments.status();
   Outcome out;
-  out.segments_differing = static_cast<uint32_t>(segments->size());
-  if (segments->empty()) co_return out;
-  auto keys = co_await DifferingKeys(partition, peer, *segments);
+  out.segments_differing =
+      static_cast<uint32_t>(segments->compare.size() + segments->pull.size());
+  // Leaves empty here come whole with their objects (no key list to
+  // compare); the others by the keys whose fingerprints differ.
+  if (!segments->pull.empty()) {
+    auto pulled = co_await Pull(partition, peer, segments->pull);
+    if (!pulled) co_return pulled.status();
+    out.keys_repaired += *pulled;
+  }
+  if (segments->compare.empty()) co_return out;
+  auto keys = co_await DifferingKeys(partition, peer, segments->compare);
   if (!keys) co_return keys.status();
   for (size_t i = 0; i < keys->size(); i += kKeysPerBatch) {
     const size_t end = std::min(keys->size(), i + kKeysPerBatch);
@@ -158,7 +166,7 @@ wire::Awaitable<Result<AntiEntropy::Outcome>> AntiEntropy::Compare(
   co_return out;
 }
 
-wire::Awaitable<Result<std::vector<uint32_t>>> AntiEntropy::DifferingSegments(
+wire::Awaitable<Result<AntiEntropy::Leaves>> AntiEntropy::DifferingSegments(
     uint32_t partition, ring::NodeIndex peer, uint64_t local_root) {
   const uint32_t segments = trees_.segments();
   wire::Body root_req =
@@ -169,7 +177,7 @@ wire::Awaitable<Result<std::vector<uint32_t>>> AntiEntropy::DifferingSegments(
   if (root->hashes.size() != 1) {
     co_return Status(Code::kInternal, "a root reply without one hash");
   }
-  if (root->hashes[0] == local_root) co_return std::vector<uint32_t>{};
+  if (root->hashes[0] == local_root) co_return Leaves{};
 
   wire::Body branches_req =
       wire::AaeTreeRequest{partition, segments, wire::AaeLevel::kBranches, {}};
@@ -182,7 +190,7 @@ wire::Awaitable<Result<std::vector<uint32_t>>> AntiEntropy::DifferingSegments(
   auto branches = merkle::Differing(*local_branches, remote_branches->hashes);
   if (!branches) co_return branches.status();
 
-  std::vector<uint32_t> out;
+  Leaves out;
   for (size_t i = 0; i < branches->size(); i += kBranchesPerCall) {
     const size_t end = std::min(branches->size(), i + kBranchesPerCall);
     std::vector<uint32_t> chunk(branches->begin() + i, branches->begin() + end);
@@ -197,8 +205,10 @@ wire::Awaitable<Result<std::vector<uint32_t>>> AntiEntropy::DifferingSegments(
     auto leaves = merkle::Differing(*local, remote->hashes);
     if (!leaves) co_return leaves.status();
     for (uint32_t l : *leaves) {
-      out.push_back(chunk[l / merkle::kFanout] * merkle::kFanout +
-                    l % merkle::kFanout);
+      const uint32_t segment =
+          chunk[l / merkle::kFanout] * merkle::kFanout + l % merkle::kFanout;
+      // A leaf of 0 holds no key here (an absent key adds nothing to it).
+      ((*local)[l] == 0 ? out.pull : out.compare).push_back(segment);
     }
   }
   co_return out;
@@ -237,7 +247,7 @@ wire::Awaitable<Result<std::vector<std::string>>> AntiEntropy::DifferingKeys(
 wire::Awaitable<Result<uint64_t>> AntiEntropy::Repair(
     ring::NodeIndex peer, const std::vector<std::string>& keys) {
   // P's copies, asked again from where a budget-bounded reply stopped.
-  std::vector<quorum::Object> remote;
+  std::vector<wire::KeyObject> remote;
   while (remote.size() < keys.size()) {
     wire::AaeFetchRequest fetch;
     fetch.keys.assign(keys.begin() + remote.size(), keys.end());
@@ -250,36 +260,87 @@ wire::Awaitable<Result<uint64_t>> AntiEntropy::Repair(
     }
     for (quorum::Object& o : got->objects) {
       if (remote.size() == keys.size()) break;
-      remote.push_back(std::move(o));
+      remote.push_back({keys[remote.size()], std::move(o)});
     }
   }
+  co_return co_await Merge(peer, std::move(remote));
+}
 
+wire::Awaitable<Result<uint64_t>> AntiEntropy::Pull(
+    uint32_t partition, ring::NodeIndex peer,
+    const std::vector<uint32_t>& segments) {
+  uint64_t changed = 0;
+  size_t at = 0;
+  while (at < segments.size()) {
+    const size_t end = std::min(segments.size(), at + kLeavesPerCall);
+    wire::Body req = wire::AaeKeysRequest{
+        partition, trees_.segments(),
+        std::vector<uint32_t>(segments.begin() + at, segments.begin() + end),
+        /*with_objects=*/true};
+    auto reply = co_await Call(peer, std::move(req));
+    auto got = Expect<wire::AaeKeysReply>(std::move(reply), "leaf pull");
+    if (!got) co_return got.status();
+    if (got->leaves_listed == 0 || got->leaves_listed > end - at) {
+      co_return Status(Code::kInternal, "a leaf pull that lists no leaf");
+    }
+    at += got->leaves_listed;
+    if (!got->objects.empty()) {
+      co_await Throttle(got->objects.size());
+      if (tasks_.cancelled()) {
+        co_return Status(Code::kUnavailable, "node stopping");
+      }
+      auto merged = co_await Merge(peer, std::move(got->objects));
+      if (!merged) co_return merged.status();
+      changed += *merged;
+    }
+    // A leaf too large for one reply came as a key list: fetched in batches.
+    for (size_t i = 0; i < got->keys.size(); i += kKeysPerBatch) {
+      std::vector<std::string> batch;
+      for (size_t j = i; j < std::min(got->keys.size(), i + kKeysPerBatch);
+           ++j) {
+        batch.push_back(std::move(got->keys[j].key));
+      }
+      co_await Throttle(batch.size());
+      if (tasks_.cancelled()) {
+        co_return Status(Code::kUnavailable, "node stopping");
+      }
+      auto repaired = co_await Repair(peer, batch);
+      if (!repaired) co_return repaired.status();
+      changed += *repaired;
+    }
+  }
+  co_return changed;
+}
+
+wire::Awaitable<Result<uint64_t>> AntiEntropy::Merge(
+    ring::NodeIndex peer, std::vector<wire::KeyObject> remote) {
   const int64_t now_ms = clock_.WallMs();
   std::vector<storage::WriteOp> local_ops;
   std::vector<wire::KeyObject> push;
-  for (size_t i = 0; i < keys.size(); ++i) {
-    const ring::KeyLocation loc = ring_.Locate(keys[i]);
-    auto stored = store_.Get(keys[i], loc);
+  for (wire::KeyObject& theirs : remote) {
+    const ring::KeyLocation loc = ring_.Locate(theirs.key);
+    auto stored = store_.Get(theirs.key, loc);
     if (!stored) co_return stored.status();
     const quorum::Object local =
         std::move(stored).value().value_or(quorum::Object{});
-    quorum::Object merged = quorum::Sync(local, remote[i]);
+    quorum::Object merged = quorum::Sync(local, theirs.object);
     if (!merged.SameCausalState(local)) {
       if (auto age = LackedFor(merged, local, now_ms); age && observer_) {
         observer_->DivergenceAge(*age);
       }
       storage::WriteOp op;
       op.kind = storage::WriteOp::Kind::kMerge;
-      op.key = keys[i];
+      op.key = theirs.key;
       op.loc = loc;
-      op.incoming = remote[i];
+      op.incoming = theirs.object;
       local_ops.push_back(std::move(op));
     }
-    if (!merged.SameCausalState(remote[i])) {
-      if (auto age = LackedFor(merged, remote[i], now_ms); age && observer_) {
+    if (!merged.SameCausalState(theirs.object)) {
+      if (auto age = LackedFor(merged, theirs.object, now_ms);
+          age && observer_) {
         observer_->DivergenceAge(*age);
       }
-      push.push_back({keys[i], std::move(merged)});
+      push.push_back({std::move(theirs.key), std::move(merged)});
     }
   }
 
@@ -414,8 +475,21 @@ wire::Body AntiEntropy::OnTree(const wire::AaeTreeRequest& req) {
 Result<std::vector<merkle::KeyFingerprint>> AntiEntropy::ListKeys(
     uint32_t partition, const std::vector<uint32_t>& leaves, size_t budget,
     uint32_t* listed) const {
+  return ScanLeaves<merkle::KeyFingerprint>(
+      partition, leaves, budget, listed,
+      [](std::string_view key, const quorum::Object& o) {
+        return std::pair{merkle::KeyFingerprint{std::string(key),
+                                                quorum::CausalFingerprint(o)},
+                         key.size() + 16};
+      });
+}
+
+template <typename Item, typename Make>
+Result<std::vector<Item>> AntiEntropy::ScanLeaves(
+    uint32_t partition, const std::vector<uint32_t>& leaves, size_t budget,
+    uint32_t* listed, Make make) const {
   const uint32_t segments = trees_.segments();
-  std::vector<merkle::KeyFingerprint> out;
+  std::vector<Item> out;
   size_t bytes = 0;
   *listed = 0;
   for (uint32_t leaf : leaves) {
@@ -424,14 +498,15 @@ Result<std::vector<merkle::KeyFingerprint>> AntiEntropy::ListKeys(
                     "segment " + std::to_string(leaf) + " out of range (" +
                         std::to_string(segments) + " segments)");
     }
-    std::vector<merkle::KeyFingerprint> these;
+    std::vector<Item> these;
     size_t these_bytes = 0;
     auto scanned = store_.ScanObjects(
         partition, merkle::FirstKeySegment(leaf, segments),
         merkle::LastKeySegment(leaf, segments),
         [&](std::string_view key, uint32_t, const quorum::Object& o) {
-          these.push_back({std::string(key), quorum::CausalFingerprint(o)});
-          these_bytes += key.size() + 16;
+          auto [item, size] = make(key, o);
+          these.push_back(std::move(item));
+          these_bytes += size;
           return true;
         });
     if (!scanned) return scanned.status();
@@ -452,9 +527,31 @@ wire::Body AntiEntropy::OnKeys(const wire::AaeKeysRequest& req) {
     return Error(Status(Code::kInvalidArgument, "a key list of no leaves"));
   }
   uint32_t listed = 0;
+  if (req.with_objects) {
+    auto objects = ScanLeaves<wire::KeyObject>(
+        req.partition, req.leaves, Budget(), &listed,
+        [](std::string_view key, const quorum::Object& o) {
+          return std::pair{wire::KeyObject{std::string(key), o},
+                           key.size() + o.ValueBytes()};
+        });
+    if (!objects) return Error(objects.status());
+    size_t bytes = 0;
+    for (const wire::KeyObject& o : *objects) {
+      bytes += o.key.size() + o.object.ValueBytes();
+    }
+    // One leaf over the budget (large values) is listed by fingerprint
+    // instead, and the asker fetches its keys in budget-sized batches.
+    if (bytes <= Budget()) {
+      return wire::AaeKeysReply{{}, listed, std::move(objects).value()};
+    }
+    listed = 1;
+    auto keys = ListKeys(req.partition, {req.leaves[0]}, SIZE_MAX, &listed);
+    if (!keys) return Error(keys.status());
+    return wire::AaeKeysReply{std::move(keys).value(), listed, {}};
+  }
   auto keys = ListKeys(req.partition, req.leaves, Budget(), &listed);
   if (!keys) return Error(keys.status());
-  return wire::AaeKeysReply{std::move(keys).value(), listed};
+  return wire::AaeKeysReply{std::move(keys).value(), listed, {}};
 }
 
 wire::Body AntiEntropy::OnFetch(const wire::AaeFetchRequest& req) {

@@ -7,7 +7,9 @@
 //   branches -> (key, fingerprint) lists of differing leaves -> for each
 //   differing key, P's object is fetched, merged here (DVV sync) and the
 //   merged object is sent to P when P lacked something. Both replicas end
-//   with the merged state; neither side's version wins.
+//   with the merged state; neither side's version wins. A differing leaf
+//   that is empty here (a new or wiped replica) skips the key list: P
+//   sends its keys with their objects at once (AaeKeysRequest.withObjects).
 // The scheduler exchanges one partition every `interval` with each of its
 // other primaries that is up, unless the node is busy with foreground
 // requests (Options::busy); repairs are throttled to `repair_rate` keys/s.
@@ -127,8 +129,15 @@ class AntiEntropy {
                                                     ring::NodeIndex peer);
   wire::Awaitable<Result<Outcome>> Compare(uint32_t partition,
                                            ring::NodeIndex peer);
-  wire::Awaitable<Result<std::vector<uint32_t>>> DifferingSegments(
-      uint32_t partition, ring::NodeIndex peer, uint64_t local_root);
+  // Differing leaves: those empty here (pulled whole) and the others
+  // (compared key by key).
+  struct Leaves {
+    std::vector<uint32_t> compare;
+    std::vector<uint32_t> pull;
+  };
+  wire::Awaitable<Result<Leaves>> DifferingSegments(uint32_t partition,
+                                                    ring::NodeIndex peer,
+                                                    uint64_t local_root);
   wire::Awaitable<Result<std::vector<std::string>>> DifferingKeys(
       uint32_t partition, ring::NodeIndex peer,
       const std::vector<uint32_t>& segments);
@@ -137,6 +146,15 @@ class AntiEntropy {
   // on both sides counts twice).
   wire::Awaitable<Result<uint64_t>> Repair(
       ring::NodeIndex peer, const std::vector<std::string>& keys);
+  // Every key and object of leaves this node holds nothing of, asked of the
+  // peer leaf by leaf (no key list first), then merged like Repair.
+  wire::Awaitable<Result<uint64_t>> Pull(uint32_t partition,
+                                         ring::NodeIndex peer,
+                                         const std::vector<uint32_t>& segments);
+  // Merges the peer's copies here and sends the merged object back where
+  // the peer lacked something; returns the replica copies changed.
+  wire::Awaitable<Result<uint64_t>> Merge(ring::NodeIndex peer,
+                                          std::vector<wire::KeyObject> remote);
   // A call whose request and reply bytes are counted; an ErrorReply comes
   // back as its Status.
   wire::Awaitable<Result<wire::Body>> Call(ring::NodeIndex peer,
@@ -150,6 +168,12 @@ class AntiEntropy {
   Result<std::vector<merkle::KeyFingerprint>> ListKeys(
       uint32_t partition, const std::vector<uint32_t>& leaves, size_t budget,
       uint32_t* listed) const;
+  // The same walk with make(key, object) -> (item, bytes) per stored key.
+  template <typename Item, typename Make>
+  Result<std::vector<Item>> ScanLeaves(uint32_t partition,
+                                       const std::vector<uint32_t>& leaves,
+                                       size_t budget, uint32_t* listed,
+                                       Make make) const;
   Status CheckPartition(uint32_t partition, uint32_t segments) const;
   size_t Budget() const;
 

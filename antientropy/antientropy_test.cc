@@ -91,6 +91,8 @@ class Loopback : public Transport {
  public:
   Replica* other = nullptr;
   bool up = true;
+  // Requests sent, by kind.
+  int key_lists = 0, pulls = 0, fetches = 0, repairs = 0;
   bool IsUp(ring::NodeIndex) const override { return up; }
   wire::Awaitable<Result<wire::Body>> Call(ring::NodeIndex, wire::Body request,
                                            wire::Deadline) override;
@@ -129,10 +131,13 @@ wire::Awaitable<Result<wire::Body>> Loopback::Call(ring::NodeIndex,
   if (auto* m = std::get_if<wire::AaeTreeRequest>(&request)) {
     reply = other->aae.OnTree(*m);
   } else if (auto* k = std::get_if<wire::AaeKeysRequest>(&request)) {
+    ++(k->with_objects ? pulls : key_lists);
     reply = other->aae.OnKeys(*k);
   } else if (auto* f = std::get_if<wire::AaeFetchRequest>(&request)) {
+    ++fetches;
     reply = other->aae.OnFetch(*f);
   } else if (auto* r = std::get_if<wire::AaeRepairRequest>(&request)) {
+    ++repairs;
     reply = co_await other->aae.OnRepair(std::move(*r));
   } else {
     co_return Status(Code::kInternal, "unexpected request");
@@ -339,6 +344,34 @@ TEST_CASE("an exchange repairs both sides to the merged state") {
   CHECK(RunAll(pr.io, pr.b) == 0);
   CHECK(pr.a.observed.bytes - bytes_before <
         pr.a.trees.partitions().size() * 200);
+}
+
+TEST_CASE("an empty replica pulls whole leaves, without key lists") {
+  Pair pr;
+  for (int i = 0; i < 300; ++i) {
+    Write(*pr.a.store, Coordinate(pr.ring, "k" + std::to_string(i), "v"));
+  }
+  // b holds one key of its own: its leaf is compared key by key.
+  Write(*pr.b.store, Coordinate(pr.ring, "mine", "b"));
+  // One value larger than a reply's budget (half of the 1 MiB frame cap):
+  // its leaf comes as a key list and the key is fetched.
+  Write(*pr.a.store, Coordinate(pr.ring, "big", std::string(600 << 10, 'x')));
+
+  const uint64_t repaired = RunAll(pr.io, pr.b);
+  CHECK(repaired == 300 + 1 + 1);  // 300 and big here, mine at a
+  for (const std::string key : {"k0", "k150", "k299", "big", "mine"}) {
+    CHECK(Stored(*pr.a.store, pr.ring, key).Found());
+    CHECK(Stored(*pr.a.store, pr.ring, key) ==
+          Stored(*pr.b.store, pr.ring, key));
+  }
+  for (uint32_t p : pr.a.trees.partitions()) {
+    CHECK(*pr.a.trees.Root(p) == *pr.b.trees.Root(p));
+  }
+  CHECK(pr.b.transport.pulls > 0);
+  CHECK(pr.b.transport.key_lists == 1);  // the leaf of "mine"
+  CHECK(pr.b.transport.fetches == 2);    // "mine" (absent at a) and "big"
+  CHECK(pr.b.transport.repairs == 1);    // "mine" sent back to a
+  CHECK(RunAll(pr.io, pr.b) == 0);
 }
 
 TEST_CASE("a delete on one side reaches the other as a tombstone") {

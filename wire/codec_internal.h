@@ -217,7 +217,7 @@ AaeTreeReply DecodeBody(sc::AaeTreeReply::Reader);
 void EncodeBody(const AaeKeysRequest&, sc::Frame::Builder);
 AaeKeysRequest DecodeBody(sc::AaeKeysRequest::Reader);
 void EncodeBody(const AaeKeysReply&, sc::Frame::Builder);
-AaeKeysReply DecodeBody(sc::AaeKeysReply::Reader);
+Result<AaeKeysReply> DecodeBody(sc::AaeKeysReply::Reader);
 void EncodeBody(const AaeFetchRequest&, sc::Frame::Builder);
 AaeFetchRequest DecodeBody(sc::AaeFetchRequest::Reader);
 void EncodeBody(const AaeFetchReply&, sc::Frame::Builder);

@@ -2,10 +2,34 @@
 // writes, forwarded puts, and anti-entropy exchanges.
 #include <cstdint>
 #include <utility>
+#include <vector>
 
 #include "wire/codec_internal.h"
 
 namespace shoal::wire::internal {
+namespace {
+
+void FillKeyObjects(capnp::List<sc::KeyObject>::Builder list,
+                    const std::vector<KeyObject>& items) {
+  for (size_t i = 0; i < items.size(); ++i) {
+    list[i].setKey(Bytes(items[i].key));
+    FillObject(list[i].initObject(), items[i].object);
+  }
+}
+
+Result<std::vector<KeyObject>> ReadKeyObjects(
+    capnp::List<sc::KeyObject>::Reader list) {
+  std::vector<KeyObject> out;
+  out.reserve(list.size());
+  for (auto item : list) {
+    auto obj = ReadObject(item.getObject());
+    if (!obj) return obj.status();
+    out.push_back({ToString(item.getKey()), std::move(obj).value()});
+  }
+  return out;
+}
+
+}  // namespace
 
 void EncodeBody(const Hello& m, sc::Frame::Builder f) {
   auto b = f.initHello();
@@ -136,11 +160,12 @@ void EncodeBody(const AaeKeysRequest& m, sc::Frame::Builder f) {
   b.setPartition(m.partition);
   b.setSegments(m.segments);
   FillU32(b.initLeaves(m.leaves.size()), m.leaves);
+  b.setWithObjects(m.with_objects);
 }
 
 AaeKeysRequest DecodeBody(sc::AaeKeysRequest::Reader r) {
   return AaeKeysRequest{r.getPartition(), r.getSegments(),
-                        ReadU32(r.getLeaves())};
+                        ReadU32(r.getLeaves()), r.getWithObjects()};
 }
 
 void EncodeBody(const AaeKeysReply& m, sc::Frame::Builder f) {
@@ -151,14 +176,19 @@ void EncodeBody(const AaeKeysReply& m, sc::Frame::Builder f) {
     keys[i].setKey(Bytes(m.keys[i].key));
     keys[i].setFingerprint(m.keys[i].fingerprint);
   }
+  if (!m.objects.empty())
+    FillKeyObjects(b.initObjects(m.objects.size()), m.objects);
 }
 
-AaeKeysReply DecodeBody(sc::AaeKeysReply::Reader r) {
+Result<AaeKeysReply> DecodeBody(sc::AaeKeysReply::Reader r) {
   AaeKeysReply k;
   k.leaves_listed = r.getLeavesListed();
   for (auto kf : r.getKeys()) {
     k.keys.push_back({ToString(kf.getKey()), kf.getFingerprint()});
   }
+  auto objects = ReadKeyObjects(r.getObjects());
+  if (!objects) return objects.status();
+  k.objects = std::move(objects).value();
   return k;
 }
 
@@ -191,21 +221,13 @@ Result<AaeFetchReply> DecodeBody(sc::AaeFetchReply::Reader r) {
 }
 
 void EncodeBody(const AaeRepairRequest& m, sc::Frame::Builder f) {
-  auto items = f.initAaeRepair().initItems(m.items.size());
-  for (size_t i = 0; i < m.items.size(); ++i) {
-    items[i].setKey(Bytes(m.items[i].key));
-    FillObject(items[i].initObject(), m.items[i].object);
-  }
+  FillKeyObjects(f.initAaeRepair().initItems(m.items.size()), m.items);
 }
 
 Result<AaeRepairRequest> DecodeBody(sc::AaeRepairRequest::Reader r) {
-  AaeRepairRequest q;
-  for (auto item : r.getItems()) {
-    auto obj = ReadObject(item.getObject());
-    if (!obj) return obj.status();
-    q.items.push_back({ToString(item.getKey()), std::move(obj.value())});
-  }
-  return q;
+  auto items = ReadKeyObjects(r.getItems());
+  if (!items) return items.status();
+  return AaeRepairRequest{std::move(items).value()};
 }
 
 void EncodeBody(const AaeRepairReply& m, sc::Frame::Builder f) {

@@ -376,8 +376,12 @@ std::vector<Message> SampleMessages() {
   out.push_back({30, AaeTreeRequest{7, 4096, AaeLevel::kRoot, {}}});
   out.push_back({31, AaeTreeRequest{65535, 64, AaeLevel::kLeaves, {0, 3, 63}}});
   out.push_back({32, AaeTreeReply{{0, 1, ~0ull, 0x1234567890abcdefull}}});
-  out.push_back({33, AaeKeysRequest{9, 4096, {1, 2, 4095}}});
-  out.push_back({34, AaeKeysReply{{{kBinaryKey, 42}, {"plain", ~0ull}}, 2}});
+  out.push_back({33, AaeKeysRequest{9, 4096, {1, 2, 4095}, false}});
+  out.push_back({33, AaeKeysRequest{9, 4096, {7}, true}});
+  out.push_back(
+      {34, AaeKeysReply{{{kBinaryKey, 42}, {"plain", ~0ull}}, 2, {}}});
+  out.push_back(
+      {34, AaeKeysReply{{}, 1, {{kBinaryKey, SampleObject()}, {"e", {}}}}});
   out.push_back(
       {35, AaeFetchRequest{{kBinaryKey, "b", std::string(500, 'x')}}});
   out.push_back({36, AaeFetchReply{{SampleObject(), Object{}}}});

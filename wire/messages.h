@@ -112,12 +112,21 @@ struct AaeKeysRequest {
   uint32_t partition = 0;
   uint32_t segments = 0;
   std::vector<uint32_t> leaves;
+  // The asker holds none of these leaves' keys: the reply carries every
+  // key with its object (AaeKeysReply::objects) instead of fingerprints.
+  bool with_objects = false;
   friend bool operator==(const AaeKeysRequest&,
                          const AaeKeysRequest&) = default;
 };
+struct KeyObject {
+  std::string key;
+  quorum::Object object;
+  friend bool operator==(const KeyObject&, const KeyObject&) = default;
+};
 struct AaeKeysReply {
   std::vector<merkle::KeyFingerprint> keys;
-  uint32_t leaves_listed = 0;  // leading requested leaves listed completely
+  uint32_t leaves_listed = 0;      // leading requested leaves listed completely
+  std::vector<KeyObject> objects;  // instead of keys, when with_objects
   friend bool operator==(const AaeKeysReply&, const AaeKeysReply&) = default;
 };
 struct AaeFetchRequest {
@@ -129,11 +138,6 @@ struct AaeFetchReply {
   // For the first objects.size() keys asked (fewer when over the budget).
   std::vector<quorum::Object> objects;
   friend bool operator==(const AaeFetchReply&, const AaeFetchReply&) = default;
-};
-struct KeyObject {
-  std::string key;
-  quorum::Object object;
-  friend bool operator==(const KeyObject&, const KeyObject&) = default;
 };
 struct AaeRepairRequest {
   std::vector<KeyObject> items;

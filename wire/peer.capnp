@@ -85,12 +85,15 @@ struct AaeKeysRequest {
   partition @0 :UInt32;
   segments @1 :UInt32;         # tree shape
   leaves @2 :List(UInt32);     # the segments (leaves) to list
+  withObjects @3 :Bool;        # the asker holds nothing in these leaves:
+                               # send each key's object, not its fingerprint
 }
 
 struct AaeKeysReply {
   keys @0 :List(KeyFingerprint);
   leavesListed @1 :UInt32;     # the first this-many requested leaves are
                                # listed completely; ask again for the rest
+  objects @2 :List(KeyObject); # instead of keys, when withObjects was asked
 }
 
 struct AaeFetchRequest {
