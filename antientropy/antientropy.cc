@@ -98,7 +98,14 @@ wire::Awaitable<void> AntiEntropy::Run() {
     if (options_.busy && options_.busy()) continue;  // foreground first
     const uint32_t p = partitions[next++ % partitions.size()];
     if (!trees_.Ready(p)) continue;  // exchanges wait for the tree
-    for (ring::NodeIndex peer : ring_.Primaries(p)) {
+    const auto primaries = ring_.Primaries(p);
+    // A partition this node is receiving (a pending replica) is exchanged
+    // by its transfer (node/transfers.h), not twice at once.
+    if (std::find(primaries.begin(), primaries.end(), self_) ==
+        primaries.end()) {
+      continue;
+    }
+    for (ring::NodeIndex peer : primaries) {
       if (peer == self_ || !transport_.IsUp(peer)) continue;
       co_await Exchange(p, peer);
       if (tasks_.cancelled()) co_return;

@@ -6,12 +6,15 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <filesystem>
 #include <future>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "base/virtual_clock.h"
@@ -93,6 +96,7 @@ class Loopback : public Transport {
   bool up = true;
   // Requests sent, by kind.
   int key_lists = 0, pulls = 0, fetches = 0, repairs = 0;
+  std::set<uint32_t> trees_asked;  // partitions of tree requests
   bool IsUp(ring::NodeIndex) const override { return up; }
   wire::Awaitable<Result<wire::Body>> Call(ring::NodeIndex, wire::Body request,
                                            wire::Deadline) override;
@@ -129,6 +133,7 @@ wire::Awaitable<Result<wire::Body>> Loopback::Call(ring::NodeIndex,
   if (!up) co_return Status(Code::kUnavailable, "peer down");
   wire::Body reply;
   if (auto* m = std::get_if<wire::AaeTreeRequest>(&request)) {
+    trees_asked.insert(m->partition);
     reply = other->aae.OnTree(*m);
   } else if (auto* k = std::get_if<wire::AaeKeysRequest>(&request)) {
     ++(k->with_objects ? pulls : key_lists);
@@ -487,6 +492,54 @@ TEST_CASE("the scheduler skips its exchanges while the node is busy") {
   CHECK(down);
   CHECK(vclock.Now() == at);
   CHECK(vclock.scheduled() == 0);
+}
+
+TEST_CASE("the scheduler leaves partitions being received to the transfer") {
+  // a, b, c with n = 2; a also holds every other partition as a pending
+  // replica (a change in progress gives them to it).
+  auto made = ring::Ring::Create({"a", "b", "c"}, {16, 2});
+  REQUIRE(made.ok());
+  ring::Ring ring = std::move(made).value();
+  std::vector<std::vector<ring::NodeIndex>> pending(16);
+  std::set<uint32_t> primary_at_a;
+  for (uint32_t p = 0; p < 16; ++p) {
+    const auto primaries = ring.Primaries(p);
+    if (std::find(primaries.begin(), primaries.end(), 0) != primaries.end()) {
+      primary_at_a.insert(p);
+    } else {
+      pending[p] = {0};
+    }
+  }
+  REQUIRE(!primary_at_a.empty());
+  REQUIRE(primary_at_a.size() < 16);
+  ring.SetPending(std::move(pending));
+  asio::io_context io;
+  Replica a(io, ring, 0), b(io, ring, 1);
+  a.transport.other = &b;
+  a.Build();
+  b.Build();
+  REQUIRE(a.trees.partitions().size() == 16);
+
+  VirtualClock vclock;
+  AntiEntropy scheduler(io.get_executor(), vclock, ring, 0, *a.store, a.trees,
+                        a.transport,
+                        Options{.enabled = true,
+                                .interval = std::chrono::milliseconds(2),
+                                .repair_rate = 1'000'000,
+                                .frame_cap = 1 << 20,
+                                .start_seed = 3},
+                        &a.observed);
+  scheduler.Start();
+  for (int i = 0; i < 80; ++i) {
+    io.restart();
+    io.poll();
+    if (!vclock.RunNext()) break;
+  }
+  // Several rounds of 16 partitions: only a's own were exchanged.
+  CHECK(a.transport.trees_asked == primary_at_a);
+  asio::co_spawn(io, scheduler.Shutdown(), asio::detached);
+  io.restart();
+  io.poll();
 }
 
 }  // namespace
