@@ -380,40 +380,60 @@ class ForceRemoveTest(harness.RingTestCase):
 
 class Writer(threading.Thread):
     """Puts w0, w1, ... one at a time through the CLI, round-robin over
-    `targets` (a list the test may change), until stopped. A write counts
-    as acknowledged only when the put succeeded."""
+    `targets` (a list the test may change), until stopped; every fourth
+    key written is then deleted with the context its put returned. A put
+    or delete counts as acknowledged only when it succeeded; a key whose
+    delete failed may hold either state and is checked for neither."""
 
     def __init__(self, ring: harness.Ring, targets: list[str]):
         super().__init__(daemon=True)
         self.ring = ring
         self.targets = targets
-        self.acked: dict[str, str] = {}
+        self.acked: dict[str, str] = {}  # written, not deleted
+        self.deleted: set[str] = set()   # written, then deleted
         self.failed = 0
         self.stop = threading.Event()
 
+    def shoal(self, *args: str) -> tuple[int, dict]:
+        targets = list(self.targets)  # the test changes it meanwhile
+        target = targets[self.calls % len(targets)]
+        self.calls += 1
+        code, out, _ = harness.run_shoal(
+            [*args, "--node", target, "--json", "--dir", self.ring.dir],
+            expect_ok=False)
+        return code, out
+
     def run(self) -> None:
+        self.calls = 0
         i = 0
         while not self.stop.is_set():
-            target = self.targets[i % len(self.targets)]
             key, value = f"w{i}", f"v{i}"
-            code, out, _ = harness.run_shoal(
-                ["put", key, value, "--node", target, "--json",
-                 "--dir", self.ring.dir], expect_ok=False)
-            if code == 0:
+            code, out = self.shoal("put", key, value)
+            if code != 0:
+                self.failed += 1
+            elif i % 4 != 3:
                 self.acked[key] = value
             else:
-                self.failed += 1
+                code, _ = self.shoal("del", key, "--context", out["context"])
+                if code == 0:
+                    self.deleted.add(key)
+                else:
+                    self.failed += 1
             i += 1
 
 
-class JoinLeaveTest(harness.RingTestCase):
-    """A 3-node ring, n=3 w=2 r=2, under a continuous write workload: n4
-    joins (staged and committed at n1, then started with only a seed), its
-    partitions are transferred while the ring serves, and the change
-    completes by itself; then n2 leaves the same way. At the end every
-    acknowledged write is read back at r=2, every partition has three
-    distinct primaries (n2 none), and after anti-entropy every primary
-    holds the value written."""
+class JoinLeaveReplaceTest(harness.RingTestCase):
+    """A 3-node ring, n=3 w=2 r=2, under a continuous workload of writes
+    and deletes (Writer) lives through three changes, each staged and
+    committed at n1 while the ring serves: n4 and n5 join (started with
+    only a seed once committed), n2 leaves, and n3 is killed, its data
+    wiped, and replaced by n6. Each change's partitions are transferred
+    and the change completes by itself. At the end: every acknowledged
+    write is read back and every acknowledged delete stays deleted (0 lost,
+    0 resurrected); every partition has three distinct primaries among n1,
+    n4, n5, n6; the left node holds no key; and after anti-entropy each
+    sampled key is on exactly its primaries, identical there, and nowhere
+    else."""
     NODES = 3
     N, W, R = 3, 2, 2
     BASE_PORT = 31200
@@ -421,16 +441,14 @@ class JoinLeaveTest(harness.RingTestCase):
     def view(self, name: str) -> dict:
         return self.ring.shoal("cluster", "status", node=name)[1]
 
-    def start_new_node(self, name: str, port: int) -> subprocess.Popen:
+    def start_new_node(self, name: str, port: int) -> str:
         with open(self.ring.members["n1"]["config"]) as f:
             text = seed_only(f.read(), self.ring.address("n1"))
         data = os.path.join(self.ring.tmp, name)
-        text = re.sub(r"(?m)^name = .*$", f"name = '{name}'", text)
-        text = re.sub(r"(?m)^listen = .*$", f"listen = '127.0.0.1:{port}'",
-                      text)
-        text = re.sub(r"(?m)^data_dir = .*$", f"data_dir = '{data}'", text)
-        text = re.sub(r"(?m)^metrics_listen = .*$", "metrics_listen = ''",
-                      text)
+        address = f"127.0.0.1:{port}"
+        for key, value in (("name", name), ("listen", address),
+                           ("data_dir", data), ("metrics_listen", "")):
+            text = re.sub(rf"(?m)^{key} = .*$", f"{key} = '{value}'", text)
         path = os.path.join(self.ring.tmp, f"{name}.toml")
         with open(path, "w") as f:
             f.write(text)
@@ -439,21 +457,26 @@ class JoinLeaveTest(harness.RingTestCase):
             [os.path.join(harness.bin_dir(), "shoald"), "--config", path],
             stdout=log, stderr=subprocess.STDOUT)
         self.addCleanup(lambda: (proc.kill(), proc.wait(), log.close()))
-        return proc
+        return address
 
-    def wait_epoch(self, names: list[str], epoch: int, timeout: float) -> None:
+    def wait_epoch(self, nodes: list[str], epoch: int, timeout: float) -> None:
         def there():
             try:
-                views = [self.view(n) for n in names]
+                views = [self.view(n) for n in nodes]
             except harness.CliError:  # a node still starting
                 return False
             return all(v["epoch"] == epoch and not v["changing"]
                        and v["converged"] for v in views)
 
-        wait_until(there, timeout, f"{names} to complete epoch {epoch}",
+        wait_until(there, timeout, f"{nodes} to complete epoch {epoch}",
                    interval=0.3)
 
-    def test_a_node_joins_and_another_leaves_under_writes(self):
+    def commit(self, *changes: list[str]) -> int:
+        for change in changes:
+            self.ring.shoal("cluster", *change, node="n1")
+        return self.ring.shoal("cluster", "commit", node="n1")[1]["epoch"]
+
+    def test_two_join_one_leaves_one_is_replaced_under_writes(self):
         wait_until(lambda: self.view("n1")["converged"], 15,
                    "the ring to converge on epoch 1", interval=0.2)
         for i in range(300):
@@ -462,38 +485,29 @@ class JoinLeaveTest(harness.RingTestCase):
         writer = Writer(self.ring, targets)
         writer.start()
         self.addCleanup(writer.stop.set)
+        base = harness.base_port(self.BASE_PORT)
+        n4, n5, n6 = (f"127.0.0.1:{base + i}" for i in (4, 5, 6))
 
-        # n4 joins: committed at n1 while n4 is not running yet.
-        port = harness.base_port(self.BASE_PORT) + 4
-        n4 = f"127.0.0.1:{port}"
-        _, staged = self.ring.shoal("cluster", "join", f"n4@{n4}", node="n1")
-        self.assertEqual(staged["staged"], [f"join n4@{n4}"])
-        _, committed = self.ring.shoal("cluster", "commit", node="n1")
-        self.assertEqual(committed["epoch"], 2)
-        # In progress until n4 has its partitions: n4 is not even running.
+        # n4 and n5 join in one change, committed while neither runs yet.
+        self.assertEqual(
+            self.commit(["join", f"n4@{n4}"], ["join", f"n5@{n5}"]), 2)
         view = self.view("n1")
-        self.assertEqual(view["epoch"], 2)
-        self.assertTrue(view["changing"])
-        self.start_new_node("n4", port)
-        self.wait_epoch(["n1", "n2", "n3", n4], 3, 120)
-        targets.append(n4)
-        view = self.view("n1")
-        owned = {m["name"]: m["partitions_owned"] for m in view["members"]}
-        self.assertEqual(sorted(owned), ["n1", "n2", "n3", "n4"])
+        self.assertEqual((view["epoch"], view["changing"]), (2, True))
+        self.start_new_node("n4", base + 4)
+        self.start_new_node("n5", base + 5)
+        self.wait_epoch(["n1", "n2", "n3", n4, n5], 3, 120)
+        targets += [n4, n5]
+        owned = {m["name"]: m["partitions_owned"]
+                 for m in self.view("n1")["members"]}
+        self.assertEqual(sorted(owned), ["n1", "n2", "n3", "n4", "n5"])
         self.assertEqual(sum(owned.values()), 64)
-        self.assertIn(owned["n4"], (16, 17), owned)
+        self.assertEqual(min(owned.values()), 12, owned)  # 64 / 5
 
         # n2 leaves: it hands its partitions over, then is removed.
         targets.remove(self.ring.address("n2"))
-        self.ring.shoal("cluster", "leave", "n2", node="n1")
-        _, committed = self.ring.shoal("cluster", "commit", node="n1")
-        self.assertEqual(committed["epoch"], 4)
-        self.wait_epoch(["n1", "n3", n4], 5, 120)
-        writer.stop.set()
-        writer.join(60)
-        self.assertGreater(len(writer.acked), 50, writer.failed)
-
-        # n1 received n2's share in the leave: its transfer figures say so.
+        self.assertEqual(self.commit(["leave", "n2"]), 4)
+        self.wait_epoch(["n1", "n3", n4, n5], 5, 120)
+        # n1 received part of n2's share: its transfer figures say so.
         def figure(family: str) -> float | None:
             return metric(self.ring, "n1", family)
 
@@ -503,39 +517,68 @@ class JoinLeaveTest(harness.RingTestCase):
         self.assertEqual(figure("shoal_cluster_changing"), 0)
         self.assertEqual(figure("shoal_ring_epoch"), 5)
 
-        view = self.view("n3")
-        members = {m["name"]: m for m in view["members"]}
-        self.assertEqual(members["n2"]["state"], "removed")
+        # n3 is lost with its disk and replaced by n6.
+        targets.remove(self.ring.address("n3"))
+        self.ring.kill("n3")
+        with open(self.ring.members["n3"]["config"], "rb") as f:
+            shutil.rmtree(tomllib.load(f)["data_dir"])
+        wait_until(lambda: not next(m for m in self.view("n1")["members"]
+                                    if m["name"] == "n3")["up"],
+                   15, "n1 to see n3 down", interval=0.1)
+        self.assertEqual(self.commit(["replace", "n3", f"n6@{n6}"]), 6)
+        self.start_new_node("n6", base + 6)
+        self.wait_epoch(["n1", n4, n5, n6], 7, 120)
+        targets.append(n6)
+        done = writer.calls
+        wait_until(lambda: writer.calls > done + 10, 30,
+                   "the writer to go on at epoch 7")
+        writer.stop.set()
+        writer.join(60)
+        self.assertGreater(len(writer.acked), 50, writer.failed)
+        self.assertGreater(len(writer.deleted), 10, writer.failed)
+
+        members = {m["name"]: m for m in self.view(n5)["members"]}
+        self.assertEqual({n: m["state"] for n, m in members.items()},
+                         {"n1": "valid", "n2": "removed", "n3": "removed",
+                          "n4": "valid", "n5": "valid", "n6": "valid"})
         self.assertEqual(members["n2"]["partitions_owned"], 0)
+        self.assertEqual(members["n3"]["partitions_owned"], 0)
         written = {f"pre{i}": f"p{i}" for i in range(300)}
         written.update(writer.acked)
-        # Read back at r=2 right after the switch: nothing acknowledged lost.
-        lost = []
-        for key, value in written.items():
-            got = self.ring.get(key, "n3")
-            if got["values"] != [value]:
-                lost.append((key, got["values"]))
+        # Read back at r=2 right after the last switch: nothing
+        # acknowledged lost, nothing deleted back.
+        lost = [(k, got) for k, v in written.items()
+                if (got := self.ring.get(k, n5)["values"]) != [v]]
         self.assertEqual(lost, [], f"{len(lost)} of {len(written)} lost")
-        # The left node drops every copy once all members hold epoch 5.
+        resurrected = [(k, got) for k in sorted(writer.deleted)
+                       if (got := self.ring.get(k, n6)["values"]) != []]
+        self.assertEqual(resurrected, [],
+                         f"{len(resurrected)} of {len(writer.deleted)} back")
+        # The left node drops every copy once all members hold epoch 7.
         wait_until(lambda: self.ring.status("n2")["keys"] == 0, 30,
                    "n2 to drop the partitions it no longer replicates")
-        # Three distinct primaries, none of them n2; after anti-entropy
-        # each holds the value, and no other node holds a copy.
-        for name in ("n1", "n3", n4):
-            self.ring.shoal("aae", "run", node=name, timeout=120)
-        everyone = [self.ring.address("n1"), self.ring.address("n2"),
-                    self.ring.address("n3"), n4]
-        for key in list(written)[::7]:
+        # Three distinct primaries, none of them n2 or n3; after
+        # anti-entropy each holds what was written (deleted keys: nothing)
+        # and no other node holds a copy.
+        running = [self.ring.address("n1"), self.ring.address("n2"), n4, n5,
+                   n6]
+        for address in running:
+            if address != self.ring.address("n2"):
+                self.ring.shoal("aae", "run", node=address, timeout=120)
+        expected = dict(written)
+        expected.update({k: None for k in writer.deleted})
+        gone = {self.ring.address("n2"), self.ring.address("n3")}
+        for key in sorted(expected)[::9]:
             _, where = self.ring.shoal("ring", "where", key, node="n1")
-            self.assertEqual(where["epoch"], 5)
+            self.assertEqual(where["epoch"], 7)
             primaries = [p["address"] for p in where["primaries"]]
             self.assertEqual(len(set(primaries)), 3, where)
-            self.assertNotIn(self.ring.address("n2"), primaries)
-            for address in everyone:
+            self.assertFalse(gone & set(primaries), where)
+            for address in running:
                 _, local = self.ring.shoal("get", key, "--local", node=address)
-                expected = [written[key]] if address in primaries else []
-                self.assertEqual(local["values"], expected,
-                                 f"{key} on {address}")
+                want = ([expected[key]] if address in primaries
+                        and expected[key] is not None else [])
+                self.assertEqual(local["values"], want, f"{key} on {address}")
 
 
 class ReplaceTest(harness.RingTestCase):
