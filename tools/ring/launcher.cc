@@ -1284,14 +1284,22 @@ Result<uint64_t> Launcher::CommitChange(const std::string& address,
   return committed->epoch;
 }
 
-Status Launcher::WaitUntilChanged(const std::string& address, uint64_t epoch,
-                                  milliseconds wait) const {
+Status Launcher::WaitUntilChanged(const std::vector<std::string>& addresses,
+                                  uint64_t epoch, milliseconds wait) const {
   asio::io_context io;
   const auto deadline = std::chrono::steady_clock::now() + wait;
   std::string last;
   for (;;) {
-    Client client(io.get_executor(), address);
-    auto state = RunSync(io, client.ClusterState(kProbeTimeout));
+    // The first node that has not completed the change, if any.
+    Result<cluster::ClusterState> state =
+        Status(Code::kInternal, "no node to ask");
+    std::string address;
+    for (const std::string& a : addresses) {
+      Client client(io.get_executor(), a);
+      state = RunSync(io, client.ClusterState(kProbeTimeout));
+      address = a;
+      if (!state.ok() || state->epoch <= epoch || state->changing()) break;
+    }
     std::string line;
     if (state.ok() && state->epoch > epoch && !state->changing()) {
       Report("epoch " + std::to_string(state->epoch) +
@@ -1358,7 +1366,9 @@ Result<NodeAction> Launcher::Add(milliseconds wait) {
   if (!s.ok()) return s;
   s = WaitUntilAnswering({node}, std::chrono::seconds(30));
   if (!s.ok()) return s;
-  s = WaitUntilChanged(node.address, *epoch, wait);
+  std::vector<std::string> members = seeds;
+  members.push_back(node.address);
+  s = WaitUntilChanged(members, *epoch, wait);
   if (!s.ok()) return s;
   return NodeAction{node, NodeState::kStopped, NodeState::kRunning};
 }
@@ -1370,21 +1380,21 @@ Result<NodeAction> Launcher::Remove(std::string_view name, milliseconds wait) {
   Result<RingNode*> found = FindNode(*state, name, dir_);
   if (!found.ok()) return found.status();
   RingNode target = **found;
-  std::string ask;
+  std::vector<std::string> staying;  // the running nodes that stay
   for (const RingNode& node : state->nodes) {
     if (node.name != target.name && ProbeNode(node) == NodeState::kRunning) {
-      ask = node.address;
-      break;
+      staying.push_back(node.address);
     }
   }
-  if (ask.empty()) {
+  if (staying.empty()) {
     return Status(Code::kUnavailable,
                   "no other node of the ring is running to commit the leave");
   }
   const NodeState before = ProbeNode(target);
-  auto epoch = CommitChange(ask, cluster::Change::Leave(target.name));
+  auto epoch =
+      CommitChange(staying.front(), cluster::Change::Leave(target.name));
   if (!epoch.ok()) return epoch.status();
-  Status s = WaitUntilChanged(ask, *epoch, wait);
+  Status s = WaitUntilChanged(staying, *epoch, wait);
   if (!s.ok()) return s;
   std::vector<RingNode> stopping{target};
   StopNodes(stopping);

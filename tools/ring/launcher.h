@@ -269,10 +269,11 @@ class Launcher {
   // Stages exactly `change` at `address` and commits it; the new epoch.
   Result<uint64_t> CommitChange(const std::string& address,
                                 const cluster::Change& change) const;
-  // Polls `address` until its cluster state is past `epoch` with no change
-  // in progress, reporting progress, up to `wait`.
-  Status WaitUntilChanged(const std::string& address, uint64_t epoch,
-                          std::chrono::milliseconds wait) const;
+  // Polls every one of `addresses` until its cluster state is past `epoch`
+  // with no change in progress (each node completes a change by itself),
+  // reporting progress, up to `wait`.
+  Status WaitUntilChanged(const std::vector<std::string>& addresses,
+                          uint64_t epoch, std::chrono::milliseconds wait) const;
 
   std::filesystem::path dir_;
   std::filesystem::path shoald_;
