@@ -17,6 +17,7 @@ PACKAGES=(
   prometheus    # promtool for the tests; `shoal ring up --prometheus`
   procps        # pkill, pgrep in the bench scripts
   git           # the bench scripts record the commit they measured
+  iproute2      # ip netns, veth and bridge in test_netns
 )
 
 missing=()
