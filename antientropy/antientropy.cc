@@ -115,9 +115,11 @@ wire::Awaitable<void> AntiEntropy::Run() {
 
 wire::Awaitable<wire::AaeExchangeResult> AntiEntropy::Exchange(
     uint32_t partition, ring::NodeIndex peer) {
-  auto outcome = co_await Compare(partition, peer);
+  uint64_t bytes = 0;
+  auto outcome = co_await Compare(partition, peer, bytes);
   wire::AaeExchangeResult result;
   result.peer = ring_.members()[peer];
+  result.bytes = bytes;
   result.result = ResultText(outcome.status());
   if (outcome.ok()) {
     result.keys_repaired = outcome->keys_repaired;
@@ -141,10 +143,11 @@ wire::Awaitable<wire::AaeExchangeResult> AntiEntropy::Exchange(
 }
 
 wire::Awaitable<Result<AntiEntropy::Outcome>> AntiEntropy::Compare(
-    uint32_t partition, ring::NodeIndex peer) {
+    uint32_t partition, ring::NodeIndex peer, uint64_t& bytes) {
   auto local_root = trees_.Root(partition);
   if (!local_root) co_return local_root.status();
-  auto segments = co_await DifferingSegments(partition, peer, *local_root);
+  auto segments =
+      co_await DifferingSegments(partition, peer, *local_root, bytes);
   if (!segments) co_return segments.status();
   Outcome out;
   out.segments_differing =
@@ -152,12 +155,12 @@ wire::Awaitable<Result<AntiEntropy::Outcome>> AntiEntropy::Compare(
   // Leaves empty here come whole with their objects (no key list to
   // compare); the others by the keys whose fingerprints differ.
   if (!segments->pull.empty()) {
-    auto pulled = co_await Pull(partition, peer, segments->pull);
+    auto pulled = co_await Pull(partition, peer, segments->pull, bytes);
     if (!pulled) co_return pulled.status();
     out.keys_repaired += *pulled;
   }
   if (segments->compare.empty()) co_return out;
-  auto keys = co_await DifferingKeys(partition, peer, segments->compare);
+  auto keys = co_await DifferingKeys(partition, peer, segments->compare, bytes);
   if (!keys) co_return keys.status();
   for (size_t i = 0; i < keys->size(); i += kKeysPerBatch) {
     const size_t end = std::min(keys->size(), i + kKeysPerBatch);
@@ -166,7 +169,7 @@ wire::Awaitable<Result<AntiEntropy::Outcome>> AntiEntropy::Compare(
     if (tasks_.cancelled()) {
       co_return Status(Code::kUnavailable, "node stopping");
     }
-    auto repaired = co_await Repair(peer, batch);
+    auto repaired = co_await Repair(peer, batch, bytes);
     if (!repaired) co_return repaired.status();
     out.keys_repaired += *repaired;
   }
@@ -174,11 +177,12 @@ wire::Awaitable<Result<AntiEntropy::Outcome>> AntiEntropy::Compare(
 }
 
 wire::Awaitable<Result<AntiEntropy::Leaves>> AntiEntropy::DifferingSegments(
-    uint32_t partition, ring::NodeIndex peer, uint64_t local_root) {
+    uint32_t partition, ring::NodeIndex peer, uint64_t local_root,
+    uint64_t& bytes) {
   const uint32_t segments = trees_.segments();
   wire::Body root_req =
       wire::AaeTreeRequest{partition, segments, wire::AaeLevel::kRoot, {}};
-  auto root_reply = co_await Call(peer, std::move(root_req));
+  auto root_reply = co_await Call(peer, std::move(root_req), bytes);
   auto root = Expect<wire::AaeTreeReply>(std::move(root_reply), "tree request");
   if (!root) co_return root.status();
   if (root->hashes.size() != 1) {
@@ -188,7 +192,8 @@ wire::Awaitable<Result<AntiEntropy::Leaves>> AntiEntropy::DifferingSegments(
 
   wire::Body branches_req =
       wire::AaeTreeRequest{partition, segments, wire::AaeLevel::kBranches, {}};
-  auto remote_branches_reply = co_await Call(peer, std::move(branches_req));
+  auto remote_branches_reply =
+      co_await Call(peer, std::move(branches_req), bytes);
   auto remote_branches = Expect<wire::AaeTreeReply>(
       std::move(remote_branches_reply), "tree request");
   if (!remote_branches) co_return remote_branches.status();
@@ -203,7 +208,7 @@ wire::Awaitable<Result<AntiEntropy::Leaves>> AntiEntropy::DifferingSegments(
     std::vector<uint32_t> chunk(branches->begin() + i, branches->begin() + end);
     wire::Body leaves_req = wire::AaeTreeRequest{
         partition, segments, wire::AaeLevel::kLeaves, chunk};
-    auto remote_reply = co_await Call(peer, std::move(leaves_req));
+    auto remote_reply = co_await Call(peer, std::move(leaves_req), bytes);
     auto remote =
         Expect<wire::AaeTreeReply>(std::move(remote_reply), "tree request");
     if (!remote) co_return remote.status();
@@ -223,7 +228,7 @@ wire::Awaitable<Result<AntiEntropy::Leaves>> AntiEntropy::DifferingSegments(
 
 wire::Awaitable<Result<std::vector<std::string>>> AntiEntropy::DifferingKeys(
     uint32_t partition, ring::NodeIndex peer,
-    const std::vector<uint32_t>& segments) {
+    const std::vector<uint32_t>& segments, uint64_t& bytes) {
   std::vector<std::string> out;
   size_t at = 0;
   while (at < segments.size()) {
@@ -231,7 +236,7 @@ wire::Awaitable<Result<std::vector<std::string>>> AntiEntropy::DifferingKeys(
     std::vector<uint32_t> chunk(segments.begin() + at, segments.begin() + end);
     wire::Body keys_req =
         wire::AaeKeysRequest{partition, trees_.segments(), chunk};
-    auto remote_reply = co_await Call(peer, std::move(keys_req));
+    auto remote_reply = co_await Call(peer, std::move(keys_req), bytes);
     auto remote =
         Expect<wire::AaeKeysReply>(std::move(remote_reply), "key list request");
     if (!remote) co_return remote.status();
@@ -252,14 +257,15 @@ wire::Awaitable<Result<std::vector<std::string>>> AntiEntropy::DifferingKeys(
 }
 
 wire::Awaitable<Result<uint64_t>> AntiEntropy::Repair(
-    ring::NodeIndex peer, const std::vector<std::string>& keys) {
+    ring::NodeIndex peer, const std::vector<std::string>& keys,
+    uint64_t& bytes) {
   // P's copies, asked again from where a budget-bounded reply stopped.
   std::vector<wire::KeyObject> remote;
   while (remote.size() < keys.size()) {
     wire::AaeFetchRequest fetch;
     fetch.keys.assign(keys.begin() + remote.size(), keys.end());
     wire::Body fetch_req = std::move(fetch);
-    auto got_reply = co_await Call(peer, std::move(fetch_req));
+    auto got_reply = co_await Call(peer, std::move(fetch_req), bytes);
     auto got = Expect<wire::AaeFetchReply>(std::move(got_reply), "fetch");
     if (!got) co_return got.status();
     if (got->objects.empty()) {
@@ -270,12 +276,12 @@ wire::Awaitable<Result<uint64_t>> AntiEntropy::Repair(
       remote.push_back({keys[remote.size()], std::move(o)});
     }
   }
-  co_return co_await Merge(peer, std::move(remote));
+  co_return co_await Merge(peer, std::move(remote), bytes);
 }
 
 wire::Awaitable<Result<uint64_t>> AntiEntropy::Pull(
     uint32_t partition, ring::NodeIndex peer,
-    const std::vector<uint32_t>& segments) {
+    const std::vector<uint32_t>& segments, uint64_t& bytes) {
   uint64_t changed = 0;
   size_t at = 0;
   while (at < segments.size()) {
@@ -284,7 +290,7 @@ wire::Awaitable<Result<uint64_t>> AntiEntropy::Pull(
         partition, trees_.segments(),
         std::vector<uint32_t>(segments.begin() + at, segments.begin() + end),
         /*with_objects=*/true};
-    auto reply = co_await Call(peer, std::move(req));
+    auto reply = co_await Call(peer, std::move(req), bytes);
     auto got = Expect<wire::AaeKeysReply>(std::move(reply), "leaf pull");
     if (!got) co_return got.status();
     if (got->leaves_listed == 0 || got->leaves_listed > end - at) {
@@ -296,7 +302,7 @@ wire::Awaitable<Result<uint64_t>> AntiEntropy::Pull(
       if (tasks_.cancelled()) {
         co_return Status(Code::kUnavailable, "node stopping");
       }
-      auto merged = co_await Merge(peer, std::move(got->objects));
+      auto merged = co_await Merge(peer, std::move(got->objects), bytes);
       if (!merged) co_return merged.status();
       changed += *merged;
     }
@@ -311,7 +317,7 @@ wire::Awaitable<Result<uint64_t>> AntiEntropy::Pull(
       if (tasks_.cancelled()) {
         co_return Status(Code::kUnavailable, "node stopping");
       }
-      auto repaired = co_await Repair(peer, batch);
+      auto repaired = co_await Repair(peer, batch, bytes);
       if (!repaired) co_return repaired.status();
       changed += *repaired;
     }
@@ -320,7 +326,8 @@ wire::Awaitable<Result<uint64_t>> AntiEntropy::Pull(
 }
 
 wire::Awaitable<Result<uint64_t>> AntiEntropy::Merge(
-    ring::NodeIndex peer, std::vector<wire::KeyObject> remote) {
+    ring::NodeIndex peer, std::vector<wire::KeyObject> remote,
+    uint64_t& bytes) {
   const int64_t now_ms = clock_.WallMs();
   std::vector<storage::WriteOp> local_ops;
   std::vector<wire::KeyObject> push;
@@ -374,7 +381,7 @@ wire::Awaitable<Result<uint64_t>> AntiEntropy::Merge(
       ++i;
     }
     wire::Body repair_req = std::move(req);
-    auto acked_reply = co_await Call(peer, std::move(repair_req));
+    auto acked_reply = co_await Call(peer, std::move(repair_req), bytes);
     auto acked = Expect<wire::AaeRepairReply>(std::move(acked_reply), "repair");
     if (!acked) co_return acked.status();
     changed += acked->changed;
@@ -382,8 +389,8 @@ wire::Awaitable<Result<uint64_t>> AntiEntropy::Merge(
   co_return changed;
 }
 
-wire::Awaitable<Result<wire::Body>> AntiEntropy::Call(ring::NodeIndex peer,
-                                                      wire::Body request) {
+wire::Awaitable<Result<wire::Body>> AntiEntropy::Call(
+    ring::NodeIndex peer, wire::Body request, uint64_t& exchange_bytes) {
   scratch_.clear();
   wire::AppendFrame(wire::Message{0, request}, scratch_);
   uint64_t bytes = scratch_.size();
@@ -395,6 +402,7 @@ wire::Awaitable<Result<wire::Body>> AntiEntropy::Call(ring::NodeIndex peer,
     bytes += scratch_.size();
   }
   bytes_ += bytes;
+  exchange_bytes += bytes;
   if (observer_ != nullptr) observer_->BytesExchanged(bytes);
   co_return reply;
 }

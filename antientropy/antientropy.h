@@ -127,8 +127,10 @@ class AntiEntropy {
   // One exchange, recorded in the partition's stats and the observer.
   wire::Awaitable<wire::AaeExchangeResult> Exchange(uint32_t partition,
                                                     ring::NodeIndex peer);
+  // Each step below adds the frame bytes of its calls to `bytes`.
   wire::Awaitable<Result<Outcome>> Compare(uint32_t partition,
-                                           ring::NodeIndex peer);
+                                           ring::NodeIndex peer,
+                                           uint64_t& bytes);
   // Differing leaves: those empty here (pulled whole) and the others
   // (compared key by key).
   struct Leaves {
@@ -137,28 +139,33 @@ class AntiEntropy {
   };
   wire::Awaitable<Result<Leaves>> DifferingSegments(uint32_t partition,
                                                     ring::NodeIndex peer,
-                                                    uint64_t local_root);
+                                                    uint64_t local_root,
+                                                    uint64_t& bytes);
   wire::Awaitable<Result<std::vector<std::string>>> DifferingKeys(
       uint32_t partition, ring::NodeIndex peer,
-      const std::vector<uint32_t>& segments);
+      const std::vector<uint32_t>& segments, uint64_t& bytes);
   // Fetches, merges and pushes back one batch of keys; returns how many
   // replica copies the merges changed (here and at the peer; a key repaired
   // on both sides counts twice).
-  wire::Awaitable<Result<uint64_t>> Repair(
-      ring::NodeIndex peer, const std::vector<std::string>& keys);
+  wire::Awaitable<Result<uint64_t>> Repair(ring::NodeIndex peer,
+                                           const std::vector<std::string>& keys,
+                                           uint64_t& bytes);
   // Every key and object of leaves this node holds nothing of, asked of the
   // peer leaf by leaf (no key list first), then merged like Repair.
   wire::Awaitable<Result<uint64_t>> Pull(uint32_t partition,
                                          ring::NodeIndex peer,
-                                         const std::vector<uint32_t>& segments);
+                                         const std::vector<uint32_t>& segments,
+                                         uint64_t& bytes);
   // Merges the peer's copies here and sends the merged object back where
   // the peer lacked something; returns the replica copies changed.
   wire::Awaitable<Result<uint64_t>> Merge(ring::NodeIndex peer,
-                                          std::vector<wire::KeyObject> remote);
+                                          std::vector<wire::KeyObject> remote,
+                                          uint64_t& bytes);
   // A call whose request and reply bytes are counted; an ErrorReply comes
   // back as its Status.
   wire::Awaitable<Result<wire::Body>> Call(ring::NodeIndex peer,
-                                           wire::Body request);
+                                           wire::Body request,
+                                           uint64_t& exchange_bytes);
   // Waits until `keys` repairs fit under repair_rate.
   wire::Awaitable<void> Throttle(size_t keys);
 

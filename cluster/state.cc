@@ -307,7 +307,7 @@ std::vector<std::string> Receivers(const ClusterState& state) {
   auto ring = RingOf(state);
   if (!ring.ok()) return {};
   std::set<std::string> receivers;
-  for (uint32_t p = 0; p < state.options.partitions; ++p) {
+  for (uint32_t p = 0; p < ring.value().partitions(); ++p) {
     for (ring::NodeIndex i : ring.value().Pending(p)) {
       receivers.insert(ring.value().members()[i]);
     }

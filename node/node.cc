@@ -184,7 +184,7 @@ Node::Node(asio::io_context& io, NodeConfig config, NodeEnv env,
           [this](ring::NodeIndex i) { return peers_.IsUp(i); },
           [this](uint64_t epoch) { gossip_.TransfersDone(epoch); }),
       service_(io.get_executor(), clock_, config_, ring_, self_, *store_,
-               peers_, handoff_, aae_, gossip_, faults_, admission_,
+               peers_, handoff_, aae_, gossip_, transfers_, faults_, admission_,
                request_probe_, quorum_probe_,
                ServiceOptions{
                    .TEST_ack_before_commit = env.bugs.ack_before_commit,

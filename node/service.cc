@@ -24,9 +24,9 @@ Service::Service(asio::any_io_executor executor, Clock& clock,
                  const NodeConfig& config, const ring::Ring& ring,
                  ring::NodeIndex self, storage::Store& store, Peers& peers,
                  const handoff::Handoff& handoff, antientropy::AntiEntropy& aae,
-                 Gossip& gossip, FaultTable& faults, Admission& admission,
-                 RequestProbe& requests, quorum::QuorumProbe& quorum,
-                 ServiceOptions options)
+                 Gossip& gossip, const Transfers& transfers, FaultTable& faults,
+                 Admission& admission, RequestProbe& requests,
+                 quorum::QuorumProbe& quorum, ServiceOptions options)
     : clock_(clock),
       config_(config),
       ring_(ring),
@@ -36,6 +36,7 @@ Service::Service(asio::any_io_executor executor, Clock& clock,
       handoff_(handoff),
       aae_(aae),
       gossip_(gossip),
+      transfers_(transfers),
       faults_(faults),
       admission_(admission),
       requests_(requests),
@@ -496,6 +497,7 @@ wire::Body Service::OnStatus() {
   const cluster::Keeper& keeper = gossip_.keeper();
   s.epoch = keeper.epoch();
   s.cluster_digest = keeper.digest();
+  s.transfer = transfers_.Progress();
   // (Peers stamp last_heard with steady_clock; with a SystemClock that is
   // Now()'s timeline.)
   const auto now = clock_.Now();

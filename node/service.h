@@ -27,6 +27,7 @@
 #include "node/peers.h"
 #include "node/probe.h"
 #include "node/replicas.h"
+#include "node/transfers.h"
 #include "quorum/coordinator.h"
 #include "quorum/probe.h"
 #include "ring/ring.h"
@@ -59,9 +60,9 @@ class Service {
           const NodeConfig& config, const ring::Ring& ring,
           ring::NodeIndex self, storage::Store& store, Peers& peers,
           const handoff::Handoff& handoff, antientropy::AntiEntropy& aae,
-          Gossip& gossip, FaultTable& faults, Admission& admission,
-          RequestProbe& requests, quorum::QuorumProbe& quorum,
-          ServiceOptions options = {});
+          Gossip& gossip, const Transfers& transfers, FaultTable& faults,
+          Admission& admission, RequestProbe& requests,
+          quorum::QuorumProbe& quorum, ServiceOptions options = {});
 
   // Handles one decoded frame from `conn`; `ticket` is kept until the reply
   // is sent, so the connection counts the request as in flight until then
@@ -119,6 +120,7 @@ class Service {
   const handoff::Handoff& handoff_;
   antientropy::AntiEntropy& aae_;
   Gossip& gossip_;
+  const Transfers& transfers_;
   FaultTable& faults_;
   Admission& admission_;
   RequestProbe& requests_;

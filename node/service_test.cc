@@ -99,13 +99,16 @@ struct Fixture {
         cluster_probe(registry, 1),
         gossip(io.get_executor(), clock, cluster::Keeper(OneNodeState()), ring,
                *store, peers, cluster_probe, std::chrono::seconds(1)),
+        transfers(
+            io.get_executor(), clock, ring, 0, aae, cluster_probe,
+            [](ring::NodeIndex) { return true; }, [](uint64_t) {}),
         faults("n0", 1),
         admission(config.max_requests),
         request_probe(registry),
         quorum_probe(registry),
         service(io.get_executor(), clock, config, ring, 0, *store, peers,
-                handoff, aae, gossip, faults, admission, request_probe,
-                quorum_probe, options),
+                handoff, aae, gossip, transfers, faults, admission,
+                request_probe, quorum_probe, options),
         conn(std::make_shared<FakeConnection>(io.get_executor())) {}
 
   // The Service's task groups must be empty before it is destroyed.
@@ -173,6 +176,7 @@ struct Fixture {
   prometheus::Registry registry;
   ClusterProbe cluster_probe;
   Gossip gossip;
+  Transfers transfers;
   FaultTable faults;
   Admission admission;
   RequestProbe request_probe;

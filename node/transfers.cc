@@ -39,6 +39,10 @@ void Transfers::Follow(uint64_t epoch) {
     }
   }
   remaining_ = partitions.size();
+  partitions_ = partitions.size();
+  keys_ = bytes_ = 0;
+  started_ = clock_.Now();
+  finished_.reset();
   probe_.Changing(ring_.changing());
   started_wall_ms_ = partitions.empty() ? 0 : clock_.WallMs();
   probe_.Receiving(remaining_, started_wall_ms_);
@@ -70,6 +74,7 @@ wire::Awaitable<void> Transfers::Receive(uint64_t epoch,
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       clock_.Now() - started)
                       .count();
+  finished_ = clock_.Now();
   spdlog::info("cluster epoch {}: received {} partitions in {} ms", epoch,
                partitions.size(), ms);
   if (epoch_ == epoch && done_) done_(epoch);
@@ -85,6 +90,8 @@ wire::Awaitable<bool> Transfers::Round(uint32_t partition) {
     const wire::AaeExchangeResult r =
         co_await aae_.ExchangeWith(partition, source);
     if (epoch_ != epoch || tasks_.cancelled()) co_return false;
+    keys_ += r.keys_repaired;
+    bytes_ += r.bytes;
     if (r.result != "ok") {
       spdlog::info("transfer of partition {} from {}: {}", partition, r.peer,
                    r.result);
@@ -99,6 +106,20 @@ wire::Awaitable<bool> Transfers::Round(uint32_t partition) {
     co_return false;
   }
   co_return clean;
+}
+
+wire::TransferStatus Transfers::Progress() const {
+  wire::TransferStatus t;
+  if (partitions_ == 0) return t;
+  t.epoch = epoch_;
+  t.partitions = static_cast<uint32_t>(partitions_);
+  t.received = static_cast<uint32_t>(partitions_ - remaining_);
+  t.keys = keys_;
+  t.bytes = bytes_;
+  t.elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     finished_.value_or(clock_.Now()) - started_)
+                     .count();
+  return t;
 }
 
 wire::Awaitable<void> Transfers::Wait(std::chrono::milliseconds delay) {

@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "antientropy/antientropy.h"
@@ -48,6 +49,9 @@ class Transfers {
   void Follow(uint64_t epoch);
   // Partitions of the current epoch still to receive here.
   size_t remaining() const { return remaining_; }
+  // What this node receives for the change in progress (epoch 0: nothing),
+  // for `shoal status` and `shoal cluster status`.
+  wire::TransferStatus Progress() const;
 
   // Ends every transfer; returns once none runs.
   wire::Awaitable<void> Shutdown();
@@ -71,7 +75,14 @@ class Transfers {
   uint64_t epoch_ = 0;
   size_t remaining_ = 0;
   int64_t started_wall_ms_ = 0;  // 0: receiving nothing
-  TaskGroup tasks_;              // last: destroyed first
+  // The current epoch's transfer: partitions, what its exchanges changed
+  // and carried, when it began and (once all are received) ended.
+  size_t partitions_ = 0;
+  uint64_t keys_ = 0;
+  uint64_t bytes_ = 0;
+  Clock::TimePoint started_{};
+  std::optional<Clock::TimePoint> finished_;
+  TaskGroup tasks_;  // last: destroyed first
 };
 
 }  // namespace shoal::node

@@ -50,6 +50,17 @@ struct StatusReply {
   mapSizeBytes @10 :UInt64;   # LMDB map size
   epoch @11 :UInt64;          # the node's cluster state epoch
   clusterDigest @12 :UInt64;  # and its digest (ClusterState::Digest)
+  transfer @13 :TransferStatus;  # what this node is receiving
+}
+
+# The partitions a change in progress gives the node (doc/membership.md).
+struct TransferStatus {
+  epoch @0 :UInt64;          # the changing epoch received for; 0 = none
+  partitions @1 :UInt32;     # to receive in all
+  received @2 :UInt32;       # of them, verified equal to their sources
+  keys @3 :UInt64;           # replica copies the exchanges changed here
+  bytes @4 :UInt64;          # frame bytes of the exchanges, both ways
+  elapsedMs @5 :UInt64;      # since receiving began
 }
 
 struct AaeStatusRequest {}
@@ -83,6 +94,7 @@ struct AaeExchangeResult {
   result @1 :Text;               # "ok" or the error
   keysRepaired @2 :UInt64;
   segmentsDiffering @3 :UInt32;
+  bytes @4 :UInt64;              # frame bytes of the exchange's calls
 }
 
 struct AaeRunReply {

@@ -60,6 +60,13 @@ void EncodeBody(const StatusReply& m, sc::Frame::Builder f) {
   b.setMapSizeBytes(m.map_size_bytes);
   b.setEpoch(m.epoch);
   b.setClusterDigest(m.cluster_digest);
+  auto t = b.initTransfer();
+  t.setEpoch(m.transfer.epoch);
+  t.setPartitions(m.transfer.partitions);
+  t.setReceived(m.transfer.received);
+  t.setKeys(m.transfer.keys);
+  t.setBytes(m.transfer.bytes);
+  t.setElapsedMs(m.transfer.elapsed_ms);
   auto members = b.initMembers(m.members.size());
   for (size_t i = 0; i < m.members.size(); ++i) {
     const MemberStatus& s = m.members[i];
@@ -89,6 +96,10 @@ StatusReply DecodeBody(sc::StatusReply::Reader r) {
   s.map_size_bytes = r.getMapSizeBytes();
   s.epoch = r.getEpoch();
   s.cluster_digest = r.getClusterDigest();
+  const auto t = r.getTransfer();
+  s.transfer =
+      TransferStatus{t.getEpoch(), t.getPartitions(), t.getReceived(),
+                     t.getKeys(),  t.getBytes(),      t.getElapsedMs()};
   for (auto m : r.getMembers()) {
     s.members.push_back({m.getName().cStr(), m.getAddress().cStr(), m.getUp(),
                          m.getIsSelf(), m.getLastHeardMsAgo(),
@@ -198,6 +209,7 @@ void EncodeBody(const AaeRunReply& m, sc::Frame::Builder f) {
     ex[i].setResult(e.result);
     ex[i].setKeysRepaired(e.keys_repaired);
     ex[i].setSegmentsDiffering(e.segments_differing);
+    ex[i].setBytes(e.bytes);
   }
 }
 
@@ -207,7 +219,8 @@ AaeRunReply DecodeBody(sc::AaeRunReply::Reader r) {
   a.partition = r.getPartition();
   for (auto e : r.getExchanges()) {
     a.exchanges.push_back({e.getPeer().cStr(), e.getResult().cStr(),
-                           e.getKeysRepaired(), e.getSegmentsDiffering()});
+                           e.getKeysRepaired(), e.getSegmentsDiffering(),
+                           e.getBytes()});
   }
   return a;
 }

@@ -213,6 +213,7 @@ void ExpectSame(const StatusReply& a, const StatusReply& b) {
   CHECK(a.keys == b.keys);
   CHECK(a.storage_bytes == b.storage_bytes);
   CHECK(a.map_size_bytes == b.map_size_bytes);
+  CHECK(a.transfer == b.transfer);
   REQUIRE(a.members.size() == b.members.size());
   for (size_t i = 0; i < a.members.size(); ++i) {
     CHECK(a.members[i].name == b.members[i].name);
@@ -367,6 +368,7 @@ std::vector<Message> SampleMessages() {
     s.map_size_bytes = 1ull << 34;
     s.epoch = 9;
     s.cluster_digest = 0xfeedfacecafebeefull;
+    s.transfer = {10, 64, 17, 12345, 1ull << 33, 90'000};
     s.members = {
         {"n1", "127.0.0.1:7001", true, false, 120, 13, "valid", 9},
         {"n2", "127.0.0.1:7002", true, true, 0, 13, "leaving", 9},
@@ -397,10 +399,10 @@ std::vector<Message> SampleMessages() {
                                     {{0, true, 3, 1500, "n2", "ok", 1, 2},
                                      {5, false, 0, -1, "", "", 0, 0}}}});
   out.push_back({41, AaeRunRequest{63}});
-  out.push_back(
-      {42,
-       AaeRunReply{
-           "n3", 63, {{"n1", "ok", 3, 2}, {"n2", "unavailable: down", 0, 0}}}});
+  out.push_back({42, AaeRunReply{"n3",
+                                 63,
+                                 {{"n1", "ok", 3, 2, 4096},
+                                  {"n2", "unavailable: down", 0, 0, 0}}}});
   {
     FaultRequest set;
     set.set = true;

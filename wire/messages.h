@@ -177,6 +177,17 @@ struct MemberStatus {
   uint64_t epoch = 0;     // cluster state epoch it last reported; 0 = none
   bool conflict = false;  // it reported another state at our epoch
 };
+// What a node receives for a change in progress (doc/membership.md).
+struct TransferStatus {
+  uint64_t epoch = 0;  // the changing epoch; 0 = receiving nothing
+  uint32_t partitions = 0;
+  uint32_t received = 0;  // verified equal to their sources
+  uint64_t keys = 0;      // replica copies the exchanges changed here
+  uint64_t bytes = 0;     // frame bytes of the exchanges, both ways
+  uint64_t elapsed_ms = 0;
+  friend bool operator==(const TransferStatus&,
+                         const TransferStatus&) = default;
+};
 struct StatusReply {
   std::string node;
   uint64_t actor = 0;
@@ -188,6 +199,7 @@ struct StatusReply {
   uint64_t map_size_bytes = 0;
   uint64_t epoch = 0;           // cluster state
   uint64_t cluster_digest = 0;  // ClusterState::Digest
+  TransferStatus transfer;
 };
 
 struct AaeStatusRequest {
@@ -223,6 +235,7 @@ struct AaeExchangeResult {
   std::string result;  // "ok" or the error
   uint64_t keys_repaired = 0;
   uint32_t segments_differing = 0;
+  uint64_t bytes = 0;  // frame bytes of the exchange's calls
   friend bool operator==(const AaeExchangeResult&,
                          const AaeExchangeResult&) = default;
 };

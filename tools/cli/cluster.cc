@@ -3,6 +3,7 @@
 // replace|force-remove|clear`: stage changes at the asked node; `shoal
 // cluster plan`: what the staged changes (or the ones given as flags) would
 // move; `shoal cluster commit`: commit the staged ones (doc/membership.md).
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <map>
@@ -71,7 +72,22 @@ int RunClusterStatus(const ClusterArgs& args) {
   Client client(io.get_executor(), asked->address);
   auto view = RunCall(io, AskView(&client, asked->timeout));
   if (!view.ok()) return Fail(view.status(), as_json);
-  const ClusterStatus cs = SummarizeCluster(view->status, view->state);
+  ClusterStatus cs = SummarizeCluster(view->status, view->state);
+  // Each receiver's own figures for the change in progress.
+  for (const std::string& name : cluster::Receivers(view->state)) {
+    ClusterStatus::Transfer t{name, {}, ""};
+    const auto member =
+        std::find_if(view->state.members.begin(), view->state.members.end(),
+                     [&](const cluster::Member& m) { return m.name == name; });
+    Client peer(io.get_executor(), member->address);
+    auto status = RunCall(io, peer.Status(asked->timeout));
+    if (status.ok()) {
+      t.status = status->transfer;
+    } else {
+      t.error = status.status().message();
+    }
+    cs.transfers.push_back(std::move(t));
+  }
   if (as_json) {
     Json j = ClusterStatusToJson(cs);
     j["asked"] = asked->address;

@@ -322,7 +322,40 @@ ClusterStatus SummarizeCluster(const wire::StatusReply& status,
   return cs;
 }
 
+namespace {
+
+// A receiver's rate (bytes/s over its elapsed time) and its ETA in ms
+// (elapsed per partition received, times the partitions left; -1 until one
+// is received).
+double TransferRate(const wire::TransferStatus& t) {
+  return t.elapsed_ms == 0 ? 0.0 : t.bytes * 1000.0 / t.elapsed_ms;
+}
+int64_t TransferEtaMs(const wire::TransferStatus& t) {
+  if (t.received == 0) return -1;
+  return static_cast<int64_t>(t.elapsed_ms * (t.partitions - t.received) /
+                              t.received);
+}
+
+}  // namespace
+
 Json ClusterStatusToJson(const ClusterStatus& cs) {
+  json transfers = json::array();
+  for (const ClusterStatus::Transfer& t : cs.transfers) {
+    json row{{"node", t.node}};
+    if (!t.error.empty()) {
+      row["error"] = t.error;
+    } else {
+      row.update(json{{"epoch", t.status.epoch},
+                      {"partitions", t.status.partitions},
+                      {"received", t.status.received},
+                      {"keys", t.status.keys},
+                      {"bytes", t.status.bytes},
+                      {"elapsed_ms", t.status.elapsed_ms},
+                      {"bytes_per_second", TransferRate(t.status)},
+                      {"eta_ms", TransferEtaMs(t.status)}});
+    }
+    transfers.push_back(std::move(row));
+  }
   json members = json::array();
   for (const ClusterStatus::Row& r : cs.members) {
     members.push_back(json{{"name", r.name},
@@ -342,7 +375,8 @@ Json ClusterStatusToJson(const ClusterStatus& cs) {
               {"changing", cs.changing},
               {"converged", cs.converged},
               {"lagging", cs.lagging},
-              {"members", std::move(members)}};
+              {"members", std::move(members)},
+              {"transfers", std::move(transfers)}};
 }
 
 std::string ClusterStatusToText(const ClusterStatus& cs) {
@@ -369,6 +403,33 @@ std::string ClusterStatusToText(const ClusterStatus& cs) {
          std::to_string(r.partitions_owned) + (r.self ? "  (self)" : "")});
   }
   out += FormatTable(rows);
+  if (!cs.transfers.empty()) out += "transfers:\n";
+  for (const ClusterStatus::Transfer& t : cs.transfers) {
+    out += "  " + t.node + "  ";
+    if (!t.error.empty()) {
+      out += "(not answering: " + t.error + ")\n";
+      continue;
+    }
+    const wire::TransferStatus& s = t.status;
+    constexpr int kWidth = 20;
+    const int filled =
+        s.partitions == 0 ? kWidth : kWidth * s.received / s.partitions;
+    const int64_t eta = TransferEtaMs(s);
+    char line[160];
+    std::snprintf(line, sizeof line,
+                  "[%s%s] %u/%u partitions  %llu keys  %.1f MB  %.2f MB/s  "
+                  "ETA %s\n",
+                  std::string(filled, '#').c_str(),
+                  std::string(kWidth - filled, '.').c_str(), s.received,
+                  s.partitions, static_cast<unsigned long long>(s.keys),
+                  s.bytes / 1e6, TransferRate(s) / 1e6,
+                  eta < 0 ? "?"
+                          : (s.received == s.partitions
+                                 ? "done"
+                                 : std::to_string((eta + 999) / 1000) + "s")
+                                .c_str());
+    out += line;
+  }
   return out;
 }
 

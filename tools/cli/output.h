@@ -101,6 +101,14 @@ struct ClusterStatus {
   std::vector<Row> members;  // the state's, removed ones included
   bool converged = false;
   std::vector<std::string> lagging;  // members not (yet) at our state
+  // While a change is in progress: each receiver's transfer, as its own
+  // status reports it (error set when it could not be asked).
+  struct Transfer {
+    std::string node;
+    wire::TransferStatus status;
+    std::string error;
+  };
+  std::vector<Transfer> transfers;
 };
 ClusterStatus SummarizeCluster(const wire::StatusReply& status,
                                const cluster::ClusterState& state);

@@ -180,6 +180,35 @@ TEST_CASE(
   CHECK(ClusterStatusToText(cs).find("converged:  yes") != std::string::npos);
 }
 
+TEST_CASE("cluster status: each receiver's transfer with rate and ETA") {
+  ClusterStatus cs;
+  cs.node = "n1";
+  cs.changing = true;
+  // 16 of 64 partitions in 8 s: 24 s to go; 4 MB in 8 s: 0.5 MB/s.
+  cs.transfers = {{"n4", {2, 64, 16, 1000, 4'000'000, 8000}, ""},
+                  {"n5", {}, "connection refused"}};
+  json j = ClusterStatusToJson(cs);
+  REQUIRE(j["transfers"].size() == 2);
+  CHECK(j["transfers"][0]["node"] == "n4");
+  CHECK(j["transfers"][0]["received"] == 16);
+  CHECK(j["transfers"][0]["eta_ms"] == 24000);
+  CHECK(j["transfers"][0]["bytes_per_second"] == 500000.0);
+  CHECK(j["transfers"][1]["error"] == "connection refused");
+  const std::string text = ClusterStatusToText(cs);
+  CHECK(text.find("n4  [#####...............] 16/64 partitions  1000 keys  "
+                  "4.0 MB  0.50 MB/s  ETA 24s") != std::string::npos);
+  CHECK(text.find("n5  (not answering: connection refused)") !=
+        std::string::npos);
+  // Nothing received yet: no ETA; all received: done.
+  cs.transfers = {{"n4", {2, 64, 0, 0, 0, 500}, ""}};
+  CHECK(ClusterStatusToJson(cs)["transfers"][0]["eta_ms"] == -1);
+  CHECK(ClusterStatusToText(cs).find("ETA ?") != std::string::npos);
+  cs.transfers = {{"n4", {2, 64, 64, 9, 9, 500}, ""}};
+  CHECK(ClusterStatusToText(cs).find("[####################] 64/64") !=
+        std::string::npos);
+  CHECK(ClusterStatusToText(cs).find("ETA done") != std::string::npos);
+}
+
 TEST_CASE("a plan report: flows, estimates from statuses, members after") {
   auto state = cluster::ClusterState::Initial(
       {{"n1", "h:1"}, {"n2", "h:2"}, {"n3", "h:3"}, {"n4", "h:4"}},
