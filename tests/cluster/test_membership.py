@@ -587,9 +587,10 @@ class ReplaceTest(harness.RingTestCase):
     committed; n5 starts from a seed and receives every partition from n1
     and n2. Anti-entropy repairs are throttled (500 keys/s) so that the
     transfer takes seconds: n5 is killed in the middle of it, restarted
-    with what it had received, and resumes. The change completes only once
-    n5's trees equal its sources', and n5 then holds every key with the
-    sources' values."""
+    with what it had received, and resumes; then both its sources are
+    killed in the middle of it and started again, and it resumes. The
+    change completes only once n5's trees equal its sources', and n5 then
+    holds every key with the sources' values."""
     NODES = 3
     N, W, R = 3, 2, 2
     BASE_PORT = 31300
@@ -608,7 +609,7 @@ class ReplaceTest(harness.RingTestCase):
         m = re.search(rf"(?m)^{family} (\S+)$", text)
         return float(m.group(1)) if m else None
 
-    def test_a_wiped_node_is_replaced_and_a_killed_receiver_resumes(self):
+    def test_a_wiped_node_is_replaced_and_transfers_resume_after_kills(self):
         self.ring.reconfigure({"antientropy": {"enabled": "false",
                                                "repair_rate": "500"}})
         wait_until(lambda: self.view("n1")["converged"], 15,
@@ -661,11 +662,38 @@ class ReplaceTest(harness.RingTestCase):
 
         wait_until(partway, 30, "n5 to have received some partitions",
                    interval=0.05)
+        # `cluster status` at any member shows n5's transfer as n5 reports it.
+        transfers = self.view("n2")["transfers"]
+        self.assertEqual([t["node"] for t in transfers], ["n5"])
+        t = transfers[0]
+        self.assertEqual((t["epoch"], t["partitions"]), (2, 64))
+        self.assertTrue(0 < t["received"] < 64, t)
+        self.assertGreater(t["bytes"], 0)
+        self.assertGreater(t["keys"], 0)
+        self.assertGreater(t["eta_ms"], 0)
+        _, text, _ = self.ring.shoal_text("cluster", "status", node="n2")
+        self.assertRegex(text, r"n5  \[#*\.+\] \d+/64 partitions")
         proc.kill()
         proc.wait()
         self.assertEqual(self.view("n1")["epoch"], 2)  # not complete
         self.assertTrue(self.view("n1")["changing"])
         start_n5()
+
+        # Then both sources are killed mid-transfer: n5 gets nothing more
+        # and counts nothing done, and resumes once they are back.
+        def further() -> bool:
+            left = self.figure(n5_metrics, "shoal_transfer_partitions_remaining")
+            return left is not None and 0 < left < 40
+
+        wait_until(further, 30, "n5 to receive more partitions", interval=0.05)
+        self.ring.kill("n1")
+        self.ring.kill("n2")
+        stalled = self.figure(n5_metrics, "shoal_transfer_partitions_remaining")
+        self.assertGreater(stalled, 0)
+        state = self.view(n5)
+        self.assertEqual((state["epoch"], state["changing"]), (2, True))
+        self.ring.start("n1")
+        self.ring.start("n2")
 
         def complete() -> bool:
             try:
