@@ -1,6 +1,7 @@
 #include "tools/check/check.h"
 
 #include <algorithm>
+#include <functional>
 #include <random>
 
 namespace shoal::tools::check {
@@ -105,9 +106,11 @@ Result<Nemesis> ParseNemesis(std::string_view name) {
   if (name == "kill") return Nemesis::kKill;
   if (name == "pause") return Nemesis::kPause;
   if (name == "mix") return Nemesis::kMix;
+  if (name == "membership") return Nemesis::kMembership;
   return Status(Code::kInvalidArgument,
                 "unknown nemesis '" + std::string(name) +
-                    "' (none, partition-random, isolate, kill, pause or mix)");
+                    "' (none, partition-random, isolate, kill, pause, mix or "
+                    "membership)");
 }
 
 const char* WorkloadName(Workload w) {
@@ -136,6 +139,8 @@ const char* NemesisName(Nemesis n) {
       return "pause";
     case Nemesis::kMix:
       return "mix";
+    case Nemesis::kMembership:
+      return "membership";
   }
   return "?";
 }
@@ -280,67 +285,142 @@ std::string NemesisStep::Describe() const {
     return out;
   }
   if (action == "heal") return "heal";
+  if (action == "replace") return "replace " + node + " by " + replacement;
   return action + " " + node;
+}
+
+namespace {
+
+using Uniform = std::function<int64_t(int64_t, int64_t)>;
+
+// A fault of `kind` (partition .. pause) on `members` at `t`, and its undo
+// `on` ms later.
+void AddFault(std::vector<NemesisStep>& plan, Nemesis kind,
+              const std::vector<std::string>& members, int64_t t, int64_t on,
+              const Uniform& uniform, std::mt19937_64& rng) {
+  NemesisStep fault;
+  fault.at_ms = t;
+  NemesisStep undo;
+  undo.at_ms = t + on;
+  const std::string node = members[uniform(0, members.size() - 1)];
+  switch (kind) {
+    case Nemesis::kPartitionRandom: {
+      std::vector<std::string> shuffled = members;
+      std::shuffle(shuffled.begin(), shuffled.end(), rng);
+      const size_t cut = uniform(1, shuffled.size() - 1);
+      fault.action = "partition";
+      fault.groups = {{shuffled.begin(), shuffled.begin() + cut},
+                      {shuffled.begin() + cut, shuffled.end()}};
+      for (auto& g : fault.groups) std::sort(g.begin(), g.end());
+      undo.action = "heal";
+      break;
+    }
+    case Nemesis::kIsolate:
+      fault.action = "isolate";
+      fault.node = node;
+      undo.action = "heal";
+      break;
+    case Nemesis::kKill:
+      fault.action = "kill";
+      fault.node = node;
+      undo.action = "start";
+      undo.node = node;
+      break;
+    default:
+      fault.action = "pause";
+      fault.node = node;
+      undo.action = "resume";
+      undo.node = node;
+      break;
+  }
+  plan.push_back(std::move(fault));
+  plan.push_back(std::move(undo));
+}
+
+// 7 for "n7", 0 otherwise.
+uint32_t IndexOf(const std::string& name) {
+  if (name.size() < 2 || name[0] != 'n') return 0;
+  uint32_t index = 0;
+  for (size_t i = 1; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') return 0;
+    index = index * 10 + static_cast<uint32_t>(name[i] - '0');
+  }
+  return index;
+}
+
+}  // namespace
+
+uint32_t NextNodeIndex(const std::vector<std::string>& names) {
+  uint32_t last = 0;
+  for (const std::string& name : names) last = std::max(last, IndexOf(name));
+  return last + 1;
 }
 
 std::vector<NemesisStep> PlanNemesis(Nemesis nemesis,
                                      const std::vector<std::string>& members,
                                      std::chrono::milliseconds duration,
-                                     uint64_t seed) {
+                                     uint64_t seed, uint32_t n,
+                                     uint32_t next_index) {
   std::vector<NemesisStep> plan;
   if (nemesis == Nemesis::kNone || members.size() < 2) return plan;
   std::mt19937_64 rng(seed);
-  auto uniform = [&](int64_t lo, int64_t hi) {
+  const Uniform uniform = [&](int64_t lo, int64_t hi) {
     return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
   };
   const int64_t end = duration.count();
   int64_t t = 2000;
+  if (nemesis != Nemesis::kMembership) {
+    while (true) {
+      const int64_t on = uniform(2000, 6000);
+      const int64_t off = uniform(2000, 6000);
+      if (t + on > end) break;
+      Nemesis kind = nemesis;
+      if (kind == Nemesis::kMix) {
+        kind = static_cast<Nemesis>(uniform(1, 4));  // partition .. pause
+      }
+      AddFault(plan, kind, members, t, on, uniform, rng);
+      t += on + off;
+    }
+    return plan;
+  }
+
+  // kMembership: change, time for it, fault, undo, calm; again.
+  std::vector<std::string> now = members;
+  if (next_index == 0) next_index = NextNodeIndex(members);
+  const size_t most = members.size() + 2;
+  const size_t least = std::max<size_t>(n, 2);
   while (true) {
+    const int64_t settle = uniform(4000, 8000);
     const int64_t on = uniform(2000, 6000);
     const int64_t off = uniform(2000, 6000);
-    if (t + on > end) break;
-    Nemesis kind = nemesis;
-    if (kind == Nemesis::kMix) {
-      kind = static_cast<Nemesis>(uniform(1, 4));  // partition .. pause
-    }
-    NemesisStep fault;
-    fault.at_ms = t;
-    NemesisStep undo;
-    undo.at_ms = t + on;
-    const std::string node = members[uniform(0, members.size() - 1)];
-    switch (kind) {
-      case Nemesis::kPartitionRandom: {
-        std::vector<std::string> shuffled = members;
-        std::shuffle(shuffled.begin(), shuffled.end(), rng);
-        const size_t cut = uniform(1, shuffled.size() - 1);
-        fault.action = "partition";
-        fault.groups = {{shuffled.begin(), shuffled.begin() + cut},
-                        {shuffled.begin() + cut, shuffled.end()}};
-        for (auto& g : fault.groups) std::sort(g.begin(), g.end());
-        undo.action = "heal";
-        break;
+    if (t + settle + on > end) break;
+    // 0 join, 1 leave, 2 replace; what the member count allows.
+    std::vector<int> kinds{2};
+    if (now.size() < most) kinds.push_back(0);
+    if (now.size() > least) kinds.push_back(1);
+    const int kind = kinds[uniform(0, kinds.size() - 1)];
+    NemesisStep change;
+    change.at_ms = t;
+    if (kind == 0) {
+      change.action = "join";
+      change.node = "n" + std::to_string(next_index++);
+      now.push_back(change.node);
+    } else {
+      const size_t at = uniform(0, now.size() - 1);
+      change.node = now[at];
+      if (kind == 1) {
+        change.action = "leave";
+        now.erase(now.begin() + at);
+      } else {
+        change.action = "replace";
+        change.replacement = "n" + std::to_string(next_index++);
+        now[at] = change.replacement;
       }
-      case Nemesis::kIsolate:
-        fault.action = "isolate";
-        fault.node = node;
-        undo.action = "heal";
-        break;
-      case Nemesis::kKill:
-        fault.action = "kill";
-        fault.node = node;
-        undo.action = "start";
-        undo.node = node;
-        break;
-      default:
-        fault.action = "pause";
-        fault.node = node;
-        undo.action = "resume";
-        undo.node = node;
-        break;
     }
-    plan.push_back(std::move(fault));
-    plan.push_back(std::move(undo));
-    t += on + off;
+    plan.push_back(std::move(change));
+    AddFault(plan, static_cast<Nemesis>(uniform(1, 4)), now, t + settle, on,
+             uniform, rng);
+    t += settle + on + off;
   }
   return plan;
 }

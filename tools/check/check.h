@@ -42,7 +42,15 @@ namespace shoal::tools::check {
 using CheckJson = nlohmann::ordered_json;
 
 enum class Workload { kSet, kRegister, kDelete };
-enum class Nemesis { kNone, kPartitionRandom, kIsolate, kKill, kPause, kMix };
+enum class Nemesis {
+  kNone,
+  kPartitionRandom,
+  kIsolate,
+  kKill,
+  kPause,
+  kMix,
+  kMembership,
+};
 Result<Workload> ParseWorkload(std::string_view name);
 Result<Nemesis> ParseNemesis(std::string_view name);
 const char* WorkloadName(Workload w);
@@ -97,17 +105,35 @@ Verdict CheckHistory(Workload workload, const std::vector<Event>& history,
 // long (chosen by the seed), from 2 s into the run until `duration` ends.
 // Every fault step is followed by the step that undoes it; the last one
 // ends by `duration`.
+//
+// kMembership alternates a membership change with a fault of `mix`: a
+// change ("join" of a new node, "leave NODE" or "replace NODE by NEW"),
+// 4..8 s for it to progress, a fault, its undo, 2..6 s of calm, the next
+// change. The plan tracks the members: faults and changes name only nodes
+// that are members at that step, a leave never takes the ring below `n`
+// members, at most two more members than at the start are ever running,
+// and new nodes are named "n<next_index>", "n<next_index+1>", ... as the
+// launcher names them (next_index 0 = one past the highest "n<i>" in
+// `members`).
 struct NemesisStep {
   int64_t at_ms = 0;
   std::string action;  // partition | isolate | kill | pause | heal | start |
-                       // resume
+                       // resume | join | leave | replace
   std::vector<std::vector<std::string>> groups;  // partition
-  std::string node;                              // isolate, kill, pause, ...
+  std::string node;         // isolate, kill, pause, ...; join: the new node
+  std::string replacement;  // replace: the new node
   std::string Describe() const;
+  bool Membership() const {
+    return action == "join" || action == "leave" || action == "replace";
+  }
 };
+// One past the highest index among names "n<i>" (1 when there is none):
+// the name the launcher gives the next new node is "n<NextNodeIndex>".
+uint32_t NextNodeIndex(const std::vector<std::string>& names);
 std::vector<NemesisStep> PlanNemesis(Nemesis nemesis,
                                      const std::vector<std::string>& members,
                                      std::chrono::milliseconds duration,
-                                     uint64_t seed);
+                                     uint64_t seed, uint32_t n = 3,
+                                     uint32_t next_index = 0);
 
 }  // namespace shoal::tools::check

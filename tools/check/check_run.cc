@@ -196,11 +196,23 @@ class NemesisRunner {
       Apply(base_, "clock " + skewed_node_ + " " +
                        std::to_string(options_.clock_skew_ms) + "ms");
     }
-    for (const NemesisStep& step : plan) {
-      if (!WaitUntil(start_ + std::chrono::milliseconds(step.at_ms))) break;
-      Do(step);
+    const auto end = start_ + options_.duration;
+    for (size_t i = 0; i < plan.size(); ++i) {
+      if (!WaitUntil(start_ + std::chrono::milliseconds(plan[i].at_ms))) break;
+      if (SteadyClock::now() >= end) {
+        // Membership steps waited for their changes: the schedule ran late.
+        Log("schedule ends with the run: " + std::to_string(plan.size() - i) +
+                " steps not applied",
+            Status::Ok());
+        break;
+      }
+      const auto next =
+          i + 1 < plan.size()
+              ? start_ + std::chrono::milliseconds(plan[i + 1].at_ms)
+              : end;
+      Do(Renamed(plan[i]), std::min(next, end));
     }
-    WaitUntil(start_ + options_.duration);
+    WaitUntil(end);
     Restore();
   }
 
@@ -255,9 +267,93 @@ class NemesisRunner {
     Log(what, st);
   }
 
-  void Do(const NemesisStep& step) {
+  // The plan names new nodes as the launcher should; if it named one
+  // otherwise, later steps follow the launcher's name.
+  NemesisStep Renamed(NemesisStep step) const {
+    auto rename = [&](std::string& name) {
+      auto it = renamed_.find(name);
+      if (it != renamed_.end()) name = it->second;
+    };
+    rename(step.node);
+    rename(step.replacement);
+    for (auto& group : step.groups) {
+      for (std::string& name : group) rename(name);
+    }
+    return step;
+  }
+
+  std::set<std::string> RingNames() const {
+    std::set<std::string> names;
+    if (auto state = launcher_.Load(); state.ok()) {
+      for (const RingNode& n : state->nodes) names.insert(n.name);
+    }
+    return names;
+  }
+
+  // A join, leave or replacement, waiting for its change until `until` at
+  // most (it goes on in the cluster after that). A commit is refused while
+  // another change is in progress or a member that stays has not caught up
+  // with the state (just after a heal or a restart), so it first waits for
+  // the cluster to settle, and tries again while the refusal committed
+  // nothing and time remains.
+  void Membership(const NemesisStep& step, SteadyClock::time_point until) {
     const std::string what = step.Describe();
-    if (step.action == "partition" || step.action == "isolate") {
+    auto left = [&] {
+      return std::max<std::chrono::milliseconds>(
+          std::chrono::milliseconds(1000),
+          std::chrono::duration_cast<std::chrono::milliseconds>(
+              until - SteadyClock::now()));
+    };
+    auto settled = launcher_.Settle(left());
+    if (!settled.ok()) {
+      Log(what + ": not committed", settled.status());
+      return;
+    }
+    for (const std::string& name : settled->stopped) {
+      Log("stop " + name + " (removed from the cluster)", Status::Ok());
+    }
+    uint64_t epoch = settled->state.epoch;
+    const std::set<std::string> before = RingNames();
+    Status st;
+    for (;;) {
+      if (step.action == "join") {
+        st = launcher_.Add(left()).status();
+      } else if (step.action == "leave") {
+        st = launcher_.Remove(step.node, left()).status();
+      } else {
+        st = launcher_.Replace(step.node, left()).status();
+      }
+      if (st.ok() || st.code() == Code::kTimeout) break;
+      auto now = launcher_.ClusterStateOfRing();
+      const bool committed = !now.ok() || now->epoch != epoch;
+      if (committed || SteadyClock::now() >= until) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));  // retry
+    }
+    // The name the launcher gave a new node.
+    const std::string planned =
+        step.action == "join" ? step.node : step.replacement;
+    if (!planned.empty()) {
+      for (const std::string& name : RingNames()) {
+        if (!before.count(name) && name != planned) renamed_[planned] = name;
+      }
+    }
+    std::string line = what;
+    if (auto it = renamed_.find(planned); it != renamed_.end()) {
+      line += " (named " + it->second + ")";
+    }
+    if (st.code() == Code::kTimeout) {
+      // Not a failure: the change goes on while the schedule does.
+      line += " (in progress: " + st.message() + ")";
+      st = Status::Ok();
+    }
+    Log(line, st);
+  }
+
+  void Do(const NemesisStep& step, SteadyClock::time_point until) {
+    const std::string what = step.Describe();
+    if (step.Membership()) {
+      Membership(step, until);
+    } else if (step.action == "partition" || step.action == "isolate") {
       FaultSet set = base_;
       if (step.action == "partition") {
         AddRules(set, PartitionRules(step.groups));
@@ -314,6 +410,7 @@ class NemesisRunner {
   std::string skewed_node_;
   FaultSet base_;  // the clock skew, kept under every network fault
   std::set<std::string> killed_, paused_;
+  std::map<std::string, std::string> renamed_;  // planned -> launcher's name
   std::vector<std::string> log_;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -321,9 +418,9 @@ class NemesisRunner {
   SteadyClock::time_point healed_at_;
 };
 
-// True when every primary of every key answers `get --local` with the
-// same causal state.
-Awaitable<bool> Identical(const RingState* state,
+// True when every primary of every key (placed by the cluster state
+// `state`) answers `get --local` with the same causal state.
+Awaitable<bool> Identical(const cluster::ClusterState* state,
                           const std::vector<std::string>* keys) {
   auto ex = co_await asio::this_coro::executor;
   std::map<std::string, std::unique_ptr<Client>> clients;
@@ -349,19 +446,21 @@ Awaitable<bool> Identical(const RingState* state,
   co_return true;
 }
 
-// Every key read at r = n (from any node that answers).
-Awaitable<Result<FinalState>> ReadFinal(const RingState* state,
+// Every key read at r = n, from any current member of `state` that answers
+// (a removed node no longer serves).
+Awaitable<Result<FinalState>> ReadFinal(const cluster::ClusterState* state,
                                         const std::vector<std::string>* keys) {
   auto ex = co_await asio::this_coro::executor;
   FinalState final;
   for (const std::string& key : *keys) {
-    Status last = Status(Code::kUnavailable, "no node answered");
+    Status last = Status(Code::kUnavailable, "no member answered");
     bool done = false;
     for (int attempt = 0; attempt < 3 && !done; ++attempt) {
-      for (const RingNode& node : state->nodes) {
-        Client client(ex, node.address);
+      for (const cluster::Member& member : state->members) {
+        if (member.state == cluster::MemberState::kRemoved) continue;
+        Client client(ex, member.address);
         GetOptions all;
-        all.r = state->n;
+        all.r = state->options.n;
         all.timeout_ms = 5000;
         auto got = co_await client.Get(key, all);
         if (!got.ok()) {
@@ -415,6 +514,7 @@ CheckJson RunReport::ToJson(const RunOptions& options) const {
       {"converged", converged},
       {"convergence_ms", convergence_ms},
       {"convergence_limit_ms", options.convergence_limit.count()},
+      {"cluster", {{"epoch", cluster_epoch}, {"members", cluster_members}}},
       {"nemesis_log", nemesis_log},
       {"history", history_path}};
 }
@@ -446,6 +546,11 @@ std::string RunReport::ToText(const RunOptions& options) const {
   } else {
     out << "NOT converged within " << Seconds(options.convergence_limit.count())
         << " after heal\n";
+  }
+  if (options.nemesis == Nemesis::kMembership) {
+    out << "cluster: epoch " << cluster_epoch << ", members";
+    for (const std::string& m : cluster_members) out << " " << m;
+    out << "\n";
   }
   out << "history: " << history_path << "\n";
   out << (valid ? "VALID" : "INVALID") << "\n";
@@ -492,6 +597,22 @@ Result<RunReport> Run(const RunOptions& options,
   if (options.clients == 0 || options.keys == 0) {
     return Status(Code::kInvalidArgument, "--clients and --keys must be >= 1");
   }
+  // The cluster's own state: it names every member the cluster ever had
+  // (new nodes get the next free index) and must not be changing.
+  auto cluster_state = launcher.ClusterStateOfRing();
+  if (!cluster_state.ok()) return cluster_state.status();
+  if (cluster_state->changing()) {
+    return Status(Code::kInvalidArgument,
+                  "a membership change is in progress in the ring in " +
+                      options.dir + " (epoch " +
+                      std::to_string(cluster_state->epoch) +
+                      "); wait until `shoal cluster status` shows it done");
+  }
+  std::vector<std::string> ever;
+  for (const cluster::Member& m : cluster_state->members) {
+    ever.push_back(m.name);
+  }
+  for (const std::string& m : members) ever.push_back(m);
 
   RunReport report;
   report.conflict = state->conflict;
@@ -522,11 +643,15 @@ Result<RunReport> Run(const RunOptions& options,
   // 2. Clients on this thread, the nemesis on its own.
   const auto start = SteadyClock::now();
   History history(start);
-  const auto plan =
-      PlanNemesis(options.nemesis, members, options.duration, options.seed);
+  const auto plan = PlanNemesis(options.nemesis, members, options.duration,
+                                options.seed, state->n, NextNodeIndex(ever));
+  size_t changes = 0;
+  for (const NemesisStep& step : plan) changes += step.Membership();
   say("running " + std::to_string(options.clients) + " clients for " +
       Seconds(options.duration.count()) + " with " +
-      std::to_string(plan.size() / 2) + " nemesis faults");
+      std::to_string((plan.size() - changes) / 2) + " nemesis faults" +
+      (changes > 0 ? " and " + std::to_string(changes) + " membership changes"
+                   : std::string()));
   NemesisRunner nemesis(options, history, start, report.skewed_node);
   std::thread nemesis_thread([&] { nemesis.Run(plan); });
   {
@@ -550,12 +675,33 @@ Result<RunReport> Run(const RunOptions& options,
   report.nemesis_log = nemesis.log();
   for (const std::string& line : report.nemesis_log) say("nemesis " + line);
 
-  // 3. Convergence after the heal: every replica's own copy identical.
-  say("healed; waiting for replicas to converge (up to " +
+  // 3. Convergence after the heal: any membership change complete (every
+  // member holds one state, nothing changing; removed nodes stopped), then
+  // every replica's own copy identical, placed by that state.
+  say("healed; waiting for the cluster to settle and replicas to converge "
+      "(up to " +
       Seconds(options.convergence_limit.count()) + ")");
   const auto healed = nemesis.healed_at();
+  auto settled = launcher.Settle(options.convergence_limit);
+  if (!settled.ok()) {
+    return Status(
+        settled.status().code(),
+        "after the heal: " + settled.status().message() +
+            " (nemesis log: " + std::to_string(report.nemesis_log.size()) +
+            " steps; shoal cluster status --dir " + options.dir + ")");
+  }
+  for (const std::string& name : settled->stopped) {
+    say(name + " was removed from the cluster: stopped");
+  }
+  const cluster::ClusterState placed_by = settled->state;
+  report.cluster_epoch = placed_by.epoch;
+  for (const cluster::Member& m : placed_by.members) {
+    if (m.state != cluster::MemberState::kRemoved) {
+      report.cluster_members.push_back(m.name);
+    }
+  }
   for (;;) {
-    const bool same = RunOn<bool>([&] { return Identical(&*state, &keys); });
+    const bool same = RunOn<bool>([&] { return Identical(&placed_by, &keys); });
     const auto now = SteadyClock::now();
     if (same) {
       report.converged = true;
@@ -570,7 +716,7 @@ Result<RunReport> Run(const RunOptions& options,
 
   // 4. The final state, read at r = n, and the verdict.
   auto final =
-      RunOn<Result<FinalState>>([&] { return ReadFinal(&*state, &keys); });
+      RunOn<Result<FinalState>>([&] { return ReadFinal(&placed_by, &keys); });
   if (!final.ok()) return final.status();
   report.keys_checked = keys.size();
   std::vector<Event> events = history.Take();

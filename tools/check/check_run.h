@@ -52,13 +52,19 @@ struct RunReport {
   bool converged = false;
   int64_t convergence_ms = -1;  // heal -> identical replicas; -1 = never
   uint64_t keys_checked = 0;
+  // The cluster state the run ended with (after any membership change
+  // completed): its epoch and current members.
+  uint64_t cluster_epoch = 0;
+  std::vector<std::string> cluster_members;
   bool valid = false;  // lost = 0, resurrected = 0, converged in time
   CheckJson ToJson(const RunOptions& options) const;
   std::string ToText(const RunOptions& options) const;
 };
 
 // Errors: no running ring in dir, a node not running, a conflict mode
-// other than options.conflict, faults already active (heal them first).
+// other than options.conflict, faults already active (heal them first), a
+// membership change in progress at the start, or one still in progress (or
+// members holding different states) `convergence_limit` after the heal.
 // Progress lines go to `progress` (may be empty).
 Result<RunReport> Run(const RunOptions& options,
                       std::function<void(const std::string&)> progress);

@@ -135,7 +135,94 @@ TEST_CASE("nemesis plans are repeatable and undo every fault") {
   CHECK(parts[0].groups[0].size() + parts[0].groups[1].size() == 5);
 }
 
+TEST_CASE("membership plans track the members, keep n and end in time") {
+  const std::vector<std::string> members{"n1", "n2", "n3", "n4", "n5"};
+  const auto duration = std::chrono::seconds(60);
+  size_t joins = 0, leaves = 0, replaces = 0;
+  for (uint64_t seed = 1; seed <= 50; ++seed) {
+    const auto a =
+        PlanNemesis(Nemesis::kMembership, members, duration, seed, 3, 6);
+    const auto b =
+        PlanNemesis(Nemesis::kMembership, members, duration, seed, 3, 6);
+    REQUIRE(a.size() == b.size());
+    REQUIRE(a.size() >= 3);
+    std::set<std::string> now(members.begin(), members.end());
+    std::set<std::string> ever = now;
+    int64_t last = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      const NemesisStep& step = a[i];
+      CHECK(step.Describe() == b[i].Describe());
+      CHECK(step.at_ms >= last);
+      CHECK(step.at_ms <= 60000);
+      last = step.at_ms;
+      // Every third step is a change, then a fault and its undo.
+      CHECK(step.Membership() == (i % 3 == 0));
+      if (step.action == "join") {
+        ++joins;
+        CHECK_FALSE(ever.count(step.node));  // a fresh name
+        now.insert(step.node);
+        ever.insert(step.node);
+      } else if (step.action == "leave") {
+        ++leaves;
+        CHECK(now.count(step.node));
+        now.erase(step.node);
+      } else if (step.action == "replace") {
+        ++replaces;
+        CHECK(now.count(step.node));
+        CHECK_FALSE(ever.count(step.replacement));
+        now.erase(step.node);
+        now.insert(step.replacement);
+        ever.insert(step.replacement);
+      } else if (step.action == "partition") {
+        size_t listed = 0;
+        for (const auto& group : step.groups) {
+          for (const std::string& m : group) CHECK(now.count(m));
+          listed += group.size();
+        }
+        CHECK(listed == now.size());
+      } else if (step.action != "heal") {
+        CHECK(now.count(step.node));  // kill, start, pause, resume, isolate
+      }
+      CHECK(now.size() >= 3);
+      CHECK(now.size() <= members.size() + 2);
+    }
+  }
+  // Over 50 seeds every kind of change shows up.
+  CHECK(joins > 0);
+  CHECK(leaves > 0);
+  CHECK(replaces > 0);
+  // New names continue after the highest index ever used.
+  const auto later = PlanNemesis(Nemesis::kMembership, members, duration, 3, 3,
+                                 NextNodeIndex({"n1", "n9", "x"}));
+  for (const NemesisStep& step : later) {
+    if (step.action == "join") CHECK(NextNodeIndex({step.node}) > 10);
+    if (step.action == "replace") {
+      CHECK(NextNodeIndex({step.replacement}) > 10);
+    }
+  }
+  CHECK(NextNodeIndex({"n1", "n12", "n3"}) == 13);
+  CHECK(NextNodeIndex({}) == 1);
+  // With exactly n members nothing leaves.
+  const std::vector<std::string> three{"n1", "n2", "n3"};
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    std::set<std::string> now(three.begin(), three.end());
+    for (const NemesisStep& step :
+         PlanNemesis(Nemesis::kMembership, three, duration, seed, 3)) {
+      if (step.action == "join") now.insert(step.node);
+      if (step.action == "leave") now.erase(step.node);
+      CHECK(now.size() >= 3);
+    }
+  }
+  // A short run ends its schedule within the duration too.
+  for (const NemesisStep& step : PlanNemesis(Nemesis::kMembership, members,
+                                             std::chrono::seconds(15), 4, 3)) {
+    CHECK(step.at_ms <= 15000);
+  }
+}
+
 TEST_CASE("unknown workload and nemesis names are refused") {
+  CHECK(ParseNemesis("membership").ok());
+  CHECK(std::string(NemesisName(Nemesis::kMembership)) == "membership");
   CHECK(ParseWorkload("set").ok());
   CHECK_FALSE(ParseWorkload("bank").ok());
   CHECK(ParseNemesis("mix").ok());

@@ -92,7 +92,9 @@ void AddCheckVerb(CLI::App& app, Verbs& verbs) {
       ->capture_default_str();
   check_cmd
       ->add_option("--nemesis", check_args->nemesis,
-                   "none | partition-random | isolate | kill | pause | mix")
+                   "none | partition-random | isolate | kill | pause | mix "
+                   "| membership (joins, leaves and replacements of nodes "
+                   "alternating with the faults of mix)")
       ->capture_default_str();
   check_cmd->add_option("--duration", check_args->duration, "e.g. 60s")
       ->capture_default_str();

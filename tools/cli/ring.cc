@@ -265,27 +265,6 @@ int RunNodeVerb(const Common& common, NodeVerb verb, const std::string& name) {
 
 namespace {
 
-// Where `key` lives in `state`'s ring (the cluster's current claim).
-Result<KeyPlacement> PlaceKeyIn(const cluster::ClusterState& state,
-                                std::string_view key) {
-  auto ring = cluster::RingOf(state);
-  if (!ring.ok()) return ring.status();
-  const ring::KeyLocation location = ring->Locate(key);
-  KeyPlacement placement;
-  placement.hash = location.hash;
-  placement.partition = location.partition;
-  const std::vector<ring::NodeIndex> primaries =
-      ring->Primaries(location.partition);
-  for (ring::NodeIndex i : ring->PreferenceList(location.partition)) {
-    RingNode node{.name = state.members[i].name,
-                  .address = state.members[i].address};
-    const bool primary =
-        std::find(primaries.begin(), primaries.end(), i) != primaries.end();
-    (primary ? placement.primaries : placement.fallbacks).push_back(node);
-  }
-  return placement;
-}
-
 // Placed by the cluster state a running node holds (members change), or,
 // when no node answers, by the ring's own member list (epoch 1).
 int RunRingWhere(const Common& common, const std::string& key) {
@@ -300,7 +279,7 @@ int RunRingWhere(const Common& common, const std::string& key) {
     if (state.ok()) {
       epoch = state->epoch;
       partitions = state->options.partitions;
-      placement = PlaceKeyIn(*state, key);
+      placement = PlaceKey(*state, key);
       if (!placement.ok()) return Fail(placement.status(), common.json);
     }
   }

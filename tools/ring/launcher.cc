@@ -570,27 +570,54 @@ std::string PrometheusConfigYaml(const RingState& state) {
   return out.str();
 }
 
+KeyPlacement PlaceKey(const ring::Ring& ring,
+                      const std::vector<RingNode>& nodes,
+                      std::string_view key) {
+  SHOAL_ASSERT(nodes.size() == ring.members().size(),
+               "a node for every ring member");
+  const ring::KeyLocation location = ring.Locate(key);
+  KeyPlacement placement;
+  placement.hash = location.hash;
+  placement.partition = location.partition;
+  const std::vector<ring::NodeIndex> primaries =
+      ring.Primaries(location.partition);
+  for (ring::NodeIndex i : ring.PreferenceList(location.partition)) {
+    const bool primary =
+        std::find(primaries.begin(), primaries.end(), i) != primaries.end();
+    (primary ? placement.primaries : placement.fallbacks).push_back(nodes[i]);
+  }
+  return placement;
+}
+
 Result<KeyPlacement> PlaceKey(const RingState& state, std::string_view key) {
   std::vector<std::string> names;
   for (const RingNode& node : state.nodes) names.push_back(node.name);
   Result<ring::Ring> ring = ring::Ring::Create(
       names, ring::RingOptions{.partitions = state.partitions, .n = state.n});
   if (!ring.ok()) return ring.status();
-  const ring::KeyLocation location = ring->Locate(key);
-  KeyPlacement placement;
-  placement.hash = location.hash;
-  placement.partition = location.partition;
-  const size_t primaries = std::min<size_t>(state.n, ring->members().size());
-  const std::vector<ring::NodeIndex> order =
-      ring->PreferenceList(location.partition);
-  for (size_t i = 0; i < order.size(); ++i) {
-    const std::string& name = ring->members()[order[i]];
+  // Create sorts the members by name: the nodes in the ring's order.
+  std::vector<RingNode> nodes;
+  for (const std::string& name : ring->members()) {
     auto it = std::find_if(state.nodes.begin(), state.nodes.end(),
                            [&](const RingNode& n) { return n.name == name; });
     SHOAL_ASSERT(it != state.nodes.end(), "ring member not in ring.json");
-    (i < primaries ? placement.primaries : placement.fallbacks).push_back(*it);
+    nodes.push_back(*it);
   }
-  return placement;
+  return PlaceKey(*ring, nodes, key);
+}
+
+Result<KeyPlacement> PlaceKey(const cluster::ClusterState& state,
+                              std::string_view key) {
+  Result<ring::Ring> ring = cluster::RingOf(state);
+  if (!ring.ok()) return ring.status();
+  std::vector<RingNode> nodes;
+  for (const cluster::Member& m : state.members) {
+    RingNode node;
+    node.name = m.name;
+    node.address = m.address;
+    nodes.push_back(std::move(node));
+  }
+  return PlaceKey(*ring, nodes, key);
 }
 
 const char* NodeStateName(NodeState state) {
@@ -1338,17 +1365,15 @@ Result<NodeAction> Launcher::Add(milliseconds wait) {
   Status s = CheckShoald();
   if (!s.ok()) return s;
   std::vector<std::string> seeds;
-  uint32_t last = 0;
   for (const RingNode& node : state->nodes) {
     if (ProbeNode(node) == NodeState::kRunning) seeds.push_back(node.address);
-    last = std::max<uint32_t>(last, std::stoul(node.name.substr(1)));
   }
   if (seeds.empty()) {
     return Status(Code::kUnavailable, "no node of the ring in " +
                                           dir_.string() +
                                           " is running: start the ring first");
   }
-  RingNode node = NodeAt(dir_, state->base_port, last + 1);
+  RingNode node = NodeAt(dir_, state->base_port, NextIndex(*state, seeds[0]));
   s = CheckNodePorts(node);
   if (!s.ok()) return s;
   auto epoch = CommitChange(seeds.front(),
@@ -1405,6 +1430,211 @@ Result<NodeAction> Launcher::Remove(std::string_view name, milliseconds wait) {
   std::error_code ec;
   fs::remove_all(dir_ / target.name, ec);
   return NodeAction{target, before, NodeState::kStopped};
+}
+
+namespace {
+
+// 7 for "n7", 0 for a name the launcher did not make.
+uint32_t IndexOf(const std::string& name) {
+  if (name.size() < 2 || name[0] != 'n') return 0;
+  uint32_t index = 0;
+  for (size_t i = 1; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') return 0;
+    index = index * 10 + static_cast<uint32_t>(name[i] - '0');
+  }
+  return index;
+}
+
+}  // namespace
+
+uint32_t Launcher::NextIndex(const RingState& state,
+                             const std::string& address) const {
+  uint32_t last = 0;
+  for (const RingNode& node : state.nodes) {
+    last = std::max(last, IndexOf(node.name));
+  }
+  asio::io_context io;
+  Client client(io.get_executor(), address);
+  auto cluster_state = RunSync(io, client.ClusterState(kProbeTimeout));
+  if (cluster_state.ok()) {
+    for (const cluster::Member& m : cluster_state->members) {
+      last = std::max(last, IndexOf(m.name));
+    }
+  }
+  return last + 1;
+}
+
+Result<NodeAction> Launcher::Replace(std::string_view name, milliseconds wait) {
+  DirLock lock;
+  Result<RingState> state = LockAndLoad(lock);
+  if (!state.ok()) return state.status();
+  Result<RingNode*> found = FindNode(*state, name, dir_);
+  if (!found.ok()) return found.status();
+  RingNode old = **found;
+  Status s = CheckShoald();
+  if (!s.ok()) return s;
+  std::vector<std::string> seeds;  // the running nodes that stay
+  for (const RingNode& node : state->nodes) {
+    if (node.name != old.name && ProbeNode(node) == NodeState::kRunning) {
+      seeds.push_back(node.address);
+    }
+  }
+  if (seeds.empty()) {
+    return Status(Code::kUnavailable,
+                  "no other node of the ring is running to commit the "
+                  "replacement of " +
+                      old.name);
+  }
+  RingNode node = NodeAt(dir_, state->base_port, NextIndex(*state, seeds[0]));
+  s = CheckNodePorts(node);
+  if (!s.ok()) return s;
+  // Committed first (a refusal changes nothing); the new node copies from
+  // the other replicas, never from the replaced one.
+  auto epoch =
+      CommitChange(seeds.front(),
+                   cluster::Change::Replace(old.name, node.name, node.address));
+  if (!epoch.ok()) return epoch.status();
+  // The old node is gone for good, its disk with it.
+  if (ProbeNode(old) != NodeState::kStopped) {
+    ::kill(old.pid, SIGKILL);
+    if (!PollUntil([&] { return Gone(old); }, kKillWait, kExitPollInterval)) {
+      return StillAlive(old);
+    }
+  }
+  std::error_code ec;
+  fs::remove_all(dir_ / old.name, ec);
+  std::erase_if(state->nodes,
+                [&](const RingNode& n) { return n.name == old.name; });
+  s = Save(*state);
+  if (!s.ok()) return s;
+  fs::create_directories(node.data_dir, ec);
+  s = WriteFileAtomically(node.config, NodeConfigToml(*state, node, seeds));
+  if (!s.ok()) return s;
+  Result<int> pid = Spawn(node);
+  if (!pid.ok()) return pid.status();
+  node.pid = *pid;
+  state->nodes.push_back(node);
+  s = Save(*state);
+  if (!s.ok()) return s;
+  s = WaitUntilAnswering({node}, std::chrono::seconds(30));
+  if (!s.ok()) return s;
+  std::vector<std::string> members = seeds;
+  members.push_back(node.address);
+  s = WaitUntilChanged(members, *epoch, wait);
+  if (!s.ok()) return s;
+  return NodeAction{node, NodeState::kStopped, NodeState::kRunning};
+}
+
+Result<cluster::ClusterState> Launcher::ClusterStateOfRing() const {
+  Result<RingState> state = Load();
+  if (!state.ok()) return state.status();
+  asio::io_context io;
+  Status last =
+      Status(Code::kUnavailable, "no node of the ring in " + dir_.string() +
+                                     " is running: start the ring first");
+  for (const RingNode& node : state->nodes) {
+    if (ProbeNode(node) != NodeState::kRunning) continue;
+    Client client(io.get_executor(), node.address);
+    auto cluster_state = RunSync(io, client.ClusterState(kProbeTimeout));
+    if (cluster_state.ok()) return cluster_state;
+    last = Status(Code::kUnavailable,
+                  "no running node of the ring in " + dir_.string() +
+                      " told its cluster state (last: " + node.name + ": " +
+                      cluster_state.status().message() + ")");
+  }
+  return last;
+}
+
+Result<Launcher::Settled> Launcher::Settle(milliseconds wait) {
+  DirLock lock;
+  Result<RingState> ring = LockAndLoad(lock);
+  if (!ring.ok()) return ring.status();
+  asio::io_context io;
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  std::string last;
+  for (;;) {
+    // Every running node's state; settled when the members among them hold
+    // one state with no change in progress.
+    std::string why;
+    std::optional<cluster::ClusterState> settled;
+    std::vector<std::pair<std::string, cluster::ClusterState>> held;
+    for (const RingNode& node : ring->nodes) {
+      if (ProbeNode(node) != NodeState::kRunning) continue;
+      Client client(io.get_executor(), node.address);
+      auto st = RunSync(io, client.ClusterState(kProbeTimeout));
+      if (!st.ok()) {
+        why = node.name + " does not tell its cluster state (" +
+              st.status().message() + ")";
+        break;
+      }
+      held.emplace_back(node.name, std::move(st).value());
+    }
+    if (why.empty() && held.empty()) {
+      return Status(Code::kUnavailable,
+                    "no node of the ring in " + dir_.string() + " is running");
+    }
+    if (why.empty()) {
+      // The newest state decides who is a member.
+      const cluster::ClusterState* newest = &held.front().second;
+      for (const auto& [name, st] : held) {
+        if (st.epoch > newest->epoch) newest = &st;
+      }
+      if (newest->changing()) {
+        std::string receivers;
+        for (const std::string& r : cluster::Receivers(*newest)) {
+          receivers += (receivers.empty() ? "" : ", ") + r;
+        }
+        why = "epoch " + std::to_string(newest->epoch) +
+              ": a change is in progress (partitions moving to " + receivers +
+              ")";
+      }
+      for (const auto& [name, st] : held) {
+        if (!why.empty()) break;
+        const cluster::Member* m = newest->Find(name);
+        if (m == nullptr || m->state == cluster::MemberState::kRemoved) {
+          continue;
+        }
+        if (st.epoch != newest->epoch || st.Digest() != newest->Digest()) {
+          why = name + " holds epoch " + std::to_string(st.epoch) + ", not " +
+                std::to_string(newest->epoch);
+        }
+      }
+      if (why.empty()) settled = *newest;
+    }
+    if (settled) {
+      Settled out;
+      out.state = *settled;
+      std::vector<RingNode> removed;
+      for (const RingNode& node : ring->nodes) {
+        const cluster::Member* m = settled->Find(node.name);
+        if (m != nullptr && m->state == cluster::MemberState::kRemoved) {
+          removed.push_back(node);
+        }
+      }
+      if (!removed.empty()) {
+        StopNodes(removed);
+        for (const RingNode& node : removed) {
+          std::erase_if(ring->nodes,
+                        [&](const RingNode& n) { return n.name == node.name; });
+          std::error_code ec;
+          fs::remove_all(dir_ / node.name, ec);
+          out.stopped.push_back(node.name);
+          Report(node.name + " was removed from the cluster: stopped");
+        }
+        Status s = Save(*ring);
+        if (!s.ok()) return s;
+      }
+      return out;
+    }
+    if (why != last) Report(why);
+    last = why;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Status(Code::kTimeout, "the cluster did not settle within " +
+                                        std::to_string(wait.count() / 1000) +
+                                        " s: " + why);
+    }
+    std::this_thread::sleep_for(kPollInterval * 5);  // poll
+  }
 }
 
 Result<NodeAction> Launcher::Pause(std::string_view name) {

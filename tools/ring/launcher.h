@@ -119,16 +119,26 @@ std::string NodeConfigToml(const RingState& state, const RingNode& node,
 RingNode NodeAt(const std::filesystem::path& dir, uint32_t base_port,
                 uint32_t index);
 
-// Where a key lives, computed like the nodes do (ring::Ring over the member
-// names, partitions and n): `nodetool getendpoints`.
+// Where a key lives, computed like the nodes do: `nodetool getendpoints`.
 struct KeyPlacement {
   uint64_t hash = 0;
   uint32_t partition = 0;
-  std::vector<RingNode> primaries;  // first min(n, nodes), preference order
-  std::vector<RingNode> fallbacks;  // the rest, in order
+  std::vector<RingNode> primaries;  // ring.Primaries(), preference order
+  std::vector<RingNode> fallbacks;  // the rest of the preference list
 };
-// Errors: whatever ring::Ring::Create reports for this member list.
+// The one placement function: `key` in `ring`, whose member i is `nodes[i]`
+// (nodes.size() == ring.members().size()). The overloads below build the
+// ring and the node list.
+KeyPlacement PlaceKey(const ring::Ring& ring,
+                      const std::vector<RingNode>& nodes, std::string_view key);
+// By the ring's member list (ring::Ring::Create over ring.json's names,
+// partitions and n): a ring whose members never changed (epoch 1). Errors:
+// whatever ring::Ring::Create reports for this member list.
 Result<KeyPlacement> PlaceKey(const RingState& state, std::string_view key);
+// By a cluster state a node holds (cluster::RingOf: its current claim), the
+// members' names and addresses from the state. Errors: RingOf's.
+Result<KeyPlacement> PlaceKey(const cluster::ClusterState& state,
+                              std::string_view key);
 
 // Prometheus for a ring: the scrape config `ring up` writes to
 // D/prometheus.yml (every node's metrics address, scrape_interval 1s, the
@@ -210,7 +220,9 @@ class Launcher {
   // best effort, until it and the running nodes see each other up); a
   // running node is left alone; a paused one is an error (resume it).
   Result<NodeAction> Start(std::string_view name);
-  // Membership (doc/membership.md): a new node n<max+1> joins the running
+  // Membership (doc/membership.md): a new node n<max+1> (max over ring.json
+  // and every member the cluster state lists, removed ones included: their
+  // names and addresses stay taken) joins the running
   // ring (its join staged and committed at a running node, then started
   // with the running nodes as seeds), and the call waits, up to `wait`,
   // until the change completed (the new node received its partitions).
@@ -223,6 +235,29 @@ class Launcher {
   // received its partitions), then stops it and deletes its directory.
   Result<NodeAction> Remove(std::string_view name,
                             std::chrono::milliseconds wait);
+  // A member is replaced by a new node n<max+1> (a lost disk): the member
+  // is killed and its directory deleted, `replace OLD NEW@ADDRESS` is
+  // committed at another running node, the new node is started with the
+  // running nodes as seeds, and the call waits, up to `wait`, until the
+  // change completed (the new node received the old one's partitions from
+  // the other replicas). Errors as Add's; kTimeout when the change is still
+  // in progress (it goes on).
+  Result<NodeAction> Replace(std::string_view name,
+                             std::chrono::milliseconds wait);
+  // Waits, up to `wait`, until the cluster is settled: every running node
+  // of the ring that is still a member holds one cluster state (same epoch
+  // and digest) with no change in progress. Then stops the nodes that
+  // state lists as removed (a Remove that timed out) and deletes their
+  // directories. Returns the settled state and the names it stopped.
+  // Errors: no running node, kTimeout naming what is still in progress.
+  struct Settled {
+    cluster::ClusterState state;
+    std::vector<std::string> stopped;
+  };
+  Result<Settled> Settle(std::chrono::milliseconds wait);
+  // The cluster state of the first running node that answers. Errors:
+  // kUnavailable when none does.
+  Result<cluster::ClusterState> ClusterStateOfRing() const;
 
   // SIGSTOP / SIGCONT. Pausing a stopped node is an error; pausing a paused
   // or resuming a running node changes nothing.
@@ -274,6 +309,10 @@ class Launcher {
   // reporting progress, up to `wait`.
   Status WaitUntilChanged(const std::vector<std::string>& addresses,
                           uint64_t epoch, std::chrono::milliseconds wait) const;
+  // The index of the next new node: one past the highest "n<i>" among
+  // ring.json's nodes and every member (removed ones included, their names
+  // and addresses stay taken) of the cluster state `address` holds.
+  uint32_t NextIndex(const RingState& state, const std::string& address) const;
 
   std::filesystem::path dir_;
   std::filesystem::path shoald_;
