@@ -337,24 +337,7 @@ void AddFault(std::vector<NemesisStep>& plan, Nemesis kind,
   plan.push_back(std::move(undo));
 }
 
-// 7 for "n7", 0 otherwise.
-uint32_t IndexOf(const std::string& name) {
-  if (name.size() < 2 || name[0] != 'n') return 0;
-  uint32_t index = 0;
-  for (size_t i = 1; i < name.size(); ++i) {
-    if (name[i] < '0' || name[i] > '9') return 0;
-    index = index * 10 + static_cast<uint32_t>(name[i] - '0');
-  }
-  return index;
-}
-
 }  // namespace
-
-uint32_t NextNodeIndex(const std::vector<std::string>& names) {
-  uint32_t last = 0;
-  for (const std::string& name : names) last = std::max(last, IndexOf(name));
-  return last + 1;
-}
 
 std::vector<NemesisStep> PlanNemesis(Nemesis nemesis,
                                      const std::vector<std::string>& members,

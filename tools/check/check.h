@@ -35,6 +35,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/node_names.h"
 #include "base/result.h"
 
 namespace shoal::tools::check {
@@ -127,9 +128,6 @@ struct NemesisStep {
     return action == "join" || action == "leave" || action == "replace";
   }
 };
-// One past the highest index among names "n<i>" (1 when there is none):
-// the name the launcher gives the next new node is "n<NextNodeIndex>".
-uint32_t NextNodeIndex(const std::vector<std::string>& names);
 std::vector<NemesisStep> PlanNemesis(Nemesis nemesis,
                                      const std::vector<std::string>& members,
                                      std::chrono::milliseconds duration,

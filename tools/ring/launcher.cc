@@ -25,6 +25,7 @@
 #include <thread>
 #include <type_traits>
 
+#include "base/node_names.h"
 #include "client/client.h"
 #include "ring/ring.h"
 #include "tools/ring/http_get.h"
@@ -1379,23 +1380,7 @@ Result<NodeAction> Launcher::Add(milliseconds wait) {
   auto epoch = CommitChange(seeds.front(),
                             cluster::Change::Join(node.name, node.address));
   if (!epoch.ok()) return epoch.status();
-  std::error_code ec;
-  fs::create_directories(node.data_dir, ec);
-  s = WriteFileAtomically(node.config, NodeConfigToml(*state, node, seeds));
-  if (!s.ok()) return s;
-  Result<int> pid = Spawn(node);
-  if (!pid.ok()) return pid.status();
-  node.pid = *pid;
-  state->nodes.push_back(node);
-  s = Save(*state);
-  if (!s.ok()) return s;
-  s = WaitUntilAnswering({node}, std::chrono::seconds(30));
-  if (!s.ok()) return s;
-  std::vector<std::string> members = seeds;
-  members.push_back(node.address);
-  s = WaitUntilChanged(members, *epoch, wait);
-  if (!s.ok()) return s;
-  return NodeAction{node, NodeState::kStopped, NodeState::kRunning};
+  return StartNewMember(*state, std::move(node), seeds, *epoch, wait);
 }
 
 Result<NodeAction> Launcher::Remove(std::string_view name, milliseconds wait) {
@@ -1432,36 +1417,19 @@ Result<NodeAction> Launcher::Remove(std::string_view name, milliseconds wait) {
   return NodeAction{target, before, NodeState::kStopped};
 }
 
-namespace {
-
-// 7 for "n7", 0 for a name the launcher did not make.
-uint32_t IndexOf(const std::string& name) {
-  if (name.size() < 2 || name[0] != 'n') return 0;
-  uint32_t index = 0;
-  for (size_t i = 1; i < name.size(); ++i) {
-    if (name[i] < '0' || name[i] > '9') return 0;
-    index = index * 10 + static_cast<uint32_t>(name[i] - '0');
-  }
-  return index;
-}
-
-}  // namespace
-
 uint32_t Launcher::NextIndex(const RingState& state,
                              const std::string& address) const {
-  uint32_t last = 0;
-  for (const RingNode& node : state.nodes) {
-    last = std::max(last, IndexOf(node.name));
-  }
+  std::vector<std::string> names;  // ring.json's and the cluster's
+  for (const RingNode& node : state.nodes) names.push_back(node.name);
   asio::io_context io;
   Client client(io.get_executor(), address);
   auto cluster_state = RunSync(io, client.ClusterState(kProbeTimeout));
   if (cluster_state.ok()) {
     for (const cluster::Member& m : cluster_state->members) {
-      last = std::max(last, IndexOf(m.name));
+      names.push_back(m.name);
     }
   }
-  return last + 1;
+  return NextNodeIndex(names);
 }
 
 Result<NodeAction> Launcher::Replace(std::string_view name, milliseconds wait) {
@@ -1507,20 +1475,28 @@ Result<NodeAction> Launcher::Replace(std::string_view name, milliseconds wait) {
                 [&](const RingNode& n) { return n.name == old.name; });
   s = Save(*state);
   if (!s.ok()) return s;
+  return StartNewMember(*state, std::move(node), seeds, *epoch, wait);
+}
+
+Result<NodeAction> Launcher::StartNewMember(
+    RingState& state, RingNode node, const std::vector<std::string>& seeds,
+    uint64_t epoch, milliseconds wait) {
+  std::error_code ec;
   fs::create_directories(node.data_dir, ec);
-  s = WriteFileAtomically(node.config, NodeConfigToml(*state, node, seeds));
+  Status s =
+      WriteFileAtomically(node.config, NodeConfigToml(state, node, seeds));
   if (!s.ok()) return s;
   Result<int> pid = Spawn(node);
   if (!pid.ok()) return pid.status();
   node.pid = *pid;
-  state->nodes.push_back(node);
-  s = Save(*state);
+  state.nodes.push_back(node);
+  s = Save(state);
   if (!s.ok()) return s;
   s = WaitUntilAnswering({node}, std::chrono::seconds(30));
   if (!s.ok()) return s;
   std::vector<std::string> members = seeds;
   members.push_back(node.address);
-  s = WaitUntilChanged(members, *epoch, wait);
+  s = WaitUntilChanged(members, epoch, wait);
   if (!s.ok()) return s;
   return NodeAction{node, NodeState::kStopped, NodeState::kRunning};
 }

@@ -313,6 +313,13 @@ class Launcher {
   // ring.json's nodes and every member (removed ones included, their names
   // and addresses stay taken) of the cluster state `address` holds.
   uint32_t NextIndex(const RingState& state, const std::string& address) const;
+  // Starts `node` (committed as joining or replacing at `epoch`) from
+  // `seeds`, adds it to ring.json, and waits until it and every seed
+  // completed the change, up to `wait`.
+  Result<NodeAction> StartNewMember(RingState& state, RingNode node,
+                                    const std::vector<std::string>& seeds,
+                                    uint64_t epoch,
+                                    std::chrono::milliseconds wait);
 
   std::filesystem::path dir_;
   std::filesystem::path shoald_;
