@@ -231,17 +231,18 @@ void Node::Apply(const cluster::ClusterState& state) {
       state.epoch, config_.members.size(), trees_.partitions().size(),
       before.size(), added.size());
   transfers_.Follow(state.epoch);
-  std::vector<uint32_t> dropped;
+  // Copies to drop: those this state stopped replicating, plus any an
+  // earlier epoch's drop did not reach before the next change.
   for (uint32_t p : before) {
-    if (!trees_.Holds(p)) dropped.push_back(p);
+    if (!trees_.Holds(p)) undropped_.insert(p);
   }
-  if (!dropped.empty() && !tasks_.cancelled()) {
-    tasks_.Spawn(DropPartitions(state.epoch, std::move(dropped)));
+  std::erase_if(undropped_, [&](uint32_t p) { return trees_.Holds(p); });
+  if (!undropped_.empty() && !tasks_.cancelled()) {
+    tasks_.Spawn(DropPartitions(state.epoch));
   }
 }
 
-wire::Awaitable<void> Node::DropPartitions(uint64_t epoch,
-                                           std::vector<uint32_t> partitions) {
+wire::Awaitable<void> Node::DropPartitions(uint64_t epoch) {
   while (!gossip_.InStep()) {
     Timer wait(clock_, co_await asio::this_coro::executor);
     wait.expires_after(std::chrono::milliseconds(config_.heartbeat_ms));
@@ -250,6 +251,7 @@ wire::Awaitable<void> Node::DropPartitions(uint64_t epoch,
   }
   const auto started = clock_.Now();
   size_t dropped = 0;
+  const std::vector<uint32_t> partitions(undropped_.begin(), undropped_.end());
   for (uint32_t p : partitions) {
     while (gossip_.keeper().epoch() == epoch && !trees_.Holds(p)) {
       storage::WriteOp op;
@@ -262,6 +264,7 @@ wire::Awaitable<void> Node::DropPartitions(uint64_t epoch,
       }
       if (!r->changed) {
         ++dropped;
+        undropped_.erase(p);
         break;
       }
     }

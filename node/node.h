@@ -137,12 +137,12 @@ class Node {
   // "Applying a state"): the ring, peer links, their probes and the trees
   // follow it. On the io_context thread, from the gossip.
   void Apply(const cluster::ClusterState& state);
-  // Deletes this node's copies of `partitions`, which the completed change
-  // of `epoch` took away from it, once every member that is up holds that
-  // epoch (none still reads them here). Stops at a newer epoch, and skips a
-  // partition this node replicates again.
-  wire::Awaitable<void> DropPartitions(uint64_t epoch,
-                                       std::vector<uint32_t> partitions);
+  // Deletes this node's copies of the partitions in undropped_ (changes
+  // took them away from it) once every member that is up holds `epoch`
+  // (none still reads them here). Stops at a newer epoch, whose Apply
+  // starts it again for what is left; skips a partition this node
+  // replicates again.
+  wire::Awaitable<void> DropPartitions(uint64_t epoch);
 
   // Anti-entropy's calls to other members, over the peer links.
   class PeerTransport : public antientropy::Transport {
@@ -227,6 +227,9 @@ class Node {
   // The node's own tasks: the accept loop and its connections' loops.
   TaskGroup tasks_;
   bool stopped_ = false;
+  // Partitions this node no longer holds whose copies are not dropped yet
+  // (in memory: a restart forgets them).
+  std::set<uint32_t> undropped_;
 };
 
 }  // namespace shoal::node
