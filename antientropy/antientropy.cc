@@ -66,7 +66,12 @@ AntiEntropy::AntiEntropy(asio::any_io_executor executor, Clock& clock,
       observer_(observer),
       timer_(clock, executor),
       tasks_(executor),
-      stats_(ring.partitions()) {}
+      stats_(ring.partitions()) {
+  repair_bucket_.rate = std::max<uint32_t>(1, options_.repair_rate);
+  transfer_bucket_.rate =
+      std::max<uint32_t>(1, options_.transfer_rate != 0 ? options_.transfer_rate
+                                                        : options_.repair_rate);
+}
 
 void AntiEntropy::Start() {
   if (options_.enabled) tasks_.Spawn(Run());
@@ -107,16 +112,16 @@ wire::Awaitable<void> AntiEntropy::Run() {
     }
     for (ring::NodeIndex peer : primaries) {
       if (peer == self_ || !transport_.IsUp(peer)) continue;
-      co_await Exchange(p, peer);
+      co_await Exchange(p, peer, repair_bucket_);
       if (tasks_.cancelled()) co_return;
     }
   }
 }
 
 wire::Awaitable<wire::AaeExchangeResult> AntiEntropy::Exchange(
-    uint32_t partition, ring::NodeIndex peer) {
+    uint32_t partition, ring::NodeIndex peer, Bucket& bucket) {
   uint64_t bytes = 0;
-  auto outcome = co_await Compare(partition, peer, bytes);
+  auto outcome = co_await Compare(partition, peer, bytes, bucket);
   wire::AaeExchangeResult result;
   result.peer = ring_.members()[peer];
   result.bytes = bytes;
@@ -143,7 +148,7 @@ wire::Awaitable<wire::AaeExchangeResult> AntiEntropy::Exchange(
 }
 
 wire::Awaitable<Result<AntiEntropy::Outcome>> AntiEntropy::Compare(
-    uint32_t partition, ring::NodeIndex peer, uint64_t& bytes) {
+    uint32_t partition, ring::NodeIndex peer, uint64_t& bytes, Bucket& bucket) {
   auto local_root = trees_.Root(partition);
   if (!local_root) co_return local_root.status();
   auto segments =
@@ -155,7 +160,7 @@ wire::Awaitable<Result<AntiEntropy::Outcome>> AntiEntropy::Compare(
   // Leaves empty here come whole with their objects (no key list to
   // compare); the others by the keys whose fingerprints differ.
   if (!segments->pull.empty()) {
-    auto pulled = co_await Pull(partition, peer, segments->pull, bytes);
+    auto pulled = co_await Pull(partition, peer, segments->pull, bytes, bucket);
     if (!pulled) co_return pulled.status();
     out.keys_repaired += *pulled;
   }
@@ -165,7 +170,7 @@ wire::Awaitable<Result<AntiEntropy::Outcome>> AntiEntropy::Compare(
   for (size_t i = 0; i < keys->size(); i += kKeysPerBatch) {
     const size_t end = std::min(keys->size(), i + kKeysPerBatch);
     std::vector<std::string> batch(keys->begin() + i, keys->begin() + end);
-    co_await Throttle(batch.size());
+    co_await Throttle(batch.size(), bucket);
     if (tasks_.cancelled()) {
       co_return Status(Code::kUnavailable, "node stopping");
     }
@@ -281,7 +286,7 @@ wire::Awaitable<Result<uint64_t>> AntiEntropy::Repair(
 
 wire::Awaitable<Result<uint64_t>> AntiEntropy::Pull(
     uint32_t partition, ring::NodeIndex peer,
-    const std::vector<uint32_t>& segments, uint64_t& bytes) {
+    const std::vector<uint32_t>& segments, uint64_t& bytes, Bucket& bucket) {
   uint64_t changed = 0;
   size_t at = 0;
   while (at < segments.size()) {
@@ -298,7 +303,7 @@ wire::Awaitable<Result<uint64_t>> AntiEntropy::Pull(
     }
     at += got->leaves_listed;
     if (!got->objects.empty()) {
-      co_await Throttle(got->objects.size());
+      co_await Throttle(got->objects.size(), bucket);
       if (tasks_.cancelled()) {
         co_return Status(Code::kUnavailable, "node stopping");
       }
@@ -313,7 +318,7 @@ wire::Awaitable<Result<uint64_t>> AntiEntropy::Pull(
            ++j) {
         batch.push_back(std::move(got->keys[j].key));
       }
-      co_await Throttle(batch.size());
+      co_await Throttle(batch.size(), bucket);
       if (tasks_.cancelled()) {
         co_return Status(Code::kUnavailable, "node stopping");
       }
@@ -407,24 +412,23 @@ wire::Awaitable<Result<wire::Body>> AntiEntropy::Call(
   co_return reply;
 }
 
-wire::Awaitable<void> AntiEntropy::Throttle(size_t keys) {
-  const double rate = std::max<uint32_t>(1, options_.repair_rate);
+wire::Awaitable<void> AntiEntropy::Throttle(size_t keys, Bucket& bucket) {
+  const double rate = bucket.rate;
   const auto now = clock_.Now();
-  if (tokens_at_ == Clock::TimePoint{}) tokens_ = rate;  // first use
-  const double elapsed =
-      std::chrono::duration<double>(now - tokens_at_).count();
-  tokens_ = std::min(rate, tokens_ + elapsed * rate);
-  tokens_at_ = now;
-  tokens_ -= static_cast<double>(keys);
-  if (tokens_ >= 0) co_return;
+  if (bucket.at == Clock::TimePoint{}) bucket.tokens = rate;  // first use
+  const double elapsed = std::chrono::duration<double>(now - bucket.at).count();
+  bucket.tokens = std::min(rate, bucket.tokens + elapsed * rate);
+  bucket.at = now;
+  bucket.tokens -= static_cast<double>(keys);
+  if (bucket.tokens >= 0) co_return;
   // In debt: wait until the bucket is back at zero.
   const auto wait = std::chrono::duration_cast<Clock::Duration>(
-      std::chrono::duration<double>(-tokens_ / rate));
+      std::chrono::duration<double>(-bucket.tokens / rate));
   Timer t(clock_, executor_);
   t.expires_after(wait);
   co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
-  tokens_ = 0;
-  tokens_at_ = clock_.Now();
+  bucket.tokens = 0;
+  bucket.at = clock_.Now();
 }
 
 // ---------------------------------------------------------------------------
@@ -657,7 +661,8 @@ wire::Awaitable<wire::Body> AntiEntropy::OnRun(wire::AaeRunRequest req) {
   reply.partition = req.partition;
   for (ring::NodeIndex peer : ring_.Primaries(req.partition)) {
     if (peer == self_) continue;
-    wire::AaeExchangeResult r = co_await Exchange(req.partition, peer);
+    wire::AaeExchangeResult r =
+        co_await Exchange(req.partition, peer, repair_bucket_);
     reply.exchanges.push_back(std::move(r));
   }
   co_return reply;

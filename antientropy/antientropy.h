@@ -40,7 +40,11 @@ struct Options {
   bool enabled = true;  // automatic exchanges (aae run works either way)
   std::chrono::milliseconds interval{250};  // between partition exchanges
   uint32_t repair_rate = 5000;              // keys repaired per second
-  uint64_t frame_cap = 0;                   // replies stay under half of it
+  // Keys per second a partition transfer (ExchangeWith) copies, from a
+  // bucket of its own: a transfer neither waits for the scheduler's
+  // repairs nor slows them down. 0 = repair_rate.
+  uint32_t transfer_rate = 0;
+  uint64_t frame_cap = 0;  // replies stay under half of it
   std::chrono::milliseconds call_timeout{10000};
   // Where the scheduler starts in its round of partitions; 0 = anywhere
   // (random). The simulator passes one derived from its seed.
@@ -100,11 +104,12 @@ class AntiEntropy {
   wire::Awaitable<wire::Body> OnRun(wire::AaeRunRequest req);
 
   // One exchange of `partition` with `peer`, as the scheduler runs them
-  // (recorded in the same stats): a partition transfer's step
-  // (node/transfers.h). The partition's tree must be ready (TreeReady).
+  // (recorded in the same stats) but throttled to transfer_rate: a
+  // partition transfer's step (node/transfers.h). The partition's tree
+  // must be ready (TreeReady).
   wire::Awaitable<wire::AaeExchangeResult> ExchangeWith(uint32_t partition,
                                                         ring::NodeIndex peer) {
-    return Exchange(partition, peer);
+    return Exchange(partition, peer, transfer_bucket_);
   }
   bool TreeReady(uint32_t partition) const { return trees_.Ready(partition); }
 
@@ -121,16 +126,24 @@ class AntiEntropy {
     uint32_t segments_differing = 0;
     uint64_t keys_repaired = 0;
   };
+  // A token bucket of keys per second (Throttle).
+  struct Bucket {
+    double rate = 1;
+    double tokens = 0;
+    Clock::TimePoint at{};  // {}: never used (full)
+  };
 
   // The scheduler: one partition every interval, with each other primary.
   wire::Awaitable<void> Run();
-  // One exchange, recorded in the partition's stats and the observer.
+  // One exchange, recorded in the partition's stats and the observer; its
+  // repairs wait for `bucket`.
   wire::Awaitable<wire::AaeExchangeResult> Exchange(uint32_t partition,
-                                                    ring::NodeIndex peer);
+                                                    ring::NodeIndex peer,
+                                                    Bucket& bucket);
   // Each step below adds the frame bytes of its calls to `bytes`.
   wire::Awaitable<Result<Outcome>> Compare(uint32_t partition,
                                            ring::NodeIndex peer,
-                                           uint64_t& bytes);
+                                           uint64_t& bytes, Bucket& bucket);
   // Differing leaves: those empty here (pulled whole) and the others
   // (compared key by key).
   struct Leaves {
@@ -155,7 +168,7 @@ class AntiEntropy {
   wire::Awaitable<Result<uint64_t>> Pull(uint32_t partition,
                                          ring::NodeIndex peer,
                                          const std::vector<uint32_t>& segments,
-                                         uint64_t& bytes);
+                                         uint64_t& bytes, Bucket& bucket);
   // Merges the peer's copies here and sends the merged object back where
   // the peer lacked something; returns the replica copies changed.
   wire::Awaitable<Result<uint64_t>> Merge(ring::NodeIndex peer,
@@ -166,8 +179,8 @@ class AntiEntropy {
   wire::Awaitable<Result<wire::Body>> Call(ring::NodeIndex peer,
                                            wire::Body request,
                                            uint64_t& exchange_bytes);
-  // Waits until `keys` repairs fit under repair_rate.
-  wire::Awaitable<void> Throttle(size_t keys);
+  // Waits until `keys` repairs fit under the bucket's rate.
+  wire::Awaitable<void> Throttle(size_t keys, Bucket& bucket);
 
   // This node's (key, fingerprint) list for the given leaves, stopping
   // before a leaf that would take the list over `budget` bytes (at least
@@ -197,9 +210,9 @@ class AntiEntropy {
   TaskGroup tasks_;
 
   std::vector<PartitionStats> stats_;  // by partition; totals are their sums
-  uint64_t bytes_ = 0;  // frame bytes of the exchanges this node ran
-  double tokens_ = 0;
-  Clock::TimePoint tokens_at_{};
+  uint64_t bytes_ = 0;            // frame bytes of the exchanges this node ran
+  Bucket repair_bucket_;          // the scheduler's and `aae run`'s exchanges
+  Bucket transfer_bucket_;        // transfers' (ExchangeWith)
   std::vector<uint8_t> scratch_;  // for measuring frame sizes
 };
 

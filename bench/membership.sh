@@ -8,8 +8,8 @@
 #   KEYS=200000 bench/membership.sh        # a smaller, quicker run
 #
 # 1. A fresh 4-node ring, n=3 w=2 r=2, PARTITIONS partitions, defaults
-#    otherwise (anti-entropy repairs at most 5,000 keys/s per node, which
-#    also paces a transfer); KEYS keys (user0..) written once with
+#    otherwise (a transfer copies at most antientropy.transfer_rate =
+#    5,000 keys/s per receiving node); KEYS keys (user0..) written once with
 #    `shoal bench --load` (100 B values). Wait until every node's trees are
 #    ready.
 # 2. "idle": a foreground run (workload a, RATE ops/s open loop, over

@@ -183,7 +183,8 @@ Status LoadFile(const std::string& path, NodeConfig& c, std::string& sync,
     SHOAL_READ(*h, "max_hints_per_target", "handoff.", c.max_hints_per_target);
   }
   if (const toml::table* a = root["antientropy"].as_table()) {
-    st = CheckKeys(*a, {"enabled", "interval_ms", "repair_rate"},
+    st = CheckKeys(*a,
+                   {"enabled", "interval_ms", "repair_rate", "transfer_rate"},
                    "antientropy.");
     if (!st.ok()) return st;
     if (const toml::node* e = a->get("enabled")) {
@@ -194,6 +195,7 @@ Status LoadFile(const std::string& path, NodeConfig& c, std::string& sync,
     }
     SHOAL_READ(*a, "interval_ms", "antientropy.", c.aae_interval_ms);
     SHOAL_READ(*a, "repair_rate", "antientropy.", c.aae_repair_rate);
+    SHOAL_READ(*a, "transfer_rate", "antientropy.", c.aae_transfer_rate);
   }
   if (const toml::table* l = root["limits"].as_table()) {
     st = CheckKeys(*l,
@@ -477,9 +479,11 @@ Status Validate(const NodeConfig& c) {
   if (c.handoff_max_rate < 1 || c.handoff_batch < 1) {
     return Bad("handoff.max_rate and handoff.batch must be >= 1");
   }
-  if (c.aae_interval_ms < 1 || c.aae_repair_rate < 1) {
+  if (c.aae_interval_ms < 1 || c.aae_repair_rate < 1 ||
+      c.aae_transfer_rate < 1) {
     return Bad(
-        "antientropy.interval_ms and antientropy.repair_rate must be >= 1");
+        "antientropy.interval_ms, antientropy.repair_rate and "
+        "antientropy.transfer_rate must be >= 1");
   }
   if (c.storage.map_size_bytes < (1ull << 20)) {
     return Bad("storage.map_size must be at least 1 MiB");
@@ -533,7 +537,8 @@ std::string ToToml(const NodeConfig& c) {
                                static_cast<int64_t>(c.max_hints_per_target)}}},
       {"antientropy", toml::table{{"enabled", c.aae_enabled},
                                   {"interval_ms", c.aae_interval_ms},
-                                  {"repair_rate", c.aae_repair_rate}}},
+                                  {"repair_rate", c.aae_repair_rate},
+                                  {"transfer_rate", c.aae_transfer_rate}}},
       {"limits",
        toml::table{
            {"max_value_bytes", static_cast<int64_t>(c.max_value_bytes)},

@@ -33,6 +33,8 @@
 //   enabled = true                     # automatic Merkle-tree exchanges
 //   interval_ms = 250                  # between partition exchanges
 //   repair_rate = 5000                 # keys repaired per second, at most
+//   transfer_rate = 5000               # keys a partition transfer copies
+//                                      # per second (a bucket of its own)
 //   [limits]
 //   max_value_bytes = 4194304
 //   max_object_bytes = 16777216
@@ -107,7 +109,8 @@ struct NodeConfig {
 
   bool aae_enabled = true;
   uint32_t aae_interval_ms = 250;
-  uint32_t aae_repair_rate = 5000;  // keys/s
+  uint32_t aae_repair_rate = 5000;    // keys/s
+  uint32_t aae_transfer_rate = 5000;  // keys/s, transfers' own bucket
 
   uint64_t max_value_bytes = 4ull << 20;
   uint64_t max_object_bytes = 16ull << 20;

@@ -64,12 +64,14 @@ TEST_CASE("a config file is read and flags override it") {
 TEST_CASE("anti-entropy settings from the file and the --aae flag") {
   const std::string path = TempConfig(std::string(kThreeNodes) +
                                       "[antientropy]\nenabled = false\n"
-                                      "interval_ms = 50\nrepair_rate = 7\n");
+                                      "interval_ms = 50\nrepair_rate = 7\n"
+                                      "transfer_rate = 9\n");
   auto parsed = Parse({"--config", path});
   REQUIRE(parsed.ok());
   CHECK_FALSE(parsed->config.aae_enabled);
   CHECK(parsed->config.aae_interval_ms == 50);
   CHECK(parsed->config.aae_repair_rate == 7);
+  CHECK(parsed->config.aae_transfer_rate == 9);
   auto flagged = Parse({"--config", path, "--aae", "true"});
   REQUIRE(flagged.ok());
   CHECK(flagged->config.aae_enabled);  // flag wins
@@ -181,7 +183,11 @@ TEST_CASE("bad configs are rejected with errors that name the problem") {
   check(std::string(kThreeNodes) + "[antientropy]\nenabled = 1\n", {},
         "'antientropy.enabled' must be true or false");
   check(std::string(kThreeNodes) + "[antientropy]\nrepair_rate = 0\n", {},
-        "antientropy.interval_ms and antientropy.repair_rate must be >= 1");
+        "antientropy.interval_ms, antientropy.repair_rate and "
+        "antientropy.transfer_rate must be >= 1");
+  check(std::string(kThreeNodes) + "[antientropy]\ntransfer_rate = 0\n", {},
+        "antientropy.interval_ms, antientropy.repair_rate and "
+        "antientropy.transfer_rate must be >= 1");
   check(std::string(kThreeNodes) + "[antientropy]\nspeed = 1\n", {},
         "unknown config key 'antientropy.speed'");
   check(std::string(kThreeNodes) + "[limits]\nidle_timeout = 300\n", {},

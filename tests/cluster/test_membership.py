@@ -611,7 +611,7 @@ class ReplaceTest(harness.RingTestCase):
 
     def test_a_wiped_node_is_replaced_and_transfers_resume_after_kills(self):
         self.ring.reconfigure({"antientropy": {"enabled": "false",
-                                               "repair_rate": "500"}})
+                                               "transfer_rate": "500"}})
         wait_until(lambda: self.view("n1")["converged"], 15,
                    "the ring to converge on epoch 1", interval=0.2)
         nodes = ",".join(self.ring.address(n) for n in ("n1", "n2", "n3"))
