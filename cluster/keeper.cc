@@ -49,7 +49,7 @@ Reaction Keeper::Report(const std::string& peer, uint64_t epoch,
   report.digest = digest;
   report.conflict = epoch == state_.epoch && digest != digest_;
   if (report.conflict) return Reaction::kConflict;
-  if (epoch > state_.epoch && epoch > refused_epoch_) return Reaction::kFetch;
+  if (WorthFetching(epoch)) return Reaction::kFetch;
   return Reaction::kNone;
 }
 

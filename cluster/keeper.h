@@ -55,6 +55,11 @@ class Keeper {
   // A peer's heartbeat said it holds (epoch, digest). Remembers it and says
   // what to do. A newer epoch already refused (Offer) is not fetched again.
   Reaction Report(const std::string& peer, uint64_t epoch, uint64_t digest);
+  // Whether a state at `epoch` is worth asking for: newer than this one and
+  // than any already refused.
+  bool WorthFetching(uint64_t epoch) const {
+    return epoch > state_.epoch && epoch > refused_epoch_;
+  }
   // The last report of `peer` ({} if none).
   PeerReport ReportOf(std::string_view peer) const;
 

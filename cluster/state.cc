@@ -85,6 +85,7 @@ uint64_t ClusterState::Digest() const {
   for (const std::string& owner : claim) bytes += owner + '\0';
   bytes += '\x1e';
   for (const std::string& owner : next_claim) bytes += owner + '\0';
+  if (switched) bytes += "\x1eswitched";
   return XXH3_64bits(bytes.data(), bytes.size());
 }
 
@@ -95,12 +96,16 @@ Result<ring::Ring> RingOf(const ClusterState& state) {
     names.push_back(m.name);
     retired.push_back(m.state == MemberState::kRemoved);
   }
-  auto ring =
-      ring::Ring::FromMembers(state.claim, state.options, names, retired);
-  if (!ring.ok() || !state.changing()) return ring;
-  // Pending replicas: the next claim's primaries that are not primaries now.
-  auto next = ring::Ring::FromMembers(state.next_claim, state.options,
-                                      std::move(names), retired);
+  // Reads go to the primaries of `serving`; writes to those of `other` too.
+  const bool switched = state.changing() && state.switched;
+  const ring::Claim& serving = switched ? state.next_claim : state.claim;
+  auto ring = ring::Ring::FromMembers(serving, state.options, names, retired);
+  if (!ring.ok()) return ring;
+  ring.value().SetEpoch(state.epoch);
+  if (!state.changing()) return ring;
+  const ring::Claim& other = switched ? state.claim : state.next_claim;
+  auto next =
+      ring::Ring::FromMembers(other, state.options, std::move(names), retired);
   if (!next.ok()) return next.status();
   std::vector<std::vector<ring::NodeIndex>> pending(state.options.partitions);
   for (uint32_t p = 0; p < state.options.partitions; ++p) {
@@ -111,7 +116,9 @@ Result<ring::Ring> RingOf(const ClusterState& state) {
       }
     }
   }
-  ring.value().SetPending(std::move(pending));
+  ring.value().SetPending(
+      std::move(pending),
+      switched ? ring::PendingKind::kOutgoing : ring::PendingKind::kIncoming);
   return ring;
 }
 
@@ -295,6 +302,7 @@ Result<ClusterState> Complete(const ClusterState& changing) {
   done.epoch = changing.epoch + 1;
   done.claim = std::move(done.next_claim);
   done.next_claim.clear();
+  done.switched = false;
   for (Member& m : done.members) {
     if (m.state == MemberState::kJoining) m.state = MemberState::kValid;
     if (m.state == MemberState::kLeaving) m.state = MemberState::kRemoved;
@@ -302,8 +310,16 @@ Result<ClusterState> Complete(const ClusterState& changing) {
   return done;
 }
 
+Result<ClusterState> Advance(const ClusterState& changing) {
+  if (!changing.changing() || changing.switched) return Complete(changing);
+  ClusterState switched = changing;
+  switched.epoch = changing.epoch + 1;
+  switched.switched = true;
+  return switched;
+}
+
 std::vector<std::string> Receivers(const ClusterState& state) {
-  if (!state.changing()) return {};
+  if (!state.changing() || state.switched) return {};
   auto ring = RingOf(state);
   if (!ring.ok()) return {};
   std::set<std::string> receivers;

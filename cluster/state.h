@@ -50,8 +50,13 @@ struct ClusterState {
   ring::Claim claim;  // who owns each partition now
   // Who will own each partition once the transfers are done; empty when no
   // change is in progress. While it is set, writes go to the owners of both
-  // claims and reads to the current one (pending ranges).
+  // claims (pending ranges), and reads to the owners of the current claim
+  // until `switched`, then to those of the next one.
   ring::Claim next_claim;
+  // A change in progress whose transfers are done: reads have moved to the
+  // next claim's owners, writes still reach both (doc/membership.md, "The
+  // switch"). False when no change is in progress.
+  bool switched = false;
 
   // The state of a ring that starts with these members, all valid, at
   // epoch 1, claimed as Ring::Create claims it.
@@ -65,10 +70,14 @@ struct ClusterState {
   bool operator==(const ClusterState&) const = default;
 };
 
-// The ring of the current claim: member indices as in `state.members`,
-// removed members retired, joining ones fallbacks until they own. While a
-// change is in progress, its pending replicas (Ring::Pending) are the next
-// claim's primaries that are not primaries now.
+// The ring a node serves `state` with: member indices as in
+// `state.members`, removed members retired, joining ones fallbacks until
+// they own; the ring's epoch is the state's. While a change transfers, the
+// primaries are the current claim's and the pending replicas
+// (ring::PendingKind::kIncoming) the next claim's primaries that are not
+// primaries now. Once it is switched, the primaries are the next claim's
+// and the pending replicas (kOutgoing) the current claim's primaries that
+// are not primaries of the next one.
 Result<ring::Ring> RingOf(const ClusterState& state);
 
 // The primaries of every partition of `claim` by name, in preference
@@ -128,10 +137,19 @@ Result<Plan> MakePlan(const ClusterState& current,
 // Error if no change is in progress.
 Result<ClusterState> Complete(const ClusterState& changing);
 
-// The members that receive a transfer while `state`'s change is in
-// progress (primaries of the next claim that are not primaries now, of
-// some partition), sorted; empty when no change is in progress. The change
-// completes once each has received its partitions.
+// The next step of a change in progress (doc/membership.md, "The switch"):
+// a transferring state becomes switched (reads move to the next claim,
+// writes still reach both claims' owners), epoch + 1; a switched one is
+// Complete'd. Two steps, so that any two states one epoch apart route
+// every read to replicas a write of the other reaches: nodes that have
+// not yet heard of the newer epoch stay safe. Error if no change is in
+// progress.
+Result<ClusterState> Advance(const ClusterState& changing);
+
+// The members that receive a transfer while `state`'s change transfers
+// (primaries of the next claim that are not primaries now, of some
+// partition), sorted; empty when no change is in progress or it is
+// switched. The change switches once each has received its partitions.
 std::vector<std::string> Receivers(const ClusterState& state);
 
 // "join n4@10.0.0.4:7100", "leave n2", "replace n2 by n5@...",

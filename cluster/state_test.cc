@@ -333,6 +333,73 @@ TEST_CASE("indices never move: a join goes last, a removal keeps its place") {
   }
 }
 
+TEST_CASE("a change switches reads before it completes; writes reach both") {
+  // n4 of 4 leaves. Transferring: reads on the current claim's primaries,
+  // writes to the next claim's too. Switched: reads on the next claim's,
+  // writes still to both. Done: the next claim alone. Any two neighbouring
+  // epochs write to a superset of what the other reads.
+  auto plan = MakePlan(Start(4), {Change::Leave("n4")});
+  REQUIRE(plan.ok());
+  const ClusterState transferring = plan.value().next;
+  auto t = RingOf(transferring);
+  REQUIRE(t.ok());
+  CHECK(t->epoch() == transferring.epoch);
+  CHECK(t->pending_kind() == ring::PendingKind::kIncoming);
+
+  auto switched = Advance(transferring);
+  REQUIRE(switched.ok());
+  CHECK(switched->epoch == transferring.epoch + 1);
+  CHECK(switched->switched);
+  CHECK(switched->changing());
+  CHECK(switched->claim == transferring.claim);
+  CHECK(switched->Find("n4")->state == MemberState::kLeaving);
+  CHECK(Receivers(*switched).empty());  // nothing left to receive
+  CHECK(switched->Digest() != transferring.Digest());
+  auto s = RingOf(*switched);
+  REQUIRE(s.ok());
+  CHECK(s->epoch() == switched->epoch);
+  CHECK(s->pending_kind() == ring::PendingKind::kOutgoing);
+  const ring::NodeIndex n4 = *s->IndexOf("n4");
+  // n4 reads nothing, but still holds (and is written) what it held.
+  CHECK(s->ReplicatedBy(n4).empty());
+  CHECK(s->HeldBy(n4) == t->ReplicatedBy(n4));
+
+  auto done = Advance(*switched);
+  REQUIRE(done.ok());
+  CHECK(done->epoch == switched->epoch + 1);
+  CHECK_FALSE(done->changing());
+  CHECK_FALSE(done->switched);
+  CHECK(done->claim == transferring.next_claim);
+  CHECK(done->Find("n4")->state == MemberState::kRemoved);
+  auto d = RingOf(*done);
+  REQUIRE(d.ok());
+  CHECK(d->HeldBy(n4).empty());
+
+  auto set = [](std::vector<ring::NodeIndex> v,
+                const std::vector<ring::NodeIndex>& more) {
+    v.insert(v.end(), more.begin(), more.end());
+    return std::set<ring::NodeIndex>(v.begin(), v.end());
+  };
+  for (uint32_t p = 0; p < kOptions.partitions; ++p) {
+    CAPTURE(p);
+    const auto before = t->Primaries(p);
+    const auto after = d->Primaries(p);
+    CHECK(s->Primaries(p) == after);
+    CHECK(set(t->Primaries(p), t->Pending(p)) ==
+          set(s->Primaries(p), s->Pending(p)));
+    // Incoming while transferring: the new primaries; outgoing once
+    // switched: the old ones.
+    for (ring::NodeIndex i : t->Pending(p)) {
+      CHECK(std::find(after.begin(), after.end(), i) != after.end());
+    }
+    for (ring::NodeIndex i : s->Pending(p)) {
+      CHECK(std::find(before.begin(), before.end(), i) != before.end());
+      CHECK(std::find(after.begin(), after.end(), i) == after.end());
+    }
+  }
+  CHECK_FALSE(Advance(*done).ok());
+}
+
 TEST_CASE("the ring of a changing state has the joining member as a fallback") {
   auto plan = MakePlan(Start(3), {Change::Join("n4", "10.0.0.4:7000")});
   REQUIRE(plan.ok());

@@ -60,33 +60,56 @@ bool Gossip::InStep() const {
   return true;
 }
 
+void Gossip::Ahead(ring::NodeIndex peer, uint64_t epoch) {
+  if (!keeper_.WorthFetching(epoch)) return;
+  if (fetching_.insert(peer).second && !tasks_.cancelled()) {
+    tasks_.Spawn(Fetch(peer));
+  }
+}
+
+wire::ClusterStateReply Gossip::RefuseStale(uint64_t epoch) {
+  probe_.StaleRequest();
+  spdlog::debug("a replica request routed by epoch {} answered with epoch {}",
+                epoch, keeper_.epoch());
+  return wire::ClusterStateReply{keeper_.state()};
+}
+
 void Gossip::MaybeComplete() {
   const cluster::ClusterState& state = keeper_.state();
   if (!state.changing()) return;
-  if (receivers_epoch_ != state.epoch) {
-    receivers_ = cluster::Receivers(state);
-    receivers_epoch_ = state.epoch;
-  }
-  const std::string& self = ring_.members()[peers_.self()];
-  for (const std::string& name : receivers_) {
-    if (name == self) {
-      if (transferred_ != state.epoch) return;
-      continue;
+  // Transferring: every receiver must have reported its partitions.
+  // Switched (reads are on the next claim's owners): the change completes,
+  // and writes leave the previous owners, once every member that is up
+  // reads there too.
+  if (!state.switched) {
+    if (receivers_epoch_ != state.epoch) {
+      receivers_ = cluster::Receivers(state);
+      receivers_epoch_ = state.epoch;
     }
-    const cluster::PeerReport report = keeper_.ReportOf(name);
-    auto it = peer_transferred_.find(name);
-    if (report.epoch != state.epoch || report.digest != keeper_.digest() ||
-        it == peer_transferred_.end() || it->second != state.epoch) {
-      return;
+    const std::string& self = ring_.members()[peers_.self()];
+    for (const std::string& name : receivers_) {
+      if (name == self) {
+        if (transferred_ != state.epoch) return;
+        continue;
+      }
+      const cluster::PeerReport report = keeper_.ReportOf(name);
+      auto it = peer_transferred_.find(name);
+      if (report.epoch != state.epoch || report.digest != keeper_.digest() ||
+          it == peer_transferred_.end() || it->second != state.epoch) {
+        return;
+      }
     }
   }
-  // Every member that is up holds this state too: none still coordinates
-  // writes by the claim before it (which would not reach the receivers).
+  // Every member that is up holds this state too: none still routes by
+  // the state before it (doc/membership.md, "The switch").
   if (!InStep()) return;
-  auto done = cluster::Complete(state);
-  if (!done.ok()) return;
-  (void)Adopt(done.value(), "its own count: every transfer of epoch " +
-                                std::to_string(state.epoch) + " is done");
+  auto next = cluster::Advance(state);
+  if (!next.ok()) return;
+  (void)Adopt(next.value(),
+              state.switched ? "its own count: every member reads epoch " +
+                                   std::to_string(state.epoch) + "'s new owners"
+                             : "its own count: every transfer of epoch " +
+                                   std::to_string(state.epoch) + " is done");
 }
 
 void Gossip::Heard(ring::NodeIndex peer, uint64_t epoch, uint64_t digest,

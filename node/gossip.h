@@ -63,6 +63,14 @@ class Gossip {
   // `transferred`, the epoch of a change whose transfers to it are done.
   void Heard(ring::NodeIndex peer, uint64_t epoch, uint64_t digest,
              uint64_t transferred = 0);
+  // A replica request from `peer` was routed by `epoch`: when that is newer
+  // than this node's (and not one already refused), asks the peer for its
+  // state, as a heartbeat reporting it would.
+  void Ahead(ring::NodeIndex peer, uint64_t epoch);
+  // A replica request routed by `epoch`, older than this node's: counted,
+  // and answered with this node's state (the sender adopts it and routes
+  // again) instead of being served.
+  wire::ClusterStateReply RefuseStale(uint64_t epoch);
   // Every member that is up (and not removed) reported this node's epoch
   // and digest.
   bool InStep() const;
@@ -96,11 +104,12 @@ class Gossip {
 
  private:
   wire::Awaitable<void> Fetch(ring::NodeIndex peer);
-  // A change is in progress, every receiver (cluster::Receivers) has
-  // reported its transfers done at this epoch and digest, and every member
-  // that is up holds this state: completes it (cluster::Complete). Every node
-  // decides this alone and makes the same state, so no two values meet at the
-  // next epoch.
+  // Advances a change in progress (cluster::Advance) once every member
+  // that is up holds this state and, while it transfers, every receiver
+  // (cluster::Receivers) has reported its transfers done at this epoch and
+  // digest: first to switched, then (again in step) to complete. Every node
+  // decides this alone and makes the same state, so no two values meet at
+  // the next epoch.
   void MaybeComplete();
 
   Clock& clock_;

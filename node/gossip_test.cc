@@ -232,19 +232,45 @@ TEST_CASE("a change completes once every receiver reported its transfers") {
   // n4 (leaving, up as far as this node knows) has not reported this
   // state: it may still coordinate writes by the old claim alone.
   CHECK(f.gossip.keeper().epoch() == epoch);
-  f.gossip.Heard(3, epoch, digest, 0);  // n4 in step: complete
+  f.gossip.Heard(3, epoch, digest, 0);  // n4 in step: switch
   f.Run();
   REQUIRE(f.gossip.keeper().epoch() == epoch + 1);
+  const cluster::ClusterState switched = f.gossip.keeper().state();
+  CHECK(switched.changing());
+  CHECK(switched.switched);
+  CHECK(switched == cluster::Advance(f.peer_state).value());
+  // Complete only once every member that is up reads by the switched
+  // state: n2 and n3 have it, n4 not yet.
+  f.gossip.Heard(1, epoch + 1, switched.Digest(), 0);
+  f.gossip.Heard(2, epoch + 1, switched.Digest(), 0);
+  f.Run();
+  CHECK(f.gossip.keeper().epoch() == epoch + 1);
+  f.gossip.Heard(3, epoch + 1, switched.Digest(), 0);
+  f.Run();
+  REQUIRE(f.gossip.keeper().epoch() == epoch + 2);
   const cluster::ClusterState& done = f.gossip.keeper().state();
   CHECK_FALSE(done.changing());
   CHECK(done.Find("n4")->state == cluster::MemberState::kRemoved);
-  CHECK(done == cluster::Complete(f.peer_state).value());
-  REQUIRE(f.applied.size() == 2);
-  CHECK(f.applied[1] == done);
+  CHECK(done == cluster::Complete(switched).value());
+  CHECK(done.claim == f.peer_state.next_claim);
+  REQUIRE(f.applied.size() == 3);
+  CHECK(f.applied[1] == switched);
+  CHECK(f.applied[2] == done);
   auto stored = LoadClusterState(*f.store);
   REQUIRE(stored.ok());
-  CHECK(stored.value()->epoch == epoch + 1);
-  CHECK(f.asks == 1);  // completed here, not fetched
+  CHECK(stored.value()->epoch == epoch + 2);
+  CHECK(f.asks == 1);  // switched and completed here, not fetched
+}
+
+TEST_CASE("a replica request from a newer epoch makes the node ask for it") {
+  Fixture f;
+  f.peer_state.epoch = 2;
+  f.gossip.Ahead(1, 1);  // not newer: nothing to ask
+  f.Run();
+  CHECK(f.asks == 0);
+  f.gossip.Ahead(1, 2);
+  f.Run();
+  CHECK(f.asks == 1);
 }
 
 TEST_CASE("a conflict is counted once per peer until it clears") {

@@ -127,6 +127,14 @@ ClusterProbe::ClusterProbe(prometheus::Registry& registry, uint64_t epoch) {
                       "serving (a changed claim)")
                   .Register(registry)
                   .Add({});
+  stale_ = &prometheus::BuildCounter()
+                .Name("shoal_cluster_stale_requests_total")
+                .Help(
+                    "Replica requests this node did not serve because their "
+                    "sender routed them by an older cluster epoch (answered "
+                    "with this node's state)")
+                .Register(registry)
+                .Add({});
   changing_ = &prometheus::BuildGauge()
                    .Name("shoal_cluster_changing")
                    .Help(
@@ -170,6 +178,7 @@ void ClusterProbe::Epoch(uint64_t epoch) {
 void ClusterProbe::Conflict() { conflicts_->Increment(); }
 void ClusterProbe::Adopted() { adopted_->Increment(); }
 void ClusterProbe::Refused() { refused_->Increment(); }
+void ClusterProbe::StaleRequest() { stale_->Increment(); }
 
 TransportProbe::TransportProbe(prometheus::Registry& registry,
                                const std::vector<std::string>& members,

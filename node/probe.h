@@ -88,6 +88,9 @@ class ClusterProbe {
   void Conflict();
   void Adopted();
   void Refused();
+  // A replica request routed by an older epoch, answered with this node's
+  // state instead of being served.
+  void StaleRequest();
   // shoal_cluster_changing: 1 while the state held has a change in progress.
   void Changing(bool changing);
   // This node's transfers (node/transfers.h): partitions still to receive,
@@ -104,6 +107,7 @@ class ClusterProbe {
   prometheus::Counter* conflicts_ = nullptr;
   prometheus::Counter* adopted_ = nullptr;
   prometheus::Counter* refused_ = nullptr;
+  prometheus::Counter* stale_ = nullptr;
 };
 
 // A node's load and its defences, read at scrape time.

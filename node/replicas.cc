@@ -22,15 +22,26 @@ quorum::Awaitable<Status> MergeLocally(storage::Store& store,
   co_return r.status();
 }
 
+Status NodeReplicas::Refused(ring::NodeIndex node,
+                             const cluster::ClusterState& state,
+                             uint64_t epoch) {
+  if (newer_) newer_(node, state);
+  return Status(Code::kUnavailable,
+                "node " + ring_.members()[node] + " holds cluster epoch " +
+                    std::to_string(state.epoch) +
+                    ", newer than the request's " + std::to_string(epoch) +
+                    ": not served there");
+}
+
 quorum::Awaitable<Result<quorum::Object>> NodeReplicas::Read(
     ring::NodeIndex node, const std::string& key, const ring::KeyLocation& loc,
-    quorum::Deadline deadline) {
+    quorum::Deadline deadline, uint64_t epoch) {
   if (node == self_) {
     auto r = store_.Get(key, loc);
     if (!r) co_return r.status();
     co_return std::move(r).value().value_or(quorum::Object{});
   }
-  wire::Body request = wire::ReadRequest{key};
+  wire::Body request = wire::ReadRequest{key, epoch};
   auto reply = co_await peers_.Channel(node).Call(std::move(request), deadline);
   if (!reply) {
     peers_.ReportFailure(node, reply.status());
@@ -39,12 +50,15 @@ quorum::Awaitable<Result<quorum::Object>> NodeReplicas::Read(
   if (auto* rr = std::get_if<wire::ReadReply>(&reply.value())) {
     co_return std::move(rr->object);
   }
+  if (auto* newer = std::get_if<wire::ClusterStateReply>(&reply.value())) {
+    co_return Refused(node, newer->state, epoch);
+  }
   co_return Status(Code::kInternal, "unexpected reply to a replica read");
 }
 
 quorum::Awaitable<Status> NodeReplicas::Replicate(
     ring::NodeIndex node, const std::string& key, const ring::KeyLocation& loc,
-    const quorum::Object& object, quorum::Deadline deadline,
+    const quorum::Object& object, quorum::Deadline deadline, uint64_t epoch,
     std::optional<ring::NodeIndex> hint_for) {
   if (node == self_) {
     if (!hint_for) co_return co_await MergeLocally(store_, key, loc, object);
@@ -54,11 +68,15 @@ quorum::Awaitable<Status> NodeReplicas::Replicate(
     co_return r.status();
   }
   wire::Body request = wire::ReplicateRequest{
-      key, object, hint_for ? ring_.members()[*hint_for] : std::string()};
+      key, object, hint_for ? ring_.members()[*hint_for] : std::string(),
+      epoch};
   auto reply = co_await peers_.Channel(node).Call(std::move(request), deadline);
   if (!reply) {
     peers_.ReportFailure(node, reply.status());
     co_return reply.status();
+  }
+  if (auto* newer = std::get_if<wire::ClusterStateReply>(&reply.value())) {
+    co_return Refused(node, newer->state, epoch);
   }
   if (!std::holds_alternative<wire::ReplicateReply>(reply.value())) {
     co_return Status(Code::kInternal, "unexpected reply to a replicate");
@@ -83,7 +101,7 @@ quorum::Awaitable<Result<quorum::Object>> NodeReplicas::CoordinateLocally(
 }
 
 quorum::Awaitable<Result<quorum::PutOutcome>> NodeReplicas::ForwardPut(
-    ring::NodeIndex node, const quorum::PutArgs& args) {
+    ring::NodeIndex node, const quorum::PutArgs& args, uint64_t epoch) {
   wire::PutRequest put;
   put.key = args.key;
   put.is_delete = !args.value.has_value();
@@ -96,7 +114,7 @@ quorum::Awaitable<Result<quorum::PutOutcome>> NodeReplicas::ForwardPut(
       args.deadline - clock_.Now());
   put.timeout_ms = static_cast<uint32_t>(std::max<int64_t>(1, left.count()));
   // The coordinator enforces the deadline; allow its error reply to arrive.
-  wire::Body request = wire::CoordinatePutRequest{std::move(put)};
+  wire::Body request = wire::CoordinatePutRequest{std::move(put), epoch};
   auto reply = co_await peers_.Channel(node).Call(
       std::move(request), args.deadline + std::chrono::milliseconds(200));
   if (!reply) {
@@ -109,6 +127,9 @@ quorum::Awaitable<Result<quorum::PutOutcome>> NodeReplicas::ForwardPut(
       co_return st;
     }
     co_return reply.status();
+  }
+  if (auto* newer = std::get_if<wire::ClusterStateReply>(&reply.value())) {
+    co_return Refused(node, newer->state, epoch);
   }
   auto* pr = std::get_if<wire::PutReply>(&reply.value());
   if (pr == nullptr) {

@@ -52,7 +52,7 @@ struct Fixture {
         faults("n0", 1),
         peers(io.get_executor(), clock, ring, 0, MakeMembers(members),
               PeerOptions{}),
-        replicas(clock, ring, 0, *store, peers, faults) {}
+        replicas(clock, ring, 0, *store, peers, faults, {}) {}
 
   static ring::Ring MakeRing(size_t members) {
     std::vector<std::string> names;
@@ -149,7 +149,8 @@ TEST_CASE(
   auto stored = f.Stored("k");
   REQUIRE(stored.has_value());
   CHECK(stored->SameCausalState(*written));
-  auto read = f.Run(f.replicas.Read(0, "k", f.ring.Locate("k"), f.clock.Now()));
+  auto read =
+      f.Run(f.replicas.Read(0, "k", f.ring.Locate("k"), f.clock.Now(), 0));
   REQUIRE(read.ok());
   CHECK(read->SameCausalState(*written));
   CHECK(LiveValues(*read) == std::vector<std::string>{"v1"});
@@ -166,8 +167,8 @@ TEST_CASE(
 
 TEST_CASE("Read(self) of a key never written is an empty object") {
   Fixture f;
-  auto read =
-      f.Run(f.replicas.Read(0, "none", f.ring.Locate("none"), f.clock.Now()));
+  auto read = f.Run(
+      f.replicas.Read(0, "none", f.ring.Locate("none"), f.clock.Now(), 0));
   REQUIRE(read.ok());
   CHECK(read->vv.empty());
   CHECK_FALSE(read->Found());
@@ -181,7 +182,7 @@ TEST_CASE("Replicate to self merges into the store and is committed") {
   const quorum::Object theirs = quorum::NewWrite(quorum::Object{}, {}, 4242,
                                                  std::string("b"), kWallStart);
   Status st = f.Run(f.replicas.Replicate(0, "k", f.ring.Locate("k"), theirs,
-                                         f.clock.Now() + 2s, std::nullopt));
+                                         f.clock.Now() + 2s, 0, std::nullopt));
   REQUIRE(st.ok());
   auto stored = f.Stored("k");
   REQUIRE(stored.has_value());
@@ -196,7 +197,8 @@ TEST_CASE("Replicate to self with hint_for keeps a hint, not the object") {
   const quorum::Object obj = quorum::NewWrite(quorum::Object{}, {}, 4242,
                                               std::string("v"), kWallStart);
   Status st = f.Run(f.replicas.Replicate(0, "k", f.ring.Locate("k"), obj,
-                                         f.clock.Now() + 2s, /*hint_for=*/1));
+                                         f.clock.Now() + 2s, /*epoch=*/0,
+                                         /*hint_for=*/1));
   REQUIRE(st.ok());
   CHECK_FALSE(f.Stored("k").has_value());
   const auto targets = f.store->HintTargets();
@@ -215,21 +217,21 @@ TEST_CASE(
   const auto start = std::chrono::steady_clock::now();
 
   SUBCASE("read") {
-    auto r = f.Run(f.replicas.Read(1, key, loc, deadline));
+    auto r = f.Run(f.replicas.Read(1, key, loc, deadline, 0));
     REQUIRE_FALSE(r.ok());
     CHECK(r.status().code() == Code::kUnavailable);
   }
   SUBCASE("replicate") {
     const quorum::Object obj = quorum::NewWrite(quorum::Object{}, {}, 4242,
                                                 std::string("v"), kWallStart);
-    Status st =
-        f.Run(f.replicas.Replicate(1, key, loc, obj, deadline, std::nullopt));
+    Status st = f.Run(
+        f.replicas.Replicate(1, key, loc, obj, deadline, 0, std::nullopt));
     CHECK(st.code() == Code::kUnavailable);
   }
   SUBCASE("forwarded put: unavailable without quorum info (try another)") {
     quorum::PutArgs put = f.Put(key, "v");
     put.deadline = deadline;
-    auto r = f.Run(f.replicas.ForwardPut(1, put));
+    auto r = f.Run(f.replicas.ForwardPut(1, put, 0));
     REQUIRE_FALSE(r.ok());
     CHECK(r.status().code() == Code::kUnavailable);
     CHECK_FALSE(r.status().quorum().has_value());

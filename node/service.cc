@@ -41,7 +41,10 @@ Service::Service(asio::any_io_executor executor, Clock& clock,
       admission_(admission),
       requests_(requests),
       options_(options),
-      replicas_(clock, ring, self, store, peers, faults),
+      replicas_(clock, ring, self, store, peers, faults,
+                [this](ring::NodeIndex from, const cluster::ClusterState& s) {
+                  (void)gossip_.Adopt(s, ring_.members()[from]);
+                }),
       coordinator_(
           executor, clock, replicas_, ring, &quorum,
           quorum::CoordinatorOptions{
@@ -81,6 +84,21 @@ std::optional<ClientOp> BoundedOp(const wire::Body& body) {
 }
 }  // namespace
 
+namespace {
+// The epoch a replica request was routed by; 0 for any other message and
+// for unstamped ones (hint deliveries).
+uint64_t RequestEpoch(const wire::Body& body) {
+  if (const auto* m = std::get_if<wire::ReadRequest>(&body)) return m->epoch;
+  if (const auto* m = std::get_if<wire::ReplicateRequest>(&body)) {
+    return m->epoch;
+  }
+  if (const auto* m = std::get_if<wire::CoordinatePutRequest>(&body)) {
+    return m->epoch;
+  }
+  return 0;
+}
+}  // namespace
+
 void Service::Handle(std::shared_ptr<wire::Connection> conn, wire::Message msg,
                      wire::RequestTicket ticket) {
   const uint64_t id = msg.id;
@@ -115,6 +133,20 @@ void Service::Handle(std::shared_ptr<wire::Connection> conn, wire::Message msg,
                         wire::Pong{ours.epoch, ours.digest, ours.transferred}},
           false);
     return;
+  }
+  // A replica request carries the epoch its sender routed it by
+  // (doc/membership.md, "Requests across epochs"). From an older epoch it
+  // is not served: the reply is this node's state, which the sender adopts
+  // before it routes again. From a newer one it is served (a replica does
+  // not route), and this node asks the sender for its state.
+  if (const uint64_t stamped = RequestEpoch(msg.body); stamped != 0) {
+    if (stamped < gossip_.keeper().epoch()) {
+      Reply(conn, wire::Message{id, gossip_.RefuseStale(stamped)}, false);
+      return;
+    }
+    if (auto peer = ring_.IndexOf(conn->label()); peer.ok()) {
+      gossip_.Ahead(*peer, stamped);
+    }
   }
   const bool exempt =
       std::holds_alternative<wire::StatusRequest>(msg.body) ||

@@ -156,6 +156,16 @@ struct Fixture {
     RunAll();
     return done;
   }
+  // shoal_cluster_stale_requests_total.
+  double StaleRequests() {
+    for (const auto& family : registry.Collect()) {
+      if (family.name == "shoal_cluster_stale_requests_total") {
+        return family.metric.at(0).counter.value;
+      }
+    }
+    FAIL("no shoal_cluster_stale_requests_total");
+    return -1;
+  }
   std::optional<quorum::Object> Stored(const std::string& key) {
     auto r = store->Get(key, ring.Locate(key));
     REQUIRE(r.ok());
@@ -293,6 +303,39 @@ TEST_CASE("a replicate is acknowledged after its commit") {
   CHECK(*held_at_ack == !planted);
   REQUIRE(f.Stored("k").has_value());  // committed in the end either way
   CHECK(f.Stored("k")->SameCausalState(obj));
+}
+
+TEST_CASE("a replica request routed by an older epoch gets the newer state") {
+  Fixture f;
+  cluster::ClusterState newer = Fixture::OneNodeState();
+  newer.epoch = 2;
+  REQUIRE(f.gossip.Adopt(newer, "the test").value());
+  const quorum::Object obj =
+      quorum::NewWrite(quorum::Object{}, {}, 4242, std::string("v"), 1);
+
+  // Routed at epoch 1: not applied, answered with epoch 2's state.
+  f.Handle(1, wire::ReplicateRequest{"k", obj, "", 1});
+  f.Handle(2, wire::ReadRequest{"k", 1});
+  f.RunAll();
+  for (uint64_t id : {1, 2}) {
+    CAPTURE(id);
+    const auto* reply = f.conn->ReplyTo(id);
+    REQUIRE(reply != nullptr);
+    const auto* state = std::get_if<wire::ClusterStateReply>(reply);
+    REQUIRE(state != nullptr);
+    CHECK(state->state == newer);
+  }
+  CHECK_FALSE(f.Stored("k").has_value());
+  CHECK(f.StaleRequests() == 2);
+
+  // At epoch 2, or unstamped (hint deliveries): served.
+  f.Handle(3, wire::ReplicateRequest{"k", obj, "", 2});
+  f.Handle(4, wire::ReplicateRequest{"j", obj, "", 0});
+  f.RunAll();
+  CHECK(std::holds_alternative<wire::ReplicateReply>(*f.conn->ReplyTo(3)));
+  CHECK(std::holds_alternative<wire::ReplicateReply>(*f.conn->ReplyTo(4)));
+  CHECK(f.Stored("k").has_value());
+  CHECK(f.Stored("j").has_value());
 }
 
 }  // namespace

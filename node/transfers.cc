@@ -31,7 +31,10 @@ void Transfers::Follow(uint64_t epoch) {
   if (epoch == epoch_ || tasks_.cancelled()) return;
   epoch_ = epoch;  // transfers of an older epoch see it and stop
   std::vector<uint32_t> partitions;
-  if (ring_.changing()) {
+  // Only while the change transfers: once it is switched, the pending
+  // replicas are the previous owners, which keep their copies.
+  if (ring_.changing() &&
+      ring_.pending_kind() == ring::PendingKind::kIncoming) {
     for (uint32_t p = 0; p < ring_.partitions(); ++p) {
       for (ring::NodeIndex i : ring_.Pending(p)) {
         if (i == self_) partitions.push_back(p);

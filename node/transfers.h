@@ -1,8 +1,8 @@
 // Receives the partitions a change in progress gives this node
-// (doc/membership.md, "Transfer"). For each partition this node is a
-// pending replica of (ring::Ring::Pending), it runs anti-entropy exchanges
-// with every current primary that is up, repeated until one round finds no
-// segment differing with any of them (at least one answered): the
+// (doc/membership.md, "Transfer"). For each partition this node is an
+// incoming pending replica of (ring::Ring::Pending), it runs anti-entropy
+// exchanges with every current primary that is up, repeated until one round
+// finds no segment differing with any of them (at least one answered): the
 // partition's Merkle tree then equals each source's, so what counts as
 // received is verified, not assumed. Writes meanwhile reach this node as a
 // pending replica, so the rounds converge. Once every partition is

@@ -10,10 +10,12 @@
 #include "quorum/tally.h"
 
 namespace shoal::quorum {
-namespace {
 
 namespace asio = boost::asio;
+
+namespace {
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+}  // namespace
 
 // The state one request shares with its replica tasks: the tallies, each
 // replica's reply (gets), and a timer on the coordinator's clock used as its
@@ -126,6 +128,8 @@ struct FanOut {
   }
 };
 
+namespace {
+
 bool Contains(const std::vector<ring::NodeIndex>& v, ring::NodeIndex x) {
   return std::find(v.begin(), v.end(), x) != v.end();
 }
@@ -170,48 +174,59 @@ Awaitable<bool> Coordinator::LeaveToFirstPrimary(
   }
   if (!first || *first == replicas_.self()) co_return false;
   auto local = co_await replicas_.Read(replicas_.self(), args.key, args.loc,
-                                       args.deadline);
+                                       args.deadline, ring_.epoch());
   co_return local.ok() &&
       local->siblings.size() > options_.serialize_above_siblings;
 }
 
 Awaitable<Result<PutOutcome>> Coordinator::Put(PutArgs args) {
-  const auto primaries = ring_.Primaries(args.loc.partition);
-  const bool is_primary = Contains(primaries, replicas_.self());
-  bool leave = false;
-  if (is_primary) leave = co_await LeaveToFirstPrimary(args, primaries);
-  if (is_primary && !leave) co_return co_await CoordinatePut(std::move(args));
-  // 1. Route to the first primary we can reach. Only a primary that could
-  // not be reached at all is skipped; any answer from a coordinator, success
-  // or failure, is final (retrying elsewhere would write a second dot).
-  // Primaries believed up go first; the others are still tried (a peer
-  // that is really down fails fast), so a stale "down" never blocks a put.
-  // (A primary handing its put on coordinates it itself when no other
-  // primary can be reached.)
-  std::vector<ring::NodeIndex> order;
-  for (ring::NodeIndex p : primaries) {
-    if (replicas_.IsUp(p) && p != replicas_.self()) order.push_back(p);
-  }
-  for (ring::NodeIndex p : primaries) {
-    if (!replicas_.IsUp(p) && p != replicas_.self()) order.push_back(p);
-  }
-  std::string unreachable;
-  for (ring::NodeIndex p : order) {
-    auto r = co_await replicas_.ForwardPut(p, args);
-    if (r.ok() || r.status().code() != Code::kUnavailable ||
-        r.status().quorum()) {
-      co_return r;
+  // A primary at a newer epoch refuses the forward (nothing written) and
+  // this node adopts its state: the put is routed again under that ring.
+  for (int routed = 0;; ++routed) {
+    const uint64_t epoch = ring_.epoch();
+    const auto primaries = ring_.Primaries(args.loc.partition);
+    const bool is_primary = Contains(primaries, replicas_.self());
+    bool leave = false;
+    if (is_primary) leave = co_await LeaveToFirstPrimary(args, primaries);
+    if (is_primary && !leave) co_return co_await CoordinatePut(std::move(args));
+    // 1. Route to the first primary we can reach. Only a primary that could
+    // not be reached at all is skipped; any answer from a coordinator,
+    // success or failure, is final (retrying elsewhere would write a second
+    // dot). Primaries believed up go first; the others are still tried (a
+    // peer that is really down fails fast), so a stale "down" never blocks
+    // a put. (A primary handing its put on coordinates it itself when no
+    // other primary can be reached.)
+    std::vector<ring::NodeIndex> order;
+    for (ring::NodeIndex p : primaries) {
+      if (replicas_.IsUp(p) && p != replicas_.self()) order.push_back(p);
     }
-    unreachable += (unreachable.empty() ? "" : ", ") + ring_.members()[p];
+    for (ring::NodeIndex p : primaries) {
+      if (!replicas_.IsUp(p) && p != replicas_.self()) order.push_back(p);
+    }
+    std::string unreachable;
+    bool reroute = false;
+    for (ring::NodeIndex p : order) {
+      auto r = co_await replicas_.ForwardPut(p, args, epoch);
+      if (r.ok() || r.status().code() != Code::kUnavailable ||
+          r.status().quorum()) {
+        co_return r;
+      }
+      if (ring_.epoch() != epoch && routed < kMaxReroutes) {
+        reroute = true;
+        break;
+      }
+      unreachable += (unreachable.empty() ? "" : ", ") + ring_.members()[p];
+    }
+    if (reroute) continue;
+    if (is_primary) co_return co_await CoordinatePut(std::move(args));
+    Status st(Code::kUnavailable, std::string(args.value ? "put" : "delete") +
+                                      " failed: no primary of partition " +
+                                      std::to_string(args.loc.partition) +
+                                      " is reachable to coordinate it (" +
+                                      unreachable + ")");
+    st.WithQuorum({0, args.w, 0, false});
+    co_return st;
   }
-  if (is_primary) co_return co_await CoordinatePut(std::move(args));
-  Status st(Code::kUnavailable, std::string(args.value ? "put" : "delete") +
-                                    " failed: no primary of partition " +
-                                    std::to_string(args.loc.partition) +
-                                    " is reachable to coordinate it (" +
-                                    unreachable + ")");
-  st.WithQuorum({0, args.w, 0, false});
-  co_return st;
 }
 
 Awaitable<Result<PutOutcome>> Coordinator::CoordinatePut(PutArgs args) {
@@ -237,12 +252,13 @@ Awaitable<Result<PutOutcome>> Coordinator::CoordinatePut(PutArgs args) {
                          std::to_string(args.loc.partition) +
                          " in its cluster state; nothing was written");
   }
-  auto is_up = [this](ring::NodeIndex x) { return replicas_.IsUp(x); };
 
   // pw cannot be met with fewer live primaries: refuse before writing.
   if (args.pw > 0) {
     uint32_t live = 0;
-    for (uint32_t i = 0; i < n; ++i) live += is_up(preference[i]) ? 1 : 0;
+    for (uint32_t i = 0; i < n; ++i) {
+      live += replicas_.IsUp(preference[i]) ? 1 : 0;
+    }
     if (live < args.pw) {
       Status st(Code::kUnavailable,
                 std::string(op) + " failed: only " + std::to_string(live) +
@@ -266,67 +282,26 @@ Awaitable<Result<PutOutcome>> Coordinator::CoordinatePut(PutArgs args) {
     co_return st;
   }
 
-  // While a change moves this partition, its pending replicas (the next
-  // claim's new primaries) get every write too, and each adds one to the
-  // acks required: w + P acks among n + P replicas leave at least w on the
-  // primaries of the next claim (doc/membership.md, "Pending ranges").
-  const std::vector<ring::NodeIndex>& pending =
-      ring_.Pending(args.loc.partition);
-  const auto extra = static_cast<uint32_t>(pending.size());
-  auto fan =
-      std::make_shared<FanOut>(ex, clock_, n + extra, args.w + extra, args.pw);
-  fan->Record(true, /*primary=*/true);
-
-  // 3. Fan out: live primaries get the object, a dead primary's replica goes
-  // to the next live fallback as a hint. A replica with no live node fails.
+  // 3-4. Fan out and wait for w (and pw) acks, an impossible quorum, or the
+  // deadline.
   auto object = std::make_shared<const Object>(std::move(local.value()));
-  auto targets = ring::SloppyTargets(preference, n, is_up);
-  for (uint32_t missing = static_cast<uint32_t>(targets.size()); missing < n;
-       ++missing) {
-    fan->Record(false);
-  }
-  // Pending replicas take the object as replicas, not hints; they count
-  // toward w + P, never toward pw (they are not primaries yet).
-  const size_t sloppy = targets.size();
-  for (ring::NodeIndex p : pending) targets.push_back({p, std::nullopt});
-  for (size_t i = 0; i < targets.size(); ++i) {
-    const ring::ReplicaTarget& t = targets[i];
-    const bool primary = i < sloppy && !t.hint_for.has_value();
-    if (t.node == replicas_.self()) continue;
-    tasks_.Spawn([](Clock& clock, ReplicaClient& replicas,
-                    CoordinatorObserver* observer, ring::ReplicaTarget target,
-                    bool primary, std::string key, ring::KeyLocation loc,
-                    std::shared_ptr<const Object> obj,
-                    std::shared_ptr<FanOut> fan, Deadline deadline,
-                    Clock::TimePoint started) -> Awaitable<void> {
-      Status st;
-      try {
-        st = co_await replicas.Replicate(target.node, key, loc, *obj, deadline,
-                                         target.hint_for);
-      } catch (...) {
-        // Cancelled (Shutdown) before the replica answered: a failed
-        // reply, so the request waiting on the tally wakes now rather
-        // than at its deadline.
-        fan->Record(false, primary);
-        throw;
-      }
-      // Late acks (after the answer) are observed too: this task runs
-      // until the replica answers or the request deadline.
-      if (st.ok() && observer) {
-        observer->ReplicaAcked(clock.Now() - started);
-      }
-      // A replica that did not answer by the deadline stays
-      // outstanding: the request then ends as a timeout.
-      if (st.code() == Code::kTimeout) co_return;
-      fan->Record(st.ok(), primary, st.code() == Code::kOverloaded);
-    }(clock_, replicas_, observer_, t, primary, args.key, args.loc, object, fan,
-                                              deadline, started));
-  }
-
-  // 4. Wait for w (and pw) acks, an impossible quorum, or the deadline. A
-  // failure waits for the replicas still out (within the deadline) so the
-  // error tells exactly how many acknowledged.
+  uint64_t epoch = ring_.epoch();
+  auto fan = FanOutPut(ex, args, object, started, /*local_acked=*/true);
   co_await fan->WaitDecided(deadline);
+  // A replica at a newer epoch refused (this node then adopted its state),
+  // or the node moved to a newer epoch meanwhile: the targets were chosen
+  // by a ring that no longer routes this partition. The same object goes to
+  // the targets of the ring now, counted afresh (where it already landed,
+  // merging it again changes nothing), so an answer is never given on the
+  // acks of a superseded placement (doc/membership.md, "Requests across
+  // epochs").
+  for (int again = 0; ring_.epoch() != epoch && again < kMaxReroutes &&
+                      clock_.Now() < deadline && !tasks_.cancelled();
+       ++again) {
+    epoch = ring_.epoch();
+    fan = FanOutPut(ex, args, object, started, /*local_acked=*/false);
+    co_await fan->WaitDecided(deadline);
+  }
   if (fan->Decision() == QuorumTally::State::kMet) {
     PutOutcome out;
     out.coordinated_here = true;
@@ -334,12 +309,100 @@ Awaitable<Result<PutOutcome>> Coordinator::CoordinatePut(PutArgs args) {
     if (out.siblings == 1) out.context = object->vv;
     co_return out;
   }
+  // A failure waits for the replicas still out (within the deadline) so the
+  // error tells exactly how many acknowledged.
   co_await fan->WaitAll(deadline);
   co_return fan->FailureStatus(op, /*maybe_applied=*/true);
 }
 
+std::shared_ptr<FanOut> Coordinator::FanOutPut(
+    asio::any_io_executor ex, const PutArgs& args,
+    std::shared_ptr<const Object> object, Clock::TimePoint started,
+    bool local_acked) {
+  const auto preference = ring_.PreferenceList(args.loc.partition);
+  const uint32_t n = std::min<uint32_t>(ring_.n(), preference.size());
+  // While a change moves this partition, its pending replicas (the other
+  // claim's primaries that are not primaries of this one) get every write
+  // too, and each adds one to the acks required: w + P acks among n + P
+  // replicas leave at least w on the primaries of either claim
+  // (doc/membership.md, "Pending ranges").
+  const std::vector<ring::NodeIndex>& pending =
+      ring_.Pending(args.loc.partition);
+  const auto extra = static_cast<uint32_t>(pending.size());
+  auto fan =
+      std::make_shared<FanOut>(ex, clock_, n + extra, args.w + extra, args.pw);
+
+  // Live primaries get the object, a dead primary's replica goes to the
+  // next live fallback as a hint. A replica with no live node fails.
+  auto is_up = [this](ring::NodeIndex x) { return replicas_.IsUp(x); };
+  auto targets = ring::SloppyTargets(preference, n, is_up);
+  for (auto missing = static_cast<uint32_t>(targets.size()); missing < n;
+       ++missing) {
+    fan->Record(false);
+  }
+  // Pending replicas take the object as replicas, not hints; they count
+  // toward w + P, never toward pw (they are not primaries of this claim).
+  const size_t sloppy = targets.size();
+  for (ring::NodeIndex p : pending) targets.push_back({p, std::nullopt});
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const ring::ReplicaTarget& t = targets[i];
+    const bool primary = i < sloppy && !t.hint_for.has_value();
+    // The coordinator's own write is this replica's (step 2).
+    if (local_acked && t.node == replicas_.self() && primary) {
+      fan->Record(true, primary);
+      continue;
+    }
+    tasks_.Spawn(
+        [](Clock& clock, ReplicaClient& replicas, CoordinatorObserver* observer,
+           ring::ReplicaTarget target, bool primary, std::string key,
+           ring::KeyLocation loc, std::shared_ptr<const Object> obj,
+           std::shared_ptr<FanOut> fan, Deadline deadline, uint64_t epoch,
+           Clock::TimePoint started) -> Awaitable<void> {
+          Status st;
+          try {
+            st = co_await replicas.Replicate(target.node, key, loc, *obj,
+                                             deadline, epoch, target.hint_for);
+          } catch (...) {
+            // Cancelled (Shutdown) before the replica answered: a failed
+            // reply, so the request waiting on the tally wakes now rather
+            // than at its deadline.
+            fan->Record(false, primary);
+            throw;
+          }
+          // Late acks (after the answer) are observed too: this task runs
+          // until the replica answers or the request deadline.
+          if (st.ok() && observer) {
+            observer->ReplicaAcked(clock.Now() - started);
+          }
+          // A replica that did not answer by the deadline stays
+          // outstanding: the request then ends as a timeout.
+          if (st.code() == Code::kTimeout) co_return;
+          fan->Record(st.ok(), primary, st.code() == Code::kOverloaded);
+        }(clock_, replicas_, observer_, t, primary, args.key, args.loc, object,
+                                     fan, args.deadline, ring_.epoch(),
+                                     started));
+  }
+  return fan;
+}
+
 Awaitable<Result<Object>> Coordinator::Get(GetArgs args) {
+  uint64_t epoch = ring_.epoch();
+  Result<Object> answer = co_await GetOnce(args);
+  // As for puts: a read whose replicas were chosen by a ring this node has
+  // since left behind (a replica at a newer epoch refused) is asked again
+  // of the primaries of the ring now.
+  for (int again = 0; ring_.epoch() != epoch && again < kMaxReroutes &&
+                      clock_.Now() < args.deadline && !tasks_.cancelled();
+       ++again) {
+    epoch = ring_.epoch();
+    answer = co_await GetOnce(args);
+  }
+  co_return answer;
+}
+
+Awaitable<Result<Object>> Coordinator::GetOnce(GetArgs args) {
   auto ex = co_await asio::this_coro::executor;
+  const uint64_t epoch = ring_.epoch();
   const auto primaries = ring_.Primaries(args.loc.partition);
   const Deadline deadline = args.deadline;
   // After Shutdown() no replica read could be started.
@@ -367,11 +430,11 @@ Awaitable<Result<Object>> Coordinator::Get(GetArgs args) {
   for (size_t i = 0; i < primaries.size(); ++i) {
     tasks_.Spawn([](ReplicaClient& replicas, ring::NodeIndex node, size_t slot,
                     std::string key, ring::KeyLocation loc,
-                    std::shared_ptr<FanOut> fan,
-                    Deadline deadline) -> Awaitable<void> {
+                    std::shared_ptr<FanOut> fan, Deadline deadline,
+                    uint64_t epoch) -> Awaitable<void> {
       Result<Object> r = Status(Code::kInternal, "unset");
       try {
-        r = co_await replicas.Read(node, key, loc, deadline);
+        r = co_await replicas.Read(node, key, loc, deadline, epoch);
       } catch (...) {
         fan->Record(false);  // cancelled: as in CoordinatePut
         throw;
@@ -380,7 +443,7 @@ Awaitable<Result<Object>> Coordinator::Get(GetArgs args) {
       if (r.ok()) fan->replies[slot] = std::move(r.value());
       fan->Record(r.ok(), /*primary=*/true,
                   r.status().code() == Code::kOverloaded);
-    }(replicas_, primaries[i], i, args.key, args.loc, fan, deadline));
+    }(replicas_, primaries[i], i, args.key, args.loc, fan, deadline, epoch));
   }
 
   // 2. Answer with the merge of what arrived by the time r replied.
@@ -398,12 +461,15 @@ Awaitable<Result<Object>> Coordinator::Get(GetArgs args) {
   }
 
   // 3. Read repair, after the answer (nothing after Shutdown()).
-  tasks_.Spawn([](Clock& clock, ReplicaClient& replicas,
+  tasks_.Spawn([](Clock& clock, ReplicaClient& replicas, const ring::Ring& ring,
                   CoordinatorObserver* observer, CoordinatorOptions options,
                   std::vector<ring::NodeIndex> primaries, std::string key,
                   ring::KeyLocation loc, std::shared_ptr<FanOut> fan,
-                  Deadline deadline) -> Awaitable<void> {
+                  Deadline deadline, uint64_t epoch) -> Awaitable<void> {
     co_await fan->WaitAll(deadline);
+    // The ring moved on: these were not (all) the primaries any more, and
+    // the request was asked again of those that are.
+    if (ring.epoch() != epoch) co_return;
     Object merged;
     for (const auto& reply : fan->replies) {
       if (reply) merged = Sync(merged, *reply);
@@ -432,11 +498,12 @@ Awaitable<Result<Object>> Coordinator::Get(GetArgs args) {
         continue;
       }
       Status st = co_await replicas.Replicate(primaries[i], key, loc, merged,
-                                              repair_deadline);
+                                              repair_deadline, epoch);
       if (observer) observer->ReadRepairSent(st.ok());
     }
-  }(clock_, replicas_, observer_, options_, primaries, args.key, args.loc, fan,
-                                     deadline));
+  }(clock_, replicas_, ring_, observer_, options_, primaries, args.key,
+                                                     args.loc, fan, deadline,
+                                                     epoch));
 
   co_return answer;
 }

@@ -17,12 +17,19 @@
 //      replicas still out (up to the deadline) and fail with the exact
 //      count ("may have been applied": the local write stands);
 //   5. slower replicas keep going after the answer.
+//   Across epochs (doc/membership.md, "Requests across epochs"): every
+//   replica call carries the ring's epoch; when the ring moved to a newer
+//   epoch while the put waited (a replica at that epoch refused, and the
+//   node adopted its state), steps 3-4 run again under the new ring with
+//   the same object, and only that fan-out's acks count.
 // Get (doc/impl.md "A get"):
 //   1. ask every primary for its own copy (the local one inline);
 //   2. answer with the DVV merge of the first r replies;
 //   3. keep listening until every primary answered or the deadline, merge
 //      everything, and push the merged object to each replica whose copy was
 //      missing or older (read repair).
+//   A get whose ring moved to a newer epoch meanwhile is asked again of the
+//   new ring's primaries (and the old attempt repairs nothing).
 //
 // Time is read only through the injected Clock (base/clock.h), so the
 // coordinator runs unchanged in virtual time (tests/sim).
@@ -35,6 +42,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <chrono>
+#include <memory>
 #include <string_view>
 
 #include "base/clock.h"
@@ -82,8 +90,14 @@ struct CoordinatorOptions {
 // (they are node-lifetime objects). The coordinator must outlive every call
 // below, and may be destroyed only after Shutdown() completed or when no
 // task is left running (its TaskGroup's rule).
+struct FanOut;  // one request's tallies, shared with its replica tasks
+
 class Coordinator {
  public:
+  // How many times a request follows a ring that moved to a newer epoch
+  // before it answers with what the last attempt got.
+  static constexpr int kMaxReroutes = 3;
+
   // Replica tasks run on `executor` (the node's io_context).
   Coordinator(boost::asio::any_io_executor executor, Clock& clock,
               ReplicaClient& replicas, const ring::Ring& ring,
@@ -116,6 +130,18 @@ class Coordinator {
   // (the key's local copy has many siblings).
   Awaitable<bool> LeaveToFirstPrimary(
       const PutArgs& args, const std::vector<ring::NodeIndex>& primaries);
+
+  // Sends `object` to the put's targets under the ring now (its primaries,
+  // fallbacks for the dead ones, pending replicas) and returns the tally
+  // their acks go to. `local_acked`: the coordinator's own write counts as
+  // its replica's ack (the first fan-out); otherwise it is sent like the
+  // others.
+  std::shared_ptr<FanOut> FanOutPut(boost::asio::any_io_executor ex,
+                                    const PutArgs& args,
+                                    std::shared_ptr<const Object> object,
+                                    Clock::TimePoint started, bool local_acked);
+  // One attempt of Get under the ring now.
+  Awaitable<Result<Object>> GetOnce(GetArgs args);
 
   // The error for a request that arrives after Shutdown() began.
   Status ShuttingDown(std::string_view op) const;

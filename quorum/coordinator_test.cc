@@ -52,6 +52,9 @@ struct Replica {
   Mode mode = Mode::kImmediate;
   std::chrono::milliseconds delay{0};
   bool up = true;  // what IsUp() reports (independent of `mode`)
+  // The ring epoch this replica holds: it refuses calls stamped with an
+  // older one (0: serves every call).
+  uint64_t epoch = 0;
   std::optional<Clock::time_point> last_write_at;
 };
 
@@ -67,14 +70,15 @@ class FakeReplicas final : public ReplicaClient {
   bool IsUp(NodeIndex node) const override;
   Awaitable<Result<Object>> Read(NodeIndex node, const std::string& key,
                                  const ring::KeyLocation& loc,
-                                 Deadline deadline) override;
+                                 Deadline deadline, uint64_t epoch) override;
   Awaitable<Status> Replicate(NodeIndex node, const std::string& key,
                               const ring::KeyLocation& loc,
                               const Object& object, Deadline deadline,
+                              uint64_t epoch,
                               std::optional<NodeIndex> hint_for) override;
   Awaitable<Result<Object>> CoordinateLocally(const PutArgs& args) override;
-  Awaitable<Result<PutOutcome>> ForwardPut(NodeIndex node,
-                                           const PutArgs& args) override;
+  Awaitable<Result<PutOutcome>> ForwardPut(NodeIndex node, const PutArgs& args,
+                                           uint64_t epoch) override;
 
  private:
   Cluster& cluster_;
@@ -126,6 +130,16 @@ class Cluster {
       co_await t.async_wait(asio::use_awaitable);
     }
     co_return Status::Ok();
+  }
+
+  // A replica at a newer epoch than the call's refuses it, and the calling
+  // node adopts that epoch's ring (`newer_ring`), as NodeReplicas does.
+  Status CheckEpoch(NodeIndex node, uint64_t epoch) {
+    epochs_seen.push_back(epoch);
+    if (nodes[node].epoch <= epoch) return Status::Ok();
+    if (newer_ring && ring.epoch() < newer_ring->epoch()) ring = *newer_ring;
+    return Status(Code::kUnavailable,
+                  "n" + std::to_string(node) + " holds a newer epoch");
   }
 
   Object Stored(NodeIndex node, const std::string& key) const {
@@ -184,6 +198,8 @@ class Cluster {
   std::vector<std::unique_ptr<Coordinator>> coordinators;
   std::vector<NodeIndex> forwarded;  // ForwardPut targets, in call order
   std::map<NodeIndex, Status> forward_script;  // canned ForwardPut answers
+  std::optional<ring::Ring> newer_ring;  // adopted on a refusal (CheckEpoch)
+  std::vector<uint64_t> epochs_seen;     // every replica call's epoch
 };
 
 bool FakeReplicas::IsUp(NodeIndex node) const {
@@ -193,8 +209,10 @@ bool FakeReplicas::IsUp(NodeIndex node) const {
 Awaitable<Result<Object>> FakeReplicas::Read(NodeIndex node,
                                              const std::string& key,
                                              const ring::KeyLocation& loc,
-                                             Deadline deadline) {
+                                             Deadline deadline,
+                                             uint64_t epoch) {
   ++cluster_.nodes[node].read_calls;
+  if (Status st = cluster_.CheckEpoch(node, epoch); !st.ok()) co_return st;
   Status gate = co_await cluster_.Gate(node, deadline);
   if (!gate.ok()) co_return gate;
   co_return cluster_.Stored(node, key);
@@ -204,9 +222,10 @@ Awaitable<Status> FakeReplicas::Replicate(NodeIndex node,
                                           const std::string& key,
                                           const ring::KeyLocation& loc,
                                           const Object& object,
-                                          Deadline deadline,
+                                          Deadline deadline, uint64_t epoch,
                                           std::optional<NodeIndex> hint_for) {
   cluster_.nodes[node].replicate_calls.push_back(hint_for);
+  if (Status st = cluster_.CheckEpoch(node, epoch); !st.ok()) co_return st;
   Status gate = co_await cluster_.Gate(node, deadline);
   if (!gate.ok()) co_return gate;
   if (hint_for) {
@@ -226,8 +245,10 @@ Awaitable<Result<Object>> FakeReplicas::CoordinateLocally(const PutArgs& args) {
 }
 
 Awaitable<Result<PutOutcome>> FakeReplicas::ForwardPut(NodeIndex node,
-                                                       const PutArgs& args) {
+                                                       const PutArgs& args,
+                                                       uint64_t epoch) {
   cluster_.forwarded.push_back(node);
+  if (Status st = cluster_.CheckEpoch(node, epoch); !st.ok()) co_return st;
   if (auto it = cluster_.forward_script.find(node);
       it != cluster_.forward_script.end()) {
     Status canned = it->second;
@@ -550,6 +571,62 @@ TEST_CASE("a write to a moving partition also goes to its pending replica") {
     CHECK(ans->status().quorum()->required == 3);
     CHECK(ans->status().quorum()->contacted == 4);
   }
+}
+
+TEST_CASE("a put refused by a replica at a newer epoch follows the new ring") {
+  // The put's targets were chosen at epoch 1. Replica a holds epoch 2, in
+  // which a change moves the key's partition to x as well (a pending
+  // replica): it refuses, this node adopts epoch 2, and the same object
+  // goes to epoch 2's targets, x included, counted afresh (w + 1 acks).
+  Cluster c;
+  c.ring.SetEpoch(1);
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  const auto others = Others(c, key, self);
+  NodeIndex x = 0;
+  while (Contains(c.PrimariesOf(key), x)) ++x;
+  ring::Ring next = c.ring;
+  std::vector<std::vector<NodeIndex>> pending(next.partitions());
+  pending[next.Locate(key).partition] = {x};
+  next.SetPending(pending);
+  next.SetEpoch(2);
+  c.newer_ring = next;
+  c.nodes[others[0]].epoch = 2;
+
+  auto ans = RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, "v", 2)));
+  REQUIRE(ans->ok());
+  CHECK(c.ring.epoch() == 2);
+  // Without the second fan-out, self and the other primary (2 acks, w=2)
+  // would have answered, and x would never have seen the write.
+  CHECK(c.Holds(x, key));
+  CHECK(c.Holds(others[0], key));
+  CHECK(LiveValues(c.Stored(x, key)) == std::vector<std::string>{"v"});
+  // The refused call was stamped 1, the second fan-out's calls 2.
+  CHECK(std::count(c.epochs_seen.begin(), c.epochs_seen.end(), 1u) >= 1);
+  CHECK(std::count(c.epochs_seen.begin(), c.epochs_seen.end(), 2u) >= 3);
+}
+
+TEST_CASE("a forwarded put refused at a newer epoch is routed again") {
+  // This node is no primary at epoch 1; the primary it forwards to holds
+  // epoch 2 and refuses (nothing written): the put is routed under epoch 2
+  // instead of failing or trying the next primary of a stale ring.
+  Cluster c;
+  c.ring.SetEpoch(1);
+  const NodeIndex self = 0;
+  const std::string key = KeyWithoutPrimary(c, self);
+  const NodeIndex first = c.PrimariesOf(key)[0];
+  ring::Ring next = c.ring;
+  next.SetEpoch(2);
+  c.newer_ring = next;
+  c.nodes[first].epoch = 2;
+  c.nodes[first].up = true;
+
+  auto ans = RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, "v", 2)));
+  REQUIRE(ans->ok());
+  REQUIRE(c.forwarded.size() == 2);
+  CHECK(c.forwarded[0] == first);  // refused at epoch 1
+  CHECK(c.forwarded[1] == first);  // routed again at epoch 2
+  for (NodeIndex p : c.PrimariesOf(key)) CHECK(c.Holds(p, key));
 }
 
 TEST_CASE("a put forwarded to a node that is no primary writes nothing") {
@@ -1089,6 +1166,27 @@ TEST_CASE("get r=2 merges the first two replies, siblings included") {
     CHECK(LiveValues(c.Stored(p, key)) ==
           std::vector<std::string>{"a", "b", "c"});
   }
+}
+
+TEST_CASE("a get refused by a replica at a newer epoch is asked again") {
+  // r=3 at epoch 1: one primary holds epoch 2 and refuses, so the first
+  // attempt has 2 of 3 replies. The node adopts epoch 2 and asks again;
+  // that attempt gets all three, the refusing replica's write included.
+  Cluster c;
+  c.ring.SetEpoch(1);
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  const auto others = Others(c, key, self);
+  c.Store(others[0], key, Write(Object{}, 901, "b"));
+  ring::Ring next = c.ring;
+  next.SetEpoch(2);
+  c.newer_ring = next;
+  c.nodes[others[0]].epoch = 2;
+
+  auto ans = RunToEnd(c, c.coordinators[self]->Get(MakeGet(c, key, 3)));
+  REQUIRE_MESSAGE(ans->ok(), ans->status().ToString());
+  CHECK(LiveValues(ans->value()) == std::vector<std::string>{"b"});
+  CHECK(c.nodes[others[0]].read_calls == 2);
 }
 
 TEST_CASE("get of a missing key is an empty object, not an error") {

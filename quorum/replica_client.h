@@ -62,17 +62,24 @@ class ReplicaClient {
   // Whether a replica is believed reachable (the local node always is).
   virtual bool IsUp(ring::NodeIndex node) const = 0;
 
+  // `epoch` on the calls below: the ring epoch (ring::Ring::epoch) the
+  // coordinator chose `node` under. A replica at a newer epoch does not
+  // serve the call: the implementation fails it and the node adopts the
+  // newer state, which the coordinator sees as a ring whose epoch moved
+  // (doc/membership.md, "Requests across epochs").
+
   // A replica's own stored copy (empty Object when it holds none).
   virtual Awaitable<Result<Object>> Read(ring::NodeIndex node,
                                          const std::string& key,
                                          const ring::KeyLocation& loc,
-                                         Deadline deadline) = 0;
+                                         Deadline deadline, uint64_t epoch) = 0;
   // Asks a replica to merge `object` (DVV sync) and ack after its commit.
   // With `hint_for`, `node` is a fallback standing in for that primary: it
   // keeps the object as a durable hint and hands it over later.
   virtual Awaitable<Status> Replicate(
       ring::NodeIndex node, const std::string& key,
       const ring::KeyLocation& loc, const Object& object, Deadline deadline,
+      uint64_t epoch,
       std::optional<ring::NodeIndex> hint_for = std::nullopt) = 0;
   // The coordinator's atomic new-dot step on the local replica; returns the
   // stored object after the write.
@@ -81,7 +88,8 @@ class ReplicaClient {
   // `node` is kUnavailable without QuorumInfo (the caller may try another
   // primary); anything else is the coordinator's own answer.
   virtual Awaitable<Result<PutOutcome>> ForwardPut(ring::NodeIndex node,
-                                                   const PutArgs& args) = 0;
+                                                   const PutArgs& args,
+                                                   uint64_t epoch) = 0;
 };
 
 }  // namespace shoal::quorum

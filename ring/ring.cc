@@ -286,7 +286,8 @@ std::vector<uint32_t> Ring::ReplicatedBy(NodeIndex node) const {
   return result;
 }
 
-void Ring::SetPending(std::vector<std::vector<NodeIndex>> pending) {
+void Ring::SetPending(std::vector<std::vector<NodeIndex>> pending,
+                      PendingKind kind) {
   SHOAL_REQUIRE(pending.empty() || pending.size() == partitions_,
                 "SetPending: one list per partition");
   for (const auto& list : pending) {
@@ -295,6 +296,7 @@ void Ring::SetPending(std::vector<std::vector<NodeIndex>> pending) {
     }
   }
   pending_ = std::move(pending);
+  pending_kind_ = kind;
 }
 
 const std::vector<NodeIndex>& Ring::Pending(uint32_t partition) const {

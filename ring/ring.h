@@ -58,6 +58,9 @@ struct RingOptions {
   bool operator==(const RingOptions&) const = default;
 };
 
+// What a ring's pending replicas are (Ring::SetPending).
+enum class PendingKind { kIncoming, kOutgoing };
+
 class Ring {
  public:
   // Builds the claim. Errors (kInvalidArgument) name the problem: no members,
@@ -112,14 +115,25 @@ class Ring {
   std::vector<NodeIndex> Primaries(uint32_t partition) const;
 
   // Pending replicas (doc/membership.md, "Pending ranges"): while a change
-  // is in progress, the members that will be primaries of a partition once
-  // its transfer is done and are not now. Writes go to them too; reads do
-  // not. Empty when no change is in progress.
+  // is in progress, the members of a partition's other claim that are not
+  // primaries of this one: while its transfer runs, those that will be
+  // primaries once it is done (kIncoming: they receive the transfer); once
+  // it is switched, those that were primaries until then (kOutgoing: they
+  // keep their copy until the change is done). Writes go to them too;
+  // reads do not. Empty when no change is in progress.
   // REQUIRE: pending.size() == partitions() or pending is empty; every
   // index a member.
-  void SetPending(std::vector<std::vector<NodeIndex>> pending);
+  void SetPending(std::vector<std::vector<NodeIndex>> pending,
+                  PendingKind kind = PendingKind::kIncoming);
   const std::vector<NodeIndex>& Pending(uint32_t partition) const;
   bool changing() const { return !pending_.empty(); }
+  PendingKind pending_kind() const { return pending_kind_; }
+
+  // The cluster state epoch this ring serves (cluster::RingOf); 0 for a
+  // ring built from a member list alone. Coordinators stamp their replica
+  // requests with it.
+  uint64_t epoch() const { return epoch_; }
+  void SetEpoch(uint64_t epoch) { epoch_ = epoch; }
   // Partitions `node` replicates now or is a pending replica of.
   std::vector<uint32_t> HeldBy(NodeIndex node) const;
 
@@ -135,6 +149,8 @@ class Ring {
   std::vector<NodeIndex> owners_;                   // partition -> owner
   std::vector<std::vector<NodeIndex>> preference_;  // partition -> all members
   std::vector<std::vector<NodeIndex>> pending_;     // empty, or by partition
+  PendingKind pending_kind_ = PendingKind::kIncoming;
+  uint64_t epoch_ = 0;
   uint32_t partitions_ = 0;
   uint32_t n_ = 0;
   uint32_t partition_shift_ = 0;  // 64 - log2(Q); 64 means Q == 1

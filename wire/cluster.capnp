@@ -24,4 +24,6 @@ struct ClusterState {
   members @3 :List(Member);    # in join order (ring index), names unique
   claim @4 :List(UInt16);      # owner of each partition: an index into members
   nextClaim @5 :List(UInt16);  # empty, or the claim a change moves to
+  switched @6 :Bool;           # the change's transfers are done: reads go to
+                               # nextClaim's owners, writes still to both
 }

@@ -112,6 +112,10 @@ Result<cluster::ClusterState> ReadClusterState(sc::ClusterState::Reader root) {
     return Bad("the next claim has " + std::to_string(state.next_claim.size()) +
                " partitions, not " + std::to_string(q));
   }
+  state.switched = root.getSwitched();
+  if (state.switched && state.next_claim.empty()) {
+    return Bad("switched, but no change is in progress (no next claim)");
+  }
   return state;
 }
 
@@ -135,6 +139,7 @@ void FillClusterState(sc::ClusterState::Builder root,
   };
   fill(root.initClaim(state.claim.size()), state.claim);
   fill(root.initNextClaim(state.next_claim.size()), state.next_claim);
+  root.setSwitched(state.switched);
 }
 
 }  // namespace internal

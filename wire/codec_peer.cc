@@ -42,11 +42,13 @@ Hello DecodeBody(sc::Hello::Reader h) {
 }
 
 void EncodeBody(const ReadRequest& m, sc::Frame::Builder f) {
-  f.initRead().setKey(Bytes(m.key));
+  auto b = f.initRead();
+  b.setKey(Bytes(m.key));
+  b.setEpoch(m.epoch);
 }
 
 ReadRequest DecodeBody(sc::ReadRequest::Reader r) {
-  return ReadRequest{ToString(r.getKey())};
+  return ReadRequest{ToString(r.getKey()), r.getEpoch()};
 }
 
 void EncodeBody(const ReadReply& m, sc::Frame::Builder f) {
@@ -64,13 +66,14 @@ void EncodeBody(const ReplicateRequest& m, sc::Frame::Builder f) {
   b.setKey(Bytes(m.key));
   FillObject(b.initObject(), m.object);
   if (!m.hint_for.empty()) b.setHintFor(m.hint_for);
+  b.setEpoch(m.epoch);
 }
 
 Result<ReplicateRequest> DecodeBody(sc::ReplicateRequest::Reader r) {
   auto o = ReadObject(r.getObject());
   if (!o) return o.status();
   return ReplicateRequest{ToString(r.getKey()), std::move(o.value()),
-                          r.getHintFor().cStr()};
+                          r.getHintFor().cStr(), r.getEpoch()};
 }
 
 void EncodeBody(const ReplicateReply&, sc::Frame::Builder f) {
@@ -82,11 +85,13 @@ ReplicateReply DecodeBody(sc::ReplicateReply::Reader) {
 }
 
 void EncodeBody(const CoordinatePutRequest& m, sc::Frame::Builder f) {
-  FillPut(f.initCoordinatePut().initPut(), m.put);
+  auto b = f.initCoordinatePut();
+  FillPut(b.initPut(), m.put);
+  b.setEpoch(m.epoch);
 }
 
 CoordinatePutRequest DecodeBody(sc::CoordinatePutRequest::Reader r) {
-  return CoordinatePutRequest{ReadPut(r.getPut())};
+  return CoordinatePutRequest{ReadPut(r.getPut()), r.getEpoch()};
 }
 
 void EncodeBody(const Ping& m, sc::Frame::Builder f) {

@@ -172,6 +172,7 @@ void ExpectSame(const Hello& a, const Hello& b) {
 }
 void ExpectSame(const ReadRequest& a, const ReadRequest& b) {
   CHECK(a.key == b.key);
+  CHECK(a.epoch == b.epoch);
 }
 void ExpectSame(const ReadReply& a, const ReadReply& b) {
   ExpectSame(a.object, b.object);
@@ -180,6 +181,7 @@ void ExpectSame(const ReplicateRequest& a, const ReplicateRequest& b) {
   CHECK(a.key == b.key);
   ExpectSame(a.object, b.object);
   CHECK(a.hint_for == b.hint_for);
+  CHECK(a.epoch == b.epoch);
 }
 void ExpectSame(const HintsRequest&, const HintsRequest&) {}
 void ExpectSame(const HintsReply& a, const HintsReply& b) {
@@ -200,6 +202,7 @@ void ExpectSame(const HintsReply& a, const HintsReply& b) {
 void ExpectSame(const ReplicateReply&, const ReplicateReply&) {}
 void ExpectSame(const CoordinatePutRequest& a, const CoordinatePutRequest& b) {
   ExpectSame(a.put, b.put);
+  CHECK(a.epoch == b.epoch);
 }
 void ExpectSame(const StatusRequest&, const StatusRequest&) {}
 void ExpectSame(const StatusReply& a, const StatusReply& b) {
@@ -333,10 +336,12 @@ std::vector<Message> SampleMessages() {
   out.push_back({10, PutReply{""}});
   out.push_back({11, Hello{"node-a", kProtocolVersion}});
   out.push_back({12, ReadRequest{kBinaryKey}});
+  out.push_back({12, ReadRequest{"k", 7}});
   out.push_back({13, ReadReply{SampleObject()}});
   out.push_back({14, ReadReply{Object{}}});
   out.push_back({15, ReplicateRequest{kBinaryKey, SampleObject()}});
   out.push_back({20, ReplicateRequest{"k", SampleObject(), "n3"}});
+  out.push_back({20, ReplicateRequest{"k", SampleObject(), "", 1ull << 40}});
   out.push_back({21, Ping{}});
   out.push_back({22, Pong{}});
   out.push_back({25, Ping{7, 0x0123456789abcdefull, 6}});
@@ -353,6 +358,7 @@ std::vector<Message> SampleMessages() {
                       1234.5}});
   out.push_back({16, ReplicateReply{}});
   out.push_back({17, CoordinatePutRequest{SamplePut()}});
+  out.push_back({17, CoordinatePutRequest{SamplePut(), 3}});
   out.push_back({18, StatusRequest{}});
   {
     StatusReply s;
@@ -1282,6 +1288,15 @@ TEST_CASE("the cluster state round-trips, from an unaligned buffer too") {
   auto unaligned = DecodeClusterState(std::string_view(shifted).substr(1));
   REQUIRE(unaligned.ok());
   CHECK(unaligned.value() == state);
+  // Switched: the flag travels and changes the digest.
+  const cluster::ClusterState switched = cluster::Advance(state).value();
+  REQUIRE(switched.switched);
+  auto back_switched = DecodeClusterState(EncodeClusterState(switched));
+  REQUIRE(back_switched.ok());
+  CHECK(back_switched.value() == switched);
+  cluster::ClusterState same_epoch = switched;
+  same_epoch.switched = false;
+  CHECK(same_epoch.Digest() != switched.Digest());
 }
 
 TEST_CASE("a staged change of an unknown kind or without a node is refused") {
@@ -1345,6 +1360,12 @@ TEST_CASE("a cluster state that breaks its rules is corruption, named") {
          "cluster state: claim gives a partition to removed 'n1'");
   expect(edit([](auto s) { s.initNextClaim(3); }),
          "cluster state: the next claim has 3 partitions, not 64");
+  expect(edit([](auto s) {
+           s.initNextClaim(0);
+           s.setSwitched(true);
+         }),
+         "cluster state: switched, but no change is in progress (no next "
+         "claim)");
   for (uint64_t seed = 0; seed < 200; ++seed) {
     std::mt19937_64 rng(seed);
     auto r = DecodeClusterState(RandomBytes(rng, 8 * (1 + seed % 16)));

@@ -56,8 +56,11 @@ struct Hello {
   std::string node;
   uint32_t protocol_version = kProtocolVersion;
 };
+// `epoch` on replica requests: the sender's cluster state epoch (peer.capnp);
+// 0 = unstamped.
 struct ReadRequest {
   std::string key;
+  uint64_t epoch = 0;
 };
 struct ReadReply {
   quorum::Object object;  // empty when the replica holds nothing
@@ -66,6 +69,7 @@ struct ReplicateRequest {
   std::string key;
   quorum::Object object;
   std::string hint_for;  // sloppy quorum: keep as a hint for this primary
+  uint64_t epoch = 0;
 };
 // Heartbeats carry the sender's cluster state epoch and digest.
 struct Ping {
@@ -92,6 +96,7 @@ struct ClusterStateReply {
 struct ReplicateReply {};
 struct CoordinatePutRequest {
   PutRequest put;
+  uint64_t epoch = 0;
 };
 
 // ---- anti-entropy (peer) ----

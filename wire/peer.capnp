@@ -11,8 +11,16 @@ struct Hello {
   protocolVersion @1 :UInt32; # wire protocol version (currently 1)
 }
 
+# `epoch` on ReadRequest, ReplicateRequest and CoordinatePutRequest: the
+# cluster state epoch the sender chose this replica under (0 = unstamped:
+# hint deliveries, tools). A node at a newer epoch does not serve the
+# request: it answers with ClusterStateReply (its state), which the sender
+# adopts before it routes the request again (doc/membership.md, "Requests
+# across epochs"). A node at an older epoch serves it and asks the sender
+# for its state.
 struct ReadRequest {
   key @0 :Data;  # the replica answers with its own stored copy
+  epoch @1 :UInt64;
 }
 
 struct ReadReply {
@@ -24,6 +32,7 @@ struct ReplicateRequest {
   object @1 :Obj.Object;  # the receiver merges (DVV sync) and acks after commit
   hintFor @2 :Text;       # sloppy quorum: keep it as a hint for this primary
                           # (fsynced before the ack); "" = a normal replica write
+  epoch @3 :UInt64;
 }
 
 # Heartbeats carry the sender's cluster state epoch and digest
@@ -55,6 +64,7 @@ struct ReplicateReply {}
 
 struct CoordinatePutRequest {
   put @0 :Client.PutRequest;  # a put forwarded to a primary; never forwarded again
+  epoch @1 :UInt64;
 }
 
 # ---- anti-entropy exchanges (doc/impl.md, "Anti-entropy") ----

@@ -495,7 +495,8 @@ class JoinLeaveReplaceTest(harness.RingTestCase):
         self.assertEqual((view["epoch"], view["changing"]), (2, True))
         self.start_new_node("n4", base + 4)
         self.start_new_node("n5", base + 5)
-        self.wait_epoch(["n1", "n2", "n3", n4, n5], 3, 120)
+        # Transfers done, reads switched (epoch 3), complete (epoch 4).
+        self.wait_epoch(["n1", "n2", "n3", n4, n5], 4, 120)
         targets += [n4, n5]
         owned = {m["name"]: m["partitions_owned"]
                  for m in self.view("n1")["members"]}
@@ -505,8 +506,8 @@ class JoinLeaveReplaceTest(harness.RingTestCase):
 
         # n2 leaves: it hands its partitions over, then is removed.
         targets.remove(self.ring.address("n2"))
-        self.assertEqual(self.commit(["leave", "n2"]), 4)
-        self.wait_epoch(["n1", "n3", n4, n5], 5, 120)
+        self.assertEqual(self.commit(["leave", "n2"]), 5)
+        self.wait_epoch(["n1", "n3", n4, n5], 7, 120)
         # n1 received part of n2's share: its transfer figures say so.
         def figure(family: str) -> float | None:
             return metric(self.ring, "n1", family)
@@ -515,7 +516,7 @@ class JoinLeaveReplaceTest(harness.RingTestCase):
         self.assertEqual(figure("shoal_transfer_partitions_remaining"), 0)
         self.assertEqual(figure("shoal_transfer_started_time_seconds"), 0)
         self.assertEqual(figure("shoal_cluster_changing"), 0)
-        self.assertEqual(figure("shoal_ring_epoch"), 5)
+        self.assertEqual(figure("shoal_ring_epoch"), 7)
 
         # n3 is lost with its disk and replaced by n6.
         targets.remove(self.ring.address("n3"))
@@ -525,13 +526,13 @@ class JoinLeaveReplaceTest(harness.RingTestCase):
         wait_until(lambda: not next(m for m in self.view("n1")["members"]
                                     if m["name"] == "n3")["up"],
                    15, "n1 to see n3 down", interval=0.1)
-        self.assertEqual(self.commit(["replace", "n3", f"n6@{n6}"]), 6)
+        self.assertEqual(self.commit(["replace", "n3", f"n6@{n6}"]), 8)
         self.start_new_node("n6", base + 6)
-        self.wait_epoch(["n1", n4, n5, n6], 7, 120)
+        self.wait_epoch(["n1", n4, n5, n6], 10, 120)
         targets.append(n6)
         done = writer.calls
         wait_until(lambda: writer.calls > done + 10, 30,
-                   "the writer to go on at epoch 7")
+                   "the writer to go on at epoch 10")
         writer.stop.set()
         writer.join(60)
         self.assertGreater(len(writer.acked), 50, writer.failed)
@@ -554,7 +555,7 @@ class JoinLeaveReplaceTest(harness.RingTestCase):
                        if (got := self.ring.get(k, n6)["values"]) != []]
         self.assertEqual(resurrected, [],
                          f"{len(resurrected)} of {len(writer.deleted)} back")
-        # The left node drops every copy once all members hold epoch 7.
+        # The left node drops every copy once all members hold epoch 10.
         wait_until(lambda: self.ring.status("n2")["keys"] == 0, 30,
                    "n2 to drop the partitions it no longer replicates")
         # Three distinct primaries, none of them n2 or n3; after
@@ -570,7 +571,7 @@ class JoinLeaveReplaceTest(harness.RingTestCase):
         gone = {self.ring.address("n2"), self.ring.address("n3")}
         for key in sorted(expected)[::9]:
             _, where = self.ring.shoal("ring", "where", key, node="n1")
-            self.assertEqual(where["epoch"], 7)
+            self.assertEqual(where["epoch"], 10)
             primaries = [p["address"] for p in where["primaries"]]
             self.assertEqual(len(set(primaries)), 3, where)
             self.assertFalse(gone & set(primaries), where)
@@ -700,7 +701,8 @@ class ReplaceTest(harness.RingTestCase):
                 views = [self.view(n) for n in ("n1", "n2", n5)]
             except harness.CliError:
                 return False
-            return all(v["epoch"] == 3 and not v["changing"] and v["converged"]
+            # Committed at 2, switched at 3, complete at 4.
+            return all(v["epoch"] == 4 and not v["changing"] and v["converged"]
                        for v in views)
 
         wait_until(complete, 120, "the replacement to complete", interval=0.3)
@@ -735,7 +737,7 @@ class RingAddRemoveTest(harness.RingTestCase):
         _, added = self.ring.shoal("ring", "add", "--wait", "60s", timeout=90)
         self.assertEqual((added["node"], added["after"]), ("n4", "running"))
         view = self.ring.shoal("cluster", "status", node="n1")[1]
-        self.assertEqual((view["epoch"], view["changing"]), (3, False))
+        self.assertEqual((view["epoch"], view["changing"]), (4, False))
         owned = {m["name"]: m["partitions_owned"] for m in view["members"]}
         self.assertEqual(sorted(owned), ["n1", "n2", "n3", "n4"])
         self.assertGreater(self.ring.status(added["address"])["keys"], 0)
@@ -749,7 +751,7 @@ class RingAddRemoveTest(harness.RingTestCase):
         names = [n["name"] for n in self.ring.ring_status()["nodes"]]
         self.assertEqual(names, ["n1", "n3", "n4"])
         view = self.ring.shoal("cluster", "status", node="n3")[1]
-        self.assertEqual(view["epoch"], 5)
+        self.assertEqual(view["epoch"], 7)
         for i in range(100):
             self.assertEqual(self.ring.get(f"k{i}", "n3")["values"], [f"v{i}"])
         # Bad input: an unknown node, and a duration without a unit.

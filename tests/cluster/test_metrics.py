@@ -50,6 +50,7 @@ EXPECTED = [
     "shoal_connections_closed_total", "shoal_read_pauses_total",
     "shoal_requests_in_flight", "shoal_inflight_bytes",
     "shoal_ring_epoch", "shoal_cluster_changing",
+    "shoal_cluster_stale_requests_total",
     "shoal_transfer_partitions_remaining",
     "shoal_transfer_partitions_received_total",
     "shoal_transfer_started_time_seconds",

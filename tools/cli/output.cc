@@ -297,6 +297,7 @@ ClusterStatus SummarizeCluster(const wire::StatusReply& status,
   cs.n = state.options.n;
   cs.partitions = state.options.partitions;
   cs.changing = state.changing();
+  cs.switched = state.switched;
   for (const cluster::Member& m : state.members) {
     ClusterStatus::Row row;
     row.name = m.name;
@@ -373,6 +374,7 @@ Json ClusterStatusToJson(const ClusterStatus& cs) {
               {"n", cs.n},
               {"partitions", cs.partitions},
               {"changing", cs.changing},
+              {"switched", cs.switched},
               {"converged", cs.converged},
               {"lagging", cs.lagging},
               {"members", std::move(members)},
@@ -381,10 +383,15 @@ Json ClusterStatusToJson(const ClusterStatus& cs) {
 
 std::string ClusterStatusToText(const ClusterStatus& cs) {
   std::string out;
-  out += "cluster:    epoch " + std::to_string(cs.epoch) + " (digest " +
-         Hex64(cs.digest) + "), n=" + std::to_string(cs.n) +
-         " partitions=" + std::to_string(cs.partitions) +
-         (cs.changing ? ", a change in progress" : "") + "\n";
+  out +=
+      "cluster:    epoch " + std::to_string(cs.epoch) + " (digest " +
+      Hex64(cs.digest) + "), n=" + std::to_string(cs.n) +
+      " partitions=" + std::to_string(cs.partitions) +
+      (!cs.changing  ? ""
+       : cs.switched ? ", a change switched: transfers done, reads on the new "
+                       "owners; completes once every member holds this epoch"
+                     : ", a change in progress") +
+      "\n";
   out += "converged:  ";
   if (cs.converged) {
     out += "yes, every member reports epoch " + std::to_string(cs.epoch);

@@ -92,6 +92,7 @@ struct ClusterStatus {
   uint64_t digest = 0;
   uint32_t n = 0, partitions = 0;
   bool changing = false;
+  bool switched = false;  // the change's reads are on the new owners
   struct Row {
     std::string name, address, state;
     bool self = false, up = false, conflict = false;

@@ -1336,13 +1336,15 @@ Status Launcher::WaitUntilChanged(const std::vector<std::string>& addresses,
     }
     if (state.ok()) {
       line = "epoch " + std::to_string(state->epoch) +
-             ": partitions moving to " + [&] {
-               std::string names;
-               for (const std::string& r : cluster::Receivers(*state)) {
-                 names += (names.empty() ? "" : ", ") + r;
-               }
-               return names;
-             }();
+             (state->switched
+                  ? ": transfers done, reads on the new owners; completing"
+                  : ": partitions moving to " + [&] {
+                      std::string names;
+                      for (const std::string& r : cluster::Receivers(*state)) {
+                        names += (names.empty() ? "" : ", ") + r;
+                      }
+                      return names;
+                    }());
     } else {
       line = "asking " + address + ": " + state.status().message();
     }
@@ -1561,7 +1563,9 @@ Result<Launcher::Settled> Launcher::Settle(milliseconds wait) {
           receivers += (receivers.empty() ? "" : ", ") + r;
         }
         why = "epoch " + std::to_string(newest->epoch) +
-              ": a change is in progress (partitions moving to " + receivers +
+              ": a change is in progress (" +
+              (newest->switched ? "transfers done, completing"
+                                : "partitions moving to " + receivers) +
               ")";
       }
       for (const auto& [name, st] : held) {
