@@ -21,6 +21,7 @@
 #include <random>
 #include <utility>
 
+#include "base/table.h"
 #include "client/client.h"
 #include "tools/bench/redis_client.h"
 #include "wire/connection.h"
@@ -723,34 +724,6 @@ double PerSecond(uint64_t n, double seconds) {
 }
 
 double Round1(double v) { return std::round(v * 10.0) / 10.0; }
-
-// Pads `s` with spaces to `width` columns (bytes; the cells are ASCII).
-std::string Pad(const std::string& s, size_t width) {
-  return s.size() >= width ? s : s + std::string(width - s.size(), ' ');
-}
-
-// The report table: left-aligned columns two spaces apart, each line
-// indented by two spaces, as the CLI prints its tables. The bench keeps its
-// own copy: it sits below the CLI and does not use the CLI's output.h.
-std::string FormatTable(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths;
-  for (const auto& row : rows) {
-    if (widths.size() < row.size()) widths.resize(row.size(), 0);
-    for (size_t c = 0; c < row.size(); ++c) {
-      widths[c] = std::max(widths[c], row[c].size());
-    }
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    std::string line = " ";
-    for (size_t c = 0; c < row.size(); ++c) {
-      line += (c == 0 ? " " : "  ") +
-              (c + 1 == row.size() ? row[c] : Pad(row[c], widths[c]));
-    }
-    out += line + "\n";
-  }
-  return out;
-}
 
 }  // namespace
 

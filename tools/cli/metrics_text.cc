@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <limits>
 
+#include "base/table.h"
 #include "tools/cli/output.h"
 
 namespace shoal::tools {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "base/base64.h"
+#include "base/table.h"
 #include "base/utf8.h"
 #include "cluster/state.h"
 
@@ -30,11 +31,6 @@ json SiblingToJson(const quorum::Sibling& sibling) {
               {"written_at_ms", sibling.written_at_ms},
               {"dot", DotToJson(sibling.dot)},
               {"tombstone", sibling.tombstone}};
-}
-
-// Pads `s` with spaces to `width` columns (bytes; names are ASCII).
-std::string Pad(const std::string& s, size_t width) {
-  return s.size() >= width ? s : s + std::string(width - s.size(), ' ');
 }
 
 // Hints waiting on the node: the sum over its targets.
@@ -690,26 +686,6 @@ json ErrorToJson(const Status& status) {
 // the write may have been applied; the JSON form carries them as fields.
 std::string ErrorToText(const Status& status) {
   return "error: " + status.ToString();
-}
-
-std::string FormatTable(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths;
-  for (const auto& row : rows) {
-    if (widths.size() < row.size()) widths.resize(row.size(), 0);
-    for (size_t c = 0; c < row.size(); ++c) {
-      widths[c] = std::max(widths[c], row[c].size());
-    }
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    std::string line = " ";
-    for (size_t c = 0; c < row.size(); ++c) {
-      line += (c == 0 ? " " : "  ") +
-              (c + 1 == row.size() ? row[c] : Pad(row[c], widths[c]));
-    }
-    out += line + "\n";
-  }
-  return out;
 }
 
 std::string FormatDurationMs(uint64_t ms) {

@@ -158,10 +158,6 @@ std::string StatusReplyToText(const wire::StatusReply& reply);
 Json ErrorToJson(const Status& status);
 std::string ErrorToText(const Status& status);
 
-// Rows of cells as left-aligned columns separated by two spaces, each line
-// indented by two spaces and ending in '\n'. rows[0] is usually a header.
-std::string FormatTable(const std::vector<std::vector<std::string>>& rows);
-
 // "1h 02m 03s", "4m 05s", "6s", "250ms": a duration for humans.
 std::string FormatDurationMs(uint64_t ms);
 // An age with one decimal under a minute: "250ms", "3.2s", "59.9s", then

@@ -387,7 +387,6 @@ TEST_CASE("human formats") {
   CHECK(FormatAgeMs(60000) == "1m 00s");
   CHECK(FormatBytes(512) == "512 B");
   CHECK(FormatBytes(3ull << 30) == "3.0 GiB");
-  CHECK(FormatTable({{"A", "BB"}, {"ccc", "d"}}) == "  A    BB\n  ccc  d\n");
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/duration.h"
+#include "base/table.h"
 #include "client/client.h"
 #include "cluster/state.h"
 #include "tools/cli/common.h"
