@@ -49,6 +49,20 @@ def metric(ring: harness.Ring, name: str, family: str) -> float | None:
     return float(m.group(1)) if m else None
 
 
+def lose_node(ring: harness.Ring, name: str, seen_by: str) -> None:
+    """Kills `name`, deletes its data directory (a lost disk) and waits
+    until `seen_by` reports it down."""
+    ring.kill(name)
+    with open(ring.members[name]["config"], "rb") as f:
+        shutil.rmtree(tomllib.load(f)["data_dir"])
+
+    def down() -> bool:
+        members = ring.shoal("cluster", "status", node=seen_by)[1]["members"]
+        return not next(m for m in members if m["name"] == name)["up"]
+
+    wait_until(down, 15, f"{seen_by} to see {name} down", interval=0.1)
+
+
 class MembershipStateTest(harness.RingTestCase):
     NODES = 3
     N, W, R = 3, 2, 2
@@ -520,12 +534,7 @@ class JoinLeaveReplaceTest(harness.RingTestCase):
 
         # n3 is lost with its disk and replaced by n6.
         targets.remove(self.ring.address("n3"))
-        self.ring.kill("n3")
-        with open(self.ring.members["n3"]["config"], "rb") as f:
-            shutil.rmtree(tomllib.load(f)["data_dir"])
-        wait_until(lambda: not next(m for m in self.view("n1")["members"]
-                                    if m["name"] == "n3")["up"],
-                   15, "n1 to see n3 down", interval=0.1)
+        lose_node(self.ring, "n3", seen_by="n1")
         self.assertEqual(self.commit(["replace", "n3", f"n6@{n6}"]), 8)
         self.start_new_node("n6", base + 6)
         self.wait_epoch(["n1", n4, n5, n6], 10, 120)
@@ -623,12 +632,7 @@ class ReplaceTest(harness.RingTestCase):
         self.assertEqual(out["load"]["errors"], {}, err)
 
         # n3 is lost with its disk.
-        self.ring.kill("n3")
-        with open(self.ring.members["n3"]["config"], "rb") as f:
-            shutil.rmtree(tomllib.load(f)["data_dir"])
-        wait_until(lambda: not next(m for m in self.view("n1")["members"]
-                                    if m["name"] == "n3")["up"],
-                   15, "n1 to see n3 down", interval=0.1)
+        lose_node(self.ring, "n3", seen_by="n1")
         base = harness.base_port(self.BASE_PORT)
         n5 = f"127.0.0.1:{base + 5}"
         n5_metrics = f"127.0.0.1:{base + 105}"
@@ -663,7 +667,11 @@ class ReplaceTest(harness.RingTestCase):
 
         wait_until(partway, 30, "n5 to have received some partitions",
                    interval=0.05)
-        # `cluster status` at any member shows n5's transfer as n5 reports it.
+        # `cluster status` at any member shows n5's transfer as n5 reports it
+        # (once that member holds epoch 2: a heartbeat after the commit, and
+        # n5 starts with its first 500 keys at once).
+        wait_until(lambda: self.view("n2")["epoch"] == 2, 5,
+                   "n2 to hold epoch 2", interval=0.05)
         transfers = self.view("n2")["transfers"]
         self.assertEqual([t["node"] for t in transfers], ["n5"])
         t = transfers[0]
