@@ -82,9 +82,7 @@ std::optional<ClientOp> BoundedOp(const wire::Body& body) {
   }
   return std::nullopt;
 }
-}  // namespace
 
-namespace {
 // The epoch a replica request was routed by; 0 for any other message and
 // for unstamped ones (hint deliveries).
 uint64_t RequestEpoch(const wire::Body& body) {

@@ -333,8 +333,12 @@ std::shared_ptr<FanOut> Coordinator::FanOutPut(
       std::make_shared<FanOut>(ex, clock_, n + extra, args.w + extra, args.pw);
 
   // Live primaries get the object, a dead primary's replica goes to the
-  // next live fallback as a hint. A replica with no live node fails.
-  auto is_up = [this](ring::NodeIndex x) { return replicas_.IsUp(x); };
+  // next live fallback as a hint. A replica with no live node fails. A
+  // pending replica is no fallback: it gets the object as a replica below,
+  // and one node must not count twice toward w + P.
+  auto is_up = [this, &pending](ring::NodeIndex x) {
+    return replicas_.IsUp(x) && !Contains(pending, x);
+  };
   auto targets = ring::SloppyTargets(preference, n, is_up);
   for (auto missing = static_cast<uint32_t>(targets.size()); missing < n;
        ++missing) {

@@ -573,6 +573,44 @@ TEST_CASE("a write to a moving partition also goes to its pending replica") {
   }
 }
 
+TEST_CASE("a pending replica is never also a fallback: it counts once") {
+  // Two primaries down while x is a pending replica and the first node
+  // after the primaries: x takes the write as a replica only, and the
+  // dead primaries' hints go to the other live nodes. w=3 with P=1 needs 4
+  // acks from distinct nodes: self, x and the two other fallbacks.
+  Cluster c(6);
+  const NodeIndex self = 0;
+  const std::string key =
+      c.KeyWhere([&](const std::vector<NodeIndex>& p) { return p[0] == self; });
+  const auto preference = c.PreferenceOf(key);
+  const NodeIndex x = preference[3];  // the first fallback
+  std::vector<std::vector<NodeIndex>> pending(c.ring.partitions());
+  pending[c.ring.Locate(key).partition] = {x};
+  c.ring.SetPending(pending);
+  c.nodes[preference[1]].up = false;
+  c.nodes[preference[1]].mode = Mode::kUnreachable;
+  c.nodes[preference[2]].up = false;
+  c.nodes[preference[2]].mode = Mode::kUnreachable;
+
+  auto ans = RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, "v", 3)));
+  REQUIRE_MESSAGE(ans->ok(), ans->status().ToString());
+  CHECK(c.Holds(x, key));
+  CHECK(c.nodes[x].hints.empty());
+  for (NodeIndex f : {preference[4], preference[5]}) {
+    CAPTURE(f);
+    CHECK(c.nodes[f].hints.size() == 1);
+  }
+  // With one fallback fewer, x does not stand in for the missing ack.
+  c.nodes[preference[5]].up = false;
+  c.nodes[preference[5]].mode = Mode::kUnreachable;
+  auto short_of =
+      RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, "w", 3)));
+  REQUIRE_FALSE(short_of->ok());
+  REQUIRE(short_of->status().quorum().has_value());
+  CHECK(short_of->status().quorum()->acked == 3);
+  CHECK(short_of->status().quorum()->required == 4);
+}
+
 TEST_CASE("a put refused by a replica at a newer epoch follows the new ring") {
   // The put's targets were chosen at epoch 1. Replica a holds epoch 2, in
   // which a change moves the key's partition to x as well (a pending
