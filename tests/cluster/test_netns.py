@@ -35,13 +35,30 @@ PORT = 7000
 NODES = 4  # n4 joins later
 
 
+def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Runs `cmd`; with `check`, a failure raises naming the command and
+    what it printed."""
+    done = subprocess.run(list(cmd), capture_output=True, text=True,
+                          timeout=30)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: exit {done.returncode}: "
+                           f"{done.stderr.strip()}")
+    return done
+
+
 def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(["ip", *args], capture_output=True, text=True,
-                          check=check, timeout=30)
+    return run("ip", *args, check=check)
 
 
 def ns(i: int) -> str:
     return f"shoal-host{i}"
+
+
+def in_ns(i: int, *cmd: str) -> list[str]:
+    """`cmd` in host i's network namespace. nsenter enters the network
+    namespace only; `ip -n` and `ip netns exec` also remount /sys, which a
+    chroot (a fresh-machine run) does not allow."""
+    return ["nsenter", f"--net=/var/run/netns/{ns(i)}", *cmd]
 
 
 def address(i: int) -> str:
@@ -69,9 +86,10 @@ def make_network() -> None:
         ip("link", "set", inside, "netns", ns(i))
         ip("link", "set", outside, "master", BRIDGE)
         ip("link", "set", outside, "up")
-        ip("-n", ns(i), "addr", "add", f"{NET}.{10 + i}/24", "dev", inside)
-        ip("-n", ns(i), "link", "set", inside, "up")
-        ip("-n", ns(i), "link", "set", "lo", "up")
+        run(*in_ns(i, "ip", "addr", "add", f"{NET}.{10 + i}/24", "dev",
+                    inside))
+        run(*in_ns(i, "ip", "link", "set", inside, "up"))
+        run(*in_ns(i, "ip", "link", "set", "lo", "up"))
 
 
 def node_config(i: int, data_dir: str, seed: str | None) -> str:
@@ -95,8 +113,8 @@ class NetnsRingTest(unittest.TestCase):
                       "bridge (make test runs as root)")
         self.tmp = tempfile.mkdtemp(prefix="shoal-netns-")
         self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.addCleanup(remove_network)  # also after a partial make_network
         make_network()
-        self.addCleanup(remove_network)
         self.procs: dict[int, subprocess.Popen] = {}
 
     def start(self, i: int, seed: str | None = None) -> None:
@@ -106,8 +124,8 @@ class NetnsRingTest(unittest.TestCase):
             f.write(node_config(i, data, seed))
         log = open(os.path.join(self.tmp, f"n{i}.log"), "w")
         proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns(i),
-             os.path.join(harness.bin_dir(), "shoald"), "--config", path],
+            in_ns(i, os.path.join(harness.bin_dir(), "shoald"), "--config",
+                  path),
             stdout=log, stderr=subprocess.STDOUT)
         self.procs[i] = proc
 
