@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "quorum/version.h"
+#include "wire/codec.h"
 
 namespace shoal::antientropy {
 
@@ -109,6 +110,81 @@ void Trees::ObjectChanged(const storage::ObjectChange& change) {
   }
 }
 
+size_t Trees::Load(storage::Store& store) {
+  const auto started = std::chrono::steady_clock::now();
+  auto record = store.ReadMeta(kSavedTreesRecord);
+  if (!record.ok()) {
+    spdlog::warn("anti-entropy: saved trees not read ({}); rebuilding",
+                 record.status().message());
+    return 0;
+  }
+  if (!record->has_value() || (*record)->empty()) {
+    spdlog::info(
+        "anti-entropy: no trees saved (first start, or the last shutdown "
+        "was not clean); rebuilding them");
+    return 0;
+  }
+  // Deleted before anything is written: from here on only the next clean
+  // shutdown writes the record again.
+  if (Status st = store.WriteMeta(kSavedTreesRecord, ""); !st.ok()) {
+    spdlog::warn("anti-entropy: saved trees not used ({}); rebuilding",
+                 st.message());
+    return 0;
+  }
+  auto saved = wire::DecodeSavedTrees(**record);
+  if (!saved.ok()) {
+    spdlog::warn("anti-entropy: saved trees not used ({}); rebuilding",
+                 saved.status().message());
+    return 0;
+  }
+  if (saved->format != kSavedTreesFormat ||
+      saved->partitions != slots_.size() || saved->segments != segments_) {
+    spdlog::info(
+        "anti-entropy: saved trees not used (saved as format {} for {} "
+        "partitions of {} segments; this node needs format {}, {} and {}); "
+        "rebuilding",
+        saved->format, saved->partitions, saved->segments, kSavedTreesFormat,
+        slots_.size(), segments_);
+    return 0;
+  }
+  size_t loaded = 0;
+  for (const wire::SavedTree& t : saved->trees) {
+    Slot* slot = Find(t.partition);
+    if (slot == nullptr) continue;  // no longer held
+    std::lock_guard<std::mutex> lock(slot->mu);
+    if (!slot->tree.SetLeaves(t.leaves).ok()) continue;  // sizes checked
+    slot->state = State::kReady;
+    ++loaded;
+  }
+  spdlog::info(
+      "anti-entropy: loaded {} of {} trees saved at the last shutdown in {} "
+      "ms",
+      loaded, partitions_.size(),
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now() - started)
+          .count());
+  return loaded;
+}
+
+Status Trees::Save(storage::Store& store) {
+  wire::SavedTrees saved{.format = kSavedTreesFormat,
+                         .partitions = static_cast<uint32_t>(slots_.size()),
+                         .segments = segments_,
+                         .trees = {}};
+  for (uint32_t p : partitions_) {
+    Slot& slot = *slots_[p];
+    std::lock_guard<std::mutex> lock(slot.mu);
+    if (!slot.held || slot.state != State::kReady) continue;
+    saved.trees.push_back({.partition = p, .leaves = slot.tree.leaves()});
+  }
+  Status st = store.WriteMeta(kSavedTreesRecord, wire::EncodeSavedTrees(saved));
+  if (st.ok()) {
+    spdlog::info("anti-entropy: saved {} of {} trees", saved.trees.size(),
+                 partitions_.size());
+  }
+  return st;
+}
+
 Status Trees::Rebuild(const storage::Store& store, uint32_t partition) {
   Slot* slot = slots_[partition].get();
   uint64_t generation = 0;
@@ -169,7 +245,10 @@ void Trees::StartRebuild(const storage::Store& store) {
   SHOAL_REQUIRE(!rebuild_.joinable(), "StartRebuild called twice");
   {
     std::lock_guard<std::mutex> lock(queue_mu_);
-    queue_.assign(partitions_.begin(), partitions_.end());
+    queue_.clear();
+    for (uint32_t p : partitions_) {
+      if (!Ready(p)) queue_.push_back(p);  // not loaded (Load)
+    }
   }
   rebuild_ = std::thread([this, &store] { RebuildLoop(store); });
 }
@@ -177,6 +256,7 @@ void Trees::StartRebuild(const storage::Store& store) {
 void Trees::RebuildLoop(const storage::Store& store) {
   // Logs once per batch: the start-up rebuild, then each Track's additions.
   auto start = std::chrono::steady_clock::now();
+  auto progress_at = start;
   size_t built = 0;
   Status batch;
   while (true) {
@@ -194,12 +274,24 @@ void Trees::RebuildLoop(const storage::Store& store) {
       }
       queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (stopping_) return;
-      if (built == 0) start = std::chrono::steady_clock::now();
+      if (built == 0) start = progress_at = std::chrono::steady_clock::now();
       p = queue_.front();
       queue_.pop_front();
     }
     Status st = Rebuild(store, p);
     ++built;
+    // Progress of a long batch (a large node after a crash), every 5 s.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - progress_at >= std::chrono::seconds(5)) {
+      progress_at = now;
+      size_t left = 0;
+      {
+        std::lock_guard<std::mutex> lock(queue_mu_);
+        left = queue_.size();
+      }
+      spdlog::info("anti-entropy: building trees, {} built, {} to go", built,
+                   left);
+    }
     if (!st.ok()) {
       spdlog::error("anti-entropy tree of partition {} not built: {}", p,
                     st.message());

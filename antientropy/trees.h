@@ -1,5 +1,10 @@
 // The Merkle trees of the partitions this node replicates, kept current by
-// every committed object change and rebuilt from storage at start-up.
+// every committed object change. A clean shutdown saves them in the store's
+// meta record kSavedTreesRecord (Save) and the next start loads them (Load)
+// and deletes the record before anything is written, so the record exists
+// only while the data directory is closed and its trees hold every write.
+// A tree not loaded that way (after a crash, or for a partition the node
+// did not hold) is rebuilt from storage in the background.
 //
 // Each tree has a state: kEmpty (not built yet), kBuilding, kReady. Only a
 // ready tree is compared with other replicas. A rebuild reads one partition
@@ -39,11 +44,32 @@
 
 namespace shoal::antientropy {
 
+// The meta record of the trees saved at a clean shutdown.
+inline constexpr char kSavedTreesRecord[] = "aae_trees";
+// How saved leaves were hashed (merkle::LeafHash of
+// quorum::CausalFingerprint). Change it whenever either changes: trees saved
+// by an older build are then rebuilt instead of loaded.
+inline constexpr uint32_t kSavedTreesFormat = 1;
+
 class Trees : public storage::ObjectObserver {
  public:
   // Trees for every partition `self` is a primary of.
   Trees(const ring::Ring& ring, ring::NodeIndex self);
   ~Trees() override;
+
+  // Loads the trees the last clean shutdown saved, for the partitions held
+  // now, as ready, and deletes the record (an empty value) so that a crash
+  // later in this session leaves none behind. Call before anything writes
+  // to `store` and before StartRebuild / RebuildAll. Returns how many trees
+  // were loaded; none (and a log line saying why) when there is no record,
+  // it does not decode, it was saved under another Q or format, or the
+  // record cannot be deleted.
+  size_t Load(storage::Store& store);
+  // Saves every ready tree in the record Load reads. Call once nothing can
+  // write to `store` any more and every write has reached the trees (after
+  // Store::Drain). Errors: the store's (kStorageFull, kUnavailable after
+  // TEST_Seal); the next start then rebuilds.
+  Status Save(storage::Store& store);
 
   // Starts the rebuild thread, which builds every held tree that is not
   // ready from `store`, partition by partition, and then each one Track()

@@ -54,6 +54,19 @@ Tree::Tree(uint32_t segments)
                 "segments must be a power of two >= kFanout");
 }
 
+Status Tree::SetLeaves(std::span<const uint64_t> leaves) {
+  if (leaves.size() != leaves_.size()) {
+    return Status(Code::kInvalidArgument,
+                  "a tree of " + std::to_string(leaves_.size()) +
+                      " segments cannot take " + std::to_string(leaves.size()) +
+                      " leaves");
+  }
+  std::copy(leaves.begin(), leaves.end(), leaves_.begin());
+  std::fill(dirty_.begin(), dirty_.end(), true);
+  any_dirty_ = true;
+  return Status::Ok();
+}
+
 void Tree::Apply(uint32_t segment, uint64_t delta) {
   SHOAL_REQUIRE(segment < leaves_.size(), "segment out of range");
   if (delta == 0) return;

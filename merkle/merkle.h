@@ -61,6 +61,10 @@ class Tree {
               uint64_t after);
   // Sets every leaf to zero.
   void Clear();
+  // Replaces every leaf (a tree saved with leaves(), loaded back).
+  // Errors: kInvalidArgument when the count is not segments().
+  Status SetLeaves(std::span<const uint64_t> leaves);
+  const std::vector<uint64_t>& leaves() const { return leaves_; }
 
   uint64_t Root();
   // Every branch hash, in order.

@@ -95,6 +95,31 @@ TEST_CASE("incremental updates in any order match a rebuild from scratch") {
   CHECK(t.Branches() == rebuilt.Branches());
 }
 
+TEST_CASE("a tree loaded from saved leaves has the saved hashes") {
+  Tree saved(256);
+  for (int i = 0; i < 500; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    saved.Update(static_cast<uint32_t>(i * 7) % 256, key, 0, i + 1);
+  }
+  Tree loaded(256);
+  loaded.Update(3, "stale", 0, 9);  // replaced, not merged
+  REQUIRE(loaded.SetLeaves(saved.leaves()).ok());
+  CHECK(loaded.Root() == saved.Root());
+  CHECK(loaded.Branches() == saved.Branches());
+  auto diff = Diff(loaded, saved);
+  REQUIRE(diff.ok());
+  CHECK(diff->empty());
+  // Later updates apply on top of the loaded leaves.
+  loaded.Update(5, "new", 0, 1);
+  saved.Update(5, "new", 0, 1);
+  CHECK(loaded.Root() == saved.Root());
+  // A wrong count is refused and the tree is unchanged.
+  const std::vector<uint64_t> short_leaves(128, 1);
+  Status st = loaded.SetLeaves(short_leaves);
+  CHECK(st.code() == Code::kInvalidArgument);
+  CHECK(loaded.Root() == saved.Root());
+}
+
 TEST_CASE("diff finds exactly the differing segments") {
   std::mt19937_64 rng(11);
   for (int round = 0; round < 20; ++round) {

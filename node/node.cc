@@ -194,7 +194,9 @@ Node::Node(asio::io_context& io, NodeConfig config, NodeEnv env,
       accept_retry_(io),
       tasks_(io.get_executor()) {
   transport_probe_.Update(ring_.members(), RetiredFlags(ring_));
-  // Before any write: every committed change reaches the trees.
+  // Before any write: the trees saved at the last clean shutdown, then
+  // every committed change reaches the trees.
+  trees_.Load(*store_);
   store_->SetObjectObserver(&trees_);
 }
 
@@ -281,6 +283,14 @@ wire::Awaitable<void> Node::DropPartitions(uint64_t epoch) {
 
 Node::~Node() {
   Stop();
+  // Nothing submits writes any more (the io_context has stopped, or never
+  // ran them); once the queued ones have reached the trees, the trees hold
+  // every write and are saved for the next start.
+  store_->Drain();
+  if (Status st = trees_.Save(*store_); !st.ok()) {
+    spdlog::warn("anti-entropy trees not saved ({}); the next start rebuilds",
+                 st.message());
+  }
   store_->SetObjectObserver(nullptr);
 }
 

@@ -173,10 +173,23 @@ void GroupCommit::WriterLoop() {
       cv_.wait(lock, [this] { return !queue_.empty() || stopping_; });
       if (queue_.empty() && stopping_) break;  // drained
       TakeBatch(queue_, batch);
+      writing_ = true;
     }
     ApplyBatch(batch);
     batch.clear();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      writing_ = false;
+    }
+    idle_cv_.notify_all();
   }
+}
+
+void GroupCommit::Drain() {
+  CommitStaged();
+  if (options_.inline_writes) return;
+  std::unique_lock<std::mutex> lock(mu_);
+  idle_cv_.wait(lock, [this] { return queue_.empty() && !writing_; });
 }
 
 // kPeriodic: flushes what was committed since the last sync, every

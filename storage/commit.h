@@ -49,6 +49,9 @@ class GroupCommit {
   void Submit(WriteOp op, WriteCallback done);
   [[nodiscard]] bool Stage(WriteOp op, WriteCallback done);
   void CommitStaged();
+  // Commits what is staged on the calling thread, then waits until the
+  // writer thread has committed everything queued and run its completions.
+  void Drain();
 
   // Fills the write path's figures in `stats`: sync failures, and whether
   // (and how often) batches were refused for lack of room.
@@ -111,6 +114,8 @@ class GroupCommit {
   std::vector<Pending> staged_;  // Stage()'s, until CommitStaged(); mu_
   std::atomic<bool> commit_owed_{false};  // a Stage() awaits CommitStaged()
   bool stopping_ = false;                 // guarded by mu_
+  bool writing_ = false;             // guarded by mu_: the writer holds a batch
+  std::condition_variable idle_cv_;  // queue_ empty and !writing_
   std::thread writer_;
 };
 

@@ -93,6 +93,8 @@ bool Store::Stage(WriteOp op, WriteCallback done) {
 
 void Store::CommitStaged() { commit_->CommitStaged(); }
 
+void Store::Drain() { commit_->Drain(); }
+
 void Store::TEST_Seal() { commit_->Seal(); }
 
 void Store::SetObjectObserver(ObjectObserver* observer) {

@@ -126,6 +126,12 @@ class Store {
   // writer, wake the caller back), which cost more than the commit itself
   // when writes arrive one at a time. Same errors as Submit.
   void CommitStaged();
+  // Blocks until every write submitted or staged before the call has
+  // committed (or failed) and its completion and the object observer ran.
+  // For a node that is shutting down, once nothing submits any more: what
+  // it then reads of its observers (the anti-entropy trees it saves) holds
+  // every write. Any thread; not from a write's completion.
+  void Drain();
 
   // Installs the observer of committed object changes (nullptr = none). Any
   // thread; once it returns, the previous observer is not called any more

@@ -84,4 +84,22 @@ std::string EncodeClusterState(const cluster::ClusterState& state);
 // members unsorted or repeated, an owner that is no member or is removed).
 Result<cluster::ClusterState> DecodeClusterState(std::string_view bytes);
 
+// Anti-entropy trees saved at a clean shutdown (trees.capnp): flat Cap'n
+// Proto, the value of a node's meta record.
+struct SavedTree {
+  uint32_t partition = 0;
+  std::vector<uint64_t> leaves;  // one per segment
+};
+struct SavedTrees {
+  uint32_t format = 0;      // how the leaves were hashed
+  uint32_t partitions = 0;  // the ring's Q
+  uint32_t segments = 0;    // leaves per tree
+  std::vector<SavedTree> trees;
+};
+std::string EncodeSavedTrees(const SavedTrees& saved);
+// `bytes` need not be aligned. Errors: kCorruption naming what is wrong (not
+// a message, a partition >= partitions or repeated, a tree whose leaf count
+// is not segments).
+Result<SavedTrees> DecodeSavedTrees(std::string_view bytes);
+
 }  // namespace shoal::wire

@@ -1373,5 +1373,40 @@ TEST_CASE("a cluster state that breaks its rules is corruption, named") {
   }
 }
 
+TEST_CASE("saved trees round-trip, unaligned, and malformed ones are refused") {
+  SavedTrees saved{.format = 1, .partitions = 8, .segments = 4, .trees = {}};
+  saved.trees.push_back({.partition = 6, .leaves = {1, 0, UINT64_MAX, 42}});
+  saved.trees.push_back({.partition = 2, .leaves = {0, 0, 0, 7}});
+  const std::string bytes = EncodeSavedTrees(saved);
+  std::string shifted = "x" + bytes;  // LMDB values are not aligned
+  auto back = DecodeSavedTrees(std::string_view(shifted).substr(1));
+  REQUIRE(back.ok());
+  CHECK(back->format == 1);
+  CHECK(back->partitions == 8);
+  CHECK(back->segments == 4);
+  REQUIRE(back->trees.size() == 2);
+  CHECK(back->trees[0].partition == 6);
+  CHECK(back->trees[0].leaves == saved.trees[0].leaves);
+  CHECK(back->trees[1].leaves == saved.trees[1].leaves);
+
+  auto refused = [](const SavedTrees& s) {
+    auto r = DecodeSavedTrees(EncodeSavedTrees(s));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == Code::kCorruption);
+    return r.status().message();
+  };
+  SavedTrees bad = saved;
+  bad.trees[1].partition = 8;
+  CHECK(refused(bad).find("partition 8 is out of range") != std::string::npos);
+  bad = saved;
+  bad.trees[1].partition = 6;
+  CHECK(refused(bad).find("partition 6 is saved twice") != std::string::npos);
+  bad = saved;
+  bad.trees[0].leaves.pop_back();
+  CHECK(refused(bad).find("has 3 leaves, not 4") != std::string::npos);
+  auto garbage = DecodeSavedTrees("not a message at all");
+  CHECK(garbage.status().code() == Code::kCorruption);
+}
+
 }  // namespace
 }  // namespace shoal::wire

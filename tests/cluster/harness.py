@@ -336,6 +336,15 @@ The caller owns cleanup: register ring.down (addCleanup) before ring.up().
         self.expected_down.add(name)
         return action
 
+    def stop(self, name: str) -> dict:
+        """A clean stop (SIGTERM) through `shoal ring stop`; asserts the node
+        went from running to stopped."""
+        _, action = self.shoal("ring", "stop", name)
+        if (action.get("node"), action.get("before"), action.get("after")) != (name, "running", "stopped"):
+            raise AssertionError(f"ring stop {name} did not stop a running node: {action}")
+        self.expected_down.add(name)
+        return action
+
     def start(self, name: str, wait_ready: bool = True) -> dict:
         """`shoal ring start`: restarts with its data and waits until it
         answers; with wait_ready, also until all live nodes see each other up."""

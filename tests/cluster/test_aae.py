@@ -427,6 +427,60 @@ class AntiEntropyTest(harness.RingTestCase):
         self.assertTrue(all(d == dumps["n1"] for d in dumps.values())
                         and len(dumps["n1"]) == keys, describe_difference(dumps))
 
+    # ---- e. restarts: trees saved by a clean stop, rebuilt after a crash ----
+
+    def log_text(self, name: str) -> str:
+        with open(os.path.join(self.ring.dir, name, "shoald.log"), "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def check_no_tree_differs(self, name: str) -> None:
+        """`aae run` of every partition `name` holds: every exchange ok,
+        nothing repaired and no segment differing (its trees equal the
+        other replicas' trees, which were built from their data)."""
+        _, run = self.ring.shoal("aae", "run", node=name, timeout=AAE_RUN_TIMEOUT_S)
+        self.assertEqual(run["errors"], 0, run)
+        self.assertEqual(run["keys_repaired"], 0, run)
+        for p in run["partitions"]:
+            for x in p["exchanges"]:
+                self.assertEqual((x["result"], x["segments_differing"]), ("ok", 0),
+                                 f"{name}'s tree of partition {p['partition']} "
+                                 f"differs from {x['peer']}'s: {p}")
+
+    def test_e_clean_stop_saves_the_trees_and_a_crash_rebuilds_them(self):
+        keys = 3_000
+        self.load(keys, self.ring.names, seed=505)
+        self.wait_trees_ready()
+        self.ring.stop("n3")
+        stopped = self.log_text("n3")
+        self.assertRegex(stopped, r"anti-entropy: saved (\d+) of \1 trees",
+                         "a clean stop saves every tree")
+        # Writes n3 misses while it is stopped: the trees it loads must match
+        # its own data for anti-entropy to find exactly these.
+        self.load(keys // 4, ["n1", "n2"], seed=506)
+        self.ring.start("n3")
+        since = time.monotonic()
+        st = self.aae_status("n3")
+        self.assertGreater(st["trees"], 0, st)
+        self.assertEqual(st["trees_ready"], st["trees"],
+                         f"n3's saved trees are not ready as it answers: {st}")
+        started = self.log_text("n3")[len(stopped):]
+        self.assertIn(f"loaded {st['trees']} of {st['trees']} trees saved at the last "
+                      f"shutdown", started)
+        self.assertNotIn("trees built in", started, "n3 rebuilt trees it had saved")
+        self.wait_converged(keys, since, "n3 back from a clean stop")
+        for name in self.ring.names:
+            self.check_no_tree_differs(name)
+
+        # A crash leaves no saved trees: the next start rebuilds them all.
+        self.ring.kill("n3")
+        crashed = self.log_text("n3")
+        self.ring.start("n3")
+        self.wait_trees_ready(["n3"])
+        started = self.log_text("n3")[len(crashed):]
+        self.assertIn("no trees saved", started)
+        self.assertRegex(started, r"anti-entropy: \d+ trees built in")
+        self.check_no_tree_differs("n3")
+
     # ---- bad input ----
 
     def test_aae_run_with_a_partition_out_of_range_names_the_partition_count(self):

@@ -196,6 +196,9 @@ int RunNodeVerb(const Common& common, NodeVerb verb, const std::string& name) {
     case NodeVerb::kKill:
       action = launcher.Kill(name);
       break;
+    case NodeVerb::kStop:
+      action = launcher.Stop(name);
+      break;
     case NodeVerb::kStart:
       action = launcher.Start(name);
       break;
@@ -243,6 +246,11 @@ int RunNodeVerb(const Common& common, NodeVerb verb, const std::string& name) {
   switch (verb) {
     case NodeVerb::kKill:
       std::cout << (changed ? "killed " + who
+                            : a.node.name + " was not running")
+                << "\n";
+      break;
+    case NodeVerb::kStop:
+      std::cout << (changed ? "stopped " + who + " (clean shutdown)"
                             : a.node.name + " was not running")
                 << "\n";
       break;
@@ -456,6 +464,9 @@ void AddRingVerbs(CLI::App& app, Verbs& verbs) {
   for (auto [verb, name, help] :
        {std::tuple{NodeVerb::kKill, "kill",
                    "crash a node (SIGKILL); its data stays"},
+        std::tuple{NodeVerb::kStop, "stop",
+                   "stop a node cleanly (SIGTERM): it finishes its writes, "
+                   "saves its anti-entropy trees and exits; its data stays"},
         std::tuple{NodeVerb::kStart, "start",
                    "restart a stopped node with its data and wait until it "
                    "answers"},

@@ -31,7 +31,7 @@ void AddBenchVerb(CLI::App& app, Verbs& verbs);
 // ring.cc's single-node verbs, also offered as `fault kill|start|pause|
 // resume`: SIGKILL, restart (and hand the node the ring's fault table),
 // SIGSTOP, SIGCONT.
-enum class NodeVerb { kKill, kStart, kPause, kResume };
+enum class NodeVerb { kKill, kStop, kStart, kPause, kResume };
 int RunNodeVerb(const Common& common, NodeVerb verb, const std::string& name);
 
 }  // namespace shoal::tools::cli

@@ -1248,6 +1248,21 @@ Result<NodeAction> Launcher::Kill(std::string_view name) {
   return action;
 }
 
+Result<NodeAction> Launcher::Stop(std::string_view name) {
+  DirLock lock;
+  Result<RingState> state = LockAndLoad(lock);
+  if (!state.ok()) return state.status();
+  Result<RingNode*> node = FindNode(*state, name, dir_);
+  if (!node.ok()) return node.status();
+  std::vector<RingNode> one{**node};
+  std::vector<NodeAction> actions = StopNodes(one);
+  if (actions[0].after != NodeState::kStopped) return StillAlive(one[0]);
+  (*node)->pid = 0;
+  Status s = Save(*state);
+  if (!s.ok()) return s;
+  return actions[0];
+}
+
 Result<NodeAction> Launcher::Start(std::string_view name) {
   DirLock lock;
   Result<RingState> state = LockAndLoad(lock);

@@ -216,6 +216,10 @@ class Launcher {
   // `name` is not a member.
   // SIGKILL (a crash, not a clean shutdown) and wait for the exit.
   Result<NodeAction> Kill(std::string_view name);
+  // A clean stop of one node: SIGTERM (SIGCONT first when paused), wait up
+  // to 10 s for the exit (it finishes its writes and saves its anti-entropy
+  // trees), then SIGKILL. Its data stays; `Start` brings it back.
+  Result<NodeAction> Stop(std::string_view name);
   // Restarts a stopped node with its data and waits until it answers (and,
   // best effort, until it and the running nodes see each other up); a
   // running node is left alone; a paused one is an error (resume it).
