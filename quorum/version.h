@@ -81,6 +81,9 @@ struct Object {
 
   // True when some sibling is not a tombstone.
   bool Found() const;
+  // True when there are siblings and every one is a tombstone: the key was
+  // deleted (and may be reaped, reaper/reaper.h).
+  bool Deleted() const { return !siblings.empty() && !Found(); }
   // Siblings that are not tombstones, in dot order.
   std::vector<const Sibling*> LiveSiblings() const;
   // True when the object holds the sibling with this dot.

@@ -185,6 +185,10 @@ Status Env::InitMeta(const std::function<Status(MDB_txn*)>& load) {
   if ((rc = mdb_dbi_open(txn, kHintsDb, MDB_CREATE, &hints_dbi_)) != 0) {
     return fail(lmdb_error("opening database 'hints'", rc));
   }
+  if ((rc = mdb_dbi_open(txn, kTombstonesDb, MDB_CREATE, &tombstones_dbi_)) !=
+      0) {
+    return fail(lmdb_error("opening database 'tombstones'", rc));
+  }
   if (Status st = load(txn); !st.ok()) return fail(st);
 
   bool minted = false;
@@ -293,7 +297,7 @@ namespace {
 // The store's own records: the Env's and the hints part's counters.
 bool IsEnvRecord(std::string_view name) {
   return name == kFormatKey || name == kActorKey || name == kSessionKey ||
-         name == "hint_counters";
+         name == "hint_counters" || name == kTombstoneIndexKey;
 }
 }  // namespace
 
@@ -401,6 +405,21 @@ void Env::FillStats(StoreStats& stats) const {
     stats.map_size_bytes = info.me_mapsize;
     stats.used_bytes =
         (static_cast<uint64_t>(info.me_last_pgno) + 1) * env_stat.ms_psize;
+  }
+  // Pages the databases hold: the main one (it lists the named ones), the
+  // named ones, and the free list's own pages.
+  MDB_txn* txn = nullptr;
+  if (mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn) == 0) {
+    uint64_t pages = 0;
+    for (MDB_dbi dbi : {MDB_dbi{0}, MDB_dbi{1}, objects_dbi_, meta_dbi_,
+                        hints_dbi_, tombstones_dbi_}) {
+      MDB_stat s;
+      if (mdb_stat(txn, dbi, &s) == 0) {
+        pages += s.ms_branch_pages + s.ms_leaf_pages + s.ms_overflow_pages;
+      }
+    }
+    mdb_txn_abort(txn);
+    stats.data_bytes = pages * env_stat.ms_psize;
   }
 }
 

@@ -1,9 +1,9 @@
 // The first part of a Store (store.h): the LMDB environment of one data
 // directory. It holds the flock on <dir>/LOCK that keeps a second Store off
-// the directory, the environment and its three named databases (objects,
-// hints, meta), and the meta records that give the directory its identity:
-// the format version, the actor id and the session guard that mints a new
-// actor after an unclean close followed by a reboot (doc/storage.md, "Actor
+// the directory, the environment and its four named databases (objects,
+// hints, meta, tombstones), and the meta records that give the directory its
+// identity: the format version, the actor id and the session guard that mints a
+// new actor after an unclean close followed by a reboot (doc/storage.md, "Actor
 // ids"). It also says what a failed LMDB write means: the map is full, the
 // filesystem is full, or something else.
 //
@@ -52,6 +52,7 @@ class Env {
   MDB_dbi objects_dbi() const { return objects_dbi_; }
   MDB_dbi meta_dbi() const { return meta_dbi_; }
   MDB_dbi hints_dbi() const { return hints_dbi_; }
+  MDB_dbi tombstones_dbi() const { return tombstones_dbi_; }
   // LMDB's key size limit (for a whole storage or hint key).
   size_t max_key_bytes() const { return max_key_bytes_; }
   // The map size LMDB actually uses.
@@ -97,6 +98,7 @@ class Env {
   MDB_dbi objects_dbi_ = 0;
   MDB_dbi meta_dbi_ = 0;
   MDB_dbi hints_dbi_ = 0;
+  MDB_dbi tombstones_dbi_ = 0;
   size_t max_key_bytes_ = 0;
   uint64_t map_size_ = 0;  // the map size LMDB actually uses
   quorum::ActorId actor_ = 0;

@@ -24,6 +24,10 @@ namespace shoal::storage::internal {
 inline constexpr char kObjectsDb[] = "objects";
 inline constexpr char kMetaDb[] = "meta";
 inline constexpr char kHintsDb[] = "hints";
+inline constexpr char kTombstonesDb[] = "tombstones";
+// Meta record: present once `tombstones` indexes every tombstoned object
+// (directories written before the index get it at their next open).
+inline constexpr char kTombstoneIndexKey[] = "tombstone_index";
 // meta key of the format version (u32 little-endian).
 inline constexpr char kFormatKey[] = "format";
 // The environment's limits. Every process that opens a directory sets the

@@ -310,6 +310,29 @@ std::map<std::string, uint64_t> HintsDb::HintTargets() const {
   return published_hint_counts_;
 }
 
+Result<std::vector<std::string>> HintsDb::HintTargetsOf(
+    std::string_view key, const ring::KeyLocation& loc) const {
+  std::vector<std::string> out;
+  const std::map<std::string, uint64_t> targets = HintTargets();
+  if (targets.empty()) return out;
+  ReadCursor read;
+  if (Status st = read.Open(env_.env(), env_.hints_dbi()); !st.ok()) return st;
+  const std::string skey = EncodeStorageKey(key, loc);
+  for (const auto& [target, count] : targets) {
+    const std::string hkey = HintPrefix(target) + skey;
+    MDB_val k = ValOf(hkey);
+    MDB_val v;
+    const int rc = mdb_get(read.txn, env_.hints_dbi(), &k, &v);
+    if (rc == 0) {
+      out.push_back(target);
+    } else if (rc != MDB_NOTFOUND) {
+      return Status(Code::kInternal,
+                    std::string("hint lookup: ") + mdb_strerror(rc));
+    }
+  }
+  return out;
+}
+
 HintCounters HintsDb::hint_counters() const {
   std::lock_guard<std::mutex> lock(counters_mu_);
   return published_counters_;

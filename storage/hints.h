@@ -67,6 +67,8 @@ class HintsDb {
   Result<std::vector<HintBacklog>> HintBacklogs() const;
   Result<std::vector<HintBacklog>> HintBacklogsCached() const;
   std::map<std::string, uint64_t> HintTargets() const;
+  Result<std::vector<std::string>> HintTargetsOf(
+      std::string_view key, const ring::KeyLocation& loc) const;
   HintCounters hint_counters() const;
 
  private:

@@ -6,6 +6,7 @@
 #include "storage/objects.h"
 
 #include <lmdb.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <utility>
@@ -16,6 +17,125 @@
 namespace shoal::storage::internal {
 
 ObjectsDb::ObjectsDb(const Env& env) : env_(env), options_(env.options()) {}
+
+namespace {
+
+// When an object was deleted: its newest tombstone's written_at.
+int64_t DeletedAt(const quorum::Object& object) {
+  int64_t at = 0;
+  for (const quorum::Sibling& s : object.siblings) {
+    if (s.tombstone) at = std::max(at, s.written_at_ms);
+  }
+  return at;
+}
+
+}  // namespace
+
+Status ObjectsDb::IndexChange(MDB_txn* txn, MDB_val k,
+                              const quorum::Object& before,
+                              const quorum::Object& after,
+                              Status* batch_error) {
+  const bool was = before.Deleted();
+  const bool is = after.Deleted();
+  int rc = 0;
+  if (is) {
+    const int64_t at = DeletedAt(after);
+    if (was && at == DeletedAt(before)) return Status::Ok();
+    const std::string bytes =
+        EncodeLittleEndian<uint64_t>(static_cast<uint64_t>(at));
+    MDB_val val = ValOf(bytes);
+    rc = mdb_put(txn, env_.tombstones_dbi(), &k, &val, 0);
+  } else if (was) {
+    rc = mdb_del(txn, env_.tombstones_dbi(), &k, nullptr);
+    if (rc == MDB_NOTFOUND) rc = 0;
+  }
+  if (rc != 0) {
+    *batch_error = env_.WriteError("updating the tombstone index", rc);
+    return *batch_error;
+  }
+  return Status::Ok();
+}
+
+Status ObjectsDb::IndexTombstones(MDB_txn* txn) {
+  MDB_val key = ValOf(kTombstoneIndexKey);
+  MDB_val val;
+  int rc = mdb_get(txn, env_.meta_dbi(), &key, &val);
+  if (rc == 0) return Status::Ok();
+  auto fail = [this](const char* what, int rc) {
+    return Status(Code::kInternal, std::string(what) +
+                                       " failed for storage dir '" +
+                                       options_.dir + "': " + mdb_strerror(rc));
+  };
+  if (rc != MDB_NOTFOUND) return fail("reading the tombstone index record", rc);
+  MDB_cursor* cursor = nullptr;
+  if ((rc = mdb_cursor_open(txn, env_.objects_dbi(), &cursor)) != 0) {
+    return fail("mdb_cursor_open", rc);
+  }
+  MDB_val k;
+  MDB_val v;
+  uint64_t indexed = 0;
+  Status status;
+  for (rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+    Result<quorum::Object> object = wire::DecodeObject(ViewOf(v));
+    if (!object.ok() || !object->Deleted()) continue;  // corrupt: on read
+    const std::string bytes =
+        EncodeLittleEndian<uint64_t>(static_cast<uint64_t>(DeletedAt(*object)));
+    MDB_val at = ValOf(bytes);
+    MDB_val copy = k;
+    if ((rc = mdb_put(txn, env_.tombstones_dbi(), &copy, &at, 0)) != 0) break;
+    ++indexed;
+  }
+  mdb_cursor_close(cursor);
+  if (rc != 0 && rc != MDB_NOTFOUND) return fail("indexing tombstones", rc);
+  const std::string one = "1";
+  val = ValOf(one);
+  if ((rc = mdb_put(txn, env_.meta_dbi(), &key, &val, 0)) != 0) {
+    return fail("storing the tombstone index record", rc);
+  }
+  if (indexed > 0) {
+    spdlog::info(
+        "storage in '{}': indexed {} tombstones written before the "
+        "tombstone index",
+        options_.dir, indexed);
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<Tombstone>> ObjectsDb::ScanTombstones(std::string_view after,
+                                                         size_t limit) const {
+  ReadCursor cursor;
+  if (Status st = cursor.Open(env_.env(), env_.tombstones_dbi()); !st.ok())
+    return st;
+  std::vector<Tombstone> out;
+  MDB_val k = ValOf(after);
+  MDB_val v;
+  int rc = after.empty() ? mdb_cursor_get(cursor.cursor, &k, &v, MDB_FIRST)
+                         : mdb_cursor_get(cursor.cursor, &k, &v, MDB_SET_RANGE);
+  if (rc == 0 && !after.empty() && ViewOf(k) == after) {
+    rc = mdb_cursor_get(cursor.cursor, &k, &v, MDB_NEXT);
+  }
+  while (rc == 0 && out.size() < limit) {
+    Tombstone t;
+    std::string_view key;
+    uint32_t partition = 0;
+    uint32_t segment = 0;
+    const std::optional<uint64_t> at = DecodeLittleEndian<uint64_t>(ViewOf(v));
+    if (SplitStorageKey(ViewOf(k), &partition, &segment, &key) && at) {
+      t.key = std::string(key);
+      t.storage_key = std::string(ViewOf(k));
+      t.loc = ring::KeyLocation{0, partition, segment};
+      t.deleted_at_ms = static_cast<int64_t>(*at);
+      out.push_back(std::move(t));
+    }
+    rc = mdb_cursor_get(cursor.cursor, &k, &v, MDB_NEXT);
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) {
+    return Status(Code::kInternal, "tombstone index scan in '" + options_.dir +
+                                       "': " + mdb_strerror(rc));
+  }
+  return out;
+}
 
 Result<std::optional<quorum::Object>> ObjectsDb::Get(
     std::string_view key, const ring::KeyLocation& loc) const {
@@ -120,8 +240,14 @@ Result<WriteResult> ObjectsDb::DropSome(MDB_txn* txn, uint32_t partition,
         BigEndianAt(skey, 0, 2) != partition) {
       break;
     }
+    const std::string dropped(skey);
     rc = mdb_cursor_del(cursor, 0);
     if (rc != 0) break;
+    MDB_val index_key = ValOf(dropped);
+    rc = mdb_del(txn, env_.tombstones_dbi(), &index_key, nullptr);
+    if (rc != 0 && rc != MDB_NOTFOUND) break;
+    rc = 0;
+    reaped_.erase(dropped);  // no longer replicated here
     ++deleted;
     k = ValOf(start);  // the partition's first object left, if any
     rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
@@ -148,6 +274,7 @@ Result<WriteResult> ObjectsDb::ApplyObject(MDB_txn* txn, WriteOp& op,
   MDB_val v;
   WriteResult out;
   int rc = mdb_get(txn, env_.objects_dbi(), &k, &v);
+  const bool found = rc == 0;
   if (rc == 0) {
     Result<quorum::Object> decoded = wire::DecodeObject(ViewOf(v));
     if (!decoded.ok()) return CorruptObject(op.key, op.loc, decoded.status());
@@ -156,9 +283,23 @@ Result<WriteResult> ObjectsDb::ApplyObject(MDB_txn* txn, WriteOp& op,
     *batch_error = env_.WriteError("mdb_get", rc);
     return *batch_error;
   }
+  if (op.kind == WriteOp::Kind::kReap) {
+    return Reap(txn, op, k,
+                found ? std::optional<quorum::Object>(std::move(out.before))
+                      : std::nullopt,
+                batch_error);
+  }
+  // A key reaped a short while ago takes merges and writes as if its
+  // tombstone were still stored (objects.h, the reaped-key guard); what is
+  // stored, and what the observer sees as before, is still "absent".
+  const quorum::Object* base = &out.before;
+  if (!found && !reaped_.empty()) {
+    auto it = reaped_.find(skey);
+    if (it != reaped_.end()) base = &it->second.object;
+  }
 
   if (op.kind == WriteOp::Kind::kCoordinate) {
-    out.after = quorum::NewWrite(out.before, op.context, env_.actor(),
+    out.after = quorum::NewWrite(*base, op.context, env_.actor(),
                                  std::move(op.value), op.written_at_ms);
     if (options_.TEST_reuse_dot) ReuseLastDot(out.before, out.after);
     // Only a client's write is refused for size: a merge of replicas' states
@@ -183,10 +324,13 @@ Result<WriteResult> ObjectsDb::ApplyObject(MDB_txn* txn, WriteOp& op,
                         "writing with the context of a read");
     }
   } else {
-    out.after = quorum::Sync(out.before, op.incoming);
+    out.after = quorum::Sync(*base, op.incoming);
   }
   if (options_.conflict == quorum::ConflictPolicy::kLastWriteWins) {
     quorum::KeepLastWrite(out.after);
+  }
+  if (base != &out.before && out.after == *base) {
+    out.after = out.before;  // absorbed by the reaped tombstone: still absent
   }
   out.changed = !(out.after == out.before);
   if (!out.changed) return out;
@@ -197,6 +341,41 @@ Result<WriteResult> ObjectsDb::ApplyObject(MDB_txn* txn, WriteOp& op,
   if (rc != 0) {
     *batch_error = env_.WriteError("mdb_put", rc);
     return *batch_error;
+  }
+  if (Status st = IndexChange(txn, k, out.before, out.after, batch_error);
+      !st.ok()) {
+    return st;
+  }
+  return out;
+}
+
+Result<WriteResult> ObjectsDb::Reap(MDB_txn* txn, const WriteOp& op, MDB_val k,
+                                    std::optional<quorum::Object> stored,
+                                    Status* batch_error) {
+  WriteResult out;
+  if (!stored) return out;  // already gone
+  out.before = std::move(*stored);
+  if (!out.before.Deleted() ||
+      quorum::CausalFingerprint(out.before) != op.expected_fingerprint) {
+    out.after = out.before;  // written since it was checked: kept
+    return out;
+  }
+  int rc = mdb_del(txn, env_.objects_dbi(), &k, nullptr);
+  if (rc == 0) rc = mdb_del(txn, env_.tombstones_dbi(), &k, nullptr);
+  if (rc != 0 && rc != MDB_NOTFOUND) {
+    *batch_error = env_.WriteError("mdb_del (reap)", rc);
+    return *batch_error;
+  }
+  out.changed = true;  // out.after: absent
+  std::string skey(ViewOf(k));
+  const uint64_t seq = ++reaped_seq_;
+  reaped_[skey] = Reaped{out.before, seq};
+  reaped_order_.emplace_back(std::move(skey), seq);
+  while (reaped_order_.size() > kReapGuard) {
+    auto& [oldest, oldest_seq] = reaped_order_.front();
+    auto it = reaped_.find(oldest);
+    if (it != reaped_.end() && it->second.seq == oldest_seq) reaped_.erase(it);
+    reaped_order_.pop_front();
   }
   return out;
 }
@@ -254,6 +433,9 @@ void ObjectsDb::FillStats(StoreStats& stats) const {
     MDB_stat db_stat;
     if (mdb_stat(txn, env_.objects_dbi(), &db_stat) == 0) {
       stats.keys = db_stat.ms_entries;
+    }
+    if (mdb_stat(txn, env_.tombstones_dbi(), &db_stat) == 0) {
+      stats.tombstones = db_stat.ms_entries;
     }
     mdb_txn_abort(txn);
   }

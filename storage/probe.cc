@@ -25,10 +25,20 @@ StorageProbe::StorageProbe(metrics::Metrics& metrics,
                          "included)",
                          MetricType::Gauge));
     out.back().metric.push_back(Gauge(static_cast<double>(s.keys)));
+    out.push_back(Family("shoal_storage_tombstones",
+                         "Keys in the objects database whose every sibling "
+                         "is a tombstone (deleted, not reaped yet)",
+                         MetricType::Gauge));
+    out.back().metric.push_back(Gauge(static_cast<double>(s.tombstones)));
     out.push_back(Family("shoal_storage_used_bytes",
                          "LMDB pages in use times the page size",
                          MetricType::Gauge));
     out.back().metric.push_back(Gauge(static_cast<double>(s.used_bytes)));
+    out.push_back(Family("shoal_storage_data_bytes",
+                         "LMDB pages the databases hold times the page size: "
+                         "used_bytes less the free pages LMDB reuses",
+                         MetricType::Gauge));
+    out.back().metric.push_back(Gauge(static_cast<double>(s.data_bytes)));
     out.push_back(Family("shoal_storage_map_size_bytes",
                          "LMDB map size: the most the store can hold",
                          MetricType::Gauge));

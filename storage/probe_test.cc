@@ -18,6 +18,7 @@ TEST_CASE("storage probe reads its figures at scrape time") {
   REQUIRE(m.ok());
   StoreStats figures;
   figures.keys = 10;
+  figures.tombstones = 4;
   figures.used_bytes = 256;
   figures.map_size_bytes = 1024;
   {
@@ -27,6 +28,7 @@ TEST_CASE("storage probe reads its figures at scrape time") {
     const std::string t = (*m)->Text();
     CHECK(Has(t, "shoal_storage_keys 11"));
     CHECK(Has(t, "shoal_storage_used_bytes 256"));
+    CHECK(Has(t, "shoal_storage_tombstones 4"));
     CHECK(Has(t, "shoal_storage_map_size_bytes 1024"));
     CHECK(Has(t, "shoal_storage_map_usage_ratio 0.25"));
   }

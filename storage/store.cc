@@ -58,8 +58,11 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   store->hints_ = std::make_unique<internal::HintsDb>(*store->env_);
   store->objects_ = std::make_unique<internal::ObjectsDb>(*store->env_);
   internal::HintsDb& hints = *store->hints_;
-  Status status =
-      store->env_->Open([&hints](MDB_txn* txn) { return hints.Load(txn); });
+  internal::ObjectsDb& objects = *store->objects_;
+  Status status = store->env_->Open([&hints, &objects](MDB_txn* txn) {
+    Status st = hints.Load(txn);
+    return st.ok() ? objects.IndexTombstones(txn) : st;
+  });
   if (!status.ok()) return status;  // ~Store releases what Open acquired
   // Starts the writer thread (and the syncer).
   store->commit_ = std::make_unique<internal::GroupCommit>(
@@ -127,6 +130,11 @@ StoreStats Store::Stats() const {
   return stats;
 }
 
+Result<std::vector<Tombstone>> Store::ScanTombstones(std::string_view after,
+                                                     size_t limit) const {
+  return objects_->ScanTombstones(after, limit);
+}
+
 Result<std::vector<Hint>> Store::ScanHints(std::string_view target,
                                            std::string_view after,
                                            size_t limit) const {
@@ -141,6 +149,11 @@ HintCounters Store::hint_counters() const { return hints_->hint_counters(); }
 
 std::map<std::string, uint64_t> Store::HintTargets() const {
   return hints_->HintTargets();
+}
+
+Result<std::vector<std::string>> Store::HintTargetsOf(
+    std::string_view key, const ring::KeyLocation& loc) const {
+  return hints_->HintTargetsOf(key, loc);
 }
 
 Result<std::vector<HintBacklog>> Store::HintBacklogsCached() const {

@@ -3,6 +3,9 @@
 // Named databases:
 //   objects  key = partition:u16be | segment:u32be | user key
 //            value = wire::EncodeObject(object)
+//   tombstones  storage key of every object whose siblings are all
+//            tombstones -> the newest tombstone's written_at, u64 LE (the
+//            reaper's list, kept in the object's own transaction)
 //   meta     "actor" -> u64 little-endian (minted when the directory is new)
 //            "format" -> u32 little-endian (kFormatVersion)
 //            "session" -> boot id + clean-close mark (env.h)
@@ -159,6 +162,12 @@ class Store {
   Result<std::optional<std::string>> ReadMeta(std::string_view name) const;
   Status WriteMeta(std::string_view name, std::string_view bytes);
 
+  // Up to `limit` tombstoned keys (every sibling a tombstone) whose storage
+  // key sorts after `after` ("" = from the start), in storage key order,
+  // with when each was deleted. Any thread. Errors: kInternal.
+  Result<std::vector<Tombstone>> ScanTombstones(std::string_view after,
+                                                size_t limit) const;
+
   // Up to `limit` hints for `target` whose storage key sorts after `after`
   // ("" = from the start), in key order. Any thread.
   Result<std::vector<Hint>> ScanHints(std::string_view target,
@@ -171,6 +180,10 @@ class Store {
   // Targets with hints waiting and how many, as of the last commit. Cheap
   // (no scan). Any thread.
   std::map<std::string, uint64_t> HintTargets() const;
+  // The targets this node holds a hint of `key` for (the reaper asks every
+  // node before it reaps the key). Any thread. Errors: kInternal.
+  Result<std::vector<std::string>> HintTargetsOf(
+      std::string_view key, const ring::KeyLocation& loc) const;
   // Like HintBacklogs, without scanning the whole of `hints` (for metrics
   // scrapes): count and bytes per target are kept up to date by each batch
   // as of the last commit; the oldest hint's time is cached per target and

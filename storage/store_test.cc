@@ -1168,5 +1168,221 @@ TEST_CASE("staged writes that must be fsynced first go to the writer thread") {
   }
 }
 
+// ---- tombstones: the index, reaping and the reaped-key guard ----
+
+WriteOp Reap(std::string key, ring::KeyLocation loc, const quorum::Object& o) {
+  WriteOp op;
+  op.kind = WriteOp::Kind::kReap;
+  op.key = std::move(key);
+  op.loc = loc;
+  op.expected_fingerprint = quorum::CausalFingerprint(o);
+  return op;
+}
+
+std::vector<std::string> TombstoneKeys(const Store& store) {
+  auto listed = store.ScanTombstones("", 1000);
+  REQUIRE_MESSAGE(listed.ok(), listed.status().ToString());
+  std::vector<std::string> keys;
+  for (const Tombstone& t : *listed) keys.push_back(t.key);
+  return keys;
+}
+
+TEST_CASE("the tombstone index follows deletes, re-writes and merges") {
+  TempDir dir;
+  auto store = MustOpen(Options(dir));
+  REQUIRE(Write(*store, Coordinate("a", Loc(1, 10), "v1")).ok());
+  REQUIRE(Write(*store, Coordinate("b", Loc(2, 20), "v1")).ok());
+  CHECK(TombstoneKeys(*store).empty());
+  // A delete with the read's context: only a tombstone is left.
+  quorum::Object a = MustGet(*store, "a", Loc(1, 10));
+  WriteOp del = Coordinate("a", Loc(1, 10), std::nullopt, a.vv);
+  del.written_at_ms = 1700000000500;
+  REQUIRE(Write(*store, del).ok());
+  auto listed = store->ScanTombstones("", 10);
+  REQUIRE(listed.ok());
+  REQUIRE(listed->size() == 1);
+  CHECK((*listed)[0].key == "a");
+  CHECK((*listed)[0].loc.partition == 1);
+  CHECK((*listed)[0].loc.segment == 10);
+  CHECK((*listed)[0].deleted_at_ms == 1700000000500);
+  CHECK(store->Stats().tombstones == 1);
+  CHECK(store->Stats().keys == 2);
+  // A blind delete of b leaves the value as a sibling: not tombstoned.
+  REQUIRE(Write(*store, Coordinate("b", Loc(2, 20), std::nullopt)).ok());
+  CHECK(TombstoneKeys(*store) == std::vector<std::string>{"a"});
+  // Resolving b to a tombstone indexes it; a write after a's delete
+  // un-indexes a.
+  quorum::Object b = MustGet(*store, "b", Loc(2, 20));
+  REQUIRE(Write(*store, Coordinate("b", Loc(2, 20), std::nullopt, b.vv)).ok());
+  a = MustGet(*store, "a", Loc(1, 10));
+  REQUIRE(Write(*store, Coordinate("a", Loc(1, 10), "back", a.vv)).ok());
+  CHECK(TombstoneKeys(*store) == std::vector<std::string>{"b"});
+  // Resume after a key.
+  listed =
+      store->ScanTombstones((*store->ScanTombstones("", 1))[0].storage_key, 10);
+  REQUIRE(listed.ok());
+  CHECK(listed->empty());
+  // A merged-in tombstone is indexed on the replica too.
+  TempDir other_dir;
+  auto other = MustOpen(Options(other_dir));
+  REQUIRE(
+      Write(*other, Merge("b", Loc(2, 20), MustGet(*store, "b", Loc(2, 20))))
+          .ok());
+  CHECK(TombstoneKeys(*other) == std::vector<std::string>{"b"});
+  // Dropping a partition drops its index entries.
+  WriteOp drop;
+  drop.kind = WriteOp::Kind::kDropPartition;
+  drop.loc = Loc(2, 0);
+  REQUIRE(Write(*other, drop).ok());
+  CHECK(TombstoneKeys(*other).empty());
+  CHECK(other->Stats().tombstones == 0);
+}
+
+TEST_CASE("reap deletes an unchanged tombstone only, and tells the observer") {
+  TempDir dir;
+  auto store = MustOpen(Options(dir));
+  RecordingObserver obs;
+  store->SetObjectObserver(&obs);
+  REQUIRE(Write(*store, Coordinate("k", Loc(3, 30), "v1")).ok());
+  // A live value is never reaped, whatever fingerprint is asked for.
+  quorum::Object live = MustGet(*store, "k", Loc(3, 30));
+  auto kept = Write(*store, Reap("k", Loc(3, 30), live));
+  REQUIRE(kept.ok());
+  CHECK_FALSE(kept->changed);
+  REQUIRE(
+      Write(*store, Coordinate("k", Loc(3, 30), std::nullopt, live.vv)).ok());
+  const quorum::Object tomb = MustGet(*store, "k", Loc(3, 30));
+  // Changed since it was checked (another delete): kept.
+  REQUIRE(
+      Write(*store, Coordinate("k", Loc(3, 30), std::nullopt, tomb.vv)).ok());
+  kept = Write(*store, Reap("k", Loc(3, 30), tomb));
+  REQUIRE(kept.ok());
+  CHECK_FALSE(kept->changed);
+  CHECK(store->Stats().keys == 1);
+  const quorum::Object now = MustGet(*store, "k", Loc(3, 30));
+  auto reaped = Write(*store, Reap("k", Loc(3, 30), now));
+  REQUIRE(reaped.ok());
+  CHECK(reaped->changed);
+  CHECK(store->Stats().keys == 0);
+  CHECK(store->Stats().tombstones == 0);
+  auto got = store->Get("k", Loc(3, 30));
+  REQUIRE(got.ok());
+  CHECK_FALSE(got->has_value());
+  // Already gone: nothing to do.
+  auto again = Write(*store, Reap("k", Loc(3, 30), now));
+  REQUIRE(again.ok());
+  CHECK_FALSE(again->changed);
+  std::lock_guard<std::mutex> lock(obs.mu);
+  REQUIRE_FALSE(obs.seen.empty());
+  CHECK(obs.seen.back().key == "k");
+  CHECK_FALSE(obs.seen.back().before_empty);
+  CHECK(obs.seen.back().after_siblings == 0);
+}
+
+TEST_CASE("after a reap, older versions are absorbed and newer ones kept") {
+  TempDir dir;
+  auto store = MustOpen(Options(dir));
+  REQUIRE(Write(*store, Coordinate("k", Loc(4, 40), "old")).ok());
+  const quorum::Object old_version = MustGet(*store, "k", Loc(4, 40));
+  REQUIRE(
+      Write(*store, Coordinate("k", Loc(4, 40), std::nullopt, old_version.vv))
+          .ok());
+  const quorum::Object tomb = MustGet(*store, "k", Loc(4, 40));
+  REQUIRE(Write(*store, Reap("k", Loc(4, 40), tomb))->changed);
+
+  // A straggling replica message with the value the delete covered: it
+  // does not come back.
+  auto absorbed = Write(*store, Merge("k", Loc(4, 40), old_version));
+  REQUIRE(absorbed.ok());
+  CHECK_FALSE(absorbed->changed);
+  auto got = store->Get("k", Loc(4, 40));
+  REQUIRE(got.ok());
+  CHECK_FALSE(got->has_value());
+  CHECK(store->Stats().keys == 0);
+
+  // A concurrent write from another actor, unknown to the delete, is kept.
+  quorum::Object concurrent;
+  concurrent.vv = quorum::VersionVector::FromEntries({{77, 1}});
+  concurrent.siblings.push_back(
+      quorum::Sibling{{77, 1}, 1700000000900, false, "new"});
+  REQUIRE(Write(*store, Merge("k", Loc(4, 40), concurrent))->changed);
+  const quorum::Object merged = MustGet(*store, "k", Loc(4, 40));
+  CHECK(merged.Found());
+  CHECK(merged.vv.Descends(tomb.vv));  // as if the tombstone were there
+  for (const quorum::Sibling* s : merged.LiveSiblings())
+    CHECK(s->value == "new");
+
+  // A blind write after a reap continues the key's counters: its dot is
+  // new, never one the reaped versions used.
+  REQUIRE(Write(*store, Coordinate("j", Loc(4, 41), "x")).ok());
+  quorum::Object j = MustGet(*store, "j", Loc(4, 41));
+  REQUIRE(Write(*store, Coordinate("j", Loc(4, 41), std::nullopt, j.vv)).ok());
+  j = MustGet(*store, "j", Loc(4, 41));
+  REQUIRE(Write(*store, Reap("j", Loc(4, 41), j))->changed);
+  REQUIRE(Write(*store, Coordinate("j", Loc(4, 41), "y")).ok());
+  const quorum::Object rewritten = MustGet(*store, "j", Loc(4, 41));
+  CHECK(rewritten.vv.Descends(j.vv));
+  for (const quorum::Sibling* s : rewritten.LiveSiblings()) {
+    CHECK_FALSE(j.vv.Covers(s->dot));
+  }
+}
+
+TEST_CASE("a directory from before the tombstone index is indexed at open") {
+  TempDir dir;
+  {
+    auto store = MustOpen(Options(dir));
+    for (const char* key : {"x", "y"}) {
+      REQUIRE(Write(*store, Coordinate(key, Loc(5, 50), "v")).ok());
+    }
+    const quorum::Object x = MustGet(*store, "x", Loc(5, 50));
+    REQUIRE(
+        Write(*store, Coordinate("x", Loc(5, 50), std::nullopt, x.vv)).ok());
+  }
+  {
+    // Take the index away as an older build would have left it.
+    MDB_env* env = nullptr;
+    REQUIRE(mdb_env_create(&env) == 0);
+    REQUIRE(mdb_env_set_maxdbs(env, 8) == 0);
+    REQUIRE(mdb_env_open(env, dir.str().c_str(), 0, 0644) == 0);
+    MDB_txn* txn = nullptr;
+    REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+    MDB_dbi index;
+    MDB_dbi meta;
+    REQUIRE(mdb_dbi_open(txn, "tombstones", 0, &index) == 0);
+    REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
+    REQUIRE(mdb_drop(txn, index, 1) == 0);
+    MDB_val k{15, const_cast<char*>("tombstone_index")};
+    REQUIRE(mdb_del(txn, meta, &k, nullptr) == 0);
+    REQUIRE(mdb_txn_commit(txn) == 0);
+    mdb_env_close(env);
+  }
+  auto store = MustOpen(Options(dir));
+  CHECK(TombstoneKeys(*store) == std::vector<std::string>{"x"});
+  CHECK(store->Stats().tombstones == 1);
+}
+
+TEST_CASE("hint targets of one key") {
+  TempDir dir;
+  auto store = MustOpen(Options(dir));
+  REQUIRE(Write(*store, Coordinate("k", Loc(6, 60), "v")).ok());
+  const quorum::Object k = MustGet(*store, "k", Loc(6, 60));
+  for (const char* target : {"n2", "n4"}) {
+    WriteOp hint = Merge("k", Loc(6, 60), k);
+    hint.kind = WriteOp::Kind::kHint;
+    hint.hint_target = target;
+    REQUIRE(Write(*store, hint).ok());
+  }
+  WriteOp other = Merge("other", Loc(6, 61), k);
+  other.kind = WriteOp::Kind::kHint;
+  other.hint_target = "n3";
+  REQUIRE(Write(*store, other).ok());
+  auto of = store->HintTargetsOf("k", Loc(6, 60));
+  REQUIRE(of.ok());
+  CHECK(*of == std::vector<std::string>{"n2", "n4"});
+  of = store->HintTargetsOf("none", Loc(6, 62));
+  REQUIRE(of.ok());
+  CHECK(of->empty());
+}
+
 }  // namespace
 }  // namespace shoal::storage

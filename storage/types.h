@@ -89,6 +89,12 @@ struct WriteOp {
     // partition this node no longer replicates, doc/membership.md);
     // `changed` says whether any was left to delete. Not observed.
     kDropPartition,
+    // Reaps a tombstoned key (doc/impl.md, "Reaping tombstones"): deletes
+    // the object if every sibling is a tombstone and its causal fingerprint
+    // is still `expected_fingerprint`; otherwise changes nothing. For a
+    // while after, a merge or write of the key behaves as if the tombstone
+    // were still stored (the reaped-key guard, objects.h).
+    kReap,
   };
   Kind kind = Kind::kMerge;
   std::string key;
@@ -102,6 +108,16 @@ struct WriteOp {
   // kHint, kDeleteHint
   std::string hint_target;
   uint64_t expected_hint_hash = 0;
+  // kReap
+  uint64_t expected_fingerprint = 0;
+};
+
+// A key whose every sibling is a tombstone, from the `tombstones` index.
+struct Tombstone {
+  std::string key;            // user key
+  std::string storage_key;    // its key in `objects` (a resume point)
+  ring::KeyLocation loc;      // partition and segment (hash 0)
+  int64_t deleted_at_ms = 0;  // the newest tombstone sibling's written_at
 };
 
 // A hint waiting in the store for its target.
@@ -140,7 +156,11 @@ struct WriteResult {
 
 struct StoreStats {
   uint64_t keys = 0;        // entries in `objects`
+  uint64_t tombstones = 0;  // of them, tombstoned (entries in `tombstones`)
   uint64_t used_bytes = 0;  // pages in use * page size
+  // Pages the databases hold * page size: used_bytes less the free pages
+  // LMDB reuses for new writes (it shrinks when keys are deleted).
+  uint64_t data_bytes = 0;
   uint64_t map_size_bytes = 0;
   uint64_t sync_failures = 0;  // mdb_env_sync errors since Open
   // The filesystem holding the data directory (statvfs): bytes available
