@@ -20,9 +20,12 @@
 # (a rebuild). The node's own log lines ("loaded N of N trees ... in T ms",
 # "N trees built in T ms") are reported as well.
 #
+# The node's storage.map_size is set to MAP_SIZE (the 1 GiB default holds
+# about 4M such keys and nothing more). A load with any error fails the run.
+#
 # Environment: BIN_DIR (build/bin), PERF_MD (doc/perf.md), APPEND=0, KEEP=1,
-# SIZES ("1000000 4000000"), ROUNDS (3), BUILD_NOTE (how the binaries were
-# built, for the report).
+# SIZES ("1000000 4000000"), ROUNDS (3), MAP_SIZE (bytes, 16 GiB),
+# BUILD_NOTE (how the binaries were built, for the report).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,6 +36,7 @@ KEEP=${KEEP:-0}
 BUILD_NOTE=${BUILD_NOTE:-}
 SIZES=${SIZES:-1000000 4000000}
 ROUNDS=${ROUNDS:-3}
+MAP_SIZE=${MAP_SIZE:-17179869184}
 
 SHOAL=$BIN_DIR/shoal
 die() { echo "restart: $*" >&2; exit 1; }
@@ -48,13 +52,19 @@ BASE=$(free_ring_base 1 29400)
 export STARTED_AT="$(date '+%Y-%m-%d %H:%M %Z')" CPU="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
   KERNEL="$(uname -r)" COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
   DIRTY="$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo ' (the working tree has uncommitted changes)' || true)" \
-  SHOAL RING WORK ROUNDS BIN_DIR BUILD_NOTE
+  SHOAL RING WORK ROUNDS BIN_DIR BUILD_NOTE MAP_SIZE
 
 for KEYS in $SIZES; do
   log "$KEYS keys: a fresh node"
   "$SHOAL" ring up --dir "$RING" --nodes 1 --n 1 --w 1 --r 1 --base-port "$BASE" --fresh \
     >"$WORK/up.log" 2>&1 || { cat "$WORK/up.log" >&2; die "ring up failed"; }
   RING_STARTED=1
+  # A map large enough for the data set, then the same node again.
+  "$SHOAL" ring down --dir "$RING" >/dev/null
+  CONFIG=$(find "$RING/n1" -maxdepth 1 -name '*.toml' | head -1)
+  [[ -f $CONFIG ]] || die "no node config in $RING/n1"
+  printf '\n[storage]\nmap_size = %s\n' "$MAP_SIZE" >>"$CONFIG"
+  "$SHOAL" ring up --dir "$RING" >"$WORK/up.log" 2>&1 || { cat "$WORK/up.log" >&2; die "ring up (map_size) failed"; }
   log "$KEYS keys: loading"
   "$SHOAL" bench --dir "$RING" --load --workload w --keys "$KEYS" --value-size 100 \
     --ops 1 --concurrency 64 --seed 1500 --json >"$WORK/load-$KEYS.json" 2>"$WORK/load.err" ||
@@ -101,8 +111,8 @@ def log_size():
 def restart(how):
     """`how` (stop or kill), then start; seconds to answering and to ready,
     and the node's own log lines about its trees."""
-    shoal("ring", how, "n1")
     mark = log_size()
+    shoal("ring", how, "n1")
     t0 = time.monotonic()
     shoal("ring", "start", "n1")
     answering = time.monotonic() - t0
@@ -118,13 +128,16 @@ def restart(how):
         f.seek(mark)
         text = f.read().decode("utf-8", "replace")
     lines = [l.split("] ", 1)[-1] for l in text.splitlines()
-             if re.search(r"anti-entropy: (loaded|\d+ trees built|no trees saved)", l)]
+             if re.search(r"(anti-entropy: (loaded|saved|\d+ trees built|no trees saved))"
+                          r"|trees not saved", l)]
     return {"how": how, "answering_s": answering, "ready_s": ready_s, "total": total,
             "log": lines}
 
 
 wait_ready()
 load = json.load(open(os.path.join(WORK, f"load-{KEYS}.json")))["load"]
+if load["errors"] or load["keys"] != KEYS:
+    raise SystemExit(f"the load wrote {load['keys']} keys with errors {load['errors']}")
 status = shoal("status")
 runs = []
 for i in range(int(e["ROUNDS"])):

@@ -150,9 +150,27 @@ Status LoadFile(const std::string& path, NodeConfig& c, std::string& sync,
   }
   if (const toml::table* s = root["storage"].as_table()) {
     st = CheckKeys(
-        *s, {"map_size", "sync", "sync_interval_ms", "max_queued_writes"},
+        *s,
+        {"map_size", "sync", "sync_interval_ms", "max_queued_writes", "reap",
+         "tombstone_grace", "reap_interval", "reap_batch", "TEST_reap_unsafe"},
         "storage.");
     if (!st.ok()) return st;
+    for (auto [key, out] :
+         {std::pair{"reap", &c.reap_enabled},
+          std::pair{"TEST_reap_unsafe", &c.TEST_reap_unsafe}}) {
+      if (const toml::node* e = s->get(key)) {
+        if (!e->is_boolean()) {
+          return Bad(std::string("config key 'storage.") + key +
+                     "' must be true or false");
+        }
+        *out = *e->value<bool>();
+      }
+    }
+    st = ReadDuration(*s, "tombstone_grace", "storage.", c.tombstone_grace);
+    if (!st.ok()) return st;
+    st = ReadDuration(*s, "reap_interval", "storage.", c.reap_interval);
+    if (!st.ok()) return st;
+    SHOAL_READ(*s, "reap_batch", "storage.", c.reap_batch);
     SHOAL_READ(*s, "max_queued_writes", "storage.",
                c.storage.max_queued_writes);
     SHOAL_READ(*s, "map_size", "storage.", c.storage.map_size_bytes);
@@ -485,6 +503,12 @@ Status Validate(const NodeConfig& c) {
         "antientropy.interval_ms, antientropy.repair_rate and "
         "antientropy.transfer_rate must be >= 1");
   }
+  if (c.reap_interval.count() < 1 || c.reap_batch < 1 ||
+      c.tombstone_grace.count() < 0) {
+    return Bad(
+        "storage.reap_interval must be at least 1ms, storage.reap_batch at "
+        "least 1 and storage.tombstone_grace not negative");
+  }
   if (c.storage.map_size_bytes < (1ull << 20)) {
     return Bad("storage.map_size must be at least 1 MiB");
   }
@@ -527,7 +551,11 @@ std::string ToToml(const NodeConfig& c) {
                    {"sync_interval_ms",
                     static_cast<int64_t>(c.storage.sync_interval.count())},
                    {"max_queued_writes",
-                    static_cast<int64_t>(c.storage.max_queued_writes)}}},
+                    static_cast<int64_t>(c.storage.max_queued_writes)},
+                   {"reap", c.reap_enabled},
+                   {"tombstone_grace", FormatDuration(c.tombstone_grace)},
+                   {"reap_interval", FormatDuration(c.reap_interval)},
+                   {"reap_batch", c.reap_batch}}},
       {"failure", toml::table{{"heartbeat_ms", c.heartbeat_ms},
                               {"down_after_ms", c.down_after_ms}}},
       {"handoff", toml::table{{"enabled", c.handoff_enabled},
@@ -553,6 +581,9 @@ std::string ToToml(const NodeConfig& c) {
            {"warn_siblings", c.warn_siblings},
            {"max_siblings", c.max_siblings}}},
   };
+  if (c.TEST_reap_unsafe) {
+    root["storage"].as_table()->insert("TEST_reap_unsafe", true);
+  }
   std::ostringstream os;
   os << root << "\n";
   return os.str();

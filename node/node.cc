@@ -180,13 +180,26 @@ Node::Node(asio::io_context& io, NodeConfig config, NodeEnv env,
                .start_seed = env.seed,
                .busy = [this] { return admission_.Busy(clock_.Now()); }},
            &aae_probe_),
+      reaper_(io.get_executor(), clock_, ring_, self_, *store_, aae_transport_,
+              reaper::Options{
+                  .enabled = config_.reap_enabled,
+                  .grace = config_.tombstone_grace,
+                  .interval = config_.reap_interval,
+                  .batch = config_.reap_batch,
+                  .call_timeout =
+                      std::chrono::milliseconds(config_.request_timeout_ms),
+                  .busy = [this] { return admission_.Busy(clock_.Now()); },
+                  .TEST_unsafe = config_.TEST_reap_unsafe}),
+      reaper_probe_(
+          metrics_, [this] { return reaper_.stats(); },
+          [this] { return clock_.WallMs(); }),
       transfers_(
           io.get_executor(), clock_, ring_, self_, aae_, cluster_probe_,
           [this](ring::NodeIndex i) { return peers_.IsUp(i); },
           [this](uint64_t epoch) { gossip_.TransfersDone(epoch); }),
       service_(io.get_executor(), clock_, config_, ring_, self_, *store_,
-               peers_, handoff_, aae_, gossip_, transfers_, faults_, admission_,
-               request_probe_, quorum_probe_,
+               peers_, handoff_, aae_, reaper_, gossip_, transfers_, faults_,
+               admission_, request_probe_, quorum_probe_,
                ServiceOptions{
                    .TEST_ack_before_commit = env.bugs.ack_before_commit,
                    .TEST_repair_skips_stale = env.bugs.repair_skips_stale}),
@@ -361,6 +374,7 @@ Status Node::Start() {
     return st;
   }
   aae_.Start();
+  reaper_.Start();
   // A change in progress when the node stopped: receive its partitions.
   transfers_.Follow(gossip_.keeper().epoch());
   spdlog::info(
@@ -530,6 +544,7 @@ wire::Awaitable<void> Node::Shutdown() {
   co_await service_.Shutdown();
   co_await transfers_.Shutdown();
   co_await aae_.Shutdown();
+  co_await reaper_.Shutdown();
   co_await handoff_.Shutdown();
   co_await gossip_.Shutdown();
   co_await peers_.Shutdown();

@@ -30,6 +30,8 @@
 #include "node/service.h"
 #include "node/transfers.h"
 #include "quorum/probe.h"
+#include "reaper/probe.h"
+#include "reaper/reaper.h"
 #include "ring/ring.h"
 #include "storage/probe.h"
 #include "storage/store.h"
@@ -144,8 +146,10 @@ class Node {
   // replicates again.
   wire::Awaitable<void> DropPartitions(uint64_t epoch);
 
-  // Anti-entropy's calls to other members, over the peer links.
-  class PeerTransport : public antientropy::Transport {
+  // Anti-entropy's and the reaper's calls to other members, over the peer
+  // links.
+  class PeerTransport : public antientropy::Transport,
+                        public reaper::Transport {
    public:
     explicit PeerTransport(Peers& peers) : peers_(peers) {}
     bool IsUp(ring::NodeIndex node) const override;
@@ -218,6 +222,8 @@ class Node {
   antientropy::Trees trees_;
   PeerTransport aae_transport_;
   antientropy::AntiEntropy aae_;
+  reaper::Reaper reaper_;
+  reaper::ReaperProbe reaper_probe_;
   Transfers transfers_;
   Service service_;
   wire::tcp::acceptor acceptor_;

@@ -24,7 +24,8 @@ Service::Service(asio::any_io_executor executor, Clock& clock,
                  const NodeConfig& config, const ring::Ring& ring,
                  ring::NodeIndex self, storage::Store& store, Peers& peers,
                  const handoff::Handoff& handoff, antientropy::AntiEntropy& aae,
-                 Gossip& gossip, const Transfers& transfers, FaultTable& faults,
+                 reaper::Reaper& reaper, Gossip& gossip,
+                 const Transfers& transfers, FaultTable& faults,
                  Admission& admission, RequestProbe& requests,
                  quorum::QuorumProbe& quorum, ServiceOptions options)
     : clock_(clock),
@@ -35,6 +36,7 @@ Service::Service(asio::any_io_executor executor, Clock& clock,
       peers_(peers),
       handoff_(handoff),
       aae_(aae),
+      reaper_(reaper),
       gossip_(gossip),
       transfers_(transfers),
       faults_(faults),
@@ -295,6 +297,9 @@ wire::Awaitable<wire::Body> Service::Dispatch(wire::Body body) {
   if (auto* m = std::get_if<wire::AaeRepairRequest>(&body)) {
     co_return co_await aae_.OnRepair(std::move(*m));
   }
+  if (auto* m = std::get_if<wire::ReapCheckRequest>(&body)) {
+    co_return reaper_.OnCheck(*m);
+  }
   if (std::holds_alternative<wire::AaeStatusRequest>(body)) {
     co_return aae_.OnStatus();
   }
@@ -523,11 +528,20 @@ wire::Body Service::OnStatus() {
   const auto stats = store_.Stats();
   s.keys = stats.keys;
   s.storage_bytes = stats.used_bytes;
+  s.data_bytes = stats.data_bytes;
   s.map_size_bytes = stats.map_size_bytes;
   const cluster::Keeper& keeper = gossip_.keeper();
   s.epoch = keeper.epoch();
   s.cluster_digest = keeper.digest();
   s.transfer = transfers_.Progress();
+  const reaper::Stats reaped = reaper_.stats();
+  s.tombstones.count = stats.tombstones;
+  s.tombstones.reaped = reaped.reaped;
+  if (reaped.oldest_deleted_at_ms != 0 && stats.tombstones > 0) {
+    s.tombstones.oldest_age_ms =
+        std::max<int64_t>(0, clock_.WallMs() - reaped.oldest_deleted_at_ms);
+    s.tombstones.waiting_for = reaped.oldest_waiting_for;
+  }
   // (Peers stamp last_heard with steady_clock; with a SystemClock that is
   // Now()'s timeline.)
   const auto now = clock_.Now();

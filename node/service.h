@@ -30,6 +30,7 @@
 #include "node/transfers.h"
 #include "quorum/coordinator.h"
 #include "quorum/probe.h"
+#include "reaper/reaper.h"
 #include "ring/ring.h"
 #include "storage/store.h"
 #include "wire/connection.h"
@@ -60,8 +61,8 @@ class Service {
           const NodeConfig& config, const ring::Ring& ring,
           ring::NodeIndex self, storage::Store& store, Peers& peers,
           const handoff::Handoff& handoff, antientropy::AntiEntropy& aae,
-          Gossip& gossip, const Transfers& transfers, FaultTable& faults,
-          Admission& admission, RequestProbe& requests,
+          reaper::Reaper& reaper, Gossip& gossip, const Transfers& transfers,
+          FaultTable& faults, Admission& admission, RequestProbe& requests,
           quorum::QuorumProbe& quorum, ServiceOptions options = {});
 
   // Handles one decoded frame from `conn`; `ticket` is kept until the reply
@@ -119,6 +120,7 @@ class Service {
   Peers& peers_;
   const handoff::Handoff& handoff_;
   antientropy::AntiEntropy& aae_;
+  reaper::Reaper& reaper_;
   Gossip& gossip_;
   const Transfers& transfers_;
   FaultTable& faults_;

@@ -66,7 +66,8 @@ class FakeConnection final : public wire::Connection {
 
 // Neither handoff nor anti-entropy runs here: their calls never happen.
 class NoTransport final : public handoff::Transport,
-                          public antientropy::Transport {
+                          public antientropy::Transport,
+                          public reaper::Transport {
  public:
   bool IsUp(ring::NodeIndex) const override { return false; }
   wire::Awaitable<Result<wire::Body>> Call(ring::NodeIndex, wire::Body,
@@ -96,6 +97,8 @@ struct Fixture {
         trees(ring, 0),
         aae(io.get_executor(), clock, ring, 0, *store, trees, transport,
             antientropy::Options{.enabled = false, .busy = {}}),
+        reaper(io.get_executor(), clock, ring, 0, *store, transport,
+               reaper::Options{.enabled = false}),
         cluster_probe(registry, 1),
         gossip(io.get_executor(), clock, cluster::Keeper(OneNodeState()), ring,
                *store, peers, cluster_probe, std::chrono::seconds(1)),
@@ -107,7 +110,7 @@ struct Fixture {
         request_probe(registry),
         quorum_probe(registry),
         service(io.get_executor(), clock, config, ring, 0, *store, peers,
-                handoff, aae, gossip, transfers, faults, admission,
+                handoff, aae, reaper, gossip, transfers, faults, admission,
                 request_probe, quorum_probe, options),
         conn(std::make_shared<FakeConnection>(io.get_executor())) {}
 
@@ -183,6 +186,7 @@ struct Fixture {
   handoff::Handoff handoff;
   antientropy::Trees trees;
   antientropy::AntiEntropy aae;
+  reaper::Reaper reaper;
   prometheus::Registry registry;
   ClusterProbe cluster_probe;
   Gossip gossip;

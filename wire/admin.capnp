@@ -51,6 +51,16 @@ struct StatusReply {
   epoch @11 :UInt64;          # the node's cluster state epoch
   clusterDigest @12 :UInt64;  # and its digest (ClusterState::Digest)
   transfer @13 :TransferStatus;  # what this node is receiving
+  tombstones @14 :TombstoneStatus;
+  dataBytes @15 :UInt64;      # pages the databases hold (not free pages)
+}
+
+# Deleted keys still stored here and the reaper (reaper/reaper.h).
+struct TombstoneStatus {
+  count @0 :UInt64;          # keys whose every sibling is a tombstone
+  reaped @1 :UInt64;         # keys reaped since the node started
+  oldestAgeMs @2 :Int64;     # now - the oldest one's delete; -1 = none
+  waitingFor @3 :Text;       # why the oldest one is still here
 }
 
 # The partitions a change in progress gives the node (doc/membership.md).

@@ -202,6 +202,10 @@ Result<Body> ReadBody(sc::Frame::Reader f) {
       return AsBody(DecodeBody(f.getClusterStageReply()));
     case sc::Frame::CLUSTER_COMMIT:
       return AsBody(DecodeBody(f.getClusterCommit()));
+    case sc::Frame::REAP_CHECK:
+      return AsBody(DecodeBody(f.getReapCheck()));
+    case sc::Frame::REAP_CHECK_REPLY:
+      return AsBody(DecodeBody(f.getReapCheckReply()));
     default:
       return Status(Code::kInvalidArgument,
                     "unknown message type " +

@@ -57,6 +57,7 @@ void EncodeBody(const StatusReply& m, sc::Frame::Builder f) {
   b.setUptimeMs(m.uptime_ms);
   b.setKeys(m.keys);
   b.setStorageBytes(m.storage_bytes);
+  b.setDataBytes(m.data_bytes);
   b.setMapSizeBytes(m.map_size_bytes);
   b.setEpoch(m.epoch);
   b.setClusterDigest(m.cluster_digest);
@@ -67,6 +68,11 @@ void EncodeBody(const StatusReply& m, sc::Frame::Builder f) {
   t.setKeys(m.transfer.keys);
   t.setBytes(m.transfer.bytes);
   t.setElapsedMs(m.transfer.elapsed_ms);
+  auto tomb = b.initTombstones();
+  tomb.setCount(m.tombstones.count);
+  tomb.setReaped(m.tombstones.reaped);
+  tomb.setOldestAgeMs(m.tombstones.oldest_age_ms);
+  tomb.setWaitingFor(m.tombstones.waiting_for);
   auto members = b.initMembers(m.members.size());
   for (size_t i = 0; i < m.members.size(); ++i) {
     const MemberStatus& s = m.members[i];
@@ -93,6 +99,7 @@ StatusReply DecodeBody(sc::StatusReply::Reader r) {
   s.uptime_ms = r.getUptimeMs();
   s.keys = r.getKeys();
   s.storage_bytes = r.getStorageBytes();
+  s.data_bytes = r.getDataBytes();
   s.map_size_bytes = r.getMapSizeBytes();
   s.epoch = r.getEpoch();
   s.cluster_digest = r.getClusterDigest();
@@ -100,6 +107,12 @@ StatusReply DecodeBody(sc::StatusReply::Reader r) {
   s.transfer =
       TransferStatus{t.getEpoch(), t.getPartitions(), t.getReceived(),
                      t.getKeys(),  t.getBytes(),      t.getElapsedMs()};
+  if (r.hasTombstones()) {
+    const auto tomb = r.getTombstones();
+    s.tombstones =
+        TombstoneStatus{tomb.getCount(), tomb.getReaped(),
+                        tomb.getOldestAgeMs(), tomb.getWaitingFor().cStr()};
+  }
   for (auto m : r.getMembers()) {
     s.members.push_back({m.getName().cStr(), m.getAddress().cStr(), m.getUp(),
                          m.getIsSelf(), m.getLastHeardMsAgo(),

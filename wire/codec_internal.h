@@ -254,5 +254,9 @@ void EncodeBody(const ClusterStageReply&, sc::Frame::Builder);
 Result<ClusterStageReply> DecodeBody(sc::ClusterStageReply::Reader);
 void EncodeBody(const ClusterCommitRequest&, sc::Frame::Builder);
 ClusterCommitRequest DecodeBody(sc::ClusterCommitRequest::Reader);
+void EncodeBody(const ReapCheckRequest&, sc::Frame::Builder);
+ReapCheckRequest DecodeBody(sc::ReapCheckRequest::Reader);
+void EncodeBody(const ReapCheckReply&, sc::Frame::Builder);
+Result<ReapCheckReply> DecodeBody(sc::ReapCheckReply::Reader);
 
 }  // namespace shoal::wire::internal

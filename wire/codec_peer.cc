@@ -243,4 +243,72 @@ AaeRepairReply DecodeBody(sc::AaeRepairReply::Reader r) {
   return AaeRepairReply{r.getChanged()};
 }
 
+void EncodeBody(const ReapCheckRequest& m, sc::Frame::Builder f) {
+  auto b = f.initReapCheck();
+  b.setEpoch(m.epoch);
+  auto keys = b.initKeys(m.keys.size());
+  for (size_t i = 0; i < m.keys.size(); ++i) {
+    keys[i].setKey(Bytes(m.keys[i].key));
+    keys[i].setPartition(m.keys[i].partition);
+    keys[i].setSegment(m.keys[i].segment);
+    keys[i].setFingerprint(m.keys[i].fingerprint);
+  }
+}
+
+ReapCheckRequest DecodeBody(sc::ReapCheckRequest::Reader r) {
+  ReapCheckRequest m;
+  m.epoch = r.getEpoch();
+  m.keys.reserve(r.getKeys().size());
+  for (auto k : r.getKeys()) {
+    m.keys.push_back({ToString(k.getKey()), k.getPartition(), k.getSegment(),
+                      k.getFingerprint()});
+  }
+  return m;
+}
+
+void EncodeBody(const ReapCheckReply& m, sc::Frame::Builder f) {
+  auto b = f.initReapCheckReply();
+  auto holding = b.initHolding(m.holding.size());
+  for (size_t i = 0; i < m.holding.size(); ++i) {
+    switch (m.holding[i]) {
+      case ReapHolding::kAbsent:
+        holding.set(i, sc::ReapHolding::ABSENT);
+        break;
+      case ReapHolding::kSame:
+        holding.set(i, sc::ReapHolding::SAME);
+        break;
+      case ReapHolding::kOther:
+        holding.set(i, sc::ReapHolding::OTHER);
+        break;
+    }
+  }
+  auto hinted = b.initHinted(m.hinted.size());
+  for (size_t i = 0; i < m.hinted.size(); ++i) hinted.set(i, m.hinted[i]);
+}
+
+Result<ReapCheckReply> DecodeBody(sc::ReapCheckReply::Reader r) {
+  ReapCheckReply m;
+  for (sc::ReapHolding h : r.getHolding()) {
+    switch (h) {
+      case sc::ReapHolding::ABSENT:
+        m.holding.push_back(ReapHolding::kAbsent);
+        break;
+      case sc::ReapHolding::SAME:
+        m.holding.push_back(ReapHolding::kSame);
+        break;
+      default:  // OTHER, or a value from a newer build: not the same
+        m.holding.push_back(ReapHolding::kOther);
+        break;
+    }
+  }
+  for (bool h : r.getHinted()) m.hinted.push_back(h);
+  if (m.hinted.size() != m.holding.size()) {
+    return Status(Code::kInvalidArgument,
+                  "reap check reply: " + std::to_string(m.holding.size()) +
+                      " holdings but " + std::to_string(m.hinted.size()) +
+                      " hint flags");
+  }
+  return m;
+}
+
 }  // namespace shoal::wire::internal

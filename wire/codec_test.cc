@@ -215,8 +215,10 @@ void ExpectSame(const StatusReply& a, const StatusReply& b) {
   CHECK(a.uptime_ms == b.uptime_ms);
   CHECK(a.keys == b.keys);
   CHECK(a.storage_bytes == b.storage_bytes);
+  CHECK(a.data_bytes == b.data_bytes);
   CHECK(a.map_size_bytes == b.map_size_bytes);
   CHECK(a.transfer == b.transfer);
+  CHECK(a.tombstones == b.tombstones);
   REQUIRE(a.members.size() == b.members.size());
   for (size_t i = 0; i < a.members.size(); ++i) {
     CHECK(a.members[i].name == b.members[i].name);
@@ -371,10 +373,12 @@ std::vector<Message> SampleMessages() {
     s.uptime_ms = 123456789;
     s.keys = 42;
     s.storage_bytes = 1 << 20;
+    s.data_bytes = 1 << 19;
     s.map_size_bytes = 1ull << 34;
     s.epoch = 9;
     s.cluster_digest = 0xfeedfacecafebeefull;
     s.transfer = {10, 64, 17, 12345, 1ull << 33, 90'000};
+    s.tombstones = {1500, 98'000, 12'345, "n3 is down"};
     s.members = {
         {"n1", "127.0.0.1:7001", true, false, 120, 13, "valid", 9},
         {"n2", "127.0.0.1:7002", true, true, 0, 13, "leaving", 9},
@@ -405,6 +409,13 @@ std::vector<Message> SampleMessages() {
                                     {{0, true, 3, 1500, "n2", "ok", 1, 2},
                                      {5, false, 0, -1, "", "", 0, 0}}}});
   out.push_back({41, AaeRunRequest{63}});
+  out.push_back(
+      {45, ReapCheckRequest{
+               9, {{kBinaryKey, 3, 0xdeadbeef, ~0ull}, {"k", 0, 0, 1}}}});
+  out.push_back({45, ReapCheckRequest{1, {}}});
+  out.push_back({46, ReapCheckReply{{ReapHolding::kAbsent, ReapHolding::kSame,
+                                     ReapHolding::kOther},
+                                    {false, true, false}}});
   out.push_back({42, AaeRunReply{"n3",
                                  63,
                                  {{"n1", "ok", 3, 2, 4096},
@@ -978,7 +989,7 @@ TEST_CASE("an unknown union member is rejected as an unknown message type") {
   // Two frames differing only in the union discriminant (both members are
   // empty structs): the bytes that differ are the discriminant.
   // Discriminants count union members from 0: error = 0 ...
-  // clusterCommit = 35.
+  // reapCheckReply = 37.
   std::vector<uint64_t> a = EncodeBody({5, StatusRequest{}});   // 11
   std::vector<uint64_t> b = EncodeBody({5, ReplicateReply{}});  // 9
   REQUIRE(a.size() == b.size());
@@ -993,7 +1004,7 @@ TEST_CASE("an unknown union member is rejected as an unknown message type") {
   REQUIRE((pa[at] | pa[at + 1] << 8) == 11);
   REQUIRE((pb[at] | pb[at + 1] << 8) == 9);
 
-  for (uint16_t which : {uint16_t{36}, uint16_t{200}, uint16_t{0xffff}}) {
+  for (uint16_t which : {uint16_t{38}, uint16_t{200}, uint16_t{0xffff}}) {
     CAPTURE(which);
     std::vector<uint64_t> body = a;
     auto* p = reinterpret_cast<uint8_t*>(body.data());

@@ -69,5 +69,7 @@ struct Frame {
     clusterStage @34 :Admin.ClusterStageRequest;
     clusterStageReply @35 :Admin.ClusterStageReply;
     clusterCommit @36 :Admin.ClusterCommitRequest;  # answered with clusterStateReply
+    reapCheck @37 :Peer.ReapCheckRequest;
+    reapCheckReply @38 :Peer.ReapCheckReply;
   }
 }

@@ -149,6 +149,27 @@ struct AaeRepairRequest {
   friend bool operator==(const AaeRepairRequest&,
                          const AaeRepairRequest&) = default;
 };
+// Tombstone reaping (reaper/reaper.h).
+struct ReapCheckKey {
+  std::string key;
+  uint32_t partition = 0;
+  uint32_t segment = 0;
+  uint64_t fingerprint = 0;  // quorum::CausalFingerprint of the tombstone
+  friend bool operator==(const ReapCheckKey&, const ReapCheckKey&) = default;
+};
+struct ReapCheckRequest {
+  uint64_t epoch = 0;
+  std::vector<ReapCheckKey> keys;
+  friend bool operator==(const ReapCheckRequest&,
+                         const ReapCheckRequest&) = default;
+};
+enum class ReapHolding : uint8_t { kAbsent, kSame, kOther };
+struct ReapCheckReply {
+  std::vector<ReapHolding> holding;  // per key
+  std::vector<bool> hinted;          // per key
+  friend bool operator==(const ReapCheckReply&,
+                         const ReapCheckReply&) = default;
+};
 struct AaeRepairReply {
   uint32_t changed = 0;
   friend bool operator==(const AaeRepairReply&,
@@ -193,6 +214,14 @@ struct TransferStatus {
   friend bool operator==(const TransferStatus&,
                          const TransferStatus&) = default;
 };
+struct TombstoneStatus {
+  uint64_t count = 0;
+  uint64_t reaped = 0;
+  int64_t oldest_age_ms = -1;  // -1 = none
+  std::string waiting_for;
+  friend bool operator==(const TombstoneStatus&,
+                         const TombstoneStatus&) = default;
+};
 struct StatusReply {
   std::string node;
   uint64_t actor = 0;
@@ -201,10 +230,12 @@ struct StatusReply {
   std::vector<MemberStatus> members;
   uint64_t keys = 0;
   uint64_t storage_bytes = 0;
+  uint64_t data_bytes = 0;  // storage_bytes less LMDB's free pages
   uint64_t map_size_bytes = 0;
   uint64_t epoch = 0;           // cluster state
   uint64_t cluster_digest = 0;  // ClusterState::Digest
   TransferStatus transfer;
+  TombstoneStatus tombstones;
 };
 
 struct AaeStatusRequest {
@@ -307,16 +338,15 @@ struct ErrorReply {
   Status status;  // never OK
 };
 
-using Body =
-    std::variant<ErrorReply, GetRequest, GetReply, PutRequest, PutReply, Hello,
-                 ReadRequest, ReadReply, ReplicateRequest, ReplicateReply,
-                 CoordinatePutRequest, StatusRequest, StatusReply, Ping, Pong,
-                 HintsRequest, HintsReply, AaeTreeRequest, AaeTreeReply,
-                 AaeKeysRequest, AaeKeysReply, AaeFetchRequest, AaeFetchReply,
-                 AaeRepairRequest, AaeRepairReply, AaeStatusRequest,
-                 AaeStatusReply, AaeRunRequest, AaeRunReply, FaultRequest,
-                 FaultReply, ClusterStateRequest, ClusterStateReply,
-                 ClusterStageRequest, ClusterStageReply, ClusterCommitRequest>;
+using Body = std::variant<
+    ErrorReply, GetRequest, GetReply, PutRequest, PutReply, Hello, ReadRequest,
+    ReadReply, ReplicateRequest, ReplicateReply, CoordinatePutRequest,
+    StatusRequest, StatusReply, Ping, Pong, HintsRequest, HintsReply,
+    AaeTreeRequest, AaeTreeReply, AaeKeysRequest, AaeKeysReply, AaeFetchRequest,
+    AaeFetchReply, AaeRepairRequest, AaeRepairReply, AaeStatusRequest,
+    AaeStatusReply, AaeRunRequest, AaeRunReply, FaultRequest, FaultReply,
+    ClusterStateRequest, ClusterStateReply, ClusterStageRequest,
+    ClusterStageReply, ClusterCommitRequest, ReapCheckRequest, ReapCheckReply>;
 
 struct Message {
   uint64_t id = 0;  // request id; a reply carries its request's id

@@ -128,3 +128,29 @@ struct AaeRepairRequest {
 struct AaeRepairReply {
   changed @0 :UInt32;          # objects the merge changed
 }
+
+# Tombstone reaping (doc/impl.md, "Reaping tombstones"): before it reaps
+# tombstoned keys, a primary asks every other member what it holds of them.
+struct ReapCheckKey {
+  key @0 :Data;
+  partition @1 :UInt32;
+  segment @2 :UInt32;
+  fingerprint @3 :UInt64;      # the asker's tombstone (causal fingerprint)
+}
+
+struct ReapCheckRequest {
+  epoch @0 :UInt64;            # the asker's cluster epoch; answered only at
+                               # the same epoch
+  keys @1 :List(ReapCheckKey);
+}
+
+enum ReapHolding {
+  absent @0;                   # no object for the key
+  same @1;                     # the asker's causal state exactly
+  other @2;                    # any other version
+}
+
+struct ReapCheckReply {
+  holding @0 :List(ReapHolding);  # per key, in request order
+  hinted @1 :List(Bool);          # per key: a hint for it waits here
+}

@@ -543,11 +543,14 @@ def get_request(req_id: int, key: bytes, r: int = 0, local: bool = False) -> str
 
 
 def put_request(req_id: int, key: bytes, value: bytes, context: bytes = b"",
-                w: int = 0) -> str:
-    """A put; an empty key, value or context is left unset (a null pointer)."""
+                w: int = 0, delete: bool = False) -> str:
+    """A put (a delete with `delete`); an empty key, value or context is left
+    unset (a null pointer)."""
     fields = [f"key = {data(key)}"] if key else []
     if value:
         fields.append(f"value = {data(value)}")
+    if delete:
+        fields.append("delete = true")
     if context:
         fields.append(f"context = {data(context)}")
     if w:

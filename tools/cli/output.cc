@@ -625,19 +625,25 @@ json StatusReplyToJson(const wire::StatusReply& reply) {
                            {"epoch", m.epoch},
                            {"conflict", m.conflict}});
   }
-  return json{{"node", reply.node},
-              {"actor", Hex64(reply.actor)},
-              {"n", reply.n},
-              {"w", reply.w},
-              {"r", reply.r},
-              {"partitions", reply.partitions},
-              {"uptime_ms", reply.uptime_ms},
-              {"keys", reply.keys},
-              {"storage_bytes", reply.storage_bytes},
-              {"map_size_bytes", reply.map_size_bytes},
-              {"epoch", reply.epoch},
-              {"cluster_digest", Hex64(reply.cluster_digest)},
-              {"members", std::move(members)}};
+  return json{
+      {"node", reply.node},
+      {"actor", Hex64(reply.actor)},
+      {"n", reply.n},
+      {"w", reply.w},
+      {"r", reply.r},
+      {"partitions", reply.partitions},
+      {"uptime_ms", reply.uptime_ms},
+      {"keys", reply.keys},
+      {"storage_bytes", reply.storage_bytes},
+      {"data_bytes", reply.data_bytes},
+      {"map_size_bytes", reply.map_size_bytes},
+      {"epoch", reply.epoch},
+      {"cluster_digest", Hex64(reply.cluster_digest)},
+      {"tombstones", json{{"count", reply.tombstones.count},
+                          {"reaped", reply.tombstones.reaped},
+                          {"oldest_age_ms", reply.tombstones.oldest_age_ms},
+                          {"waiting_for", reply.tombstones.waiting_for}}},
+      {"members", std::move(members)}};
 }
 
 std::string StatusReplyToText(const wire::StatusReply& reply) {
@@ -650,7 +656,17 @@ std::string StatusReplyToText(const wire::StatusReply& reply) {
   out += "uptime:     " + FormatDurationMs(reply.uptime_ms) + "\n";
   out += "keys:       " + std::to_string(reply.keys) + "\n";
   out += "storage:    " + FormatBytes(reply.storage_bytes) + " used of a " +
-         FormatBytes(reply.map_size_bytes) + " map\n";
+         FormatBytes(reply.map_size_bytes) + " map (" +
+         FormatBytes(reply.data_bytes) + " holding data, the rest free)\n";
+  const wire::TombstoneStatus& t = reply.tombstones;
+  out += "tombstones: " + std::to_string(t.count) + " stored, " +
+         std::to_string(t.reaped) + " reaped since start";
+  if (t.count > 0 && t.oldest_age_ms >= 0) {
+    out += "; the oldest deleted " +
+           FormatDurationMs(static_cast<uint64_t>(t.oldest_age_ms)) +
+           " ago, waiting for " + t.waiting_for;
+  }
+  out += "\n";
   out += "members (as " + reply.node + " sees them):\n";
 
   std::vector<std::vector<std::string>> rows;

@@ -278,10 +278,23 @@ TEST_CASE("status renders as JSON and text") {
   CHECK(j["members"][0]["self"] == true);
   const std::string text = StatusReplyToText(reply);
   CHECK(text.find("1h 02m 03s") != std::string::npos);
-  CHECK(text.find("1.5 KiB used of a 1.0 GiB map") != std::string::npos);
+  CHECK(text.find("1.5 KiB used of a 1.0 GiB map (0 B holding data") !=
+        std::string::npos);
   CHECK(text.find("(self)") != std::string::npos);
   CHECK(text.find("4s ago") != std::string::npos);
   CHECK(text.find("down") != std::string::npos);
+  CHECK(text.find("tombstones: 0 stored, 0 reaped since start\n") !=
+        std::string::npos);
+
+  reply.tombstones = {12, 340, 65'000, "n2 is down"};
+  j = StatusReplyToJson(reply);
+  CHECK(j["tombstones"]["count"] == 12);
+  CHECK(j["tombstones"]["reaped"] == 340);
+  CHECK(j["tombstones"]["oldest_age_ms"] == 65000);
+  CHECK(j["tombstones"]["waiting_for"] == "n2 is down");
+  CHECK(StatusReplyToText(reply).find(
+            "tombstones: 12 stored, 340 reaped since start; the oldest "
+            "deleted 1m 05s ago, waiting for n2 is down") != std::string::npos);
 }
 
 TEST_CASE("a put reply renders as JSON and text") {
