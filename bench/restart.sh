@@ -63,7 +63,11 @@ for KEYS in $SIZES; do
   "$SHOAL" ring down --dir "$RING" >/dev/null
   CONFIG=$(find "$RING/n1" -maxdepth 1 -name '*.toml' | head -1)
   [[ -f $CONFIG ]] || die "no node config in $RING/n1"
-  printf '\n[storage]\nmap_size = %s\n' "$MAP_SIZE" >>"$CONFIG"
+  if grep -q '^\[storage\]' "$CONFIG"; then
+    sed -i "/^\[storage\]/a map_size = $MAP_SIZE" "$CONFIG"
+  else
+    printf '\n[storage]\nmap_size = %s\n' "$MAP_SIZE" >>"$CONFIG"
+  fi
   "$SHOAL" ring up --dir "$RING" >"$WORK/up.log" 2>&1 || { cat "$WORK/up.log" >&2; die "ring up (map_size) failed"; }
   log "$KEYS keys: loading"
   "$SHOAL" bench --dir "$RING" --load --workload w --keys "$KEYS" --value-size 100 \
