@@ -143,10 +143,18 @@ wire::Awaitable<uint64_t> Reaper::ReapPartition(
   if (!options_.TEST_unsafe) {
     for (ring::NodeIndex i = 0; i < ring_.members().size(); ++i) {
       if (i == self_ || ring_.retired(i)) continue;
-      const std::string& name = ring_.members()[i];
+      // A copy: the ring may be replaced while the call waits.
+      const std::string name = ring_.members()[i];
       auto reply = co_await transport_.Call(
           i, wire::Body{check}, clock_.Now() + options_.call_timeout);
       if (tasks_.cancelled()) co_return 0;
+      if (ring_.epoch() != check.epoch) {
+        // Members asked so far were those of the old ring: ask again next
+        // round.
+        partition_waiting_[partition] =
+            "the cluster state changed during the check";
+        co_return 0;
+      }
       const wire::ReapCheckReply* r =
           reply.ok() ? std::get_if<wire::ReapCheckReply>(&*reply) : nullptr;
       if (r == nullptr || r->holding.size() != keys.size()) {
