@@ -105,6 +105,7 @@ class Node {
   // commits nothing; Shutdown() then unwinds the node), and the store.
   void TEST_Crash() { store_->TEST_Seal(); }
   storage::Store& TEST_store() { return *store_; }
+  const reaper::Reaper& TEST_reaper() const { return reaper_; }
   quorum::ActorId actor() const { return store_->actor(); }
   // The cluster state the node serves with.
   const cluster::ClusterState& cluster_state() const {

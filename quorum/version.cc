@@ -115,6 +115,12 @@ bool Object::SameCausalState(const Object& other) const {
   return true;
 }
 
+bool Object::SameOrReaped(const Object& other) const {
+  if (SameCausalState(other)) return true;
+  return (siblings.empty() && other.Deleted()) ||
+         (other.siblings.empty() && Deleted());
+}
+
 size_t Object::ValueBytes() const {
   size_t total = 0;
   for (const Sibling& s : siblings) total += s.value.size();

@@ -91,6 +91,11 @@ struct Object {
   // Same version vector and the same set of sibling dots (values are not
   // compared: a dot names exactly one value).
   bool SameCausalState(const Object& other) const;
+  // The same causal state, or one holds nothing (reaped) and the other only
+  // tombstones: replicas that agree once reaping is taken into account
+  // (every read answers "not found" from either, and the reaper removes the
+  // tombstones once every replica answers its check).
+  bool SameOrReaped(const Object& other) const;
   // Total bytes of sibling values (for limits and metrics).
   size_t ValueBytes() const;
 

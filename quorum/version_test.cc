@@ -413,6 +413,25 @@ TEST_CASE("tombstones") {
 // ---------------------------------------------------------------------------
 // Supersedes / SameCausalState
 
+TEST_CASE("SameOrReaped: a reaped replica agrees only with tombstones") {
+  const Object value = Put({}, {}, kA, "v");
+  const Object deleted = Delete(value, value.vv, kA);
+  const Object other_delete = Delete(value, value.vv, kB);
+  REQUIRE(deleted.Deleted());
+  CHECK(deleted.SameOrReaped(deleted));
+  CHECK(deleted.SameOrReaped(Object{}));
+  CHECK(Object{}.SameOrReaped(deleted));
+  CHECK(Object{}.SameOrReaped(Object{}));
+  // Two different tombstones, or a value and nothing, do not agree.
+  CHECK_FALSE(deleted.SameOrReaped(other_delete));
+  CHECK_FALSE(value.SameOrReaped(Object{}));
+  CHECK_FALSE(Object{}.SameOrReaped(value));
+  // A tombstone beside a live sibling is not a deleted key.
+  const Object both = Sync(Put(value, value.vv, kB, "w"), deleted);
+  REQUIRE_FALSE(both.Deleted());
+  CHECK_FALSE(both.SameOrReaped(Object{}));
+}
+
 TEST_CASE("Supersedes and SameCausalState") {
   const Object base = Put({}, {}, kA, "v");
   const Object newer = Put(base, base.vv, kA, "w");

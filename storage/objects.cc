@@ -172,6 +172,13 @@ Result<std::optional<quorum::Object>> ObjectsDb::Get(
   return std::optional<quorum::Object>(std::move(decoded).value());
 }
 
+std::optional<quorum::Object> ObjectsDb::TEST_Reaped(
+    std::string_view key, const ring::KeyLocation& loc) const {
+  auto it = reaped_.find(EncodeStorageKey(key, loc));
+  if (it == reaped_.end()) return std::nullopt;
+  return it->second.object;
+}
+
 std::vector<std::string> ObjectsDb::TEST_StorageKeys() const {
   std::vector<std::string> keys;
   MDB_txn* txn = nullptr;

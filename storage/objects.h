@@ -95,6 +95,9 @@ class ObjectsDb {
   // Fills the number of keys in `stats`.
   void FillStats(StoreStats& stats) const;
   std::vector<std::string> TEST_StorageKeys() const;
+  // Store::TEST_Reaped.
+  std::optional<quorum::Object> TEST_Reaped(std::string_view key,
+                                            const ring::KeyLocation& loc) const;
 
  private:
   const Env& env_;

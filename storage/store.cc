@@ -160,6 +160,11 @@ Result<std::vector<HintBacklog>> Store::HintBacklogsCached() const {
   return hints_->HintBacklogsCached();
 }
 
+std::optional<quorum::Object> Store::TEST_Reaped(
+    std::string_view key, const ring::KeyLocation& loc) const {
+  return objects_->TEST_Reaped(key, loc);
+}
+
 std::vector<std::string> Store::TEST_StorageKeys() const {
   return objects_->TEST_StorageKeys();
 }

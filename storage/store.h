@@ -193,6 +193,11 @@ class Store {
 
   // Test hook: every raw LMDB key of `objects`, in LMDB order.
   std::vector<std::string> TEST_StorageKeys() const;
+  // Test hook: the object the reaped-key guard remembers for `key` (reaped
+  // here and not yet forgotten), if any. Only while no write is applied
+  // (the simulator's one thread, with inline writes).
+  std::optional<quorum::Object> TEST_Reaped(std::string_view key,
+                                            const ring::KeyLocation& loc) const;
   // A process crash, for the simulator: from now on no write commits (each
   // fails with kUnavailable), so what the node's code does while it is
   // unwound after a "kill" leaves nothing on disk. Irreversible; any thread.

@@ -172,17 +172,22 @@ void Network::Detach(const std::string& name) {
   const uint64_t dead = n.incarnation;
   trace_.Add(Us(clock_.Now(), Clock::TimePoint{}), "detach " + name);
   // Every connection to it is reset; the reset reaches each caller after
-  // one latency, unless the link back is cut (then its calls time out).
+  // one latency, unless the link back is cut (then its calls time out, and
+  // its next frame after the heal is answered by a reset: SimChannel::Call).
   for (SimChannel* c : channels_) {
-    if (c->to() != name || !c->connected()) continue;
-    if (IsCut(name, c->from())) continue;
-    const uint64_t id = c->id();
-    clock_.Schedule(clock_.Now() + Latency(), [this, id, dead] {
-      for (SimChannel* ch : channels_) {
-        if (ch->id() == id) ch->Reset(dead);
-      }
-    });
+    if (c->to() == name && c->connected())
+      ResetLater(c->id(), c->from(), name, dead);
   }
+}
+
+void Network::ResetLater(uint64_t id, const std::string& from,
+                         const std::string& to, uint64_t dead) {
+  if (IsCut(to, from)) return;
+  clock_.Schedule(clock_.Now() + Latency(), [this, id, dead] {
+    for (SimChannel* ch : channels_) {
+      if (ch->id() == id) ch->Reset(dead);
+    }
+  });
 }
 
 bool Network::attached(const std::string& name) const {
@@ -256,7 +261,14 @@ bool Network::Transmit(const std::string& from, const std::string& to,
     return false;
   }
   trace_.Add(now_us, std::string("send ") + line);
-  const int copies = request && coin(rng_) < options_.duplicate_rate ? 2 : 1;
+  // A duplicate stands for a request a node sends again (a replicate or a
+  // hint retried). A client's put, and a put a node forwards for a client,
+  // travel once, as on a TCP connection: sent twice, a put is a second
+  // write, which the client's history would have to record as one.
+  const bool resendable =
+      request && nodes_.count(from) > 0 &&
+      !std::holds_alternative<wire::CoordinatePutRequest>(msg.body);
+  const int copies = resendable && coin(rng_) < options_.duplicate_rate ? 2 : 1;
   for (int i = 0; i < copies; ++i) {
     auto arrive = [this, deliver, m = decoded.value(), to,
                    tag = std::string(line)]() mutable {
@@ -345,14 +357,20 @@ wire::Awaitable<Result<wire::Body>> SimChannel::Call(wire::Body body,
   const wire::Message msg{call, std::move(body)};
   std::weak_ptr<ServerEnd> server = server_;
   Network& net = net_;
-  const std::string to = to_;
+  const std::string from = from_, to = to_;
+  const uint64_t id = id_;
   net_.Transmit(from_, to_, id_, msg, /*request=*/true,
-                [&net, server, to](wire::Message m) {
+                [&net, server, from, to, id](wire::Message m) {
                   auto end = server.lock();
                   auto it = net.nodes_.find(to);
                   if (!end || it == net.nodes_.end() || !it->second.attached ||
                       it->second.incarnation != end->incarnation()) {
-                    return;  // the node it was sent to is gone
+                    // The process it was sent to is gone: its host answers
+                    // with a reset, as TCP does for a connection it does
+                    // not know (the reset at the kill may have been lost
+                    // on a cut link).
+                    if (end) net.ResetLater(id, from, to, end->incarnation());
+                    return;
                   }
                   Network::Node& node = it->second;
                   auto hand_in = [inbox = node.inbox, end,

@@ -45,8 +45,8 @@ struct NetworkOptions {
   std::chrono::microseconds min_latency{100};
   std::chrono::microseconds max_latency{2000};  // uniform in [min, max]
   double drop_rate = 0;                         // of every frame, 0..1
-  double duplicate_rate = 0;                    // of request frames, 0..1
-  uint64_t frame_cap = 0;                       // for decoding
+  double duplicate_rate = 0;  // of request frames between nodes, 0..1
+  uint64_t frame_cap = 0;     // for decoding
 };
 
 class Network {
@@ -116,6 +116,11 @@ class Network {
                 uint64_t channel, const wire::Message& msg, bool request,
                 std::function<void(wire::Message)> deliver);
   std::chrono::microseconds Latency();
+  // A reset (a TCP RST from `to`'s host) reaches channel `id`, connected to
+  // `to`'s incarnation `dead`, after one latency; none while the link back
+  // from `to` to the channel's caller `from` is cut.
+  void ResetLater(uint64_t id, const std::string& from, const std::string& to,
+                  uint64_t dead);
   void RegisterChannel(SimChannel* c);
   void UnregisterChannel(SimChannel* c);
 

@@ -111,10 +111,10 @@ std::string SimOutcome::Summary(const SimOptions& o) const {
   }
   out << "; " << ops << " ops (" << verdict.acknowledged << " ok, "
       << verdict.failed << " failed, " << verdict.unknown << " unknown), lost "
-      << verdict.lost << ", resurrected " << verdict.resurrected
-      << ", converged " << (converged ? "yes" : "no") << ", " << virtual_ms
-      << " ms virtual, " << trace_events << " events, trace " << std::hex
-      << trace_hash << std::dec;
+      << verdict.lost << ", resurrected " << verdict.resurrected << ", reaped "
+      << reaped << ", converged " << (converged ? "yes" : "no") << ", "
+      << virtual_ms << " ms virtual, " << trace_events << " events, trace "
+      << std::hex << trace_hash << std::dec;
   if (!error.empty()) out << "; error: " << error;
   for (const std::string& v : violations) out << "\n  violation: " << v;
   for (const std::string& e : verdict.examples) out << "\n  checker: " << e;
@@ -124,6 +124,10 @@ std::string SimOutcome::Summary(const SimOptions& o) const {
 namespace {
 
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+// How long after the final reads every tombstone must have been reaped: the
+// grace (1 s), rounds every 500 ms, and the failure detectors of restarted
+// nodes seeing every member up again.
+constexpr Clock::Duration kReapLimit = 20s;
 
 int64_t Ms(Clock::Duration d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
@@ -205,6 +209,8 @@ class World {
                 const std::string& where);
   const storage::Store* StoreOf(const std::string& node) const;
   bool Converged(std::vector<std::string>* why);
+  // "nX holds N tombstones" for each live node whose store holds any.
+  std::vector<std::string> TombstonesLeft() const;
 
   // Final reads at r = n.
   wire::Awaitable<void> FinalReads(check::FinalState* final, Status* error);
@@ -231,6 +237,7 @@ class World {
   Clock::TimePoint workload_end_;
   int clients_running_ = 0;
   uint64_t ops_ = 0;
+  uint64_t reaped_ = 0;  // by the nodes killed so far
   // Dots seen -> hash of the value they named (tombstones hash to 0).
   // (key, actor, counter) -> hash of the value (0: a tombstone).
   std::map<std::tuple<std::string, quorum::ActorId, uint64_t>, uint64_t> dots_;
@@ -244,6 +251,16 @@ class World {
   };
   std::map<std::pair<uint64_t, uint64_t>, Pending> replicates_;
 };
+
+// What `store` holds of `key`: the stored object, or the one its reaped-key
+// guard remembers (a reaped key takes merges as if it were still stored),
+// or an empty object.
+quorum::Object HeldOrReaped(const storage::Store& store, const std::string& key,
+                            const ring::KeyLocation& loc) {
+  auto held = store.Get(key, loc);
+  if (held.ok() && held->has_value()) return std::move(**held);
+  return store.TEST_Reaped(key, loc).value_or(quorum::Object{});
+}
 
 ring::Ring MakeRing(const std::vector<std::string>& members,
                     const SimOptions& o) {
@@ -312,6 +329,11 @@ node::NodeConfig World::ConfigFor(const SimNode& n) const {
   c.storage.TEST_boot_id = "sim-boot";
   c.handoff_enabled = options_.handoff;
   c.aae_enabled = options_.antientropy;
+  // Reaping as a node runs it, with the grace `shoal check --workload
+  // delete` uses, so runs of a few seconds reap.
+  c.reap_enabled = true;
+  c.tombstone_grace = 1s;
+  c.reap_interval = 500ms;
   c.request_timeout_ms = 1000;
   return c;
 }
@@ -357,9 +379,7 @@ Status World::StartNode(SimNode& n) {
     for (const std::string& holder : holders) {
       const storage::Store* store = StoreOf(holder);
       if (store == nullptr) continue;  // down: nothing to check
-      auto held = store->Get(key, ring_.Locate(key));
-      const quorum::Object there =
-          held.ok() ? held->value_or(quorum::Object{}) : quorum::Object{};
+      const quorum::Object there = HeldOrReaped(*store, key, ring_.Locate(key));
       if (!quorum::Supersedes(there, hint)) {
         record_.Violation("a hint for " + target + " of key " + key +
                           " was deleted while " + holder + " lacked it");
@@ -386,6 +406,7 @@ Status World::StartNode(SimNode& n) {
 void World::KillNode(SimNode& n) {
   net_.Detach(n.name);
   n.node->TEST_Crash();
+  reaped_ += n.node->TEST_reaper().stats().reaped;
   bool down = false;
   asio::co_spawn(*n.io, n.node->Shutdown(),
                  [&down](std::exception_ptr) { down = true; });
@@ -779,9 +800,8 @@ void World::Observe(const std::string& from, const std::string& to,
           // The replica acknowledges: it must hold the object by now.
           const storage::Store* store = StoreOf(p.node);
           if (store == nullptr) return;
-          auto held = store->Get(p.key, ring_.Locate(p.key));
           const quorum::Object there =
-              held.ok() ? held->value_or(quorum::Object{}) : quorum::Object{};
+              HeldOrReaped(*store, p.key, ring_.Locate(p.key));
           if (!quorum::Supersedes(there, p.object)) {
             record_.Violation(p.node + " acknowledged a replicate of key " +
                               p.key + " before holding it");
@@ -817,6 +837,20 @@ void World::Observe(const std::string& from, const std::string& to,
   (void)request;
 }
 
+std::vector<std::string> World::TombstonesLeft() const {
+  std::vector<std::string> out;
+  for (const SimNode& n : nodes_) {
+    if (!n.alive) continue;
+    const uint64_t left = n.node->TEST_store().Stats().tombstones;
+    if (left > 0) {
+      out.push_back(n.name + " still holds " + std::to_string(left) +
+                    " tombstones (the oldest waits for: " +
+                    n.node->TEST_reaper().stats().oldest_waiting_for + ")");
+    }
+  }
+  return out;
+}
+
 bool World::Converged(std::vector<std::string>* why) {
   bool all = true;
   for (const std::string& key : keys_) {
@@ -833,7 +867,7 @@ bool World::Converged(std::vector<std::string>* why) {
       if (!first) {
         first = o;
         first_node = members_[p];
-      } else if (!first->SameCausalState(o)) {
+      } else if (!first->SameOrReaped(o)) {
         all = false;
         if (why) {
           why->push_back("key " + key + ": " + first_node + " and " +
@@ -928,10 +962,28 @@ SimOutcome World::Run() {
   }
   if (!read_error.ok()) out.error = read_error.ToString();
 
+  // 5. reaped: with every member up, no change in progress and the hints
+  // delivered, the rule allows every tombstone left to be reaped (doc/
+  // impl.md, "Reaping tombstones"); they must be, within a bound. Without
+  // handoff a hint is never delivered, and the tombstones of its key rightly
+  // stay.
+  if (options_.handoff) {
+    RunUntil(clock_.Now() + kReapLimit,
+             [this] { return TombstonesLeft().empty(); });
+    for (const std::string& left : TombstonesLeft()) {
+      record_.Violation(left + " " + std::to_string(Ms(kReapLimit)) +
+                        " ms after the final reads");
+    }
+  }
+
   out.verdict = check::CheckHistory(options_.workload, record_.history, final);
   out.violations = record_.violations;
   out.nemesis_log = nemesis_log_;
   out.ops = ops_;
+  out.reaped = reaped_;
+  for (const SimNode& n : nodes_) {
+    if (n.alive) out.reaped += n.node->TEST_reaper().stats().reaped;
+  }
   out.virtual_ms = Ms(clock_.Elapsed());
   out.trace_hash = trace_.hash();
   out.trace_events = trace_.events();

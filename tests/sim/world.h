@@ -98,6 +98,7 @@ struct SimOutcome {
   bool converged = false;
   int64_t virtual_ms = 0;  // of the whole run
   uint64_t ops = 0;        // client operations completed
+  uint64_t reaped = 0;     // tombstoned keys reaped, summed over the nodes
   std::string error;       // the run itself failed (set up, final reads)
   // One line: valid or not, what was found, the options.
   std::string Summary(const SimOptions& options) const;

@@ -438,7 +438,7 @@ Awaitable<bool> Identical(const cluster::ClusterState* state,
       if (!got.ok()) co_return false;
       if (!first) {
         first = got->object;
-      } else if (!first->SameCausalState(got->object)) {
+      } else if (!first->SameOrReaped(got->object)) {
         co_return false;
       }
     }
