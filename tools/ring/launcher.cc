@@ -21,6 +21,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <type_traits>
@@ -510,8 +511,9 @@ Result<RingState> ParseRingState(std::string_view text) {
   return RingStateFromJson(j);
 }
 
-std::string NodeConfigToml(const RingState& state, const RingNode& node,
-                           const std::vector<std::string>& seeds) {
+Result<std::string> NodeConfigToml(const RingState& state, const RingNode& node,
+                                   const std::vector<std::string>& seeds,
+                                   std::string_view like) {
   toml::table cluster{{"w", static_cast<int64_t>(state.w)},
                       {"r", static_cast<int64_t>(state.r)},
                       {"conflict", state.conflict}};
@@ -537,6 +539,21 @@ std::string NodeConfigToml(const RingState& state, const RingNode& node,
       {"cluster", std::move(cluster)},
       {"storage", toml::table{{"sync", state.sync}}},
   };
+  if (!like.empty()) {
+    toml::table parsed;
+    try {
+      parsed = toml::parse(like);
+    } catch (const toml::parse_error& e) {
+      return Status(Code::kInvalidArgument,
+                    "a member's node.toml does not parse: " +
+                        std::string(e.description()));
+    }
+    static const std::set<std::string_view> kOwn = {
+        "name", "listen", "data_dir", "metrics_listen", "cluster"};
+    for (const auto& [key, value] : parsed) {
+      if (kOwn.count(key.str()) == 0) root.insert_or_assign(key.str(), value);
+    }
+  }
   std::ostringstream out;
   out << "# Written by `shoal ring up`; read by shoald --config.\n"
       << root << "\n";
@@ -1157,7 +1174,7 @@ Result<RingState> Launcher::Up(const UpOptions& options) {
                     "cannot create " + node.data_dir + ": " + ec.message());
     }
     if (!fs::exists(node.config)) {
-      s = WriteFileAtomically(node.config, NodeConfigToml(state, node));
+      s = WriteFileAtomically(node.config, *NodeConfigToml(state, node));
       if (!s.ok()) return s;
     }
   }
@@ -1288,7 +1305,7 @@ Result<NodeAction> Launcher::Start(std::string_view name) {
   std::error_code ec;
   fs::create_directories(target.data_dir, ec);
   if (!fs::exists(target.config)) {
-    s = WriteFileAtomically(target.config, NodeConfigToml(*state, target));
+    s = WriteFileAtomically(target.config, *NodeConfigToml(*state, target));
     if (!s.ok()) return s;
   }
   Result<int> pid = Spawn(target);
@@ -1500,8 +1517,18 @@ Result<NodeAction> Launcher::StartNewMember(
     uint64_t epoch, milliseconds wait) {
   std::error_code ec;
   fs::create_directories(node.data_dir, ec);
-  Status s =
-      WriteFileAtomically(node.config, NodeConfigToml(state, node, seeds));
+  // It runs with the settings of the member it learns the cluster from.
+  std::string like;
+  for (const RingNode& member : state.nodes) {
+    if (member.address != seeds.front()) continue;
+    std::ifstream in(member.config);
+    std::ostringstream text;
+    text << in.rdbuf();
+    like = text.str();
+  }
+  Result<std::string> config = NodeConfigToml(state, node, seeds, like);
+  if (!config.ok()) return config.status();
+  Status s = WriteFileAtomically(node.config, *config);
   if (!s.ok()) return s;
   Result<int> pid = Spawn(node);
   if (!pid.ok()) return pid.status();

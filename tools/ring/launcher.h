@@ -111,9 +111,14 @@ Result<RingState> ParseRingState(std::string_view text);
 // The node.toml for `node` (a member of `state`), written with toml++. With
 // `seeds`, the node learns the cluster state from them (cluster.seeds)
 // instead of listing the members, n and partitions: a node that joins a
-// running ring (Launcher::Add).
-std::string NodeConfigToml(const RingState& state, const RingNode& node,
-                           const std::vector<std::string>& seeds = {});
+// running ring (Launcher::Add). With `like`, the text of a member's
+// node.toml, every setting of `like` other than the node's identity and
+// [cluster] is kept (an operator's edits to [storage], [antientropy] ...):
+// a node that joins runs as the members do. Errors: kInvalidArgument when
+// `like` does not parse.
+Result<std::string> NodeConfigToml(const RingState& state, const RingNode& node,
+                                   const std::vector<std::string>& seeds = {},
+                                   std::string_view like = {});
 // Node `index` (1-based) of a ring in `dir` with `base_port`: "n<index>",
 // its addresses and paths as PlanRing lays them out.
 RingNode NodeAt(const std::filesystem::path& dir, uint32_t base_port,

@@ -101,7 +101,7 @@ TEST_CASE("node.toml carries the node and the member list") {
   RingParams p;
   p.sync = "always";
   RingState s = PlanRing("/tmp/r", p);
-  const std::string text = NodeConfigToml(s, s.nodes[1]);
+  const std::string text = NodeConfigToml(s, s.nodes[1]).value();
   toml::table t = toml::parse(text);
   CHECK(t["name"].value_or(std::string()) == "n2");
   CHECK(t["listen"].value_or(std::string()) == "127.0.0.1:7102");
@@ -118,6 +118,32 @@ TEST_CASE("node.toml carries the node and the member list") {
   CHECK((*members)[4].as_table()->at("name").value_or(std::string()) == "n5");
   CHECK((*members)[4].as_table()->at("address").value_or(std::string()) ==
         "127.0.0.1:7105");
+}
+
+TEST_CASE("a node that joins keeps a member's settings, not its identity") {
+  RingState s = PlanRing("/tmp/r", RingParams{});
+  std::string like = NodeConfigToml(s, s.nodes[0]).value();
+  like += "\n[antientropy]\nrepair_rate = 77\n";
+  // An operator's edit of [storage] in the member's file.
+  const size_t at = like.find("[storage]\n");
+  REQUIRE(at != std::string::npos);
+  like.insert(at + 10, "reap = true\ntombstone_grace = '1s'\n");
+  const RingNode joiner = NodeAt("/tmp/r", s.base_port, 6);
+  toml::table t = toml::parse(
+      NodeConfigToml(s, joiner, {s.nodes[0].address}, like).value());
+  CHECK(t["name"].value_or(std::string()) == "n6");
+  CHECK(t["listen"].value_or(std::string()) == joiner.address);
+  CHECK(t["data_dir"].value_or(std::string()) == joiner.data_dir);
+  CHECK(t["metrics_listen"].value_or(std::string()) == joiner.metrics_address);
+  CHECK(t["cluster"]["seeds"][0].value_or(std::string()) == s.nodes[0].address);
+  CHECK_FALSE(t["cluster"]["members"]);
+  CHECK(t["storage"]["reap"].value_or(false));
+  CHECK(t["storage"]["tombstone_grace"].value_or(std::string()) == "1s");
+  CHECK(t["antientropy"]["repair_rate"].value_or(0) == 77);
+
+  auto bad = NodeConfigToml(s, joiner, {s.nodes[0].address}, "[storage");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().message().find("does not parse") != std::string::npos);
 }
 
 TEST_CASE("PlaceKey matches ring::Ring") {
