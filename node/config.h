@@ -107,10 +107,8 @@ struct NodeConfig {
   uint32_t handoff_batch = 256;
   uint64_t max_hints_per_target = 1'000'000;
 
-  // Tombstone reaping (reaper/reaper.h).
-  // Off by default until the simulator passes with it on (doc/impl.md,
-  // "Reaping tombstones", "Status").
-  bool reap_enabled = false;
+  // Tombstone reaping (reaper/reaper.h; doc/impl.md, "Reaping tombstones").
+  bool reap_enabled = true;
   std::chrono::milliseconds tombstone_grace{10'000};
   std::chrono::milliseconds reap_interval{1'000};
   uint32_t reap_batch = 1000;
