@@ -1521,10 +1521,9 @@ Result<NodeAction> Launcher::StartNewMember(
   std::string like;
   for (const RingNode& member : state.nodes) {
     if (member.address != seeds.front()) continue;
-    std::ifstream in(member.config);
-    std::ostringstream text;
-    text << in.rdbuf();
-    like = text.str();
+    Result<std::string> text = ReadFile(member.config);
+    if (!text.ok()) return text.status();
+    like = std::move(text).value();
   }
   Result<std::string> config = NodeConfigToml(state, node, seeds, like);
   if (!config.ok()) return config.status();
