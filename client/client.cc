@@ -23,6 +23,14 @@ wire::RpcChannel::Options ChannelOptions(std::string address) {
   return options;
 }
 
+// What a request carries for `session`: "" for none, the token otherwise
+// (a new session's empty token encoded, so the node knows it is one).
+std::string SessionBytes(const Session* session) {
+  if (session == nullptr) return {};
+  if (session->token.empty()) return wire::EncodeSession({});
+  return session->token;
+}
+
 }  // namespace
 
 Client::Client(asio::any_io_executor executor, std::string address)
@@ -43,25 +51,30 @@ Awaitable<Result<GetResult>> Client::Get(std::string key, GetOptions options) {
                            .r = options.r,
                            .timeout_ms = options.timeout_ms,
                            .local = options.local,
-                           .pr = options.pr};
+                           .pr = options.pr,
+                           .session = SessionBytes(options.session)};
   const wire::Deadline deadline = DeadlineFor(options.timeout_ms);
   wire::Body body = std::move(request);
   Result<wire::Body> reply = co_await channel_->Call(std::move(body), deadline);
   if (!reply.ok()) co_return reply.status();
   auto* get = std::get_if<wire::GetReply>(&reply.value());
   if (get == nullptr) co_return UnexpectedReply();
+  if (options.session != nullptr) options.session->token = get->session;
   co_return ToGetResult(std::move(*get));
 }
 
 // Put and Delete build the request and hand it to Write; they are plain
 // functions returning Write's awaitable (the request lives in Write's frame).
-Awaitable<Result<PutResult>> Client::Write(wire::PutRequest request) {
+Awaitable<Result<PutResult>> Client::Write(wire::PutRequest request,
+                                           Session* session) {
+  request.session = SessionBytes(session);
   const wire::Deadline deadline = DeadlineFor(request.timeout_ms);
   wire::Body body = std::move(request);
   Result<wire::Body> reply = co_await channel_->Call(std::move(body), deadline);
   if (!reply.ok()) co_return reply.status();
   auto* put = std::get_if<wire::PutReply>(&reply.value());
   if (put == nullptr) co_return UnexpectedReply();
+  if (session != nullptr) session->token = put->session;
   co_return ToPutResult(std::move(*put));
 }
 
@@ -74,7 +87,7 @@ Awaitable<Result<PutResult>> Client::Put(std::string key, std::string value,
                            .w = options.w,
                            .timeout_ms = options.timeout_ms,
                            .pw = options.pw};
-  return Write(std::move(request));
+  return Write(std::move(request), options.session);
 }
 
 Awaitable<Result<PutResult>> Client::Delete(std::string key,
@@ -86,7 +99,7 @@ Awaitable<Result<PutResult>> Client::Delete(std::string key,
                            .w = options.w,
                            .timeout_ms = options.timeout_ms,
                            .pw = options.pw};
-  return Write(std::move(request));
+  return Write(std::move(request), options.session);
 }
 
 // Operator requests carry no timeout: the node answers from local state

@@ -24,11 +24,23 @@ namespace shoal::client {
 namespace asio = boost::asio;
 using wire::Awaitable;
 
+// A client session (doc/impl.md, "Sessions"): reads through it see the
+// session's own writes and never go back to older data than it read, on any
+// node, or fail `unavailable` naming the guarantee. `token` is what the last
+// reply carried: opaque bytes, which may be saved and handed to another
+// client or process to continue the session there. A session's requests go
+// one at a time (each reply's token builds on the one before); it must
+// outlive the calls made with it.
+struct Session {
+  std::string token;  // "" = a new session
+};
+
 struct GetOptions {
   uint32_t r = 0;           // 0 = cluster default
   uint32_t timeout_ms = 0;  // 0 = node default (2 s)
   bool local = false;       // diagnostic: the node's own stored copy
   uint32_t pr = 0;  // primary replicas that must reply; 0 = no requirement
+  Session* session = nullptr;  // updated from the reply; nullptr = none
 };
 
 struct GetResult {
@@ -46,6 +58,7 @@ struct PutOptions {
   // sloppy quorum an ack from a fallback node keeping a hint counts toward
   // w but not toward pw.
   uint32_t pw = 0;
+  Session* session = nullptr;  // updated from the reply; nullptr = none
 };
 
 // What a put or delete returns.
@@ -104,7 +117,8 @@ class Client {
 
  private:
   wire::Deadline DeadlineFor(uint32_t timeout_ms) const;
-  Awaitable<Result<PutResult>> Write(wire::PutRequest request);
+  Awaitable<Result<PutResult>> Write(wire::PutRequest request,
+                                     Session* session);
   SystemClock system_clock_;
   Clock& clock_;  // system_clock_ unless one was given
   std::unique_ptr<wire::Channel> channel_;

@@ -137,7 +137,11 @@ quorum::Awaitable<Result<quorum::PutOutcome>> NodeReplicas::ForwardPut(
   }
   auto context = wire::DecodeContext(pr->context, args.loc.hash);
   if (!context) co_return context.status();
-  co_return quorum::PutOutcome{std::move(context.value()), pr->siblings};
+  quorum::PutOutcome out;
+  out.context = std::move(context.value());
+  out.siblings = pr->siblings;
+  out.seen = std::move(pr->seen);
+  co_return out;
 }
 
 }  // namespace shoal::node

@@ -386,7 +386,9 @@ wire::Awaitable<wire::Body> Service::Get(wire::GetRequest req) {
     if (!r) co_return Error(r.status());
     quorum::Object object = std::move(r).value().value_or(quorum::Object{});
     std::string context = wire::EncodeContext(object.vv, loc.hash);
-    co_return wire::GetReply{std::move(object), std::move(context)};
+    // No guarantee is given, and the session is handed back unchanged.
+    co_return wire::GetReply{std::move(object), std::move(context),
+                             std::move(req.session)};
   }
   auto r = Quorum(req.r, "r");
   if (!r) co_return Error(r.status());
@@ -395,8 +397,10 @@ wire::Awaitable<wire::Body> Service::Get(wire::GetRequest req) {
                            "pr=" + std::to_string(req.pr) +
                                " exceeds n=" + std::to_string(config_.n)));
   }
-  quorum::GetArgs args{std::move(req.key), loc, *r, req.pr,
-                       DeadlineFor(req.timeout_ms)};
+  auto session = wire::DecodeSession(req.session);
+  if (!session) co_return Error(session.status());
+  quorum::GetArgs args{req.key, loc, *r, req.pr, DeadlineFor(req.timeout_ms)};
+  if (const quorum::SessionFloor* f = session->Find(req.key)) args.floor = *f;
   auto got = co_await coordinator_.Get(std::move(args));
   if (!got) co_return Error(got.status());
   // The replicas each keep their last write; the answer keeps the last of
@@ -405,7 +409,13 @@ wire::Awaitable<wire::Body> Service::Get(wire::GetRequest req) {
     quorum::KeepLastWrite(got.value());
   }
   std::string context = wire::EncodeContext(got->vv, loc.hash);
-  co_return wire::GetReply{std::move(got.value()), std::move(context)};
+  std::string token;
+  if (!req.session.empty()) {
+    session->NoteRead(req.key, *got);
+    token = wire::EncodeSession(*session);
+  }
+  co_return wire::GetReply{std::move(got.value()), std::move(context),
+                           std::move(token)};
 }
 
 wire::Awaitable<wire::Body> Service::Put(wire::PutRequest req, bool forwarded) {
@@ -429,6 +439,9 @@ wire::Awaitable<wire::Body> Service::Put(wire::PutRequest req, bool forwarded) {
   const uint64_t key_hash = args.loc.hash;
   auto ctx = wire::DecodeContext(req.context, args.loc.hash);
   if (!ctx) co_return Error(ctx.status());
+  auto session = wire::DecodeSession(req.session);
+  if (!session) co_return Error(session.status());
+  const std::string key = req.key;
 
   args.key = std::move(req.key);
   if (!req.is_delete) args.value = std::move(req.value);
@@ -448,8 +461,13 @@ wire::Awaitable<wire::Body> Service::Put(wire::PutRequest req, bool forwarded) {
   if (!out) co_return Error(out.status());
   // (A put handed to another primary is observed where it is coordinated.)
   if (out->coordinated_here) NoteWriteSiblings(key_hash, out->siblings);
-  co_return wire::PutReply{wire::EncodeContext(out->context, key_hash),
-                           out->siblings};
+  wire::PutReply reply{wire::EncodeContext(out->context, key_hash),
+                       out->siblings, out->seen};
+  if (!req.session.empty()) {
+    session->NoteWrite(key, out->seen, /*live=*/!req.is_delete);
+    reply.session = wire::EncodeSession(*session);
+  }
+  co_return reply;
 }
 
 void Service::NoteWriteSiblings(uint64_t key_hash, uint32_t siblings) {

@@ -39,6 +39,9 @@ struct FanOut {
   std::optional<QuorumTally> primaries;  // pw: only primaries' acks count
   Timer wake;
   std::vector<std::optional<Object>> replies;  // gets: by preference index
+  // Wake the waiter on every reply, not only once decided (a session get
+  // that looks for a replica reflecting its floor).
+  bool wake_each = false;
 
   // A replica answered (ok) or failed; `primary` when it is one of the key's
   // primaries rather than a fallback holding a hint; `overloaded` when it
@@ -57,9 +60,21 @@ struct FanOut {
         primaries->RecordFailure();
       }
     }
-    if (Decision() != QuorumTally::State::kPending || tally.all_replied()) {
+    if (wake_each || Decision() != QuorumTally::State::kPending ||
+        tally.all_replied()) {
       wake.cancel();
     }
+  }
+
+  uint32_t replied() const { return tally.successes() + tally.failures(); }
+
+  // The DVV merge of every reply in so far.
+  Object Merged() const {
+    Object merged;
+    for (const auto& reply : replies) {
+      if (reply) merged = Sync(merged, *reply);
+    }
+    return merged;
   }
 
   // Met when every requirement is met; failed as soon as one cannot be.
@@ -119,6 +134,16 @@ struct FanOut {
     }
   }
 
+  // Returns when a reply arrives after the first `seen` (wake_each must be
+  // set), when every replica answered, or at the deadline.
+  Awaitable<void> WaitMore(uint32_t seen, Deadline deadline) {
+    while (replied() == seen && !tally.all_replied() &&
+           clock.Now() < deadline) {
+      wake.expires_at(deadline);
+      co_await wake.async_wait(kAsTuple);
+    }
+  }
+
   // Returns when every replica answered or at the deadline.
   Awaitable<void> WaitAll(Deadline deadline) {
     while (!tally.all_replied() && clock.Now() < deadline) {
@@ -147,6 +172,20 @@ std::optional<std::chrono::milliseconds> StaleAge(const Object& replica,
   }
   if (!newest) return std::nullopt;
   return std::chrono::milliseconds(std::max<int64_t>(0, now_ms - *newest));
+}
+
+// A session get that found no replica reflecting its floor.
+Status SessionRefusal(const SessionFloor& floor, uint32_t replied,
+                      uint32_t primaries) {
+  return Status(
+      Code::kUnavailable,
+      "get refused: " + std::string(GuaranteeName(floor)) +
+          " cannot be guaranteed: " + std::to_string(replied) + " of " +
+          std::to_string(primaries) +
+          " primaries replied and none holds the version this session " +
+          (floor.wrote ? "wrote" : "read") +
+          " (the replicas that hold it are unreachable or still behind); "
+          "retry later or through another node");
 }
 
 }  // namespace
@@ -307,6 +346,7 @@ Awaitable<Result<PutOutcome>> Coordinator::CoordinatePut(PutArgs args) {
     out.coordinated_here = true;
     out.siblings = static_cast<uint32_t>(object->siblings.size());
     if (out.siblings == 1) out.context = object->vv;
+    out.seen = object->vv;
     co_return out;
   }
   // A failure waits for the replicas still out (within the deadline) so the
@@ -451,14 +491,25 @@ Awaitable<Result<Object>> Coordinator::GetOnce(GetArgs args) {
   }
 
   // 2. Answer with the merge of what arrived by the time r replied.
+  fan->wake_each = args.floor.has_value();
   co_await fan->WaitDecided(deadline);
   Result<Object> answer = Status(Code::kInternal, "unset");
   if (fan->Decision() == QuorumTally::State::kMet) {
-    Object merged;
-    for (const auto& reply : fan->replies) {
-      if (reply) merged = Sync(merged, *reply);
+    Object merged = fan->Merged();
+    // A session read answers only once some replica reflects the session's
+    // floor: it waits for the other primaries, one reply at a time, up to
+    // the deadline (quorum/session.h).
+    while (args.floor && !Satisfies(merged, *args.floor) &&
+           !fan->tally.all_replied() && clock_.Now() < deadline) {
+      co_await fan->WaitMore(fan->replied(), deadline);
+      merged = fan->Merged();
     }
-    answer = std::move(merged);
+    if (!args.floor || Satisfies(merged, *args.floor)) {
+      answer = std::move(merged);
+    } else {
+      answer = SessionRefusal(*args.floor, fan->tally.successes(),
+                              fan->tally.contacted());
+    }
   } else {
     co_await fan->WaitAll(deadline);  // count every reply in the error
     answer = fan->FailureStatus("get", /*maybe_applied=*/false);
@@ -474,10 +525,7 @@ Awaitable<Result<Object>> Coordinator::GetOnce(GetArgs args) {
     // The ring moved on: these were not (all) the primaries any more, and
     // the request was asked again of those that are.
     if (ring.epoch() != epoch) co_return;
-    Object merged;
-    for (const auto& reply : fan->replies) {
-      if (reply) merged = Sync(merged, *reply);
-    }
+    Object merged = fan->Merged();
     if (merged.vv.empty()) co_return;  // nothing anywhere
     // Repairs get their own short deadline: the request's may be spent.
     const Deadline repair_deadline = clock.Now() + options.read_repair_timeout;

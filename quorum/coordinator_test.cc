@@ -1316,6 +1316,91 @@ TEST_CASE("get r=1 pr=3 waits for every primary's reply") {
   CHECK(ans.at - start >= 50ms);
 }
 
+TEST_CASE("a session get at r=1 waits for the replica holding its write") {
+  // The local replica (first to answer) missed the session's write; the
+  // replica that has it answers 50 ms later: the get waits for it rather
+  // than answer the older copy, and read repair then fixes the local one.
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  const auto others = Others(c, key, self);
+  const Object old = Write(Object{}, 900, "old");
+  const Object mine = Write(old, 901, "mine");
+  c.Store(self, key, old);
+  c.Store(others[0], key, old);
+  c.Store(others[1], key, mine);
+  c.nodes[others[1]].mode = Mode::kDelayed;
+  c.nodes[others[1]].delay = 50ms;
+  SessionToken token;
+  token.NoteWrite(key, mine.vv, /*live=*/true);
+  GetArgs get = MakeGet(c, key, 1);
+  get.floor = *token.Find(key);
+
+  const auto start = Clock::now();
+  auto ans = RunToEnd(c, c.coordinators[self]->Get(std::move(get)));
+  REQUIRE_MESSAGE(ans->ok(), ans->status().ToString());
+  CHECK(LiveValues(ans->value()) == std::vector<std::string>{"mine"});
+  CHECK(ans.at - start >= 50ms);
+  CHECK(LiveValues(c.Stored(self, key)) == std::vector<std::string>{"mine"});
+
+  // Without the session, r=1 answers at once with the older copies.
+  c.Store(self, key, old);
+  c.Store(others[0], key, old);
+  auto plain = RunToEnd(c, c.coordinators[self]->Get(MakeGet(c, key, 1)));
+  REQUIRE(plain->ok());
+  CHECK(LiveValues(plain->value()) == std::vector<std::string>{"old"});
+}
+
+TEST_CASE("a session get no replica can satisfy fails naming the guarantee") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  const auto others = Others(c, key, self);
+  const Object old = Write(Object{}, 900, "old");
+  const Object seen = Write(old, 901, "seen");
+  c.Store(self, key, old);
+  c.Store(others[0], key, old);
+  c.Store(others[1], key, seen);
+  c.nodes[others[1]].mode = Mode::kUnreachable;  // holds what was read
+  SessionToken token;
+  token.NoteRead(key, seen);
+  GetArgs get = MakeGet(c, key, 1);
+  get.floor = *token.Find(key);
+
+  auto ans = RunToEnd(c, c.coordinators[self]->Get(std::move(get)));
+  REQUIRE_FALSE(ans->ok());
+  CHECK(ans->status().code() == Code::kUnavailable);
+  const std::string& m = ans->status().message();
+  CAPTURE(m);
+  CHECK(m.find("monotonic reads") != std::string::npos);
+  CHECK(m.find("2 of 3 primaries replied") != std::string::npos);
+
+  // The same for the session's own write: read-your-writes.
+  SessionToken wrote;
+  wrote.NoteWrite(key, seen.vv, true);
+  GetArgs again = MakeGet(c, key, 1);
+  again.floor = *wrote.Find(key);
+  auto ans2 = RunToEnd(c, c.coordinators[self]->Get(std::move(again)));
+  REQUIRE_FALSE(ans2->ok());
+  CHECK(ans2->status().message().find("read-your-writes") != std::string::npos);
+}
+
+TEST_CASE("a session that deleted a key accepts not found from any replica") {
+  Cluster c;
+  const NodeIndex self = 0;
+  const std::string key = KeyWithPrimary(c, self);
+  SessionToken token;
+  const Object v = Write(Object{}, 900, "v");
+  token.NoteWrite(key, NewWrite(v, v.vv, 900, std::nullopt, kWrittenAt).vv,
+                  /*live=*/false);
+  GetArgs get = MakeGet(c, key, 1);
+  get.floor = *token.Find(key);
+  // Nothing stored anywhere (every replica reaped the tombstone).
+  auto ans = RunToEnd(c, c.coordinators[self]->Get(std::move(get)));
+  REQUIRE_MESSAGE(ans->ok(), ans->status().ToString());
+  CHECK_FALSE(ans->value().Found());
+}
+
 // As "put w=2 with two silent replicas times out at the deadline".
 TEST_CASE("get r=2 with two silent replicas times out at the deadline") {
   Cluster c;

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "base/result.h"
+#include "quorum/session.h"
 #include "quorum/version.h"
 #include "ring/ring.h"
 
@@ -44,6 +45,11 @@ struct PutOutcome {
   VersionVector context;
   uint32_t siblings = 1;          // siblings at the coordinator after the write
   bool coordinated_here = false;  // by this node (not handed to another)
+  // The coordinator's version vector after the write. Every copy of this
+  // write comes from the coordinator's object, so a replica holds the
+  // write exactly when its vector covers this one: a session that wrote it
+  // reads at least this from now on (quorum/session.h).
+  VersionVector seen;
 };
 
 struct GetArgs {
@@ -52,6 +58,9 @@ struct GetArgs {
   uint32_t r = 0;   // resolved (1..n)
   uint32_t pr = 0;  // primaries that must reply (0..n)
   Deadline deadline;
+  // A session's floor for this key (quorum/session.h): the answer must
+  // reflect it, or the get fails naming the guarantee.
+  std::optional<SessionFloor> floor;
 };
 
 class ReplicaClient {

@@ -10,11 +10,13 @@ struct GetRequest {
   timeoutMs @2 :UInt32;  # request deadline; 0 = node default (2000 ms)
   local @3 :Bool;        # diagnostic: this node's own stored copy only, no quorum
   pr @4 :UInt8;          # primaries that must reply (0 = none required)
+  session @5 :Data;      # packed SessionToken; empty = no session guarantee
 }
 
 struct GetReply {
   object @0 :Obj.Object;  # merged object; not found = no live (non-tombstone) sibling
   context @1 :Data;       # packed Context for a later put of this key ("" if none)
+  session @2 :Data;       # the request's session token updated with this read
 }
 
 struct PutRequest {
@@ -25,6 +27,7 @@ struct PutRequest {
   w @4 :UInt8;           # acks to wait for; 0 = cluster default
   timeoutMs @5 :UInt32;  # request deadline; 0 = node default (2000 ms)
   pw @6 :UInt8;          # primaries that must acknowledge (0 = none required)
+  session @7 :Data;      # packed SessionToken; empty = no session
 }
 
 struct PutReply {
@@ -32,4 +35,19 @@ struct PutReply {
                        # put's context covered; "" when the key now has other
                        # siblings too (read before writing again)
   siblings @1 :UInt32; # siblings (tombstones included) the coordinator holds after the write
+  seen @2 :List(Obj.Dot);  # the coordinator's version vector after the write
+  session @3 :Data;    # the request's session token updated with this write
+}
+
+# A client session's causal floor (quorum/session.h), opaque to clients.
+# Serialized *packed*; at most 64 floors, most recently touched first.
+struct SessionToken {
+  floors @0 :List(SessionFloor);
+}
+
+struct SessionFloor {
+  key @0 :Data;
+  vv @1 :List(Obj.Dot);  # what the session wrote or read at this key
+  absent @2 :Bool;       # that version had no live sibling
+  wrote @3 :Bool;        # the session wrote it (else read it)
 }

@@ -23,6 +23,7 @@
 
 #include "base/result.h"
 #include "cluster/state.h"
+#include "quorum/session.h"
 #include "quorum/version.h"
 #include "wire/messages.h"
 
@@ -65,6 +66,15 @@ std::string EncodeContext(const quorum::VersionVector& vv, uint64_t key_hash);
 // to an empty vector.
 Result<quorum::VersionVector> DecodeContext(std::string_view bytes,
                                             uint64_t key_hash);
+
+// Session tokens (quorum/session.h): opaque to clients, which hand back
+// the bytes a reply carried. A request without a token ("") has no
+// session; a new session sends the encoding of an empty token, which is
+// never "".
+std::string EncodeSession(const quorum::SessionToken& token);
+// Errors: kInvalidArgument naming the problem ("session token is not a
+// valid shoal session token ..."). Empty bytes decode to an empty token.
+Result<quorum::SessionToken> DecodeSession(std::string_view bytes);
 
 // Stored objects (the LMDB value format).
 std::string EncodeObject(const quorum::Object& object);

@@ -14,6 +14,7 @@ void FillPut(sc::PutRequest::Builder b, const PutRequest& m) {
   b.setW(static_cast<uint8_t>(std::min<uint32_t>(m.w, 255)));
   b.setTimeoutMs(m.timeout_ms);
   b.setPw(static_cast<uint8_t>(std::min<uint32_t>(m.pw, 255)));
+  if (!m.session.empty()) b.setSession(Bytes(m.session));
 }
 
 PutRequest ReadPut(sc::PutRequest::Reader r) {
@@ -25,6 +26,7 @@ PutRequest ReadPut(sc::PutRequest::Reader r) {
   m.w = r.getW();
   m.timeout_ms = r.getTimeoutMs();
   m.pw = r.getPw();
+  m.session = ToString(r.getSession());
   return m;
 }
 
@@ -35,23 +37,26 @@ void EncodeBody(const GetRequest& m, sc::Frame::Builder f) {
   b.setTimeoutMs(m.timeout_ms);
   b.setLocal(m.local);
   b.setPr(static_cast<uint8_t>(std::min<uint32_t>(m.pr, 255)));
+  if (!m.session.empty()) b.setSession(Bytes(m.session));
 }
 
 GetRequest DecodeBody(sc::GetRequest::Reader r) {
-  return GetRequest{ToString(r.getKey()), r.getR(), r.getTimeoutMs(),
-                    r.getLocal(), r.getPr()};
+  return GetRequest{ToString(r.getKey()), r.getR(),  r.getTimeoutMs(),
+                    r.getLocal(),         r.getPr(), ToString(r.getSession())};
 }
 
 void EncodeBody(const GetReply& m, sc::Frame::Builder f) {
   auto b = f.initGetReply();
   FillObject(b.initObject(), m.object);
   if (!m.context.empty()) b.setContext(Bytes(m.context));
+  if (!m.session.empty()) b.setSession(Bytes(m.session));
 }
 
 Result<GetReply> DecodeBody(sc::GetReply::Reader r) {
   auto o = ReadObject(r.getObject());
   if (!o) return o.status();
-  return GetReply{std::move(o.value()), ToString(r.getContext())};
+  return GetReply{std::move(o.value()), ToString(r.getContext()),
+                  ToString(r.getSession())};
 }
 
 void EncodeBody(const PutRequest& m, sc::Frame::Builder f) {
@@ -64,10 +69,15 @@ void EncodeBody(const PutReply& m, sc::Frame::Builder f) {
   auto b = f.initPutReply();
   if (!m.context.empty()) b.setContext(Bytes(m.context));
   b.setSiblings(m.siblings);
+  if (!m.seen.empty()) FillDots(b.initSeen(m.seen.size()), m.seen.entries());
+  if (!m.session.empty()) b.setSession(Bytes(m.session));
 }
 
-PutReply DecodeBody(sc::PutReply::Reader r) {
-  return PutReply{ToString(r.getContext()), r.getSiblings()};
+Result<PutReply> DecodeBody(sc::PutReply::Reader r) {
+  auto seen = ReadVv(r.getSeen(), "put reply");
+  if (!seen) return seen.status();
+  return PutReply{ToString(r.getContext()), r.getSiblings(),
+                  std::move(seen.value()), ToString(r.getSession())};
 }
 
 }  // namespace shoal::wire::internal

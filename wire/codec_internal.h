@@ -187,7 +187,7 @@ Result<GetReply> DecodeBody(sc::GetReply::Reader);
 void EncodeBody(const PutRequest&, sc::Frame::Builder);
 PutRequest DecodeBody(sc::PutRequest::Reader);
 void EncodeBody(const PutReply&, sc::Frame::Builder);
-PutReply DecodeBody(sc::PutReply::Reader);
+Result<PutReply> DecodeBody(sc::PutReply::Reader);
 
 // peer.capnp (codec_peer.cc)
 void EncodeBody(const Hello&, sc::Frame::Builder);

@@ -130,6 +130,68 @@ Result<quorum::VersionVector> DecodeContext(std::string_view bytes,
   }
 }
 
+std::string EncodeSession(const quorum::SessionToken& token) {
+  Builder scratch;
+  capnp::MallocMessageBuilder& builder = scratch.get();
+  auto floors =
+      builder.initRoot<sc::SessionToken>().initFloors(token.floors().size());
+  for (size_t i = 0; i < token.floors().size(); ++i) {
+    const quorum::SessionFloor& f = token.floors()[i];
+    auto b = floors[i];
+    b.setKey(internal::Bytes(f.key));
+    FillDots(b.initVv(f.vv.size()), f.vv.entries());
+    b.setAbsent(f.absent);
+    b.setWrote(f.wrote);
+  }
+  std::vector<uint8_t> out;
+  VectorOutput stream(out);
+  capnp::writePackedMessage(stream, builder);
+  return std::string(out.begin(), out.end());
+}
+
+Result<quorum::SessionToken> DecodeSession(std::string_view bytes) {
+  if (bytes.empty()) return quorum::SessionToken();
+  auto bad = [](std::string_view why) {
+    return Status(Code::kInvalidArgument,
+                  "session token is not a valid shoal session token (" +
+                      std::string(why) +
+                      "; pass the token a reply returned, unchanged)");
+  };
+  // 64 floors of a 500-byte key and a few dozen actors stay far below.
+  constexpr size_t kMaxTokenBytes = 256 * 1024;
+  if (bytes.size() > kMaxTokenBytes) {
+    return bad(std::to_string(bytes.size()) + " bytes, over the limit of " +
+               std::to_string(kMaxTokenBytes));
+  }
+  try {
+    kj::ArrayInputStream in(kj::arrayPtr(
+        reinterpret_cast<const kj::byte*>(bytes.data()), bytes.size()));
+    capnp::ReaderOptions opts;
+    opts.traversalLimitInWords = 128 * 1024;
+    opts.nestingLimit = 8;
+    capnp::PackedMessageReader reader(in, opts);
+    auto list = reader.getRoot<sc::SessionToken>().getFloors();
+    if (list.size() > quorum::SessionToken::kMaxKeys) {
+      return bad(std::to_string(list.size()) + " keys, over the limit of " +
+                 std::to_string(quorum::SessionToken::kMaxKeys));
+    }
+    std::vector<quorum::SessionFloor> floors;
+    floors.reserve(list.size());
+    for (auto f : list) {
+      auto vv = ReadVv(f.getVv(), "session token");
+      if (!vv) return bad(vv.status().message());
+      floors.push_back({internal::ToString(f.getKey()), std::move(vv.value()),
+                        f.getAbsent(), f.getWrote()});
+    }
+    // Segments after the first are read as they are reached: every floor
+    // was, so whatever is left is not part of the token.
+    if (in.tryGetReadBuffer().size() != 0) return bad("trailing bytes");
+    return quorum::SessionToken::FromFloors(std::move(floors));
+  } catch (const kj::Exception&) {
+    return bad("malformed");
+  }
+}
+
 std::string EncodeObject(const quorum::Object& object) {
   Builder scratch;
   capnp::MallocMessageBuilder& builder = scratch.get();

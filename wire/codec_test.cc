@@ -1137,6 +1137,47 @@ TEST_CASE("contexts round-trip") {
             .size() < 64);
 }
 
+// ======================= session tokens =======================
+
+TEST_CASE("session tokens round-trip, and a bad token is refused by name") {
+  quorum::SessionToken token;
+  // A new session is not "no session": its empty token has bytes.
+  CHECK_FALSE(EncodeSession(token).empty());
+  for (const std::string& bytes : {std::string(), EncodeSession(token)}) {
+    auto empty = DecodeSession(bytes);
+    REQUIRE(empty.ok());
+    CHECK(empty->empty());
+  }
+  for (uint64_t i = 1; i <= quorum::SessionToken::kMaxKeys + 3; ++i) {
+    token.NoteWrite(std::string(i % 7 == 0 ? 500 : 3, 'k') + std::to_string(i),
+                    VersionVector::FromEntries({{1, i}, {i + 1, 2}}),
+                    i % 3 != 0);
+  }
+  token.NoteRead("read", SampleObject());
+  const std::string bytes = EncodeSession(token);
+  auto back = DecodeSession(bytes);
+  REQUIRE_MESSAGE(back.ok(), back.status().ToString());
+  CHECK(*back == token);
+  CHECK(back->floors().size() == quorum::SessionToken::kMaxKeys);
+
+  for (std::string_view bad :
+       {std::string_view("garbage"), std::string_view(bytes).substr(0, 10),
+        std::string_view("\x00\x00\x00\x00", 4)}) {
+    auto r = DecodeSession(bad);
+    if (r.ok()) {
+      CHECK(r->empty());  // a message that decodes to no floors at all
+      continue;
+    }
+    CHECK(r.status().code() == Code::kInvalidArgument);
+    CHECK_MESSAGE(
+        r.status().message().find("session token") != std::string::npos,
+        r.status().message());
+  }
+  auto huge = DecodeSession(std::string(300 * 1024, 'x'));
+  REQUIRE_FALSE(huge.ok());
+  CHECK(huge.status().message().find("over the limit") != std::string::npos);
+}
+
 TEST_CASE("an empty context is empty bytes, both ways") {
   CHECK(EncodeContext(VersionVector(), kCtxKeyHash).empty());
   auto r = DecodeContext("", kCtxKeyHash);

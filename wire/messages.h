@@ -29,10 +29,12 @@ struct GetRequest {
   uint32_t timeout_ms = 0;  // 0 = node default
   bool local = false;       // diagnostic: this node's own copy only
   uint32_t pr = 0;          // primaries that must reply; 0 = none
+  std::string session;      // packed SessionToken; "" = no session
 };
 struct GetReply {
   quorum::Object object;  // merged; not found = no live sibling
   std::string context;    // packed Context bound to the key; "" if none
+  std::string session;    // the request's token updated with this read
 };
 struct PutRequest {
   std::string key;
@@ -41,7 +43,8 @@ struct PutRequest {
   std::string context;  // packed Context bytes; empty = blind write
   uint32_t w = 0;
   uint32_t timeout_ms = 0;
-  uint32_t pw = 0;  // primaries that must acknowledge; 0 = none
+  uint32_t pw = 0;      // primaries that must acknowledge; 0 = none
+  std::string session;  // packed SessionToken; "" = no session
 };
 struct PutReply {
   // Packed Context covering this write and what the put's context covered;
@@ -49,6 +52,10 @@ struct PutReply {
   std::string context;
   uint32_t siblings =
       1;  // siblings (tombstones included) at the coordinator after the write
+  // The coordinator's version vector after the write: what a session that
+  // wrote it must read from now on (quorum::PutOutcome::seen).
+  quorum::VersionVector seen;
+  std::string session;  // the request's token updated with this write
 };
 
 // ---- peer ----

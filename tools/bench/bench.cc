@@ -75,6 +75,10 @@ class ShoalDriver final : public Driver {
     get_options_.timeout_ms = options.timeout_ms;
     put_options_.w = options.w;
     put_options_.timeout_ms = options.timeout_ms;
+    if (options.sessions) {
+      get_options_.session = &session_;
+      put_options_.session = &session_;
+    }
   }
 
   Awaitable<Status> Probe() override {
@@ -114,6 +118,7 @@ class ShoalDriver final : public Driver {
 
  private:
   Client client_;
+  client::Session session_;  // used when BenchOptions::sessions
   GetOptions get_options_;
   PutOptions put_options_;
 };
@@ -299,6 +304,7 @@ class Engine {
     report.workload = options_.workload;
     report.target = options_.target.ToString();
     report.mode = options_.rate > 0 ? "open" : "closed";
+    report.sessions = options_.sessions;
     report.rate = options_.rate;
     report.shed = shed_;
     report.context_reads = context_reads_;
@@ -934,6 +940,9 @@ Status ValidateBenchOptions(const BenchOptions& o) {
     return bad("--r and --w apply to shoal targets only");
   }
   if (redis && o.blind) return bad("--blind applies to shoal targets only");
+  if (redis && o.sessions) {
+    return bad("--sessions applies to shoal targets only");
+  }
   if (!redis && o.redis_wait != 0) {
     return bad("--redis-wait applies to redis:// targets only");
   }
@@ -1019,6 +1028,7 @@ Json BenchReportToJson(const BenchReport& report) {
   j["ok"] = OkJson(report.total_ok);
   j["mode"] = report.mode;
   if (report.mode == "open") j["rate"] = report.rate;
+  j["sessions"] = report.sessions;
   j["shed"] = report.shed;
   j["context_reads"] = report.context_reads;
   if (report.load.ran) {
@@ -1033,14 +1043,15 @@ Json BenchReportToJson(const BenchReport& report) {
 std::string BenchReportToText(const BenchReport& report) {
   char line[256];
   std::string out;
-  std::snprintf(line, sizeof(line), "workload %s against %s (%s loop%s)\n",
+  std::snprintf(line, sizeof(line), "workload %s against %s (%s loop%s%s)\n",
                 report.workload.c_str(), report.target.c_str(),
                 report.mode.c_str(),
                 report.mode == "open"
                     ? (", " + WithCommas(static_cast<uint64_t>(report.rate)) +
                        " ops/s asked")
                           .c_str()
-                    : "");
+                    : "",
+                report.sessions ? ", sessions" : "");
   out += line;
   std::snprintf(
       line, sizeof(line), "%.2f s, %s ops, %s ops/s, %s errors",

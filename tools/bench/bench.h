@@ -110,6 +110,10 @@ struct BenchOptions {
   uint32_t r = 0, w = 0;            // shoal: per request; 0 = cluster default
   uint32_t timeout_ms = 0;  // shoal: per request; 0 = node default (2 s)
   bool blind = false;       // shoal: writes without contexts (see above)
+  // shoal: every connection keeps a client::Session that its requests carry
+  // (read-your-writes and monotonic reads per connection; in the open loop
+  // a connection's requests overlap and its token is the last reply's).
+  bool sessions = false;
   uint32_t redis_wait = 0;  // redis: WAIT N after each write; 0 = none
   uint32_t redis_wait_timeout_ms = 1000;
   uint64_t seed = 1;
@@ -146,6 +150,7 @@ struct BenchReport {
   std::string workload;
   std::string target;
   std::string mode;       // "closed" or "open"
+  bool sessions = false;  // shoal: requests carried sessions
   double rate = 0;        // open loop: the requested rate
   double duration_s = 0;  // first request sent to last reply received
   uint64_t ops = 0;       // the sum of the operations' counts

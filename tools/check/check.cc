@@ -65,7 +65,7 @@ std::map<std::string, std::set<std::string>> Superseded(
     const std::vector<Op>& ops) {
   std::map<std::string, std::set<std::string>> out;
   for (const Op& op : ops) {
-    if (op.outcome == EventType::kFail) continue;
+    if (op.outcome == EventType::kFail || op.invoke.f == "read") continue;
     for (const std::string& s : op.invoke.seen) out[op.invoke.key].insert(s);
   }
   return out;
@@ -94,9 +94,10 @@ Result<Workload> ParseWorkload(std::string_view name) {
   if (name == "set") return Workload::kSet;
   if (name == "register") return Workload::kRegister;
   if (name == "delete") return Workload::kDelete;
-  return Status(
-      Code::kInvalidArgument,
-      "unknown workload '" + std::string(name) + "' (set, register or delete)");
+  if (name == "session") return Workload::kSession;
+  return Status(Code::kInvalidArgument,
+                "unknown workload '" + std::string(name) +
+                    "' (set, register, delete or session)");
 }
 
 Result<Nemesis> ParseNemesis(std::string_view name) {
@@ -107,10 +108,11 @@ Result<Nemesis> ParseNemesis(std::string_view name) {
   if (name == "pause") return Nemesis::kPause;
   if (name == "mix") return Nemesis::kMix;
   if (name == "membership") return Nemesis::kMembership;
+  if (name == "delay") return Nemesis::kDelay;
   return Status(Code::kInvalidArgument,
                 "unknown nemesis '" + std::string(name) +
-                    "' (none, partition-random, isolate, kill, pause, mix or "
-                    "membership)");
+                    "' (none, partition-random, isolate, kill, pause, delay, "
+                    "mix or membership)");
 }
 
 const char* WorkloadName(Workload w) {
@@ -121,6 +123,8 @@ const char* WorkloadName(Workload w) {
       return "register";
     case Workload::kDelete:
       return "delete";
+    case Workload::kSession:
+      return "session";
   }
   return "?";
 }
@@ -141,6 +145,8 @@ const char* NemesisName(Nemesis n) {
       return "mix";
     case Nemesis::kMembership:
       return "membership";
+    case Nemesis::kDelay:
+      return "delay";
   }
   return "?";
 }
@@ -260,6 +266,140 @@ Verdict CheckDelete(const std::vector<Event>& history,
   return v;
 }
 
+namespace {
+
+// The session checker's view of causality: a value written with a read's
+// context superseded what that read saw, and what those values superseded.
+class Ancestry {
+ public:
+  explicit Ancestry(const std::vector<Op>& ops) {
+    for (const Op& op : ops) {
+      if (op.invoke.f != "write") continue;
+      parents_[{op.invoke.key, op.invoke.value}] = op.invoke.seen;
+    }
+  }
+  // True when `value` is in `seen` or an ancestor of a value in it.
+  bool Reflects(const std::string& key, const std::vector<std::string>& seen,
+                const std::string& value) {
+    for (const std::string& s : seen) {
+      if (s == value || Of(key, s).count(value) > 0) return true;
+    }
+    return false;
+  }
+
+ private:
+  using KeyValue = std::pair<std::string, std::string>;
+  const std::set<std::string>& Of(const std::string& key,
+                                  const std::string& value) {
+    const KeyValue kv{key, value};
+    if (auto it = memo_.find(kv); it != memo_.end()) return it->second;
+    // Iterative, parents first: a chain of thousands of writes must not
+    // recurse that deep.
+    std::vector<KeyValue> stack{kv};
+    while (!stack.empty()) {
+      const KeyValue top = stack.back();
+      auto p = parents_.find(top);
+      bool ready = true;
+      if (p != parents_.end()) {
+        for (const std::string& parent : p->second) {
+          if (!memo_.count({key, parent}) && parent != top.second) {
+            stack.push_back({key, parent});
+            ready = false;
+          }
+        }
+      }
+      if (!ready) continue;
+      std::set<std::string> all;
+      if (p != parents_.end()) {
+        for (const std::string& parent : p->second) {
+          all.insert(parent);
+          if (parent == top.second) continue;
+          const auto& up = memo_[{key, parent}];
+          all.insert(up.begin(), up.end());
+        }
+      }
+      memo_[top] = std::move(all);
+      stack.pop_back();
+    }
+    return memo_[kv];
+  }
+
+  std::map<KeyValue, std::vector<std::string>> parents_;
+  std::map<KeyValue, std::set<std::string>> memo_;
+};
+
+bool NamesGuarantee(const std::string& error) {
+  return error.find("read-your-writes") != std::string::npos ||
+         error.find("monotonic reads") != std::string::npos;
+}
+
+}  // namespace
+
+Verdict CheckSession(const std::vector<Event>& history,
+                     const FinalState& final) {
+  Verdict v;
+  const std::vector<Op> ops = Ops(history);
+  std::vector<Op> writes;
+  for (const Op& op : ops) {
+    if (op.invoke.f == "read") continue;
+    Count(v, op);
+    writes.push_back(op);
+  }
+  CheckWritesKept(v, writes, final);
+
+  // Errors are on the completion events; Ops keeps only the outcome.
+  std::map<int, std::vector<std::string>> errors;  // process -> in order
+  for (const Event& e : history) {
+    if (e.process >= 0 && e.f == "read" && e.type == EventType::kFail) {
+      errors[e.process].push_back(e.error);
+    }
+  }
+  std::map<int, size_t> next_error;
+
+  Ancestry ancestry(ops);
+  // (process, key) -> values the process must still see, and whether it
+  // wrote each (read-your-writes) or read it (monotonic reads).
+  std::map<std::pair<int, std::string>, std::map<std::string, bool>> floor;
+  for (const Op& op : ops) {
+    const int p = op.invoke.process;
+    const std::string& key = op.invoke.key;
+    auto& must = floor[{p, key}];
+    if (op.invoke.f == "write") {
+      if (op.outcome == EventType::kOk) must[op.invoke.value] = true;
+      continue;
+    }
+    if (op.outcome == EventType::kFail) {
+      const auto& errs = errors[p];
+      size_t& at = next_error[p];
+      if (at < errs.size() && NamesGuarantee(errs[at])) ++v.session_refusals;
+      ++at;
+      continue;
+    }
+    if (op.outcome != EventType::kOk) continue;
+    ++v.reads;
+    const std::vector<std::string>& seen = op.invoke.seen;
+    bool ryw = false, monotonic = false;
+    std::string missed;
+    for (const auto& [value, wrote] : must) {
+      if (ancestry.Reflects(key, seen, value)) continue;
+      (wrote ? ryw : monotonic) = true;
+      if (missed.empty()) missed = value;
+    }
+    if (ryw || monotonic) {
+      v.ryw_violations += ryw;
+      v.monotonic_violations += monotonic;
+      std::string got;
+      for (const std::string& s : seen) got += (got.empty() ? "" : ",") + s;
+      Example(v, key + ": process " + std::to_string(p) + " read [" + got +
+                     "] after " + (must[missed] ? "writing " : "reading ") +
+                     missed +
+                     (ryw ? " (read-your-writes)" : " (monotonic reads)"));
+    }
+    for (const std::string& s : seen) must.emplace(s, false);
+  }
+  return v;
+}
+
 Verdict CheckHistory(Workload workload, const std::vector<Event>& history,
                      const FinalState& final) {
   switch (workload) {
@@ -269,6 +409,8 @@ Verdict CheckHistory(Workload workload, const std::vector<Event>& history,
       return CheckRegister(history, final);
     case Workload::kDelete:
       return CheckDelete(history, final);
+    case Workload::kSession:
+      return CheckSession(history, final);
   }
   return Verdict{};
 }
@@ -285,6 +427,9 @@ std::string NemesisStep::Describe() const {
     return out;
   }
   if (action == "heal") return "heal";
+  if (action == "delay") {
+    return "delay " + node + " " + std::to_string(delay_ms) + "ms";
+  }
   if (action == "replace") return "replace " + node + " by " + replacement;
   return action + " " + node;
 }
@@ -318,6 +463,12 @@ void AddFault(std::vector<NemesisStep>& plan, Nemesis kind,
     case Nemesis::kIsolate:
       fault.action = "isolate";
       fault.node = node;
+      undo.action = "heal";
+      break;
+    case Nemesis::kDelay:
+      fault.action = "delay";
+      fault.node = node;
+      fault.delay_ms = uniform(100, 400);
       undo.action = "heal";
       break;
     case Nemesis::kKill:

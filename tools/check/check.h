@@ -22,6 +22,17 @@
 //             what it read instead of writing. Lost as for register; a
 //             value an acknowledged delete removed that is in the final
 //             state is "resurrected".
+//   session   each op reads a key at r = 1 (a "read" op, through a node
+//             chosen at random), and every other op then writes a unique
+//             value with the read's context at w = 1; with tokens every
+//             request carries the client's session (client::Session).
+//             Lost as for register. Per client and key, a read must hold
+//             every value the client wrote (acknowledged) and every value
+//             it read before, or a value written with a context that saw
+//             it (directly or through earlier writes): otherwise a
+//             read-your-writes or monotonic-reads violation. A failed read
+//             whose error names the guarantee is a refusal (not a
+//             violation).
 //
 // Thread-safety: pure functions and plain values.
 #pragma once
@@ -42,7 +53,7 @@ namespace shoal::tools::check {
 
 using CheckJson = nlohmann::ordered_json;
 
-enum class Workload { kSet, kRegister, kDelete };
+enum class Workload { kSet, kRegister, kDelete, kSession };
 enum class Nemesis {
   kNone,
   kPartitionRandom,
@@ -51,6 +62,7 @@ enum class Nemesis {
   kPause,
   kMix,
   kMembership,
+  kDelay,  // every link of one node slowed (not part of mix)
 };
 Result<Workload> ParseWorkload(std::string_view name);
 Result<Nemesis> ParseNemesis(std::string_view name);
@@ -90,8 +102,14 @@ struct Verdict {
   uint64_t failed = 0;
   uint64_t unknown = 0;  // info outcomes
   uint64_t lost = 0;
-  uint64_t unexpected = 0;            // set: failed elements that are present
-  uint64_t resurrected = 0;           // delete: removed values that came back
+  uint64_t unexpected = 0;   // set: failed elements that are present
+  uint64_t resurrected = 0;  // delete: removed values that came back
+  // session: reads that missed what the same client wrote (read-your-writes)
+  // or read before (monotonic reads); reads refused naming a guarantee.
+  uint64_t ryw_violations = 0;
+  uint64_t monotonic_violations = 0;
+  uint64_t session_refusals = 0;
+  uint64_t reads = 0;                 // session: read ops that returned
   std::vector<std::string> examples;  // a few "key: what" lines
 };
 
@@ -99,6 +117,8 @@ Verdict CheckSet(const std::vector<Event>& history, const FinalState& final);
 Verdict CheckRegister(const std::vector<Event>& history,
                       const FinalState& final);
 Verdict CheckDelete(const std::vector<Event>& history, const FinalState& final);
+Verdict CheckSession(const std::vector<Event>& history,
+                     const FinalState& final);
 Verdict CheckHistory(Workload workload, const std::vector<Event>& history,
                      const FinalState& final);
 
@@ -118,11 +138,12 @@ Verdict CheckHistory(Workload workload, const std::vector<Event>& history,
 // `members`).
 struct NemesisStep {
   int64_t at_ms = 0;
-  std::string action;  // partition | isolate | kill | pause | heal | start |
-                       // resume | join | leave | replace
+  std::string action;  // partition | isolate | kill | pause | delay | heal |
+                       // start | resume | join | leave | replace
   std::vector<std::vector<std::string>> groups;  // partition
   std::string node;         // isolate, kill, pause, ...; join: the new node
   std::string replacement;  // replace: the new node
+  int64_t delay_ms = 0;     // delay: added to each message of the node's links
   std::string Describe() const;
   bool Membership() const {
     return action == "join" || action == "leave" || action == "replace";

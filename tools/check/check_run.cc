@@ -84,6 +84,46 @@ struct Shared {
   std::function<void()> on_done;
 };
 
+// One op of the session workload: a read at r = 1 through a node chosen at
+// random, and every other time a write at w = 1 with its context.
+Awaitable<void> SessionOp(Shared* shared, int id, std::mt19937_64& rng,
+                          std::vector<std::unique_ptr<Client>>& conns,
+                          const std::string& value, client::Session& session) {
+  auto ex = co_await asio::this_coro::executor;
+  const RunOptions& opt = *shared->options;
+  const size_t node = rng() % shared->addresses.size();
+  if (!conns[node]) {
+    conns[node] = std::make_unique<Client>(ex, shared->addresses[node]);
+  }
+  Client& client = *conns[node];
+  const std::string key = shared->keys[rng() % shared->keys.size()];
+  const bool write = rng() % 2 == 0;
+  client::Session* carried = opt.session_tokens ? &session : nullptr;
+  GetOptions get_options{.r = 1, .timeout_ms = opt.op_timeout_ms};
+  get_options.session = carried;
+  shared->history->Add(MakeEvent(EventType::kInvoke, id, "read", key, ""));
+  auto got = co_await client.Get(key, get_options);
+  if (!got.ok()) {
+    Event e = MakeEvent(EventType::kFail, id, "read", key, "");
+    e.error = ErrorText(got.status());
+    shared->history->Add(std::move(e));
+    co_return;
+  }
+  std::vector<std::string> seen;
+  for (const quorum::Sibling& s : got->values) seen.push_back(s.value);
+  shared->history->Add(MakeEvent(EventType::kOk, id, "read", key, "", seen));
+  if (!write) co_return;
+  shared->history->Add(
+      MakeEvent(EventType::kInvoke, id, "write", key, value, seen));
+  PutOptions put_options{
+      .context = got->context, .w = 1, .timeout_ms = opt.op_timeout_ms};
+  put_options.session = carried;
+  auto put = co_await client.Put(key, value, put_options);
+  Event e = MakeEvent(OutcomeOf(put.status()), id, "write", key, value, {});
+  if (!put.ok()) e.error = ErrorText(put.status());
+  shared->history->Add(std::move(e));
+}
+
 Awaitable<void> ClientLoop(Shared* shared, int id) {
   auto ex = co_await asio::this_coro::executor;
   const RunOptions& opt = *shared->options;
@@ -91,6 +131,7 @@ Awaitable<void> ClientLoop(Shared* shared, int id) {
   size_t node = id % shared->addresses.size();
   std::mt19937_64 rng(opt.seed * 7919 + id);
   uint64_t seq = 0;
+  client::Session session;  // the session workload's, one per client
   asio::steady_timer pace(ex);
   while (SteadyClock::now() < shared->stop_at) {
     if (!conns[node]) {
@@ -105,6 +146,12 @@ Awaitable<void> ClientLoop(Shared* shared, int id) {
     PutOptions put_options;
     put_options.timeout_ms = opt.op_timeout_ms;
     bool trouble = false;
+    if (opt.workload == Workload::kSession) {
+      co_await SessionOp(shared, id, rng, conns, value, session);
+      pace.expires_after(opt.op_interval);
+      co_await pace.async_wait(kAsTuple);
+      continue;
+    }
     if (opt.workload == Workload::kSet) {
       shared->history->Add(
           MakeEvent(EventType::kInvoke, id, "add", key, value, {}));
@@ -365,6 +412,19 @@ class NemesisRunner {
         AddRules(set, IsolateRules(step.node, members, false));
       }
       Apply(set, what);
+    } else if (step.action == "delay") {
+      FaultSet set = base_;
+      if (auto state = launcher_.Load(); state.ok()) {
+        std::vector<wire::FaultRule> rules;
+        const std::chrono::milliseconds delay(step.delay_ms);
+        for (const RingNode& n : state->nodes) {
+          if (n.name == step.node) continue;
+          rules.push_back(DelayRule(step.node, n.name, delay, delay / 4));
+          rules.push_back(DelayRule(n.name, step.node, delay, delay / 4));
+        }
+        AddRules(set, rules);
+      }
+      Apply(set, what);
     } else if (step.action == "heal") {
       Apply(base_, what);
     } else if (step.action == "kill") {
@@ -509,6 +569,12 @@ CheckJson RunReport::ToJson(const RunOptions& options) const {
       {"lost", verdict.lost},
       {"unexpected", verdict.unexpected},
       {"resurrected", verdict.resurrected},
+      {"session",
+       {{"tokens", options.session_tokens},
+        {"reads", verdict.reads},
+        {"read_your_writes_violations", verdict.ryw_violations},
+        {"monotonic_read_violations", verdict.monotonic_violations},
+        {"refused", verdict.session_refusals}}},
       {"examples", verdict.examples},
       {"keys", keys_checked},
       {"converged", converged},
@@ -538,6 +604,13 @@ std::string RunReport::ToText(const RunOptions& options) const {
   }
   if (options.workload == Workload::kDelete) {
     out << "resurrected: " << verdict.resurrected << "\n";
+  }
+  if (options.workload == Workload::kSession) {
+    out << "session: tokens " << (options.session_tokens ? "on" : "off") << ", "
+        << verdict.reads << " reads, " << verdict.ryw_violations
+        << " read-your-writes violations, " << verdict.monotonic_violations
+        << " monotonic-read violations, " << verdict.session_refusals
+        << " reads refused naming the guarantee\n";
   }
   for (const std::string& e : verdict.examples) out << "  " << e << "\n";
   if (converged) {
@@ -735,7 +808,8 @@ Result<RunReport> Run(const RunOptions& options,
   }
   report.verdict = CheckHistory(options.workload, events, *final);
   report.valid = report.verdict.lost == 0 && report.verdict.resurrected == 0 &&
-                 report.converged;
+                 report.verdict.ryw_violations == 0 &&
+                 report.verdict.monotonic_violations == 0 && report.converged;
   return report;
 }
 

@@ -33,6 +33,9 @@ struct RunOptions {
   uint32_t keys = 5;
   std::chrono::milliseconds op_interval{50};  // per client, between ops
   uint32_t op_timeout_ms = 2000;
+  // session workload: every request carries the client's session token
+  // (false = the control run, which should find violations).
+  bool session_tokens = true;
   // The ring's conflict mode must be this one when set (ring up
   // --conflict), so a run cannot silently test the wrong thing.
   std::optional<std::string> conflict;
@@ -56,7 +59,8 @@ struct RunReport {
   // completed): its epoch and current members.
   uint64_t cluster_epoch = 0;
   std::vector<std::string> cluster_members;
-  bool valid = false;  // lost = 0, resurrected = 0, converged in time
+  // lost = 0, resurrected = 0, no session violation, converged in time
+  bool valid = false;
   CheckJson ToJson(const RunOptions& options) const;
   std::string ToText(const RunOptions& options) const;
 };

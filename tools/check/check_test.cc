@@ -109,6 +109,89 @@ TEST_CASE("delete checker: recreated values must survive") {
   CHECK(CheckDelete(h, {{"k", {}}}).lost == 1);
 }
 
+// A read of the session workload: invoke, then ok with what it returned.
+void Read(std::vector<Event>& h, int process, std::string key,
+          std::vector<std::string> seen) {
+  h.push_back(MakeEvent(EventType::kInvoke, process, "read", key, ""));
+  h.push_back(MakeEvent(EventType::kOk, process, "read", key, "", seen));
+}
+
+TEST_CASE("session checker: a read missing the client's own write") {
+  std::vector<Event> h;
+  Read(h, 0, "k", {});
+  Op(h, EventType::kOk, 0, "write", "k", "a");
+  Read(h, 0, "k", {"a"});  // fine
+  Read(h, 0, "k", {});     // lost sight of its own write
+  Read(h, 1, "k", {});     // another client: no guarantee
+  const Verdict v = CheckSession(h, {{"k", {"a"}}});
+  CHECK(v.ryw_violations == 1);
+  CHECK(v.monotonic_violations == 0);
+  CHECK(v.reads == 4);
+  CHECK(v.acknowledged == 1);  // reads are not counted as ops
+  CHECK(v.lost == 0);
+  REQUIRE(v.examples.size() == 1);
+  CHECK(v.examples[0].find("read-your-writes") != std::string::npos);
+}
+
+TEST_CASE(
+    "session checker: going back to an older value breaks monotonic "
+    "reads, a superseding value does not") {
+  std::vector<Event> h;
+  Op(h, EventType::kOk, 1, "write", "k", "a");
+  Op(h, EventType::kOk, 1, "write", "k", "b", {"a"});
+  Op(h, EventType::kInfo, 1, "write", "k", "c", {"b"});
+  Read(h, 0, "k", {"b"});
+  Read(h, 0, "k", {"c"});       // c superseded b: fine
+  Read(h, 0, "k", {"c", "x"});  // still holds c
+  Read(h, 0, "k", {"a"});       // a is older than b and c
+  const Verdict v = CheckSession(h, {{"k", {"c"}}});
+  CHECK(v.monotonic_violations == 1);
+  CHECK(v.ryw_violations == 0);
+  // An info write is not the client's to see again, and a blind sibling
+  // written beside its value does not hide it.
+  std::vector<Event> g;
+  Op(g, EventType::kInfo, 0, "write", "k", "maybe");
+  Op(g, EventType::kOk, 0, "write", "k", "mine");
+  Op(g, EventType::kOk, 1, "write", "k", "other");
+  Read(g, 0, "k", {"mine", "other"});
+  CHECK(CheckSession(g, {{"k", {"mine", "other"}}}).ryw_violations == 0);
+  Read(g, 0, "k", {"other"});
+  CHECK(CheckSession(g, {{"k", {"mine", "other"}}}).ryw_violations == 1);
+}
+
+TEST_CASE("session checker: refusals that name the guarantee are counted") {
+  std::vector<Event> h;
+  h.push_back(MakeEvent(EventType::kInvoke, 0, "read", "k", ""));
+  Event refused = MakeEvent(EventType::kFail, 0, "read", "k", "");
+  refused.error =
+      "unavailable: get refused: read-your-writes cannot be guaranteed";
+  h.push_back(refused);
+  h.push_back(MakeEvent(EventType::kInvoke, 0, "read", "k", ""));
+  Event down = MakeEvent(EventType::kFail, 0, "read", "k", "");
+  down.error = "unavailable: cannot connect";
+  h.push_back(down);
+  const Verdict v = CheckSession(h, {});
+  CHECK(v.session_refusals == 1);
+  CHECK(v.reads == 0);
+  CHECK(v.failed == 0);  // reads are not counted as ops
+}
+
+TEST_CASE("a delay nemesis slows one node's links and heals") {
+  const std::vector<std::string> members{"n1", "n2", "n3"};
+  const auto plan =
+      PlanNemesis(Nemesis::kDelay, members, std::chrono::seconds(30), 4);
+  REQUIRE(plan.size() >= 2);
+  for (size_t i = 0; i < plan.size(); i += 2) {
+    CHECK(plan[i].action == "delay");
+    CHECK(plan[i].delay_ms >= 100);
+    CHECK(plan[i].delay_ms <= 400);
+    CHECK(plan[i].Describe().find("ms") != std::string::npos);
+    CHECK(plan[i + 1].action == "heal");
+  }
+  CHECK(ParseNemesis("delay").value() == Nemesis::kDelay);
+  CHECK(ParseWorkload("session").value() == Workload::kSession);
+}
+
 TEST_CASE("nemesis plans are repeatable and undo every fault") {
   const std::vector<std::string> members{"n1", "n2", "n3", "n4", "n5"};
   const auto a =

@@ -182,6 +182,10 @@ void AddBenchVerb(CLI::App& app, Verbs& verbs) {
                   "shoal: write without contexts (each write becomes a "
                   "sibling); by default a write carries the last context "
                   "seen for its key");
+  bench->add_flag("--sessions", bo.sessions,
+                  "shoal: every connection keeps a session its requests "
+                  "carry (read-your-writes and monotonic reads; a read "
+                  "waits for a replica that reflects the session)");
   bench->add_option("--redis-wait", bo.redis_wait,
                     "redis: WAIT N after each write (N replicas must "
                     "acknowledge)");

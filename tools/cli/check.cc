@@ -26,6 +26,7 @@ struct CheckArgs {
   uint32_t clients = 5;
   uint32_t keys = 5;
   std::string history;
+  std::string tokens = "on";
 };
 
 int RunCheck(const CheckArgs& args) {
@@ -55,6 +56,12 @@ int RunCheck(const CheckArgs& args) {
   options.clients = args.clients;
   options.keys = args.keys;
   options.history_path = args.history;
+  if (args.tokens != "on" && args.tokens != "off") {
+    return Fail(Status(Code::kInvalidArgument,
+                       "--tokens must be on or off, not '" + args.tokens + "'"),
+                as_json);
+  }
+  options.session_tokens = args.tokens == "on";
   auto report = check::Run(
       options, [](const std::string& line) { std::cerr << line << std::endl; });
   if (!report.ok()) return Fail(report.status(), as_json);
@@ -66,6 +73,9 @@ int RunCheck(const CheckArgs& args) {
       std::cout << "reproduce: shoal check --workload " << args.workload
                 << " --nemesis " << args.nemesis << " --duration "
                 << args.duration << " --seed " << args.seed
+                << (options.workload == check::Workload::kSession
+                        ? " --tokens " + args.tokens
+                        : std::string())
                 << (args.clock_skew.empty()
                         ? ""
                         : " --clock-skew " + args.clock_skew)
@@ -84,17 +94,20 @@ void AddCheckVerb(CLI::App& app, Verbs& verbs) {
       "check",
       "a Jepsen-style run against the local ring: clients run a workload "
       "while a nemesis injects faults, then heal, convergence and a check "
-      "of the history (exit 0 only when nothing was lost or resurrected and "
-      "the replicas converged)");
+      "of the history (exit 0 only when nothing was lost or resurrected, no "
+      "session guarantee was broken and the replicas converged)");
   check_cmd
       ->add_option("--workload", check_args->workload,
-                   "set | register | delete")
+                   "set | register | delete | session (r=1 w=1 clients "
+                   "checked for read-your-writes and monotonic reads)")
       ->capture_default_str();
   check_cmd
       ->add_option("--nemesis", check_args->nemesis,
-                   "none | partition-random | isolate | kill | pause | mix "
-                   "| membership (joins, leaves and replacements of nodes "
-                   "alternating with the faults of mix)")
+                   "none | partition-random | isolate | kill | pause | delay "
+                   "(one node's links slowed by 100-400ms) | mix (partition, "
+                   "isolate, kill, pause) | membership (joins, leaves and "
+                   "replacements of nodes alternating with the faults of "
+                   "mix)")
       ->capture_default_str();
   check_cmd->add_option("--duration", check_args->duration, "e.g. 60s")
       ->capture_default_str();
@@ -115,6 +128,12 @@ void AddCheckVerb(CLI::App& app, Verbs& verbs) {
   check_cmd
       ->add_option("--convergence-limit", check_args->convergence_limit,
                    "how long after the heal replicas may take to converge")
+      ->capture_default_str();
+  check_cmd
+      ->add_option("--tokens", check_args->tokens,
+                   "session workload: on = every request carries its "
+                   "client's session token; off = the control run, which "
+                   "should find violations")
       ->capture_default_str();
   check_cmd->add_option("--history", check_args->history,
                         "where to write the history (JSON lines; default "

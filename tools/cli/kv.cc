@@ -1,5 +1,7 @@
 // `shoal put|get|del`: one request to one node (--node, or the first
 // running node of the ring in --dir).
+#include <cctype>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -11,6 +13,7 @@
 #include "tools/cli/common.h"
 #include "tools/cli/output.h"
 #include "tools/cli/verbs.h"
+#include "tools/ring/launcher.h"
 #include "wire/codec.h"
 
 namespace shoal::tools::cli {
@@ -41,21 +44,65 @@ Result<std::string> ParseContext(const std::string& text,
   return bytes;
 }
 
-Result<std::string> ReadValueFile(const std::string& path) {
+// The bytes of `path` (- = stdin); `flag` names the option in errors.
+Result<std::string> ReadWholeFile(const std::string& path,
+                                  const std::string& flag) {
   std::ostringstream buf;
   if (path == "-") {
     buf << std::cin.rdbuf();
     if (std::cin.bad()) {
-      return Status(Code::kInvalidArgument, "cannot read the value from stdin");
+      return Status(Code::kInvalidArgument, flag + ": cannot read stdin");
     }
     return buf.str();
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return Status(Code::kInvalidArgument, "--value-file: cannot open " + path);
+    return Status(Code::kInvalidArgument, flag + ": cannot open " + path);
   }
   buf << in.rdbuf();
   return buf.str();
+}
+
+// --session FILE: the session token (base64 text) kept between
+// invocations. A missing file starts a new session.
+Result<client::Session> LoadSession(const std::string& path) {
+  client::Session session;
+  if (path.empty() || !std::filesystem::exists(path)) return session;
+  Result<std::string> text = ReadWholeFile(path, "--session");
+  if (!text.ok()) return text.status();
+  std::string trimmed = *text;
+  while (!trimmed.empty() &&
+         std::isspace(static_cast<unsigned char>(trimmed.back()))) {
+    trimmed.pop_back();
+  }
+  Result<std::string> bytes = Base64Decode(trimmed);
+  if (!bytes.ok()) {
+    return Status(Code::kInvalidArgument,
+                  "--session " + path + " does not hold a session token (" +
+                      bytes.status().message() +
+                      "); give a file a session request wrote, or a new path");
+  }
+  Result<quorum::SessionToken> token = wire::DecodeSession(*bytes);
+  if (!token.ok()) {
+    return Status(Code::kInvalidArgument,
+                  "--session " + path + ": " + token.status().message());
+  }
+  session.token = std::move(bytes).value();
+  return session;
+}
+
+// Writes the session a reply carried back to --session FILE; the JSON
+// output names it.
+Status SaveSession(const std::string& path, const client::Session& session) {
+  if (path.empty()) return Status::Ok();
+  return tools::WriteFileAtomically(path, Base64Encode(session.token) + "\n");
+}
+
+// {"file": F, "keys": N}: the session a reply left in F.
+Json SessionJson(const std::string& path, const client::Session& session) {
+  Result<quorum::SessionToken> token = wire::DecodeSession(session.token);
+  return Json{{"file", path},
+              {"keys", token.ok() ? token->floors().size() : 0}};
 }
 
 struct WriteArgs {
@@ -65,6 +112,7 @@ struct WriteArgs {
   bool has_value = false;  // VALUE was given (it may be empty)
   std::string value_file;
   std::string context;
+  std::string session_file;
   uint32_t w = 0;
   uint32_t pw = 0;
   uint32_t timeout_ms = 0;
@@ -84,13 +132,16 @@ int RunWrite(const WriteArgs& args, bool is_delete) {
   std::string value;
   if (!is_delete) {
     if (!args.value_file.empty()) {
-      Result<std::string> read = ReadValueFile(args.value_file);
+      Result<std::string> read = ReadWholeFile(args.value_file, "--value-file");
       if (!read.ok()) return Fail(read.status(), as_json);
       value = std::move(read).value();
     } else {
       value = args.value;
     }
   }
+  Result<client::Session> session = LoadSession(args.session_file);
+  if (!session.ok()) return Fail(session.status(), as_json);
+  if (!args.session_file.empty()) options.session = &session.value();
   Result<std::string> address = ResolveNode(args.common);
   if (!address.ok()) return Fail(address.status(), as_json);
 
@@ -100,8 +151,14 @@ int RunWrite(const WriteArgs& args, bool is_delete) {
       is_delete ? RunCall(io, client.Delete(args.key, options))
                 : RunCall(io, client.Put(args.key, std::move(value), options));
   if (!reply.ok()) return Fail(reply.status(), as_json);
+  if (Status st = SaveSession(args.session_file, *session); !st.ok()) {
+    return Fail(st, as_json);
+  }
   if (as_json) {
-    PrintJson(PutResultToJson(*reply));
+    Json out = PutResultToJson(*reply);
+    if (options.session)
+      out["session"] = SessionJson(args.session_file, *session);
+    PrintJson(out);
   } else {
     std::cout << PutResultToText(*reply);
   }
@@ -115,10 +172,13 @@ struct GetArgs {
   uint32_t pr = 0;
   uint32_t timeout_ms = 0;
   bool local = false;
+  std::string session_file;
 };
 
 int RunGet(const GetArgs& args) {
   const bool as_json = args.common.json;
+  Result<client::Session> session = LoadSession(args.session_file);
+  if (!session.ok()) return Fail(session.status(), as_json);
   Result<std::string> address = ResolveNode(args.common);
   if (!address.ok()) return Fail(address.status(), as_json);
   asio::io_context io;
@@ -127,10 +187,17 @@ int RunGet(const GetArgs& args) {
                      .timeout_ms = args.timeout_ms,
                      .local = args.local,
                      .pr = args.pr};
+  if (!args.session_file.empty()) options.session = &session.value();
   Result<GetResult> result = RunCall(io, client.Get(args.key, options));
   if (!result.ok()) return Fail(result.status(), as_json);
+  if (Status st = SaveSession(args.session_file, *session); !st.ok()) {
+    return Fail(st, as_json);
+  }
   if (as_json) {
-    PrintJson(GetResultToJson(*result, args.local));
+    Json out = GetResultToJson(*result, args.local);
+    if (options.session)
+      out["session"] = SessionJson(args.session_file, *session);
+    PrintJson(out);
   } else {
     std::cout << GetResultToText(*result, args.local);
   }
@@ -154,6 +221,11 @@ void AddKvVerbs(CLI::App& app, Verbs& verbs) {
                   "context (base64) from a get: the write supersedes what "
                   "that get saw; without it the write is blind and becomes "
                   "a sibling");
+  put->add_option(
+      "--session", put_args->session_file,
+      "keep a session in F (created if missing): this request sees the writes "
+      "and reads of the earlier requests made with F, through any node, or "
+      "fails naming the guarantee; F may be copied to another client");
   put->add_option("--w", put_args->w, "acks to wait for (default: cluster w)");
   put->add_option("--pw", put_args->pw,
                   "of those, acks that must come from primary replicas "
@@ -180,6 +252,11 @@ void AddKvVerbs(CLI::App& app, Verbs& verbs) {
   get->add_option("--pr", get_args->pr,
                   "of those, replies that must come from primary replicas "
                   "(default 0)");
+  get->add_option(
+      "--session", get_args->session_file,
+      "keep a session in F (created if missing): this request sees the writes "
+      "and reads of the earlier requests made with F, through any node, or "
+      "fails naming the guarantee; F may be copied to another client");
   get->add_option("--timeout", get_args->timeout_ms,
                   "request timeout in ms (default: node's, 2000)");
   get->add_flag("--local", get_args->local,
@@ -197,6 +274,11 @@ void AddKvVerbs(CLI::App& app, Verbs& verbs) {
                   "context (base64) from a get: deletes what that get saw; "
                   "without it the delete is blind and removes nothing it "
                   "has not seen (it becomes a tombstone sibling)");
+  del->add_option(
+      "--session", del_args->session_file,
+      "keep a session in F (created if missing): this request sees the writes "
+      "and reads of the earlier requests made with F, through any node, or "
+      "fails naming the guarantee; F may be copied to another client");
   del->add_option("--w", del_args->w, "acks to wait for (default: cluster w)");
   del->add_option("--pw", del_args->pw,
                   "of those, acks that must come from primary replicas "
