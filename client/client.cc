@@ -7,6 +7,7 @@
 #include <utility>
 #include <variant>
 
+#include "ring/ring.h"
 #include "wire/codec.h"
 
 namespace shoal::client {
@@ -23,15 +24,39 @@ wire::RpcChannel::Options ChannelOptions(std::string address) {
   return options;
 }
 
-// What a request carries for `session`: "" for none, the token otherwise
-// (a new session's empty token encoded, so the node knows it is one).
-std::string SessionBytes(const Session* session) {
-  if (session == nullptr) return {};
-  if (session->token.empty()) return wire::EncodeSession({});
-  return session->token;
+}  // namespace
+
+Result<Session> Session::FromToken(std::string_view token) {
+  auto floors = wire::DecodeSession(token);
+  if (!floors.ok()) return floors.status();
+  Session session;
+  session.floors_ = std::move(floors).value();
+  return session;
 }
 
-}  // namespace
+std::string Session::token() const { return wire::EncodeSession(floors_); }
+
+std::string Client::SessionRequest(const Session* session,
+                                   std::string_view key) {
+  if (session == nullptr) return {};
+  // An empty token still has bytes: the node knows the request has a
+  // session.
+  return wire::EncodeSession(session->floors_.Only(ring::HashKey(key)));
+}
+
+shoal::Status Client::SessionReply(Session* session, std::string_view reply) {
+  if (session == nullptr) return shoal::Status::Ok();
+  auto floors = wire::DecodeSession(reply);
+  if (!floors.ok()) {
+    return shoal::Status(Code::kInternal,
+                         "the node's reply carried a bad session token: " +
+                             floors.status().message());
+  }
+  for (const quorum::SessionFloor& f : floors->floors()) {
+    session->floors_.Adopt(f);
+  }
+  return shoal::Status::Ok();
+}
 
 Client::Client(asio::any_io_executor executor, std::string address)
     : clock_(system_clock_),
@@ -47,19 +72,23 @@ wire::Deadline Client::DeadlineFor(uint32_t timeout_ms) const {
 }
 
 Awaitable<Result<GetResult>> Client::Get(std::string key, GetOptions options) {
+  std::string session = SessionRequest(options.session, key);
   wire::GetRequest request{.key = std::move(key),
                            .r = options.r,
                            .timeout_ms = options.timeout_ms,
                            .local = options.local,
                            .pr = options.pr,
-                           .session = SessionBytes(options.session)};
+                           .session = std::move(session)};
   const wire::Deadline deadline = DeadlineFor(options.timeout_ms);
   wire::Body body = std::move(request);
   Result<wire::Body> reply = co_await channel_->Call(std::move(body), deadline);
   if (!reply.ok()) co_return reply.status();
   auto* get = std::get_if<wire::GetReply>(&reply.value());
   if (get == nullptr) co_return UnexpectedReply();
-  if (options.session != nullptr) options.session->token = get->session;
+  if (shoal::Status st = SessionReply(options.session, get->session);
+      !st.ok()) {
+    co_return st;
+  }
   co_return ToGetResult(std::move(*get));
 }
 
@@ -67,14 +96,15 @@ Awaitable<Result<GetResult>> Client::Get(std::string key, GetOptions options) {
 // functions returning Write's awaitable (the request lives in Write's frame).
 Awaitable<Result<PutResult>> Client::Write(wire::PutRequest request,
                                            Session* session) {
-  request.session = SessionBytes(session);
+  request.session = SessionRequest(session, request.key);
   const wire::Deadline deadline = DeadlineFor(request.timeout_ms);
   wire::Body body = std::move(request);
   Result<wire::Body> reply = co_await channel_->Call(std::move(body), deadline);
   if (!reply.ok()) co_return reply.status();
   auto* put = std::get_if<wire::PutReply>(&reply.value());
   if (put == nullptr) co_return UnexpectedReply();
-  if (session != nullptr) session->token = put->session;
+  if (shoal::Status st = SessionReply(session, put->session); !st.ok())
+    co_return st;
   co_return ToPutResult(std::move(*put));
 }
 

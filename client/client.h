@@ -11,10 +11,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "quorum/session.h"
 #include "quorum/version.h"
 #include "wire/connection.h"
 #include "wire/messages.h"
@@ -26,13 +28,24 @@ using wire::Awaitable;
 
 // A client session (doc/impl.md, "Sessions"): reads through it see the
 // session's own writes and never go back to older data than it read, on any
-// node, or fail `unavailable` naming the guarantee. `token` is what the last
-// reply carried: opaque bytes, which may be saved and handed to another
-// client or process to continue the session there. A session's requests go
-// one at a time (each reply's token builds on the one before); it must
-// outlive the calls made with it.
-struct Session {
-  std::string token;  // "" = a new session
+// node, or fail `unavailable` naming the guarantee. The session keeps the
+// floors of the 64 keys it touched last; a request carries only its key's
+// floor, and its reply's floor replaces it. `token()` is the whole session
+// as opaque bytes, which may be saved and handed to another client or
+// process (`FromToken`) to continue the session there. A session's requests
+// go one at a time per key; it must outlive the calls made with it.
+class Session {
+ public:
+  Session() = default;
+  // Errors: kInvalidArgument when `token` is not a session token.
+  static Result<Session> FromToken(std::string_view token);
+  std::string token() const;
+  // The keys it holds a floor for.
+  size_t keys() const { return floors_.floors().size(); }
+
+ private:
+  friend class Client;
+  quorum::SessionToken floors_;
 };
 
 struct GetOptions {
@@ -117,6 +130,11 @@ class Client {
 
  private:
   wire::Deadline DeadlineFor(uint32_t timeout_ms) const;
+  // What a request for `key` carries for `session` ("" for none), and the
+  // reply's token taken into it.
+  static std::string SessionRequest(const Session* session,
+                                    std::string_view key);
+  static shoal::Status SessionReply(Session* session, std::string_view reply);
   Awaitable<Result<PutResult>> Write(wire::PutRequest request,
                                      Session* session);
   SystemClock system_clock_;

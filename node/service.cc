@@ -400,7 +400,7 @@ wire::Awaitable<wire::Body> Service::Get(wire::GetRequest req) {
   auto session = wire::DecodeSession(req.session);
   if (!session) co_return Error(session.status());
   quorum::GetArgs args{req.key, loc, *r, req.pr, DeadlineFor(req.timeout_ms)};
-  if (const quorum::SessionFloor* f = session->Find(req.key)) args.floor = *f;
+  if (const quorum::SessionFloor* f = session->Find(loc.hash)) args.floor = *f;
   auto got = co_await coordinator_.Get(std::move(args));
   if (!got) co_return Error(got.status());
   // The replicas each keep their last write; the answer keeps the last of
@@ -411,7 +411,7 @@ wire::Awaitable<wire::Body> Service::Get(wire::GetRequest req) {
   std::string context = wire::EncodeContext(got->vv, loc.hash);
   std::string token;
   if (!req.session.empty()) {
-    session->NoteRead(req.key, *got);
+    session->NoteRead(loc.hash, *got);
     token = wire::EncodeSession(*session);
   }
   co_return wire::GetReply{std::move(got.value()), std::move(context),
@@ -441,7 +441,6 @@ wire::Awaitable<wire::Body> Service::Put(wire::PutRequest req, bool forwarded) {
   if (!ctx) co_return Error(ctx.status());
   auto session = wire::DecodeSession(req.session);
   if (!session) co_return Error(session.status());
-  const std::string key = req.key;
 
   args.key = std::move(req.key);
   if (!req.is_delete) args.value = std::move(req.value);
@@ -464,7 +463,7 @@ wire::Awaitable<wire::Body> Service::Put(wire::PutRequest req, bool forwarded) {
   wire::PutReply reply{wire::EncodeContext(out->context, key_hash),
                        out->siblings, out->seen};
   if (!req.session.empty()) {
-    session->NoteWrite(key, out->seen, /*live=*/!req.is_delete);
+    session->NoteWrite(key_hash, out->seen, /*live=*/!req.is_delete);
     reply.session = wire::EncodeSession(*session);
   }
   co_return reply;

@@ -1332,9 +1332,9 @@ TEST_CASE("a session get at r=1 waits for the replica holding its write") {
   c.nodes[others[1]].mode = Mode::kDelayed;
   c.nodes[others[1]].delay = 50ms;
   SessionToken token;
-  token.NoteWrite(key, mine.vv, /*live=*/true);
+  token.NoteWrite(1, mine.vv, /*live=*/true);
   GetArgs get = MakeGet(c, key, 1);
-  get.floor = *token.Find(key);
+  get.floor = *token.Find(1);
 
   const auto start = Clock::now();
   auto ans = RunToEnd(c, c.coordinators[self]->Get(std::move(get)));
@@ -1363,9 +1363,9 @@ TEST_CASE("a session get no replica can satisfy fails naming the guarantee") {
   c.Store(others[1], key, seen);
   c.nodes[others[1]].mode = Mode::kUnreachable;  // holds what was read
   SessionToken token;
-  token.NoteRead(key, seen);
+  token.NoteRead(1, seen);
   GetArgs get = MakeGet(c, key, 1);
-  get.floor = *token.Find(key);
+  get.floor = *token.Find(1);
 
   auto ans = RunToEnd(c, c.coordinators[self]->Get(std::move(get)));
   REQUIRE_FALSE(ans->ok());
@@ -1377,9 +1377,9 @@ TEST_CASE("a session get no replica can satisfy fails naming the guarantee") {
 
   // The same for the session's own write: read-your-writes.
   SessionToken wrote;
-  wrote.NoteWrite(key, seen.vv, true);
+  wrote.NoteWrite(1, seen.vv, true);
   GetArgs again = MakeGet(c, key, 1);
-  again.floor = *wrote.Find(key);
+  again.floor = *wrote.Find(1);
   auto ans2 = RunToEnd(c, c.coordinators[self]->Get(std::move(again)));
   REQUIRE_FALSE(ans2->ok());
   CHECK(ans2->status().message().find("read-your-writes") != std::string::npos);
@@ -1391,10 +1391,10 @@ TEST_CASE("a session that deleted a key accepts not found from any replica") {
   const std::string key = KeyWithPrimary(c, self);
   SessionToken token;
   const Object v = Write(Object{}, 900, "v");
-  token.NoteWrite(key, NewWrite(v, v.vv, 900, std::nullopt, kWrittenAt).vv,
+  token.NoteWrite(1, NewWrite(v, v.vv, 900, std::nullopt, kWrittenAt).vv,
                   /*live=*/false);
   GetArgs get = MakeGet(c, key, 1);
-  get.floor = *token.Find(key);
+  get.floor = *token.Find(1);
   // Nothing stored anywhere (every replica reaped the tombstone).
   auto ans = RunToEnd(c, c.coordinators[self]->Get(std::move(get)));
   REQUIRE_MESSAGE(ans->ok(), ans->status().ToString());

@@ -5,32 +5,33 @@
 
 namespace shoal::quorum {
 
-const SessionFloor* SessionToken::Find(std::string_view key) const {
+const SessionFloor* SessionToken::Find(uint64_t key_hash) const {
   for (const SessionFloor& f : floors_) {
-    if (f.key == key) return &f;
+    if (f.key_hash == key_hash) return &f;
   }
   return nullptr;
 }
 
-void SessionToken::NoteWrite(std::string_view key, const VersionVector& seen,
+void SessionToken::NoteWrite(uint64_t key_hash, const VersionVector& seen,
                              bool live) {
-  Note(key, seen, live, /*wrote=*/true);
+  Note(key_hash, seen, live, /*wrote=*/true);
 }
 
-void SessionToken::NoteRead(std::string_view key, const Object& answer) {
-  Note(key, answer.vv, answer.Found(), /*wrote=*/false);
+void SessionToken::NoteRead(uint64_t key_hash, const Object& answer) {
+  Note(key_hash, answer.vv, answer.Found(), /*wrote=*/false);
 }
 
-void SessionToken::Note(std::string_view key, const VersionVector& vv,
-                        bool live, bool wrote) {
-  auto it = std::find_if(floors_.begin(), floors_.end(),
-                         [key](const SessionFloor& f) { return f.key == key; });
+void SessionToken::Note(uint64_t key_hash, const VersionVector& vv, bool live,
+                        bool wrote) {
+  auto it = std::find_if(
+      floors_.begin(), floors_.end(),
+      [key_hash](const SessionFloor& f) { return f.key_hash == key_hash; });
   SessionFloor floor;
   if (it != floors_.end()) {
     floor = std::move(*it);
     floors_.erase(it);
   } else {
-    floor.key = std::string(key);
+    floor.key_hash = key_hash;
   }
   const bool had = !floor.vv.empty();
   if (!had || vv.Descends(floor.vv)) {
@@ -53,11 +54,28 @@ void SessionToken::Note(std::string_view key, const VersionVector& vv,
   if (floors_.size() > kMaxKeys) floors_.resize(kMaxKeys);
 }
 
+void SessionToken::Adopt(SessionFloor floor) {
+  const uint64_t key_hash = floor.key_hash;
+  auto it = std::find_if(
+      floors_.begin(), floors_.end(),
+      [key_hash](const SessionFloor& f) { return f.key_hash == key_hash; });
+  if (it != floors_.end()) floors_.erase(it);
+  if (floor.vv.empty()) return;
+  floors_.insert(floors_.begin(), std::move(floor));
+  if (floors_.size() > kMaxKeys) floors_.resize(kMaxKeys);
+}
+
+SessionToken SessionToken::Only(uint64_t key_hash) const {
+  SessionToken t;
+  if (const SessionFloor* f = Find(key_hash)) t.floors_.push_back(*f);
+  return t;
+}
+
 SessionToken SessionToken::FromFloors(std::vector<SessionFloor> floors) {
   SessionToken t;
   for (SessionFloor& f : floors) {
     if (t.floors_.size() == kMaxKeys) break;
-    if (f.vv.empty() || t.Find(f.key) != nullptr) continue;
+    if (f.vv.empty() || t.Find(f.key_hash) != nullptr) continue;
     t.floors_.push_back(std::move(f));
   }
   return t;

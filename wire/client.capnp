@@ -46,7 +46,7 @@ struct SessionToken {
 }
 
 struct SessionFloor {
-  key @0 :Data;
+  keyHash @0 :UInt64;    # XXH3-64 of the key (ring::HashKey)
   vv @1 :List(Obj.Dot);  # what the session wrote or read at this key
   absent @2 :Bool;       # that version had no live sibling
   wrote @3 :Bool;        # the session wrote it (else read it)

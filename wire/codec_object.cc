@@ -138,7 +138,7 @@ std::string EncodeSession(const quorum::SessionToken& token) {
   for (size_t i = 0; i < token.floors().size(); ++i) {
     const quorum::SessionFloor& f = token.floors()[i];
     auto b = floors[i];
-    b.setKey(internal::Bytes(f.key));
+    b.setKeyHash(f.key_hash);
     FillDots(b.initVv(f.vv.size()), f.vv.entries());
     b.setAbsent(f.absent);
     b.setWrote(f.wrote);
@@ -157,7 +157,7 @@ Result<quorum::SessionToken> DecodeSession(std::string_view bytes) {
                       std::string(why) +
                       "; pass the token a reply returned, unchanged)");
   };
-  // 64 floors of a 500-byte key and a few dozen actors stay far below.
+  // 64 floors of a few dozen actors each stay far below.
   constexpr size_t kMaxTokenBytes = 256 * 1024;
   if (bytes.size() > kMaxTokenBytes) {
     return bad(std::to_string(bytes.size()) + " bytes, over the limit of " +
@@ -180,8 +180,8 @@ Result<quorum::SessionToken> DecodeSession(std::string_view bytes) {
     for (auto f : list) {
       auto vv = ReadVv(f.getVv(), "session token");
       if (!vv) return bad(vv.status().message());
-      floors.push_back({internal::ToString(f.getKey()), std::move(vv.value()),
-                        f.getAbsent(), f.getWrote()});
+      floors.push_back(
+          {f.getKeyHash(), std::move(vv.value()), f.getAbsent(), f.getWrote()});
     }
     // Segments after the first are read as they are reached: every floor
     // was, so whatever is left is not part of the token.

@@ -82,27 +82,24 @@ Result<client::Session> LoadSession(const std::string& path) {
                       bytes.status().message() +
                       "); give a file a session request wrote, or a new path");
   }
-  Result<quorum::SessionToken> token = wire::DecodeSession(*bytes);
-  if (!token.ok()) {
+  Result<client::Session> loaded = client::Session::FromToken(*bytes);
+  if (!loaded.ok()) {
     return Status(Code::kInvalidArgument,
-                  "--session " + path + ": " + token.status().message());
+                  "--session " + path + ": " + loaded.status().message());
   }
-  session.token = std::move(bytes).value();
-  return session;
+  return loaded;
 }
 
 // Writes the session a reply carried back to --session FILE; the JSON
 // output names it.
 Status SaveSession(const std::string& path, const client::Session& session) {
   if (path.empty()) return Status::Ok();
-  return tools::WriteFileAtomically(path, Base64Encode(session.token) + "\n");
+  return tools::WriteFileAtomically(path, Base64Encode(session.token()) + "\n");
 }
 
 // {"file": F, "keys": N}: the session a reply left in F.
 Json SessionJson(const std::string& path, const client::Session& session) {
-  Result<quorum::SessionToken> token = wire::DecodeSession(session.token);
-  return Json{{"file", path},
-              {"keys", token.ok() ? token->floors().size() : 0}};
+  return Json{{"file", path}, {"keys", session.keys()}};
 }
 
 struct WriteArgs {
