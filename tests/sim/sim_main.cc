@@ -70,6 +70,13 @@ int main(int argc, char** argv) {
   app.add_option("--removals", removals,
                  "force-removals the nemesis draws per run (default 0)")
       ->check(CLI::Range(0, 8));
+  std::string workload_name;
+  app.add_option("--workload", workload_name,
+                 "run every seed with this workload (set, register, delete, "
+                 "session) instead of the one the seed draws");
+  bool no_tokens = false;
+  app.add_flag("--no-tokens", no_tokens,
+               "session workload without session tokens (the control)");
   std::string log_level = "off";
   app.add_option("--log", log_level,
                  "the nodes' log level (off, error, warn, info, debug)");
@@ -83,6 +90,16 @@ int main(int argc, char** argv) {
   if (!shoal::sim::ParsePlantedBug(bug_name, &bug)) {
     std::fprintf(stderr, "shoal_sim: unknown bug '%s'\n", bug_name.c_str());
     return 2;
+  }
+  std::optional<shoal::tools::check::Workload> workload;
+  if (!workload_name.empty()) {
+    auto parsed = shoal::tools::check::ParseWorkload(workload_name);
+    if (!parsed.ok()) {
+      std::fprintf(stderr, "shoal_sim: %s\n",
+                   parsed.status().message().c_str());
+      return 2;
+    }
+    workload = *parsed;
   }
   uint64_t first = seed, last = seed;
   if (!seeds.empty() && !ParseRange(seeds, &first, &last)) {
@@ -111,6 +128,8 @@ int main(int argc, char** argv) {
       options.bug = bug;
       options.removals = removals;
       options.keep_trace = trace;
+      if (workload) options.workload = *workload;
+      options.session_tokens = !no_tokens;
       const SimOutcome out = shoal::sim::RunSimulation(options);
       ++runs;
       std::lock_guard<std::mutex> lock(mu);
@@ -122,12 +141,13 @@ int main(int argc, char** argv) {
         ++failures;
         std::printf("%s\n", out.Summary(options).c_str());
         std::printf(
-            "  replay: shoal_sim --seed %llu%s%s --trace\n",
+            "  replay: shoal_sim --seed %llu%s%s%s%s --trace\n",
             static_cast<unsigned long long>(s),
             bug == PlantedBug::kNone ? "" : (" --bug " + bug_name).c_str(),
-            removals == 0
-                ? ""
-                : (" --removals " + std::to_string(removals)).c_str());
+            removals == 0 ? ""
+                          : (" --removals " + std::to_string(removals)).c_str(),
+            workload ? (" --workload " + workload_name).c_str() : "",
+            no_tokens ? " --no-tokens" : "");
         if (expect_failure) {
           if (!caught || s < *caught) caught = s;
           stop = true;
@@ -149,12 +169,14 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(failures.load()), seconds);
   if (expect_failure) {
     if (caught) {
-      std::printf("planted bug %s caught by seed %llu\n", bug_name.c_str(),
+      std::printf("planted bug %s caught by seed %llu\n",
+                  no_tokens ? "no-session-tokens" : bug_name.c_str(),
                   static_cast<unsigned long long>(*caught));
       return 0;
     }
     std::printf("planted bug %s NOT caught in seeds %llu-%llu\n",
-                bug_name.c_str(), static_cast<unsigned long long>(first),
+                no_tokens ? "no-session-tokens" : bug_name.c_str(),
+                static_cast<unsigned long long>(first),
                 static_cast<unsigned long long>(last));
     return 1;
   }

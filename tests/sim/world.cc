@@ -24,6 +24,7 @@
 #include "ring/ring.h"
 #include "tests/sim/network.h"
 #include "tests/sim/trace.h"
+#include "tools/check/session_op.h"
 
 namespace shoal::sim {
 
@@ -112,9 +113,17 @@ std::string SimOutcome::Summary(const SimOptions& o) const {
   out << "; " << ops << " ops (" << verdict.acknowledged << " ok, "
       << verdict.failed << " failed, " << verdict.unknown << " unknown), lost "
       << verdict.lost << ", resurrected " << verdict.resurrected << ", reaped "
-      << reaped << ", converged " << (converged ? "yes" : "no") << ", "
-      << virtual_ms << " ms virtual, " << trace_events << " events, trace "
-      << std::hex << trace_hash << std::dec;
+      << reaped;
+  if (o.workload == check::Workload::kSession) {
+    out << ", session tokens " << (o.session_tokens ? "on" : "off") << ": "
+        << verdict.reads << " reads, " << verdict.ryw_violations
+        << " read-your-writes and " << verdict.monotonic_violations
+        << " monotonic-read violations, " << verdict.session_refusals
+        << " refused";
+  }
+  out << ", converged " << (converged ? "yes" : "no") << ", " << virtual_ms
+      << " ms virtual, " << trace_events << " events, trace " << std::hex
+      << trace_hash << std::dec;
   if (!error.empty()) out << "; error: " << error;
   for (const std::string& v : violations) out << "\n  violation: " << v;
   for (const std::string& e : verdict.examples) out << "\n  checker: " << e;
@@ -498,6 +507,7 @@ wire::Awaitable<void> World::ClientLoop(int id) {
   Timer pace(clock_, ex);
   std::mt19937_64 rng(options_.seed * 7919 + static_cast<uint64_t>(id));
   uint64_t seq = 0;
+  client::Session session;  // the session workload's
   while (clock_.Now() < workload_end_) {
     const std::string& node = members_[rng() % members_.size()];
     client::Client& c = ClientFor(id, node);
@@ -508,7 +518,18 @@ wire::Awaitable<void> World::ClientLoop(int id) {
     get_options.timeout_ms = 1000;
     client::PutOptions put_options;
     put_options.timeout_ms = 1000;
-    if (options_.workload == check::Workload::kSet) {
+    if (options_.workload == check::Workload::kSession) {
+      check::SessionOp op;
+      op.process = id;
+      op.key = key;
+      op.value = value;
+      op.write = rng() % 2 == 0;
+      op.timeout_ms = 1000;
+      op.session = options_.session_tokens ? &session : nullptr;
+      co_await check::RunSessionOp(
+          c, std::move(op), [this](check::Event e) { Add(std::move(e)); },
+          OutcomeOf);
+    } else if (options_.workload == check::Workload::kSet) {
       Add(check::MakeEvent(check::EventType::kInvoke, id, "add", key, value));
       auto got = co_await c.Get(key, get_options);
       if (!got.ok()) {
@@ -667,9 +688,11 @@ void World::ForceRemove(SimNode& x) {
   if (x.removed) return;
   size_t removed = 0;
   for (const SimNode& n : nodes_) removed += n.removed;
-  if (removed + 1 >= options_.w) {
-    NemesisLog("force-remove " + x.name +
-               " skipped: w=" + std::to_string(options_.w) +
+  // The session workload writes at w = 1 whatever the ring's w.
+  const uint32_t w =
+      options_.workload == check::Workload::kSession ? 1 : options_.w;
+  if (removed + 1 >= w) {
+    NemesisLog("force-remove " + x.name + " skipped: w=" + std::to_string(w) +
                " (the removed could hold every ack of a write)");
     return;
   }
@@ -989,7 +1012,9 @@ SimOutcome World::Run() {
   out.trace_events = trace_.events();
   if (options_.keep_trace) out.trace = trace_.lines();
   out.valid = out.error.empty() && out.violations.empty() &&
-              out.verdict.lost == 0 && out.verdict.resurrected == 0;
+              out.verdict.lost == 0 && out.verdict.resurrected == 0 &&
+              out.verdict.ryw_violations == 0 &&
+              out.verdict.monotonic_violations == 0;
   return out;
 }
 

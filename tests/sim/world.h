@@ -56,6 +56,9 @@ struct SimOptions {
   uint32_t n = 3, w = 2, r = 2;
   uint32_t partitions = 8;
   tools::check::Workload workload = tools::check::Workload::kSet;
+  // The session workload: every client's requests carry its session
+  // (false: the control, which must find violations).
+  bool session_tokens = true;
   int clients = 3;
   int keys = 3;
   std::chrono::milliseconds workload_time{6000};  // virtual

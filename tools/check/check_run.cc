@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "client/client.h"
+#include "tools/check/session_op.h"
 #include "tools/ring/fault_ops.h"
 #include "tools/ring/launcher.h"
 
@@ -84,44 +85,27 @@ struct Shared {
   std::function<void()> on_done;
 };
 
-// One op of the session workload: a read at r = 1 through a node chosen at
-// random, and every other time a write at w = 1 with its context.
-Awaitable<void> SessionOp(Shared* shared, int id, std::mt19937_64& rng,
-                          std::vector<std::unique_ptr<Client>>& conns,
-                          const std::string& value, client::Session& session) {
+// One op of the session workload through a node chosen at random.
+Awaitable<void> SessionOpAtRandom(Shared* shared, int id, std::mt19937_64& rng,
+                                  std::vector<std::unique_ptr<Client>>& conns,
+                                  const std::string& value,
+                                  client::Session& session) {
   auto ex = co_await asio::this_coro::executor;
   const RunOptions& opt = *shared->options;
   const size_t node = rng() % shared->addresses.size();
   if (!conns[node]) {
     conns[node] = std::make_unique<Client>(ex, shared->addresses[node]);
   }
-  Client& client = *conns[node];
-  const std::string key = shared->keys[rng() % shared->keys.size()];
-  const bool write = rng() % 2 == 0;
-  client::Session* carried = opt.session_tokens ? &session : nullptr;
-  GetOptions get_options{.r = 1, .timeout_ms = opt.op_timeout_ms};
-  get_options.session = carried;
-  shared->history->Add(MakeEvent(EventType::kInvoke, id, "read", key, ""));
-  auto got = co_await client.Get(key, get_options);
-  if (!got.ok()) {
-    Event e = MakeEvent(EventType::kFail, id, "read", key, "");
-    e.error = ErrorText(got.status());
-    shared->history->Add(std::move(e));
-    co_return;
-  }
-  std::vector<std::string> seen;
-  for (const quorum::Sibling& s : got->values) seen.push_back(s.value);
-  shared->history->Add(MakeEvent(EventType::kOk, id, "read", key, "", seen));
-  if (!write) co_return;
-  shared->history->Add(
-      MakeEvent(EventType::kInvoke, id, "write", key, value, seen));
-  PutOptions put_options{
-      .context = got->context, .w = 1, .timeout_ms = opt.op_timeout_ms};
-  put_options.session = carried;
-  auto put = co_await client.Put(key, value, put_options);
-  Event e = MakeEvent(OutcomeOf(put.status()), id, "write", key, value, {});
-  if (!put.ok()) e.error = ErrorText(put.status());
-  shared->history->Add(std::move(e));
+  SessionOp op;
+  op.process = id;
+  op.key = shared->keys[rng() % shared->keys.size()];
+  op.value = value;
+  op.write = rng() % 2 == 0;
+  op.timeout_ms = opt.op_timeout_ms;
+  op.session = opt.session_tokens ? &session : nullptr;
+  co_await RunSessionOp(
+      *conns[node], std::move(op),
+      [shared](Event e) { shared->history->Add(std::move(e)); }, OutcomeOf);
 }
 
 Awaitable<void> ClientLoop(Shared* shared, int id) {
@@ -147,7 +131,7 @@ Awaitable<void> ClientLoop(Shared* shared, int id) {
     put_options.timeout_ms = opt.op_timeout_ms;
     bool trouble = false;
     if (opt.workload == Workload::kSession) {
-      co_await SessionOp(shared, id, rng, conns, value, session);
+      co_await SessionOpAtRandom(shared, id, rng, conns, value, session);
       pace.expires_after(opt.op_interval);
       co_await pace.async_wait(kAsTuple);
       continue;
