@@ -399,7 +399,8 @@ wire::Awaitable<wire::Body> Service::Get(wire::GetRequest req) {
   }
   auto session = wire::DecodeSession(req.session);
   if (!session) co_return Error(session.status());
-  quorum::GetArgs args{req.key, loc, *r, req.pr, DeadlineFor(req.timeout_ms)};
+  quorum::GetArgs args{std::move(req.key), loc, *r, req.pr,
+                       DeadlineFor(req.timeout_ms)};
   if (const quorum::SessionFloor* f = session->Find(loc.hash)) args.floor = *f;
   auto got = co_await coordinator_.Get(std::move(args));
   if (!got) co_return Error(got.status());
@@ -461,7 +462,9 @@ wire::Awaitable<wire::Body> Service::Put(wire::PutRequest req, bool forwarded) {
   // (A put handed to another primary is observed where it is coordinated.)
   if (out->coordinated_here) NoteWriteSiblings(key_hash, out->siblings);
   wire::PutReply reply{wire::EncodeContext(out->context, key_hash),
-                       out->siblings, out->seen};
+                       out->siblings};
+  // The node that forwarded the put updates its client's session with it.
+  if (forwarded) reply.seen = out->seen;
   if (!req.session.empty()) {
     session->NoteWrite(key_hash, out->seen, /*live=*/!req.is_delete);
     reply.session = wire::EncodeSession(*session);

@@ -36,6 +36,7 @@ struct PutReply {
                        # siblings too (read before writing again)
   siblings @1 :UInt32; # siblings (tombstones included) the coordinator holds after the write
   seen @2 :List(Obj.Dot);  # the coordinator's version vector after the write
+                           # (replies to a forwarded put only)
   session @3 :Data;    # the request's session token updated with this write
 }
 

@@ -88,6 +88,16 @@ using internal::ReadVv;
 using internal::VectorOutput;
 namespace sc = ::shoal::wire::schema;
 
+namespace {
+// The packed encoding of `builder`'s message (contexts, session tokens).
+std::string PackedBytes(capnp::MessageBuilder& builder) {
+  std::vector<uint8_t> out;
+  VectorOutput stream(out);
+  capnp::writePackedMessage(stream, builder);
+  return std::string(out.begin(), out.end());
+}
+}  // namespace
+
 std::string EncodeContext(const quorum::VersionVector& vv, uint64_t key_hash) {
   if (vv.empty()) return {};
   Builder scratch;
@@ -95,10 +105,7 @@ std::string EncodeContext(const quorum::VersionVector& vv, uint64_t key_hash) {
   auto root = builder.initRoot<sc::Context>();
   FillDots(root.initVv(vv.entries().size()), vv.entries());
   root.setKeyHash(key_hash);
-  std::vector<uint8_t> out;
-  VectorOutput stream(out);
-  capnp::writePackedMessage(stream, builder);
-  return std::string(out.begin(), out.end());
+  return PackedBytes(builder);
 }
 
 Result<quorum::VersionVector> DecodeContext(std::string_view bytes,
@@ -143,10 +150,7 @@ std::string EncodeSession(const quorum::SessionToken& token) {
     b.setAbsent(f.absent);
     b.setWrote(f.wrote);
   }
-  std::vector<uint8_t> out;
-  VectorOutput stream(out);
-  capnp::writePackedMessage(stream, builder);
-  return std::string(out.begin(), out.end());
+  return PackedBytes(builder);
 }
 
 Result<quorum::SessionToken> DecodeSession(std::string_view bytes) {

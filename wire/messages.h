@@ -53,7 +53,8 @@ struct PutReply {
   uint32_t siblings =
       1;  // siblings (tombstones included) at the coordinator after the write
   // The coordinator's version vector after the write: what a session that
-  // wrote it must read from now on (quorum::PutOutcome::seen).
+  // wrote it must read from now on (quorum::PutOutcome::seen). Set in the
+  // reply to a forwarded put (CoordinatePutRequest) only.
   quorum::VersionVector seen;
   std::string session;  // the request's token updated with this write
 };
