@@ -65,6 +65,12 @@ Result<ClusterState> ClusterState::Initial(std::vector<Member> members,
   return state;
 }
 
+ring::Sites ClusterState::Sites() const {
+  ring::Sites sites;
+  for (const Member& m : members) sites[m.name] = {m.dc, m.rack};
+  return sites;
+}
+
 const Member* ClusterState::Find(std::string_view name) const {
   for (const Member& m : members) {
     if (m.name == name) return &m;
@@ -78,9 +84,14 @@ uint64_t ClusterState::Digest() const {
   std::string bytes;
   bytes += std::to_string(options.partitions) + '\0' +
            std::to_string(options.n) + '\x1e';
+  for (const ring::DcReplicas& d : options.dcs) {
+    bytes += d.dc + '\0' + std::to_string(d.n) + '\0';
+  }
+  bytes += '\x1e';
   for (const Member& m : members) {
     bytes += m.name + '\0' + m.address + '\0' +
-             std::string(MemberStateName(m.state)) + '\x1e';
+             std::string(MemberStateName(m.state)) + '\0' + m.dc + '\0' +
+             m.rack + '\x1e';
   }
   for (const std::string& owner : claim) bytes += owner + '\0';
   bytes += '\x1e';
@@ -99,13 +110,15 @@ Result<ring::Ring> RingOf(const ClusterState& state) {
   // Reads go to the primaries of `serving`; writes to those of `other` too.
   const bool switched = state.changing() && state.switched;
   const ring::Claim& serving = switched ? state.next_claim : state.claim;
-  auto ring = ring::Ring::FromMembers(serving, state.options, names, retired);
+  const ring::Sites sites = state.Sites();
+  auto ring =
+      ring::Ring::FromMembers(serving, state.options, names, retired, sites);
   if (!ring.ok()) return ring;
   ring.value().SetEpoch(state.epoch);
   if (!state.changing()) return ring;
   const ring::Claim& other = switched ? state.claim : state.next_claim;
-  auto next =
-      ring::Ring::FromMembers(other, state.options, std::move(names), retired);
+  auto next = ring::Ring::FromMembers(other, state.options, std::move(names),
+                                      retired, sites);
   if (!next.ok()) return next.status();
   std::vector<std::vector<ring::NodeIndex>> pending(state.options.partitions);
   for (uint32_t p = 0; p < state.options.partitions; ++p) {
@@ -124,10 +137,9 @@ Result<ring::Ring> RingOf(const ClusterState& state) {
 
 // Primaries of every partition, by name, in preference order.
 Result<std::vector<std::vector<std::string>>> PrimariesByName(
-    const ring::Claim& claim, uint32_t n) {
-  const ring::RingOptions options{
-      .partitions = static_cast<uint32_t>(claim.size()), .n = n};
-  auto ring = ring::Ring::FromClaim(claim, options);
+    const ring::Claim& claim, const ring::RingOptions& options,
+    const ring::Sites& sites) {
+  auto ring = ring::Ring::FromClaim(claim, options, sites);
   if (!ring.ok()) return ring.status();
   std::vector<std::vector<std::string>> out(claim.size());
   for (uint32_t p = 0; p < claim.size(); ++p) {
@@ -144,8 +156,10 @@ Order Compare(const ClusterState& mine, const ClusterState& theirs) {
   return mine == theirs ? Order::kSame : Order::kConflict;
 }
 
-Change Change::Join(std::string node, std::string address) {
-  return {Kind::kJoin, std::move(node), std::move(address), {}};
+Change Change::Join(std::string node, std::string address, std::string dc,
+                    std::string rack) {
+  return {Kind::kJoin, std::move(node), std::move(address),
+          {},          std::move(dc),   std::move(rack)};
 }
 Change Change::Leave(std::string node) {
   return {Kind::kLeave, std::move(node), {}, {}};
@@ -203,12 +217,30 @@ Result<Plan> MakePlan(const ClusterState& current,
   };
   // A new member goes last, so no other member's index moves; a removed
   // one that joins again gets its old place back.
-  auto add_member = [&](const std::string& name, const std::string& address) {
+  auto add_member = [&](const std::string& name, const std::string& address,
+                        const std::string& dc, const std::string& rack) {
+    const Member joining{name, address, MemberState::kJoining, dc, rack};
     if (Member* m = FindMutable(next.members, name)) {
-      *m = Member{name, address, MemberState::kJoining};
+      *m = joining;
     } else {
-      next.members.push_back({name, address, MemberState::kJoining});
+      next.members.push_back(joining);
     }
+  };
+  // In a ring with datacenters a new member names one of them.
+  auto placed = [&](const std::string& name, const std::string& dc) -> Status {
+    if (current.options.dcs.empty()) {
+      if (dc.empty()) return Status();
+      return Invalid("'" + name + "' names datacenter '" + dc +
+                     "', but the ring has no datacenters");
+    }
+    std::string names;
+    for (const ring::DcReplicas& d : current.options.dcs) {
+      if (d.dc == dc) return Status();
+      names += (names.empty() ? "" : ", ") + d.dc;
+    }
+    return Invalid(
+        "'" + name + "' must join one of the ring's datacenters (" + names +
+        ")" + (dc.empty() ? ": give its datacenter" : ", not '" + dc + "'"));
   };
   for (const Change& change : changes) {
     switch (change.kind) {
@@ -216,10 +248,11 @@ Result<Plan> MakePlan(const ClusterState& current,
         if (Status s = new_member(change.node, change.address); !s.ok()) {
           return s;
         }
+        if (Status s = placed(change.node, change.dc); !s.ok()) return s;
         auto c = ring::AddToClaim(claim, change.node, current.options);
         if (!c.ok()) return c.status();
         claim = std::move(c).value().claim;
-        add_member(change.node, change.address);
+        add_member(change.node, change.address, change.dc, change.rack);
         break;
       }
       case Change::Kind::kLeave:
@@ -243,8 +276,12 @@ Result<Plan> MakePlan(const ClusterState& current,
         auto c = ring::ReplaceInClaim(claim, change.node, change.replacement);
         if (!c.ok()) return c.status();
         claim = std::move(c).value().claim;
-        FindMutable(next.members, change.node)->state = MemberState::kLeaving;
-        add_member(change.replacement, change.address);
+        // The replacement takes the old member's place: its datacenter
+        // and rack too.
+        Member* old = FindMutable(next.members, change.node);
+        old->state = MemberState::kLeaving;
+        const std::string dc = old->dc, rack = old->rack;
+        add_member(change.replacement, change.address, dc, rack);
         gone.insert(change.node);
         break;
       }
@@ -263,8 +300,9 @@ Result<Plan> MakePlan(const ClusterState& current,
     plan.partitions_changing_owner += claim[p] != current.claim[p];
   }
 
-  auto before = PrimariesByName(current.claim, current.options.n);
-  auto after = PrimariesByName(claim, current.options.n);
+  const ring::Sites sites = next.Sites();
+  auto before = PrimariesByName(current.claim, current.options, sites);
+  auto after = PrimariesByName(claim, current.options, sites);
   if (!before.ok()) return before.status();
   if (!after.ok()) return after.status();
   std::map<std::string, uint32_t> sending;  // transfers per source so far

@@ -36,6 +36,8 @@ struct Member {
   std::string name;
   std::string address;  // host:port peers and clients reach it at
   MemberState state = MemberState::kValid;
+  std::string dc;    // datacenter; empty without datacenters
+  std::string rack;  // empty: none
   bool operator==(const Member&) const = default;
 };
 
@@ -64,6 +66,8 @@ struct ClusterState {
                                       ring::RingOptions options);
 
   const Member* Find(std::string_view name) const;
+  // Every member's datacenter and rack, for the ring.
+  ring::Sites Sites() const;
   bool changing() const { return !next_claim.empty(); }
   // XXH3 of a canonical encoding of everything above but the epoch.
   uint64_t Digest() const;
@@ -81,9 +85,11 @@ struct ClusterState {
 Result<ring::Ring> RingOf(const ClusterState& state);
 
 // The primaries of every partition of `claim` by name, in preference
-// order (Ring::FromClaim's). Errors as FromClaim's.
+// order (Ring::FromClaim's), the members placed by `sites`. Errors as
+// FromClaim's.
 Result<std::vector<std::vector<std::string>>> PrimariesByName(
-    const ring::Claim& claim, uint32_t n);
+    const ring::Claim& claim, const ring::RingOptions& options,
+    const ring::Sites& sites = {});
 
 enum class Order { kOlder, kSame, kNewer, kConflict };
 // How `theirs` relates to `mine`: kNewer if it has the higher epoch,
@@ -98,8 +104,13 @@ struct Change {
   std::string node;         // joins, leaves, is replaced or removed
   std::string address;      // join: the new node's; replace: the new one's
   std::string replacement;  // replace: the new node's name
+  // join: the new node's datacenter and rack (a replacement takes the old
+  // node's)
+  std::string dc;
+  std::string rack;
 
-  static Change Join(std::string node, std::string address);
+  static Change Join(std::string node, std::string address, std::string dc = {},
+                     std::string rack = {});
   static Change Leave(std::string node);
   static Change Replace(std::string node, std::string replacement,
                         std::string address);

@@ -84,11 +84,11 @@ Status LoadFile(const std::string& path, NodeConfig& c, std::string& sync,
        << e.source().begin;
     return Bad(os.str());
   }
-  Status st = CheckKeys(
-      root,
-      {"name", "listen", "data_dir", "metrics_listen", "log_level", "cluster",
-       "storage", "failure", "handoff", "antientropy", "limits"},
-      "");
+  Status st = CheckKeys(root,
+                        {"name", "dc", "rack", "listen", "data_dir",
+                         "metrics_listen", "log_level", "cluster", "storage",
+                         "failure", "handoff", "antientropy", "limits"},
+                        "");
   if (!st.ok()) return st;
 #define SHOAL_READ(tbl, key, where, field)    \
   do {                                        \
@@ -96,6 +96,8 @@ Status LoadFile(const std::string& path, NodeConfig& c, std::string& sync,
     if (!s_.ok()) return s_;                  \
   } while (0)
   SHOAL_READ(root, "name", "", c.name);
+  SHOAL_READ(root, "dc", "", c.dc);
+  SHOAL_READ(root, "rack", "", c.rack);
   SHOAL_READ(root, "listen", "", c.listen);
   SHOAL_READ(root, "data_dir", "", c.data_dir);
   SHOAL_READ(root, "metrics_listen", "", c.metrics_listen);
@@ -126,7 +128,28 @@ Status LoadFile(const std::string& path, NodeConfig& c, std::string& sync,
       conflict.emplace();
       SHOAL_READ(*cl, "conflict", "cluster.", *conflict);
     }
-    SHOAL_READ(*cl, "n", "cluster.", c.n);
+    if (const toml::table* per_dc = cl->get_as<toml::table>("n")) {
+      // Replicas per datacenter; toml++ keeps a table's keys sorted.
+      c.dcs.clear();
+      uint32_t sum = 0;
+      for (const auto& [dc, count] : *per_dc) {
+        auto v = count.value<int64_t>();
+        if (!v || *v < 1 || *v > 1000) {
+          return Bad("cluster.n." + std::string(dc.str()) +
+                     " must be a replica count between 1 and 1000");
+        }
+        c.dcs.push_back({std::string(dc.str()), static_cast<uint32_t>(*v)});
+        sum += static_cast<uint32_t>(*v);
+      }
+      if (c.dcs.empty()) {
+        return Bad(
+            "cluster.n is an empty table: name each datacenter's "
+            "replica count, e.g. { dc1 = 3, dc2 = 2 }");
+      }
+      c.n = sum;
+    } else {
+      SHOAL_READ(*cl, "n", "cluster.", c.n);
+    }
     SHOAL_READ(*cl, "w", "cluster.", c.w);
     SHOAL_READ(*cl, "r", "cluster.", c.r);
     SHOAL_READ(*cl, "partitions", "cluster.", c.partitions);
@@ -137,13 +160,18 @@ Status LoadFile(const std::string& path, NodeConfig& c, std::string& sync,
       for (const toml::node& el : *arr) {
         const toml::table* mt = el.as_table();
         if (mt == nullptr) {
-          return Bad("cluster.members entries must be { name, address }");
+          return Bad(
+              "cluster.members entries must be { name, address [, dc, "
+              "rack] }");
         }
-        st = CheckKeys(*mt, {"name", "address"}, "cluster.members.");
+        st = CheckKeys(*mt, {"name", "address", "dc", "rack"},
+                       "cluster.members.");
         if (!st.ok()) return st;
         Member mem;
         SHOAL_READ(*mt, "name", "cluster.members.", mem.name);
         SHOAL_READ(*mt, "address", "cluster.members.", mem.address);
+        SHOAL_READ(*mt, "dc", "cluster.members.", mem.dc);
+        SHOAL_READ(*mt, "rack", "cluster.members.", mem.rack);
         c.members.push_back(std::move(mem));
       }
     }
@@ -433,7 +461,22 @@ Status Validate(const NodeConfig& c) {
     }
     auto ep = wire::ParseEndpoint(m.address);
     if (!ep) return Bad("member '" + m.name + "': " + ep.status().message());
-    if (m.name == c.name) self_found = true;
+    if (!m.dc.empty()) {
+      if (Status st = CheckName(m.dc, "datacenter"); !st.ok()) return st;
+    }
+    if (!m.rack.empty()) {
+      if (Status st = CheckName(m.rack, "rack"); !st.ok()) return st;
+    }
+    if (m.name == c.name) {
+      self_found = true;
+      if ((!c.dc.empty() && c.dc != m.dc) ||
+          (!c.rack.empty() && c.rack != m.rack)) {
+        return Bad("dc/rack '" + c.dc + "'/'" + c.rack + "' differ from '" +
+                   m.dc + "'/'" + m.rack +
+                   "', this node's cluster.members "
+                   "entry");
+      }
+    }
   }
   if (!self_found) {
     return Bad("node name '" + c.name + "' is not among cluster.members");
@@ -447,7 +490,10 @@ Status Validate(const NodeConfig& c) {
     }
   }
   if (c.n < 1) return Bad("n must be at least 1");
-  if (!c.members.empty() && c.n > c.members.size()) {
+  if (Status st = ring::CheckDcs(c.dcs, c.n); !st.ok()) {
+    return Bad("cluster.n: " + st.message());
+  }
+  if (!c.members.empty() && c.n > c.members.size() && c.dcs.empty()) {
     return Bad("n=" + std::to_string(c.n) + " exceeds the member count " +
                std::to_string(c.members.size()));
   }
@@ -461,7 +507,10 @@ Status Validate(const NodeConfig& c) {
   }
   if (!c.members.empty()) {
     std::vector<std::string> member_names(names.begin(), names.end());
-    auto ring = ring::Ring::Create(member_names, {c.partitions, c.n});
+    ring::Sites sites;
+    for (const Member& m : c.members) sites[m.name] = {m.dc, m.rack};
+    auto ring =
+        ring::Ring::Create(member_names, {c.partitions, c.n, c.dcs}, sites);
     if (!ring) return ring.status();
   }
   if (c.max_value_bytes < 1 || c.max_value_bytes > c.max_object_bytes) {
@@ -524,13 +573,22 @@ Status Validate(const NodeConfig& c) {
 std::string ToToml(const NodeConfig& c) {
   toml::array members;
   for (const Member& m : c.members) {
-    members.push_back(toml::table{{"name", m.name}, {"address", m.address}});
+    toml::table entry{{"name", m.name}, {"address", m.address}};
+    if (!m.dc.empty()) entry.insert("dc", m.dc);
+    if (!m.rack.empty()) entry.insert("rack", m.rack);
+    members.push_back(std::move(entry));
   }
   toml::table cluster{{"w", c.w},
                       {"r", c.r},
                       {"conflict", quorum::ConflictPolicyName(c.conflict)}};
   if (c.seeds.empty()) {
-    cluster.insert("n", c.n);
+    if (c.dcs.empty()) {
+      cluster.insert("n", c.n);
+    } else {
+      toml::table per_dc;
+      for (const ring::DcReplicas& d : c.dcs) per_dc.insert(d.dc, d.n);
+      cluster.insert("n", per_dc);
+    }
     cluster.insert("partitions", c.partitions);
     cluster.insert("members", members);
   } else {
@@ -540,6 +598,8 @@ std::string ToToml(const NodeConfig& c) {
   }
   toml::table root{
       {"name", c.name},
+      {"dc", c.dc},
+      {"rack", c.rack},
       {"listen", c.listen},
       {"data_dir", c.data_dir},
       {"metrics_listen", c.metrics_listen},

@@ -4,17 +4,18 @@
 // name and cluster.members):
 //
 //   name = "n1"                        # this node's member name
+//   dc = "dc1"                         # its datacenter, rack; as in members
+//   rack = "r1"
 //   listen = "127.0.0.1:7101"          # default: this member's address
 //   data_dir = "/var/lib/shoal/n1"     # default: ./data-<name>
 //   metrics_listen = "127.0.0.1:9101"  # Prometheus /metrics; "" = off
 //   log_level = "info"                 # trace|debug|info|warn|error
 //   [cluster]
-//   n = 3
-//   w = 2
-//   r = 2
-//   partitions = 64
-//   conflict = "siblings"              # or "lww" (unsafe; doc/faults.md)
-//   members = [ { name = "n1", address = "127.0.0.1:7101" }, ... ]
+//   n = 3                              # or per datacenter: { dc1 = 3, dc2 = 2
+//   } w = 2 r = 2 partitions = 64 conflict = "siblings"              # or "lww"
+//   (unsafe; doc/faults.md) members = [ { name = "n1", address =
+//   "127.0.0.1:7101" }, ... ]
+//             # with datacenters each also has dc = "dc1", rack = "r1"
 //   # or, instead of members, n and partitions (doc/membership.md):
 //   seeds = [ "127.0.0.1:7101" ]       # learn the cluster state from these
 //   [storage]
@@ -68,6 +69,7 @@
 #include "base/result.h"
 #include "node/dump.h"
 #include "quorum/conflict.h"
+#include "ring/ring.h"
 #include "storage/store.h"
 
 namespace shoal::node {
@@ -75,6 +77,8 @@ namespace shoal::node {
 struct Member {
   std::string name;
   std::string address;  // host:port
+  std::string dc;       // datacenter (required when cluster.n is a table)
+  std::string rack;     // "" = none
 };
 
 struct NodeConfig {
@@ -83,8 +87,15 @@ struct NodeConfig {
   std::string data_dir;
   std::string metrics_listen;
   std::string log_level = "info";
+  // This node's datacenter and rack: as its cluster.members entry says (a
+  // different value is an error); a node started from seeds reports them.
+  std::string dc;
+  std::string rack;
 
   uint32_t n = 3, w = 2, r = 2;
+  // cluster.n as a table, { dc1 = 3, dc2 = 2 }: replicas per datacenter,
+  // sorted by name; n is then their sum. Empty: no datacenters.
+  std::vector<ring::DcReplicas> dcs;
   uint32_t partitions = 64;
   // How concurrent writes are resolved: kSiblings (kept, the client
   // merges; "siblings") or kLastWriteWins ("lww": last write by written_at

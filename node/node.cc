@@ -16,7 +16,7 @@ std::vector<Member> ServingMembers(const cluster::ClusterState& state) {
   std::vector<Member> out;
   for (const cluster::Member& m : state.members) {
     if (m.state != cluster::MemberState::kRemoved) {
-      out.push_back({m.name, m.address});
+      out.push_back({m.name, m.address, m.dc, m.rack});
     }
   }
   return out;
@@ -64,10 +64,11 @@ Result<std::unique_ptr<Node>> Node::Create(asio::io_context& io,
   if (!config.members.empty()) {
     std::vector<cluster::Member> members;
     for (const Member& m : config.members) {
-      members.push_back({m.name, m.address, cluster::MemberState::kValid});
+      members.push_back(
+          {m.name, m.address, cluster::MemberState::kValid, m.dc, m.rack});
     }
     auto initial = cluster::ClusterState::Initial(
-        std::move(members), {config.partitions, config.n});
+        std::move(members), {config.partitions, config.n, config.dcs});
     if (!initial) return initial.status();
     configured = std::move(initial).value();
   }
@@ -87,6 +88,7 @@ Result<std::unique_ptr<Node>> Node::Create(asio::io_context& io,
   }
   // The ring and the peers come from the state; n and Q are the cluster's.
   config.n = state->options.n;
+  config.dcs = state->options.dcs;
   config.partitions = state->options.partitions;
   if (config.w > config.n || config.r > config.n) {
     return Status(

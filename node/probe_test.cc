@@ -122,8 +122,8 @@ TEST_CASE("label sets of every probe are bounded under varied traffic") {
     requests.Request(static_cast<RequestProbe::Op>(i % 3),
                      static_cast<Code>(i % 10), std::chrono::microseconds(i));
     quorum.ReplicaFreshness(static_cast<F>(i % 3));
-    quorum.StaleReplicaAge(std::chrono::milliseconds(i));
-    quorum.ReplicaAcked(std::chrono::microseconds(i * 7));
+    quorum.StaleReplicaAge(std::chrono::milliseconds(i), "");
+    quorum.ReplicaAcked(std::chrono::microseconds(i * 7), "");
     quorum.ReadRepairSent(i % 2 == 0);
     transport.PeerState(i % 3, i % 5 == 0);
   }

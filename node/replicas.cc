@@ -107,7 +107,11 @@ quorum::Awaitable<Result<quorum::PutOutcome>> NodeReplicas::ForwardPut(
   put.is_delete = !args.value.has_value();
   if (args.value) put.value = *args.value;
   put.context = args.raw_context;
-  put.w = args.w;
+  // A level is resolved again by the coordinator, in the datacenter of the
+  // node the client asked (local_quorum counts there).
+  put.level = args.level;
+  put.w = args.level == quorum::Level::kExplicit ? args.w : 0;
+  put.local_dc = args.local_dc.empty() ? ring_.site(self_).dc : args.local_dc;
   put.pw = args.pw;
   // The coordinator gets what is left of our deadline.
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(

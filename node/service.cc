@@ -335,6 +335,28 @@ Result<uint32_t> Service::Quorum(uint32_t asked, const char* name) const {
   return asked;
 }
 
+Result<quorum::Requirement> Service::Need(quorum::Level level, uint32_t asked,
+                                          uint32_t count, const char* name,
+                                          std::string_view local_dc) const {
+  if (level != quorum::Level::kExplicit && asked != 0) {
+    return Status(Code::kInvalidArgument,
+                  std::string(name) + "=" + std::to_string(asked) + " and " +
+                      std::string(quorum::LevelName(level)) +
+                      " exclude each other: give a count or a level");
+  }
+  uint32_t dc = ring_.DcOf(self_);
+  if (!local_dc.empty()) {
+    dc = ring_.DcIndex(local_dc);
+    if (dc == ring::Ring::kNoDc) {
+      return Status(Code::kInvalidArgument, "local datacenter '" +
+                                                std::string(local_dc) +
+                                                "' is not one of the ring's");
+    }
+  }
+  return quorum::Resolve(level, count, ring_.replicas(),
+                         ring_.replicas_per_dc(), dc);
+}
+
 quorum::Deadline Service::DeadlineFor(uint32_t timeout_ms) const {
   if (timeout_ms == 0) timeout_ms = config_.request_timeout_ms;
   timeout_ms = std::min(timeout_ms, kMaxTimeoutMs);
@@ -392,6 +414,8 @@ wire::Awaitable<wire::Body> Service::Get(wire::GetRequest req) {
   }
   auto r = Quorum(req.r, "r");
   if (!r) co_return Error(r.status());
+  auto need = Need(req.level, req.r, *r, "r", "");
+  if (!need) co_return Error(need.status());
   if (req.pr > config_.n) {
     co_return Error(Status(Code::kInvalidArgument,
                            "pr=" + std::to_string(req.pr) +
@@ -399,8 +423,9 @@ wire::Awaitable<wire::Body> Service::Get(wire::GetRequest req) {
   }
   auto session = wire::DecodeSession(req.session);
   if (!session) co_return Error(session.status());
-  quorum::GetArgs args{std::move(req.key), loc, *r, req.pr,
+  quorum::GetArgs args{std::move(req.key), loc, need->total, req.pr,
                        DeadlineFor(req.timeout_ms)};
+  args.dc_r = std::move(need->per_dc);
   if (const quorum::SessionFloor* f = session->Find(loc.hash)) args.floor = *f;
   auto got = co_await coordinator_.Get(std::move(args));
   if (!got) co_return Error(got.status());
@@ -430,6 +455,8 @@ wire::Awaitable<wire::Body> Service::Put(wire::PutRequest req, bool forwarded) {
   }
   auto w = Quorum(req.w, "w");
   if (!w) co_return Error(w.status());
+  auto need = Need(req.level, req.w, *w, "w", req.local_dc);
+  if (!need) co_return Error(need.status());
   if (req.pw > config_.n) {
     co_return Error(Status(Code::kInvalidArgument,
                            "pw=" + std::to_string(req.pw) +
@@ -447,7 +474,10 @@ wire::Awaitable<wire::Body> Service::Put(wire::PutRequest req, bool forwarded) {
   if (!req.is_delete) args.value = std::move(req.value);
   args.context = std::move(ctx.value());
   args.raw_context = std::move(req.context);
-  args.w = *w;
+  args.w = need->total;
+  args.dc_w = std::move(need->per_dc);
+  args.level = req.level;
+  args.local_dc = std::move(req.local_dc);
   args.pw = req.pw;
   args.timeout_ms = req.timeout_ms;
   args.deadline = DeadlineFor(req.timeout_ms);
@@ -577,6 +607,8 @@ wire::Body Service::OnStatus() {
               .count();
     }
     m.partitions_owned = static_cast<uint32_t>(ring_.PartitionsOf(i).size());
+    m.dc = ring_.site(i).dc;
+    m.rack = ring_.site(i).rack;
     if (const cluster::Member* member = keeper.state().Find(m.name)) {
       m.state = std::string(cluster::MemberStateName(member->state));
       m.address = member->address;  // a removed member has no peer link

@@ -110,6 +110,12 @@ class Service {
   // second) naming the key's hash.
   void NoteWriteSiblings(uint64_t key_hash, uint32_t siblings);
   Result<uint32_t> Quorum(uint32_t asked, const char* name) const;
+  // What a request at `level` waits for (quorum/level.h): `count` is its
+  // resolved w or r (`asked` as the client sent it, which a level
+  // excludes); local_quorum counts in `local_dc`, or this node's DC.
+  Result<quorum::Requirement> Need(quorum::Level level, uint32_t asked,
+                                   uint32_t count, const char* name,
+                                   std::string_view local_dc) const;
   quorum::Deadline DeadlineFor(uint32_t timeout_ms) const;
 
   Clock& clock_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/asio.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -42,16 +43,39 @@ struct FanOut {
   // Wake the waiter on every reply, not only once decided (a session get
   // that looks for a replica reflecting its floor).
   bool wake_each = false;
+  // Datacenters whose replies are counted apart (local_quorum,
+  // each_quorum), by index into Ring::dcs(); nullopt for the others.
+  std::vector<std::optional<QuorumTally>> dcs;
+  std::vector<std::string> dc_names;
+
+  // Counts datacenter d's replies apart when required[d] > 0: contacted[d]
+  // of its replicas were asked.
+  void CountDcs(const std::vector<uint32_t>& contacted,
+                const std::vector<uint32_t>& required, const ring::Ring& ring) {
+    dcs.resize(required.size());
+    for (size_t d = 0; d < required.size(); ++d) {
+      dc_names.push_back(ring.dcs()[d].dc);
+      if (required[d] > 0) dcs[d].emplace(contacted[d], required[d]);
+    }
+  }
 
   // A replica answered (ok) or failed; `primary` when it is one of the key's
   // primaries rather than a fallback holding a hint; `overloaded` when it
-  // refused for load.
-  void Record(bool ok, bool primary = true, bool overloaded = false) {
+  // refused for load; `dc` the replica's datacenter (Ring::DcOf).
+  void Record(bool ok, bool primary = true, bool overloaded = false,
+              uint32_t dc = ring::Ring::kNoDc) {
     if (overloaded) ++overloaded_replicas;
     if (ok) {
       tally.RecordSuccess();
     } else {
       tally.RecordFailure();
+    }
+    if (dc < dcs.size() && dcs[dc]) {
+      if (ok) {
+        dcs[dc]->RecordSuccess();
+      } else {
+        dcs[dc]->RecordFailure();
+      }
     }
     if (primaries) {
       if (ok && primary) {
@@ -83,7 +107,13 @@ struct FanOut {
     const S a = tally.Decision();
     const S b = primaries ? primaries->Decision() : S::kMet;
     if (a == S::kFailed || b == S::kFailed) return S::kFailed;
-    if (a == S::kMet && b == S::kMet) return S::kMet;
+    bool dcs_met = true;
+    for (const auto& d : dcs) {
+      if (!d) continue;
+      if (d->Decision() == S::kFailed) return S::kFailed;
+      dcs_met = dcs_met && d->Decision() == S::kMet;
+    }
+    if (a == S::kMet && b == S::kMet && dcs_met) return S::kMet;
     return S::kPending;
   }
 
@@ -103,6 +133,27 @@ struct FanOut {
 
   Status QuorumFailure(std::string_view op, bool maybe_applied) const {
     using S = QuorumTally::State;
+    // A datacenter's requirement, when it is the one that failed (or is
+    // still pending at the deadline while the others were met).
+    for (size_t d = 0; d < dcs.size(); ++d) {
+      if (!dcs[d]) continue;
+      const QuorumTally& t = *dcs[d];
+      if (t.Decision() == S::kMet) continue;
+      const bool failed = t.Decision() == S::kFailed;
+      if (!failed && tally.Decision() != S::kMet) continue;
+      const bool read = op == "get";
+      std::string msg =
+          std::string(op) + (failed ? " failed: " : " timed out: ") +
+          std::to_string(t.successes()) + " of " +
+          std::to_string(t.contacted()) + " replicas in datacenter " +
+          dc_names[d] + (read ? " replied, " : " acknowledged, ") +
+          std::to_string(t.required()) + " required there";
+      if (maybe_applied) msg += "; the write may have been applied";
+      Status out(failed ? Code::kUnavailable : Code::kTimeout, msg);
+      out.WithQuorum(
+          {t.successes(), t.required(), t.contacted(), maybe_applied});
+      return out;
+    }
     // The primaries' requirement is the one to name when it failed, or when
     // it is still pending at the deadline although w (or r) was met.
     if (primaries && (primaries->Decision() == S::kFailed ||
@@ -272,7 +323,7 @@ Awaitable<Result<PutOutcome>> Coordinator::CoordinatePut(PutArgs args) {
   const auto started = clock_.Now();
   auto ex = co_await asio::this_coro::executor;
   const auto preference = ring_.PreferenceList(args.loc.partition);
-  const uint32_t n = std::min<uint32_t>(ring_.n(), preference.size());
+  const uint32_t n = ring_.replicas();
   const Deadline deadline = args.deadline;
   const char* op = args.value ? "put" : "delete";
   // After Shutdown() no replica task could be started: write nothing.
@@ -312,7 +363,10 @@ Awaitable<Result<PutOutcome>> Coordinator::CoordinatePut(PutArgs args) {
   // full) means nothing was written anywhere.
   auto local = co_await replicas_.CoordinateLocally(args);
   if (!local) co_return local.status();
-  if (observer_) observer_->ReplicaAcked(clock_.Now() - started);
+  if (observer_) {
+    observer_->ReplicaAcked(clock_.Now() - started,
+                            ring_.site(replicas_.self()).dc);
+  }
   // Shut down while the local write committed: the fan-out below would
   // start nothing, and waiting for its acks would only run out the clock.
   if (tasks_.cancelled()) {
@@ -360,7 +414,7 @@ std::shared_ptr<FanOut> Coordinator::FanOutPut(
     std::shared_ptr<const Object> object, Clock::TimePoint started,
     bool local_acked) {
   const auto preference = ring_.PreferenceList(args.loc.partition);
-  const uint32_t n = std::min<uint32_t>(ring_.n(), preference.size());
+  const uint32_t n = ring_.replicas();
   // While a change moves this partition, its pending replicas (the other
   // claim's primaries that are not primaries of this one) get every write
   // too, and each adds one to the acks required: w + P acks among n + P
@@ -379,28 +433,65 @@ std::shared_ptr<FanOut> Coordinator::FanOutPut(
   auto is_up = [this, &pending](ring::NodeIndex x) {
     return replicas_.IsUp(x) && !Contains(pending, x);
   };
-  auto targets = ring::SloppyTargets(preference, n, is_up);
-  for (auto missing = static_cast<uint32_t>(targets.size()); missing < n;
-       ++missing) {
-    fan->Record(false);
+  // With datacenters a dead primary's hint goes to a fallback in its own
+  // datacenter when one is up.
+  std::function<bool(ring::NodeIndex, ring::NodeIndex)> same_dc;
+  if (!ring_.dcs().empty()) {
+    same_dc = [this](ring::NodeIndex a, ring::NodeIndex b) {
+      return ring_.DcOf(a) == ring_.DcOf(b);
+    };
+  }
+  auto targets = ring::SloppyTargets(preference, n, is_up, same_dc);
+  // Primaries no target stands for: they fail at once.
+  std::vector<ring::NodeIndex> missing;
+  for (uint32_t i = 0; i < n; ++i) {
+    const ring::NodeIndex p = preference[i];
+    if (std::none_of(targets.begin(), targets.end(),
+                     [p](const ring::ReplicaTarget& t) {
+                       return t.node == p || t.hint_for == p;
+                     })) {
+      missing.push_back(p);
+    }
   }
   // Pending replicas take the object as replicas, not hints; they count
   // toward w + P, never toward pw (they are not primaries of this claim).
   const size_t sloppy = targets.size();
   for (ring::NodeIndex p : pending) targets.push_back({p, std::nullopt});
+  // local_quorum, each_quorum: a datacenter's acks are those of its
+  // members (a hint counts where its holder is), and its pending replicas
+  // add to what it requires, as they do to w.
+  if (!args.dc_w.empty()) {
+    std::vector<uint32_t> contacted(args.dc_w.size(), 0);
+    std::vector<uint32_t> required = args.dc_w;
+    auto count = [&](ring::NodeIndex x) {
+      const uint32_t d = ring_.DcOf(x);
+      if (d < contacted.size()) ++contacted[d];
+    };
+    for (const ring::ReplicaTarget& t : targets) count(t.node);
+    for (ring::NodeIndex p : missing) count(p);
+    for (ring::NodeIndex p : pending) {
+      const uint32_t d = ring_.DcOf(p);
+      if (d < required.size() && required[d] > 0) ++required[d];
+    }
+    fan->CountDcs(contacted, required, ring_);
+  }
+  for (ring::NodeIndex p : missing) {
+    fan->Record(false, true, false, ring_.DcOf(p));
+  }
   for (size_t i = 0; i < targets.size(); ++i) {
     const ring::ReplicaTarget& t = targets[i];
     const bool primary = i < sloppy && !t.hint_for.has_value();
     // The coordinator's own write is this replica's (step 2).
     if (local_acked && t.node == replicas_.self() && primary) {
-      fan->Record(true, primary);
+      fan->Record(true, primary, false, ring_.DcOf(t.node));
       continue;
     }
     tasks_.Spawn(
         [](Clock& clock, ReplicaClient& replicas, CoordinatorObserver* observer,
-           ring::ReplicaTarget target, bool primary, std::string key,
-           ring::KeyLocation loc, std::shared_ptr<const Object> obj,
-           std::shared_ptr<FanOut> fan, Deadline deadline, uint64_t epoch,
+           ring::ReplicaTarget target, bool primary, uint32_t dc,
+           std::string dc_name, std::string key, ring::KeyLocation loc,
+           std::shared_ptr<const Object> obj, std::shared_ptr<FanOut> fan,
+           Deadline deadline, uint64_t epoch,
            Clock::TimePoint started) -> Awaitable<void> {
           Status st;
           try {
@@ -410,20 +501,21 @@ std::shared_ptr<FanOut> Coordinator::FanOutPut(
             // Cancelled (Shutdown) before the replica answered: a failed
             // reply, so the request waiting on the tally wakes now rather
             // than at its deadline.
-            fan->Record(false, primary);
+            fan->Record(false, primary, false, dc);
             throw;
           }
           // Late acks (after the answer) are observed too: this task runs
           // until the replica answers or the request deadline.
           if (st.ok() && observer) {
-            observer->ReplicaAcked(clock.Now() - started);
+            observer->ReplicaAcked(clock.Now() - started, dc_name);
           }
           // A replica that did not answer by the deadline stays
           // outstanding: the request then ends as a timeout.
           if (st.code() == Code::kTimeout) co_return;
-          fan->Record(st.ok(), primary, st.code() == Code::kOverloaded);
-        }(clock_, replicas_, observer_, t, primary, args.key, args.loc, object,
-                                     fan, args.deadline, ring_.epoch(),
+          fan->Record(st.ok(), primary, st.code() == Code::kOverloaded, dc);
+        }(clock_, replicas_, observer_, t, primary, ring_.DcOf(t.node),
+                                     ring_.site(t.node).dc, args.key, args.loc,
+                                     object, fan, args.deadline, ring_.epoch(),
                                      started));
   }
   return fan;
@@ -469,25 +561,33 @@ Awaitable<Result<Object>> Coordinator::GetOnce(GetArgs args) {
   }
   auto fan = std::make_shared<FanOut>(
       ex, clock_, static_cast<uint32_t>(primaries.size()), args.r, args.pr);
+  if (!args.dc_r.empty()) {
+    std::vector<uint32_t> contacted(args.dc_r.size(), 0);
+    for (ring::NodeIndex p : primaries) {
+      if (ring_.DcOf(p) < contacted.size()) ++contacted[ring_.DcOf(p)];
+    }
+    fan->CountDcs(contacted, args.dc_r, ring_);
+  }
 
   // 1. Ask every primary for its own copy.
   for (size_t i = 0; i < primaries.size(); ++i) {
     tasks_.Spawn([](ReplicaClient& replicas, ring::NodeIndex node, size_t slot,
-                    std::string key, ring::KeyLocation loc,
+                    uint32_t dc, std::string key, ring::KeyLocation loc,
                     std::shared_ptr<FanOut> fan, Deadline deadline,
                     uint64_t epoch) -> Awaitable<void> {
       Result<Object> r = Status(Code::kInternal, "unset");
       try {
         r = co_await replicas.Read(node, key, loc, deadline, epoch);
       } catch (...) {
-        fan->Record(false);  // cancelled: as in CoordinatePut
+        fan->Record(false, true, false, dc);  // cancelled: as in CoordinatePut
         throw;
       }
       if (r.status().code() == Code::kTimeout) co_return;  // outstanding
       if (r.ok()) fan->replies[slot] = std::move(r.value());
       fan->Record(r.ok(), /*primary=*/true,
-                  r.status().code() == Code::kOverloaded);
-    }(replicas_, primaries[i], i, args.key, args.loc, fan, deadline, epoch));
+                  r.status().code() == Code::kOverloaded, dc);
+    }(replicas_, primaries[i], i, ring_.DcOf(primaries[i]), args.key, args.loc,
+                                    fan, deadline, epoch));
   }
 
   // 2. Answer with the merge of what arrived by the time r replied.
@@ -540,7 +640,7 @@ Awaitable<Result<Object>> Coordinator::GetOnce(GetArgs args) {
         observer->ReplicaFreshness(freshness);
         if (freshness == F::kStale) {
           if (auto age = StaleAge(*reply, merged, clock.WallMs())) {
-            observer->StaleReplicaAge(*age);
+            observer->StaleReplicaAge(*age, ring.site(primaries[i]).dc);
           }
         }
       }

@@ -65,12 +65,16 @@ class CoordinatorObserver {
   // A stale replica's lag: now minus written_at of the newest sibling of the
   // merged result that the replica did not hold (wall clocks, so skew
   // between coordinators shows up here; negative ages are reported as 0).
-  virtual void StaleReplicaAge(std::chrono::milliseconds age) {}
+  // `dc`: the replica's datacenter ("" without datacenters).
+  virtual void StaleReplicaAge(std::chrono::milliseconds age,
+                               std::string_view dc) {}
   virtual void ReadRepairSent(bool ok) {}
   // A put's replica acknowledged, `lag` after the coordinator started the
   // put; every ack is reported, including those after the w-th (the
-  // coordinator keeps listening until the request deadline).
-  virtual void ReplicaAcked(std::chrono::nanoseconds lag) {}
+  // coordinator keeps listening until the request deadline). `dc`: the
+  // replica's datacenter ("" without datacenters).
+  virtual void ReplicaAcked(std::chrono::nanoseconds lag, std::string_view dc) {
+  }
 };
 
 struct CoordinatorOptions {

@@ -268,12 +268,18 @@ struct RecordingObserver final : CoordinatorObserver {
   void ReadRepairSent(bool ok) override {
     ++(ok ? repairs_ok : repairs_failed);
   }
-  void StaleReplicaAge(std::chrono::milliseconds age) override {
+  void StaleReplicaAge(std::chrono::milliseconds age,
+                       std::string_view dc) override {
     stale_ages.push_back(age);
+    stale_dcs.emplace_back(dc);
   }
-  void ReplicaAcked(std::chrono::nanoseconds lag) override {
+  void ReplicaAcked(std::chrono::nanoseconds lag,
+                    std::string_view dc) override {
     ack_lags.push_back(lag);
+    ack_dcs.emplace_back(dc);
   }
+  std::vector<std::string> stale_dcs;
+  std::vector<std::string> ack_dcs;
   std::vector<std::chrono::milliseconds> stale_ages;
   std::vector<std::chrono::nanoseconds> ack_lags;
   int count(Freshness f) const {

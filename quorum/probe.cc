@@ -40,9 +40,9 @@ QuorumProbe::QuorumProbe(prometheus::Registry& registry) {
                     .Name("shoal_read_stale_age_seconds")
                     .Help(
                         "For each stale replica reply to a get: now minus "
-                        "written_at of the newest sibling it lacked")
-                    .Register(registry)
-                    .Add({}, kStaleAgeBuckets);
+                        "written_at of the newest sibling it lacked; "
+                        "labelled with the replica's datacenter (dc)")
+                    .Register(registry);
   auto& repairs = prometheus::BuildCounter()
                       .Name("shoal_read_repairs_total")
                       .Help("Read repairs sent to stale or missing replicas")
@@ -53,25 +53,45 @@ QuorumProbe::QuorumProbe(prometheus::Registry& registry) {
                   .Name("shoal_write_replica_lag_seconds")
                   .Help(
                       "For each replica ack of a put (all n, also those "
-                      "after the w-th): time since the coordinator started")
-                  .Register(registry)
-                  .Add({}, kAckLagBuckets);
+                      "after the w-th): time since the coordinator started; "
+                      "labelled with the replica's datacenter (dc)")
+                  .Register(registry);
+  // Without datacenters the one series exists from the start.
+  ForDc(*stale_age_, stale_by_dc_, kStaleAgeBuckets, "");
+  ForDc(*ack_lag_, ack_by_dc_, kAckLagBuckets, "");
+}
+
+prometheus::Histogram& QuorumProbe::ForDc(
+    prometheus::Family<prometheus::Histogram>& family,
+    std::map<std::string, prometheus::Histogram*, std::less<>>& by_dc,
+    const prometheus::Histogram::BucketBoundaries& buckets,
+    std::string_view dc) {
+  auto it = by_dc.find(dc);
+  if (it == by_dc.end()) {
+    prometheus::Histogram* h =
+        dc.empty() ? &family.Add({}, buckets)
+                   : &family.Add({{"dc", std::string(dc)}}, buckets);
+    it = by_dc.emplace(std::string(dc), h).first;
+  }
+  return *it->second;
 }
 
 void QuorumProbe::ReplicaFreshness(Freshness f) {
   freshness_[static_cast<size_t>(f)]->Increment();
 }
 
-void QuorumProbe::StaleReplicaAge(std::chrono::milliseconds age) {
-  stale_age_->Observe(Seconds(age));
+void QuorumProbe::StaleReplicaAge(std::chrono::milliseconds age,
+                                  std::string_view dc) {
+  ForDc(*stale_age_, stale_by_dc_, kStaleAgeBuckets, dc).Observe(Seconds(age));
 }
 
 void QuorumProbe::ReadRepairSent(bool ok) {
   (ok ? repairs_ok_ : repairs_failed_)->Increment();
 }
 
-void QuorumProbe::ReplicaAcked(std::chrono::nanoseconds lag) {
-  ack_lag_->Observe(Seconds(lag));
+void QuorumProbe::ReplicaAcked(std::chrono::nanoseconds lag,
+                               std::string_view dc) {
+  ForDc(*ack_lag_, ack_by_dc_, kAckLagBuckets, dc).Observe(Seconds(lag));
 }
 
 }  // namespace shoal::quorum

@@ -42,11 +42,11 @@ TEST_CASE("quorum probe observes stale ages and every replica ack lag") {
   auto m = metrics::Metrics::Create("");
   REQUIRE(m.ok());
   QuorumProbe probe((*m)->registry());
-  probe.StaleReplicaAge(std::chrono::milliseconds(1500));
-  probe.StaleReplicaAge(std::chrono::milliseconds(20));
-  probe.ReplicaAcked(std::chrono::microseconds(300));
-  probe.ReplicaAcked(std::chrono::milliseconds(40));
-  probe.ReplicaAcked(std::chrono::seconds(3));
+  probe.StaleReplicaAge(std::chrono::milliseconds(1500), "");
+  probe.StaleReplicaAge(std::chrono::milliseconds(20), "");
+  probe.ReplicaAcked(std::chrono::microseconds(300), "");
+  probe.ReplicaAcked(std::chrono::milliseconds(40), "");
+  probe.ReplicaAcked(std::chrono::seconds(3), "");
   const std::string t = (*m)->Text();
   CHECK(Has(t, "shoal_read_stale_age_seconds_count 2"));
   CHECK(Has(t, "shoal_read_stale_age_seconds_bucket{le=\"1\"} 1"));

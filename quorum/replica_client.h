@@ -13,6 +13,7 @@
 #include <string>
 
 #include "base/result.h"
+#include "quorum/level.h"
 #include "quorum/session.h"
 #include "quorum/version.h"
 #include "ring/ring.h"
@@ -32,7 +33,12 @@ struct PutArgs {
   std::string raw_context;           // as received, for forwarding
   uint32_t w = 0;                    // resolved (1..n)
   uint32_t pw = 0;                   // primaries that must ack (0..n)
-  uint32_t timeout_ms = 0;           // as received, for forwarding
+  // Acks required from each datacenter (Requirement::per_dc, by index into
+  // Ring::dcs()); empty: none counted apart.
+  std::vector<uint32_t> dc_w;
+  Level level = Level::kExplicit;  // as received, for forwarding
+  std::string local_dc;            // the DC local_quorum counts in
+  uint32_t timeout_ms = 0;         // as received, for forwarding
   Deadline deadline;
 };
 
@@ -61,6 +67,8 @@ struct GetArgs {
   // A session's floor for this key (quorum/session.h): the answer must
   // reflect it, or the get fails naming the guarantee.
   std::optional<SessionFloor> floor;
+  // Replies required from each datacenter, as PutArgs::dc_w.
+  std::vector<uint32_t> dc_r;
 };
 
 class ReplicaClient {

@@ -213,6 +213,10 @@ ClaimShape InspectClaim(const Claim& claim, uint32_t n) {
 
 Result<Claim> InitialClaim(std::vector<std::string> members,
                            RingOptions options) {
+  // The claim owns partitions; which owner is a primary in which
+  // datacenter is the ring's business (PreferenceList), so it is claimed
+  // as for one datacenter.
+  options.dcs.clear();
   auto ring = Ring::Create(std::move(members), options);
   if (!ring.ok()) return ring.status();
   Claim claim;

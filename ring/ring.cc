@@ -73,7 +73,29 @@ uint64_t HashKey(std::string_view key) {
   return XXH3_64bits(key.data(), key.size());
 }
 
-Status Ring::CheckOptions(RingOptions options, size_t members) {
+Status CheckDcs(const std::vector<DcReplicas>& dcs, uint32_t n) {
+  if (dcs.empty()) return Status();
+  uint64_t sum = 0;
+  for (size_t i = 0; i < dcs.size(); ++i) {
+    if (dcs[i].dc.empty()) return Invalid("a datacenter name is empty");
+    if (i > 0 && dcs[i].dc <= dcs[i - 1].dc) {
+      return Invalid("datacenter '" + dcs[i].dc +
+                     "' is listed twice or out of order");
+    }
+    if (dcs[i].n == 0) {
+      return Invalid("datacenter '" + dcs[i].dc +
+                     "' keeps 0 replicas; each one listed keeps at least 1");
+    }
+    sum += dcs[i].n;
+  }
+  if (sum != n) {
+    return Invalid("n=" + std::to_string(n) + " is not the sum " +
+                   std::to_string(sum) + " of the per-datacenter replicas");
+  }
+  return Status();
+}
+
+Status Ring::CheckOptions(const RingOptions& options, size_t members) {
   const uint32_t q = options.partitions;
   if (q < 1 || q > kMaxPartitions) {
     return Invalid("partitions=" + std::to_string(q) + " is out of range 1.." +
@@ -88,11 +110,55 @@ Status Ring::CheckOptions(RingOptions options, size_t members) {
                    std::to_string(members) + " members");
   }
   if (options.n == 0) return Invalid("n=0: a key needs at least one replica");
+  return CheckDcs(options.dcs, options.n);
+}
+
+Status Ring::PlaceMembers(const RingOptions& options, const Sites& sites) {
+  dcs_ = options.dcs;
+  sites_.assign(members_.size(), Site{});
+  dc_of_.assign(members_.size(), dcs_.empty() ? 0 : kNoDc);
+  std::vector<uint32_t> serving(std::max<size_t>(dcs_.size(), 1), 0);
+  for (NodeIndex i = 0; i < members_.size(); ++i) {
+    auto it = sites.find(members_[i]);
+    if (it != sites.end()) sites_[i] = it->second;
+    if (dcs_.empty()) {
+      serving[0] += !retired_[i];
+      continue;
+    }
+    dc_of_[i] = DcIndex(sites_[i].dc);
+    if (dc_of_[i] != kNoDc) {
+      serving[dc_of_[i]] += !retired_[i];
+    } else if (!retired_[i]) {
+      std::string names;
+      for (const DcReplicas& d : dcs_)
+        names += (names.empty() ? "" : ", ") + d.dc;
+      return Invalid("member '" + members_[i] + "' is in datacenter '" +
+                     sites_[i].dc + "', which the placement (" + names +
+                     ") does not name");
+    }
+  }
+  replicas_ = 0;
+  replicas_in_.assign(dcs_.size(), 0);
+  for (size_t d = 0; d < dcs_.size(); ++d) {
+    if (serving[d] == 0) {
+      return Invalid("datacenter '" + dcs_[d].dc + "' has no member");
+    }
+    replicas_in_[d] = std::min(dcs_[d].n, serving[d]);
+    replicas_ += replicas_in_[d];
+  }
+  if (dcs_.empty()) replicas_ = std::min(n_, serving[0]);
   return Status();
 }
 
-Result<Ring> Ring::Create(std::vector<std::string> members,
-                          RingOptions options) {
+uint32_t Ring::DcIndex(std::string_view dc) const {
+  for (uint32_t d = 0; d < dcs_.size(); ++d) {
+    if (dcs_[d].dc == dc) return d;
+  }
+  return kNoDc;
+}
+
+Result<Ring> Ring::Create(std::vector<std::string> members, RingOptions options,
+                          const Sites& sites) {
   if (members.empty()) return Invalid("a ring needs at least one member");
   std::sort(members.begin(), members.end());
   if (members.front().empty()) return Invalid("a member name is empty");
@@ -130,12 +196,13 @@ Result<Ring> Ring::Create(std::vector<std::string> members,
                      ? RoundRobinClaim(q, s)
                      : ColumnClaim(q, s);
 
+  if (Status st = ring.PlaceMembers(options, sites); !st.ok()) return st;
   ring.BuildPreferenceLists();
   return ring;
 }
 
 Result<Ring> Ring::FromClaim(const std::vector<std::string>& owners,
-                             RingOptions options) {
+                             RingOptions options, const Sites& sites) {
   std::vector<std::string> members(owners.begin(), owners.end());
   std::sort(members.begin(), members.end());
   members.erase(std::unique(members.begin(), members.end()), members.end());
@@ -148,13 +215,14 @@ Result<Ring> Ring::FromClaim(const std::vector<std::string>& owners,
                    std::to_string(options.partitions));
   }
   const std::vector<bool> retired(members.size(), false);
-  return FromMembers(owners, options, std::move(members), retired);
+  return FromMembers(owners, options, std::move(members), retired, sites);
 }
 
 Result<Ring> Ring::FromMembers(const std::vector<std::string>& owners,
                                RingOptions options,
                                std::vector<std::string> members,
-                               const std::vector<bool>& retired) {
+                               const std::vector<bool>& retired,
+                               const Sites& sites) {
   if (retired.size() != members.size()) {
     return Invalid("retired flags for " + std::to_string(retired.size()) +
                    " members, but " + std::to_string(members.size()) +
@@ -200,6 +268,7 @@ Result<Ring> Ring::FromMembers(const std::vector<std::string>& owners,
     }
     ring.owners_.push_back(*index);
   }
+  if (Status st = ring.PlaceMembers(options, sites); !st.ok()) return st;
   ring.BuildPreferenceLists();
   return ring;
 }
@@ -235,6 +304,50 @@ void Ring::BuildPreferenceLists() {
     for (NodeIndex i : next) {
       if (i != owner) list.push_back(i);
     }
+  }
+  // Primaries first: per datacenter (one group without datacenters) the
+  // first n_dc of the walk on racks not used yet, then the skipped ones.
+  const size_t groups = std::max<size_t>(dcs_.size(), 1);
+  std::vector<uint32_t> wanted(groups);
+  for (size_t g = 0; g < groups; ++g) {
+    wanted[g] = dcs_.empty() ? n_ : dcs_[g].n;
+  }
+  std::vector<uint32_t> taken(groups);
+  std::vector<std::vector<std::string_view>> racks(groups);
+  std::vector<bool> chosen(s);
+  std::vector<uint32_t> racks_in(groups, 0);  // distinct racks per group
+  {
+    std::vector<std::vector<std::string_view>> all(groups);
+    for (NodeIndex i = 0; i < s; ++i) {
+      if (retired_[i] || dc_of_[i] == kNoDc) continue;
+      auto& r = all[dc_of_[i]];
+      if (std::find(r.begin(), r.end(), sites_[i].rack) == r.end()) {
+        r.push_back(sites_[i].rack);
+      }
+    }
+    for (size_t g = 0; g < groups; ++g) {
+      racks_in[g] = static_cast<uint32_t>(all[g].size());
+    }
+  }
+  for (std::vector<NodeIndex>& list : preference_) {
+    std::fill(taken.begin(), taken.end(), 0);
+    std::fill(chosen.begin(), chosen.end(), false);
+    for (auto& r : racks) r.clear();
+    for (int pass = 0; pass < 2; ++pass) {
+      for (NodeIndex i : list) {
+        const uint32_t g = dc_of_[i];
+        if (g == kNoDc || chosen[i] || taken[g] >= wanted[g]) continue;
+        auto& used = racks[g];
+        const bool rack_used =
+            std::find(used.begin(), used.end(), sites_[i].rack) != used.end();
+        if (pass == 0 && rack_used && used.size() < racks_in[g]) continue;
+        chosen[i] = true;
+        ++taken[g];
+        if (!rack_used) used.push_back(sites_[i].rack);
+      }
+    }
+    std::stable_partition(list.begin(), list.end(),
+                          [&chosen](NodeIndex i) { return chosen[i]; });
   }
 }
 
@@ -277,7 +390,7 @@ std::vector<uint32_t> Ring::ReplicatedBy(NodeIndex node) const {
   std::vector<uint32_t> result;
   for (uint32_t p = 0; p < partitions_; ++p) {
     const std::vector<NodeIndex>& list = preference_[p];
-    const size_t count = std::min<size_t>(n_, list.size());
+    const size_t count = replicas_;
     if (std::find(list.begin(), list.begin() + count, node) !=
         list.begin() + count) {
       result.push_back(p);
@@ -327,8 +440,7 @@ std::vector<NodeIndex> Ring::PreferenceList(uint32_t partition) const {
 std::vector<NodeIndex> Ring::Primaries(uint32_t partition) const {
   SHOAL_REQUIRE(partition < partitions_, "Primaries: no such partition");
   const std::vector<NodeIndex>& list = preference_[partition];
-  const size_t count = std::min<size_t>(n_, list.size());
-  return std::vector<NodeIndex>(list.begin(), list.begin() + count);
+  return std::vector<NodeIndex>(list.begin(), list.begin() + replicas_);
 }
 
 }  // namespace shoal::ring
@@ -337,23 +449,30 @@ namespace shoal::ring {
 
 std::vector<ReplicaTarget> SloppyTargets(
     const std::vector<NodeIndex>& preference, uint32_t n,
-    const std::function<bool(NodeIndex)>& is_up) {
+    const std::function<bool(NodeIndex)>& is_up,
+    const std::function<bool(NodeIndex, NodeIndex)>& near) {
   const size_t primaries = std::min<size_t>(n, preference.size());
   std::vector<ReplicaTarget> out;
-  size_t next_fallback = primaries;
+  std::vector<bool> used(preference.size(), false);
+  // The first live fallback not used yet, among those `fits`.
+  auto take = [&](NodeIndex p, bool near_only) -> bool {
+    for (size_t f = primaries; f < preference.size(); ++f) {
+      const NodeIndex x = preference[f];
+      if (used[f] || (near_only && !near(p, x)) || !is_up(x)) continue;
+      used[f] = true;
+      out.push_back({x, p});
+      return true;
+    }
+    return false;
+  };
   for (size_t i = 0; i < primaries; ++i) {
     const NodeIndex p = preference[i];
     if (is_up(p)) {
       out.push_back({p, std::nullopt});
       continue;
     }
-    while (next_fallback < preference.size() &&
-           !is_up(preference[next_fallback])) {
-      ++next_fallback;
-    }
-    if (next_fallback < preference.size()) {
-      out.push_back({preference[next_fallback++], p});
-    }
+    if (near && take(p, true)) continue;
+    take(p, false);
   }
   return out;
 }

@@ -25,6 +25,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -52,11 +54,36 @@ struct KeyLocation {
 // XXH3_64bits of the key bytes.
 uint64_t HashKey(std::string_view key);
 
+// Where a member runs (doc/impl.md, "Datacenters and racks"). Empty
+// strings: no datacenter, no rack.
+struct Site {
+  std::string dc;
+  std::string rack;
+  bool operator==(const Site&) const = default;
+};
+// Members' sites by name; a member not listed has the empty site.
+using Sites = std::map<std::string, Site, std::less<>>;
+
+// Replicas a datacenter keeps of every key.
+struct DcReplicas {
+  std::string dc;
+  uint32_t n = 0;
+  bool operator==(const DcReplicas&) const = default;
+};
+
 struct RingOptions {
   uint32_t partitions = 64;  // Q: power of two, 1..65536, >= member count
   uint32_t n = 3;            // replicas per key, >= 1
+  // Replicas per datacenter (`n = { dc1 = 3, dc2 = 2 }`), sorted by name;
+  // empty: no datacenters. When set, n is their sum and every member that
+  // is not retired belongs to one of them.
+  std::vector<DcReplicas> dcs;
   bool operator==(const RingOptions&) const = default;
 };
+
+// Checks `dcs` against n (the sum), names (non-empty, unique) and counts
+// (>= 1); kInvalidArgument naming the problem.
+Status CheckDcs(const std::vector<DcReplicas>& dcs, uint32_t n);
 
 // What a ring's pending replicas are (Ring::SetPending).
 enum class PendingKind { kIncoming, kOutgoing };
@@ -66,13 +93,15 @@ class Ring {
   // Builds the claim. Errors (kInvalidArgument) name the problem: no members,
   // duplicate names, Q not a power of two or out of range, Q < member count,
   // n == 0.
+  // `sites` place the members in datacenters and racks (see PreferenceList);
+  // with options.dcs set, every member must be in one of them.
   static Result<Ring> Create(std::vector<std::string> members,
-                             RingOptions options);
+                             RingOptions options, const Sites& sites = {});
   // The ring of an explicit claim (claim.h): owners[p] owns partition p;
   // the members are the distinct owners. Errors (kInvalidArgument) as
   // Create's, and an empty owner name, Q != owners.size().
   static Result<Ring> FromClaim(const std::vector<std::string>& owners,
-                                RingOptions options);
+                                RingOptions options, const Sites& sites = {});
   // The ring of a cluster state (cluster/state.h): owners[p] owns partition
   // p, and member i of `members` gets index i, whatever its name. A member
   // that owns nothing is a fallback in every preference list, after the
@@ -84,7 +113,8 @@ class Ring {
   static Result<Ring> FromMembers(const std::vector<std::string>& owners,
                                   RingOptions options,
                                   std::vector<std::string> members,
-                                  const std::vector<bool>& retired);
+                                  const std::vector<bool>& retired,
+                                  const Sites& sites = {});
 
   // Every member by index, retired ones included.
   const std::vector<std::string>& members() const { return members_; }
@@ -92,7 +122,24 @@ class Ring {
   bool retired(NodeIndex node) const { return retired_[node]; }
   uint32_t partitions() const { return partitions_; }
   uint32_t n() const { return n_; }
+  // Primaries of every partition: min(n, members) without datacenters, the
+  // sum over datacenters of min(n_dc, the DC's members) with them.
+  uint32_t replicas() const { return replicas_; }
 
+  // Datacenters (RingOptions::dcs); empty without them.
+  const std::vector<DcReplicas>& dcs() const { return dcs_; }
+  static constexpr uint32_t kNoDc = std::numeric_limits<uint32_t>::max();
+  // Index into dcs() of a member's datacenter, or kNoDc (no datacenters, or
+  // a retired member whose DC is not placed).
+  uint32_t DcOf(NodeIndex node) const { return dc_of_[node]; }
+  const Site& site(NodeIndex node) const { return sites_[node]; }
+  // Primaries of every partition in datacenter `dc` (an index into dcs()):
+  // min(n_dc, the DC's members).
+  uint32_t ReplicasIn(uint32_t dc) const { return replicas_in_[dc]; }
+  // ReplicasIn of every datacenter, by index; empty without datacenters.
+  const std::vector<uint32_t>& replicas_per_dc() const { return replicas_in_; }
+  // A datacenter's index in dcs() by name, or kNoDc.
+  uint32_t DcIndex(std::string_view dc) const;
   // Index of a member by name, or error kNotFound.
   Result<NodeIndex> IndexOf(std::string_view name) const;
 
@@ -106,12 +153,18 @@ class Ring {
   // Partitions a member is a primary of (it holds a replica), ascending.
   std::vector<uint32_t> ReplicatedBy(NodeIndex node) const;
 
-  // Every member, in preference order for partition p: the distinct owners
-  // met walking p, p+1, ... (wrapping), then any member owning nothing. The
-  // first min(n, S) are the primaries; the rest are fallbacks in order.
+  // Every member, in preference order for partition p. Walk p, p+1, ...
+  // (wrapping) and list the distinct owners met, then every member owning
+  // nothing (the walk order). The primaries come first: in each datacenter
+  // (or in the whole ring, without datacenters) the first n_dc members of
+  // the walk, skipping a member whose rack already holds one of the DC's
+  // replicas while the DC has racks not used yet, then, if racks run out,
+  // the skipped ones in walk order. The primaries keep walk order among
+  // themselves; the other members follow as fallbacks, in walk order.
+  // Without racks and datacenters this is the first min(n, S) of the walk.
   // Requires partition < partitions(). Precomputed: Q * S entries in all.
   std::vector<NodeIndex> PreferenceList(uint32_t partition) const;
-  // The first min(n, S) entries of PreferenceList(partition).
+  // The first replicas() entries of PreferenceList(partition).
   std::vector<NodeIndex> Primaries(uint32_t partition) const;
 
   // Pending replicas (doc/membership.md, "Pending ranges"): while a change
@@ -139,9 +192,12 @@ class Ring {
 
  private:
   Ring() = default;
-  static Status CheckOptions(RingOptions options, size_t members);
-  // Fills by_name_ and preference_ from members_, retired_, owners_ and
-  // partitions_.
+  static Status CheckOptions(const RingOptions& options, size_t members);
+  // Sets sites_, dc_of_ and dcs_ from `sites` and options.dcs; errors name
+  // a member outside every datacenter or a datacenter with no member.
+  Status PlaceMembers(const RingOptions& options, const Sites& sites);
+  // Fills preference_ and replicas_ from members_, retired_, owners_,
+  // partitions_ and the sites.
   void BuildPreferenceLists();
   std::vector<std::string> members_;
   std::vector<bool> retired_;                               // by index
@@ -149,6 +205,11 @@ class Ring {
   std::vector<NodeIndex> owners_;                   // partition -> owner
   std::vector<std::vector<NodeIndex>> preference_;  // partition -> all members
   std::vector<std::vector<NodeIndex>> pending_;     // empty, or by partition
+  std::vector<Site> sites_;                         // by index
+  std::vector<uint32_t> dc_of_;                     // by index
+  std::vector<DcReplicas> dcs_;
+  std::vector<uint32_t> replicas_in_;  // by datacenter
+  uint32_t replicas_ = 0;
   PendingKind pending_kind_ = PendingKind::kIncoming;
   uint64_t epoch_ = 0;
   uint32_t partitions_ = 0;
@@ -164,13 +225,15 @@ namespace shoal::ring {
 // down. Walks the first n entries of `preference` (the primaries): a live
 // primary takes its own replica; a dead one is replaced by the next live
 // fallback (preference[n], preference[n+1], ...) not used yet, which keeps a
-// hint for it. A dead primary with no fallback left gets no target.
+// hint for it, preferring a fallback `near` it (same datacenter) when
+// `near` is given. A dead primary with no fallback left gets no target.
 struct ReplicaTarget {
   NodeIndex node;
   std::optional<NodeIndex> hint_for;  // set when `node` stands in for it
 };
 std::vector<ReplicaTarget> SloppyTargets(
     const std::vector<NodeIndex>& preference, uint32_t n,
-    const std::function<bool(NodeIndex)>& is_up);
+    const std::function<bool(NodeIndex)>& is_up,
+    const std::function<bool(NodeIndex, NodeIndex)>& near = {});
 
 }  // namespace shoal::ring

@@ -457,5 +457,125 @@ TEST_CASE("sloppy targets: live primaries first, fallbacks for dead ones") {
   }
 }
 
+// Two datacenters: dc1 has a1..a4 on racks r1, r1, r2, r3; dc2 has b1..b3
+// on one rack each.
+Sites TwoDcSites() {
+  return {{"a1", {"dc1", "r1"}}, {"a2", {"dc1", "r1"}}, {"a3", {"dc1", "r2"}},
+          {"a4", {"dc1", "r3"}}, {"b1", {"dc2", "x1"}}, {"b2", {"dc2", "x2"}},
+          {"b3", {"dc2", "x3"}}};
+}
+
+TEST_CASE("datacenters: each partition has n_dc primaries in each DC") {
+  const RingOptions options{
+      .partitions = 64, .n = 5, .dcs = {{"dc1", 3}, {"dc2", 2}}};
+  auto ring = Ring::Create({"a1", "a2", "a3", "a4", "b1", "b2", "b3"}, options,
+                           TwoDcSites());
+  REQUIRE_MESSAGE(ring.ok(), ring.status().ToString());
+  CHECK(ring->replicas() == 5);
+  std::vector<uint32_t> held(7, 0);
+  for (uint32_t p = 0; p < 64; ++p) {
+    const auto primaries = ring->Primaries(p);
+    REQUIRE(primaries.size() == 5);
+    std::set<std::string> racks1;
+    uint32_t in1 = 0, in2 = 0;
+    for (NodeIndex i : primaries) {
+      ++held[i];
+      if (ring->site(i).dc == "dc1") {
+        ++in1;
+        racks1.insert(ring->site(i).rack);
+      } else {
+        CHECK(ring->site(i).dc == "dc2");
+        ++in2;
+      }
+    }
+    CHECK(in1 == 3);
+    CHECK(in2 == 2);
+    // Three racks in dc1, three replicas: one on each rack.
+    CHECK(racks1.size() == 3);
+    // The fallbacks are every other member, after the primaries.
+    CHECK(ring->PreferenceList(p).size() == 7);
+    CHECK(ring->ReplicatedBy(primaries[0]).size() > 0);
+  }
+  // a1 and a2 share rack r1, so together they hold one replica of each
+  // partition: a3 and a4 hold every partition.
+  CHECK(held[*ring->IndexOf("a3")] == 64);
+  CHECK(held[*ring->IndexOf("a4")] == 64);
+  CHECK(held[*ring->IndexOf("a1")] + held[*ring->IndexOf("a2")] == 64);
+  // dc2: 2 of 3 members per partition, each holds between 1/3 and 5/6.
+  for (const char* b : {"b1", "b2", "b3"}) {
+    CHECK(held[*ring->IndexOf(b)] >= 20);
+    CHECK(held[*ring->IndexOf(b)] <= 54);
+  }
+  CHECK(ring->DcOf(*ring->IndexOf("b2")) == 1);
+  CHECK(ring->DcIndex("dc2") == 1);
+  CHECK(ring->DcIndex("dc9") == Ring::kNoDc);
+}
+
+TEST_CASE("racks run out: replicas share racks only then") {
+  // 4 members on 2 racks, n=3: every partition uses both racks.
+  const Sites sites = {{"m0", {"", "r1"}},
+                       {"m1", {"", "r1"}},
+                       {"m2", {"", "r1"}},
+                       {"m3", {"", "r2"}}};
+  auto ring = Ring::Create({"m0", "m1", "m2", "m3"}, {16, 3}, sites);
+  REQUIRE(ring.ok());
+  for (uint32_t p = 0; p < 16; ++p) {
+    const auto primaries = ring->Primaries(p);
+    REQUIRE(primaries.size() == 3);
+    CHECK(std::find(primaries.begin(), primaries.end(), *ring->IndexOf("m3")) !=
+          primaries.end());
+  }
+}
+
+TEST_CASE("one rack, no datacenters: the primaries are the walk's first n") {
+  auto plain = MakeRing(5, 3, 64);
+  Sites one_rack;
+  for (const std::string& name : Names(5)) one_rack[name] = {"", "r1"};
+  auto sited = Ring::Create(Names(5), {64, 3}, one_rack);
+  REQUIRE(sited.ok());
+  for (uint32_t p = 0; p < 64; ++p) {
+    CHECK(plain.PreferenceList(p) == sited->PreferenceList(p));
+  }
+}
+
+TEST_CASE("datacenter placement errors name the problem") {
+  const std::vector<std::string> names = {"a1", "a2", "a3", "a4",
+                                          "b1", "b2", "b3"};
+  auto message = [&](RingOptions o, const Sites& sites) {
+    auto r = Ring::Create(names, o, sites);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == Code::kInvalidArgument);
+    return r.status().message();
+  };
+  CHECK(message({64, 4, {{"dc1", 3}, {"dc2", 2}}}, TwoDcSites())
+            .find("n=4 is not the sum 5") != std::string::npos);
+  CHECK(message({64, 3, {{"dc1", 3}, {"dc2", 0}}}, TwoDcSites())
+            .find("'dc2' keeps 0 replicas") != std::string::npos);
+  CHECK(message({64, 5, {{"dc2", 2}, {"dc1", 3}}}, TwoDcSites())
+            .find("out of order") != std::string::npos);
+  Sites stray = TwoDcSites();
+  stray["b3"].dc = "dc3";
+  CHECK(message({64, 5, {{"dc1", 3}, {"dc2", 2}}}, stray)
+            .find("member 'b3' is in datacenter 'dc3'") != std::string::npos);
+  CHECK(message({64, 6, {{"dc1", 3}, {"dc2", 2}, {"dc3", 1}}}, TwoDcSites())
+            .find("datacenter 'dc3' has no member") != std::string::npos);
+}
+
+TEST_CASE("sloppy targets prefer a fallback near the dead primary") {
+  // Primaries 0 (dc A), 1 (dc B); fallbacks 2 (dc A), 3 (dc B).
+  const std::vector<NodeIndex> pref = {0, 1, 2, 3};
+  auto near = [](NodeIndex a, NodeIndex b) { return a % 2 == b % 2; };
+  auto t = SloppyTargets(
+      pref, 2, [](NodeIndex x) { return x != 1; }, near);
+  REQUIRE(t.size() == 2);
+  CHECK(t[1].node == 3);
+  CHECK(t[1].hint_for == NodeIndex{1});
+  // No near fallback alive: any other.
+  auto u = SloppyTargets(
+      pref, 2, [](NodeIndex x) { return x != 1 && x != 3; }, near);
+  REQUIRE(u.size() == 2);
+  CHECK(u[1].node == 2);
+}
+
 }  // namespace
 }  // namespace shoal::ring

@@ -15,6 +15,8 @@ struct MemberStatus {
   state @6 :Text;             # joining, valid, leaving or removed
   epoch @7 :UInt64;           # cluster state epoch it last reported; 0 = none
   conflict @8 :Bool;          # it reported another state at our epoch
+  dc @9 :Text;                # its datacenter ("" = none)
+  rack @10 :Text;             # its rack ("" = none)
 }
 
 struct HintsRequest {}
@@ -165,6 +167,8 @@ struct ClusterChange {
   node @1 :Text;         # joins, leaves, is replaced or removed
   address @2 :Text;      # join: the new node's; replace: the new one's
   replacement @3 :Text;  # replace: the new node's name
+  dc @4 :Text;           # join: the new node's datacenter ("" = none)
+  rack @5 :Text;         # join: its rack
 }
 
 # Stages changes at the asked node (checked with the plan they make); the

@@ -4,6 +4,15 @@
 $import "/capnp/c++.capnp".namespace("shoal::wire::schema");
 using Obj = import "object.capnp";
 
+# How many replies a request waits for (quorum/level.h); `explicit` takes
+# the request's r or w (or the cluster default).
+enum Level {
+  explicit @0;
+  quorum @1;       # n/2+1 of all replicas
+  localQuorum @2;  # n_dc/2+1 in the coordinator's datacenter
+  eachQuorum @3;   # n_dc/2+1 in every datacenter
+}
+
 struct GetRequest {
   key @0 :Data;          # 1..500 bytes
   r @1 :UInt8;           # replies to wait for; 0 = cluster default
@@ -11,6 +20,7 @@ struct GetRequest {
   local @3 :Bool;        # diagnostic: this node's own stored copy only, no quorum
   pr @4 :UInt8;          # primaries that must reply (0 = none required)
   session @5 :Data;      # packed SessionToken; empty = no session guarantee
+  level @6 :Level;       # not explicit: r must be 0
 }
 
 struct GetReply {
@@ -28,6 +38,9 @@ struct PutRequest {
   timeoutMs @5 :UInt32;  # request deadline; 0 = node default (2000 ms)
   pw @6 :UInt8;          # primaries that must acknowledge (0 = none required)
   session @7 :Data;      # packed SessionToken; empty = no session
+  level @8 :Level;       # not explicit: w must be 0
+  localDc @9 :Text;      # the datacenter local_quorum counts in; "" = the
+                         # coordinator's (a forwarding node sets its own)
 }
 
 struct PutReply {

@@ -15,6 +15,13 @@ struct Member {
   name @0 :Text;
   address @1 :Text;   # host:port
   state @2 :MemberState;
+  dc @3 :Text;        # datacenter; "" without datacenters
+  rack @4 :Text;      # "" = none
+}
+
+struct DcReplicas {
+  dc @0 :Text;
+  n @1 :UInt32;
 }
 
 struct ClusterState {
@@ -26,4 +33,6 @@ struct ClusterState {
   nextClaim @5 :List(UInt16);  # empty, or the claim a change moves to
   switched @6 :Bool;           # the change's transfers are done: reads go to
                                # nextClaim's owners, writes still to both
+  dcs @7 :List(DcReplicas);    # replicas per datacenter, by name; empty =
+                               # no datacenters (n is their sum)
 }

@@ -85,6 +85,8 @@ void EncodeBody(const StatusReply& m, sc::Frame::Builder f) {
     members[i].setState(s.state);
     members[i].setEpoch(s.epoch);
     members[i].setConflict(s.conflict);
+    members[i].setDc(s.dc);
+    members[i].setRack(s.rack);
   }
 }
 
@@ -114,10 +116,10 @@ StatusReply DecodeBody(sc::StatusReply::Reader r) {
                         tomb.getOldestAgeMs(), tomb.getWaitingFor().cStr()};
   }
   for (auto m : r.getMembers()) {
-    s.members.push_back({m.getName().cStr(), m.getAddress().cStr(), m.getUp(),
-                         m.getIsSelf(), m.getLastHeardMsAgo(),
-                         m.getPartitionsOwned(), m.getState().cStr(),
-                         m.getEpoch(), m.getConflict()});
+    s.members.push_back(
+        {m.getName().cStr(), m.getAddress().cStr(), m.getUp(), m.getIsSelf(),
+         m.getLastHeardMsAgo(), m.getPartitionsOwned(), m.getState().cStr(),
+         m.getEpoch(), m.getConflict(), m.getDc().cStr(), m.getRack().cStr()});
   }
   return s;
 }
@@ -282,6 +284,8 @@ void FillChanges(capnp::List<sc::ClusterChange>::Builder out,
     out[i].setNode(c.node);
     out[i].setAddress(c.address);
     out[i].setReplacement(c.replacement);
+    out[i].setDc(c.dc);
+    out[i].setRack(c.rack);
   }
 }
 
@@ -299,7 +303,8 @@ Result<std::vector<cluster::Change>> ReadChanges(
     }
     changes.push_back({static_cast<cluster::Change::Kind>(kind),
                        c.getNode().cStr(), c.getAddress().cStr(),
-                       c.getReplacement().cStr()});
+                       c.getReplacement().cStr(), c.getDc().cStr(),
+                       c.getRack().cStr()});
   }
   return changes;
 }

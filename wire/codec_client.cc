@@ -6,6 +6,17 @@
 
 namespace shoal::wire::internal {
 
+namespace {
+// A level this build does not know (a newer peer's) reads as explicit.
+quorum::Level ReadLevel(sc::Level level) {
+  const auto v = static_cast<uint16_t>(level);
+  if (v > static_cast<uint16_t>(quorum::Level::kEachQuorum)) {
+    return quorum::Level::kExplicit;
+  }
+  return static_cast<quorum::Level>(v);
+}
+}  // namespace
+
 void FillPut(sc::PutRequest::Builder b, const PutRequest& m) {
   b.setKey(Bytes(m.key));
   if (!m.is_delete) b.setValue(Bytes(m.value));
@@ -15,6 +26,8 @@ void FillPut(sc::PutRequest::Builder b, const PutRequest& m) {
   b.setTimeoutMs(m.timeout_ms);
   b.setPw(static_cast<uint8_t>(std::min<uint32_t>(m.pw, 255)));
   if (!m.session.empty()) b.setSession(Bytes(m.session));
+  b.setLevel(static_cast<sc::Level>(m.level));
+  if (!m.local_dc.empty()) b.setLocalDc(m.local_dc);
 }
 
 PutRequest ReadPut(sc::PutRequest::Reader r) {
@@ -27,6 +40,8 @@ PutRequest ReadPut(sc::PutRequest::Reader r) {
   m.timeout_ms = r.getTimeoutMs();
   m.pw = r.getPw();
   m.session = ToString(r.getSession());
+  m.level = ReadLevel(r.getLevel());
+  m.local_dc = r.getLocalDc().cStr();
   return m;
 }
 
@@ -38,11 +53,13 @@ void EncodeBody(const GetRequest& m, sc::Frame::Builder f) {
   b.setLocal(m.local);
   b.setPr(static_cast<uint8_t>(std::min<uint32_t>(m.pr, 255)));
   if (!m.session.empty()) b.setSession(Bytes(m.session));
+  b.setLevel(static_cast<sc::Level>(m.level));
 }
 
 GetRequest DecodeBody(sc::GetRequest::Reader r) {
-  return GetRequest{ToString(r.getKey()), r.getR(),  r.getTimeoutMs(),
-                    r.getLocal(),         r.getPr(), ToString(r.getSession())};
+  return GetRequest{ToString(r.getKey()),   r.getR(),  r.getTimeoutMs(),
+                    r.getLocal(),           r.getPr(), ToString(r.getSession()),
+                    ReadLevel(r.getLevel())};
 }
 
 void EncodeBody(const GetReply& m, sc::Frame::Builder f) {

@@ -70,12 +70,21 @@ Result<cluster::ClusterState> ReadClusterState(sc::ClusterState::Reader root) {
                " is not a power of two in 1..65536");
   }
   if (state.options.n == 0) return Bad("n=0");
+  for (auto d : root.getDcs()) {
+    state.options.dcs.push_back({d.getDc().cStr(), d.getN()});
+  }
+  if (Status st = ring::CheckDcs(state.options.dcs, state.options.n);
+      !st.ok()) {
+    return Bad(st.message());
+  }
   // Members in the order they joined (their ring indices), names unique.
   std::set<std::string> names;
   for (auto m : root.getMembers()) {
     cluster::Member member;
     member.name = m.getName().cStr();
     member.address = m.getAddress().cStr();
+    member.dc = m.getDc().cStr();
+    member.rack = m.getRack().cStr();
     switch (m.getState()) {
       case sc::MemberState::JOINING:
         member.state = cluster::MemberState::kJoining;
@@ -131,6 +140,8 @@ void FillClusterState(sc::ClusterState::Builder root,
     members[i].setName(m.name);
     members[i].setAddress(m.address);
     members[i].setState(ToWire(m.state));
+    members[i].setDc(m.dc);
+    members[i].setRack(m.rack);
     index[m.name] = static_cast<uint16_t>(i);
   }
   auto fill = [&](capnp::List<uint16_t>::Builder list,
@@ -140,6 +151,11 @@ void FillClusterState(sc::ClusterState::Builder root,
   fill(root.initClaim(state.claim.size()), state.claim);
   fill(root.initNextClaim(state.next_claim.size()), state.next_claim);
   root.setSwitched(state.switched);
+  auto dcs = root.initDcs(state.options.dcs.size());
+  for (size_t i = 0; i < state.options.dcs.size(); ++i) {
+    dcs[i].setDc(state.options.dcs[i].dc);
+    dcs[i].setN(state.options.dcs[i].n);
+  }
 }
 
 }  // namespace internal

@@ -16,6 +16,7 @@
 #include "base/result.h"
 #include "cluster/state.h"
 #include "merkle/merkle.h"
+#include "quorum/level.h"
 #include "quorum/version.h"
 
 namespace shoal::wire {
@@ -30,6 +31,7 @@ struct GetRequest {
   bool local = false;       // diagnostic: this node's own copy only
   uint32_t pr = 0;          // primaries that must reply; 0 = none
   std::string session;      // packed SessionToken; "" = no session
+  quorum::Level level = quorum::Level::kExplicit;  // else r == 0
 };
 struct GetReply {
   quorum::Object object;  // merged; not found = no live sibling
@@ -45,6 +47,8 @@ struct PutRequest {
   uint32_t timeout_ms = 0;
   uint32_t pw = 0;      // primaries that must acknowledge; 0 = none
   std::string session;  // packed SessionToken; "" = no session
+  quorum::Level level = quorum::Level::kExplicit;  // else w == 0
+  std::string local_dc;  // local_quorum's datacenter; "" = the coordinator's
 };
 struct PutReply {
   // Packed Context covering this write and what the put's context covered;
@@ -210,6 +214,8 @@ struct MemberStatus {
   std::string state;      // joining, valid, leaving, removed
   uint64_t epoch = 0;     // cluster state epoch it last reported; 0 = none
   bool conflict = false;  // it reported another state at our epoch
+  std::string dc;         // its datacenter; empty without datacenters
+  std::string rack;
 };
 // What a node receives for a change in progress (doc/membership.md).
 struct TransferStatus {

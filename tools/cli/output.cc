@@ -439,10 +439,11 @@ std::string ClusterStatusToText(const ClusterStatus& cs) {
 namespace {
 
 // Partitions each member replicates (is a primary of) under `claim`.
-std::map<std::string, uint32_t> ReplicasHeld(const ring::Claim& claim,
-                                             uint32_t n) {
+std::map<std::string, uint32_t> ReplicasHeld(
+    const ring::Claim& claim, const cluster::ClusterState& state) {
   std::map<std::string, uint32_t> held;
-  auto primaries = cluster::PrimariesByName(claim, n);
+  auto primaries =
+      cluster::PrimariesByName(claim, state.options, state.Sites());
   if (!primaries.ok()) return held;
   for (const auto& names : primaries.value()) {
     for (const std::string& name : names) ++held[name];
@@ -486,8 +487,8 @@ Result<PlanReport> MakePlanReport(
   r.min_share = plan.value().shape.min_share;
   r.max_share = plan.value().shape.max_share;
   r.bad_windows = plan.value().shape.bad_windows;
-  const auto held_now = ReplicasHeld(current.claim, r.n);
-  const auto held_next = ReplicasHeld(next.next_claim, r.n);
+  const auto held_now = ReplicasHeld(current.claim, next);
+  const auto held_next = ReplicasHeld(next.next_claim, next);
   std::map<std::pair<std::string, std::string>, uint32_t> flows;
   for (const cluster::Transfer& t : r.transfers) ++flows[{t.from, t.to}];
   for (const auto& [pair, replicas] : flows) {
