@@ -2,6 +2,7 @@
 // in --dir/faults.json for a local ring and sent to every node; the process
 // faults are ring.cc's node verbs.
 #include <chrono>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -36,6 +37,9 @@ struct FaultArgs {
 struct FaultScope {
   std::vector<FaultTarget> targets;
   std::vector<std::string> members;
+  // The ring's datacenters and their members (from ring.json), for group
+  // links such as dc1<->dc2; with --nodes, none (names.no_dcs says why).
+  FaultNames names;
   bool ring = false;  // the table is kept in --dir/faults.json
   FaultSet current;
 };
@@ -71,8 +75,16 @@ Result<FaultScope> ResolveFaultScope(const FaultArgs& args) {
       return Status(Code::kInvalidArgument, "--nodes lists no address");
     }
     asio::io_context io;
-    return RunCall(io, AskNodes(std::move(addresses),
-                                std::chrono::milliseconds(args.timeout_ms)));
+    auto scope =
+        RunCall(io, AskNodes(std::move(addresses),
+                             std::chrono::milliseconds(args.timeout_ms)));
+    if (scope.ok()) {
+      scope->names.members = scope->members;
+      scope->names.no_dcs =
+          "datacenter names need a ring directory (--dir), not --nodes: "
+          "use node names";
+    }
+    return scope;
   }
   Launcher launcher = MakeLauncher(args.common);
   auto probed = launcher.Probe();
@@ -83,7 +95,9 @@ Result<FaultScope> ResolveFaultScope(const FaultArgs& args) {
     scope.members.push_back(node.name);
     scope.targets.push_back(
         {node.name, node.address, state != NodeState::kStopped});
+    if (!node.dc.empty()) scope.names.dcs[node.dc].push_back(node.name);
   }
+  scope.names.members = scope.members;
   auto current = LoadFaultSet(launcher.dir());
   if (!current.ok()) return current.status();
   scope.current = std::move(current.value());
@@ -250,18 +264,23 @@ int RunFault(const FaultArgs& args, FaultVerb verb) {
     case FaultVerb::kCut:
     case FaultVerb::kDelay:
     case FaultVerb::kDrop: {
-      if (w.empty()) return usage("missing the link A->B, e.g. n1->n2");
-      auto link = ParseLink(w[0], scope->members);
-      if (!link.ok()) return Fail(link.status(), as_json);
-      wire::FaultRule rule = CutRule(link->first, link->second);
+      // One link one way (A->B), or every link both ways between two
+      // groups of nodes or datacenters (A<->B: dc1<->dc2, n1,n2<->n3).
+      if (w.empty()) {
+        return usage(
+            "missing the link A->B or A<->B, e.g. n1->n2 or dc1<->dc2");
+      }
+      // The rule for one directed link.
+      std::function<wire::FaultRule(const std::string&, const std::string&)>
+          make = CutRule;
       if (verb == FaultVerb::kCut && w.size() != 1) {
-        return usage("cut takes only the link A->B");
+        return usage("cut takes only the link A->B or A<->B");
       }
       if (verb == FaultVerb::kDelay) {
         if (w.size() != 2 && !(w.size() == 4 && w[2] == "jitter")) {
           return usage(
-              "delay takes A->B DELAY [jitter J], e.g. n1->n2 50ms "
-              "jitter 20ms");
+              "delay takes A->B or A<->B, DELAY [jitter J], e.g. n1->n2 50ms "
+              "jitter 20ms, or dc1<->dc2 50ms");
         }
         auto delay = ParseDuration(w[1]);
         if (!delay.ok()) return Fail(delay.status(), as_json);
@@ -271,19 +290,35 @@ int RunFault(const FaultArgs& args, FaultVerb verb) {
           if (!j.ok()) return Fail(j.status(), as_json);
           jitter = *j;
         }
-        rule = DelayRule(link->first, link->second, *delay, jitter);
+        make = [delay = *delay, jitter](const std::string& from,
+                                        const std::string& to) {
+          return DelayRule(from, to, delay, jitter);
+        };
       }
       if (verb == FaultVerb::kDrop) {
-        if (w.size() != 2)
-          return usage("drop takes A->B PERCENT, e.g. n1->n2 10%");
+        if (w.size() != 2) {
+          return usage(
+              "drop takes A->B or A<->B, PERCENT, e.g. n1->n2 10% or "
+              "dc1<->dc2 1%");
+        }
         auto pct = ParsePercent(w[1]);
         if (!pct.ok()) return Fail(pct.status(), as_json);
-        rule = DropRule(link->first, link->second, *pct);
+        make = [pct = *pct](const std::string& from, const std::string& to) {
+          return DropRule(from, to, pct);
+        };
       }
       if (args.clients) {
         return usage("--clients applies to isolate only");
       }
-      AddRules(set, {rule});
+      if (IsGroupLink(w[0])) {
+        auto sides = ParseGroupLink(w[0], scope->names);
+        if (!sides.ok()) return Fail(sides.status(), as_json);
+        AddRules(set, GroupLinkRules(sides->first, sides->second, make));
+      } else {
+        auto link = ParseLink(w[0], scope->members);
+        if (!link.ok()) return Fail(link.status(), as_json);
+        AddRules(set, {make(link->first, link->second)});
+      }
       break;
     }
     case FaultVerb::kClock: {
@@ -341,13 +376,22 @@ void AddFaultVerbs(CLI::App& app, Verbs& verbs) {
                    "cut a node from every peer, both ways (--clients: also "
                    "from clients)",
                    "NODE"},
-        std::tuple{FaultVerb::kCut, "cut", "drop every frame one way: A->B",
-                   "A->B"},
+        std::tuple{FaultVerb::kCut, "cut",
+                   "drop every frame one way: 'A->B'; or both ways between "
+                   "groups of nodes or datacenters: 'dc1<->dc2', "
+                   "'n1,n2<->n3,n4'",
+                   "A->B|A<->B"},
         std::tuple{FaultVerb::kDelay, "delay",
-                   "delay frames one way: A->B 50ms [jitter 20ms]",
-                   "A->B DELAY [jitter J]"},
+                   "delay frames one way: 'A->B' 50ms [jitter 20ms]; or both "
+                   "ways on every link between groups of nodes or "
+                   "datacenters (a WAN): 'dc1<->dc2' 50ms, "
+                   "'n1,n2,n3<->n4,n5,n6' 50ms (quote the link: < and > are "
+                   "shell redirections)",
+                   "A->B|A<->B DELAY [jitter J]"},
         std::tuple{FaultVerb::kDrop, "drop",
-                   "drop a share of frames one way: A->B 10%", "A->B PERCENT"},
+                   "drop a share of frames one way: 'A->B' 10%; or both ways "
+                   "between groups: 'dc1<->dc2' 10%",
+                   "A->B|A<->B PERCENT"},
         std::tuple{FaultVerb::kClock, "clock",
                    "skew the wall clock a node stamps on writes: NODE +5s "
                    "(0s removes it)",

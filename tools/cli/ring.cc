@@ -40,13 +40,66 @@ void PrintExamples(const std::string& self, const fs::path& ring_dir) {
 }
 
 json NodeJson(const RingNode& node) {
-  return json{{"name", node.name},
-              {"address", node.address},
-              {"metrics_address", node.metrics_address},
-              {"pid", node.pid},
-              {"data_dir", node.data_dir},
-              {"config", node.config},
-              {"log", node.log}};
+  json out{{"name", node.name},
+           {"address", node.address},
+           {"metrics_address", node.metrics_address},
+           {"pid", node.pid},
+           {"data_dir", node.data_dir},
+           {"config", node.config},
+           {"log", node.log}};
+  if (!node.dc.empty()) {
+    out["dc"] = node.dc;
+    out["rack"] = node.rack;
+  }
+  return out;
+}
+
+// A ring with datacenters: [{"name", "n", "nodes": [names]}]; [] without.
+json DcsJson(const RingState& state) {
+  json out = json::array();
+  for (const RingDc& dc : state.dcs) {
+    json names = json::array();
+    for (const RingNode& node : state.nodes) {
+      if (node.dc == dc.name) names.push_back(node.name);
+    }
+    out.push_back(json{{"name", dc.name}, {"n", dc.n}, {"nodes", names}});
+  }
+  return out;
+}
+
+// "5 nodes, n=3 w=2 r=2, 64 partitions", with datacenters "6 nodes in 2
+// datacenters, n=3 per datacenter (6 in all) w=2 r=2, 64 partitions" and
+// each datacenter's count when one holds fewer (a datacenter smaller than
+// --n).
+std::string DescribeRing(const RingState& state) {
+  std::string out = std::to_string(state.nodes.size()) + " nodes";
+  if (state.dcs.empty()) {
+    out += ", n=" + std::to_string(state.n);
+  } else {
+    bool capped = false;
+    for (const RingDc& dc : state.dcs) capped |= dc.n != state.n;
+    out += " in " + std::to_string(state.dcs.size()) + " datacenter" +
+           (state.dcs.size() == 1 ? "" : "s") +
+           ", n=" + std::to_string(state.n) + " per datacenter";
+    if (capped) {
+      out += " (";
+      for (size_t i = 0; i < state.dcs.size(); ++i) {
+        out += (i == 0 ? "" : " ") + state.dcs[i].name + "=" +
+               std::to_string(state.dcs[i].n);
+      }
+      out += ")";
+    }
+    out += ", " + std::to_string(TotalReplicas(state)) + " in all,";
+  }
+  return out + " w=" + std::to_string(state.w) +
+         " r=" + std::to_string(state.r) + ", " +
+         std::to_string(state.partitions) + " partitions";
+}
+
+// The DC and RACK columns, for a ring with datacenters.
+void AddSiteColumns(std::vector<std::string>& row, const RingNode& node) {
+  row.push_back(node.dc.empty() ? "-" : node.dc);
+  row.push_back(node.rack.empty() ? "-" : node.rack);
 }
 
 json PrometheusJson(const PrometheusInfo& p) {
@@ -72,23 +125,28 @@ int RunRingUp(const Common& common, const UpOptions& options,
                    {"r", state->r},
                    {"partitions", state->partitions},
                    {"conflict", state->conflict},
+                   {"dcs", DcsJson(*state)},
                    {"nodes", std::move(nodes)},
                    {"prometheus", PrometheusJson(prometheus)}});
     return kExitOk;
   }
   std::cout << "ring up in " << launcher.dir().string() << ": "
-            << state->nodes.size() << " nodes, n=" << state->n
-            << " w=" << state->w << " r=" << state->r << ", "
-            << state->partitions << " partitions\n";
+            << DescribeRing(*state) << "\n";
+  if (!state->dcs.empty()) {
+    std::cout << "datacenters: " << DescribeDcs(*state) << "\n";
+  }
   if (state->conflict == "lww") {
     std::cout << "conflict = lww: concurrent writes are DISCARDED (last "
                  "write wins); for comparison only (doc/faults.md)\n";
   }
+  const bool sites = !state->dcs.empty();
   std::vector<std::vector<std::string>> rows{
       {"NAME", "ADDRESS", "METRICS", "PID"}};
+  if (sites) rows[0].insert(rows[0].end(), {"DC", "RACK"});
   for (const RingNode& node : state->nodes) {
     rows.push_back({node.name, node.address, node.metrics_address,
                     std::to_string(node.pid)});
+    if (sites) AddSiteColumns(rows.back(), node);
   }
   std::cout << FormatTable(rows);
   std::cout << "logs and data: " << launcher.dir().string() << "/<name>/\n";
@@ -117,18 +175,26 @@ int RunRingStatus(const Common& common) {
   Result<RingState> state = launcher.Load();
   if (!state.ok()) return Fail(state.status(), common.json);
   json nodes = json::array();
+  const bool sites = !state->dcs.empty();
   std::vector<std::vector<std::string>> rows{
       {"NAME", "ADDRESS", "METRICS", "PID", "STATE"}};
+  if (sites) rows[0].insert(rows[0].end(), {"DC", "RACK"});
   for (const RingNode& node : state->nodes) {
     const NodeState st = ProbeNode(node);
     const bool alive = st != NodeState::kStopped;
-    nodes.push_back(json{{"name", node.name},
-                         {"address", node.address},
-                         {"metrics_address", node.metrics_address},
-                         {"pid", alive ? json(node.pid) : json(nullptr)},
-                         {"state", NodeStateName(st)}});
+    json item{{"name", node.name},
+              {"address", node.address},
+              {"metrics_address", node.metrics_address},
+              {"pid", alive ? json(node.pid) : json(nullptr)},
+              {"state", NodeStateName(st)}};
+    if (!node.dc.empty()) {
+      item["dc"] = node.dc;
+      item["rack"] = node.rack;
+    }
+    nodes.push_back(std::move(item));
     rows.push_back({node.name, node.address, node.metrics_address,
                     alive ? std::to_string(node.pid) : "-", NodeStateName(st)});
+    if (sites) AddSiteColumns(rows.back(), node);
   }
   const PrometheusInfo prometheus = launcher.Prometheus(*state);
   if (common.json) {
@@ -137,18 +203,19 @@ int RunRingStatus(const Common& common) {
                    {"w", state->w},
                    {"r", state->r},
                    {"partitions", state->partitions},
+                   {"dcs", DcsJson(*state)},
                    {"nodes", std::move(nodes)},
                    {"prometheus", PrometheusJson(prometheus)}});
   } else {
     if (prometheus.pid != 0) {
       rows.push_back({"prometheus", prometheus.address, "-",
                       std::to_string(prometheus.pid), "running"});
+      if (sites) AddSiteColumns(rows.back(), RingNode{});
     }
     std::cout << "ring in " << launcher.dir().string() << ": "
-              << state->nodes.size() << " nodes, n=" << state->n
-              << " w=" << state->w << " r=" << state->r << ", "
-              << state->partitions << " partitions\n"
-              << FormatTable(rows);
+              << DescribeRing(*state) << "\n";
+    if (sites) std::cout << "datacenters: " << DescribeDcs(*state) << "\n";
+    std::cout << FormatTable(rows);
   }
   return kExitOk;
 }
@@ -307,7 +374,12 @@ int RunRingWhere(const Common& common, const std::string& key) {
     auto list = [](const std::vector<RingNode>& nodes) {
       json out = json::array();
       for (const RingNode& node : nodes) {
-        out.push_back(json{{"name", node.name}, {"address", node.address}});
+        json item{{"name", node.name}, {"address", node.address}};
+        if (!node.dc.empty()) {
+          item["dc"] = node.dc;
+          item["rack"] = node.rack;
+        }
+        out.push_back(std::move(item));
       }
       return out;
     };
@@ -327,16 +399,23 @@ int RunRingWhere(const Common& common, const std::string& key) {
                            : std::string("no node answered: placed by the "
                                          "ring's member list"))
             << "\n";
+  bool sites = false;  // a ring with datacenters: DC and RACK columns
+  for (const auto* list : {&placement->primaries, &placement->fallbacks}) {
+    for (const RingNode& node : *list) sites |= !node.dc.empty();
+  }
   std::vector<std::vector<std::string>> rows{{"ROLE", "NAME", "ADDRESS"}};
+  if (sites) rows[0].insert(rows[0].end(), {"DC", "RACK"});
   for (size_t i = 0; i < placement->primaries.size(); ++i) {
     const RingNode& node = placement->primaries[i];
     rows.push_back(
         {"primary " + std::to_string(i + 1), node.name, node.address});
+    if (sites) AddSiteColumns(rows.back(), node);
   }
   for (size_t i = 0; i < placement->fallbacks.size(); ++i) {
     const RingNode& node = placement->fallbacks[i];
     rows.push_back(
         {"fallback " + std::to_string(i + 1), node.name, node.address});
+    if (sites) AddSiteColumns(rows.back(), node);
   }
   std::cout << FormatTable(rows);
   return kExitOk;
@@ -389,13 +468,22 @@ void AddRingVerbs(CLI::App& app, Verbs& verbs) {
   CLI::App* up = ring->add_subcommand(
       "up",
       "start a ring: nodes n1..nN on 127.0.0.1:(base-port+i), metrics on "
-      "base-port+100+i; restarts a stopped ring in --dir with its data "
-      "(unset flags keep that ring's values)");
+      "base-port+100+i, optionally in datacenters (--dcs); restarts a "
+      "stopped ring in --dir with its data (unset flags keep that ring's "
+      "values)");
   CLI::Option* o_nodes =
       up->add_option("--nodes", flags.nodes, "number of nodes")
           ->capture_default_str();
   CLI::Option* o_n =
-      up->add_option("--n", flags.n, "replicas per key")->capture_default_str();
+      up->add_option("--n", flags.n,
+                     "replicas per key (with --dcs: per datacenter, at most "
+                     "its node count)")
+          ->capture_default_str();
+  CLI::Option* o_dcs = up->add_option(
+      "--dcs", flags.dcs,
+      "split the nodes in order into this many datacenters dc1..dcN (7 "
+      "nodes in 2: n1-n4, n5-n7), each holding n replicas on racks "
+      "r1..rn (default: no datacenters)");
   CLI::Option* o_w =
       up->add_option("--w", flags.w, "write quorum")->capture_default_str();
   CLI::Option* o_r =
@@ -425,12 +513,13 @@ void AddRingVerbs(CLI::App& app, Verbs& verbs) {
                "--dir/prometheus.yml, data in --dir/prometheus/ (ring down "
                "stops it)");
   AddCommon(up, &up_args->common, false);
-  verbs.On(up, [up_args, o_nodes, o_n, o_w, o_r, o_partitions, o_sync,
+  verbs.On(up, [up_args, o_nodes, o_n, o_dcs, o_w, o_r, o_partitions, o_sync,
                 o_conflict, o_base, self = verbs.self] {
     const RingParams& flags = up_args->flags;
     UpOptions options;
     if (o_nodes->count()) options.nodes = flags.nodes;
     if (o_n->count()) options.n = flags.n;
+    if (o_dcs->count()) options.dcs = flags.dcs;
     if (o_w->count()) options.w = flags.w;
     if (o_r->count()) options.r = flags.r;
     if (o_partitions->count()) options.partitions = flags.partitions;
@@ -452,7 +541,9 @@ void AddRingVerbs(CLI::App& app, Verbs& verbs) {
   ring_args->common =
       Common{.json = false, .dir = verbs.default_dir, .node = ""};
   CLI::App* ring_status =
-      ring->add_subcommand("status", "each node's address, pid and state");
+      ring->add_subcommand("status",
+                           "each node's address, pid and state (and its "
+                           "datacenter and rack, in a ring with --dcs)");
   AddCommon(ring_status, &ring_args->common, false);
   verbs.On(ring_status,
            [ring_args] { return RunRingStatus(ring_args->common); });

@@ -107,6 +107,96 @@ Result<std::pair<std::string, std::string>> ParseLink(
   return std::pair{std::move(from), std::move(to)};
 }
 
+bool IsGroupLink(std::string_view text) {
+  return text.find("<->") != std::string_view::npos;
+}
+
+Result<std::pair<std::vector<std::string>, std::vector<std::string>>>
+ParseGroupLink(std::string_view text, const FaultNames& names) {
+  const std::string example =
+      " (expected A<->B, each side nodes or datacenters, e.g. dc1<->dc2 or "
+      "n1,n2<->n3,n4)";
+  const size_t arrow = text.find("<->");
+  if (arrow == std::string_view::npos ||
+      text.find("<->", arrow + 3) != std::string_view::npos) {
+    return Bad("bad link '" + std::string(text) + "'" + example);
+  }
+  auto unknown = [&](const std::string& name) {
+    std::string known;
+    for (const std::string& m : names.members) {
+      known += (known.empty() ? "" : ", ") + m;
+    }
+    std::string message = "unknown node or datacenter '" + name +
+                          "' (the ring has nodes " + known;
+    if (names.dcs.empty()) {
+      message += names.no_dcs.empty() ? " and no datacenters)"
+                                      : "; " + names.no_dcs + ")";
+    } else {
+      std::string dcs;
+      for (const auto& [dc, members] : names.dcs) {
+        dcs += (dcs.empty() ? "" : ", ") + dc;
+      }
+      message += " and datacenters " + dcs + ")";
+    }
+    return Bad(message);
+  };
+  std::vector<std::string> sides[2];
+  const std::string_view halves[2] = {text.substr(0, arrow),
+                                      text.substr(arrow + 3)};
+  for (int side = 0; side < 2; ++side) {
+    if (Trim(halves[side]).empty()) {
+      return Bad("bad link '" + std::string(text) + "': the " +
+                 (side == 0 ? "left" : "right") + " side is empty" + example);
+    }
+    for (const std::string& name : Split(halves[side], ',')) {
+      if (name.empty()) {
+        return Bad("bad link '" + std::string(text) + "': an empty name" +
+                   example);
+      }
+      std::vector<std::string> resolved;
+      if (std::find(names.members.begin(), names.members.end(), name) !=
+          names.members.end()) {
+        resolved = {name};
+      } else if (auto dc = names.dcs.find(name); dc != names.dcs.end()) {
+        resolved = dc->second;
+      } else {
+        return unknown(name);
+      }
+      for (std::string& node : resolved) {
+        std::vector<std::string>& mine = sides[side];
+        if (std::find(mine.begin(), mine.end(), node) == mine.end()) {
+          mine.push_back(std::move(node));
+        }
+      }
+    }
+    if (sides[side].empty()) {
+      return Bad("bad link '" + std::string(text) + "': the " +
+                 (side == 0 ? "left" : "right") + " side has no node");
+    }
+  }
+  for (const std::string& node : sides[0]) {
+    if (std::find(sides[1].begin(), sides[1].end(), node) != sides[1].end()) {
+      return Bad("bad link '" + std::string(text) + "': " + node +
+                 " is on both sides");
+    }
+  }
+  return std::pair{std::move(sides[0]), std::move(sides[1])};
+}
+
+std::vector<wire::FaultRule> GroupLinkRules(
+    const std::vector<std::string>& left, const std::vector<std::string>& right,
+    const std::function<wire::FaultRule(const std::string&,
+                                        const std::string&)>& make) {
+  std::vector<wire::FaultRule> out;
+  for (const std::string& a : left) {
+    for (const std::string& b : right) out.push_back(make(a, b));
+  }
+  for (const std::string& b : right) {
+    for (const std::string& a : left) out.push_back(make(b, a));
+  }
+  return out;
+}
+
 Result<double> ParsePercent(std::string_view text) {
   std::string t = Trim(text);
   if (!t.empty() && t.back() == '%') t.pop_back();
@@ -211,16 +301,18 @@ std::vector<std::string> DescribeFaults(const FaultSet& set) {
       continue;
     }
     std::string arrow = "->";
-    if (r.kind == wire::FaultKind::kCut) {
-      // A cut in both directions reads as one line.
-      for (size_t j = i + 1; j < set.rules.size(); ++j) {
-        const wire::FaultRule& o = set.rules[j];
-        if (!done[j] && !o.clients && o.kind == r.kind && o.from == r.to &&
-            o.to == r.from) {
-          done[j] = true;
-          arrow = "<->";
-          break;
-        }
+    // The same rule in both directions (a cut, or a delay or drop with the
+    // same figures) reads as one line.
+    for (size_t j = i + 1; j < set.rules.size(); ++j) {
+      const wire::FaultRule& o = set.rules[j];
+      if (!done[j] && !o.clients && o.kind == r.kind && o.from == r.to &&
+          o.to == r.from &&
+          (r.kind == wire::FaultKind::kCut ||
+           (o.delay_ms == r.delay_ms && o.jitter_ms == r.jitter_ms &&
+            o.drop_percent == r.drop_percent))) {
+        done[j] = true;
+        arrow = "<->";
+        break;
       }
     }
     std::string line =

@@ -13,6 +13,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -42,6 +44,32 @@ Result<std::vector<std::vector<std::string>>> ParseGroups(
 // "A->B" between two different members.
 Result<std::pair<std::string, std::string>> ParseLink(
     std::string_view text, const std::vector<std::string>& members);
+
+// The names a group link may use besides members: each datacenter of the
+// ring and its members, and, when there are none, why (added to the error
+// for an unknown name, e.g. that datacenter names need a ring directory).
+struct FaultNames {
+  std::vector<std::string> members;
+  std::map<std::string, std::vector<std::string>, std::less<>> dcs;
+  std::string no_dcs;  // "" = the ring simply has no datacenters
+};
+// Whether `text` is a group link (it holds "<->"), not a one-way A->B.
+bool IsGroupLink(std::string_view text);
+// "A<->B": two sides, each a comma-separated list of member names and
+// datacenter names (a datacenter stands for its members), e.g.
+// "dc1<->dc2" or "n1,n2,n3<->n4,n5,n6". Returns each side's members,
+// without repeats, in the order named. Errors (kInvalidArgument): an empty
+// side or name, a name that is neither a member nor a datacenter (naming
+// it and listing the known ones), a node on both sides.
+Result<std::pair<std::vector<std::string>, std::vector<std::string>>>
+ParseGroupLink(std::string_view text, const FaultNames& names);
+// One rule per directed link between the sides, both directions: `make(a,
+// b)` for every a of `left` and b of `right`, then `make(b, a)` (3 nodes
+// each side: 18 rules).
+std::vector<wire::FaultRule> GroupLinkRules(
+    const std::vector<std::string>& left, const std::vector<std::string>& right,
+    const std::function<wire::FaultRule(const std::string&,
+                                        const std::string&)>& make);
 // "10%" or "10", within 0..100.
 Result<double> ParsePercent(std::string_view text);
 
@@ -70,7 +98,9 @@ void SetSkew(FaultSet& set, const std::string& node, int64_t skew_ms);
 
 // One line per fault, e.g. "cut n1<->n3" (both directions), "cut n1->n2",
 // "delay n1->n2 50ms jitter 20ms", "drop n1->n2 10%", "cut n3->clients",
-// "clock n4 +5000ms".
+// "clock n4 +5000ms". A link with the same rule both ways reads as one
+// line: "delay n1<->n4 50ms" (a group delay between 3 and 3 nodes: 9
+// lines).
 std::vector<std::string> DescribeFaults(const FaultSet& set);
 
 // {"rules": [{"from", "to", "clients", "kind", "delay_ms", "jitter_ms",

@@ -24,6 +24,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <tuple>
 #include <type_traits>
 
 #include "base/node_names.h"
@@ -351,17 +352,33 @@ Status ValidateRingParams(const RingParams& p) {
   if (p.nodes < 1 || p.nodes > 100) {
     return bad("--nodes must be 1..100 (got " + std::to_string(p.nodes) + ")");
   }
+  if (p.dcs > p.nodes) {
+    return bad("--dcs " + std::to_string(p.dcs) + " needs at least " +
+               std::to_string(p.dcs) + " nodes, --nodes is " +
+               std::to_string(p.nodes));
+  }
   if (p.n < 1 || p.n > p.nodes) {
     return bad("--n must be 1..--nodes (got n=" + std::to_string(p.n) +
                " with " + std::to_string(p.nodes) + " nodes)");
   }
-  if (p.w < 1 || p.w > p.n) {
-    return bad("--w must be 1..--n (got w=" + std::to_string(p.w) +
-               " with n=" + std::to_string(p.n) + ")");
+  // With datacenters w and r count replies from all of them: at most the
+  // replicas of every datacenter together.
+  const uint32_t total = TotalReplicas(p);
+  const std::string limit =
+      p.dcs == 0 ? "--n"
+                 : std::to_string(total) + ", the replicas of all " +
+                       std::to_string(p.dcs) + " datacenters";
+  const std::string with = p.dcs == 0 ? "n=" + std::to_string(p.n)
+                                      : "n=" + std::to_string(p.n) +
+                                            " per datacenter, " +
+                                            std::to_string(total) + " in all";
+  if (p.w < 1 || p.w > total) {
+    return bad("--w must be 1.." + limit + " (got w=" + std::to_string(p.w) +
+               " with " + with + ")");
   }
-  if (p.r < 1 || p.r > p.n) {
-    return bad("--r must be 1..--n (got r=" + std::to_string(p.r) +
-               " with n=" + std::to_string(p.n) + ")");
+  if (p.r < 1 || p.r > total) {
+    return bad("--r must be 1.." + limit + " (got r=" + std::to_string(p.r) +
+               " with " + with + ")");
   }
   const uint32_t q = p.partitions;
   if (q == 0 || (q & (q - 1)) != 0 || q > 65536 || q < p.nodes) {
@@ -390,7 +407,78 @@ std::string DescribeRingParams(const RingParams& p) {
          " w=" + std::to_string(p.w) + " r=" + std::to_string(p.r) +
          " partitions=" + std::to_string(p.partitions) +
          " base-port=" + std::to_string(p.base_port) + " sync=" + p.sync +
-         (p.conflict == "siblings" ? "" : " conflict=" + p.conflict);
+         (p.conflict == "siblings" ? "" : " conflict=" + p.conflict) +
+         (p.dcs == 0 ? "" : " dcs=" + std::to_string(p.dcs));
+}
+
+std::pair<uint32_t, uint32_t> DcNodeRange(uint32_t nodes, uint32_t dcs,
+                                          uint32_t d) {
+  SHOAL_ASSERT(dcs >= 1 && d >= 1 && d <= dcs, "a datacenter of the ring");
+  const uint32_t base = nodes / dcs;
+  const uint32_t larger = nodes % dcs;  // dc1..dc<larger> hold one more
+  const uint32_t first = (d - 1) * base + std::min(d - 1, larger) + 1;
+  const uint32_t size = base + (d <= larger ? 1 : 0);
+  return {first, first + size - 1};
+}
+
+uint32_t DcReplicas(uint32_t n, uint32_t size) { return std::min(n, size); }
+
+uint32_t TotalReplicas(const RingParams& p) {
+  if (p.dcs == 0 || p.dcs > p.nodes) return p.n;
+  uint32_t total = 0;
+  for (uint32_t d = 1; d <= p.dcs; ++d) {
+    const auto [first, last] = DcNodeRange(p.nodes, p.dcs, d);
+    total += DcReplicas(p.n, last - first + 1);
+  }
+  return total;
+}
+
+uint32_t TotalReplicas(const RingState& state) {
+  if (state.dcs.empty()) return state.n;
+  uint32_t total = 0;
+  for (const RingDc& dc : state.dcs) total += dc.n;
+  return total;
+}
+
+std::string DescribeDcs(const RingState& state) {
+  std::string out;
+  for (const RingDc& dc : state.dcs) {
+    out += (out.empty() ? "" : "; ") + dc.name + ":";
+    for (const RingNode& node : state.nodes) {
+      if (node.dc == dc.name) out += " " + node.name;
+    }
+  }
+  return out;
+}
+
+std::pair<std::string, std::string> SiteForNewNode(const RingState& state) {
+  if (state.dcs.empty()) return {};
+  const RingDc* smallest = nullptr;
+  size_t smallest_size = 0;
+  for (const RingDc& dc : state.dcs) {
+    const size_t size =
+        std::count_if(state.nodes.begin(), state.nodes.end(),
+                      [&](const RingNode& node) { return node.dc == dc.name; });
+    if (smallest == nullptr || size < smallest_size) {
+      smallest = &dc;
+      smallest_size = size;
+    }
+  }
+  const uint32_t racks = std::max<uint32_t>(1, smallest->n);
+  std::string rack;
+  size_t least = SIZE_MAX;
+  for (uint32_t i = 1; i <= racks; ++i) {
+    const std::string name = "r" + std::to_string(i);
+    const size_t used = std::count_if(
+        state.nodes.begin(), state.nodes.end(), [&](const RingNode& node) {
+          return node.dc == smallest->name && node.rack == name;
+        });
+    if (used < least) {
+      rack = name;
+      least = used;
+    }
+  }
+  return {smallest->name, rack};
 }
 
 RingState PlanRing(const fs::path& dir, const RingParams& params) {
@@ -404,6 +492,17 @@ RingState PlanRing(const fs::path& dir, const RingParams& params) {
   state.conflict = params.conflict;
   for (uint32_t i = 1; i <= params.nodes; ++i) {
     state.nodes.push_back(NodeAt(dir, params.base_port, i));
+  }
+  for (uint32_t d = 1; params.dcs <= params.nodes && d <= params.dcs; ++d) {
+    const auto [first, last] = DcNodeRange(params.nodes, params.dcs, d);
+    const RingDc dc{"dc" + std::to_string(d),
+                    DcReplicas(params.n, last - first + 1)};
+    for (uint32_t i = first; i <= last; ++i) {
+      RingNode& node = state.nodes[i - 1];
+      node.dc = dc.name;
+      node.rack = "r" + std::to_string((i - first) % std::max(1u, dc.n) + 1);
+    }
+    state.dcs.push_back(dc);
   }
   return state;
 }
@@ -430,29 +529,41 @@ RingParams ParamsOf(const RingState& state) {
   p.base_port = state.base_port;
   p.sync = state.sync;
   p.conflict = state.conflict;
+  p.dcs = static_cast<uint32_t>(state.dcs.size());
   return p;
 }
 
 json RingStateToJson(const RingState& state) {
   json nodes = json::array();
   for (const RingNode& node : state.nodes) {
-    nodes.push_back(json{{"name", node.name},
-                         {"address", node.address},
-                         {"metrics_address", node.metrics_address},
-                         {"data_dir", node.data_dir},
-                         {"config", node.config},
-                         {"log", node.log},
-                         {"pid", node.pid}});
+    json item{{"name", node.name},
+              {"address", node.address},
+              {"metrics_address", node.metrics_address},
+              {"data_dir", node.data_dir},
+              {"config", node.config},
+              {"log", node.log},
+              {"pid", node.pid}};
+    if (!node.dc.empty()) item["dc"] = node.dc;
+    if (!node.rack.empty()) item["rack"] = node.rack;
+    nodes.push_back(std::move(item));
   }
-  return json{{"version", state.version},
-              {"n", state.n},
-              {"w", state.w},
-              {"r", state.r},
-              {"partitions", state.partitions},
-              {"base_port", state.base_port},
-              {"sync", state.sync},
-              {"conflict", state.conflict},
-              {"nodes", std::move(nodes)}};
+  json out{{"version", state.version},
+           {"n", state.n},
+           {"w", state.w},
+           {"r", state.r},
+           {"partitions", state.partitions},
+           {"base_port", state.base_port},
+           {"sync", state.sync},
+           {"conflict", state.conflict}};
+  if (!state.dcs.empty()) {
+    json dcs = json::array();
+    for (const RingDc& dc : state.dcs) {
+      dcs.push_back(json{{"name", dc.name}, {"n", dc.n}});
+    }
+    out["dcs"] = std::move(dcs);
+  }
+  out["nodes"] = std::move(nodes);
+  return out;
 }
 
 Result<RingState> RingStateFromJson(const json& j) {
@@ -477,6 +588,24 @@ Result<RingState> RingStateFromJson(const json& j) {
       !(s = Field(j, "conflict", &state.conflict)).ok()) {
     return s;
   }
+  if (auto dcs = j.find("dcs"); dcs != j.end()) {
+    if (!dcs->is_array()) return Corrupt("\"dcs\" must be an array");
+    for (const json& item : *dcs) {
+      if (!item.is_object()) return Corrupt("a datacenter is not an object");
+      RingDc dc;
+      if (!(s = Field(item, "name", &dc.name)).ok()) return s;
+      if (!(s = Field(item, "n", &dc.n)).ok()) return s;
+      if (dc.name.empty() || dc.n == 0) {
+        return Corrupt("datacenter '" + dc.name + "' needs a name and n >= 1");
+      }
+      for (const RingDc& other : state.dcs) {
+        if (other.name == dc.name) {
+          return Corrupt("duplicate datacenter '" + dc.name + "'");
+        }
+      }
+      state.dcs.push_back(std::move(dc));
+    }
+  }
   auto nodes = j.find("nodes");
   if (nodes == j.end() || !nodes->is_array()) {
     return Corrupt("\"nodes\" must be an array");
@@ -493,10 +622,26 @@ Result<RingState> RingStateFromJson(const json& j) {
     if (!(s = Field(item, "config", &node.config)).ok()) return s;
     if (!(s = Field(item, "log", &node.log)).ok()) return s;
     if (!(s = Field(item, "pid", &node.pid)).ok()) return s;
+    if (item.contains("dc") && !(s = Field(item, "dc", &node.dc)).ok()) {
+      return s;
+    }
+    if (item.contains("rack") && !(s = Field(item, "rack", &node.rack)).ok()) {
+      return s;
+    }
     for (const RingNode& other : state.nodes) {
       if (other.name == node.name) {
         return Corrupt("duplicate node name '" + node.name + "'");
       }
+    }
+    // With datacenters every node is in one of them; without, in none.
+    const bool known =
+        state.dcs.empty()
+            ? node.dc.empty()
+            : std::any_of(state.dcs.begin(), state.dcs.end(),
+                          [&](const RingDc& dc) { return dc.name == node.dc; });
+    if (!known) {
+      return Corrupt("node '" + node.name + "' has datacenter '" + node.dc +
+                     "', not one of \"dcs\"");
     }
     state.nodes.push_back(std::move(node));
   }
@@ -520,9 +665,22 @@ Result<std::string> NodeConfigToml(const RingState& state, const RingNode& node,
   if (seeds.empty()) {
     toml::array members;
     for (const RingNode& m : state.nodes) {
-      members.push_back(toml::table{{"name", m.name}, {"address", m.address}});
+      toml::table member{{"name", m.name}, {"address", m.address}};
+      if (!m.dc.empty()) member.insert("dc", m.dc);
+      if (!m.rack.empty()) member.insert("rack", m.rack);
+      members.push_back(std::move(member));
     }
-    cluster.insert("n", static_cast<int64_t>(state.n));
+    if (state.dcs.empty()) {
+      cluster.insert("n", static_cast<int64_t>(state.n));
+    } else {
+      // n = { dc1 = 3, dc2 = 3 }: replicas per datacenter.
+      toml::table per_dc;
+      for (const RingDc& dc : state.dcs) {
+        per_dc.insert(dc.name, static_cast<int64_t>(dc.n));
+      }
+      per_dc.is_inline(true);
+      cluster.insert("n", std::move(per_dc));
+    }
     cluster.insert("partitions", static_cast<int64_t>(state.partitions));
     cluster.insert("members", std::move(members));
   } else {
@@ -539,6 +697,8 @@ Result<std::string> NodeConfigToml(const RingState& state, const RingNode& node,
       {"cluster", std::move(cluster)},
       {"storage", toml::table{{"sync", state.sync}}},
   };
+  if (!node.dc.empty()) root.insert("dc", node.dc);
+  if (!node.rack.empty()) root.insert("rack", node.rack);
   if (!like.empty()) {
     toml::table parsed;
     try {
@@ -549,7 +709,8 @@ Result<std::string> NodeConfigToml(const RingState& state, const RingNode& node,
                         std::string(e.description()));
     }
     static const std::set<std::string_view> kOwn = {
-        "name", "listen", "data_dir", "metrics_listen", "cluster"};
+        "name",    "listen", "data_dir", "metrics_listen",
+        "cluster", "dc",     "rack"};
     for (const auto& [key, value] : parsed) {
       if (kOwn.count(key.str()) == 0) root.insert_or_assign(key.str(), value);
     }
@@ -609,9 +770,23 @@ KeyPlacement PlaceKey(const ring::Ring& ring,
 
 Result<KeyPlacement> PlaceKey(const RingState& state, std::string_view key) {
   std::vector<std::string> names;
-  for (const RingNode& node : state.nodes) names.push_back(node.name);
-  Result<ring::Ring> ring = ring::Ring::Create(
-      names, ring::RingOptions{.partitions = state.partitions, .n = state.n});
+  ring::Sites sites;
+  for (const RingNode& node : state.nodes) {
+    names.push_back(node.name);
+    if (!node.dc.empty()) sites[node.name] = ring::Site{node.dc, node.rack};
+  }
+  // As the nodes build it from their node.toml: n is the sum of the
+  // per-datacenter counts, which are sorted by name (dc10 before dc2).
+  ring::RingOptions options;
+  options.partitions = state.partitions;
+  options.n = TotalReplicas(state);
+  for (const RingDc& dc : state.dcs) options.dcs.push_back({dc.name, dc.n});
+  std::sort(options.dcs.begin(), options.dcs.end(),
+            [](const ring::DcReplicas& a, const ring::DcReplicas& b) {
+              return a.dc < b.dc;
+            });
+  Result<ring::Ring> ring =
+      ring::Ring::Create(std::move(names), std::move(options), sites);
   if (!ring.ok()) return ring.status();
   // Create sorts the members by name: the nodes in the ring's order.
   std::vector<RingNode> nodes;
@@ -633,6 +808,8 @@ Result<KeyPlacement> PlaceKey(const cluster::ClusterState& state,
     RingNode node;
     node.name = m.name;
     node.address = m.address;
+    node.dc = m.dc;
+    node.rack = m.rack;
     nodes.push_back(std::move(node));
   }
   return PlaceKey(*ring, nodes, key);
@@ -1126,6 +1303,14 @@ Result<RingState> Launcher::Up(const UpOptions& options) {
   if (options.base_port) params.base_port = *options.base_port;
   if (options.sync) params.sync = *options.sync;
   if (options.conflict) params.conflict = *options.conflict;
+  if (options.dcs) {
+    if (*options.dcs == 0) {
+      return Status(Code::kInvalidArgument,
+                    "--dcs must be at least 1 (got 0); omit it for a ring "
+                    "without datacenters");
+    }
+    params.dcs = *options.dcs;
+  }
   s = ValidateRingParams(params);
   if (!s.ok()) return s;
   if (existing && !options.fresh && params != ParamsOf(*existing)) {
@@ -1409,10 +1594,12 @@ Result<NodeAction> Launcher::Add(milliseconds wait) {
                                           " is running: start the ring first");
   }
   RingNode node = NodeAt(dir_, state->base_port, NextIndex(*state, seeds[0]));
+  std::tie(node.dc, node.rack) = SiteForNewNode(*state);
   s = CheckNodePorts(node);
   if (!s.ok()) return s;
-  auto epoch = CommitChange(seeds.front(),
-                            cluster::Change::Join(node.name, node.address));
+  auto epoch = CommitChange(
+      seeds.front(),
+      cluster::Change::Join(node.name, node.address, node.dc, node.rack));
   if (!epoch.ok()) return epoch.status();
   return StartNewMember(*state, std::move(node), seeds, *epoch, wait);
 }
@@ -1488,6 +1675,8 @@ Result<NodeAction> Launcher::Replace(std::string_view name, milliseconds wait) {
                       old.name);
   }
   RingNode node = NodeAt(dir_, state->base_port, NextIndex(*state, seeds[0]));
+  node.dc = old.dc;  // the cluster gives the new node the old one's site
+  node.rack = old.rack;
   s = CheckNodePorts(node);
   if (!s.ok()) return s;
   // Committed first (a refusal changes nothing); the new node copies from

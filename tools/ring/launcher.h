@@ -35,6 +35,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/result.h"
@@ -64,18 +65,34 @@ struct RingNode {
   std::string config;
   std::string log;
   int pid = 0;  // the last process started for it; 0 = none
+  // Its datacenter and rack ("dc1", "r2") in a ring with datacenters (`ring
+  // up --dcs N`); both empty otherwise.
+  std::string dc;
+  std::string rack;
   friend bool operator==(const RingNode&, const RingNode&) = default;
+};
+
+// A datacenter of a ring started with `--dcs N` and how many replicas of
+// each key it holds: --n, capped at its node count when it was planned.
+struct RingDc {
+  std::string name;  // "dc1"
+  uint32_t n = 0;
+  friend bool operator==(const RingDc&, const RingDc&) = default;
 };
 
 // The contents of D/ring.json.
 struct RingState {
   int version = kRingStateVersion;
+  // n is --n: replicas per key, or with datacenters per datacenter (each
+  // one's own count, capped at its size, is in `dcs`; TotalReplicas() sums
+  // them). w and r count replies from all datacenters together.
   uint32_t n = 3, w = 2, r = 2;
   uint32_t partitions = 64;
   uint32_t base_port = 7100;
   std::string sync = "periodic";      // storage sync policy of every node
   std::string conflict = "siblings";  // cluster.conflict: siblings | lww
   std::vector<RingNode> nodes;
+  std::vector<RingDc> dcs;  // empty: no datacenters (every node's dc is "")
   friend bool operator==(const RingState&, const RingState&) = default;
 };
 
@@ -87,20 +104,44 @@ struct RingParams {
   uint32_t base_port = 7100;
   std::string sync = "periodic";
   std::string conflict = "siblings";  // or "lww" (unsafe; doc/faults.md)
+  uint32_t dcs = 0;                   // --dcs; 0 = no datacenters
   friend bool operator==(const RingParams&, const RingParams&) = default;
 };
 
-// Checks 1 <= nodes <= 100, 1 <= n <= nodes, 1 <= w,r <= n, partitions a
-// power of two in [nodes, 65536], every port in 1..65535, sync one of
-// periodic|always|none, conflict one of siblings|lww. Errors: kInvalidArgument
-// naming the flag(s).
+// Checks 1 <= nodes <= 100, dcs <= nodes, 1 <= n <= nodes, 1 <= w,r <= the
+// total replica count (n, or with datacenters the sum of the per-datacenter
+// counts), partitions a power of two in [nodes, 65536], every port in
+// 1..65535, sync one of periodic|always|none, conflict one of siblings|lww.
+// Errors: kInvalidArgument naming the flag(s) and the limit.
 Status ValidateRingParams(const RingParams& params);
-// "nodes=5 n=3 w=2 r=2 partitions=64 base-port=7100 sync=periodic".
+// "nodes=5 n=3 w=2 r=2 partitions=64 base-port=7100 sync=periodic" (and
+// " dcs=2" with datacenters).
 std::string DescribeRingParams(const RingParams& params);
 
+// With `dcs` >= 1: datacenter d (1-based) of `nodes` nodes split in order
+// into `dcs` datacenters, the first (nodes mod dcs) one node larger, as the
+// node indexes [first, last] (1-based) it holds. E.g. 7 nodes in 2: dc1
+// holds n1..n4, dc2 n5..n7.
+std::pair<uint32_t, uint32_t> DcNodeRange(uint32_t nodes, uint32_t dcs,
+                                          uint32_t d);
+// The replicas of each key a datacenter of `size` nodes holds: min(n, size).
+// It also has that many racks, r1..r<count>, dealt round-robin.
+uint32_t DcReplicas(uint32_t n, uint32_t size);
+// n, or with datacenters the sum of their replica counts.
+uint32_t TotalReplicas(const RingState& state);
+uint32_t TotalReplicas(const RingParams& params);
+// "dc1: n1 n2 n3; dc2: n4 n5 n6" ("" without datacenters).
+std::string DescribeDcs(const RingState& state);
+
 // The ring `params` describes, laid out in `dir` (absolute). Pids are 0.
+// With params.dcs, nodes get datacenters dc1..dc<dcs> (DcNodeRange) and,
+// within one, racks r1, r2, ... round-robin (DcReplicas racks).
 RingState PlanRing(const std::filesystem::path& dir, const RingParams& params);
 RingParams ParamsOf(const RingState& state);
+// The datacenter and rack a node added to `state` gets: the datacenter with
+// the fewest nodes (the first of those), and its least used rack (the
+// first of those). Both "" without datacenters.
+std::pair<std::string, std::string> SiteForNewNode(const RingState& state);
 
 // ring.json <-> RingState. Parsing validates types, required fields, the
 // version and the parameters. Errors: kCorruption naming the field.
@@ -116,6 +157,9 @@ Result<RingState> ParseRingState(std::string_view text);
 // [cluster] is kept (an operator's edits to [storage], [antientropy] ...):
 // a node that joins runs as the members do. Errors: kInvalidArgument when
 // `like` does not parse.
+// With datacenters, the node's `dc` and `rack` are top-level keys, every
+// member of [cluster].members carries its dc and rack, and [cluster].n is a
+// table of replicas per datacenter ({ dc1 = 3, dc2 = 3 }).
 Result<std::string> NodeConfigToml(const RingState& state, const RingNode& node,
                                    const std::vector<std::string>& seeds = {},
                                    std::string_view like = {});
@@ -137,8 +181,9 @@ struct KeyPlacement {
 KeyPlacement PlaceKey(const ring::Ring& ring,
                       const std::vector<RingNode>& nodes, std::string_view key);
 // By the ring's member list (ring::Ring::Create over ring.json's names,
-// partitions and n): a ring whose members never changed (epoch 1). Errors:
-// whatever ring::Ring::Create reports for this member list.
+// partitions and n, and with datacenters each node's site and the
+// replicas per datacenter): a ring whose members never changed (epoch 1).
+// Errors: whatever ring::Ring::Create reports for this member list.
 Result<KeyPlacement> PlaceKey(const RingState& state, std::string_view key);
 // By a cluster state a node holds (cluster::RingOf: its current claim), the
 // members' names and addresses from the state. Errors: RingOf's.
@@ -179,6 +224,9 @@ struct NodeAction {
 // `ring up --dir D` restarts it as it was), else from RingParams defaults.
 struct UpOptions {
   std::optional<uint32_t> nodes, n, w, r, partitions, base_port;
+  // --dcs N: N >= 1 datacenters (0 is refused); unset keeps the stopped
+  // ring's (none for a new ring).
+  std::optional<uint32_t> dcs;
   std::optional<std::string> sync;
   std::optional<std::string> conflict;
   bool fresh = false;       // wipe D first (only a ring directory or empty dir)

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 #include "ring/ring.h"
 
@@ -152,15 +153,199 @@ TEST_CASE("PlaceKey matches ring::Ring") {
   REQUIRE(placement.ok());
   CHECK(placement->primaries.size() == 3);
   CHECK(placement->fallbacks.size() == 2);
-  Result<ring::Ring> ring =
-      ring::Ring::Create({"n1", "n2", "n3", "n4", "n5"},
-                         ring::RingOptions{.partitions = 64, .n = 3});
+  Result<ring::Ring> ring = ring::Ring::Create(
+      {"n1", "n2", "n3", "n4", "n5"},
+      ring::RingOptions{.partitions = 64, .n = 3, .dcs = {}});
   REQUIRE(ring.ok());
   const uint32_t partition = ring->Locate("hello").partition;
   CHECK(placement->partition == partition);
   const auto primaries = ring->Primaries(partition);
   for (size_t i = 0; i < 3; ++i) {
     CHECK(placement->primaries[i].name == ring->members()[primaries[i]]);
+  }
+}
+
+TEST_CASE("--dcs splits the nodes in order, racks round-robin") {
+  RingParams p;
+  p.nodes = 6;
+  p.dcs = 2;
+  CHECK(ValidateRingParams(p).ok());
+  RingState s = PlanRing("/tmp/r", p);
+  REQUIRE(s.dcs.size() == 2);
+  CHECK(s.dcs[0] == RingDc{"dc1", 3});
+  CHECK(s.dcs[1] == RingDc{"dc2", 3});
+  CHECK(TotalReplicas(s) == 6);
+  CHECK(TotalReplicas(p) == 6);
+  const std::vector<std::pair<std::string, std::string>> sites{
+      {"dc1", "r1"}, {"dc1", "r2"}, {"dc1", "r3"},
+      {"dc2", "r1"}, {"dc2", "r2"}, {"dc2", "r3"}};
+  for (size_t i = 0; i < 6; ++i) {
+    CHECK(s.nodes[i].dc == sites[i].first);
+    CHECK(s.nodes[i].rack == sites[i].second);
+  }
+  CHECK(DescribeDcs(s) == "dc1: n1 n2 n3; dc2: n4 n5 n6");
+  CHECK(ParamsOf(s) == p);
+  CHECK(DescribeRingParams(p).find("dcs=2") != std::string::npos);
+
+  // 7 nodes in 2: dc1 gets the larger share; n is capped per datacenter.
+  p.nodes = 7;
+  p.n = 2;
+  CHECK(DcNodeRange(7, 2, 1) == std::pair<uint32_t, uint32_t>{1, 4});
+  CHECK(DcNodeRange(7, 2, 2) == std::pair<uint32_t, uint32_t>{5, 7});
+  s = PlanRing("/tmp/r", p);
+  CHECK(s.dcs[0] == RingDc{"dc1", 2});
+  CHECK(s.nodes[2].rack == "r1");  // n3: the third node of dc1, 2 racks
+  CHECK(s.nodes[3].rack == "r2");
+  p.nodes = 5;
+  p.n = 3;
+  p.dcs = 3;  // 2 + 2 + 1 nodes: 2 + 2 + 1 replicas
+  s = PlanRing("/tmp/r", p);
+  CHECK(s.dcs[2] == RingDc{"dc3", 1});
+  CHECK(s.nodes[4].dc == "dc3");
+  CHECK(TotalReplicas(s) == 5);
+  CHECK(TotalReplicas(p) == 5);
+
+  // Without --dcs nothing changes.
+  s = PlanRing("/tmp/r", RingParams{});
+  CHECK(s.dcs.empty());
+  CHECK(s.nodes[0].dc.empty());
+  CHECK(s.nodes[0].rack.empty());
+  CHECK(DescribeDcs(s).empty());
+}
+
+TEST_CASE("--dcs is validated against --nodes; w and r against the total") {
+  RingParams p;
+  p.nodes = 2;
+  p.n = 1;
+  p.w = p.r = 1;
+  p.dcs = 3;
+  CHECK(ValidateRingParams(p).message() ==
+        "--dcs 3 needs at least 3 nodes, --nodes is 2");
+  p.nodes = 6;
+  p.n = 3;
+  p.dcs = 2;
+  p.w = 6;  // the replicas of both datacenters
+  p.r = 4;
+  CHECK(ValidateRingParams(p).ok());
+  p.w = 7;
+  CHECK(ValidateRingParams(p).message().find("--w must be 1..6") !=
+        std::string::npos);
+}
+
+TEST_CASE("ring.json keeps the datacenters and sites") {
+  RingParams p;
+  p.nodes = 6;
+  p.dcs = 2;
+  RingState s = PlanRing("/tmp/r", p);
+  const json j = RingStateToJson(s);
+  CHECK(j["dcs"][1]["name"] == "dc2");
+  CHECK(j["dcs"][1]["n"] == 3);
+  CHECK(j["nodes"][4]["dc"] == "dc2");
+  CHECK(j["nodes"][4]["rack"] == "r2");
+  Result<RingState> back = ParseRingState(j.dump(2));
+  REQUIRE(back.ok());
+  CHECK(*back == s);
+  CHECK(ParamsOf(*back).dcs == 2);
+
+  // A ring without datacenters writes no dc keys at all.
+  const json plain = RingStateToJson(PlanRing("/tmp/r", RingParams{}));
+  CHECK_FALSE(plain.contains("dcs"));
+  CHECK_FALSE(plain["nodes"][0].contains("dc"));
+
+  json bad = j;
+  bad["nodes"][0]["dc"] = "dc9";
+  CHECK(ParseRingState(bad.dump()).status().message().find("dc9") !=
+        std::string::npos);
+  bad = j;
+  bad["dcs"][1]["name"] = "dc1";
+  CHECK(ParseRingState(bad.dump()).status().message().find("duplicate") !=
+        std::string::npos);
+}
+
+TEST_CASE("node.toml of a ring with datacenters") {
+  RingParams p;
+  p.nodes = 6;
+  p.dcs = 2;
+  RingState s = PlanRing("/tmp/r", p);
+  const std::string text = NodeConfigToml(s, s.nodes[4]).value();
+  toml::table t = toml::parse(text);
+  CHECK(t["name"].value_or(std::string()) == "n5");
+  CHECK(t["dc"].value_or(std::string()) == "dc2");
+  CHECK(t["rack"].value_or(std::string()) == "r2");
+  REQUIRE(t["cluster"]["n"].as_table() != nullptr);
+  CHECK(t["cluster"]["n"]["dc1"].value_or(0) == 3);
+  CHECK(t["cluster"]["n"]["dc2"].value_or(0) == 3);
+  CHECK(t["cluster"]["w"].value_or(0) == 2);
+  CHECK(t["cluster"]["r"].value_or(0) == 2);
+  CHECK(text.find("n = { dc1 = 3, dc2 = 3 }") != std::string::npos);
+  toml::array* members = t["cluster"]["members"].as_array();
+  REQUIRE(members != nullptr);
+  REQUIRE(members->size() == 6);
+  CHECK((*members)[0].as_table()->at("dc").value_or(std::string()) == "dc1");
+  CHECK((*members)[5].as_table()->at("rack").value_or(std::string()) == "r3");
+
+  // Without datacenters: no dc keys, an integer n.
+  RingState plain = PlanRing("/tmp/r", RingParams{});
+  toml::table u = toml::parse(NodeConfigToml(plain, plain.nodes[0]).value());
+  CHECK_FALSE(u["dc"]);
+  CHECK_FALSE(u["rack"]);
+  CHECK(u["cluster"]["n"].value_or(0) == 3);
+  CHECK_FALSE(
+      (*u["cluster"]["members"].as_array())[0].as_table()->contains("dc"));
+
+  // A node that joins gets its own site, not the member's it copies.
+  const RingNode joiner = [&] {
+    RingNode n = NodeAt("/tmp/r", s.base_port, 7);
+    std::tie(n.dc, n.rack) = SiteForNewNode(s);
+    return n;
+  }();
+  CHECK(joiner.dc == "dc1");
+  CHECK(joiner.rack == "r1");
+  toml::table v = toml::parse(
+      NodeConfigToml(s, joiner, {s.nodes[4].address}, text).value());
+  CHECK(v["dc"].value_or(std::string()) == "dc1");
+  CHECK(v["rack"].value_or(std::string()) == "r1");
+}
+
+TEST_CASE("a node added to a ring with datacenters goes to the smallest") {
+  RingParams p;
+  p.nodes = 5;
+  p.dcs = 2;  // dc1: n1 n2 n3 (r1 r2 r3), dc2: n4 n5 (r1 r2)
+  RingState s = PlanRing("/tmp/r", p);
+  CHECK(s.dcs[1] == RingDc{"dc2", 2});
+  CHECK(SiteForNewNode(s) == std::pair<std::string, std::string>{"dc2", "r1"});
+  s.nodes.erase(s.nodes.begin());  // dc1 now holds n2 (r2) and n3 (r3)
+  CHECK(SiteForNewNode(s) == std::pair<std::string, std::string>{"dc1", "r1"});
+  CHECK(SiteForNewNode(PlanRing("/tmp/r", RingParams{})) ==
+        std::pair<std::string, std::string>{});
+}
+
+TEST_CASE("PlaceKey builds the ring with the datacenters") {
+  RingParams p;
+  p.nodes = 6;
+  p.dcs = 2;
+  p.n = 2;  // 2 replicas in each datacenter
+  RingState s = PlanRing("/tmp/r", p);
+  ring::Sites sites;
+  for (const RingNode& node : s.nodes) sites[node.name] = {node.dc, node.rack};
+  Result<ring::Ring> ring = ring::Ring::Create(
+      {"n1", "n2", "n3", "n4", "n5", "n6"},
+      ring::RingOptions{
+          .partitions = 64, .n = 4, .dcs = {{"dc1", 2}, {"dc2", 2}}},
+      sites);
+  REQUIRE(ring.ok());
+  for (const std::string key : {"hello", "a", "b", "c", "d"}) {
+    Result<KeyPlacement> placement = PlaceKey(s, key);
+    REQUIRE(placement.ok());
+    REQUIRE(placement->primaries.size() == 4);
+    CHECK(placement->fallbacks.size() == 2);
+    const auto primaries = ring->Primaries(ring->Locate(key).partition);
+    int in_dc1 = 0;
+    for (size_t i = 0; i < 4; ++i) {
+      CHECK(placement->primaries[i].name == ring->members()[primaries[i]]);
+      in_dc1 += placement->primaries[i].dc == "dc1" ? 1 : 0;
+    }
+    CHECK(in_dc1 == 2);
   }
 }
 
