@@ -78,7 +78,8 @@ Awaitable<Result<GetResult>> Client::Get(std::string key, GetOptions options) {
                            .timeout_ms = options.timeout_ms,
                            .local = options.local,
                            .pr = options.pr,
-                           .session = std::move(session)};
+                           .session = std::move(session),
+                           .level = options.level};
   const wire::Deadline deadline = DeadlineFor(options.timeout_ms);
   wire::Body body = std::move(request);
   Result<wire::Body> reply = co_await channel_->Call(std::move(body), deadline);
@@ -116,7 +117,8 @@ Awaitable<Result<PutResult>> Client::Put(std::string key, std::string value,
                            .context = std::move(options.context),
                            .w = options.w,
                            .timeout_ms = options.timeout_ms,
-                           .pw = options.pw};
+                           .pw = options.pw,
+                           .level = options.level};
   return Write(std::move(request), options.session);
 }
 
@@ -128,7 +130,8 @@ Awaitable<Result<PutResult>> Client::Delete(std::string key,
                            .context = std::move(options.context),
                            .w = options.w,
                            .timeout_ms = options.timeout_ms,
-                           .pw = options.pw};
+                           .pw = options.pw,
+                           .level = options.level};
   return Write(std::move(request), options.session);
 }
 

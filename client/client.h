@@ -16,6 +16,7 @@
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "quorum/level.h"
 #include "quorum/session.h"
 #include "quorum/version.h"
 #include "wire/connection.h"
@@ -54,6 +55,9 @@ struct GetOptions {
   bool local = false;       // diagnostic: the node's own stored copy
   uint32_t pr = 0;  // primary replicas that must reply; 0 = no requirement
   Session* session = nullptr;  // updated from the reply; nullptr = none
+  // A consistency level instead of r (quorum/level.h): quorum,
+  // local_quorum (in the asked node's datacenter) or each_quorum.
+  quorum::Level level = quorum::Level::kExplicit;
 };
 
 struct GetResult {
@@ -72,6 +76,7 @@ struct PutOptions {
   // w but not toward pw.
   uint32_t pw = 0;
   Session* session = nullptr;  // updated from the reply; nullptr = none
+  quorum::Level level = quorum::Level::kExplicit;  // instead of w, as Get's
 };
 
 // What a put or delete returns.

@@ -36,8 +36,8 @@ struct Member {
   std::string name;
   std::string address;  // host:port peers and clients reach it at
   MemberState state = MemberState::kValid;
-  std::string dc;    // datacenter; empty without datacenters
-  std::string rack;  // empty: none
+  std::string dc{};    // datacenter; empty without datacenters
+  std::string rack{};  // empty: none
   bool operator==(const Member&) const = default;
 };
 
@@ -106,8 +106,8 @@ struct Change {
   std::string replacement;  // replace: the new node's name
   // join: the new node's datacenter and rack (a replacement takes the old
   // node's)
-  std::string dc;
-  std::string rack;
+  std::string dc{};
+  std::string rack{};
 
   static Change Join(std::string node, std::string address, std::string dc = {},
                      std::string rack = {});

@@ -77,8 +77,8 @@ namespace shoal::node {
 struct Member {
   std::string name;
   std::string address;  // host:port
-  std::string dc;       // datacenter (required when cluster.n is a table)
-  std::string rack;     // "" = none
+  std::string dc{};     // datacenter (required when cluster.n is a table)
+  std::string rack{};   // "" = none
 };
 
 struct NodeConfig {

@@ -61,6 +61,62 @@ TEST_CASE("a config file is read and flags override it") {
   std::filesystem::remove(path);
 }
 
+const char* kTwoDcs = R"(
+name = "n3"
+dc = "dc2"
+rack = "r1"
+[cluster]
+n = { dc2 = 1, dc1 = 2 }
+w = 2
+r = 2
+partitions = 64
+members = [
+  { name = "n1", address = "127.0.0.1:7101", dc = "dc1", rack = "r1" },
+  { name = "n2", address = "127.0.0.1:7102", dc = "dc1", rack = "r2" },
+  { name = "n3", address = "127.0.0.1:7103", dc = "dc2", rack = "r1" },
+]
+)";
+
+TEST_CASE("a config with datacenters: n per DC, members' dc and rack") {
+  auto parsed = Parse({"--config", TempConfig(kTwoDcs)});
+  REQUIRE_MESSAGE(parsed.ok(), parsed.status().ToString());
+  const NodeConfig& c = parsed->config;
+  CHECK(c.n == 3);
+  REQUIRE(c.dcs.size() == 2);
+  CHECK(c.dcs[0] == ring::DcReplicas{"dc1", 2});  // sorted by name
+  CHECK(c.dcs[1] == ring::DcReplicas{"dc2", 1});
+  CHECK(c.members[2].dc == "dc2");
+  CHECK(c.members[1].rack == "r2");
+  CHECK(Validate(c).ok());
+  // --print-config writes the table back.
+  auto printed = Parse({"--config", TempConfig(kTwoDcs), "--print-config"});
+  REQUIRE(printed.ok());
+  auto again = Parse({"--config", TempConfig(ToToml(printed->config))});
+  REQUIRE(again.ok());
+  CHECK(again->config.dcs == c.dcs);
+  CHECK(again->config.members[0].dc == "dc1");
+
+  auto error_of = [](std::string toml, const std::string& from,
+                     const std::string& to) {
+    toml.replace(toml.find(from), from.size(), to);
+    auto p = Parse({"--config", TempConfig(toml)});
+    if (!p.ok()) return p.status().message();
+    Status st = Validate(p->config);
+    REQUIRE_FALSE(st.ok());
+    return st.message();
+  };
+  CHECK(error_of(kTwoDcs, "dc2 = 1", "dc2 = 0")
+            .find("cluster.n.dc2 must be a replica count") !=
+        std::string::npos);
+  CHECK(error_of(kTwoDcs, "dc = \"dc1\", rack = \"r2\" }",
+                 "dc = \"dc3\", rack = \"r2\" }")
+            .find("member 'n2' is in datacenter 'dc3'") != std::string::npos);
+  CHECK(error_of(kTwoDcs, "dc = \"dc2\"\nrack", "dc = \"dc1\"\nrack")
+            .find("differ from") != std::string::npos);
+  CHECK(error_of(kTwoDcs, "n = { dc2 = 1, dc1 = 2 }", "n = {}")
+            .find("cluster.n is an empty table") != std::string::npos);
+}
+
 TEST_CASE("anti-entropy settings from the file and the --aae flag") {
   const std::string path = TempConfig(std::string(kThreeNodes) +
                                       "[antientropy]\nenabled = false\n"

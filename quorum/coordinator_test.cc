@@ -10,8 +10,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
+
+#include "quorum/level.h"
 
 // Coordinators driven through an in-memory ReplicaClient: every replica is a
 // std::map on one io_context the test runs to completion, so "slow", "never
@@ -97,7 +100,10 @@ ring::Ring MakeRing(size_t members, uint32_t partitions) {
 class Cluster {
  public:
   explicit Cluster(size_t members = 5, uint32_t partitions = 64)
-      : ring(MakeRing(members, partitions)), nodes(members) {
+      : Cluster(MakeRing(members, partitions)) {}
+  explicit Cluster(ring::Ring r)
+      : ring(std::move(r)), nodes(ring.members().size()) {
+    const size_t members = nodes.size();
     for (size_t i = 0; i < members; ++i) {
       nodes[i].actor = 100 + i;
       clients.push_back(
@@ -1539,6 +1545,177 @@ TEST_CASE("every replica's ack lag is observed including acks after w") {
   REQUIRE(obs.ack_lags.size() == 3);  // the slow one was still heard
   auto slowest = *std::max_element(obs.ack_lags.begin(), obs.ack_lags.end());
   CHECK(slowest >= 300ms);
+}
+
+// ------------------------------------------------------------ datacenters
+
+// Two datacenters of three nodes: n0..n2 in dc1, n3..n5 in dc2, each node
+// on a rack of its own, three replicas in each DC (every node holds every
+// key).
+ring::Ring TwoDcRing() {
+  ring::Sites sites;
+  std::vector<std::string> names;
+  for (int i = 0; i < 6; ++i) {
+    names.push_back("n" + std::to_string(i));
+    sites[names.back()] = {i < 3 ? "dc1" : "dc2", "r" + std::to_string(i % 3)};
+  }
+  auto r = ring::Ring::Create(
+      names, {.partitions = 64, .n = 6, .dcs = {{"dc1", 3}, {"dc2", 3}}},
+      sites);
+  REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+  return std::move(r).value();
+}
+
+// A put or get at `level` from a coordinator in DC `local`.
+template <typename Args>
+Args AtLevel(const Cluster& c, Args a, Level level, uint32_t local) {
+  const Requirement need =
+      Resolve(level, 0, c.ring.replicas(), c.ring.replicas_per_dc(), local);
+  if constexpr (std::is_same_v<Args, PutArgs>) {
+    a.w = need.total;
+    a.dc_w = need.per_dc;
+  } else {
+    a.r = need.total;
+    a.dc_r = need.per_dc;
+  }
+  return a;
+}
+
+TEST_CASE("levels resolve against the datacenters") {
+  const std::vector<uint32_t> per_dc = {3, 2};
+  CHECK(Resolve(Level::kExplicit, 2, 5, per_dc, 0) == Requirement{2, {}});
+  CHECK(Resolve(Level::kQuorum, 0, 5, per_dc, 0) == Requirement{3, {}});
+  CHECK(Resolve(Level::kLocalQuorum, 0, 5, per_dc, 1) ==
+        Requirement{2, {0, 2}});
+  CHECK(Resolve(Level::kEachQuorum, 0, 5, per_dc, 0) == Requirement{4, {2, 2}});
+  // Without datacenters both are quorum.
+  CHECK(Resolve(Level::kLocalQuorum, 0, 3, {}, 0) == Requirement{2, {}});
+  CHECK(Resolve(Level::kEachQuorum, 0, 3, {}, 0) == Requirement{2, {}});
+  CHECK(ParseLevel("local_quorum").value() == Level::kLocalQuorum);
+  CHECK(ParseLevel("LOCAL").status().message().find(
+            "not one of quorum, local_quorum, each_quorum") !=
+        std::string::npos);
+}
+
+TEST_CASE("local_quorum answers on the local DC's acks; the remote DC lags") {
+  Cluster c(TwoDcRing());
+  for (NodeIndex n = 3; n < 6; ++n) {
+    c.nodes[n].mode = Mode::kDelayed;
+    c.nodes[n].delay = 200ms;
+  }
+  RecordingObserver obs;
+  Coordinator coord(c.io.get_executor(), c.clock, *c.clients[0], c.ring, &obs);
+  const std::string key = "key-1";
+  const auto start = Clock::now();
+  auto ans = RunToEnd(c, coord.CoordinatePut(AtLevel(c, MakePut(c, key, "v", 0),
+                                                     Level::kLocalQuorum, 0)));
+  REQUIRE(ans->ok());
+  CHECK(ans.at - start < 200ms);
+  // The write still reached every replica in both DCs, and each ack was
+  // observed with its replica's DC.
+  for (NodeIndex n = 0; n < 6; ++n) CHECK(c.Holds(n, key));
+  std::map<std::string, int> acks;
+  for (const std::string& dc : obs.ack_dcs) ++acks[dc];
+  CHECK(acks == std::map<std::string, int>{{"dc1", 3}, {"dc2", 3}});
+  // The remote DC's acks lag by its delay.
+  REQUIRE(obs.ack_lags.size() == 6);
+  for (size_t i = 0; i < 6; ++i) {
+    if (obs.ack_dcs[i] == "dc2") CHECK(obs.ack_lags[i] >= 200ms);
+  }
+}
+
+TEST_CASE("local_quorum in the other DC: its own acks, not the first DC's") {
+  Cluster c(TwoDcRing());
+  for (NodeIndex n = 0; n < 3; ++n) c.nodes[n].mode = Mode::kUnreachable;
+  const std::string key = "key-2";
+  auto put =
+      RunToEnd(c, c.coordinators[3]->CoordinatePut(AtLevel(
+                      c, MakePut(c, key, "v", 0), Level::kLocalQuorum, 1)));
+  REQUIRE(put->ok());
+  auto got = RunToEnd(c, c.coordinators[4]->Get(AtLevel(
+                             c, MakeGet(c, key, 0), Level::kLocalQuorum, 1)));
+  REQUIRE(got->ok());
+  CHECK(LiveValues(got->value()) == std::vector<std::string>{"v"});
+}
+
+TEST_CASE("each_quorum fails naming the datacenter that cannot answer") {
+  Cluster c(TwoDcRing());
+  for (NodeIndex n = 3; n < 6; ++n) c.nodes[n].mode = Mode::kUnreachable;
+  const std::string key = "key-3";
+  auto put =
+      RunToEnd(c, c.coordinators[0]->CoordinatePut(AtLevel(
+                      c, MakePut(c, key, "v", 0), Level::kEachQuorum, 0)));
+  REQUIRE_FALSE(put->ok());
+  const Status& st = put->status();
+  CHECK(st.code() == Code::kUnavailable);
+  CHECK(st.message().find("put failed: 0 of 3 replicas in datacenter dc2 "
+                          "acknowledged, 2 required there") !=
+        std::string::npos);
+  CHECK(st.message().find("may have been applied") != std::string::npos);
+  REQUIRE(st.quorum().has_value());
+  CHECK(st.quorum()->required == 2);
+  // local_quorum of the same key still works.
+  auto local =
+      RunToEnd(c, c.coordinators[1]->CoordinatePut(AtLevel(
+                      c, MakePut(c, key, "w", 0), Level::kLocalQuorum, 0)));
+  CHECK(local->ok());
+  auto get = RunToEnd(c, c.coordinators[0]->Get(AtLevel(
+                             c, MakeGet(c, key, 0), Level::kEachQuorum, 0)));
+  REQUIRE_FALSE(get->ok());
+  CHECK(get->status().message().find(
+            "get failed: 0 of 3 replicas in datacenter dc2 replied") !=
+        std::string::npos);
+}
+
+TEST_CASE("each_quorum waits for the slower datacenter") {
+  Cluster c(TwoDcRing());
+  for (NodeIndex n = 3; n < 6; ++n) {
+    c.nodes[n].mode = Mode::kDelayed;
+    c.nodes[n].delay = 50ms;
+  }
+  const auto start = Clock::now();
+  auto ans =
+      RunToEnd(c, c.coordinators[0]->CoordinatePut(AtLevel(
+                      c, MakePut(c, "key-4", "v", 0), Level::kEachQuorum, 0)));
+  REQUIRE(ans->ok());
+  CHECK(ans.at - start >= 50ms);
+}
+
+TEST_CASE("a dead primary's hint goes to a fallback in its own datacenter") {
+  // Four nodes per DC, two replicas each: every key has two fallbacks in
+  // each DC.
+  ring::Sites sites;
+  std::vector<std::string> names;
+  for (int i = 0; i < 8; ++i) {
+    names.push_back("n" + std::to_string(i));
+    sites[names.back()] = {i < 4 ? "dc1" : "dc2", ""};
+  }
+  auto r = ring::Ring::Create(
+      names, {.partitions = 64, .n = 4, .dcs = {{"dc1", 2}, {"dc2", 2}}},
+      sites);
+  REQUIRE(r.ok());
+  Cluster c(std::move(r).value());
+  const std::string key = "key-5";
+  const auto primaries = c.PrimariesOf(key);
+  REQUIRE(primaries.size() == 4);
+  NodeIndex self = 0, dead = 0;
+  for (NodeIndex p : primaries) {
+    if (c.ring.DcOf(p) == 0) self = p;
+    if (c.ring.DcOf(p) == 1) dead = p;
+  }
+  c.nodes[dead].up = false;
+  c.nodes[dead].mode = Mode::kUnreachable;
+  auto ans =
+      RunToEnd(c, c.coordinators[self]->CoordinatePut(MakePut(c, key, "v", 4)));
+  REQUIRE(ans->ok());
+  int hints = 0;
+  for (NodeIndex n = 0; n < 8; ++n) {
+    if (!c.Hint(n, dead, key).vv.empty()) {
+      ++hints;
+      CHECK(c.ring.DcOf(n) == 1);
+    }
+  }
+  CHECK(hints == 1);
 }
 
 // ---------------------------------------------------------------- lifetime

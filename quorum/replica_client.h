@@ -37,7 +37,7 @@ struct PutArgs {
   // Ring::dcs()); empty: none counted apart.
   std::vector<uint32_t> dc_w;
   Level level = Level::kExplicit;  // as received, for forwarding
-  std::string local_dc;            // the DC local_quorum counts in
+  std::string local_dc{};          // the DC local_quorum counts in
   uint32_t timeout_ms = 0;         // as received, for forwarding
   Deadline deadline;
 };
@@ -68,7 +68,7 @@ struct GetArgs {
   // reflect it, or the get fails naming the guarantee.
   std::optional<SessionFloor> floor;
   // Replies required from each datacenter, as PutArgs::dc_w.
-  std::vector<uint32_t> dc_r;
+  std::vector<uint32_t> dc_r{};
 };
 
 class ReplicaClient {

@@ -77,7 +77,7 @@ struct RingOptions {
   // Replicas per datacenter (`n = { dc1 = 3, dc2 = 2 }`), sorted by name;
   // empty: no datacenters. When set, n is their sum and every member that
   // is not retired belongs to one of them.
-  std::vector<DcReplicas> dcs;
+  std::vector<DcReplicas> dcs{};
   bool operator==(const RingOptions&) const = default;
 };
 

@@ -1355,6 +1355,50 @@ TEST_CASE("the cluster state round-trips, from an unaligned buffer too") {
   CHECK(same_epoch.Digest() != switched.Digest());
 }
 
+TEST_CASE("a cluster state with datacenters round-trips") {
+  std::vector<cluster::Member> members;
+  for (int i = 1; i <= 4; ++i) {
+    members.push_back({"n" + std::to_string(i),
+                       "10.0.0." + std::to_string(i) + ":7000",
+                       cluster::MemberState::kValid, i <= 2 ? "dc1" : "dc2",
+                       "r" + std::to_string(i)});
+  }
+  auto state = cluster::ClusterState::Initial(
+      members, ring::RingOptions{
+                   .partitions = 64, .n = 3, .dcs = {{"dc1", 2}, {"dc2", 1}}});
+  REQUIRE(state.ok());
+  auto plan = cluster::MakePlan(
+      state.value(),
+      {cluster::Change::Join("n5", "10.0.0.5:7000", "dc2", "r5")});
+  REQUIRE_MESSAGE(plan.ok(), plan.status().ToString());
+  const cluster::ClusterState& next = plan.value().next;
+  auto back = DecodeClusterState(EncodeClusterState(next));
+  REQUIRE_MESSAGE(back.ok(), back.status().ToString());
+  CHECK(back.value() == next);
+  CHECK(back.value().Find("n5")->dc == "dc2");
+  CHECK(back.value().Find("n5")->rack == "r5");
+  CHECK(back.value().options.dcs == next.options.dcs);
+  // Another rack changes the digest.
+  cluster::ClusterState moved = next;
+  moved.members[0].rack = "elsewhere";
+  CHECK(moved.Digest() != next.Digest());
+  // A join that names no datacenter, or one the ring lacks, is refused.
+  for (const char* dc : {"", "dc9"}) {
+    auto bad = cluster::MakePlan(
+        state.value(), {cluster::Change::Join("n6", "10.0.0.6:7000", dc)});
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.status().message().find(
+              "must join one of the ring's datacenters (dc1, dc2)") !=
+          std::string::npos);
+  }
+  // A replacement takes the old member's datacenter and rack.
+  auto replaced = cluster::MakePlan(
+      state.value(), {cluster::Change::Replace("n3", "n7", "10.0.0.7:7000")});
+  REQUIRE(replaced.ok());
+  CHECK(replaced.value().next.Find("n7")->dc == "dc2");
+  CHECK(replaced.value().next.Find("n7")->rack == "r3");
+}
+
 TEST_CASE("a staged change of an unknown kind or without a node is refused") {
   {
     capnp::MallocMessageBuilder builder;

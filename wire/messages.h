@@ -48,7 +48,7 @@ struct PutRequest {
   uint32_t pw = 0;      // primaries that must acknowledge; 0 = none
   std::string session;  // packed SessionToken; "" = no session
   quorum::Level level = quorum::Level::kExplicit;  // else w == 0
-  std::string local_dc;  // local_quorum's datacenter; "" = the coordinator's
+  std::string local_dc{};  // local_quorum's datacenter; "" = the coordinator's
 };
 struct PutReply {
   // Packed Context covering this write and what the put's context covered;
@@ -214,8 +214,8 @@ struct MemberStatus {
   std::string state;      // joining, valid, leaving, removed
   uint64_t epoch = 0;     // cluster state epoch it last reported; 0 = none
   bool conflict = false;  // it reported another state at our epoch
-  std::string dc;         // its datacenter; empty without datacenters
-  std::string rack;
+  std::string dc{};       // its datacenter; empty without datacenters
+  std::string rack{};
 };
 // What a node receives for a change in progress (doc/membership.md).
 struct TransferStatus {

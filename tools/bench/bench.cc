@@ -23,6 +23,7 @@
 
 #include "base/table.h"
 #include "client/client.h"
+#include "quorum/level.h"
 #include "tools/bench/redis_client.h"
 #include "wire/connection.h"
 
@@ -75,6 +76,11 @@ class ShoalDriver final : public Driver {
     get_options_.timeout_ms = options.timeout_ms;
     put_options_.w = options.w;
     put_options_.timeout_ms = options.timeout_ms;
+    if (!options.level.empty()) {
+      // Checked by ValidateOptions.
+      get_options_.level = quorum::ParseLevel(options.level).value();
+      put_options_.level = get_options_.level;
+    }
     if (options.sessions) {
       get_options_.session = &session_;
       put_options_.session = &session_;
@@ -305,6 +311,7 @@ class Engine {
     report.target = options_.target.ToString();
     report.mode = options_.rate > 0 ? "open" : "closed";
     report.sessions = options_.sessions;
+    report.level = options_.level;
     report.rate = options_.rate;
     report.shed = shed_;
     report.context_reads = context_reads_;
@@ -940,6 +947,15 @@ Status ValidateBenchOptions(const BenchOptions& o) {
     return bad("--r and --w apply to shoal targets only");
   }
   if (redis && o.blind) return bad("--blind applies to shoal targets only");
+  if (!o.level.empty()) {
+    if (redis) return bad("--level applies to shoal targets only");
+    if (o.r != 0 || o.w != 0) {
+      return bad("--level excludes --r and --w: give counts or a level");
+    }
+    if (auto l = quorum::ParseLevel(o.level); !l.ok()) {
+      return bad("--level: " + l.status().message());
+    }
+  }
   if (redis && o.sessions) {
     return bad("--sessions applies to shoal targets only");
   }
@@ -1029,6 +1045,7 @@ Json BenchReportToJson(const BenchReport& report) {
   j["mode"] = report.mode;
   if (report.mode == "open") j["rate"] = report.rate;
   j["sessions"] = report.sessions;
+  if (!report.level.empty()) j["level"] = report.level;
   j["shed"] = report.shed;
   j["context_reads"] = report.context_reads;
   if (report.load.ran) {
@@ -1043,7 +1060,7 @@ Json BenchReportToJson(const BenchReport& report) {
 std::string BenchReportToText(const BenchReport& report) {
   char line[256];
   std::string out;
-  std::snprintf(line, sizeof(line), "workload %s against %s (%s loop%s%s)\n",
+  std::snprintf(line, sizeof(line), "workload %s against %s (%s loop%s%s%s)\n",
                 report.workload.c_str(), report.target.c_str(),
                 report.mode.c_str(),
                 report.mode == "open"
@@ -1051,7 +1068,8 @@ std::string BenchReportToText(const BenchReport& report) {
                        " ops/s asked")
                           .c_str()
                     : "",
-                report.sessions ? ", sessions" : "");
+                report.sessions ? ", sessions" : "",
+                report.level.empty() ? "" : (", " + report.level).c_str());
   out += line;
   std::snprintf(
       line, sizeof(line), "%.2f s, %s ops, %s ops/s, %s errors",

@@ -114,6 +114,9 @@ struct BenchOptions {
   // (read-your-writes and monotonic reads per connection; in the open loop
   // a connection's requests overlap and its token is the last reply's).
   bool sessions = false;
+  // shoal: a consistency level instead of r and w ("" = explicit counts):
+  // quorum, local_quorum or each_quorum (quorum/level.h).
+  std::string level;
   uint32_t redis_wait = 0;  // redis: WAIT N after each write; 0 = none
   uint32_t redis_wait_timeout_ms = 1000;
   uint64_t seed = 1;
@@ -151,6 +154,7 @@ struct BenchReport {
   std::string target;
   std::string mode;       // "closed" or "open"
   bool sessions = false;  // shoal: requests carried sessions
+  std::string level;      // shoal: the consistency level ("" = counts)
   double rate = 0;        // open loop: the requested rate
   double duration_s = 0;  // first request sent to last reply received
   uint64_t ops = 0;       // the sum of the operations' counts

@@ -176,6 +176,10 @@ void AddBenchVerb(CLI::App& app, Verbs& verbs) {
                     "shoal: read quorum per get (default: cluster r)");
   bench->add_option("--w", bo.w,
                     "shoal: write quorum per put (default: cluster w)");
+  bench->add_option("--level", bo.level,
+                    "shoal: consistency level instead of --r/--w: quorum, "
+                    "local_quorum (in each connection's node's datacenter) "
+                    "or each_quorum");
   bench->add_option("--timeout", bo.timeout_ms,
                     "request timeout in ms (default 2000)");
   bench->add_flag("--blind", bo.blind,

@@ -222,6 +222,8 @@ struct StageArgs {
   std::string timeout = "2s";
   std::string first;
   std::string second;
+  std::string dc;    // join: the new member's datacenter
+  std::string rack;  // join: its rack
 };
 
 Json StagedToJson(const std::string& asked, uint64_t epoch,
@@ -275,8 +277,8 @@ Result<wire::ClusterStageRequest> StageRequestOf(cluster::Change::Kind kind,
     case Kind::kJoin: {
       auto target = NameAt(args.first, "join");
       if (!target.ok()) return target.status();
-      return wire::ClusterStageRequest{
-          {cluster::Change::Join(target->first, target->second)}};
+      return wire::ClusterStageRequest{{cluster::Change::Join(
+          target->first, target->second, args.dc, args.rack)}};
     }
     case Kind::kLeave:
       return wire::ClusterStageRequest{{cluster::Change::Leave(args.first)}};
@@ -401,6 +403,12 @@ void AddClusterVerbs(CLI::App& app, Verbs& verbs) {
         ->required();
     if (v.second) {
       cmd->add_option("new", args->second, v.second)->required();
+    }
+    if (v.kind == Kind::kJoin) {
+      cmd->add_option("--dc", args->dc,
+                      "the new member's datacenter (required when the ring "
+                      "has datacenters)");
+      cmd->add_option("--rack", args->rack, "the new member's rack");
     }
     cmd->add_option("--timeout", args->timeout, "e.g. 2s, 500ms")
         ->capture_default_str();

@@ -9,6 +9,7 @@
 
 #include "base/base64.h"
 #include "client/client.h"
+#include "quorum/level.h"
 #include "ring/ring.h"
 #include "tools/cli/common.h"
 #include "tools/cli/output.h"
@@ -113,11 +114,26 @@ struct WriteArgs {
   uint32_t w = 0;
   uint32_t pw = 0;
   uint32_t timeout_ms = 0;
+  std::string level;  // --level; "" = explicit counts
 };
+
+// --level's value; "" is the explicit counts (--w/--r or the cluster's).
+Result<quorum::Level> LevelFlag(const std::string& text) {
+  if (text.empty()) return quorum::Level::kExplicit;
+  auto level = quorum::ParseLevel(text);
+  if (!level.ok()) {
+    return Status(Code::kInvalidArgument,
+                  "--level: " + level.status().message());
+  }
+  return level;
+}
 
 int RunWrite(const WriteArgs& args, bool is_delete) {
   const bool as_json = args.common.json;
   PutOptions options;
+  auto level = LevelFlag(args.level);
+  if (!level.ok()) return Fail(level.status(), as_json);
+  options.level = *level;
   options.w = args.w;
   options.pw = args.pw;
   options.timeout_ms = args.timeout_ms;
@@ -170,6 +186,7 @@ struct GetArgs {
   uint32_t timeout_ms = 0;
   bool local = false;
   std::string session_file;
+  std::string level;
 };
 
 int RunGet(const GetArgs& args) {
@@ -180,10 +197,13 @@ int RunGet(const GetArgs& args) {
   if (!address.ok()) return Fail(address.status(), as_json);
   asio::io_context io;
   Client client(io.get_executor(), *address);
+  auto level = LevelFlag(args.level);
+  if (!level.ok()) return Fail(level.status(), as_json);
   GetOptions options{.r = args.r,
                      .timeout_ms = args.timeout_ms,
                      .local = args.local,
-                     .pr = args.pr};
+                     .pr = args.pr,
+                     .level = *level};
   if (!args.session_file.empty()) options.session = &session.value();
   Result<GetResult> result = RunCall(io, client.Get(args.key, options));
   if (!result.ok()) return Fail(result.status(), as_json);
@@ -223,7 +243,14 @@ void AddKvVerbs(CLI::App& app, Verbs& verbs) {
       "keep a session in F (created if missing): this request sees the writes "
       "and reads of the earlier requests made with F, through any node, or "
       "fails naming the guarantee; F may be copied to another client");
-  put->add_option("--w", put_args->w, "acks to wait for (default: cluster w)");
+  auto* put_w = put->add_option("--w", put_args->w,
+                                "acks to wait for (default: cluster w)");
+  put->add_option(
+         "--level", put_args->level,
+         "consistency level instead of a count: quorum (n/2+1 of all "
+         "replicas), local_quorum (n_dc/2+1 in the asked node's datacenter) "
+         "or each_quorum (n_dc/2+1 in every datacenter)")
+      ->excludes(put_w);
   put->add_option("--pw", put_args->pw,
                   "of those, acks that must come from primary replicas "
                   "(a fallback keeping a hint counts toward --w, not --pw; "
@@ -244,8 +271,14 @@ void AddKvVerbs(CLI::App& app, Verbs& verbs) {
   get_args->common.dir = verbs.default_dir;
   CLI::App* get = app.add_subcommand("get", "read a key");
   get->add_option("key", get_args->key, "the key")->required();
-  get->add_option("--r", get_args->r,
-                  "replies to wait for (default: cluster r)");
+  auto* get_r = get->add_option("--r", get_args->r,
+                                "replies to wait for (default: cluster r)");
+  get->add_option(
+         "--level", get_args->level,
+         "consistency level instead of a count: quorum (n/2+1 of all "
+         "replicas), local_quorum (n_dc/2+1 in the asked node's datacenter) "
+         "or each_quorum (n_dc/2+1 in every datacenter)")
+      ->excludes(get_r);
   get->add_option("--pr", get_args->pr,
                   "of those, replies that must come from primary replicas "
                   "(default 0)");
@@ -276,7 +309,14 @@ void AddKvVerbs(CLI::App& app, Verbs& verbs) {
       "keep a session in F (created if missing): this request sees the writes "
       "and reads of the earlier requests made with F, through any node, or "
       "fails naming the guarantee; F may be copied to another client");
-  del->add_option("--w", del_args->w, "acks to wait for (default: cluster w)");
+  auto* del_w = del->add_option("--w", del_args->w,
+                                "acks to wait for (default: cluster w)");
+  del->add_option(
+         "--level", del_args->level,
+         "consistency level instead of a count: quorum (n/2+1 of all "
+         "replicas), local_quorum (n_dc/2+1 in the asked node's datacenter) "
+         "or each_quorum (n_dc/2+1 in every datacenter)")
+      ->excludes(del_w);
   del->add_option("--pw", del_args->pw,
                   "of those, acks that must come from primary replicas "
                   "(a fallback keeping a hint counts toward --w, not --pw; "

@@ -624,7 +624,9 @@ json StatusReplyToJson(const wire::StatusReply& reply) {
                            {"partitions_owned", m.partitions_owned},
                            {"state", m.state},
                            {"epoch", m.epoch},
-                           {"conflict", m.conflict}});
+                           {"conflict", m.conflict},
+                           {"dc", m.dc},
+                           {"rack", m.rack}});
   }
   return json{
       {"node", reply.node},
@@ -670,8 +672,14 @@ std::string StatusReplyToText(const wire::StatusReply& reply) {
   out += "\n";
   out += "members (as " + reply.node + " sees them):\n";
 
+  // Datacenter and rack columns only for a ring that has them.
+  const bool sited = std::any_of(reply.members.begin(), reply.members.end(),
+                                 [](const wire::MemberStatus& m) {
+                                   return !m.dc.empty() || !m.rack.empty();
+                                 });
   std::vector<std::vector<std::string>> rows;
   rows.push_back({"NAME", "ADDRESS", "STATE", "LAST HEARD", "PARTITIONS"});
+  if (sited) rows.back().insert(rows.back().begin() + 2, {"DC", "RACK"});
   for (const wire::MemberStatus& m : reply.members) {
     std::string heard =
         m.is_self ? "-"
@@ -682,6 +690,11 @@ std::string StatusReplyToText(const wire::StatusReply& reply) {
     rows.push_back(
         {m.name, m.address, m.is_self || m.up ? "up" : "down", heard,
          std::to_string(m.partitions_owned) + (m.is_self ? "  (self)" : "")});
+    if (sited) {
+      rows.back().insert(
+          rows.back().begin() + 2,
+          {m.dc.empty() ? "-" : m.dc, m.rack.empty() ? "-" : m.rack});
+    }
   }
   out += FormatTable(rows);
   return out;
