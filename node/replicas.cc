@@ -100,6 +100,51 @@ quorum::Awaitable<Result<quorum::Object>> NodeReplicas::CoordinateLocally(
   co_return std::move(r->after);
 }
 
+quorum::Awaitable<Result<std::vector<Status>>> NodeReplicas::ReplicateVia(
+    const std::vector<ring::ReplicaTarget>& targets, const std::string& key,
+    const ring::KeyLocation& loc, const quorum::Object& object,
+    quorum::Deadline deadline, uint64_t epoch, uint32_t wait_for) {
+  SHOAL_REQUIRE(!targets.empty() && targets[0].node != self_,
+                "ReplicateVia: the forwarder is another node");
+  auto name = [this](std::optional<ring::NodeIndex> i) {
+    return i ? ring_.members()[*i] : std::string();
+  };
+  const ring::ReplicaTarget& via = targets[0];
+  wire::ReplicateRequest request{key, object, name(via.hint_for), epoch};
+  for (size_t i = 1; i < targets.size(); ++i) {
+    request.also.push_back(
+        {ring_.members()[targets[i].node], name(targets[i].hint_for)});
+  }
+  // The forwarder answers by what is left of the deadline; its reply gets
+  // a moment more to arrive.
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - clock_.Now());
+  request.timeout_ms =
+      static_cast<uint32_t>(std::max<int64_t>(1, left.count()));
+  request.wait_for = wait_for;
+  auto reply = co_await peers_.Channel(via.node).Call(
+      wire::Body(std::move(request)),
+      deadline + std::chrono::milliseconds(200));
+  if (!reply) {
+    peers_.ReportFailure(via.node, reply.status());
+    co_return reply.status();
+  }
+  if (auto* newer = std::get_if<wire::ClusterStateReply>(&reply.value())) {
+    co_return Refused(via.node, newer->state, epoch);
+  }
+  if (auto* e = std::get_if<wire::ErrorReply>(&reply.value())) {
+    co_return e->status;
+  }
+  auto* rr = std::get_if<wire::ReplicateReply>(&reply.value());
+  if (rr == nullptr || rr->results.size() != targets.size()) {
+    co_return Status(Code::kInternal,
+                     "a forwarder answered without one result per replica");
+  }
+  std::vector<Status> out;
+  for (const wire::RelayResult& r : rr->results) out.push_back(r.status);
+  co_return out;
+}
+
 quorum::Awaitable<Result<quorum::PutOutcome>> NodeReplicas::ForwardPut(
     ring::NodeIndex node, const quorum::PutArgs& args, uint64_t epoch) {
   wire::PutRequest put;

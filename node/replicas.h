@@ -55,6 +55,10 @@ class NodeReplicas : public quorum::ReplicaClient {
                                                  const ring::KeyLocation& loc,
                                                  quorum::Deadline deadline,
                                                  uint64_t epoch) override;
+  quorum::Awaitable<Result<std::vector<Status>>> ReplicateVia(
+      const std::vector<ring::ReplicaTarget>& targets, const std::string& key,
+      const ring::KeyLocation& loc, const quorum::Object& object,
+      quorum::Deadline deadline, uint64_t epoch, uint32_t wait_for) override;
   quorum::Awaitable<Status> Replicate(
       ring::NodeIndex node, const std::string& key,
       const ring::KeyLocation& loc, const quorum::Object& object,

@@ -532,6 +532,7 @@ wire::Awaitable<wire::Body> Service::OnRead(wire::ReadRequest req) {
 
 wire::Awaitable<wire::Body> Service::OnReplicate(wire::ReplicateRequest req) {
   if (Status st = CheckKey(req.key); !st.ok()) co_return Error(st);
+  if (!req.also.empty()) co_return co_await OnRelay(std::move(req));
   storage::WriteOp op;
   if (!req.hint_for.empty()) {
     // Sloppy quorum: this node stands in for a primary that is down.
@@ -562,6 +563,47 @@ wire::Body Service::OnHints() {
   auto report = handoff_.Report(ring_.members()[self_]);
   if (!report) return Error(report.status());
   return std::move(report).value();
+}
+
+wire::Awaitable<wire::Body> Service::OnRelay(wire::ReplicateRequest req) {
+  // This node is a datacenter's forwarder: it and `also` get the object.
+  auto index = [this](const std::string& name) -> Result<ring::NodeIndex> {
+    auto i = ring_.IndexOf(name);
+    if (!i.ok()) {
+      return Status(Code::kInvalidArgument,
+                    "relay target '" + name + "' is not a member");
+    }
+    return i;
+  };
+  std::vector<ring::ReplicaTarget> targets;
+  std::vector<std::string> names{ring_.members()[self_]};
+  targets.push_back({self_, std::nullopt});
+  if (!req.hint_for.empty()) {
+    auto h = index(req.hint_for);
+    if (!h.ok()) co_return Error(h.status());
+    targets.back().hint_for = *h;
+  }
+  for (const wire::RelayTarget& t : req.also) {
+    auto node = index(t.node);
+    if (!node.ok()) co_return Error(node.status());
+    ring::ReplicaTarget target{*node, std::nullopt};
+    if (!t.hint_for.empty()) {
+      auto h = index(t.hint_for);
+      if (!h.ok()) co_return Error(h.status());
+      target.hint_for = *h;
+    }
+    targets.push_back(target);
+    names.push_back(t.node);
+  }
+  const ring::KeyLocation loc = ring_.Locate(req.key);
+  std::vector<Status> results = co_await coordinator_.Relay(
+      std::move(targets), std::move(req.key), loc, std::move(req.object),
+      req.wait_for, DeadlineFor(req.timeout_ms), req.epoch);
+  wire::ReplicateReply reply;
+  for (size_t i = 0; i < results.size(); ++i) {
+    reply.results.push_back({names[i], std::move(results[i])});
+  }
+  co_return reply;
 }
 
 wire::Body Service::OnStatus() {

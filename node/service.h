@@ -101,6 +101,8 @@ class Service {
   wire::Awaitable<wire::Body> Put(wire::PutRequest req, bool forwarded);
   wire::Awaitable<wire::Body> OnRead(wire::ReadRequest req);
   wire::Awaitable<wire::Body> OnReplicate(wire::ReplicateRequest req);
+  // A replicate carrying `also`: this node forwards for its datacenter.
+  wire::Awaitable<wire::Body> OnRelay(wire::ReplicateRequest req);
   wire::Body OnStatus();
   wire::Body OnHints();
 

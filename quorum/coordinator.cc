@@ -133,14 +133,22 @@ struct FanOut {
 
   Status QuorumFailure(std::string_view op, bool maybe_applied) const {
     using S = QuorumTally::State;
-    // A datacenter's requirement, when it is the one that failed (or is
-    // still pending at the deadline while the others were met).
+    // A datacenter's requirement, when one is unmet: the first that
+    // failed, else the first still pending at the deadline (it names what
+    // the level asked better than the total does).
+    std::optional<size_t> unmet;
     for (size_t d = 0; d < dcs.size(); ++d) {
-      if (!dcs[d]) continue;
+      if (!dcs[d] || dcs[d]->Decision() == S::kMet) continue;
+      if (dcs[d]->Decision() == S::kFailed) {
+        unmet = d;
+        break;
+      }
+      if (!unmet) unmet = d;
+    }
+    if (unmet) {
+      const size_t d = *unmet;
       const QuorumTally& t = *dcs[d];
-      if (t.Decision() == S::kMet) continue;
       const bool failed = t.Decision() == S::kFailed;
-      if (!failed && tally.Decision() != S::kMet) continue;
       const bool read = op == "get";
       std::string msg =
           std::string(op) + (failed ? " failed: " : " timed out: ") +
@@ -239,7 +247,126 @@ Status SessionRefusal(const SessionFloor& floor, uint32_t replied,
           "retry later or through another node");
 }
 
+// One replica a put's object goes to, and how its ack counts.
+struct Send {
+  ring::ReplicaTarget target;
+  bool primary = true;  // a primary's own replica (not a hint, not pending)
+  uint32_t dc = ring::Ring::kNoDc;
+  std::string dc_name;
+};
+
+// Counts one replica's answer to a put: every ack is observed (late ones
+// too); one that did not answer by the deadline stays outstanding, so the
+// request ends as a timeout.
+void Count(Clock& clock, CoordinatorObserver* observer, const Send& send,
+           const Status& st, FanOut& fan, Clock::TimePoint started) {
+  if (st.ok() && observer) {
+    observer->ReplicaAcked(clock.Now() - started, send.dc_name);
+  }
+  if (st.code() == Code::kTimeout) return;
+  fan.Record(st.ok(), send.primary, st.code() == Code::kOverloaded, send.dc);
+}
+
+// Sends a put's object to one replica.
+Awaitable<void> SendOne(Clock& clock, ReplicaClient& replicas,
+                        CoordinatorObserver* observer, Send send,
+                        std::string key, ring::KeyLocation loc,
+                        std::shared_ptr<const Object> obj,
+                        std::shared_ptr<FanOut> fan, Deadline deadline,
+                        uint64_t epoch, Clock::TimePoint started) {
+  Status st;
+  try {
+    st = co_await replicas.Replicate(send.target.node, key, loc, *obj, deadline,
+                                     epoch, send.target.hint_for);
+  } catch (...) {
+    // Cancelled (Shutdown) before the replica answered: a failed reply, so
+    // the request waiting on the tally wakes now rather than at its
+    // deadline.
+    fan->Record(false, send.primary, false, send.dc);
+    throw;
+  }
+  Count(clock, observer, send, st, *fan, started);
+}
+
+// Sends a put's object to a remote datacenter's replicas through the first
+// of them (ReplicaClient::ReplicateVia), which answers once `wait_for` of
+// them acknowledged (0 = all). If the forwarder cannot be used, each
+// replica is sent to directly.
+Awaitable<void> RelayVia(Clock& clock, ReplicaClient& replicas,
+                         TaskGroup& tasks, CoordinatorObserver* observer,
+                         std::vector<Send> sends, uint32_t wait_for,
+                         std::string key, ring::KeyLocation loc,
+                         std::shared_ptr<const Object> obj,
+                         std::shared_ptr<FanOut> fan, Deadline deadline,
+                         uint64_t epoch, Clock::TimePoint started) {
+  std::vector<ring::ReplicaTarget> targets;
+  for (const Send& s : sends) targets.push_back(s.target);
+  Result<std::vector<Status>> results = Status(Code::kInternal, "unset");
+  try {
+    results = co_await replicas.ReplicateVia(targets, key, loc, *obj, deadline,
+                                             epoch, wait_for);
+  } catch (...) {
+    for (const Send& s : sends) fan->Record(false, s.primary, false, s.dc);
+    throw;
+  }
+  if (results.ok() && results->size() == sends.size()) {
+    for (size_t i = 0; i < sends.size(); ++i) {
+      Count(clock, observer, sends[i], (*results)[i], *fan, started);
+    }
+    co_return;
+  }
+  if (results.ok() || results.status().code() == Code::kTimeout) {
+    // A forwarder that answered out of shape, or not at all: its replicas'
+    // fate is unknown; they stay outstanding.
+    co_return;
+  }
+  for (Send& s : sends) {
+    tasks.Spawn(SendOne(clock, replicas, observer, std::move(s), key, loc, obj,
+                        fan, deadline, epoch, started));
+  }
+}
+
 }  // namespace
+
+Awaitable<std::vector<Status>> Coordinator::Relay(
+    std::vector<ring::ReplicaTarget> targets, std::string key,
+    ring::KeyLocation loc, Object object, uint32_t wait_for, Deadline deadline,
+    uint64_t epoch) {
+  auto ex = co_await asio::this_coro::executor;
+  const auto n = static_cast<uint32_t>(targets.size());
+  std::vector<Status> out(n, Status(Code::kTimeout, "no answer yet"));
+  if (tasks_.cancelled() || n == 0) co_return out;
+  auto obj = std::make_shared<const Object>(std::move(object));
+  auto fan = std::make_shared<FanOut>(ex, clock_, n, n, 0);
+  fan->wake_each = true;
+  auto statuses = std::make_shared<std::vector<Status>>(out);
+  for (uint32_t i = 0; i < n; ++i) {
+    tasks_.Spawn([](ReplicaClient& replicas, ring::ReplicaTarget t, size_t slot,
+                    std::string key, ring::KeyLocation loc,
+                    std::shared_ptr<const Object> obj,
+                    std::shared_ptr<FanOut> fan,
+                    std::shared_ptr<std::vector<Status>> statuses,
+                    Deadline deadline, uint64_t epoch) -> Awaitable<void> {
+      Status st;
+      try {
+        st = co_await replicas.Replicate(t.node, key, loc, *obj, deadline,
+                                         epoch, t.hint_for);
+      } catch (...) {
+        fan->Record(false);
+        throw;
+      }
+      (*statuses)[slot] = st;
+      if (st.code() != Code::kTimeout) fan->Record(st.ok());
+    }(replicas_, targets[i], i, key, loc, obj, fan, statuses, deadline, epoch));
+  }
+  // Answer once `wait_for` acknowledged, or every target answered, or at
+  // the deadline; never early on failures (the others may still ack).
+  while ((wait_for == 0 || fan->tally.successes() < wait_for) &&
+         !fan->tally.all_replied() && clock_.Now() < deadline) {
+    co_await fan->WaitMore(fan->replied(), deadline);
+  }
+  co_return *statuses;
+}
 
 Status Coordinator::ShuttingDown(std::string_view op) const {
   return Status(Code::kUnavailable, std::string(op) + " refused: node " +
@@ -478,7 +605,31 @@ std::shared_ptr<FanOut> Coordinator::FanOutPut(
   for (ring::NodeIndex p : missing) {
     fan->Record(false, true, false, ring_.DcOf(p));
   }
+  // With datacenters, the targets in another datacenter get the object
+  // through one forwarder there (the first of them): one message crosses
+  // to each remote DC, not one per replica.
+  std::vector<bool> relayed(targets.size(), false);
+  const uint32_t here = ring_.DcOf(replicas_.self());
+  for (uint32_t d = 0; d < ring_.dcs().size(); ++d) {
+    if (d == here) continue;
+    std::vector<size_t> group;
+    for (size_t i = 0; i < targets.size(); ++i) {
+      if (ring_.DcOf(targets[i].node) == d) group.push_back(i);
+    }
+    if (group.size() < 2) continue;
+    std::vector<Send> sends;
+    for (size_t i : group) {
+      relayed[i] = true;
+      sends.push_back({targets[i], i < sloppy && !targets[i].hint_for, d,
+                       ring_.site(targets[i].node).dc});
+    }
+    const uint32_t wait_for = d < args.dc_w.size() ? args.dc_w[d] : 0;
+    tasks_.Spawn(RelayVia(clock_, replicas_, tasks_, observer_,
+                          std::move(sends), wait_for, args.key, args.loc,
+                          object, fan, args.deadline, ring_.epoch(), started));
+  }
   for (size_t i = 0; i < targets.size(); ++i) {
+    if (relayed[i]) continue;
     const ring::ReplicaTarget& t = targets[i];
     const bool primary = i < sloppy && !t.hint_for.has_value();
     // The coordinator's own write is this replica's (step 2).
@@ -486,37 +637,10 @@ std::shared_ptr<FanOut> Coordinator::FanOutPut(
       fan->Record(true, primary, false, ring_.DcOf(t.node));
       continue;
     }
-    tasks_.Spawn(
-        [](Clock& clock, ReplicaClient& replicas, CoordinatorObserver* observer,
-           ring::ReplicaTarget target, bool primary, uint32_t dc,
-           std::string dc_name, std::string key, ring::KeyLocation loc,
-           std::shared_ptr<const Object> obj, std::shared_ptr<FanOut> fan,
-           Deadline deadline, uint64_t epoch,
-           Clock::TimePoint started) -> Awaitable<void> {
-          Status st;
-          try {
-            st = co_await replicas.Replicate(target.node, key, loc, *obj,
-                                             deadline, epoch, target.hint_for);
-          } catch (...) {
-            // Cancelled (Shutdown) before the replica answered: a failed
-            // reply, so the request waiting on the tally wakes now rather
-            // than at its deadline.
-            fan->Record(false, primary, false, dc);
-            throw;
-          }
-          // Late acks (after the answer) are observed too: this task runs
-          // until the replica answers or the request deadline.
-          if (st.ok() && observer) {
-            observer->ReplicaAcked(clock.Now() - started, dc_name);
-          }
-          // A replica that did not answer by the deadline stays
-          // outstanding: the request then ends as a timeout.
-          if (st.code() == Code::kTimeout) co_return;
-          fan->Record(st.ok(), primary, st.code() == Code::kOverloaded, dc);
-        }(clock_, replicas_, observer_, t, primary, ring_.DcOf(t.node),
-                                     ring_.site(t.node).dc, args.key, args.loc,
-                                     object, fan, args.deadline, ring_.epoch(),
-                                     started));
+    tasks_.Spawn(SendOne(
+        clock_, replicas_, observer_,
+        {t, primary, ring_.DcOf(t.node), ring_.site(t.node).dc}, args.key,
+        args.loc, object, fan, args.deadline, ring_.epoch(), started));
   }
   return fan;
 }
@@ -569,8 +693,16 @@ Awaitable<Result<Object>> Coordinator::GetOnce(GetArgs args) {
     fan->CountDcs(contacted, args.dc_r, ring_);
   }
 
-  // 1. Ask every primary for its own copy.
+  // 1. Ask every primary for its own copy. At local_quorum or each_quorum
+  // one believed down counts as failed at once (as a put counts it): a
+  // datacenter cut off makes each_quorum fail now rather than at the
+  // deadline. (Other levels still ask it: a node just back may be marked
+  // down a moment longer, and a read at r = n needs it.)
   for (size_t i = 0; i < primaries.size(); ++i) {
+    if (!args.dc_r.empty() && !replicas_.IsUp(primaries[i])) {
+      fan->Record(false, true, false, ring_.DcOf(primaries[i]));
+      continue;
+    }
     tasks_.Spawn([](ReplicaClient& replicas, ring::NodeIndex node, size_t slot,
                     uint32_t dc, std::string key, ring::KeyLocation loc,
                     std::shared_ptr<FanOut> fan, Deadline deadline,

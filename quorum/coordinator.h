@@ -121,6 +121,16 @@ class Coordinator {
   Awaitable<Result<PutOutcome>> CoordinatePut(PutArgs args);
   // Reads with quorum r and starts read repair.
   Awaitable<Result<Object>> Get(GetArgs args);
+  // A datacenter's forwarder (ReplicaClient::ReplicateVia, seen from the
+  // receiving side): sends `object` to every target (this node included,
+  // when it is one) and returns one status per target, in order, once
+  // `wait_for` acknowledged (0 = all), every target answered, or at the
+  // deadline; kTimeout for the targets still out (they go on in the
+  // background, as a put's slower replicas do).
+  Awaitable<std::vector<Status>> Relay(std::vector<ring::ReplicaTarget> targets,
+                                       std::string key, ring::KeyLocation loc,
+                                       Object object, uint32_t wait_for,
+                                       Deadline deadline, uint64_t epoch);
 
   // Cancels every replica task (late acks, pending reads, read repairs)
   // and returns once none is running. Afterwards the coordinator starts

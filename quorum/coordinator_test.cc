@@ -79,6 +79,10 @@ class FakeReplicas final : public ReplicaClient {
                               const Object& object, Deadline deadline,
                               uint64_t epoch,
                               std::optional<NodeIndex> hint_for) override;
+  Awaitable<Result<std::vector<Status>>> ReplicateVia(
+      const std::vector<ring::ReplicaTarget>& targets, const std::string& key,
+      const ring::KeyLocation& loc, const Object& object, Deadline deadline,
+      uint64_t epoch, uint32_t wait_for) override;
   Awaitable<Result<Object>> CoordinateLocally(const PutArgs& args) override;
   Awaitable<Result<PutOutcome>> ForwardPut(NodeIndex node, const PutArgs& args,
                                            uint64_t epoch) override;
@@ -203,6 +207,7 @@ class Cluster {
   std::vector<std::unique_ptr<FakeReplicas>> clients;
   std::vector<std::unique_ptr<Coordinator>> coordinators;
   std::vector<NodeIndex> forwarded;  // ForwardPut targets, in call order
+  std::vector<NodeIndex> relays;     // ReplicateVia forwarders, in call order
   std::map<NodeIndex, Status> forward_script;  // canned ForwardPut answers
   std::optional<ring::Ring> newer_ring;  // adopted on a refusal (CheckEpoch)
   std::vector<uint64_t> epochs_seen;     // every replica call's epoch
@@ -241,6 +246,21 @@ Awaitable<Status> FakeReplicas::Replicate(NodeIndex node,
     cluster_.Store(node, key, Sync(cluster_.Stored(node, key), object));
   }
   co_return Status::Ok();
+}
+
+// The forwarder is reached like any replica (its mode gates the call), then
+// relays through its own coordinator, as the node does.
+Awaitable<Result<std::vector<Status>>> FakeReplicas::ReplicateVia(
+    const std::vector<ring::ReplicaTarget>& targets, const std::string& key,
+    const ring::KeyLocation& loc, const Object& object, Deadline deadline,
+    uint64_t epoch, uint32_t wait_for) {
+  const NodeIndex via = targets.front().node;
+  cluster_.relays.push_back(via);
+  if (Status st = cluster_.CheckEpoch(via, epoch); !st.ok()) co_return st;
+  Status gate = co_await cluster_.Gate(via, deadline);
+  if (!gate.ok()) co_return gate;
+  co_return co_await cluster_.coordinators[via]->Relay(
+      targets, key, loc, object, wait_for, deadline, epoch);
 }
 
 Awaitable<Result<Object>> FakeReplicas::CoordinateLocally(const PutArgs& args) {
@@ -1679,6 +1699,64 @@ TEST_CASE("each_quorum waits for the slower datacenter") {
                       c, MakePut(c, "key-4", "v", 0), Level::kEachQuorum, 0)));
   REQUIRE(ans->ok());
   CHECK(ans.at - start >= 50ms);
+}
+
+TEST_CASE("a remote datacenter gets a put through one forwarder") {
+  Cluster c(TwoDcRing());
+  const std::string key = "key-6";
+  auto ans =
+      RunToEnd(c, c.coordinators[1]->CoordinatePut(AtLevel(
+                      c, MakePut(c, key, "v", 0), Level::kEachQuorum, 0)));
+  REQUIRE(ans->ok());
+  // One call crossed to dc2, to its first target; the forwarder sent the
+  // object to the other two.
+  REQUIRE(c.relays.size() == 1);
+  CHECK(c.ring.DcOf(c.relays[0]) == 1);
+  for (NodeIndex n = 0; n < 6; ++n) CHECK(c.Holds(n, key));
+}
+
+TEST_CASE("a forwarder that cannot be reached: its DC is sent to directly") {
+  Cluster c(TwoDcRing());
+  const std::string key = "key-7";
+  // The first dc2 target in preference order is the forwarder.
+  NodeIndex via = 6;
+  for (NodeIndex p : c.PrimariesOf(key)) {
+    if (c.ring.DcOf(p) == 1) {
+      via = p;
+      break;
+    }
+  }
+  REQUIRE(via < 6);
+  c.nodes[via].mode = Mode::kUnreachable;
+  auto ans =
+      RunToEnd(c, c.coordinators[0]->CoordinatePut(AtLevel(
+                      c, MakePut(c, key, "v", 0), Level::kEachQuorum, 0)));
+  REQUIRE(ans->ok());
+  CHECK(c.relays == std::vector<NodeIndex>{via});
+  for (NodeIndex n = 3; n < 6; ++n) CHECK(c.Holds(n, key) == (n != via));
+}
+
+TEST_CASE("each_quorum get with a datacenter down fails at once, naming it") {
+  Cluster c(TwoDcRing());
+  for (NodeIndex n = 3; n < 6; ++n) {
+    c.nodes[n].up = false;
+    c.nodes[n].mode = Mode::kSilent;  // a cut link: no answer at all
+  }
+  const auto start = Clock::now();
+  auto get =
+      RunToEnd(c, c.coordinators[0]->Get(AtLevel(c, MakeGet(c, "key-8", 0),
+                                                 Level::kEachQuorum, 0)));
+  REQUIRE_FALSE(get->ok());
+  CHECK(get.at - start < 1s);  // not the 5 s deadline
+  CHECK(get->status().code() == Code::kUnavailable);
+  CHECK(get->status().message().find(
+            "0 of 3 replicas in datacenter dc2 replied, 2 required there") !=
+        std::string::npos);
+  // local_quorum still reads.
+  auto local =
+      RunToEnd(c, c.coordinators[0]->Get(AtLevel(c, MakeGet(c, "key-8", 0),
+                                                 Level::kLocalQuorum, 0)));
+  CHECK(local->ok());
 }
 
 TEST_CASE("a dead primary's hint goes to a fallback in its own datacenter") {

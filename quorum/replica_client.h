@@ -98,6 +98,16 @@ class ReplicaClient {
       const ring::KeyLocation& loc, const Object& object, Deadline deadline,
       uint64_t epoch,
       std::optional<ring::NodeIndex> hint_for = std::nullopt) = 0;
+  // Replicate through a forwarder (doc/impl.md, "Datacenters and racks"):
+  // one call to targets[0] (`via`, a member of a remote datacenter), which
+  // replicates `object` to every target, itself included, and answers with
+  // one status per target once `wait_for` acknowledged (0 = all) or at the
+  // deadline; kTimeout for a target that had not answered. An error (the
+  // forwarder unreachable, or refusing) is the whole call's.
+  virtual Awaitable<Result<std::vector<Status>>> ReplicateVia(
+      const std::vector<ring::ReplicaTarget>& targets, const std::string& key,
+      const ring::KeyLocation& loc, const Object& object, Deadline deadline,
+      uint64_t epoch, uint32_t wait_for) = 0;
   // The coordinator's atomic new-dot step on the local replica; returns the
   // stored object after the write.
   virtual Awaitable<Result<Object>> CoordinateLocally(const PutArgs& args) = 0;

@@ -25,8 +25,6 @@ namespace internal {
 thread_local bool Builder::busy_ = false;
 thread_local capnp::word Builder::scratch_[Builder::kScratchWords] = {};
 
-namespace {
-
 Code CodeFromWire(sc::ErrorCode c) {
   switch (c) {
     case sc::ErrorCode::OK:
@@ -78,8 +76,6 @@ sc::ErrorCode CodeToWire(Code c) {
   }
   return sc::ErrorCode::INTERNAL;
 }
-
-}  // namespace
 
 // ---- frame.capnp: the error reply ----
 

@@ -34,6 +34,11 @@ namespace shoal::wire::internal {
 
 namespace sc = ::shoal::wire::schema;
 
+// A status code and its wire value (frame.capnp ErrorCode); an unknown
+// value reads as kInternal.
+Code CodeFromWire(sc::ErrorCode c);
+sc::ErrorCode CodeToWire(Code c);
+
 // Appends everything written to it to a byte vector.
 class VectorOutput : public kj::OutputStream {
  public:

@@ -67,21 +67,60 @@ void EncodeBody(const ReplicateRequest& m, sc::Frame::Builder f) {
   FillObject(b.initObject(), m.object);
   if (!m.hint_for.empty()) b.setHintFor(m.hint_for);
   b.setEpoch(m.epoch);
+  if (!m.also.empty()) {
+    auto also = b.initAlso(m.also.size());
+    for (size_t i = 0; i < m.also.size(); ++i) {
+      also[i].setNode(m.also[i].node);
+      if (!m.also[i].hint_for.empty()) also[i].setHintFor(m.also[i].hint_for);
+    }
+    b.setTimeoutMs(m.timeout_ms);
+    b.setWaitFor(m.wait_for);
+  }
 }
 
 Result<ReplicateRequest> DecodeBody(sc::ReplicateRequest::Reader r) {
   auto o = ReadObject(r.getObject());
   if (!o) return o.status();
-  return ReplicateRequest{ToString(r.getKey()), std::move(o.value()),
-                          r.getHintFor().cStr(), r.getEpoch()};
+  ReplicateRequest m{ToString(r.getKey()), std::move(o.value()),
+                     r.getHintFor().cStr(), r.getEpoch()};
+  for (auto t : r.getAlso()) {
+    if (t.getNode().size() == 0) {
+      return Status(Code::kInvalidArgument, "a relay target without a node");
+    }
+    m.also.push_back({t.getNode().cStr(), t.getHintFor().cStr()});
+  }
+  m.timeout_ms = r.getTimeoutMs();
+  m.wait_for = r.getWaitFor();
+  return m;
 }
 
-void EncodeBody(const ReplicateReply&, sc::Frame::Builder f) {
-  f.initReplicateReply();
+void EncodeBody(const ReplicateReply& m, sc::Frame::Builder f) {
+  auto b = f.initReplicateReply();
+  if (m.results.empty()) return;
+  auto results = b.initResults(m.results.size());
+  for (size_t i = 0; i < m.results.size(); ++i) {
+    results[i].setNode(m.results[i].node);
+    // (CodeToWire maps ok to internal: an error reply is never ok.)
+    const Status& st = m.results[i].status;
+    results[i].setCode(static_cast<uint16_t>(st.ok() ? sc::ErrorCode::OK
+                                                     : CodeToWire(st.code())));
+    if (!m.results[i].status.ok()) {
+      results[i].setMessage(m.results[i].status.message());
+    }
+  }
 }
 
-ReplicateReply DecodeBody(sc::ReplicateReply::Reader) {
-  return ReplicateReply{};
+ReplicateReply DecodeBody(sc::ReplicateReply::Reader r) {
+  ReplicateReply m;
+  for (auto res : r.getResults()) {
+    const auto code = static_cast<sc::ErrorCode>(res.getCode());
+    m.results.push_back(
+        {res.getNode().cStr(),
+         code == sc::ErrorCode::OK
+             ? Status::Ok()
+             : Status(CodeFromWire(code), res.getMessage().cStr())});
+  }
+  return m;
 }
 
 void EncodeBody(const CoordinatePutRequest& m, sc::Frame::Builder f) {

@@ -182,6 +182,9 @@ void ExpectSame(const ReplicateRequest& a, const ReplicateRequest& b) {
   ExpectSame(a.object, b.object);
   CHECK(a.hint_for == b.hint_for);
   CHECK(a.epoch == b.epoch);
+  CHECK(a.also == b.also);
+  CHECK(a.timeout_ms == b.timeout_ms);
+  CHECK(a.wait_for == b.wait_for);
 }
 void ExpectSame(const HintsRequest&, const HintsRequest&) {}
 void ExpectSame(const HintsReply& a, const HintsReply& b) {
@@ -199,7 +202,14 @@ void ExpectSame(const HintsReply& a, const HintsReply& b) {
     CHECK(a.targets[i].target_up == b.targets[i].target_up);
   }
 }
-void ExpectSame(const ReplicateReply&, const ReplicateReply&) {}
+void ExpectSame(const ReplicateReply& a, const ReplicateReply& b) {
+  REQUIRE(a.results.size() == b.results.size());
+  for (size_t i = 0; i < a.results.size(); ++i) {
+    CHECK(a.results[i].node == b.results[i].node);
+    CHECK(a.results[i].status.code() == b.results[i].status.code());
+    CHECK(a.results[i].status.message() == b.results[i].status.message());
+  }
+}
 void ExpectSame(const CoordinatePutRequest& a, const CoordinatePutRequest& b) {
   ExpectSame(a.put, b.put);
   CHECK(a.epoch == b.epoch);
@@ -359,6 +369,18 @@ std::vector<Message> SampleMessages() {
                       2,
                       1234.5}});
   out.push_back({16, ReplicateReply{}});
+  // A datacenter forwarder's request and its per-replica results.
+  {
+    ReplicateRequest relay{"k", SampleObject(), "n4", 7};
+    relay.also = {{"n5", ""}, {"n6", "n4"}};
+    relay.timeout_ms = 1500;
+    relay.wait_for = 2;
+    out.push_back({21, relay});
+    out.push_back({22, ReplicateReply{
+                           {{"n5", Status::Ok()},
+                            {"n6", Status(Code::kTimeout, "no answer yet")},
+                            {"n7", Status(Code::kStorageFull, "disk full")}}}});
+  }
   out.push_back({17, CoordinatePutRequest{SamplePut()}});
   out.push_back({17, CoordinatePutRequest{SamplePut(), 3}});
   out.push_back({18, StatusRequest{}});
@@ -990,8 +1012,8 @@ TEST_CASE("an unknown union member is rejected as an unknown message type") {
   // empty structs): the bytes that differ are the discriminant.
   // Discriminants count union members from 0: error = 0 ...
   // reapCheckReply = 37.
-  std::vector<uint64_t> a = EncodeBody({5, StatusRequest{}});   // 11
-  std::vector<uint64_t> b = EncodeBody({5, ReplicateReply{}});  // 9
+  std::vector<uint64_t> a = EncodeBody({5, StatusRequest{}});  // 11
+  std::vector<uint64_t> b = EncodeBody({5, HintsRequest{}});   // 15
   REQUIRE(a.size() == b.size());
   const auto* pa = reinterpret_cast<const uint8_t*>(a.data());
   const auto* pb = reinterpret_cast<const uint8_t*>(b.data());
@@ -1002,7 +1024,7 @@ TEST_CASE("an unknown union member is rejected as an unknown message type") {
   REQUIRE(diff.size() == 1);
   const size_t at = diff[0] & ~size_t{1};  // the u16 holding it
   REQUIRE((pa[at] | pa[at + 1] << 8) == 11);
-  REQUIRE((pb[at] | pb[at + 1] << 8) == 9);
+  REQUIRE((pb[at] | pb[at + 1] << 8) == 15);
 
   for (uint16_t which : {uint16_t{38}, uint16_t{200}, uint16_t{0xffff}}) {
     CAPTURE(which);

@@ -77,11 +77,22 @@ struct ReadRequest {
 struct ReadReply {
   quorum::Object object;  // empty when the replica holds nothing
 };
+struct RelayTarget {
+  std::string node;
+  std::string hint_for;  // "" = a normal replica write
+  friend bool operator==(const RelayTarget&, const RelayTarget&) = default;
+};
 struct ReplicateRequest {
   std::string key;
   quorum::Object object;
   std::string hint_for;  // sloppy quorum: keep as a hint for this primary
   uint64_t epoch = 0;
+  // A datacenter's forwarder also sends the object to these members and
+  // answers with every result once `wait_for` acked (0 = all) or after
+  // `timeout_ms`.
+  std::vector<RelayTarget> also{};
+  uint32_t timeout_ms = 0;
+  uint32_t wait_for = 0;
 };
 // Heartbeats carry the sender's cluster state epoch and digest.
 struct Ping {
@@ -105,7 +116,13 @@ struct ClusterStateReply {
   friend bool operator==(const ClusterStateReply&,
                          const ClusterStateReply&) = default;
 };
-struct ReplicateReply {};
+struct RelayResult {
+  std::string node;
+  Status status;  // kTimeout: no answer when the forwarder replied
+};
+struct ReplicateReply {
+  std::vector<RelayResult> results{};  // a forwarder's, in target order
+};
 struct CoordinatePutRequest {
   PutRequest put;
   uint64_t epoch = 0;

@@ -33,6 +33,25 @@ struct ReplicateRequest {
   hintFor @2 :Text;       # sloppy quorum: keep it as a hint for this primary
                           # (fsynced before the ack); "" = a normal replica write
   epoch @3 :UInt64;
+  # A datacenter's forwarder (doc/impl.md, "Datacenters and racks"): the
+  # receiver also sends the object to these members of its datacenter and
+  # answers with every one's result (its own first) once `waitFor` of them
+  # (0 = all) acknowledged, or after `timeoutMs`.
+  also @4 :List(RelayTarget);
+  timeoutMs @5 :UInt32;
+  waitFor @6 :UInt32;
+}
+
+struct RelayTarget {
+  node @0 :Text;
+  hintFor @1 :Text;  # "" = a normal replica write
+}
+
+struct RelayResult {
+  node @0 :Text;
+  code @1 :UInt16;   # frame.capnp ErrorCode; ok = acknowledged; timeout =
+                     # no answer yet when the forwarder replied
+  message @2 :Text;
 }
 
 # Heartbeats carry the sender's cluster state epoch and digest
@@ -60,7 +79,9 @@ struct ClusterStateReply {
   state @0 :Cluster.ClusterState;
 }
 
-struct ReplicateReply {}
+struct ReplicateReply {
+  results @0 :List(RelayResult);  # a forwarder's: one per target, in order
+}
 
 struct CoordinatePutRequest {
   put @0 :Client.PutRequest;  # a put forwarded to a primary; never forwarded again
