@@ -407,6 +407,45 @@ The caller owns cleanup: register ring.down (addCleanup) before ring.up().
         return pids
 
 
+class PrometheusQueries:
+    """For a TestCase whose `prom` is a Prometheus server's host:port:
+    instant queries through its HTTP API."""
+
+    prom: str
+    # Prometheus scrapes each second; a value changed now shows within a few.
+    SCRAPE_WAIT_S = 15.0
+
+    def query(self, expr: str):
+        """The value of an instant query with one result (None if empty)."""
+        import urllib.parse
+        import urllib.request
+        url = (f"http://{self.prom}/api/v1/query?"
+               + urllib.parse.urlencode({"query": expr}))
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            body = json.load(resp)
+        self.assertEqual(body["status"], "success", body)
+        result = body["data"]["result"]
+        if not result:
+            return None
+        self.assertEqual(len(result), 1, f"{expr}: {result}")
+        return float(result[0]["value"][1])
+
+    def wait_value(self, expr, pred, what, timeout=None):
+        """Polls `expr` until `pred` holds for its value; returns it."""
+        last = []
+
+        def check():
+            v = self.query(expr)
+            last[:] = [v]
+            return v is not None and pred(v)
+        try:
+            wait_until(check, timeout or self.SCRAPE_WAIT_S, what,
+                       interval=0.25)
+        except AssertionError as e:
+            raise AssertionError(f"{e} ({expr} = {last})") from None
+        return last[0]
+
+
 class RingTestCase(unittest.TestCase):
     """Each test method gets a fresh ring (class attributes set the shape).
     After the test, every node it did not kill must still be running."""

@@ -33,8 +33,6 @@ import shutil
 import sys
 import time
 import tomllib
-import urllib.parse
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -46,8 +44,6 @@ DC2 = ["n4", "n5", "n6"]
 DELAY_S = 0.050
 WAN_KEYS = 100
 CUT_KEYS = 50
-# Prometheus scrapes each second; a value changed now shows within a few.
-SCRAPE_WAIT_S = 15.0
 CONVERGENCE_LIMIT_S = 90.0
 LAG = "shoal_write_replica_lag_seconds"
 
@@ -56,7 +52,7 @@ def log(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-class TwoDatacentersTest(harness.SharedRingTestCase):
+class TwoDatacentersTest(harness.PrometheusQueries, harness.SharedRingTestCase):
     NODES = 6
     N, W, R = 3, 2, 2
     BASE_PORT = BASE_PORT
@@ -82,34 +78,6 @@ class TwoDatacentersTest(harness.SharedRingTestCase):
     def heal(self) -> None:
         self.ring.shoal("fault", "heal", expect_ok=False)
         self.ring.wait_ready(timeout=30)  # every node sees the others up
-
-    # ---- Prometheus HTTP API (as test_prometheus) ----
-
-    def query(self, expr: str):
-        """The value of an instant query with one result (None if empty)."""
-        url = (f"http://{self.prom}/api/v1/query?"
-               + urllib.parse.urlencode({"query": expr}))
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            body = json.load(resp)
-        self.assertEqual(body["status"], "success", body)
-        result = body["data"]["result"]
-        if not result:
-            return None
-        self.assertEqual(len(result), 1, f"{expr}: {result}")
-        return float(result[0]["value"][1])
-
-    def wait_value(self, expr, pred, what, timeout=SCRAPE_WAIT_S):
-        last = []
-
-        def check():
-            v = self.query(expr)
-            last[:] = [v]
-            return v is not None and pred(v)
-        try:
-            wait_until(check, timeout, what, interval=0.25)
-        except AssertionError as e:
-            raise AssertionError(f"{e} ({expr} = {last})") from None
-        return last[0]
 
     def scraped_since(self, t0: float) -> None:
         """Waits until Prometheus scraped n1 after wall time t0."""

@@ -33,8 +33,6 @@ import os
 import shutil
 import sys
 import time
-import urllib.parse
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -42,11 +40,9 @@ from harness import wait_until  # noqa: E402
 
 BASE_PORT = 29000  # nodes 29001..3, metrics 29101..3, prometheus 29200
 KEYS = 6
-# Prometheus scrapes each second; a value changed now shows within a few.
-SCRAPE_WAIT_S = 15.0
 
 
-class PrometheusTest(harness.RingTestCase):
+class PrometheusTest(harness.PrometheusQueries, harness.RingTestCase):
     NODES = 3
     N, W, R = 2, 2, 2
     BASE_PORT = BASE_PORT
@@ -69,34 +65,6 @@ class PrometheusTest(harness.RingTestCase):
         # Every node scraped at least once.
         self.wait_value('count(up{job="shoal"} == 1)', lambda v: v == 3,
                         "Prometheus to scrape all 3 nodes")
-
-    # ---- Prometheus HTTP API ----
-
-    def query(self, expr: str):
-        """The value of an instant query with one result (None if empty)."""
-        url = (f"http://{self.prom}/api/v1/query?"
-               + urllib.parse.urlencode({"query": expr}))
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            body = json.load(resp)
-        self.assertEqual(body["status"], "success", body)
-        result = body["data"]["result"]
-        if not result:
-            return None
-        self.assertEqual(len(result), 1, f"{expr}: {result}")
-        return float(result[0]["value"][1])
-
-    def wait_value(self, expr, pred, what, timeout=SCRAPE_WAIT_S):
-        last = []
-
-        def check():
-            v = self.query(expr)
-            last[:] = [v]
-            return v is not None and pred(v)
-        try:
-            wait_until(check, timeout, what, interval=0.25)
-        except AssertionError as e:
-            raise AssertionError(f"{e} ({expr} = {last})") from None
-        return last[0]
 
     def scraped_since(self, t0):
         """Waits until Prometheus scraped n1 after wall time t0."""
