@@ -413,6 +413,9 @@ Awaitable<Result<PutOutcome>> Coordinator::Put(PutArgs args) {
     // peer that is really down fails fast), so a stale "down" never blocks
     // a put. (A primary handing its put on coordinates it itself when no
     // other primary can be reached.)
+    // With datacenters, this node's own datacenter's primaries go first:
+    // a put is not sent across the WAN to be coordinated when a local
+    // primary can do it.
     std::vector<ring::NodeIndex> order;
     for (ring::NodeIndex p : primaries) {
       if (replicas_.IsUp(p) && p != replicas_.self()) order.push_back(p);
@@ -420,6 +423,10 @@ Awaitable<Result<PutOutcome>> Coordinator::Put(PutArgs args) {
     for (ring::NodeIndex p : primaries) {
       if (!replicas_.IsUp(p) && p != replicas_.self()) order.push_back(p);
     }
+    const uint32_t here = ring_.DcOf(replicas_.self());
+    std::stable_partition(order.begin(), order.end(), [&](ring::NodeIndex p) {
+      return ring_.DcOf(p) == here;
+    });
     std::string unreachable;
     bool reroute = false;
     for (ring::NodeIndex p : order) {

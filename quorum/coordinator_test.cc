@@ -1759,6 +1759,43 @@ TEST_CASE("each_quorum get with a datacenter down fails at once, naming it") {
   CHECK(local->ok());
 }
 
+TEST_CASE("a put is forwarded to a primary in the node's own datacenter") {
+  // Four nodes per DC, one replica in dc1 and two in dc2: a dc1 node that
+  // is no primary forwards to the dc1 primary, whatever the order.
+  ring::Sites sites;
+  std::vector<std::string> names;
+  for (int i = 0; i < 8; ++i) {
+    names.push_back("n" + std::to_string(i));
+    sites[names.back()] = {i < 4 ? "dc1" : "dc2", ""};
+  }
+  auto r = ring::Ring::Create(
+      names, {.partitions = 64, .n = 3, .dcs = {{"dc1", 1}, {"dc2", 2}}},
+      sites);
+  REQUIRE(r.ok());
+  Cluster c(std::move(r).value());
+  int checked = 0;
+  for (int k = 0; k < 40; ++k) {
+    const std::string key = "fwd-" + std::to_string(k);
+    const auto primaries = c.PrimariesOf(key);
+    NodeIndex local_primary = 8, self = 8;
+    for (NodeIndex p : primaries) {
+      if (c.ring.DcOf(p) == 0) local_primary = p;
+    }
+    for (NodeIndex n = 0; n < 4; ++n) {
+      if (!Contains(primaries, n)) self = n;
+    }
+    REQUIRE(local_primary < 8);
+    if (primaries[0] == local_primary) continue;  // order would do it anyway
+    c.forwarded.clear();
+    auto ans = RunToEnd(c, c.coordinators[self]->Put(MakePut(c, key, "v", 2)));
+    REQUIRE(ans->ok());
+    REQUIRE_FALSE(c.forwarded.empty());
+    CHECK(c.forwarded.front() == local_primary);
+    ++checked;
+  }
+  CHECK(checked > 0);
+}
+
 TEST_CASE("a dead primary's hint goes to a fallback in its own datacenter") {
   // Four nodes per DC, two replicas each: every key has two fallbacks in
   // each DC.
