@@ -156,7 +156,9 @@ quorum::Awaitable<Result<quorum::PutOutcome>> NodeReplicas::ForwardPut(
   // node the client asked (local_quorum counts there).
   put.level = args.level;
   put.w = args.level == quorum::Level::kExplicit ? args.w : 0;
-  put.local_dc = args.local_dc.empty() ? ring_.site(self_).dc : args.local_dc;
+  if (!ring_.dcs().empty()) {
+    put.local_dc = args.local_dc.empty() ? ring_.site(self_).dc : args.local_dc;
+  }
   put.pw = args.pw;
   // The coordinator gets what is left of our deadline.
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -345,7 +345,9 @@ Result<quorum::Requirement> Service::Need(quorum::Level level, uint32_t asked,
                       " exclude each other: give a count or a level");
   }
   uint32_t dc = ring_.DcOf(self_);
-  if (!local_dc.empty()) {
+  // (Members may name a datacenter in a ring without per-DC counts: then
+  // there is one, and the name is only a label.)
+  if (!local_dc.empty() && !ring_.dcs().empty()) {
     dc = ring_.DcIndex(local_dc);
     if (dc == ring::Ring::kNoDc) {
       return Status(Code::kInvalidArgument, "local datacenter '" +

@@ -241,6 +241,32 @@ TEST_CASE("a put, then a get of the same key, are answered correctly") {
   CHECK(f.admission.in_flight() == 0);
 }
 
+TEST_CASE("levels on a ring without datacenters; a level excludes w") {
+  Fixture f;
+  // A forwarded local_quorum put names the forwarder's datacenter; without
+  // per-DC counts that name is only a label, and the level is quorum.
+  wire::PutRequest put = Put("k", "v");
+  put.level = quorum::Level::kLocalQuorum;
+  put.local_dc = "somewhere";
+  f.Handle(1, put);
+  wire::PutRequest both = Put("k2", "v");
+  both.level = quorum::Level::kEachQuorum;
+  both.w = 1;
+  f.Handle(2, both);
+  f.Handle(3, wire::GetRequest{.key = "k", .level = quorum::Level::kQuorum});
+  f.RunAll();
+  REQUIRE(f.conn->ReplyTo(1) != nullptr);
+  CHECK(std::holds_alternative<wire::PutReply>(*f.conn->ReplyTo(1)));
+  REQUIRE(f.conn->ReplyTo(2) != nullptr);
+  const auto* e = std::get_if<wire::ErrorReply>(f.conn->ReplyTo(2));
+  REQUIRE(e != nullptr);
+  CHECK(e->status.code() == Code::kInvalidArgument);
+  CHECK(e->status.message() ==
+        "w=1 and each_quorum exclude each other: give a count or a level");
+  REQUIRE(f.conn->ReplyTo(3) != nullptr);
+  CHECK(std::holds_alternative<wire::GetReply>(*f.conn->ReplyTo(3)));
+}
+
 TEST_CASE("a client request beyond limits.max_requests is refused at once") {
   Fixture f(/*max_requests=*/1);
   // The first request holds the one slot from Handle until its reply; the
