@@ -88,7 +88,9 @@ struct NodeConfig {
   std::string metrics_listen;
   std::string log_level = "info";
   // This node's datacenter and rack: as its cluster.members entry says (a
-  // different value is an error); a node started from seeds reports them.
+  // different value is an error). A node started from seeds gets its site
+  // from the join (`shoal cluster join --dc --rack`); these keys are then
+  // not used.
   std::string dc;
   std::string rack;
 
