@@ -1569,22 +1569,27 @@ TEST_CASE("every replica's ack lag is observed including acks after w") {
 
 // ------------------------------------------------------------ datacenters
 
-// Two datacenters of three nodes: n0..n2 in dc1, n3..n5 in dc2, each node
-// on a rack of its own, three replicas in each DC (every node holds every
-// key).
-ring::Ring TwoDcRing() {
+// Two datacenters of `per_dc` nodes: n0.. in dc1, the rest in dc2, each
+// node on a rack of its own, `n1` and `n2` replicas in them.
+ring::Ring DcRing(int per_dc, uint32_t n1, uint32_t n2) {
   ring::Sites sites;
   std::vector<std::string> names;
-  for (int i = 0; i < 6; ++i) {
+  for (int i = 0; i < 2 * per_dc; ++i) {
     names.push_back("n" + std::to_string(i));
-    sites[names.back()] = {i < 3 ? "dc1" : "dc2", "r" + std::to_string(i % 3)};
+    sites[names.back()] = {i < per_dc ? "dc1" : "dc2",
+                           "r" + std::to_string(i % per_dc)};
   }
   auto r = ring::Ring::Create(
-      names, {.partitions = 64, .n = 6, .dcs = {{"dc1", 3}, {"dc2", 3}}},
+      names,
+      {.partitions = 64, .n = n1 + n2, .dcs = {{"dc1", n1}, {"dc2", n2}}},
       sites);
   REQUIRE_MESSAGE(r.ok(), r.status().ToString());
   return std::move(r).value();
 }
+
+// Three nodes in each DC, three replicas in each (every node holds every
+// key).
+ring::Ring TwoDcRing() { return DcRing(3, 3, 3); }
 
 // A put or get at `level` from a coordinator in DC `local`.
 template <typename Args>
@@ -1762,17 +1767,7 @@ TEST_CASE("each_quorum get with a datacenter down fails at once, naming it") {
 TEST_CASE("a put is forwarded to a primary in the node's own datacenter") {
   // Four nodes per DC, one replica in dc1 and two in dc2: a dc1 node that
   // is no primary forwards to the dc1 primary, whatever the order.
-  ring::Sites sites;
-  std::vector<std::string> names;
-  for (int i = 0; i < 8; ++i) {
-    names.push_back("n" + std::to_string(i));
-    sites[names.back()] = {i < 4 ? "dc1" : "dc2", ""};
-  }
-  auto r = ring::Ring::Create(
-      names, {.partitions = 64, .n = 3, .dcs = {{"dc1", 1}, {"dc2", 2}}},
-      sites);
-  REQUIRE(r.ok());
-  Cluster c(std::move(r).value());
+  Cluster c(DcRing(4, 1, 2));
   int checked = 0;
   for (int k = 0; k < 40; ++k) {
     const std::string key = "fwd-" + std::to_string(k);
@@ -1799,17 +1794,7 @@ TEST_CASE("a put is forwarded to a primary in the node's own datacenter") {
 TEST_CASE("a dead primary's hint goes to a fallback in its own datacenter") {
   // Four nodes per DC, two replicas each: every key has two fallbacks in
   // each DC.
-  ring::Sites sites;
-  std::vector<std::string> names;
-  for (int i = 0; i < 8; ++i) {
-    names.push_back("n" + std::to_string(i));
-    sites[names.back()] = {i < 4 ? "dc1" : "dc2", ""};
-  }
-  auto r = ring::Ring::Create(
-      names, {.partitions = 64, .n = 4, .dcs = {{"dc1", 2}, {"dc2", 2}}},
-      sites);
-  REQUIRE(r.ok());
-  Cluster c(std::move(r).value());
+  Cluster c(DcRing(4, 2, 2));
   const std::string key = "key-5";
   const auto primaries = c.PrimariesOf(key);
   REQUIRE(primaries.size() == 4);
