@@ -44,7 +44,10 @@ namespace {
 
 constexpr const char* kStateFile = "ring.json";
 constexpr const char* kLockFile = "ring.lock";
-constexpr milliseconds kPollInterval{100};     // start-up status polls
+constexpr milliseconds kPollInterval{100};  // start-up status polls
+// How long a commit waits for the members to report the state it is made
+// on (CommitChange).
+constexpr milliseconds kCommitConvergeWait{5000};
 constexpr milliseconds kProbeTimeout{500};     // one status probe
 constexpr milliseconds kPeersSeenWait{10000};  // then only a warning
 constexpr milliseconds kExitPollInterval{50};  // waiting for exits
@@ -1518,11 +1521,26 @@ Result<uint64_t> Launcher::CommitChange(const std::string& address,
                                         const cluster::Change& change) const {
   asio::io_context io;
   Client client(io.get_executor(), address);
-  auto staged = RunSync(io, client.ClusterStage({{change}, /*clear=*/true},
-                                                std::chrono::seconds(5)));
-  if (!staged.ok()) return staged.status();
-  auto committed =
-      RunSync(io, client.ClusterCommit(staged->epoch, std::chrono::seconds(5)));
+  // Right after a change completes, the committing node may not have heard
+  // every member report the new epoch yet (a heartbeat away): it refuses
+  // the commit until it has. That is retried for a few seconds; any other
+  // refusal is final.
+  const auto deadline = std::chrono::steady_clock::now() + kCommitConvergeWait;
+  Result<cluster::ClusterState> committed =
+      Status(Code::kInternal, "not committed");
+  for (;;) {
+    auto staged = RunSync(io, client.ClusterStage({{change}, /*clear=*/true},
+                                                  std::chrono::seconds(5)));
+    if (!staged.ok()) return staged.status();
+    committed = RunSync(
+        io, client.ClusterCommit(staged->epoch, std::chrono::seconds(5)));
+    const bool converging =
+        !committed.ok() && committed.status().code() == Code::kUnavailable &&
+        committed.status().message().find("has not reported epoch") !=
+            std::string::npos;
+    if (!converging || std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(kPollInterval);
+  }
   if (!committed.ok()) return committed.status();
   Report("committed " + cluster::Describe(change) + " at " + address +
          ": epoch " + std::to_string(committed->epoch));
